@@ -1,0 +1,350 @@
+package evidence
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxDirEntries bounds the entries ReadDir returns for one directory.
+const MaxDirEntries = 1 << 22
+
+// Dir is a Source over a host directory (a mounted image). Every access is
+// made relative to a file descriptor of the root, one component at a time
+// with O_NOFOLLOW, so nothing outside the root is ever reached.
+type Dir struct {
+	path string
+	fd   int
+}
+
+// OpenDir opens a host directory as evidence.
+func OpenDir(dir string) (*Dir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: abs, Err: err}
+	}
+	return &Dir{path: abs, fd: fd}, nil
+}
+
+func (d *Dir) String() string { return d.path }
+
+// Close releases the root descriptor.
+func (d *Dir) Close() error {
+	if d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
+// HostPath returns the host path of a (resolved) name.
+func (d *Dir) HostPath(name string) (string, error) {
+	name, err := Clean(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d.path, filepath.FromSlash(name)), nil
+}
+
+// parent opens the directory holding name's last component and returns a
+// descriptor for it (O_PATH) and that component. The caller closes the
+// descriptor unless it is d.fd. For the root itself last is "".
+func (d *Dir) parent(op, name string) (int, string, string, error) {
+	name, err := Clean(name)
+	if err != nil {
+		return -1, "", "", err
+	}
+	if name == "." {
+		return d.fd, "", name, nil
+	}
+	comps := strings.Split(name, "/")
+	fd := d.fd
+	for i, c := range comps[:len(comps)-1] {
+		nfd, err := unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if fd != d.fd {
+			unix.Close(fd)
+		}
+		if err != nil {
+			if err == unix.ELOOP || err == unix.ENOTDIR {
+				// Tell a link from a file in the way.
+				var st unix.Stat_t
+				if e2 := d.fstatat(strings.Join(comps[:i+1], "/"), &st); e2 == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+					err = ErrSymlinkInPath
+				} else {
+					err = unix.ENOTDIR
+				}
+			}
+			return -1, "", name, &fs.PathError{Op: op, Path: name, Err: mapErrno(err)}
+		}
+		fd = nfd
+	}
+	return fd, comps[len(comps)-1], name, nil
+}
+
+// fstatat lstats a path by walking it with the root-relative discipline;
+// used only to explain errors.
+func (d *Dir) fstatat(name string, st *unix.Stat_t) error {
+	fd, last, _, err := d.parent("lstat", name)
+	if err != nil {
+		return err
+	}
+	if fd != d.fd {
+		defer unix.Close(fd)
+	}
+	return unix.Fstatat(fd, last, st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func mapErrno(err error) error {
+	switch err {
+	case unix.ENOENT:
+		return fs.ErrNotExist
+	case unix.EACCES, unix.EPERM:
+		return fs.ErrPermission
+	}
+	return err
+}
+
+func (d *Dir) closeParent(fd int) {
+	if fd != d.fd && fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// Lstat implements Source.
+func (d *Dir) Lstat(name string) (*Stat, error) {
+	fd, last, clean, err := d.parent("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.closeParent(fd)
+	return statxAt(fd, last, clean)
+}
+
+func statxAt(fd int, last, name string) (*Stat, error) {
+	var stx unix.Statx_t
+	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
+	if last == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	if err := unix.Statx(fd, last, flags, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &stx); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: mapErrno(err)}
+	}
+	st := &Stat{
+		Name:  name,
+		Mode:  unixMode(uint32(stx.Mode)),
+		UID:   stx.Uid,
+		GID:   stx.Gid,
+		Size:  int64(stx.Size),
+		Nlink: uint64(stx.Nlink),
+		Ino:   stx.Ino,
+		Atime: tsx(stx.Atime),
+		Mtime: tsx(stx.Mtime),
+		Ctime: tsx(stx.Ctime),
+	}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		st.Btime = tsx(stx.Btime)
+	}
+	if st.Mode&fs.ModeDevice != 0 {
+		st.DevMajor, st.DevMinor = stx.Rdev_major, stx.Rdev_minor
+	}
+	return st, nil
+}
+
+func tsx(t unix.StatxTimestamp) time.Time { return time.Unix(t.Sec, int64(t.Nsec)).UTC() }
+
+// unixMode converts st_mode to fs.FileMode.
+func unixMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// openNoatime opens with O_NOATIME, retrying without it where the kernel
+// refuses (files we do not own, without CAP_FOWNER).
+func openNoatime(dirfd int, name string, flags int) (int, error) {
+	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOATIME, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+	}
+	return fd, err
+}
+
+// ReadDir implements Source.
+func (d *Dir) ReadDir(name string) ([]*Stat, error) {
+	pfd, last, clean, err := d.parent("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.closeParent(pfd)
+	target := last
+	if last == "" {
+		target = "."
+	}
+	fd, err := openNoatime(pfd, target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	if err != nil {
+		if err == unix.ELOOP {
+			err = ErrSymlinkInPath
+		}
+		return nil, &fs.PathError{Op: "readdir", Path: clean, Err: mapErrno(err)}
+	}
+	f := os.NewFile(uintptr(fd), clean)
+	defer f.Close()
+	var names []string
+	for {
+		batch, err := f.Readdirnames(4096)
+		names = append(names, batch...)
+		if len(names) > MaxDirEntries {
+			return nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
+		}
+		if err != nil || len(batch) == 0 {
+			break
+		}
+	}
+	sort.Strings(names)
+	out := make([]*Stat, 0, len(names))
+	for _, n := range names {
+		st, err := statxAt(fd, n, join(clean, n))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Readlink implements Source.
+func (d *Dir) Readlink(name string) (string, error) {
+	fd, last, clean, err := d.parent("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	defer d.closeParent(fd)
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, last, buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: clean, Err: mapErrno(err)}
+	}
+	return string(buf[:n]), nil
+}
+
+// MaxXattrSize bounds one extended attribute value.
+const MaxXattrSize = 64 << 10
+
+// Xattrs implements Source. It reaches the entry through the parent
+// directory's descriptor (/proc/self/fd/N/last, not following last).
+func (d *Dir) Xattrs(name string) (map[string][]byte, error) {
+	fd, last, clean, err := d.parent("xattrs", name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.closeParent(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if last != "" {
+		p += "/" + last
+	}
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil {
+		if err == unix.ENOTSUP {
+			return nil, nil
+		}
+		return nil, &fs.PathError{Op: "listxattr", Path: clean, Err: mapErrno(err)}
+	}
+	var out map[string][]byte
+	val := make([]byte, MaxXattrSize)
+	for _, k := range strings.Split(string(buf[:n]), "\x00") {
+		if k == "" {
+			continue
+		}
+		vn, err := unix.Lgetxattr(p, k, val)
+		if err != nil {
+			if errors.Is(err, unix.ENODATA) {
+				continue
+			}
+			return out, &fs.PathError{Op: "getxattr " + k, Path: clean, Err: mapErrno(err)}
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[k] = append([]byte(nil), val[:vn]...)
+	}
+	return out, nil
+}
+
+// Open implements Source.
+func (d *Dir) Open(name string) (File, error) {
+	pfd, last, clean, err := d.parent("open", name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.closeParent(pfd)
+	if last == "" {
+		return nil, &fs.PathError{Op: "open", Path: clean, Err: ErrNotRegular}
+	}
+	// Refuse devices and FIFOs before opening them (opening one can have
+	// side effects); O_NONBLOCK and a second check on the descriptor close
+	// the race with a changing tree.
+	if pre, err := statxAt(pfd, last, clean); err != nil {
+		return nil, err
+	} else if !pre.Mode.IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: clean, Err: ErrNotRegular}
+	}
+	fd, err := openNoatime(pfd, last, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
+	if err != nil {
+		if err == unix.ELOOP {
+			err = ErrNotRegular
+		}
+		return nil, &fs.PathError{Op: "open", Path: clean, Err: mapErrno(err)}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: clean, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: clean, Err: ErrNotRegular}
+	}
+	return &osFile{File: os.NewFile(uintptr(fd), clean), size: st.Size}, nil
+}
+
+type osFile struct {
+	*os.File
+	size int64
+}
+
+func (f *osFile) Size() int64 { return f.size }
