@@ -1,0 +1,258 @@
+package forensics
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/containerd"
+	"github.com/deadnode/deadnode/forensics/model"
+)
+
+// Options tune Open.
+type Options struct {
+	// ContainerdRoot overrides detection of containerd's root (a path inside
+	// the evidence).
+	ContainerdRoot string
+	// Namespaces keeps only these runtime namespaces (all when empty).
+	Namespaces []string
+}
+
+// Node is the evidence of one node and what was found in it.
+type Node struct {
+	Src        evidence.Source
+	Containerd *containerd.Store
+	// Notes say how the evidence was read (a prefix stripped, a root
+	// found elsewhere than expected).
+	Notes []string
+
+	closers []func() error
+}
+
+// ErrNoRuntime is returned when the evidence holds no runtime we read.
+var ErrNoRuntime = errors.New("no container runtime found in the evidence")
+
+// OpenSource opens evidence from a host path: a directory (a mounted image)
+// or a .tar, .tar.gz or .tar.zst collection. An archive (or directory) that
+// holds a single top-level directory and no filesystem root of its own is
+// read from inside that directory.
+func OpenSource(root string) (evidence.Source, []string, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	var src evidence.Source
+	var notes []string
+	if st.IsDir() {
+		d, err := evidence.OpenDir(root)
+		if err != nil {
+			return nil, nil, err
+		}
+		src = d
+	} else {
+		a, err := evidence.OpenArchive(root, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		notes = append(notes, a.Warnings()...)
+		src = a
+	}
+	if sub, ok := singleTopDir(src); ok {
+		s, err := evidence.Sub(src, sub)
+		if err == nil {
+			notes = append(notes, fmt.Sprintf("the evidence holds one top-level directory %q and no root of its own; reading it as the node's root", sub))
+			return &closeBoth{Source: s, parent: src}, notes, nil
+		}
+	}
+	return src, notes, nil
+}
+
+type closeBoth struct {
+	evidence.Source
+	parent evidence.Source
+}
+
+func (c *closeBoth) Close() error { return c.parent.Close() }
+
+func (c *closeBoth) HostPath(name string) (string, error) {
+	if hp, ok := c.Source.(evidence.HostPather); ok {
+		return hp.HostPath(name)
+	}
+	return "", fs.ErrInvalid
+}
+
+var rootDirs = map[string]bool{"etc": true, "var": true, "run": true, "usr": true, "bin": true, "lib": true, "opt": true, "home": true, "root": true, "srv": true, "tmp": true, "sbin": true, "boot": true, "mnt": true, "data": true}
+
+func singleTopDir(src evidence.Source) (string, bool) {
+	ents, err := src.ReadDir(".")
+	if err != nil || len(ents) != 1 || !ents[0].Mode.IsDir() || rootDirs[ents[0].Name] {
+		return "", false
+	}
+	return ents[0].Name, true
+}
+
+// Open opens the evidence at root (see OpenSource) and reads every runtime
+// found in it.
+func Open(root string, opt Options) (*Node, error) {
+	src, notes, err := OpenSource(root)
+	if err != nil {
+		return nil, err
+	}
+	n, err := OpenNode(src, opt)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	n.Notes = append(notes, n.Notes...)
+	n.closers = append(n.closers, src.Close)
+	return n, nil
+}
+
+// OpenNode reads the runtimes of an already opened evidence source.
+func OpenNode(src evidence.Source, opt Options) (*Node, error) {
+	n := &Node{Src: src}
+	cs, err := containerd.Open(src, containerd.Options{Root: opt.ContainerdRoot, Namespaces: opt.Namespaces})
+	switch {
+	case err == nil:
+		n.Containerd = cs
+	case errors.Is(err, containerd.ErrNotFound) && opt.ContainerdRoot == "":
+	default:
+		return nil, fmt.Errorf("containerd: %w", err)
+	}
+	if n.Containerd == nil {
+		return nil, ErrNoRuntime
+	}
+	return n, nil
+}
+
+// Close releases the evidence.
+func (n *Node) Close() error {
+	var err error
+	for _, c := range n.closers {
+		if e := c(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Warnings are the per-record problems of every runtime read.
+func (n *Node) Warnings() []string {
+	var w []string
+	if n.Containerd != nil {
+		w = append(w, n.Containerd.Warnings...)
+	}
+	return w
+}
+
+// Containers returns every container and sandbox, sorted by namespace, kind
+// (sandboxes last) and id.
+func (n *Node) Containers() []model.Container {
+	var out []model.Container
+	if n.Containerd != nil {
+		out = append(out, n.Containerd.Containers...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Kind != b.Kind {
+			return a.Kind == model.KindContainer
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// Pods returns the pods.
+func (n *Node) Pods() []model.Pod {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Pods
+}
+
+// Images returns the image records.
+func (n *Node) Images() []model.Image {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Images
+}
+
+// Snapshots returns the snapshots.
+func (n *Node) Snapshots() []model.Snapshot {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Snapshots
+}
+
+// Content returns the content blobs.
+func (n *Node) Content() []model.Content {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Content
+}
+
+// Leases returns the leases.
+func (n *Node) Leases() []model.Lease {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Leases
+}
+
+// Namespaces returns the runtime namespaces.
+func (n *Node) Namespaces() []model.Namespace {
+	if n.Containerd == nil {
+		return nil
+	}
+	return n.Containerd.Namespaces
+}
+
+// ErrAmbiguous is returned by FindContainer when a prefix names several.
+var ErrAmbiguous = errors.New("ambiguous container reference")
+
+// FindContainer finds a container by full id, unique id prefix, or
+// "podnamespace/podname/containername".
+func (n *Node) FindContainer(ref string) (*model.Container, error) {
+	all := n.Containers()
+	var hits []int
+	if parts := strings.Split(ref, "/"); len(parts) == 3 {
+		for i, c := range all {
+			if c.Pod != nil && c.Kind == model.KindContainer && c.Pod.Namespace == parts[0] && c.Pod.Name == parts[1] && c.ContainerName == parts[2] {
+				hits = append(hits, i)
+			}
+		}
+		if len(hits) == 1 {
+			return &all[hits[0]], nil
+		}
+	}
+	hits = hits[:0]
+	for i, c := range all {
+		if c.ID == ref {
+			return &all[i], nil
+		}
+		if ref != "" && strings.HasPrefix(c.ID, ref) {
+			hits = append(hits, i)
+		}
+	}
+	switch len(hits) {
+	case 0:
+		return nil, fmt.Errorf("container %q: %w", ref, fs.ErrNotExist)
+	case 1:
+		return &all[hits[0]], nil
+	}
+	var ids []string
+	for _, h := range hits {
+		ids = append(ids, all[h].Namespace+"/"+all[h].ID)
+	}
+	return nil, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, ref, strings.Join(ids, ", "))
+}
