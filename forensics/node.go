@@ -119,6 +119,7 @@ func OpenNode(src evidence.Source, opt Options) (*Node, error) {
 	switch {
 	case err == nil:
 		n.Containerd = cs
+		n.Notes = append(n.Notes, cs.Notes...)
 	case errors.Is(err, containerd.ErrNotFound) && opt.ContainerdRoot == "":
 	default:
 		return nil, fmt.Errorf("containerd: %w", err)

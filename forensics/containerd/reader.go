@@ -37,6 +37,8 @@ type Store struct {
 	Content    []model.Content
 	Snapshots  []model.Snapshot
 	Leases     []model.Lease
+	// Notes say how the root was found.
+	Notes []string
 	// Warnings are problems with single records; the rest was read.
 	Warnings []string
 
@@ -135,7 +137,7 @@ func Open(src evidence.Source, opt Options) (*Store, error) {
 			return nil, ErrNotFound
 		}
 		root = roots[0]
-		s.Warnings = append(s.Warnings, notes...)
+		s.Notes = append(s.Notes, notes...)
 		if len(roots) > 1 {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("more than one containerd root in the evidence (%s); reading %s (use --containerd-root)", strings.Join(roots, ", "), root))
 		}

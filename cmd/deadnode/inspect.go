@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "inspect",
+		args:    "CONTAINER",
+		summary: "everything known of a container: record, pod, layers, state, OCI spec (CONTAINER: id, unique id prefix, or podns/podname/container)",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			return runInspect
+		},
+	})
+}
+
+func runInspect(a *app, args []string) error {
+	if len(args) != 1 {
+		return usagef("inspect takes one CONTAINER")
+	}
+	n, err := a.node()
+	if err != nil {
+		return err
+	}
+	c, err := n.FindContainer(args[0])
+	if err != nil {
+		return err
+	}
+	return a.render(c, func(w io.Writer) {
+		kv := func(k string, v any) { fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(fmt.Sprint(v))) }
+		kv("ID", c.ID)
+		kv("Runtime", c.Runtime)
+		kv("Namespace", c.Namespace)
+		kv("Kind", c.Kind)
+		kv("Name", c.ContainerName)
+		if c.Pod != nil {
+			kv("Pod", fmt.Sprintf("%s/%s (uid %s)", c.Pod.Namespace, c.Pod.Name, c.Pod.UID))
+		}
+		kv("Sandbox", c.SandboxID)
+		kv("Image", c.Image)
+		kv("Image ref", c.ImageRef)
+		kv("Runtime handler", c.RuntimeHandler)
+		kv("Created", c.CreatedAt)
+		kv("Updated", c.UpdatedAt)
+		kv("State", c.Status.State)
+		if c.Status.Pid != 0 {
+			kv("Pid (host)", c.Status.Pid)
+		}
+		if c.Status.ExitCode != nil {
+			kv("Exit code", *c.Status.ExitCode)
+		}
+		kv("Started", c.Status.StartedAt)
+		kv("Finished", c.Status.FinishedAt)
+		kv("State read from", strings.Join(c.Status.Sources, ", "))
+		kv("Log", c.LogPath)
+		kv("Snapshotter", c.Snapshotter)
+		kv("Snapshot key", c.SnapshotKey)
+		kv("Upper dir", c.UpperDir)
+		for i, l := range c.LowerDirs {
+			kv(fmt.Sprintf("Lower dir %d", i+1), l)
+		}
+		printMap(w, "Label", c.Labels)
+		printMap(w, "Annotation", c.Annotations)
+		if s := c.Spec; s != nil {
+			kv("Args", quoteArgs(s.Args))
+			for _, e := range s.Env {
+				kv("Env", e)
+			}
+			kv("Cwd", s.Cwd)
+			kv("User", fmt.Sprintf("uid=%d gid=%d groups=%v %s", s.User.UID, s.User.GID, s.User.AdditionalGids, s.User.Username))
+			kv("Hostname", s.Hostname)
+			kv("Privileged", s.Privileged)
+			kv("Host PID namespace", s.HostPID)
+			kv("Host network", s.HostNetwork)
+			kv("Host IPC", s.HostIPC)
+			kv("Read-only rootfs", s.ReadonlyRootfs)
+			kv("Seccomp", s.Seccomp)
+			kv("AppArmor", s.AppArmorProfile)
+			kv("Cgroups path", s.CgroupsPath)
+			kv("Capabilities", strings.Join(s.Capabilities, ","))
+			for _, m := range s.Mounts {
+				kv("Mount", fmt.Sprintf("%s <- %s (%s) %s", m.Destination, m.Source, m.Type, strings.Join(m.Options, ",")))
+			}
+		}
+		for _, wmsg := range c.Warnings {
+			kv("Warning", wmsg)
+		}
+	})
+}
+
+func printMap(w io.Writer, what string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s:\t%s=%s\n", what, cleanCell(k), cleanCell(m[k]))
+	}
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, s := range args {
+		if strings.ContainsAny(s, " \t\n'\"") || s == "" {
+			q[i] = fmt.Sprintf("%q", s)
+		} else {
+			q[i] = s
+		}
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,221 @@
+// Command deadnode is the examiner's CLI over the deadnode packages: it
+// parses flags, calls the library, and formats what comes back. Every
+// command prints a table for people and -o json / jsonl for programs.
+//
+// Exit status: 0 success (findings such as tampering are success), 1 the
+// evidence is unusable, 2 usage error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/spf13/pflag"
+)
+
+// command is one CLI command. Each lives in a file of its own and
+// registers itself from init.
+type command struct {
+	name    string // "ls", "fs ls", "image verify"
+	args    string // usage of the positional arguments
+	summary string
+	// setup registers the command's flags and returns the function that
+	// runs it with the positional arguments.
+	setup func(fs *pflag.FlagSet) func(a *app, args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// usageError makes main exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// app holds the global flags and the lazily opened evidence.
+type app struct {
+	root           string
+	containerdRoot string
+	namespaces     []string
+	output         string
+	stdout         io.Writer
+	stderr         io.Writer
+
+	nodeCache *forensics.Node
+	warned    map[string]bool
+}
+
+// globalFlags are known to every command.
+func (a *app) globalFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory) or a .tar, .tar.gz, .tar.zst collection of it")
+	fs.StringVar(&a.containerdRoot, "containerd-root", "", "containerd's root inside the evidence (default: detected)")
+	fs.StringSliceVarP(&a.namespaces, "namespace", "n", nil, "only these runtime namespaces (repeatable, comma-separated)")
+	fs.StringVarP(&a.output, "output", "o", "table", "output format: table, json or jsonl")
+}
+
+// valueFlags are global flags that take a value, for finding the command
+// words among the arguments.
+var valueFlags = map[string]bool{"--root": true, "--containerd-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, warned: map[string]bool{}}
+	defer func() {
+		if a.nodeCache != nil {
+			a.nodeCache.Close()
+		}
+	}()
+	cmd, rest := findCommand(argv)
+	if cmd == nil {
+		if hasHelp(argv) || len(argv) == 0 {
+			printUsage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "deadnode: unknown command %q\n\n", strings.Join(words(argv, 2), " "))
+		printUsage(stderr)
+		return 2
+	}
+	fs := pflag.NewFlagSet("deadnode "+cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	a.globalFlags(fs)
+	runFn := cmd.setup(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: deadnode %s %s\n\n%s\n\nflags:\n%s", cmd.name, cmd.args, cmd.summary, fs.FlagUsages())
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
+		return 2
+	}
+	switch a.output {
+	case "table", "json", "jsonl":
+	default:
+		fmt.Fprintf(stderr, "deadnode: -o must be table, json or jsonl, not %q\n", a.output)
+		return 2
+	}
+	if err := runFn(a, fs.Args()); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
+			fs.Usage()
+			return 2
+		}
+		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
+		return 1
+	}
+	return 0
+}
+
+func hasHelp(argv []string) bool {
+	for _, a := range argv {
+		if a == "-h" || a == "--help" || a == "help" {
+			return true
+		}
+	}
+	return false
+}
+
+// words returns the first n arguments that are neither flags nor values
+// of global flags.
+func words(argv []string, n int) []string {
+	var out []string
+	for i := 0; i < len(argv) && len(out) < n; i++ {
+		s := argv[i]
+		if s == "--" {
+			break
+		}
+		if strings.HasPrefix(s, "-") {
+			if valueFlags[s] {
+				i++
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// findCommand picks the longest registered command named by the first
+// words of argv and returns argv without those words.
+func findCommand(argv []string) (*command, []string) {
+	w := words(argv, 2)
+	for n := len(w); n > 0; n-- {
+		if c := commands[strings.Join(w[:n], " ")]; c != nil {
+			rest := make([]string, 0, len(argv))
+			drop := n
+			for i := 0; i < len(argv); i++ {
+				s := argv[i]
+				if drop > 0 && !strings.HasPrefix(s, "-") {
+					drop--
+					continue
+				}
+				rest = append(rest, s)
+				if valueFlags[s] && i+1 < len(argv) {
+					i++
+					rest = append(rest, argv[i])
+				}
+			}
+			return c, rest
+		}
+	}
+	return nil, argv
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "deadnode: offline forensics of Kubernetes and container nodes")
+	fmt.Fprintln(w, "\nusage: deadnode --root EVIDENCE COMMAND [ARGS] [-o table|json|jsonl]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := commands[n]
+		fmt.Fprintf(w, "  %-40s %s\n", n+" "+c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'deadnode COMMAND --help' for a command's flags.")
+}
+
+// node opens the evidence named by --root, once.
+func (a *app) node() (*forensics.Node, error) {
+	if a.nodeCache != nil {
+		return a.nodeCache, nil
+	}
+	if a.root == "" {
+		return nil, usagef("--root EVIDENCE is required")
+	}
+	n, err := forensics.Open(a.root, forensics.Options{ContainerdRoot: a.containerdRoot, Namespaces: a.namespaces})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.root, err)
+	}
+	for _, note := range n.Notes {
+		fmt.Fprintf(a.stderr, "note: %s\n", note)
+	}
+	for _, w := range n.Warnings() {
+		a.warn(w)
+	}
+	a.nodeCache = n
+	return n, nil
+}
+
+// warn prints a warning to stderr once.
+func (a *app) warn(msg string) {
+	if a.warned[msg] {
+		return
+	}
+	a.warned[msg] = true
+	fmt.Fprintf(a.stderr, "warning: %s\n", msg)
+}
