@@ -149,4 +149,3 @@ func shortMedia(mt string) string {
 	}
 	return mt
 }
-
