@@ -1,0 +1,772 @@
+package image
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/deadnode/deadnode/evidence"
+)
+
+// Defaults of VerifyOptions.
+const (
+	DefaultMaxBytes       = 64 << 30 // uncompressed bytes of one layer
+	DefaultMaxRatio       = 2048     // uncompressed / compressed
+	DefaultMaxEntries     = 4 << 20
+	DefaultMaxDifferences = 10000
+	ratioSlack            = 1 << 20 // bytes allowed before the ratio applies
+	chunkSize             = 1 << 20
+	chunkCount            = 8
+)
+
+// ErrDecompressionLimit is returned when a layer decompresses past the
+// configured bounds (a decompression bomb).
+var ErrDecompressionLimit = errors.New("decompression limit exceeded")
+
+// VerifyOptions bound the work of VerifyLayer. The zero value is usable.
+type VerifyOptions struct {
+	MaxBytes       int64 // uncompressed bytes (DefaultMaxBytes)
+	MaxRatio       int64 // uncompressed/compressed ratio (DefaultMaxRatio); < 0 disables
+	MaxEntries     int   // tar entries (DefaultMaxEntries)
+	MaxDifferences int   // differences kept (DefaultMaxDifferences); more are counted
+}
+
+func (o *VerifyOptions) withDefaults() VerifyOptions {
+	var v VerifyOptions
+	if o != nil {
+		v = *o
+	}
+	if v.MaxBytes <= 0 {
+		v.MaxBytes = DefaultMaxBytes
+	}
+	if v.MaxRatio == 0 {
+		v.MaxRatio = DefaultMaxRatio
+	}
+	if v.MaxEntries <= 0 {
+		v.MaxEntries = DefaultMaxEntries
+	}
+	if v.MaxDifferences <= 0 {
+		v.MaxDifferences = DefaultMaxDifferences
+	}
+	return v
+}
+
+// Difference is one way a snapshot differs from its layer.
+type Difference struct {
+	Path   string `json:"path"` // absolute path inside the layer ("" for blob-level differences)
+	What   string `json:"what"` // one of the What* constants
+	Detail string `json:"detail,omitempty"`
+}
+
+// LayerResult is the outcome of verifying one layer against its snapshot.
+type LayerResult struct {
+	Digest      string       `json:"digest"`
+	DiffID      string       `json:"diff_id"`
+	SnapshotDir string       `json:"snapshot_dir,omitempty"`
+	Status      string       `json:"status"` // verified, tampered, unverifiable
+	Reason      string       `json:"reason,omitempty"`
+	Differences []Difference `json:"differences,omitempty"`
+	// DifferencesOmitted counts differences past MaxDifferences.
+	DifferencesOmitted int `json:"differences_omitted,omitempty"`
+	// Errors are entries that could not be compared (unreadable on disk).
+	Errors            []string `json:"errors,omitempty"`
+	Entries           int      `json:"entries"`
+	CompressedBytes   int64    `json:"compressed_bytes"`
+	UncompressedBytes int64    `json:"uncompressed_bytes"`
+	ComputedDigest    string   `json:"computed_digest,omitempty"`
+	ComputedDiffID    string   `json:"computed_diff_id,omitempty"`
+}
+
+// entry flags kept per name while verifying.
+const (
+	flagTar    = 1 << iota // the name is an entry of the tar (or a whiteout's target)
+	flagParent             // an ancestor of a tar entry
+	flagOpaque             // the tar marks the directory opaque
+)
+
+type verifier struct {
+	ctx     context.Context
+	opt     VerifyOptions
+	snap    evidence.Source // nil: digests only
+	res     *LayerResult
+	flags   map[string]uint8
+	tbuf    []byte
+	dbuf    []byte
+	maxErrs int
+}
+
+// VerifyLayer streams a layer blob once: it checks the blob's digest and
+// size against layer.Digest/layer.Size, the uncompressed stream's sha256
+// against layer.DiffID, and compares every tar entry with the unpacked
+// snapshot directory dir of snap (an overlayfs snapshot's fs directory),
+// then walks that directory for entries the tar does not have. A nil blob
+// gives status unverifiable ("blob absent"); a nil snap checks digests only.
+//
+// The returned error is non-nil when the layer could not be read to its end
+// (corrupt stream, decompression bomb, cancelled context); the result is
+// then still returned, with status unverifiable (or tampered when
+// differences were already found) and the error as Reason.
+func VerifyLayer(ctx context.Context, blob io.Reader, layer Layer, snap evidence.Source, dir string, opt *VerifyOptions) (*LayerResult, error) {
+	res := &LayerResult{Digest: layer.Digest, DiffID: layer.DiffID, SnapshotDir: dir}
+	if blob == nil {
+		res.Status, res.Reason = StatusUnverifiable, "blob absent"
+		return res, nil
+	}
+	v := &verifier{ctx: ctx, opt: opt.withDefaults(), res: res, flags: map[string]uint8{}, maxErrs: 100}
+	if snap != nil {
+		sub, err := evidence.Sub(snap, dir)
+		if err != nil {
+			res.Status, res.Reason = StatusUnverifiable, "snapshot directory: "+err.Error()
+			return res, nil
+		}
+		v.snap = sub
+		v.tbuf = make([]byte, 256<<10)
+		v.dbuf = make([]byte, 256<<10)
+	}
+	err := v.run(blob, layer)
+	switch {
+	case err != nil:
+		res.Reason = err.Error()
+		res.Status = StatusUnverifiable
+		if len(res.Differences) > 0 {
+			res.Status = StatusTampered
+		}
+		return res, err
+	case len(res.Differences) > 0 || res.DifferencesOmitted > 0:
+		res.Status = StatusTampered
+	case len(res.Errors) > 0:
+		res.Status = StatusUnverifiable
+		res.Reason = fmt.Sprintf("%d entries could not be compared; first: %s", len(res.Errors), res.Errors[0])
+	case layer.DiffID == "":
+		res.Status, res.Reason = StatusUnverifiable, "no diff_id to compare with"
+	default:
+		res.Status = StatusVerified
+	}
+	return res, nil
+}
+
+// countHash counts and hashes the compressed bytes as they are read.
+type countHash struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (c *countHash) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.h.Write(p[:n])
+		c.n += int64(n)
+	}
+	return n, err
+}
+
+// stream is the consumer side of the decompression goroutine: chunks of
+// uncompressed bytes arrive on full and go back on free.
+type stream struct {
+	full <-chan []byte
+	free chan<- []byte
+	cur  []byte
+	buf  []byte
+	h    hash.Hash
+	n    int64
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	for len(s.cur) == 0 {
+		if s.buf != nil {
+			s.free <- s.buf[:cap(s.buf)]
+			s.buf = nil
+		}
+		b, ok := <-s.full
+		if !ok {
+			return 0, io.EOF
+		}
+		s.h.Write(b)
+		s.n += int64(len(b))
+		s.buf, s.cur = b, b
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+func (v *verifier) run(blob io.Reader, layer Layer) error {
+	res := v.res
+	alg := "sha256"
+	if layer.Digest != "" {
+		if a, _, err := ParseDigest(layer.Digest); err == nil {
+			alg = a
+		}
+	}
+	ch := &countHash{r: blob, h: newHasher(alg)}
+	br := bufio.NewReaderSize(ch, 1<<20)
+	magic, _ := br.Peek(4)
+	comp := "none"
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		comp = "gzip"
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		comp = "zstd"
+	}
+	if want := layerCompression[layer.MediaType]; layer.MediaType != "" && want != "" && want != comp {
+		return fmt.Errorf("media type %s says %s but the blob is %s", layer.MediaType, want, comp)
+	}
+	var dec io.Reader
+	switch comp {
+	case "gzip":
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		dec = zr
+	case "zstd":
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		dec = zr
+	default:
+		dec = br
+	}
+
+	full := make(chan []byte, chunkCount)
+	free := make(chan []byte, chunkCount)
+	for i := 0; i < chunkCount; i++ {
+		free <- make([]byte, chunkSize)
+	}
+	done := make(chan struct{})
+	perr := make(chan error, 1)
+	go func() {
+		perr <- v.produce(dec, br, ch, comp, full, free, done)
+	}()
+	diffH := sha256.New()
+	st := &stream{full: full, free: free, h: diffH}
+	cerr := v.consume(st)
+	if cerr == nil {
+		// The tar's end-of-archive blocks and any padding count in the diff_id.
+		_, cerr = io.Copy(io.Discard, st)
+	}
+	close(done)
+	// Unblock the producer and wait for it.
+	go func() {
+		for range full {
+		}
+	}()
+	err := <-perr
+	if cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
+	}
+	res.CompressedBytes = ch.n
+	res.UncompressedBytes = st.n
+	res.ComputedDigest = alg + ":" + hex.EncodeToString(ch.h.Sum(nil))
+	res.ComputedDiffID = "sha256:" + hex.EncodeToString(diffH.Sum(nil))
+	if layer.Digest != "" && res.ComputedDigest != layer.Digest {
+		v.add("", WhatBlobDigest, "blob hashes to "+res.ComputedDigest)
+	}
+	if layer.Size > 0 && ch.n != layer.Size {
+		v.add("", WhatBlobDigest, fmt.Sprintf("blob is %d bytes, descriptor says %d", ch.n, layer.Size))
+	}
+	if layer.DiffID != "" && res.ComputedDiffID != layer.DiffID {
+		v.add("", WhatDiffID, "uncompressed stream hashes to "+res.ComputedDiffID)
+	}
+	if v.snap != nil {
+		return v.walkDisk()
+	}
+	return nil
+}
+
+func (v *verifier) produce(dec io.Reader, br *bufio.Reader, ch *countHash, comp string, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
+	defer close(full)
+	var total int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-done:
+			return nil
+		}
+		n, err := fill(dec, buf)
+		if n > 0 {
+			total += int64(n)
+			if total > v.opt.MaxBytes {
+				return fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
+			}
+			if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > ch.n {
+				return fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, ch.n, v.opt.MaxRatio)
+			}
+			select {
+			case full <- buf[:n]:
+			case <-done:
+				return nil
+			}
+		}
+		if err == io.EOF {
+			if comp == "none" {
+				return nil
+			}
+			// Hash whatever follows the compressed stream too.
+			_, err := io.Copy(io.Discard, br)
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
+		}
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (v *verifier) consume(st *stream) error {
+	tr := tar.NewReader(st)
+	for {
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tar at offset %d: %w", st.n-int64(len(st.cur)), err)
+		}
+		v.res.Entries++
+		if v.res.Entries > v.opt.MaxEntries {
+			return fmt.Errorf("%w: more than %d tar entries", ErrDecompressionLimit, v.opt.MaxEntries)
+		}
+		if v.snap == nil {
+			continue
+		}
+		if err := v.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+func (v *verifier) add(p, what, detail string) {
+	if len(v.res.Differences) >= v.opt.MaxDifferences {
+		v.res.DifferencesOmitted++
+		return
+	}
+	v.res.Differences = append(v.res.Differences, Difference{Path: p, What: what, Detail: detail})
+}
+
+func (v *verifier) addErr(key string, err error) {
+	if len(v.res.Errors) < v.maxErrs {
+		v.res.Errors = append(v.res.Errors, "/"+strings.TrimPrefix(key, ".")+": "+err.Error())
+	}
+}
+
+func abs(key string) string {
+	if key == "." {
+		return "/"
+	}
+	return "/" + key
+}
+
+// cleanName turns a tar member name into a snapshot name.
+func cleanName(n string) (string, bool) {
+	n = strings.TrimLeft(n, "/")
+	for _, c := range strings.Split(n, "/") {
+		if c == ".." {
+			return "", false
+		}
+	}
+	n = path.Clean(n)
+	if n == "" || strings.ContainsRune(n, 0) {
+		n = "."
+	}
+	return n, true
+}
+
+// mark records a name (and its ancestors as parents). A name seen twice
+// replaces the first: differences found for it are dropped.
+func (v *verifier) mark(key string, f uint8) {
+	old := v.flags[key]
+	if f&flagTar != 0 && old&flagTar != 0 {
+		p := abs(key)
+		kept := v.res.Differences[:0]
+		for _, d := range v.res.Differences {
+			if d.Path != p {
+				kept = append(kept, d)
+			}
+		}
+		v.res.Differences = kept
+	}
+	v.flags[key] = old | f
+	for d := path.Dir(key); d != "." && d != "/"; d = path.Dir(d) {
+		if v.flags[d]&(flagParent|flagTar) != 0 {
+			v.flags[d] |= flagParent
+			break
+		}
+		v.flags[d] |= flagParent
+	}
+}
+
+func typeName(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "unknown"
+}
+
+func tarTypeName(t byte) string {
+	switch t {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		return "regular file"
+	case tar.TypeDir:
+		return "directory"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeLink:
+		return "hardlink"
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return fmt.Sprintf("type %q", t)
+}
+
+// wantMode is the fs.FileMode type a tar type unpacks to.
+func typeMatches(t byte, m fs.FileMode) bool {
+	switch t {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeLink:
+		return m.IsRegular()
+	case tar.TypeDir:
+		return m.IsDir()
+	case tar.TypeSymlink:
+		return m&fs.ModeSymlink != 0
+	case tar.TypeChar:
+		return m&fs.ModeCharDevice != 0
+	case tar.TypeBlock:
+		return m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0
+	case tar.TypeFifo:
+		return m&fs.ModeNamedPipe != 0
+	}
+	return false
+}
+
+func unixPerm(m fs.FileMode) int64 {
+	p := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 04000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 02000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 01000
+	}
+	return p
+}
+
+func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
+	key, ok := cleanName(hdr.Name)
+	if !ok {
+		v.addErr(hdr.Name, errors.New("member name climbs out of the layer"))
+		return nil
+	}
+	base, dir := path.Base(key), path.Dir(key)
+	if strings.HasPrefix(base, WhiteoutPrefix) {
+		if base == WhiteoutOpaque {
+			v.mark(dir, flagOpaque)
+			x, err := v.snap.Xattrs(dir)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				v.addErr(dir, err)
+				return nil
+			}
+			if string(x[XattrOverlayOpaque]) != "y" {
+				v.add(abs(dir), WhatOpaque, "the tar has "+key+" but "+XattrOverlayOpaque+" is not y")
+			}
+			return nil
+		}
+		if strings.HasPrefix(base, WhiteoutMetaPrefix) {
+			return nil // AUFS metadata, not unpacked
+		}
+		target := path.Join(dir, base[len(WhiteoutPrefix):])
+		v.mark(target, flagTar)
+		st, err := v.snap.Lstat(target)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			v.add(abs(target), WhatMissingOnDisk, "whiteout (the tar has "+key+")")
+		case err != nil:
+			v.addErr(target, err)
+		case !st.IsWhiteout():
+			v.add(abs(target), WhatType, "tar: whiteout, disk: "+typeName(st.Mode))
+		}
+		return nil
+	}
+	v.mark(key, flagTar)
+	st, err := v.snap.Lstat(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		v.add(abs(key), WhatMissingOnDisk, tarTypeName(hdr.Typeflag))
+		return nil
+	}
+	if err != nil {
+		v.addErr(key, err)
+		return nil
+	}
+	if !typeMatches(hdr.Typeflag, st.Mode) {
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeLink, tar.TypeDir, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			v.add(abs(key), WhatType, "tar: "+tarTypeName(hdr.Typeflag)+", disk: "+typeName(st.Mode))
+		default:
+			v.addErr(key, fmt.Errorf("unsupported tar entry %s", tarTypeName(hdr.Typeflag)))
+		}
+		return nil
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		return v.hardlink(key, hdr, st)
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		if want, have := hdr.Mode&07777, unixPerm(st.Mode); want != have {
+			v.add(abs(key), WhatMode, fmt.Sprintf("tar: %04o, disk: %04o", want, have))
+		}
+	}
+	if int64(hdr.Uid) != int64(st.UID) || int64(hdr.Gid) != int64(st.GID) {
+		v.add(abs(key), WhatOwner, fmt.Sprintf("tar: %d:%d, disk: %d:%d", hdr.Uid, hdr.Gid, st.UID, st.GID))
+	}
+	switch hdr.Typeflag {
+	case tar.TypeSymlink:
+		t, err := v.snap.Readlink(key)
+		if err != nil {
+			v.addErr(key, err)
+		} else if t != hdr.Linkname {
+			v.add(abs(key), WhatLinkTarget, fmt.Sprintf("tar: %s, disk: %s", hdr.Linkname, t))
+		}
+	case tar.TypeChar, tar.TypeBlock:
+		if int64(st.DevMajor) != hdr.Devmajor || int64(st.DevMinor) != hdr.Devminor {
+			v.add(abs(key), WhatDevice, fmt.Sprintf("tar: %d:%d, disk: %d:%d", hdr.Devmajor, hdr.Devminor, st.DevMajor, st.DevMinor))
+		}
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		if st.Size != hdr.Size {
+			v.add(abs(key), WhatContent, fmt.Sprintf("size tar: %d, disk: %d", hdr.Size, st.Size))
+			return nil
+		}
+		return v.compareContent(key, tr)
+	}
+	return nil
+}
+
+// compareContent reads the member's data and the disk file side by side.
+func (v *verifier) compareContent(key string, tr io.Reader) error {
+	f, err := v.snap.Open(key)
+	if err != nil {
+		v.addErr(key, err)
+		return nil
+	}
+	defer f.Close()
+	var off int64
+	differ := false
+	for {
+		n, rerr := io.ReadFull(tr, v.tbuf)
+		if n > 0 && !differ {
+			m, derr := f.ReadAt(v.dbuf[:n], off)
+			if m != n {
+				if derr == nil || derr == io.EOF {
+					differ = true
+					v.add(abs(key), WhatContent, fmt.Sprintf("disk file ends at %d", off+int64(m)))
+				} else {
+					v.addErr(key, derr)
+					differ = true
+				}
+			} else if !bytes.Equal(v.tbuf[:n], v.dbuf[:n]) {
+				i := 0
+				for i < n && v.tbuf[i] == v.dbuf[i] {
+					i++
+				}
+				differ = true
+				v.add(abs(key), WhatContent, fmt.Sprintf("first difference at byte %d", off+int64(i)))
+			}
+		}
+		off += int64(n)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("tar data of %s: %w", key, rerr)
+		}
+	}
+}
+
+// hardlink checks a tar hardlink: on disk, a regular file with the content
+// of its target (the same inode when the evidence records inodes).
+func (v *verifier) hardlink(key string, hdr *tar.Header, st *evidence.Stat) error {
+	target, ok := cleanName(hdr.Linkname)
+	if !ok {
+		v.addErr(key, errors.New("hardlink target climbs out of the layer"))
+		return nil
+	}
+	tst, err := v.snap.Lstat(target)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			v.add(abs(key), WhatContent, "hardlink target "+abs(target)+" is missing on disk")
+			return nil
+		}
+		v.addErr(key, err)
+		return nil
+	}
+	if st.Ino != 0 && st.Ino == tst.Ino {
+		return nil
+	}
+	if !tst.Mode.IsRegular() || tst.Size != st.Size {
+		v.add(abs(key), WhatContent, fmt.Sprintf("hardlink to %s: disk sizes %d and %d", abs(target), st.Size, tst.Size))
+		return nil
+	}
+	a, err := v.snap.Open(key)
+	if err != nil {
+		v.addErr(key, err)
+		return nil
+	}
+	defer a.Close()
+	b, err := v.snap.Open(target)
+	if err != nil {
+		v.addErr(target, err)
+		return nil
+	}
+	defer b.Close()
+	for off := int64(0); off < st.Size; {
+		n := int64(len(v.tbuf))
+		if st.Size-off < n {
+			n = st.Size - off
+		}
+		_, e1 := a.ReadAt(v.tbuf[:n], off)
+		_, e2 := b.ReadAt(v.dbuf[:n], off)
+		if (e1 != nil && e1 != io.EOF) || (e2 != nil && e2 != io.EOF) {
+			v.addErr(key, errors.Join(e1, e2))
+			return nil
+		}
+		if !bytes.Equal(v.tbuf[:n], v.dbuf[:n]) {
+			v.add(abs(key), WhatContent, "hardlink to "+abs(target)+": contents differ on disk")
+			return nil
+		}
+		off += n
+	}
+	return nil
+}
+
+// walkDisk reports what the snapshot has that the tar does not.
+func (v *verifier) walkDisk() error {
+	return evidence.Walk(v.snap, ".", func(st *evidence.Stat, err error) error {
+		if err != nil {
+			name := "."
+			if st != nil {
+				name = st.Name
+			}
+			v.addErr(name, err)
+			return nil
+		}
+		if cerr := v.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		key := st.Name
+		f := v.flags[key]
+		if key == "." || f&flagTar != 0 || (f&flagParent != 0 && st.Mode.IsDir()) {
+			if st.Mode.IsDir() && f&flagOpaque == 0 {
+				x, err := v.snap.Xattrs(key)
+				if err != nil {
+					v.addErr(key, err)
+				} else if string(x[XattrOverlayOpaque]) == "y" {
+					v.add(abs(key), WhatOpaque, XattrOverlayOpaque+"=y on disk but the tar has no "+path.Join(key, WhiteoutOpaque))
+				}
+			}
+			return nil
+		}
+		detail := typeName(st.Mode)
+		switch {
+		case st.IsWhiteout():
+			detail = "whiteout"
+		case st.Mode.IsRegular():
+			detail = fmt.Sprintf("regular file, %d bytes", st.Size)
+		}
+		v.add(abs(key), WhatAddedOnDisk, detail)
+		return nil
+	})
+}
+
+// VerifyLayers verifies every layer of img against dirs[i], the snapshot
+// directory of layer i inside snap ("" when unknown: unverifiable). Missing
+// blobs give status unverifiable ("blob absent"). The results are in layer
+// order; errors are in each result's Reason.
+func (s *Store) VerifyLayers(ctx context.Context, img *Image, snap evidence.Source, dirs []string, opt *VerifyOptions) []*LayerResult {
+	out := make([]*LayerResult, len(img.Layers))
+	for i, l := range img.Layers {
+		dir := ""
+		if i < len(dirs) {
+			dir = dirs[i]
+		}
+		if ctx.Err() != nil {
+			out[i] = &LayerResult{Digest: l.Digest, DiffID: l.DiffID, SnapshotDir: dir, Status: StatusUnverifiable, Reason: ctx.Err().Error()}
+			continue
+		}
+		if l.Error != "" {
+			out[i] = &LayerResult{Digest: l.Digest, DiffID: l.DiffID, SnapshotDir: dir, Status: StatusUnverifiable, Reason: l.Error}
+			continue
+		}
+		if dir == "" {
+			out[i] = &LayerResult{Digest: l.Digest, DiffID: l.DiffID, Status: StatusUnverifiable, Reason: "no snapshot for chain " + l.ChainID}
+			continue
+		}
+		f, err := s.Blob(l.Digest)
+		if err != nil {
+			r, _ := VerifyLayer(ctx, nil, l, snap, dir, opt)
+			if !errors.Is(err, ErrBlobMissing) {
+				r.Reason = err.Error()
+			}
+			out[i] = r
+			continue
+		}
+		r, _ := VerifyLayer(ctx, io.NewSectionReader(f, 0, f.Size()), l, snap, dir, opt)
+		f.Close()
+		out[i] = r
+	}
+	return out
+}
+
+// fill reads until buf is full or the reader fails; a clean end is io.EOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
