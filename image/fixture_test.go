@@ -145,7 +145,7 @@ func TestResolveFixtureCheckpoints(t *testing.T) {
 	st := &Store{Src: fixtureNode(t), Dir: contentDir + "/blobs/sha256"}
 	cases := []struct {
 		index, criu, config, rw, manifest, name string
-		criuSize, rwSize                       int64
+		criuSize, rwSize                        int64
 	}{
 		{ckptK8s, "sha256:e0887a740405e8e82b548ba2e2a06fa92d61b1da04314b768ed186adad0a5d05", "sha256:9d70415ce127190075a69ee0f6db030856c6719132d70174f50e728c164ea59e",
 			"sha256:42b65dc18ad7d0a1e2d79c437cfb324bdd4b8fd59d3cf4638c6b7ca7c5fac4cf", appManifest, "forge.local/shop/app:1.0", 480256, 1065188},
