@@ -1,0 +1,319 @@
+package evidence
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// hostileDir builds an evidence root whose links point out of it, next to
+// a file outside the root that must never be read.
+func hostileDir(t *testing.T) (root, outside string) {
+	t.Helper()
+	base := t.TempDir()
+	root = filepath.Join(base, "root")
+	outside = filepath.Join(base, "outside.txt")
+	must(t, os.WriteFile(outside, []byte("HOST SECRET"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(root, "d", "e"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "d", "e", "f.txt"), []byte("inside"), 0o640))
+	must(t, os.Symlink("/", filepath.Join(root, "link_root")))
+	must(t, os.Symlink("../../../../../../..", filepath.Join(root, "d", "link_up")))
+	must(t, os.Symlink("/etc/passwd", filepath.Join(root, "link_passwd")))
+	must(t, os.Symlink("../outside.txt", filepath.Join(root, "rel_out")))
+	must(t, os.Symlink("loop_b", filepath.Join(root, "loop_a")))
+	must(t, os.Symlink("loop_a", filepath.Join(root, "loop_b")))
+	must(t, os.Symlink("e/f.txt", filepath.Join(root, "d", "ok")))
+	must(t, syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+	return root, outside
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDirNeverLeavesRoot(t *testing.T) {
+	root, _ := hostileDir(t)
+	src, err := OpenDir(root)
+	must(t, err)
+	defer src.Close()
+
+	// Primitives never follow a link, final or intermediate.
+	if _, err := src.Open("link_passwd"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Open(link_passwd) = %v, want ErrNotRegular", err)
+	}
+	if _, err := src.Lstat("link_root/etc/passwd"); !errors.Is(err, ErrSymlinkInPath) {
+		t.Errorf("Lstat through link = %v, want ErrSymlinkInPath", err)
+	}
+	if _, err := src.ReadDir("link_root"); err == nil {
+		t.Error("ReadDir followed a link to /")
+	}
+	if _, err := src.Open("../outside.txt"); err == nil {
+		t.Error("Open(../outside.txt) succeeded")
+	}
+	if _, err := src.Open("fifo"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Open(fifo) = %v, want ErrNotRegular without blocking", err)
+	}
+	// Resolve follows links inside the evidence's namespace only.
+	for name, want := range map[string]string{
+		"link_root/etc/passwd":  "etc/passwd",
+		"d/link_up/outside.txt": "outside.txt",
+		"rel_out":               "outside.txt",
+		"link_passwd":           "etc/passwd",
+		"d/ok":                  "d/e/f.txt",
+		"/d/./e/../e/f.txt":     "d/e/f.txt",
+	} {
+		got, err := Resolve(src, name, true)
+		if err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"etc/passwd", "outside.txt"} {
+		if _, err := src.Lstat(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists in the evidence: %v", name, err)
+		}
+	}
+	if _, err := Resolve(src, "loop_a", true); !errors.Is(err, ErrTooManyLinks) {
+		t.Errorf("Resolve(loop) = %v, want ErrTooManyLinks", err)
+	}
+	b, err := ReadFile(src, "d/e/f.txt", 100)
+	if err != nil || string(b) != "inside" {
+		t.Errorf("ReadFile = %q, %v", b, err)
+	}
+	if _, err := ReadFile(src, "d/e/f.txt", 3); err == nil {
+		t.Error("ReadFile ignored its limit")
+	}
+	st, err := src.Lstat("d/e/f.txt")
+	must(t, err)
+	if st.Mode != 0o640 || st.Size != 6 || st.Nlink != 1 || st.Ino == 0 || st.Mtime.IsZero() {
+		t.Errorf("Lstat = %+v", st)
+	}
+	if tgt, err := src.Readlink("link_passwd"); err != nil || tgt != "/etc/passwd" {
+		t.Errorf("Readlink = %q, %v", tgt, err)
+	}
+	var names []string
+	must(t, Walk(src, ".", func(st *Stat, err error) error {
+		if err != nil {
+			return err
+		}
+		names = append(names, st.Name)
+		return nil
+	}))
+	want := []string{".", "d", "d/e", "d/e/f.txt", "d/link_up", "d/ok", "fifo", "link_passwd", "link_root", "loop_a", "loop_b", "rel_out"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("Walk = %v\nwant %v", names, want)
+	}
+}
+
+func TestDirXattrsAndWhiteout(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root for trusted.* xattrs and mknod (CI runs as root)")
+	}
+	root := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(root, "opq"), 0o755))
+	must(t, syscall.Setxattr(filepath.Join(root, "opq"), "trusted.overlay.opaque", []byte("y"), 0))
+	must(t, syscall.Mknod(filepath.Join(root, "wh"), syscall.S_IFCHR, 0))
+	must(t, os.Symlink("opq", filepath.Join(root, "lnk")))
+	src, err := OpenDir(root)
+	must(t, err)
+	defer src.Close()
+	x, err := src.Xattrs("opq")
+	if err != nil || string(x["trusted.overlay.opaque"]) != "y" {
+		t.Errorf("Xattrs(opq) = %q, %v", x, err)
+	}
+	// A link's own xattrs, not its target's.
+	if x, err := src.Xattrs("lnk"); err != nil || x["trusted.overlay.opaque"] != nil {
+		t.Errorf("Xattrs(lnk) followed the link: %q, %v", x, err)
+	}
+	st, err := src.Lstat("wh")
+	must(t, err)
+	if !st.IsWhiteout() {
+		t.Errorf("wh: %+v is not a whiteout", st)
+	}
+}
+
+type member struct {
+	hdr  tar.Header
+	body string
+}
+
+func buildTar(t *testing.T, ms []member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range ms {
+		h := m.hdr
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(m.body))
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		must(t, tw.WriteHeader(&h))
+		if m.body != "" {
+			_, err := tw.Write([]byte(m.body))
+			must(t, err)
+		}
+	}
+	must(t, tw.Close())
+	return buf.Bytes()
+}
+
+func hostileTar(t *testing.T) []byte {
+	return buildTar(t, []member{
+		{tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+		{tar.Header{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+		{tar.Header{Name: "./etc/hostname", Typeflag: tar.TypeReg}, "node-1\n"},
+		{tar.Header{Name: "../escape", Typeflag: tar.TypeReg}, "ESCAPED"},
+		{tar.Header{Name: "a/../../escape2", Typeflag: tar.TypeReg}, "ESCAPED"},
+		{tar.Header{Name: "/abs/file", Typeflag: tar.TypeReg}, "absolute"},
+		{tar.Header{Name: "lnk", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, ""},
+		{tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "./etc/hostname"}, ""},
+		{tar.Header{Name: "wh", Typeflag: tar.TypeChar, Devmajor: 0, Devminor: 0}, ""},
+		{tar.Header{Name: "x", Typeflag: tar.TypeReg, PAXRecords: map[string]string{"SCHILY.xattr.trusted.overlay.opaque": "y"}}, "xx"},
+	})
+}
+
+func compress(t *testing.T, b []byte, c Compression) []byte {
+	var buf bytes.Buffer
+	switch c {
+	case CompressionGzip:
+		w := gzip.NewWriter(&buf)
+		w.Write(b)
+		w.Close()
+	case CompressionZstd:
+		w, err := zstd.NewWriter(&buf)
+		must(t, err)
+		w.Write(b)
+		w.Close()
+	default:
+		return b
+	}
+	return buf.Bytes()
+}
+
+func TestArchiveHostileMembers(t *testing.T) {
+	raw := hostileTar(t)
+	for _, c := range []Compression{CompressionNone, CompressionGzip, CompressionZstd} {
+		t.Run(string(c), func(t *testing.T) {
+			data := compress(t, raw, c)
+			a, err := NewArchive(bytes.NewReader(data), int64(len(data)), "hostile.tar", nil)
+			must(t, err)
+			defer a.Close()
+			if a.Compression() != c {
+				t.Errorf("compression %s", a.Compression())
+			}
+			w := strings.Join(a.Warnings(), "\n")
+			for _, want := range []string{`member "../escape" climbs out`, `member "a/../../escape2" climbs out`, `member "/abs/file" has an absolute name`} {
+				if !strings.Contains(w, want) {
+					t.Errorf("warnings lack %q:\n%s", want, w)
+				}
+			}
+			var names []string
+			must(t, Walk(a, ".", func(st *Stat, err error) error {
+				names = append(names, st.Name)
+				return err
+			}))
+			want := []string{".", "abs", "abs/file", "etc", "etc/hostname", "hard", "lnk", "wh", "x"}
+			if !reflect.DeepEqual(names, want) {
+				t.Errorf("names %v, want %v", names, want)
+			}
+			b, err := ReadFile(a, "hard", 100)
+			if err != nil || string(b) != "node-1\n" {
+				t.Errorf("hard link read %q, %v", b, err)
+			}
+			st, _ := a.Lstat("etc/hostname")
+			if st.Nlink != 2 || st.Size != 7 {
+				t.Errorf("hostname stat %+v", st)
+			}
+			if _, err := a.Lstat("lnk/hostname"); !errors.Is(err, ErrSymlinkInPath) {
+				t.Errorf("Lstat through archive link = %v", err)
+			}
+			if r, err := Resolve(a, "lnk/hostname", true); err != nil || r != "etc/hostname" {
+				t.Errorf("Resolve = %q %v", r, err)
+			}
+			if st, _ := a.Lstat("wh"); !st.IsWhiteout() {
+				t.Errorf("wh not a whiteout: %+v", st)
+			}
+			if x, _ := a.Xattrs("x"); string(x["trusted.overlay.opaque"]) != "y" {
+				t.Errorf("xattrs %q", x)
+			}
+		})
+	}
+}
+
+func TestArchiveTruncatedAndGarbage(t *testing.T) {
+	raw := hostileTar(t)
+	cut := raw[:1024+300] // inside the third member
+	a, err := NewArchive(bytes.NewReader(cut), int64(len(cut)), "cut.tar", nil)
+	must(t, err)
+	defer a.Close()
+	if _, err := a.Lstat("etc"); err != nil {
+		t.Errorf("members before the damage are lost: %v", err)
+	}
+	b, err := ReadFile(a, "etc/hostname", 100)
+	if err == nil {
+		t.Errorf("read %q from a member cut short", b)
+	}
+	garbage := bytes.Repeat([]byte("not a tar "), 100)
+	_, err = NewArchive(bytes.NewReader(garbage), int64(len(garbage)), "garbage.tar", nil)
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.File != "garbage.tar" || fe.Offset != 0 {
+		t.Errorf("garbage: %v", err)
+	}
+}
+
+func TestArchiveSpillLimitAndRetain(t *testing.T) {
+	raw := buildTar(t, []member{
+		{tar.Header{Name: "big", Typeflag: tar.TypeReg}, strings.Repeat("A", 100000)},
+		{tar.Header{Name: "small", Typeflag: tar.TypeReg}, "s"},
+	})
+	gz := compress(t, raw, CompressionGzip)
+	_, err := NewArchive(bytes.NewReader(gz), int64(len(gz)), "bomb.tar.gz", &ArchiveOptions{MaxSpill: 50000})
+	if err == nil || !strings.Contains(err.Error(), "passes the 50000-byte limit") {
+		t.Errorf("spill limit: %v", err)
+	}
+	a, err := NewArchive(bytes.NewReader(gz), int64(len(gz)), "sel.tar.gz", &ArchiveOptions{Retain: func(n string, _ int64) bool { return n == "small" }})
+	must(t, err)
+	defer a.Close()
+	if _, err := a.Open("big"); !errors.Is(err, ErrNotRetained) {
+		t.Errorf("big: %v", err)
+	}
+	if b, err := ReadFile(a, "small", 10); err != nil || string(b) != "s" {
+		t.Errorf("small: %q %v", b, err)
+	}
+}
+
+func TestSub(t *testing.T) {
+	raw := hostileTar(t)
+	a, err := NewArchive(bytes.NewReader(raw), int64(len(raw)), "h.tar", nil)
+	must(t, err)
+	s, err := Sub(a, "etc")
+	must(t, err)
+	st, err := s.Lstat("hostname")
+	if err != nil || st.Name != "hostname" {
+		t.Errorf("Sub Lstat %+v %v", st, err)
+	}
+	if _, err := s.Lstat("../x"); err == nil {
+		t.Error("Sub let .. out")
+	}
+	f, err := s.Open("/hostname")
+	must(t, err)
+	b, _ := io.ReadAll(f)
+	if string(b) != "node-1\n" {
+		t.Errorf("Sub read %q", b)
+	}
+}
