@@ -1,0 +1,150 @@
+package checkpoint
+
+// On-disk schema names of the formats this package reads: CRIU image
+// magics (criu/include/magic.h), the file names CRIU, Podman, CRI-O and
+// the kubelet give their artefacts, and containerd's media types.
+
+// CRIU image magics. An image starts with one of the two prefix magics
+// (IMG_COMMON or IMG_SERVICE) followed by the image's own magic, except for
+// inventory.img (its magic stands alone) and raw images (pages, tar dumps).
+const (
+	magicImgCommon  uint32 = 0x54564319 // IMG_COMMON, "Pskov"
+	magicImgService uint32 = 0x55105940 // IMG_SERVICE, "Zlatoust"
+
+	magicInventory   uint32 = 0x58313116 // INVENTORY
+	magicPstree      uint32 = 0x50273030 // PSTREE
+	magicCore        uint32 = 0x55053847 // CORE
+	magicIDs         uint32 = 0x54432030 // IDS
+	magicMM          uint32 = 0x57492820 // MM
+	magicPagemap     uint32 = 0x56084025 // PAGEMAP
+	magicFiles       uint32 = 0x56303138 // FILES
+	magicFdinfo      uint32 = 0x56213732 // FDINFO
+	magicFs          uint32 = 0x51403912 // FS
+	magicMountpoints uint32 = 0x55563928 // MNTS
+	magicRemapFpath  uint32 = 0x59133954 // REMAP_FPATH
+	magicTtyInfo     uint32 = 0x59453036 // TTY_INFO
+	magicStats       uint32 = 0x57093306 // STATS
+	magicMemfdInode  uint32 = 0x48453499 // MEMFD_INODE
+	// Images of CRIU before 3.x kept each file kind in its own image.
+	magicRegFiles uint32 = 0x50363636 // REG_FILES
+	magicInetSk   uint32 = 0x56443851 // INETSK
+	magicUnixSk   uint32 = 0x54373943 // UNIXSK
+	magicPipes    uint32 = 0x56513555 // PIPES
+)
+
+// CRIU image file names.
+const (
+	imgInventory   = "inventory.img"
+	imgPstree      = "pstree.img"
+	imgFiles       = "files.img"
+	imgRemapFpath  = "remap-fpath.img"
+	imgTtyInfo     = "tty-info.img"
+	imgMemfdInode  = "memfd.img"
+	imgRegFiles    = "reg-files.img"
+	imgInetSk      = "inetsk.img"
+	imgUnixSk      = "unixsk.img"
+	imgPipes       = "pipes.img"
+	imgStatsDump   = "stats-dump"
+	fileDumpLog    = "dump.log"
+	fileDescriptor = "descriptors.json"
+)
+
+// Per-task and per-id image names: core-<tid>.img, ids-<pid>.img, …
+const (
+	imgCoreFmt        = "core-%d.img"
+	imgIDsFmt         = "ids-%d.img"
+	imgMMFmt          = "mm-%d.img"
+	imgPagemapFmt     = "pagemap-%d.img"
+	imgPagesFmt       = "pages-%d.img"
+	imgFdinfoFmt      = "fdinfo-%d.img"
+	imgFsFmt          = "fs-%d.img"
+	imgMountpointsFmt = "mountpoints-%d.img"
+)
+
+// Container engine files around the CRIU images (Podman, CRI-O and the
+// kubelet use the same layout, which checkpointctl reads too).
+const (
+	fileConfigDump    = "config.dump"
+	fileSpecDump      = "spec.dump"
+	fileNetworkStatus = "network.status"
+	fileDeletedFiles  = "deleted.files"
+	fileRootfsDiff    = "rootfs-diff.tar"
+	dirCheckpoint     = "checkpoint"
+)
+
+// The kubelet's checkpoint directory and file name prefix
+// (checkpoint-<pod>_<namespace>-<container>-<RFC3339 time>.tar).
+const (
+	kubeletCheckpointDir    = "var/lib/kubelet/checkpoints"
+	kubeletCheckpointPrefix = "checkpoint-"
+)
+
+// containerd checkpoint images (an OCI index).
+const (
+	mediaTypeCriuTar          = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
+	mediaTypeCheckpointConfig = "application/vnd.containerd.container.checkpoint.config.v1+proto"
+	mediaTypeLayerGzip        = "application/vnd.oci.image.layer.v1.tar+gzip"
+	mediaTypeLayerTar         = "application/vnd.oci.image.layer.v1.tar"
+	mediaTypeImageManifest    = "application/vnd.oci.image.manifest.v1+json"
+	annotationIndexImageName  = "image.name"
+	annotationContainerdName  = "io.containerd.image.name"
+	// containerd names checkpoint images containerd.io/checkpoint/<id>:<time>.
+	containerdCheckpointPrefix  = "containerd.io/checkpoint/"
+	containerdCheckpointTimeFmt = "01-02-2006-15:04:05"
+	containerdCheckpointLabel   = "containerd.io/checkpoint"
+)
+
+// Annotations and labels that name a Kubernetes pod.
+const (
+	annKubePodName       = "io.kubernetes.pod.name"
+	annKubePodNamespace  = "io.kubernetes.pod.namespace"
+	annKubeContainerName = "io.kubernetes.container.name"
+	annCRIOCreated       = "io.kubernetes.cri-o.Created"
+	annCRIOName          = "io.kubernetes.cri-o.Name"
+	annCRIOImageName     = "io.kubernetes.cri-o.ImageName"
+	annContainerManager  = "io.container.manager"
+	annCRIContainerName  = "io.kubernetes.cri.container-name"
+	annCRIImageName      = "io.kubernetes.cri.image-name"
+	annCRISandboxName    = "io.kubernetes.cri.sandbox-name"
+	annCRISandboxNs      = "io.kubernetes.cri.sandbox-namespace"
+	annCRISandboxID      = "io.kubernetes.cri.sandbox-id"
+)
+
+// Pagemap entry flags (criu/include/pagemap.h).
+const (
+	PageParent  uint32 = 1 << 0 // PE_PARENT: the pages are in the parent (pre-dump) image
+	PageLazy    uint32 = 1 << 1 // PE_LAZY: may be restored lazily
+	PagePresent uint32 = 1 << 2 // PE_PRESENT: the pages are in this pages image
+)
+
+// VMA status bits (criu/include/image.h) used in summaries.
+const (
+	vmaAreaRegular  uint32 = 1 << 0
+	vmaAreaStack    uint32 = 1 << 1
+	vmaAreaVsyscall uint32 = 1 << 2
+	vmaAreaVdso     uint32 = 1 << 3
+	vmaAreaHeap     uint32 = 1 << 5
+	vmaFilePrivate  uint32 = 1 << 6
+	vmaFileShared   uint32 = 1 << 7
+	vmaAnonShared   uint32 = 1 << 8
+	vmaAnonPrivate  uint32 = 1 << 9
+	vmaAreaSysvipc  uint32 = 1 << 10
+	vmaAreaSocket   uint32 = 1 << 11
+	vmaAreaVvar     uint32 = 1 << 12
+	vmaAreaAio      uint32 = 1 << 13
+	vmaAreaMemfd    uint32 = 1 << 14
+	vmaUnsupp       uint32 = 1 << 31
+)
+
+// Limits on what a hostile image may make us read or allocate.
+const (
+	maxRecord      = 16 << 20 // bytes of one protobuf record
+	maxRecords     = 1 << 20  // records in one image
+	maxProcesses   = 1 << 16  // entries of pstree.img
+	maxThreads     = 1 << 16  // threads of one task
+	maxMetadata    = 16 << 20 // config.dump, spec.dump, …
+	maxDumpLogHead = 64 << 10 // bytes of dump.log read for the CRIU version
+	maxIndex       = 4 << 20  // an OCI index blob
+	maxArgBytes    = 256 << 10
+	pageSize       = 4096
+)
