@@ -396,6 +396,21 @@ func docKind(b []byte) string {
 	return ""
 }
 
+// kindErr reads as err and matches both err and kind with errors.Is.
+type kindErr struct{ kind, err error }
+
+func (e kindErr) Error() string   { return e.err.Error() }
+func (e kindErr) Unwrap() []error { return []error{e.kind, e.err} }
+
+func addMissing(img *Image, d string) {
+	for _, m := range img.MissingBlobs {
+		if m == d {
+			return
+		}
+	}
+	img.MissingBlobs = append(img.MissingBlobs, d)
+}
+
 func malformed(file, what string, err error) error {
 	off := int64(-1)
 	var se *json.SyntaxError
@@ -406,7 +421,7 @@ func malformed(file, what string, err error) error {
 	case errors.As(err, &te):
 		off = te.Offset
 	}
-	return &evidence.FormatError{File: file, Offset: off, Msg: "malformed " + what, Err: errors.Join(ErrMalformed, err)}
+	return &evidence.FormatError{File: file, Offset: off, Msg: "malformed " + what, Err: kindErr{ErrMalformed, err}}
 }
 
 func convDesc(d v1.Descriptor) Descriptor {
@@ -432,7 +447,7 @@ func checkDesc(file, where string, d Descriptor) error {
 		return &evidence.FormatError{File: file, Offset: -1, Msg: where + ": descriptor without digest", Err: ErrMalformed}
 	}
 	if _, _, err := ParseDigest(d.Digest); err != nil {
-		return &evidence.FormatError{File: file, Offset: -1, Msg: where, Err: errors.Join(ErrMalformed, err)}
+		return &evidence.FormatError{File: file, Offset: -1, Msg: where, Err: kindErr{ErrMalformed, err}}
 	}
 	if d.Size < 0 {
 		return &evidence.FormatError{File: file, Offset: -1, Msg: fmt.Sprintf("%s: negative size %d", where, d.Size), Err: ErrMalformed}
@@ -682,7 +697,7 @@ func (s *Store) resolveIndex(img *Image, target Descriptor, platform *Platform, 
 	for i := range ix.Manifests {
 		ix.Manifests[i].BlobPresent = s.HasBlob(ix.Manifests[i].Digest)
 		if !ix.Manifests[i].BlobPresent {
-			img.MissingBlobs = append(img.MissingBlobs, ix.Manifests[i].Digest)
+			addMissing(img, ix.Manifests[i].Digest)
 		}
 	}
 	img.Index = ix
@@ -814,7 +829,7 @@ func (s *Store) resolveManifest(img *Image, d Descriptor) error {
 	}
 	m.Config.BlobPresent = s.HasBlob(m.Config.Digest)
 	if !m.Config.BlobPresent {
-		img.MissingBlobs = append(img.MissingBlobs, m.Config.Digest)
+		addMissing(img, m.Config.Digest)
 	} else if cmt.IsConfig() {
 		cb, cp, err := s.readDoc(m.Config)
 		if err == nil {
@@ -855,7 +870,7 @@ func (s *Store) resolveManifest(img *Image, d Descriptor) error {
 		l.BlobPresent = s.HasBlob(ld.Digest)
 		m.Layers[i].BlobPresent = l.BlobPresent
 		if !l.BlobPresent {
-			img.MissingBlobs = append(img.MissingBlobs, ld.Digest)
+			addMissing(img, ld.Digest)
 		}
 		img.Layers = append(img.Layers, l)
 	}

@@ -268,12 +268,12 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 		for range full {
 		}
 	}()
-	err := <-perr
+	// A producer failure (bomb, corrupt stream) explains the consumer's.
+	if err := <-perr; err != nil {
+		return err
+	}
 	if cerr != nil {
 		return cerr
-	}
-	if err != nil {
-		return err
 	}
 	res.CompressedBytes = ch.n
 	res.UncompressedBytes = st.n
