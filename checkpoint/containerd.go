@@ -117,7 +117,7 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 	}
 	if n := opt.ImageName; strings.HasPrefix(n, containerdCheckpointPrefix) {
 		rest := strings.TrimPrefix(n, containerdCheckpointPrefix)
-		if i := strings.LastIndex(rest, ":"); i > 0 {
+		if i := strings.Index(rest, ":"); i > 0 {
 			c.ID = rest[:i]
 			if t, err := time.Parse(containerdCheckpointTimeFmt, rest[i+1:]); err == nil {
 				c.CheckpointedAt, c.CheckpointedAtSource = t, "image_name"
