@@ -1,0 +1,30 @@
+// Package overlay is the merged, read-only view of a container's root
+// filesystem, computed from its layers the way the kernel's overlayfs
+// computes it, without mounting anything.
+//
+// A View is built from an ordered list of layers, upper first. A layer is a
+// directory inside an evidence.Source (an overlayfs snapshot's fs/ dir: its
+// sibling work/ dir is never content) or an OCI layer tar opened as an
+// evidence.Archive. The view follows ovl_lookup: whiteouts (char 0:0, or a
+// zero-size file with overlay.whiteout inside a dir marked overlay.opaque=x;
+// .wh.NAME in tars) hide lower entries, opaque dirs (overlay.opaque=y;
+// .wh..wh..opq) stop the merge, a non-directory hides lower directories,
+// overlay.redirect makes a renamed directory merge the lower directories of
+// its old name (absolute: path from the layer root; relative: name in the
+// same parent), and overlay.metacopy files take their data from the lower
+// file reached by redirect or by path. Overlay attributes are read from
+// trusted.overlay.* and, for userxattr mounts, user.overlay.*.
+//
+// View implements io/fs (FS, StatFS, ReadDirFS, ReadLinkFS); LstatEntry and
+// Walk give each entry with full metadata and the layer that supplied it.
+// Symbolic links are resolved only inside the merged namespace (absolute
+// targets from the container root, ".." stops at it, 40 hops), never on the
+// host. ExportMerged and ExportUpper stream tars (the merged root, or the
+// upper layer as an OCI diff) with a sha256 manifest.
+//
+// Nothing is written to the evidence. Memory is bounded by one directory
+// listing per level of the current path and by a small directory cache;
+// nesting deeper than MaxDepth, symlink loops, redirects with ".." and
+// layers that are missing give errors naming the path and the layer, and
+// the rest of the tree is still served.
+package overlay
