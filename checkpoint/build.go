@@ -300,7 +300,7 @@ func (b *builder) process(e *pstree.PstreeEntry) Process {
 		}
 		if tcore := core.GetThreadCore(); tcore != nil && tcore.SeccompMode != nil {
 			p.Seccomp = seccompName(int32(tcore.GetSeccompMode()))
-		} else if tc.OldSeccompMode != nil {
+		} else if tc != nil && tc.OldSeccompMode != nil {
 			p.Seccomp = seccompName(int32(tc.GetOldSeccompMode()))
 		}
 	} else {
@@ -356,11 +356,11 @@ func thread(tid uint32, core *criu_core.CoreEntry) Thread {
 		t.State = taskState(core.GetTc().GetTaskState())
 	}
 	t.BlockedSigs = tc.GetBlkSigset()
-	if tc.BlkSigset == nil {
+	if tc == nil || tc.BlkSigset == nil {
 		t.BlockedSigs = core.GetTc().GetBlkSigset()
 	}
 	t.PendingSigs = len(tc.GetSignalsP().GetSignals())
-	if tc.SeccompMode != nil {
+	if tc != nil && tc.SeccompMode != nil {
 		t.Seccomp = seccompName(int32(tc.GetSeccompMode()))
 	}
 	t.Arch = strings.ToLower(core.GetMtype().String())
