@@ -3,6 +3,7 @@ package overlay
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -295,3 +296,5 @@ func (b tb) chown(rel string, uid, gid int) {
 func sha256Hex(s string) string {
 	return hashReader(nil, strings.NewReader(s))
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
