@@ -1,0 +1,140 @@
+package checkpoint
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/deadnode/deadnode/evidence"
+)
+
+// Each fuzzer feeds arbitrary bytes to one reader; the seeds in
+// testdata/fuzz/<Fuzzer>/ are real images of the fixtures and the hostile
+// cases. Any error must be a *evidence.FormatError (or plain EOF handling
+// inside), and nothing may panic or allocate past the limits.
+
+func checkErr(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	var fe *evidence.FormatError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v (%T) is not a FormatError", err, err)
+	}
+}
+
+func newReader(t *testing.T, b []byte) *ImageReader {
+	ir, err := NewImageReader(bytes.NewReader(b), int64(len(b)), "fuzz.img")
+	checkErr(t, err)
+	return ir
+}
+
+func FuzzImageReader(f *testing.F) {
+	f.Add([]byte{0x19, 0x43, 0x56, 0x54, 0x30, 0x30, 0x27, 0x50, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ir := newReader(t, b)
+		if ir == nil {
+			return
+		}
+		for n := 0; ; n++ {
+			rec, off, err := ir.Next()
+			if err == io.EOF {
+				if off != int64(len(b)) {
+					t.Fatalf("EOF at %d of %d", off, len(b))
+				}
+				return
+			}
+			if err != nil {
+				checkErr(t, err)
+				return
+			}
+			if len(rec) > maxRecord || off+4+int64(len(rec)) > int64(len(b)) {
+				t.Fatalf("record of %d bytes at %d", len(rec), off)
+			}
+		}
+	})
+}
+
+func fuzzDecoder[T any](f *testing.F, dec func(*ImageReader) (T, error)) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ir := newReader(t, b)
+		if ir == nil {
+			return
+		}
+		_, err := dec(ir)
+		checkErr(t, err)
+	})
+}
+
+func FuzzDecodeInventory(f *testing.F)   { fuzzDecoder(f, DecodeInventory) }
+func FuzzDecodePstree(f *testing.F)      { fuzzDecoder(f, DecodePstree) }
+func FuzzDecodeCore(f *testing.F)        { fuzzDecoder(f, DecodeCore) }
+func FuzzDecodeIDs(f *testing.F)         { fuzzDecoder(f, DecodeIDs) }
+func FuzzDecodeMM(f *testing.F)          { fuzzDecoder(f, DecodeMM) }
+func FuzzDecodeFs(f *testing.F)          { fuzzDecoder(f, DecodeFs) }
+func FuzzDecodeFdinfo(f *testing.F)      { fuzzDecoder(f, DecodeFdinfo) }
+func FuzzDecodeFiles(f *testing.F)       { fuzzDecoder(f, DecodeFiles) }
+func FuzzDecodeMountpoints(f *testing.F) { fuzzDecoder(f, DecodeMountpoints) }
+func FuzzDecodeStats(f *testing.F)       { fuzzDecoder(f, DecodeStats) }
+func FuzzDecodeRemaps(f *testing.F)      { fuzzDecoder(f, DecodeRemaps) }
+func FuzzDecodeTtyInfo(f *testing.F)     { fuzzDecoder(f, DecodeTtyInfo) }
+func FuzzDecodeMemfdInodes(f *testing.F) { fuzzDecoder(f, DecodeMemfdInodes) }
+func FuzzDecodeLegacyFiles(f *testing.F) { fuzzDecoder(f, decodeLegacyFiles) }
+
+func FuzzDecodePagemap(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ir := newReader(t, b)
+		if ir == nil {
+			return
+		}
+		pm, err := DecodePagemap(ir)
+		checkErr(t, err)
+		if pm == nil {
+			return
+		}
+		var off int64
+		for _, e := range pm.Entries {
+			if e.Flags&PagePresent != 0 {
+				if e.Offset != off || e.Offset < 0 {
+					t.Fatalf("entry %+v: offset, want %d", e, off)
+				}
+				off += int64(e.NrPages) * pageSize
+			}
+			if e.NrPages >= 1<<52 {
+				t.Fatalf("entry %+v passed the bound", e)
+			}
+		}
+		pm.Lookup(0x7ffd340c6f15)
+	})
+}
+
+// FuzzAnyValue fuzzes the protobuf Any of containerd's checkpoint config.
+func FuzzAnyValue(f *testing.F) {
+	f.Add([]byte("\x0a\x03abc\x12\x02{}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := anyValue(b)
+		if err == nil && len(v) > len(b) {
+			t.Fatal("value longer than input")
+		}
+	})
+}
+
+// FuzzOpenArchive opens arbitrary bytes as a checkpoint archive, through
+// the whole decoding path (archive index, detection, every decoder).
+func FuzzOpenArchive(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := evidence.NewArchive(bytes.NewReader(b), int64(len(b)), "fuzz.tar", archiveOptions(&Options{TempDir: t.TempDir()}))
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		cp, err := Open(a, "", nil)
+		if err != nil {
+			return
+		}
+		for _, p := range cp.Processes {
+			cp.Pagemap(p.PID)
+		}
+	})
+}
