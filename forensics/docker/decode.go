@@ -1,0 +1,225 @@
+package docker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// configV2 is the part of containers/<id>/config.v2.json read here.
+type configV2 struct {
+	ID      string    `json:"ID"`
+	Created time.Time `json:"Created"`
+	Name    string    `json:"Name"`
+	Path    string    `json:"Path"`
+	Args    []string  `json:"Args"`
+	Image   string    `json:"Image"`
+	Driver  string    `json:"Driver"`
+	LogPath string    `json:"LogPath"`
+	State   struct {
+		Running    bool      `json:"Running"`
+		Paused     bool      `json:"Paused"`
+		Restarting bool      `json:"Restarting"`
+		OOMKilled  bool      `json:"OOMKilled"`
+		Dead       bool      `json:"Dead"`
+		Pid        int       `json:"Pid"`
+		ExitCode   int       `json:"ExitCode"`
+		Error      string    `json:"Error"`
+		StartedAt  time.Time `json:"StartedAt"`
+		FinishedAt time.Time `json:"FinishedAt"`
+	} `json:"State"`
+	Config struct {
+		Hostname   string            `json:"Hostname"`
+		User       string            `json:"User"`
+		Env        []string          `json:"Env"`
+		Cmd        []string          `json:"Cmd"`
+		Entrypoint []string          `json:"Entrypoint"`
+		Image      string            `json:"Image"`
+		WorkingDir string            `json:"WorkingDir"`
+		Labels     map[string]string `json:"Labels"`
+	} `json:"Config"`
+	MountPoints     map[string]mountPoint `json:"MountPoints"`
+	AppArmorProfile string                `json:"AppArmorProfile"`
+	RestartCount    int                   `json:"RestartCount"`
+}
+
+// mountPoint is a volume or bind mount of config.v2.json.
+type mountPoint struct {
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	RW          bool   `json:"RW"`
+	Name        string `json:"Name"`
+	Driver      string `json:"Driver"`
+	Type        string `json:"Type"`
+	Propagation string `json:"Propagation"`
+}
+
+// hostConfigJSON is the part of containers/<id>/hostconfig.json read here.
+type hostConfigJSON struct {
+	Binds     []string `json:"Binds"`
+	LogConfig struct {
+		Type   string            `json:"Type"`
+		Config map[string]string `json:"Config"`
+	} `json:"LogConfig"`
+	NetworkMode    string            `json:"NetworkMode"`
+	IpcMode        string            `json:"IpcMode"`
+	PidMode        string            `json:"PidMode"`
+	UTSMode        string            `json:"UTSMode"`
+	Privileged     bool              `json:"Privileged"`
+	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
+	SecurityOpt    []string          `json:"SecurityOpt"`
+	CapAdd         []string          `json:"CapAdd"`
+	CapDrop        []string          `json:"CapDrop"`
+	CgroupParent   string            `json:"CgroupParent"`
+	Runtime        string            `json:"Runtime"`
+	Annotations    map[string]string `json:"Annotations"`
+}
+
+// imageConfig is an image's config blob (imagedb/content/sha256/<id>).
+type imageConfig struct {
+	Created      time.Time `json:"created"`
+	Architecture string    `json:"architecture"`
+	OS           string    `json:"os"`
+	Config       struct {
+		User       string            `json:"User"`
+		Env        []string          `json:"Env"`
+		Entrypoint []string          `json:"Entrypoint"`
+		Cmd        []string          `json:"Cmd"`
+		WorkingDir string            `json:"WorkingDir"`
+		Labels     map[string]string `json:"Labels"`
+	} `json:"config"`
+	RootFS struct {
+		Type    string   `json:"type"`
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+	History []struct {
+		Created    time.Time `json:"created"`
+		CreatedBy  string    `json:"created_by"`
+		Comment    string    `json:"comment"`
+		EmptyLayer bool      `json:"empty_layer"`
+	} `json:"history"`
+}
+
+func decodeConfigV2(b []byte) (*configV2, error) {
+	var c configV2
+	if err := strictObject(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func decodeHostConfig(b []byte) (*hostConfigJSON, error) {
+	var h hostConfigJSON
+	if err := strictObject(b, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func decodeImageConfig(b []byte) (*imageConfig, error) {
+	var c imageConfig
+	if err := strictObject(b, &c); err != nil {
+		return nil, err
+	}
+	if len(c.RootFS.DiffIDs) > maxChain {
+		return nil, fmt.Errorf("%d diff_ids, over the limit of %d", len(c.RootFS.DiffIDs), maxChain)
+	}
+	return &c, nil
+}
+
+// decodeRepositories decodes repositories.json: repository -> reference ->
+// image id.
+func decodeRepositories(b []byte) (map[string]map[string]string, error) {
+	var r struct {
+		Repositories map[string]map[string]string `json:"Repositories"`
+	}
+	if err := strictObject(b, &r); err != nil {
+		return nil, err
+	}
+	return r.Repositories, nil
+}
+
+// strictObject decodes one JSON object and refuses trailing data (a torn
+// or concatenated file).
+func strictObject(b []byte, v any) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return errors.New("empty file")
+	}
+	if b[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return jsonErr(err)
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data at offset %d", dec.InputOffset())
+	}
+	return nil
+}
+
+// jsonErr names the byte offset of a JSON syntax error.
+func jsonErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("offset %d: %v", se.Offset, err)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("offset %d: %v", te.Offset, err)
+	}
+	return err
+}
+
+// parseLower splits an overlay lower file ("l/A:l/B:…", top first) into
+// its entries. Each must be l/<short>, a plain name under the driver's l/
+// directory: anything else (an absolute path, "..", an empty entry) is an
+// error naming the entry.
+func parseLower(b []byte) ([]string, error) {
+	s := strings.TrimRight(string(b), "\n")
+	if s == "" {
+		return nil, errors.New("empty lower file")
+	}
+	parts := strings.Split(s, ":")
+	if len(parts) > maxLowers {
+		return nil, fmt.Errorf("%d lower entries, over the limit of %d", len(parts), maxLowers)
+	}
+	off := 0
+	for _, p := range parts {
+		short, ok := strings.CutPrefix(p, linkDir+"/")
+		if !ok || !plainName(short) {
+			return nil, fmt.Errorf("offset %d: lower entry %q is not an %s/<short> link name", off, p, linkDir)
+		}
+		off += len(p) + 1
+	}
+	return parts, nil
+}
+
+// plainName says whether s can be used as one path component: not empty,
+// not . or .., no slash and no NUL.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && len(s) <= 255 && !strings.ContainsAny(s, "/\x00")
+}
+
+// validDigest says whether d is "sha256:<64 lowercase hex>".
+func validDigest(d string) bool {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	return ok && validHex(h)
+}
+
+func validHex(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,29 @@
+// Package docker reads a Docker Engine data root (overlay2 storage driver)
+// out of a node's evidence and returns its containers, pods, images and
+// layers as runtime-neutral records (package forensics/model).
+//
+// Contract:
+//   - The data root is /var/lib/docker, or the "data-root" (legacy "graph")
+//     of /etc/docker/daemon.json, found inside the evidence (an absolute
+//     path of the seized host that is not in the evidence as it is, is
+//     looked for with its leading components dropped), or Options.Root.
+//   - Containers come from containers/<id>/config.v2.json and
+//     hostconfig.json exactly as the daemon persisted them: the state
+//     (running, pid, exit code, started, finished) is the last one dockerd
+//     wrote, which on a live-restore node may be "running" though no daemon
+//     was up when the evidence was taken.
+//   - Each container's layers come from image/overlay2/layerdb/mounts/<id>
+//     (mount-id, init-id, parent chain) and overlay2/<mount-id>/lower, whose
+//     l/<short> links are resolved inside the evidence only; a link that
+//     leaves overlay2/ is refused with a warning. UpperDir is
+//     overlay2/<mount-id>/diff; LowerDirs are the -init layer (made by
+//     dockerd, not by the image: see Mount.Lowers[i].Init) then the image
+//     layers top to bottom. Paths are inside the evidence, with a leading "/".
+//   - Images come from image/overlay2/repositories.json and imagedb (config
+//     and history, the config's digest checked); layers from
+//     image/overlay2/layerdb/sha256/<chainID>/{diff,cache-id,parent,size}.
+//   - A damaged record becomes a warning on that record (naming the file)
+//     and everything else is still read. Nothing is written to the evidence
+//     and nothing is followed outside it. Only the overlay2 driver's layers
+//     are resolved; other drivers' containers are listed with a warning.
+package docker

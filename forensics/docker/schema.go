@@ -1,0 +1,58 @@
+package docker
+
+// On-disk names of a Docker data root, and the labels dockershim and
+// cri-dockerd put on the containers they create.
+const (
+	// Namespace is the runtime namespace Docker containers are listed
+	// under: the containerd namespace dockerd runs its tasks in.
+	Namespace = "moby"
+
+	defaultRoot   = "var/lib/docker"
+	daemonConfig  = "etc/docker/daemon.json"
+	containersDir = "containers"
+	configV2File  = "config.v2.json"
+	hostConfig    = "hostconfig.json"
+	jsonLogSuffix = "-json.log"
+
+	imageDir         = "image"
+	repositoriesFile = "repositories.json"
+	imageDBContent   = "imagedb/content/sha256"
+	layerDBSha       = "layerdb/sha256"
+	layerDBMounts    = "layerdb/mounts"
+	mountIDFile      = "mount-id"
+	initIDFile       = "init-id"
+	parentFile       = "parent"
+	diffIDFile       = "diff"
+	cacheIDFile      = "cache-id"
+	sizeFile         = "size"
+
+	driverOverlay2 = "overlay2"
+	linkDir        = "l"
+	lowerFile      = "lower"
+	linkFile       = "link"
+	diffDir        = "diff"
+	initSuffix     = "-init"
+
+	// mediaTypeImageConfig is the media type of an image id's blob.
+	mediaTypeImageConfig = "application/vnd.docker.container.image.v1+json"
+
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelContainerName = "io.kubernetes.container.name"
+	labelDockerType    = "io.kubernetes.docker.type"
+	labelSandboxID     = "io.kubernetes.sandbox.id"
+	dockerTypeSandbox  = "podsandbox"
+	annotationPrefix   = "annotation."
+	k8sNamePrefix      = "k8s_"
+)
+
+// Bounds on what is read from the evidence.
+const (
+	maxJSON      = 16 << 20 // a config.v2.json, hostconfig.json, image config, repositories.json
+	maxSmallFile = 4096     // mount-id, init-id, cache-id, parent, size, diff, link
+	maxLowerFile = 64 << 10 // a lower file
+	maxLowers    = 512      // entries of a lower file
+	maxChain     = 4096     // layers of a parent chain
+	maxEntries   = 1 << 20  // containers, images or layers in one directory
+)
