@@ -45,6 +45,7 @@ type Store struct {
 	src     evidence.Source
 	extra   map[string]*ctrExtra
 	storage map[string]map[string]*storageSnapshot
+	blobs   map[string]map[string]int64
 }
 
 // ErrNotFound is returned when no containerd root is found in the evidence.
@@ -412,10 +413,10 @@ func (s *Store) readContent(ns string, nb *bolt.Bucket, w where) {
 		}
 		if validDigest(c.Digest) {
 			c.BlobPath = s.blobPath(c.Digest)
-			if st, err := s.src.Lstat(s.rel(c.BlobPath)); err == nil && st.Mode.IsRegular() {
-				c.Present, c.BlobSize = true, st.Size
-				if st.Size != c.Size {
-					warn = append(warn, bw.errf("blob file is %d bytes, the record says %d", st.Size, c.Size))
+			if size, ok := s.blobSize(c.Digest); ok {
+				c.Present, c.BlobSize = true, size
+				if size != c.Size {
+					warn = append(warn, bw.errf("blob file is %d bytes, the record says %d", size, c.Size))
 				}
 			}
 		} else {
@@ -879,4 +880,29 @@ func (s *Store) normalise() {
 			s.Snapshots[i].Warnings = []string{}
 		}
 	}
+}
+
+// blobSize says whether the content store holds a regular file for a
+// digest, and its size. Each algorithm's directory is listed once.
+func (s *Store) blobSize(d string) (int64, bool) {
+	alg, hex, _ := strings.Cut(d, ":")
+	if s.blobs == nil {
+		s.blobs = map[string]map[string]int64{}
+	}
+	files, ok := s.blobs[alg]
+	if !ok {
+		files = map[string]int64{}
+		ents, err := s.src.ReadDir(s.rel(path.Join(s.Root, contentBlobsDir, alg)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Warnings = append(s.Warnings, err.Error())
+		}
+		for _, e := range ents {
+			if e.Mode.IsRegular() {
+				files[path.Base(e.Name)] = e.Size
+			}
+		}
+		s.blobs[alg] = files
+	}
+	size, ok := files[hex]
+	return size, ok
 }
