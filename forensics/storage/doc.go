@@ -1,0 +1,38 @@
+// Package storage reads a containers-storage graph root (the store shared
+// by Podman, CRI-O and Buildah; overlay driver) out of a node's evidence,
+// with Podman's libpod state database and CRI-O's per-container files, and
+// returns containers, pods, images and layers as runtime-neutral records
+// (package forensics/model).
+//
+// Contract:
+//   - Graph roots are the "graphroot" of /etc/containers/storage.conf,
+//     /var/lib/containers/storage, and the rootless stores
+//     ~/.local/share/containers/storage of /root and /home/*, found inside
+//     the evidence (an absolute path of the seized host that is not in the
+//     evidence as it is, is looked for with leading components dropped).
+//     OpenAll reads every one; Open the first (or Options.GraphRoot).
+//   - Containers come from overlay-containers/containers.json (CRI-O's
+//     "metadata" JSON string inside it gives pod name, pod id, namespace,
+//     container name, attempt), layers from overlay-layers/layers.json,
+//     images from overlay-images/images.json and each image's manifest.
+//     A torn JSON list keeps the records before the tear and says where it
+//     broke.
+//   - State (running, pid, exit code, started, finished) and pod membership
+//     come from Podman's libpod/bolt_state.db, copied to a private temp file
+//     and opened read-only (a corrupt database is an error naming it, never
+//     a panic), or from CRI-O's userdata/state.json. libpod/db.sql (Podman
+//     5 SQLite state) is reported, not read: no pure-Go SQLite reader is
+//     linked in.
+//   - A container's spec is its userdata/config.json (the OCI spec given to
+//     the OCI runtime), else the spec libpod recorded.
+//   - Runtime is "cri-o" when CRI-O made the container (CRI-O metadata, or
+//     the io.kubernetes.cri-o.ContainerType annotation), else "podman".
+//   - UpperDir is overlay/<layer>/diff; LowerDirs come from
+//     overlay/<layer>/lower, whose l/<short> links are resolved inside the
+//     evidence and inside overlay/ only, cross-checked against the
+//     layers.json parent chain. Paths are inside the evidence, with a
+//     leading "/".
+//   - A damaged record becomes a warning on that record (naming the file and
+//     offset) and everything else is still read; nothing is written to the
+//     evidence.
+package storage

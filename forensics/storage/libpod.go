@@ -1,0 +1,225 @@
+package storage
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deadnode/deadnode/evidence"
+	bolt "go.etcd.io/bbolt"
+)
+
+// lpContainer is what libpod's state database holds about a container.
+type lpContainer struct {
+	id       string
+	name     string
+	config   *libpodConfig
+	state    *libpodState
+	exitCode *int // from the exit-code bucket
+	warnings []string
+}
+
+// lpPodRec is a libpod pod.
+type lpPodRec struct {
+	config     *libpodPod
+	state      *libpodPodState
+	containers []string
+}
+
+// libpodState is everything read from one bolt_state.db.
+type libpodDB struct {
+	file       string // inside the evidence, with a leading "/"
+	containers map[string]*lpContainer
+	order      []string
+	pods       map[string]*lpPodRec
+	runtimeCfg map[string]string
+	warnings   []string
+}
+
+// openBolt copies a bbolt database out of the evidence into a private temp
+// file and opens the copy read-only, so that bbolt never maps, locks or
+// touches the evidence. The returned cleanup closes and removes the copy.
+func openBolt(src evidence.Source, name string) (*bolt.DB, func(), error) {
+	f, err := src.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if f.Size() > maxDBSize {
+		return nil, nil, &evidence.FormatError{File: "/" + name, Offset: -1, Msg: fmt.Sprintf("database is %d bytes, over the %d-byte limit", f.Size(), int64(maxDBSize))}
+	}
+	tmp, err := os.CreateTemp("", "deadnode-libpod-*.db")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if _, err := io.Copy(tmp, io.NewSectionReader(f, 0, f.Size())); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("/%s: copy: %w", name, err)
+	}
+	var db *bolt.DB
+	err = contain("/"+name, func() error {
+		var err error
+		db, err = bolt.Open(tmp.Name(), 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		return err
+	})
+	if err != nil {
+		cleanup()
+		return nil, nil, &evidence.FormatError{File: "/" + name, Offset: -1, Msg: "not a readable bbolt database", Err: err}
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
+
+// contain runs fn and turns a panic (bbolt panics on some torn pages; a
+// page reference past the end faults inside the mapping) into an error
+// naming the file.
+func contain(name string, fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: database is corrupt (reader panicked: %v)", name, r)
+		}
+	}()
+	return fn()
+}
+
+// readLibpod reads libpod's bolt state database.
+func readLibpod(src evidence.Source, name string) (*libpodDB, error) {
+	db, done, err := openBolt(src, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	out := &libpodDB{file: "/" + name, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}}
+	where := func(parts ...string) string { return out.file + ": " + strings.Join(parts, "/") }
+	err = contain(out.file, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			cb := tx.Bucket([]byte(bktCtr))
+			if cb == nil && tx.Bucket([]byte(bktAllCtrs)) == nil {
+				return &evidence.FormatError{File: out.file, Offset: -1, Msg: "no ctr or all-ctrs bucket: not a libpod state database"}
+			}
+			if rb := tx.Bucket([]byte(bktRuntimeCfg)); rb != nil {
+				rb.ForEach(func(k, v []byte) error {
+					if v != nil && len(out.runtimeCfg) < 64 {
+						out.runtimeCfg[string(k)] = string(v)
+					}
+					return nil
+				})
+			}
+			if ab := tx.Bucket([]byte(bktAllCtrs)); ab != nil {
+				ab.ForEach(func(k, v []byte) error {
+					if len(out.order) >= maxRecords {
+						return nil
+					}
+					id := string(k)
+					if out.containers[id] == nil {
+						out.containers[id] = &lpContainer{id: id, name: string(v)}
+						out.order = append(out.order, id)
+					}
+					return nil
+				})
+			}
+			if cb != nil {
+				cb.ForEach(func(k, v []byte) error {
+					b := cb.Bucket(k)
+					if b == nil || len(out.containers) >= maxRecords {
+						return nil
+					}
+					id := string(k)
+					c := out.containers[id]
+					if c == nil {
+						c = &lpContainer{id: id}
+						out.containers[id] = c
+						out.order = append(out.order, id)
+					}
+					if raw := b.Get([]byte(keyConfig)); raw != nil {
+						cfg, err := decodeLibpodConfig(raw)
+						if err != nil {
+							c.warnings = append(c.warnings, fmt.Sprintf("%s: config JSON: %v", where(bktCtr, id, keyConfig), err))
+						} else {
+							c.config = cfg
+						}
+					} else {
+						c.warnings = append(c.warnings, fmt.Sprintf("%s: no config", where(bktCtr, id)))
+					}
+					if raw := b.Get([]byte(keyState)); raw != nil {
+						st, err := decodeLibpodState(raw)
+						if err != nil {
+							c.warnings = append(c.warnings, fmt.Sprintf("%s: state JSON: %v", where(bktCtr, id, keyState), err))
+						} else {
+							c.state = st
+						}
+					}
+					return nil
+				})
+			}
+			if eb := tx.Bucket([]byte(bktExitCode)); eb != nil {
+				eb.ForEach(func(k, v []byte) error {
+					c := out.containers[string(k)]
+					if c == nil || v == nil {
+						return nil
+					}
+					n, err := strconv.Atoi(strings.TrimSpace(string(v)))
+					if err != nil {
+						c.warnings = append(c.warnings, fmt.Sprintf("%s: %q is not an exit code", where(bktExitCode, string(k)), v))
+						return nil
+					}
+					c.exitCode = &n
+					return nil
+				})
+			}
+			if pb := tx.Bucket([]byte(bktPod)); pb != nil {
+				pb.ForEach(func(k, v []byte) error {
+					b := pb.Bucket(k)
+					if b == nil || len(out.pods) >= maxRecords {
+						return nil
+					}
+					id := string(k)
+					p := &lpPodRec{}
+					if raw := b.Get([]byte(keyConfig)); raw != nil {
+						var pc libpodPod
+						if err := object(raw, &pc); err != nil {
+							out.warnings = append(out.warnings, fmt.Sprintf("%s: config JSON: %v", where(bktPod, id, keyConfig), err))
+						} else {
+							p.config = &pc
+						}
+					}
+					if raw := b.Get([]byte(keyState)); raw != nil {
+						var ps libpodPodState
+						if err := object(raw, &ps); err != nil {
+							out.warnings = append(out.warnings, fmt.Sprintf("%s: state JSON: %v", where(bktPod, id, keyState), err))
+						} else {
+							p.state = &ps
+						}
+					}
+					if p.config == nil {
+						p.config = &libpodPod{ID: id}
+					}
+					if p.config.ID == "" {
+						p.config.ID = id
+					}
+					if cb := b.Bucket([]byte(keyPodContainer)); cb != nil {
+						cb.ForEach(func(k, _ []byte) error {
+							if len(p.containers) < maxRecords {
+								p.containers = append(p.containers, string(k))
+							}
+							return nil
+						})
+					}
+					out.pods[id] = p
+					return nil
+				})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,85 @@
+package storage
+
+// On-disk names of containers-storage, libpod and CRI-O.
+const (
+	defaultGraphRoot = "var/lib/containers/storage"
+	defaultRunRoot   = "run/containers/storage"
+	storageConf      = "etc/containers/storage.conf"
+	rootlessStore    = ".local/share/containers/storage"
+
+	driverOverlay     = "overlay"
+	containersSuffix  = "-containers"
+	layersSuffix      = "-layers"
+	imagesSuffix      = "-images"
+	containersJSON    = "containers.json"
+	volatileCtrsJSON  = "volatile-containers.json"
+	layersJSON        = "layers.json"
+	volatileLayersJSN = "volatile-layers.json"
+	mountpointsJSON   = "mountpoints.json"
+	imagesJSON        = "images.json"
+	manifestKey       = "manifest"
+	userdataDir       = "userdata"
+	ociConfigFile     = "config.json"
+	crioStateFile     = "state.json"
+
+	linkDir   = "l"
+	lowerFile = "lower"
+	linkFile  = "link"
+	diffDir   = "diff"
+
+	libpodDir     = "libpod"
+	boltStateFile = "bolt_state.db"
+	sqliteState   = "db.sql"
+
+	// libpod bolt buckets and keys.
+	bktCtr          = "ctr"
+	bktAllCtrs      = "all-ctrs"
+	bktPod          = "pod"
+	bktExitCode     = "exit-code"
+	bktRuntimeCfg   = "runtime-config"
+	keyConfig       = "config"
+	keyState        = "state"
+	keyPodContainer = "containers"
+
+	// CRI-O spec annotations.
+	annCRIOContainerType = "io.kubernetes.cri-o.ContainerType"
+	annCRIOSandboxID     = "io.kubernetes.cri-o.SandboxID"
+	annCRIOLogPath       = "io.kubernetes.cri-o.LogPath"
+	annCRIOLabels        = "io.kubernetes.cri-o.Labels"
+	annCRIOImageName     = "io.kubernetes.cri-o.ImageName"
+	annCRIOContainerName = "io.kubernetes.container.name"
+	annPodName           = "io.kubernetes.pod.name"
+	annPodNamespace      = "io.kubernetes.pod.namespace"
+	annPodUID            = "io.kubernetes.pod.uid"
+	crioTypeSandbox      = "sandbox"
+
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelContainerName = "io.kubernetes.container.name"
+)
+
+// libpod's container states (define.ContainerStatus).
+const (
+	lpUnknown = iota
+	lpConfigured
+	lpCreated
+	lpRunning
+	lpStopped
+	lpPaused
+	lpExited
+	lpRemoving
+	lpStopping
+)
+
+// Bounds on what is read from the evidence.
+const (
+	maxListJSON  = 512 << 20 // containers.json, layers.json, images.json
+	maxJSON      = 16 << 20  // a spec, a manifest, a state file
+	maxSmallFile = 4096      // link
+	maxLowerFile = 64 << 10  // a lower file
+	maxLowers    = 512       // entries of a lower file
+	maxChain     = 4096      // layers of a parent chain
+	maxRecords   = 1 << 20   // records of one list
+	maxDBSize    = 8 << 30   // a libpod bolt database
+)
