@@ -700,12 +700,13 @@ func (b *builder) loadMounts(rootPID uint32) {
 }
 
 // cmdlines reads argv and the environment of each task from its pages when
-// the pages image can be opened (always for directories and plain tar
-// archives; for compressed archives only when Options.Pages is set).
+// the pages image can be opened (directories, plain tar archives, and
+// compressed archives opened with Options.Pages); streamArgs does it for
+// the other compressed archives.
 func (b *builder) cmdlines() {
 	for i := range b.cp.Processes {
 		p := &b.cp.Processes[i]
-		if p.PagesID == 0 && p.PageCount == 0 {
+		if p.PageCount == 0 {
 			continue
 		}
 		pm, err := b.pagemap(p.PID)
@@ -722,29 +723,41 @@ func (b *builder) cmdlines() {
 	}
 }
 
-// readStrings reads the NUL-separated strings in [start,end) of a task's
-// memory, bounded to maxArgBytes; pages not in the image end the read.
-func readStrings(pages io.ReaderAt, pm *Pagemap, start, end uint64) []string {
+// span is a byte range of a pages image.
+type span struct{ off, n int64 }
+
+// spans lists where [start,end) of a task's memory lies in its pages
+// image, bounded to maxArgBytes; it stops at the first page not stored.
+func spans(pm *Pagemap, start, end uint64) []span {
 	if end <= start || start == 0 {
 		return nil
 	}
 	if end-start > maxArgBytes {
 		end = start + maxArgBytes
 	}
-	buf := make([]byte, 0, end-start)
+	var out []span
 	for va := start; va < end; {
 		e, ok := pm.Lookup(va)
 		if !ok || e.Flags&PagePresent == 0 {
 			break
 		}
-		runEnd := e.Vaddr + e.NrPages*pageSize
-		n := min(end, runEnd) - va
-		chunk := make([]byte, n)
-		if _, err := pages.ReadAt(chunk, e.Offset+int64(va-e.Vaddr)); err != nil {
+		n := min(end, e.Vaddr+e.NrPages*pageSize) - va
+		out = append(out, span{e.Offset + int64(va-e.Vaddr), int64(n)})
+		va += n
+	}
+	return out
+}
+
+// readStrings reads the NUL-separated strings in [start,end) of a task's
+// memory.
+func readStrings(pages io.ReaderAt, pm *Pagemap, start, end uint64) []string {
+	var buf []byte
+	for _, s := range spans(pm, start, end) {
+		chunk := make([]byte, s.n)
+		if _, err := pages.ReadAt(chunk, s.off); err != nil {
 			break
 		}
 		buf = append(buf, chunk...)
-		va += n
 	}
 	buf = bytes.TrimRight(buf, "\x00")
 	if len(buf) == 0 {

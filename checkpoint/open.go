@@ -128,6 +128,14 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 		applyKubeletName(cp, m)
 	}
 	cp.closer = src.Close
+	if a, ok := src.(*evidence.Archive); ok && a.Compression() != evidence.CompressionNone && (opt == nil || !opt.Pages) {
+		if f, err := os.Open(hostPath); err == nil {
+			if err := cp.streamArgs(f, st.Size(), hostPath); err != nil {
+				cp.Warnings = append(cp.Warnings, err.Error())
+			}
+			f.Close()
+		}
+	}
 	return cp, nil
 }
 
@@ -577,5 +585,10 @@ func OpenKubelet(src evidence.Source, name string, opt *Options) (*Checkpoint, e
 		applyKubeletName(cp, m)
 	}
 	cp.closer = func() error { a.Close(); return f.Close() }
+	if a.Compression() != evidence.CompressionNone && (opt == nil || !opt.Pages) {
+		if err := cp.streamArgs(f, f.Size(), label); err != nil {
+			cp.Warnings = append(cp.Warnings, err.Error())
+		}
+	}
 	return cp, nil
 }

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics"
+)
+
+func init() {
+	register(&command{
+		name:    "checkpoint inspect",
+		args:    "SOURCE | --root EVIDENCE CHECKPOINT",
+		summary: "a container checkpoint's processes, files, sockets and mounts (SOURCE: a podman/CRI-O/kubelet archive or a CRIU images dir; CHECKPOINT: a containerd checkpoint image name or digest, or a kubelet archive path in the evidence)",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o ckptFlags
+			fs.BoolVar(&o.tree, "ps-tree", false, "show the process tree with command lines")
+			fs.BoolVar(&o.files, "files", false, "show each process's open files")
+			fs.BoolVar(&o.sockets, "sockets", false, "show each process's sockets")
+			fs.BoolVar(&o.mounts, "mounts", false, "show the container's mounts")
+			fs.BoolVar(&o.env, "env", false, "show each process's environment")
+			fs.BoolVar(&o.all, "all", false, "show everything (--ps-tree --files --sockets --mounts --env)")
+			fs.BoolVar(&o.pages, "keep-pages", false, "spill the pages images of compressed archives to a temp file (memory access); not needed for command lines")
+			return func(a *app, args []string) error { return runCheckpointInspect(a, args, o) }
+		},
+	})
+	register(&command{
+		name:    "checkpoint ls",
+		summary: "list the node's checkpoints: kubelet archives (var/lib/kubelet/checkpoints) and containerd checkpoint images",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			return runCheckpointLs
+		},
+	})
+}
+
+type ckptFlags struct {
+	tree, files, sockets, mounts, env, all, pages bool
+}
+
+func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
+	if len(args) != 1 {
+		return usagef("checkpoint inspect takes one SOURCE (or, with --root, one CHECKPOINT)")
+	}
+	if o.all {
+		o.tree, o.files, o.sockets, o.mounts, o.env = true, true, true, true, true
+	}
+	opt := checkpoint.Options{Pages: o.pages}
+	var cp *checkpoint.Checkpoint
+	var err error
+	closeEvidence := func() {}
+	if a.root == "" {
+		cp, err = checkpoint.OpenFile(args[0], &opt)
+	} else {
+		cp, closeEvidence, err = openNodeCheckpoint(a, args[0], opt)
+	}
+	if err != nil {
+		return err
+	}
+	defer closeEvidence()
+	defer cp.Close()
+	for _, w := range cp.Warnings {
+		a.warn(w)
+	}
+	return a.render(cp, func(w io.Writer) { printCheckpoint(w, cp, o) })
+}
+
+// openNodeCheckpoint finds a checkpoint in the node's evidence: a
+// containerd checkpoint image (by name, digest or digest prefix) or a
+// kubelet archive (by its path in the evidence or its file name).
+func openNodeCheckpoint(a *app, ref string, opt checkpoint.Options) (*checkpoint.Checkpoint, func(), error) {
+	src, contentDir, images, closeFn, err := a.checkpointEvidence()
+	if err != nil {
+		return nil, nil, err
+	}
+	var matches []ckptRow
+	for _, im := range images {
+		if im.Name == ref || im.Digest == ref || strings.HasPrefix(im.Digest, ref) && len(ref) >= 12 || strings.HasPrefix(im.Digest, "sha256:"+ref) && len(ref) >= 12 {
+			matches = append(matches, im)
+		}
+	}
+	if len(matches) == 0 {
+		kub, err := checkpoint.Find(src, ".")
+		if err != nil {
+			closeFn()
+			return nil, nil, err
+		}
+		clean := strings.TrimPrefix(ref, "/")
+		for _, k := range kub {
+			if k.Path == clean || path.Base(k.Path) == ref {
+				cp, err := checkpoint.OpenKubelet(src, k.Path, &opt)
+				if err != nil {
+					closeFn()
+					return nil, nil, err
+				}
+				return cp, closeFn, nil
+			}
+		}
+		closeFn()
+		return nil, nil, fmt.Errorf("no checkpoint %q in %s (see deadnode checkpoint ls)", ref, a.root)
+	}
+	digests := map[string]bool{}
+	for _, m := range matches {
+		digests[m.Digest] = true
+	}
+	if len(digests) > 1 {
+		closeFn()
+		return nil, nil, fmt.Errorf("%q names %d checkpoint images; give the full name or digest", ref, len(digests))
+	}
+	m := matches[0]
+	cp, err := checkpoint.OpenContainerd(src, contentDir, m.Digest, &checkpoint.ContainerdOptions{Options: opt, ImageName: m.Name})
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return cp, closeFn, nil
+}
+
+// ckptRow is one line of checkpoint ls.
+type ckptRow struct {
+	Kind      string    `json:"kind"` // kubelet, containerd, containerd-unreferenced
+	Namespace string    `json:"namespace,omitempty"`
+	Name      string    `json:"name"`   // image name, or the archive's path in the evidence
+	Digest    string    `json:"digest"` // index digest (containerd)
+	Size      int64     `json:"size"`   // CRIU tar or archive size
+	Image     string    `json:"image,omitempty"`
+	Pod       string    `json:"pod,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// checkpointEvidence opens --root once and lists its checkpoint images.
+// A node without containerd is still searched for kubelet archives.
+func (a *app) checkpointEvidence() (evidence.Source, string, []ckptRow, func(), error) {
+	n, err := a.node()
+	if err == nil {
+		var rows []ckptRow
+		contentDir := ""
+		if n.Containerd != nil {
+			contentDir = path.Join(strings.TrimPrefix(n.Containerd.Root, "/"), contentStoreDir)
+			for _, im := range n.Images() {
+				if !im.Checkpoint {
+					continue
+				}
+				rows = append(rows, ckptRow{Kind: "containerd", Namespace: im.Namespace, Name: im.Name, Digest: im.Target.Digest,
+					Created: im.CreatedAt.Time, Image: im.Annotations["image.name"]})
+			}
+		}
+		return n.Src, contentDir, rows, func() {}, nil
+	}
+	if !errors.Is(err, forensics.ErrNoRuntime) {
+		return nil, "", nil, nil, err
+	}
+	src, notes, err2 := forensics.OpenSource(a.root)
+	if err2 != nil {
+		return nil, "", nil, nil, err2
+	}
+	for _, note := range notes {
+		fmt.Fprintf(a.stderr, "note: %s\n", note)
+	}
+	return src, "", nil, func() { src.Close() }, nil
+}
+
+func runCheckpointLs(a *app, args []string) error {
+	if len(args) != 0 {
+		return usagef("checkpoint ls takes no arguments")
+	}
+	src, contentDir, rows, closeFn, err := a.checkpointEvidence()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if contentDir != "" {
+		found, err := checkpoint.FindContainerd(src, contentDir)
+		if err != nil {
+			a.warn(err.Error())
+		}
+		named := map[string]bool{}
+		for _, r := range rows {
+			named[r.Digest] = true
+		}
+		sizes := map[string]checkpoint.ContainerdCheckpoint{}
+		for _, f := range found {
+			sizes[f.Digest] = f
+			if !named[f.Digest] {
+				// An index left in the content store after its image
+				// record was deleted.
+				rows = append(rows, ckptRow{Kind: "containerd-unreferenced", Digest: f.Digest, Size: f.CriuTarSize, Image: f.Image})
+			}
+		}
+		for i := range rows {
+			if f, ok := sizes[rows[i].Digest]; ok {
+				rows[i].Size = f.CriuTarSize
+				if rows[i].Image == "" {
+					rows[i].Image = f.Image
+				}
+			}
+		}
+	}
+	kub, err := checkpoint.Find(src, ".")
+	if err != nil {
+		a.warn(err.Error())
+	}
+	for _, k := range kub {
+		pod := k.Pod
+		if k.NamespaceContainer != "" {
+			pod += " (" + k.NamespaceContainer + ")"
+		}
+		rows = append(rows, ckptRow{Kind: "kubelet", Name: k.Path, Size: k.Size, Pod: pod, Created: k.CheckpointedAt})
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Kind != rows[j].Kind {
+			return rows[i].Kind < rows[j].Kind
+		}
+		return rows[i].Namespace+rows[i].Name+rows[i].Digest < rows[j].Namespace+rows[j].Name+rows[j].Digest
+	})
+	rows = nonNil(rows)
+	return a.render(rows, func(w io.Writer) {
+		row(w, "KIND", "NAMESPACE", "NAME", "DIGEST", "SIZE", "IMAGE/POD", "CREATED")
+		for _, r := range rows {
+			created := ""
+			if !r.Created.IsZero() {
+				created = r.Created.UTC().Format(time.RFC3339)
+			}
+			row(w, r.Kind, r.Namespace, r.Name, short(r.Digest), r.Size, firstNonEmpty(r.Image, r.Pod), created)
+		}
+	})
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// printCheckpoint draws the checkpoint for people: the container, then a
+// pstree-like tree of the processes with what the flags ask for.
+func printCheckpoint(w io.Writer, cp *checkpoint.Checkpoint, o ckptFlags) {
+	c := cp.Container
+	kv := func(k string, v any) {
+		s := fmt.Sprint(v)
+		if s != "" && s != "0" {
+			fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(s))
+		}
+	}
+	kv("Source", cp.Source)
+	kv("Format", cp.Format)
+	kv("Container", strings.TrimSpace(c.Name+" "+paren(c.ID)))
+	kv("Image", strings.TrimSpace(c.Image+" "+paren(short(c.ImageID))))
+	if c.Pod != "" || c.Namespace != "" {
+		kv("Pod", c.Namespace+"/"+c.Pod)
+	}
+	kv("Engine", strings.TrimSpace(c.Engine+" "+paren(c.Runtime)))
+	if !c.CreatedAt.IsZero() {
+		kv("Created", c.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	if !c.CheckpointedAt.IsZero() {
+		kv("Checkpointed", c.CheckpointedAt.UTC().Format(time.RFC3339)+" (from "+c.CheckpointedAtSource+")")
+	}
+	kv("CRIU", strings.TrimSpace(cp.CRIUVersion+fmt.Sprintf(" (image format v%d)", cp.ImageVersion)))
+	if cp.Network != nil {
+		kv("IPs", strings.Join(cp.Network.IPs, ", "))
+	}
+	if d := cp.RootfsDiff; d != nil {
+		kv("Rootfs diff", fmt.Sprintf("%s, %d bytes, %d files", d.Member, d.Size, d.Files))
+	}
+	kv("Deleted files", strings.Join(cp.DeletedFiles, ", "))
+	if s := cp.Stats; s != nil {
+		kv("Dump stats", fmt.Sprintf("frozen %.1f ms, %d pages written of %d scanned", float64(s.FrozenTimeUs)/1000, s.PagesWritten, s.PagesScanned))
+	}
+	kv("Stale images (ignored)", strings.Join(cp.StaleImages, " "))
+	fmt.Fprintln(w, "Process tree:")
+	children := map[uint32][]int{}
+	known := map[uint32]bool{}
+	for _, p := range cp.Processes {
+		known[p.PID] = true
+	}
+	var roots []int
+	for i, p := range cp.Processes {
+		if p.PPID == 0 || !known[p.PPID] {
+			roots = append(roots, i)
+		} else {
+			children[p.PPID] = append(children[p.PPID], i)
+		}
+	}
+	seen := map[uint32]bool{}
+	var walk func(i int, prefix string, last, root bool)
+	walk = func(i int, prefix string, last, root bool) {
+		p := &cp.Processes[i]
+		if seen[p.PID] {
+			return
+		}
+		seen[p.PID] = true
+		branch, next := "├─ ", "│  "
+		if last {
+			branch, next = "└─ ", "   "
+		}
+		if root {
+			branch, next = "", ""
+		}
+		fmt.Fprintf(w, "%s%s%s\n", prefix, branch, cleanCell(procLine(p, o)))
+		detail := prefix + next
+		if kids := children[p.PID]; len(kids) > 0 {
+			detail += "│  "
+		} else {
+			detail += "   "
+		}
+		for _, l := range procDetails(p, o) {
+			fmt.Fprintf(w, "%s%s\n", detail, cleanCell(l))
+		}
+		kids := children[p.PID]
+		for k, ci := range kids {
+			walk(ci, prefix+next, k == len(kids)-1, false)
+		}
+	}
+	for _, r := range roots {
+		walk(r, "", true, true)
+	}
+	if o.mounts && len(cp.Mounts) > 0 {
+		fmt.Fprintln(w, "Mounts:")
+		for _, m := range cp.Mounts {
+			ext := ""
+			if m.External {
+				ext = " [external]"
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s%s\n", cleanCell(m.Mountpoint), m.FSType, cleanCell(m.Source), cleanCell(m.Root), ext)
+		}
+	}
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+func procLine(p *checkpoint.Process, o ckptFlags) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", p.PID, p.Comm)
+	if p.State != checkpoint.StateAlive {
+		fmt.Fprintf(&b, " [%s]", p.State)
+	}
+	if p.Exe != "" {
+		fmt.Fprintf(&b, "  exe=%s", p.Exe)
+		if p.ExeOrigin != checkpoint.OriginUnknown {
+			fmt.Fprintf(&b, " (%s)", p.ExeOrigin)
+		}
+	}
+	fmt.Fprintf(&b, "  uid=%d", p.UID)
+	if len(p.Threads) > 1 {
+		fmt.Fprintf(&b, "  threads=%d", len(p.Threads))
+	}
+	if o.tree && len(p.Cmdline) > 0 {
+		fmt.Fprintf(&b, "  cmd=%s", quoteArgs(p.Cmdline))
+	}
+	if !o.sockets {
+		for _, s := range p.Sockets {
+			if s.State == "LISTEN" {
+				fmt.Fprintf(&b, "  listen=%s/%s", s.Protocol, s.Src)
+			}
+		}
+	}
+	return b.String()
+}
+
+func procDetails(p *checkpoint.Process, o ckptFlags) []string {
+	var out []string
+	if o.files {
+		out = append(out, fmt.Sprintf("cwd %s  root %s", p.Cwd, p.Root))
+		for _, f := range p.FDs {
+			if f.Type == "inet" || f.Type == "unix" {
+				if o.sockets {
+					continue
+				}
+			}
+			l := fmt.Sprintf("fd %d %s %s", f.FD, f.Type, f.Path)
+			if f.Flags != "" {
+				l += " " + f.Flags
+			}
+			if f.Deleted {
+				l += " (deleted)"
+			}
+			if f.Detail != "" && f.Type != "inet" && f.Type != "unix" {
+				l += " " + f.Detail
+			}
+			out = append(out, l)
+		}
+	}
+	if o.sockets {
+		for _, s := range p.Sockets {
+			l := fmt.Sprintf("fd %d %s %s %s %s", s.FD, s.Family, firstNonEmpty(s.Protocol, s.Type), s.State, s.Src)
+			if s.Dst != "" {
+				l += " -> " + s.Dst
+			}
+			if s.Peer != 0 {
+				l += fmt.Sprintf(" peer=%d", s.Peer)
+			}
+			out = append(out, l)
+		}
+	}
+	if o.env {
+		for _, e := range p.Environ {
+			out = append(out, "env "+e)
+		}
+	}
+	for _, e := range p.Errors {
+		out = append(out, "error: "+e)
+	}
+	return out
+}
