@@ -49,16 +49,16 @@ const (
 func dockerRoot(ids ...string) map[string]string {
 	r := "var/lib/docker/"
 	f := map[string]string{
-		r + "image/overlay2/repositories.json":                              `{"Repositories":{}}`,
-		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/diff":         hDiff,
-		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/cache-id":     hCache,
-		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/size":         "10",
-		r + "overlay2/" + hCache + "/diff/":                                 "",
-		r + "overlay2/" + hCache + "/link":                                  "BASE",
-		r + "overlay2/l/BASE":                                               "->../" + hCache + "/diff",
-		"etc/shadow":                                                        "root:secret",
-		"etc/docker/daemon.json":                                            `{"data-root": "/var/lib/docker"}`,
-		"var/lib/docker/containers/notadir":                                 "x",
+		r + "image/overlay2/repositories.json":                                 `{"Repositories":{}}`,
+		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/diff":            hDiff,
+		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/cache-id":        hCache,
+		r + "image/overlay2/layerdb/sha256/" + hChain[7:] + "/size":            "10",
+		r + "overlay2/" + hCache + "/diff/":                                    "",
+		r + "overlay2/" + hCache + "/link":                                     "BASE",
+		r + "overlay2/l/BASE":                                                  "->../" + hCache + "/diff",
+		"etc/shadow":                                                           "root:secret",
+		"etc/docker/daemon.json":                                               `{"data-root": "/var/lib/docker"}`,
+		"var/lib/docker/containers/notadir":                                    "x",
 		"var/lib/docker/image/overlay2/layerdb/sha256/not-a-chain-id/cache-id": "x",
 	}
 	for _, id := range ids {
