@@ -26,10 +26,13 @@ type member struct {
 	data []byte
 }
 
-func synthLayer() []member {
+func synthLayer() []member { return synthLayerN(100000) }
+
+// synthLayerN is a layer of every entry type; bin/tool is 4*n bytes.
+func synthLayerN(n int) []member {
 	return []member{
 		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755}},
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "bin/tool", Mode: 0o4755}, data: bytes.Repeat([]byte("tool"), 100000)},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "bin/tool", Mode: 0o4755}, data: bytes.Repeat([]byte("tool"), n)},
 		{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "bin/tool2", Linkname: "bin/tool", Mode: 0o4755}},
 		{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/sh", Linkname: "tool"}},
 		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "dev/", Mode: 0o755}},
