@@ -1,0 +1,770 @@
+package forensics
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/overlay"
+)
+
+// Change classes of a drift finding.
+const (
+	ChangeAdded           = "added"             // no entry in the image
+	ChangeModified        = "modified"          // content (or link target) differs from the image's
+	ChangeMetadataOnly    = "metadata_only"     // copied up with the same content: mode, owner, times or xattrs changed
+	ChangeTypeChanged     = "type_changed"      // e.g. a file replaced by a symlink
+	ChangeDeleted         = "deleted"           // a whiteout of an image file
+	ChangeDeletedDir      = "deleted_dir"       // a whiteout of an image directory
+	ChangeOpaqueDir       = "opaque_dir"        // a directory made opaque: hides the image's contents
+	ChangeAddedOrModified = "added_or_modified" // the image is not at hand to tell
+)
+
+// Exec kinds.
+const (
+	ExecELF     = "elf"
+	ExecScript  = "script"
+	ExecBit     = "exec_bit"
+	ExecLibrary = "shared_library"
+)
+
+// Flags of a finding.
+const (
+	FlagHidden      = "hidden"
+	FlagVolatile    = "volatile_location"
+	FlagPersistence = "persistence_location"
+	FlagBenign      = "benign_runtime"
+	FlagSetuid      = "setuid"
+	FlagSetgid      = "setgid"
+	FlagCapability  = "file_capability"
+	FlagWorldWrite  = "world_writable"
+)
+
+// ELFInfo describes an ELF file.
+type ELFInfo struct {
+	Machine   string `json:"machine"` // e.g. EM_X86_64
+	Type      string `json:"type"`    // exec, dyn, rel, core
+	Static    bool   `json:"static"`  // no program interpreter
+	SharedLib bool   `json:"shared_lib"`
+	Interp    string `json:"interp,omitempty"`
+}
+
+// Finding is one drift entry of a container.
+type Finding struct {
+	Runtime         string     `json:"runtime"`
+	ContainerID     string     `json:"container_id"`
+	Namespace       string     `json:"namespace"`
+	Pod             string     `json:"pod"` // namespace/name, "" when none
+	ContainerName   string     `json:"container_name"`
+	Path            string     `json:"path"`
+	Change          string     `json:"change"`
+	Type            string     `json:"type"`
+	LowerType       string     `json:"lower_type,omitempty"`
+	Size            int64      `json:"size"`
+	Mode            string     `json:"mode"` // octal permission bits with setuid/setgid/sticky, e.g. "0755"
+	UID             uint32     `json:"uid"`
+	GID             uint32     `json:"gid"`
+	Atime           model.Time `json:"atime"`
+	Mtime           model.Time `json:"mtime"`
+	Ctime           model.Time `json:"ctime"`
+	Btime           model.Time `json:"btime"`
+	SHA256          string     `json:"sha256"`
+	LowerSHA256     string     `json:"lower_sha256"`
+	LinkTarget      string     `json:"link_target,omitempty"`
+	LowerLinkTarget string     `json:"lower_link_target,omitempty"`
+	ExecKind        string     `json:"exec_kind"`
+	ELF             *ELFInfo   `json:"elf,omitempty"`
+	Interpreter     string     `json:"interpreter,omitempty"`
+	Flags           []string   `json:"flags"`
+	IdenticalTo     string     `json:"identical_to"`
+	MetadataChanged []string   `json:"metadata_changed,omitempty"` // mode, owner, mtime, xattrs
+	Hides           int        `json:"hides,omitempty"`            // entries a deleted_dir/opaque_dir hides
+	EvidencePath    string     `json:"evidence_path"`
+	Layer           string     `json:"layer"`
+	Note            string     `json:"note,omitempty"`
+}
+
+// IsExec says whether the finding is an executable of any kind.
+func (f *Finding) IsExec() bool { return f.ExecKind != "" }
+
+// DriftOptions tune Drift.
+type DriftOptions struct {
+	NoHash bool // skip content hashing (no sha256, no identical_to; modified judged by size)
+	// MaxIdentical bounds the image files of one size hashed when looking
+	// for identical_to (default 32).
+	MaxIdentical int
+}
+
+// DriftSource is what drift compares: an upper layer (a snapshot dir, a
+// checkpoint's RW layer, a rootfs-diff.tar) and the image's lower layers
+// (nil when the image is not at hand).
+type DriftSource struct {
+	Container model.Container
+	Upper     overlay.Layer
+	Lowers    []overlay.Layer
+}
+
+// ContainerDrift returns the drift source of a container of the node.
+func (n *Node) ContainerDrift(c *model.Container) (*DriftSource, error) {
+	if c.UpperDir == "" {
+		return nil, fmt.Errorf("container %s has no writable layer in the evidence", c.ID)
+	}
+	ds := &DriftSource{Container: *c, Upper: overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(c.UpperDir, "/"), Kind: overlay.LayerDir, Name: c.UpperDir}}
+	for _, l := range c.LowerDirs {
+		ds.Lowers = append(ds.Lowers, overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(l, "/"), Kind: overlay.LayerDir, Name: l})
+	}
+	return ds, nil
+}
+
+// MaxHeader is how much of a file is read to recognise its kind.
+const MaxHeader = 4096
+
+// Drift classifies every entry of the upper layer against the merged view
+// of the lower layers, calling fn for each finding in lexical path order.
+// Problems with single entries become findings' notes or the returned
+// warnings; an error is returned only when the layers cannot be read.
+func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []string, err error) {
+	if opt.MaxIdentical <= 0 {
+		opt.MaxIdentical = 32
+	}
+	d := &drifter{ds: ds, opt: opt, fn: fn, lowerHash: map[string]string{}}
+	if len(ds.Lowers) > 0 {
+		d.lower, err = overlay.New(ds.Lowers, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	up, err := evidence.Sub(ds.Upper.Source, orDot(ds.Upper.Dir))
+	if err != nil {
+		return nil, fmt.Errorf("upper layer %s: %w", ds.Upper.Name, err)
+	}
+	d.up = up
+	for _, del := range ds.Upper.Deleted {
+		p, err := evidence.Clean(del)
+		if err != nil || p == "." {
+			d.warn("deleted path %q refused: %v", del, err)
+			continue
+		}
+		d.deleted = append(d.deleted, p)
+	}
+	sort.Strings(d.deleted)
+	err = evidence.Walk(up, ".", func(st *evidence.Stat, err error) error {
+		if err != nil {
+			if st != nil {
+				d.warn("%s: %v", st.Name, err)
+				return nil
+			}
+			return err
+		}
+		if st.Name == "." {
+			return nil
+		}
+		d.flushDeleted(st.Name)
+		return d.entry(st)
+	})
+	d.flushDeleted("\xff")
+	return d.warnings, err
+}
+
+func orDot(s string) string {
+	if s == "" {
+		return "."
+	}
+	return s
+}
+
+type drifter struct {
+	ds       *DriftSource
+	opt      DriftOptions
+	fn       func(Finding)
+	up       evidence.Source
+	lower    *overlay.View
+	deleted  []string
+	warnings []string
+
+	bySize    map[int64][]string
+	lowerHash map[string]string
+}
+
+func (d *drifter) warn(format string, args ...any) {
+	if len(d.warnings) < 1000 {
+		d.warnings = append(d.warnings, fmt.Sprintf("%s: ", d.ds.Upper.Name)+fmt.Sprintf(format, args...))
+	}
+}
+
+// flushDeleted emits the deleted.files entries that sort before name, so
+// findings stay in path order.
+func (d *drifter) flushDeleted(name string) {
+	for len(d.deleted) > 0 && d.deleted[0] < name {
+		p := d.deleted[0]
+		d.deleted = d.deleted[1:]
+		d.whiteout(p, nil, "listed in deleted.files")
+	}
+}
+
+func (d *drifter) base(p string, st *evidence.Stat) Finding {
+	c := d.ds.Container
+	f := Finding{
+		Runtime:       c.Runtime,
+		ContainerID:   c.ID,
+		Namespace:     c.Namespace,
+		ContainerName: c.ContainerName,
+		Path:          "/" + p,
+		Flags:         []string{},
+		Layer:         d.ds.Upper.Name,
+	}
+	if c.Pod != nil {
+		f.Pod = c.Pod.Namespace + "/" + c.Pod.Name
+	}
+	if st != nil {
+		f.Type = overlay.TypeOf(st.Mode)
+		f.Size = st.Size
+		f.Mode = modeString(st.Mode)
+		f.UID, f.GID = st.UID, st.GID
+		f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+		f.EvidencePath = evidencePath(d.ds.Upper, p)
+	}
+	return f
+}
+
+func evidencePath(l overlay.Layer, p string) string {
+	if l.Kind == overlay.LayerTar {
+		return l.Name + ":" + p
+	}
+	return "/" + path.Join(strings.TrimPrefix(l.Dir, "/"), p)
+}
+
+// modeString prints permission bits in octal with the setuid, setgid and
+// sticky bits as chmod takes them.
+func modeString(m fs.FileMode) string {
+	v := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return fmt.Sprintf("%04o", v)
+}
+
+// lowerEntry looks a path up in the lower view (nil when absent).
+func (d *drifter) lowerEntry(p string) (*overlay.Entry, error) {
+	if d.lower == nil {
+		return nil, nil
+	}
+	e, err := d.lower.LstatEntry(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, evidence.ErrSymlinkInPath) || errors.Is(err, fs.ErrInvalid) {
+			return nil, nil
+		}
+		// A path under a lower non-directory, or under a lower symlink,
+		// does not exist in the lower view.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && strings.Contains(err.Error(), "not a directory") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return e, nil
+}
+
+func (d *drifter) overlayXattr(xs map[string][]byte, suffix string) ([]byte, bool) {
+	for _, p := range []string{overlay.XattrTrustedPrefix, overlay.XattrUserPrefix} {
+		if v, ok := xs[p+suffix]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func (d *drifter) entry(st *evidence.Stat) error {
+	p := st.Name
+	if d.ds.Upper.Kind == overlay.LayerTar {
+		kind, target := overlay.ParseWhiteoutName(path.Base(p))
+		switch kind {
+		case overlay.Whiteout:
+			d.whiteout(path.Join(path.Dir(p), target), st, "")
+			return nil
+		case overlay.OpaqueWhiteout:
+			d.opaque(path.Dir(p), st)
+			return nil
+		case overlay.WhiteoutMeta:
+			return nil
+		}
+	}
+	var xs map[string][]byte
+	if d.ds.Upper.Kind == overlay.LayerDir {
+		var err error
+		if xs, err = d.up.Xattrs(p); err != nil {
+			d.warn("%s: xattrs: %v", p, err)
+		}
+		if st.IsWhiteout() {
+			d.whiteout(p, st, "")
+			return nil
+		}
+		if _, ok := d.overlayXattr(xs, overlay.XattrWhiteout); ok && st.Mode.IsRegular() && st.Size == 0 {
+			d.whiteout(p, st, "xattr whiteout")
+			return nil
+		}
+	}
+	lo, err := d.lowerEntry(p)
+	if err != nil {
+		d.warn("%s: lower lookup: %v", p, err)
+	}
+	f := d.base(p, st)
+	if st.Mode.IsDir() {
+		opq, _ := d.overlayXattr(xs, overlay.XattrOpaque)
+		switch {
+		case lo != nil && lo.Stat.Mode.IsDir() && len(opq) == 1 && opq[0] == overlay.OpaqueYes:
+			f.Change = ChangeOpaqueDir
+			f.Hides = d.countLower(p)
+			f.LowerType = "dir"
+			d.emit(f, st, nil)
+		case lo == nil:
+			f.Change = d.addedChange()
+			d.emit(f, st, nil)
+		case !lo.Stat.Mode.IsDir():
+			f.Change = ChangeTypeChanged
+			f.LowerType = lo.Type()
+			d.emit(f, st, nil)
+		default:
+			// A copied-up parent: a finding only when its own mode or
+			// owner changed (its times move with every child).
+			if ch := metaDiff(st, lo.Stat, false); len(ch) > 0 {
+				f.Change = ChangeMetadataOnly
+				f.MetadataChanged = ch
+				f.LowerType = "dir"
+				d.emit(f, st, nil)
+			}
+		}
+		return nil
+	}
+	if st.Mode&fs.ModeSymlink != 0 {
+		if f.LinkTarget, err = d.up.Readlink(p); err != nil {
+			d.warn("%s: readlink: %v", p, err)
+		}
+	}
+	switch {
+	case lo == nil:
+		f.Change = d.addedChange()
+	case lo.Type() != f.Type:
+		f.Change = ChangeTypeChanged
+		f.LowerType = lo.Type()
+		f.LowerLinkTarget = lo.LinkTarget
+	default:
+		f.LowerType = lo.Type()
+		f.LowerLinkTarget = lo.LinkTarget
+		f.Change = ChangeModified
+		if st.Mode&fs.ModeSymlink != 0 {
+			if f.LinkTarget == lo.LinkTarget {
+				f.Change = ChangeMetadataOnly
+			}
+		}
+	}
+	var meta bool
+	if st.Mode.IsRegular() {
+		_, meta = d.overlayXattr(xs, overlay.XattrMetacopy)
+	}
+	d.content(&f, st, lo, meta)
+	if f.Change == ChangeMetadataOnly {
+		f.MetadataChanged = metaDiff(st, lo.Stat, true)
+		if d.lower != nil {
+			if lx, err := d.lower.Xattrs(lo); err == nil && !sameXattrs(xs, lx) {
+				f.MetadataChanged = append(f.MetadataChanged, "xattrs")
+			}
+		}
+	}
+	d.emit(f, st, xs)
+	return nil
+}
+
+func (d *drifter) addedChange() string {
+	if d.lower == nil {
+		return ChangeAddedOrModified
+	}
+	return ChangeAdded
+}
+
+// content hashes a regular file, compares it with the lower one, and
+// recognises executables.
+func (d *drifter) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy bool) {
+	if !st.Mode.IsRegular() {
+		return
+	}
+	if metacopy {
+		// Metadata-only copy-up: the data is the lower file's.
+		f.Note = "overlay metacopy: data is the lower file's"
+		if lo != nil && f.Change == ChangeModified {
+			f.Change = ChangeMetadataOnly
+		}
+		if lo != nil {
+			f.SHA256 = d.hashLower(lo)
+			f.LowerSHA256 = f.SHA256
+			d.classifyLower(f, lo)
+		}
+		return
+	}
+	file, err := d.up.Open(st.Name)
+	if err != nil {
+		f.Note = "unreadable: " + err.Error()
+		return
+	}
+	defer file.Close()
+	d.classify(f, file)
+	if d.opt.NoHash {
+		if lo != nil && f.Change == ChangeModified && lo.Stat.Size == st.Size {
+			f.Note = "content not compared (--no-hash); same size as the image's"
+		}
+		return
+	}
+	f.SHA256, err = hashReader(io.NewSectionReader(file, 0, file.Size()))
+	if err != nil {
+		f.Note = "read error: " + err.Error()
+		return
+	}
+	if lo != nil && lo.Stat.Mode.IsRegular() {
+		f.LowerSHA256 = d.hashLower(lo)
+		if f.Change == ChangeModified && f.LowerSHA256 == f.SHA256 && f.SHA256 != "" {
+			f.Change = ChangeMetadataOnly
+		}
+	}
+	if (f.Change == ChangeAdded || f.Change == ChangeModified || f.Change == ChangeTypeChanged) && st.Size > 0 {
+		f.IdenticalTo = d.identical(st.Size, f.SHA256, "/"+st.Name)
+	}
+}
+
+func hashReader(r io.Reader) (string, error) {
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	if _, err := io.CopyBuffer(h, r, buf); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (d *drifter) hashLower(lo *overlay.Entry) string {
+	if h, ok := d.lowerHash[lo.Path]; ok {
+		return h
+	}
+	h := ""
+	if f, err := d.lower.OpenEntry(lo); err == nil {
+		h, _ = hashReader(io.NewSectionReader(f, 0, f.Size()))
+		f.Close()
+	}
+	d.lowerHash[lo.Path] = h
+	return h
+}
+
+// identical finds an image file with the same content (e.g. a renamed
+// copy of /bin/busybox): image files are indexed by size once, and only
+// those of the same size are hashed.
+func (d *drifter) identical(size int64, sum, self string) string {
+	if d.lower == nil || sum == "" {
+		return ""
+	}
+	if d.bySize == nil {
+		d.bySize = map[int64][]string{}
+		for e, err := range d.lower.Walk(".") {
+			if err != nil || e == nil || !e.Stat.Mode.IsRegular() || e.Stat.Size == 0 {
+				continue
+			}
+			d.bySize[e.Stat.Size] = append(d.bySize[e.Stat.Size], e.Path)
+		}
+	}
+	cands := d.bySize[size]
+	for i, p := range cands {
+		if i >= d.opt.MaxIdentical {
+			break
+		}
+		e, err := d.lower.LstatEntry(p)
+		if err != nil {
+			continue
+		}
+		if d.hashLower(e) == sum && "/"+p != self {
+			return "/" + p
+		}
+	}
+	return ""
+}
+
+// countLower counts the entries of the lower view below p.
+func (d *drifter) countLower(p string) int {
+	if d.lower == nil {
+		return 0
+	}
+	n := 0
+	for e, err := range d.lower.Walk(p) {
+		if err == nil && e != nil && e.Path != p {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *drifter) whiteout(p string, st *evidence.Stat, note string) {
+	f := d.base(p, st)
+	f.Type = "whiteout"
+	f.Note = note
+	lo, err := d.lowerEntry(p)
+	if err != nil {
+		d.warn("%s: lower lookup: %v", p, err)
+	}
+	switch {
+	case d.lower == nil:
+		f.Change = ChangeDeleted
+		f.Note = strings.TrimPrefix(note+"; image not at hand", "; ")
+	case lo == nil:
+		f.Change = ChangeDeleted
+		f.Note = strings.TrimPrefix(note+"; the image has nothing here to delete", "; ")
+	case lo.Stat.Mode.IsDir():
+		f.Change = ChangeDeletedDir
+		f.LowerType = "dir"
+		f.Hides = d.countLower(p)
+	default:
+		f.Change = ChangeDeleted
+		f.LowerType = lo.Type()
+		if lo.Stat.Mode.IsRegular() && !d.opt.NoHash {
+			f.LowerSHA256 = d.hashLower(lo)
+		}
+		f.LowerLinkTarget = lo.LinkTarget
+	}
+	d.emit(f, st, nil)
+}
+
+func (d *drifter) opaque(p string, st *evidence.Stat) {
+	lo, _ := d.lowerEntry(p)
+	if lo == nil || !lo.Stat.Mode.IsDir() {
+		return // a new directory: its entries speak for it
+	}
+	f := d.base(p, st)
+	f.Type, f.Change, f.LowerType = "dir", ChangeOpaqueDir, "dir"
+	f.Hides = d.countLower(p)
+	d.emit(f, nil, nil)
+}
+
+func (d *drifter) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
+	f.Flags = append(f.Flags, pathFlags(f.Path)...)
+	if st != nil {
+		if st.Mode&fs.ModeSetuid != 0 {
+			f.Flags = append(f.Flags, FlagSetuid)
+		}
+		if st.Mode&fs.ModeSetgid != 0 && !st.Mode.IsDir() {
+			f.Flags = append(f.Flags, FlagSetgid)
+		}
+		if st.Mode&0o002 != 0 && st.Mode&fs.ModeSymlink == 0 && st.Mode&fs.ModeSticky == 0 {
+			f.Flags = append(f.Flags, FlagWorldWrite)
+		}
+		if st.Mode.IsRegular() && st.Size == 0 && benignRuntime[f.Path] && (f.Change == ChangeAdded || f.Change == ChangeAddedOrModified || f.Change == ChangeModified || f.Change == ChangeMetadataOnly) {
+			f.Flags = append(f.Flags, FlagBenign)
+		}
+	}
+	if _, ok := xs["security.capability"]; ok {
+		f.Flags = append(f.Flags, FlagCapability)
+	}
+	d.fn(f)
+}
+
+// benignRuntime are the 0-byte mount points runc and the kubelet create in
+// every container's upper layer.
+var benignRuntime = map[string]bool{
+	"/etc/hosts":           true,
+	"/etc/hostname":        true,
+	"/etc/resolv.conf":     true,
+	"/etc/mtab":            true,
+	"/dev/termination-log": true,
+	"/run/.containerenv":   true,
+	"/.dockerenv":          true,
+}
+
+var persistencePrefixes = []string{
+	"/etc/cron", "/var/spool/cron/", "/etc/anacrontab",
+	"/etc/systemd/", "/lib/systemd/system/", "/usr/lib/systemd/system/", "/etc/init.d/", "/etc/rc.local", "/etc/rc.d/",
+	"/etc/profile", "/etc/bash.bashrc", "/etc/bashrc", "/etc/environment",
+	"/etc/ld.so.preload", "/etc/ld.so.conf",
+	"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers",
+	"/etc/ssh/sshd_config", "/etc/pam.d/", "/etc/security/", "/etc/xdg/autostart/", "/etc/update-motd.d/",
+}
+
+var persistenceNames = map[string]bool{
+	".bashrc": true, ".bash_profile": true, ".bash_login": true, ".bash_logout": true, ".profile": true,
+	".zshrc": true, ".zprofile": true, ".cshrc": true, ".tcshrc": true, "authorized_keys": true, "authorized_keys2": true,
+	"rc.local": true,
+}
+
+// pathFlags are the flags a path earns by where it is.
+func pathFlags(p string) []string {
+	var out []string
+	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if strings.HasPrefix(c, ".") && c != "." && c != ".." {
+			out = append(out, FlagHidden)
+			break
+		}
+	}
+	for _, v := range []string{"/tmp", "/var/tmp", "/dev/shm", "/run"} {
+		if p == v || strings.HasPrefix(p, v+"/") {
+			out = append(out, FlagVolatile)
+			break
+		}
+	}
+	pers := persistenceNames[path.Base(p)]
+	for _, pre := range persistencePrefixes {
+		if p == pre || strings.HasPrefix(p, pre) {
+			pers = true
+			break
+		}
+	}
+	if pers {
+		out = append(out, FlagPersistence)
+	}
+	return out
+}
+
+// metaDiff names what differs between two entries' metadata.
+func metaDiff(a, b *evidence.Stat, times bool) []string {
+	var out []string
+	if a.Mode.Perm() != b.Mode.Perm() || a.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != b.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) {
+		out = append(out, "mode")
+	}
+	if a.UID != b.UID || a.GID != b.GID {
+		out = append(out, "owner")
+	}
+	if times && !a.Mtime.Equal(b.Mtime) {
+		out = append(out, "mtime")
+	}
+	return out
+}
+
+// sameXattrs compares xattrs other than overlay's own bookkeeping.
+func sameXattrs(a, b map[string][]byte) bool {
+	clean := func(m map[string][]byte) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			if strings.HasPrefix(k, overlay.XattrTrustedPrefix) || strings.HasPrefix(k, overlay.XattrUserPrefix) {
+				continue
+			}
+			out[k] = string(v)
+		}
+		return out
+	}
+	ca, cb := clean(a), clean(b)
+	if len(ca) != len(cb) {
+		return false
+	}
+	for k, v := range ca {
+		if cb[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// classify recognises an executable from its first bytes and mode.
+func (d *drifter) classify(f *Finding, file evidence.File) {
+	hdr := make([]byte, MaxHeader)
+	n, _ := file.ReadAt(hdr, 0)
+	hdr = hdr[:n]
+	classifyBytes(f, hdr, file)
+}
+
+func (d *drifter) classifyLower(f *Finding, lo *overlay.Entry) {
+	file, err := d.lower.OpenEntry(lo)
+	if err != nil {
+		return
+	}
+	defer file.Close()
+	d.classify(f, file)
+}
+
+func classifyBytes(f *Finding, hdr []byte, r io.ReaderAt) {
+	mode := parseMode(f.Mode)
+	switch {
+	case bytes.HasPrefix(hdr, []byte(elf.ELFMAG)):
+		f.ExecKind = ExecELF
+		f.ELF = elfInfo(r)
+		if f.ELF != nil && f.ELF.SharedLib {
+			f.ExecKind = ExecLibrary
+		}
+	case bytes.HasPrefix(hdr, []byte("#!")):
+		f.ExecKind = ExecScript
+		line := hdr[2:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		f.Interpreter = strings.TrimSpace(string(line))
+	case mode&0o111 != 0:
+		f.ExecKind = ExecBit
+	}
+}
+
+func parseMode(s string) uint32 {
+	var v uint32
+	fmt.Sscanf(s, "%o", &v)
+	return v
+}
+
+// elfInfo reads the ELF header and program headers (debug/elf, panics of a
+// hostile file contained).
+func elfInfo(r io.ReaderAt) (info *ELFInfo) {
+	defer func() {
+		if recover() != nil {
+			info = nil
+		}
+	}()
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return nil
+	}
+	defer ef.Close()
+	info = &ELFInfo{Machine: ef.Machine.String(), Static: true}
+	switch ef.Type {
+	case elf.ET_EXEC:
+		info.Type = "exec"
+	case elf.ET_DYN:
+		info.Type = "dyn"
+	case elf.ET_REL:
+		info.Type = "rel"
+	case elf.ET_CORE:
+		info.Type = "core"
+	default:
+		info.Type = ef.Type.String()
+	}
+	hasDynamic := false
+	for _, p := range ef.Progs {
+		switch p.Type {
+		case elf.PT_INTERP:
+			info.Static = false
+			b := make([]byte, min(p.Filesz, 4096))
+			if n, _ := p.ReadAt(b, 0); n > 0 {
+				info.Interp = strings.TrimRight(string(b[:n]), "\x00")
+			}
+		case elf.PT_DYNAMIC:
+			hasDynamic = true
+		}
+	}
+	// A shared object: position independent, no interpreter, dynamic
+	// section, and not flagged as a PIE executable.
+	if ef.Type == elf.ET_DYN && info.Static && hasDynamic {
+		pie := false
+		if v, err := ef.DynValue(elf.DT_FLAGS_1); err == nil {
+			for _, x := range v {
+				pie = pie || x&uint64(elf.DF_1_PIE) != 0
+			}
+		}
+		info.SharedLib = !pie
+		info.Static = false
+	}
+	return info
+}
