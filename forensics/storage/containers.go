@@ -48,7 +48,7 @@ func (s *Store) readContainers() {
 				continue
 			}
 			c := s.container(&csContainer{ID: id}, "")
-			c.Warnings = append(c.Warnings, fmt.Sprintf("in libpod's state database but not in containers.json: its storage was removed; no layer directories"))
+			c.Warnings = append(c.Warnings, "in libpod's state database but not in containers.json: its storage was removed; no layer directories")
 			s.Warnings = append(s.Warnings, c.Warnings...)
 			s.Containers = append(s.Containers, c)
 		}
@@ -129,7 +129,9 @@ func (s *Store) container(rec *csContainer, where string) model.Container {
 			s.fillLibpod(&c, lp)
 		} else if s.libpod != nil {
 			c.Warnings = append(c.Warnings, "not in libpod's state database: no recorded state (a Buildah container, or one libpod no longer knows)")
-		} else if s.StateDB == "" {
+		} else if s.libpodUnread {
+			c.Warnings = append(c.Warnings, "libpod's state database is unreadable (see the store's warnings): no recorded state")
+		} else {
 			c.Warnings = append(c.Warnings, "no libpod state database and no CRI-O metadata: no recorded state")
 		}
 		if c.Pod == nil && c.Labels[labelPodName] != "" {

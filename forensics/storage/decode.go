@@ -198,6 +198,9 @@ func object(b []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("offset %d: torn: the data ends inside the object", len(b))
+		}
 		return jsonErr(err, 0)
 	}
 	if dec.More() {

@@ -1,6 +1,9 @@
 package storage
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -177,10 +180,32 @@ func TestFixtureStorageArchive(t *testing.T) {
 
 func TestFixtureStorageExtracted(t *testing.T) {
 	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "storage-root.tar.gz"))
+	db := filepath.Join(dir, "var/lib/containers/storage/libpod/bolt_state.db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := evidence.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	checkStorageFixture(t, d)
+	// The state database was read from a private copy: not a byte, nor its
+	// times, changed in the evidence.
+	after, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) || len(after) != 131072 || !st0.ModTime().Equal(st1.ModTime()) {
+		t.Errorf("bolt_state.db changed: %d -> %d bytes, mtime %v -> %v", len(before), len(after), st0.ModTime(), st1.ModTime())
+	}
 }

@@ -57,7 +57,10 @@ type Store struct {
 	driverDir string
 	byLayer   map[string]*Layer
 	libpod    *libpodDB
-	runtime   string // of the images and layers: podman unless only CRI-O made containers
+	// libpodUnread is set when a libpod state database is present but
+	// could not be read.
+	libpodUnread bool
+	runtime      string // of the images and layers: podman unless only CRI-O made containers
 }
 
 // Layer is a record of layers.json.
@@ -313,6 +316,7 @@ func (s *Store) readLibpod() {
 	if _, err := s.src.Lstat(db); err == nil {
 		lp, err := readLibpod(s.src, db)
 		if err != nil {
+			s.libpodUnread = true
 			s.Warnings = append(s.Warnings, fmt.Sprintf("libpod state unread, containers have no recorded state: %v", err))
 		} else {
 			s.libpod, s.StateDB = lp, "/"+db
