@@ -49,6 +49,17 @@ func (d *Dir) Close() error {
 	return err
 }
 
+// ReadOnlyMount says whether the root is on a read-only mount. On a
+// writable mount the kernel may update the access time of a symbolic link
+// when its target is read: readlink has no O_NOATIME.
+func (d *Dir) ReadOnlyMount() bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(d.fd, &st); err != nil {
+		return false
+	}
+	return st.Flags&unix.ST_RDONLY != 0
+}
+
 // HostPath returns the host path of a (resolved) name.
 func (d *Dir) HostPath(name string) (string, error) {
 	name, err := Clean(name)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -95,6 +96,12 @@ func everyCommand(root string) [][]string {
 			cmds = append(cmds, []string{"--root", root, "inspect", c, "-o", o})
 		}
 	}
+	cmds = append(cmds,
+		[]string{"--root", root, "drift", "--all", "-o", "json"},
+		[]string{"--root", root, "drift", "--all"},
+		[]string{"--root", root, "drift", "--pod", "shop/shop-frontend-7d9c8b6f5-x2k4q", "--exec-only", "-o", "jsonl"},
+		[]string{"--root", root, "drift", "--checkpoint", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "-o", "json"},
+	)
 	return append(cmds, extraCommands(root)...)
 }
 
@@ -110,40 +117,80 @@ func extraCommands(root string) [][]string {
 	return out
 }
 
+// bindReadOnly mounts dir read-only at a new temp dir, as an examiner
+// mounts an image, and returns the mount point.
+func bindReadOnly(t *testing.T, dir string) string {
+	t.Helper()
+	mnt := t.TempDir()
+	if err := syscall.Mount(dir, mnt, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		t.Fatalf("bind mount (needs root; CI runs as root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	return mnt
+}
+
 func TestEvidenceUntouched(t *testing.T) {
 	dir := testfix.Extract(t, testfix.NodeArchive(t))
 	// The check must be able to fail: under relatime, a plain read of a file
-	// whose atime is not after its mtime moves the atime.
+	// whose atime is not after its mtime or ctime moves the atime.
 	probe := filepath.Join(dir, "node/etc/containerd/config.toml")
 	before := fingerprint(t, dir)
 	if after := fingerprint(t, dir); len(diffPrints(before, after)) != 0 {
 		t.Fatalf("fingerprinting changed the tree: %v", diffPrints(before, after))
 	}
-	for _, args := range everyCommand(dir) {
-		if _, stderr, code := runCLI(t, args...); code != 0 {
-			t.Errorf("%v: exit %d: %s", args, code, stderr)
+	run := func(root string, jsonOnly bool) {
+		for _, args := range everyCommand(root) {
+			if jsonOnly && args[len(args)-1] != "json" {
+				continue // the table and jsonl renderings read the same evidence
+			}
+			if _, stderr, code := runCLI(t, args...); code != 0 {
+				t.Errorf("%v: exit %d: %s", args, code, stderr)
+			}
+		}
+	}
+	// As an examiner works: the image mounted read-only. Nothing changes,
+	// not even an access time.
+	run(bindReadOnly(t, dir), false)
+	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 0 {
+		t.Errorf("the evidence changed through a read-only mount:\n%s", strings.Join(d, "\n"))
+	}
+	// On the writable copy itself: contents, modes, owners, mtimes, ctimes
+	// and xattrs never change, and neither do the atimes of files and
+	// directories (O_NOATIME). Only a symbolic link's atime can move when
+	// its target is read: readlink has no O_NOATIME (README, Evidence).
+	run(dir, false)
+	after := fingerprint(t, dir)
+	for _, d := range diffPrints(before, after) {
+		name, _, _ := strings.Cut(d, ": ")
+		b, a := before[name], after[name]
+		if !strings.HasPrefix(b, "L") || stripAtime(b) != stripAtime(a) {
+			t.Errorf("the writable evidence changed beyond a symlink atime: %s", d)
 		}
 	}
 	archive := testfix.NodeArchive(t)
 	archStat, _ := os.Stat(archive)
-	for _, args := range everyCommand(archive) {
-		if args[len(args)-1] != "json" && args[len(args)-2] != "-o" {
-			continue // the table and jsonl renderings read the same evidence
-		}
-		if _, stderr, code := runCLI(t, args...); code != 0 {
-			t.Errorf("%v: exit %d: %s", args, code, stderr)
-		}
-	}
-	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 0 {
-		t.Errorf("the evidence changed:\n%s", strings.Join(d, "\n"))
-	}
+	run(archive, true)
 	if st, _ := os.Stat(archive); !st.ModTime().Equal(archStat.ModTime()) || st.Size() != archStat.Size() {
 		t.Errorf("the archive changed")
 	}
+	before = fingerprint(t, dir)
 	os.ReadFile(probe)
 	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 1 || !strings.HasPrefix(d[0], "node/etc/containerd/config.toml") {
 		t.Errorf("a plain read was not seen by the fingerprint (atime not tracked?): %v", d)
 	}
+}
+
+func stripAtime(fp string) string {
+	f := strings.Fields(fp)
+	for i, x := range f {
+		if strings.HasPrefix(x, "a=") {
+			f[i] = "a=?"
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 func TestLsContainersJSON(t *testing.T) {

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "drift",
+		args:    "[CONTAINER ...] [--all] [--pod NS/NAME] [--checkpoint ARCHIVE|IMAGE]",
+		summary: "what changed in containers against their images: added, modified, deleted files, executables first",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o driftFlags
+			fs.BoolVar(&o.all, "all", false, "every container of the node (sandboxes too)")
+			fs.StringVar(&o.pod, "pod", "", "the containers of a pod, NAMESPACE/NAME")
+			fs.BoolVar(&o.execOnly, "exec-only", false, "only executables (ELF, scripts, shared libraries, exec bit)")
+			fs.StringVar(&o.checkpoint, "checkpoint", "", "drift of a checkpoint: a CRI-O/Podman/kubelet archive on the host, or (with --root) a containerd checkpoint image name or digest")
+			fs.BoolVar(&o.noHash, "no-hash", false, "do not hash contents (faster; no sha256, no identical_to)")
+			return func(a *app, args []string) error { return runDrift(a, args, o) }
+		},
+	})
+}
+
+type driftFlags struct {
+	all, execOnly, noHash bool
+	pod, checkpoint       string
+}
+
+func runDrift(a *app, args []string, o driftFlags) error {
+	opt := forensics.DriftOptions{NoHash: o.noHash}
+	var sources []func() (*forensics.DriftSource, io.Closer, error)
+	if o.checkpoint != "" {
+		if len(args) > 0 || o.all || o.pod != "" {
+			return usagef("--checkpoint takes no containers")
+		}
+		if st, err := os.Stat(o.checkpoint); err == nil && !st.IsDir() {
+			var node *forensics.Node
+			if a.root != "" {
+				n, err := a.node()
+				if err != nil {
+					return err
+				}
+				node = n
+			}
+			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) {
+				return forensics.CheckpointArchiveDrift(o.checkpoint, node)
+			})
+		} else {
+			n, err := a.node()
+			if err != nil {
+				return err
+			}
+			im, err := n.FindImage("", o.checkpoint)
+			if err != nil {
+				return err
+			}
+			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) { return n.CheckpointImageDrift(im) })
+		}
+	} else {
+		n, err := a.node()
+		if err != nil {
+			return err
+		}
+		var ctrs []model.Container
+		switch {
+		case o.all:
+			if len(args) > 0 || o.pod != "" {
+				return usagef("--all takes no containers")
+			}
+			ctrs = n.Containers()
+		case o.pod != "":
+			ns, name, ok := strings.Cut(o.pod, "/")
+			if !ok {
+				return usagef("--pod takes NAMESPACE/NAME")
+			}
+			for _, c := range n.Containers() {
+				if c.Kind == model.KindContainer && c.Pod != nil && c.Pod.Namespace == ns && c.Pod.Name == name {
+					ctrs = append(ctrs, c)
+				}
+			}
+			if len(ctrs) == 0 {
+				return fmt.Errorf("pod %s: no containers", o.pod)
+			}
+		case len(args) > 0:
+			for _, ref := range args {
+				c, err := n.FindContainer(ref)
+				if err != nil {
+					return err
+				}
+				ctrs = append(ctrs, *c)
+			}
+		default:
+			return usagef("name containers, or --all, --pod or --checkpoint")
+		}
+		for i := range ctrs {
+			c := ctrs[i]
+			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) {
+				ds, err := n.ContainerDrift(&c)
+				return ds, io.NopCloser(nil), err
+			})
+		}
+	}
+
+	var all []forensics.Finding
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	p := a.newProgress("drift", int64(len(sources)))
+	defer p.Done()
+	for _, open := range sources {
+		ds, cl, err := open()
+		p.Add(1)
+		if err != nil {
+			if len(sources) == 1 {
+				return err
+			}
+			a.warn(err.Error())
+			continue
+		}
+		warns, err := forensics.Drift(ds, opt, func(f forensics.Finding) {
+			if o.execOnly && !f.IsExec() {
+				return
+			}
+			if a.output == "jsonl" {
+				enc.Encode(f) // streamed: the first finding prints before the last is computed
+				return
+			}
+			all = append(all, f)
+		})
+		cl.Close()
+		for _, w := range warns {
+			a.warn(w)
+		}
+		if err != nil {
+			if len(sources) == 1 {
+				return err
+			}
+			a.warn(fmt.Sprintf("%s: %v", ds.Container.ID, err))
+		}
+	}
+	if a.output == "jsonl" {
+		return nil
+	}
+	if all == nil {
+		all = []forensics.Finding{}
+	}
+	return a.render(all, func(w io.Writer) { driftTable(w, all) })
+}
+
+// driftTable groups findings by container, executables first, then the
+// rest, each in path order; benign runtime files last.
+func driftTable(w io.Writer, all []forensics.Finding) {
+	rank := func(f forensics.Finding) int {
+		switch {
+		case hasFlag(f, forensics.FlagBenign):
+			return 3
+		case f.IsExec():
+			return 0
+		case f.Change == forensics.ChangeDeleted || f.Change == forensics.ChangeDeletedDir || f.Change == forensics.ChangeOpaqueDir:
+			return 2
+		}
+		return 1
+	}
+	groups := map[string][]forensics.Finding{}
+	var order []string
+	for _, f := range all {
+		k := f.Namespace + "/" + f.ContainerID
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], f)
+	}
+	for i, k := range order {
+		fs := groups[k]
+		sort.SliceStable(fs, func(i, j int) bool { return rank(fs[i]) < rank(fs[j]) })
+		f0 := fs[0]
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		title := "container " + f0.ContainerID
+		if f0.Pod != "" {
+			title += " (" + f0.Pod + "/" + f0.ContainerName + ")"
+		}
+		fmt.Fprintf(w, "%s: %d findings\n", cleanCell(title), len(fs))
+		row(w, "CHANGE", "TYPE", "EXEC", "MODE", "SIZE", "MTIME", "PATH", "FLAGS", "NOTE")
+		for _, f := range fs {
+			note := f.Note
+			if f.IdenticalTo != "" {
+				note = strings.TrimPrefix(note+"; identical to "+f.IdenticalTo, "; ")
+			}
+			if f.Hides > 0 {
+				note = strings.TrimPrefix(fmt.Sprintf("%s; hides %d", note, f.Hides), "; ")
+			}
+			if f.Interpreter != "" {
+				note = strings.TrimPrefix(note+"; #!"+f.Interpreter, "; ")
+			}
+			if len(f.MetadataChanged) > 0 {
+				note = strings.TrimPrefix(note+"; changed "+strings.Join(f.MetadataChanged, ","), "; ")
+			}
+			path := f.Path
+			if f.LinkTarget != "" {
+				path += " -> " + f.LinkTarget
+			}
+			row(w, f.Change, f.Type, f.ExecKind, f.Mode, f.Size, f.Mtime, path, strings.Join(f.Flags, ","), note)
+		}
+	}
+}
+
+func hasFlag(f forensics.Finding, flag string) bool {
+	for _, x := range f.Flags {
+		if x == flag {
+			return true
+		}
+	}
+	return false
+}
