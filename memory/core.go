@@ -1,0 +1,325 @@
+package memory
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	criu_core "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/deadnode/deadnode/checkpoint"
+)
+
+// ELF constants of a Linux core file (elf.h, linux/elfcore.h).
+const (
+	etCore     = 4
+	emX86_64   = 62
+	ptLoad     = 1
+	ptNote     = 4
+	pfX        = 1
+	pfW        = 2
+	pfR        = 4
+	ntPrstatus = 1
+	ntPrfpreg  = 2
+	ntPrpsinfo = 3
+	ntAuxv     = 6
+	ntFile     = 0x46494c45
+	ehdrSize   = 64
+	phdrSize   = 56
+
+	prstatusSize = 336 // struct elf_prstatus on x86-64
+	prpsinfoSize = 136 // struct elf_prpsinfo on x86-64
+	fpregsSize   = 512 // struct user_fpregs_struct
+)
+
+// CoreInfo says what WriteCore wrote.
+type CoreInfo struct {
+	PID     uint32 `json:"pid"`
+	Threads int    `json:"threads"`
+	Loads   int    `json:"loads"`
+	// NotCaptured lists the PT_LOAD ranges written with no file bytes
+	// (p_filesz 0): debuggers report them as unavailable, not as zeros.
+	NotCaptured []Range `json:"not_captured,omitempty"`
+	Size        int64   `json:"size"`
+}
+
+type load struct {
+	start, end uint64
+	flags      uint32
+	captured   bool
+	off        int64
+}
+
+// WriteCore writes the space as an ELF core file (x86-64): a PT_LOAD per
+// mapping, split where bytes are not captured (those get p_filesz 0), and
+// the notes NT_PRSTATUS (and NT_PRFPREG) per thread from the core images'
+// registers, NT_PRPSINFO, NT_AUXV and NT_FILE. Bytes are streamed to w;
+// memory does not grow with the process.
+func (r *Reader) WriteCore(s *Space, w io.Writer) (*CoreInfo, error) {
+	p := s.Process
+	if p == nil {
+		return nil, errors.New("no process")
+	}
+	type thr struct {
+		tid  uint32
+		core *criu_core.CoreEntry
+	}
+	var threads []thr
+	for _, t := range p.Threads {
+		ir, c, err := r.CP.Image(fmt.Sprintf(imgCoreFmt, t.TID))
+		if err != nil {
+			return nil, err
+		}
+		ce, err := checkpoint.DecodeCore(ir)
+		c.Close()
+		if err != nil {
+			return nil, err
+		}
+		if ce.GetMtype() != criu_core.CoreEntry_X86_64 || ce.GetThreadInfo().GetGpregs() == nil {
+			return nil, fmt.Errorf("thread %d: %s registers; only x86-64 cores are written", t.TID, ce.GetMtype())
+		}
+		threads = append(threads, thr{t.TID, ce})
+	}
+	if len(threads) == 0 {
+		return nil, fmt.Errorf("task %d has no threads", p.PID)
+	}
+	// Notes.
+	var notes []byte
+	for _, t := range threads {
+		notes = appendNote(notes, ntPrstatus, prstatus(p, t.tid, t.core))
+		if fp := fpregs(t.core); fp != nil {
+			notes = appendNote(notes, ntPrfpreg, fp)
+		}
+		if t.tid == threads[0].tid {
+			notes = appendNote(notes, ntPrpsinfo, prpsinfo(p))
+			if a := auxv(p.Auxv); len(a) > 0 {
+				notes = appendNote(notes, ntAuxv, a)
+			}
+			notes = appendNote(notes, ntFile, ntFileDesc(s))
+		}
+	}
+	// Loads.
+	var loads []load
+	for _, m := range s.Mappings {
+		var fl uint32
+		if m.Prot&1 != 0 {
+			fl |= pfR
+		}
+		if m.Prot&2 != 0 {
+			fl |= pfW
+		}
+		if m.Prot&4 != 0 {
+			fl |= pfX
+		}
+		for _, rg := range s.Regions(m.Start, m.End) {
+			c := rg.Provenance != NotCaptured
+			if n := len(loads); n > 0 && loads[n-1].end == rg.Start && loads[n-1].captured == c && loads[n-1].start >= m.Start {
+				loads[n-1].end = rg.End
+				continue
+			}
+			loads = append(loads, load{start: rg.Start, end: rg.End, flags: fl, captured: c})
+		}
+	}
+	if len(loads)+1 >= 0xffff {
+		return nil, fmt.Errorf("%d program headers: too many for a core file", len(loads)+1)
+	}
+	phnum := len(loads) + 1
+	noteOff := int64(ehdrSize + phdrSize*phnum)
+	dataOff := (noteOff + int64(len(notes)) + pageSize - 1) &^ (pageSize - 1)
+	off := dataOff
+	info := &CoreInfo{PID: p.PID, Threads: len(threads), Loads: len(loads)}
+	for i := range loads {
+		loads[i].off = off
+		if loads[i].captured {
+			off += int64(loads[i].end - loads[i].start)
+		} else {
+			info.NotCaptured = append(info.NotCaptured, Range{Start: loads[i].start, End: loads[i].end, Provenance: NotCaptured})
+		}
+	}
+	info.Size = off
+
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var hdr [ehdrSize]byte
+	copy(hdr[:], "\x7fELF\x02\x01\x01")
+	le := binary.LittleEndian
+	le.PutUint16(hdr[16:], etCore)
+	le.PutUint16(hdr[18:], emX86_64)
+	le.PutUint32(hdr[20:], 1)
+	le.PutUint64(hdr[32:], ehdrSize) // e_phoff
+	le.PutUint16(hdr[52:], ehdrSize)
+	le.PutUint16(hdr[54:], phdrSize)
+	le.PutUint16(hdr[56:], uint16(phnum))
+	le.PutUint16(hdr[58:], 64) // e_shentsize
+	bw.Write(hdr[:])
+	ph := func(typ, flags uint32, off int64, vaddr, filesz, memsz, align uint64) {
+		var b [phdrSize]byte
+		le.PutUint32(b[0:], typ)
+		le.PutUint32(b[4:], flags)
+		le.PutUint64(b[8:], uint64(off))
+		le.PutUint64(b[16:], vaddr)
+		le.PutUint64(b[24:], vaddr)
+		le.PutUint64(b[32:], filesz)
+		le.PutUint64(b[40:], memsz)
+		le.PutUint64(b[48:], align)
+		bw.Write(b[:])
+	}
+	ph(ptNote, 0, noteOff, 0, uint64(len(notes)), 0, 0)
+	for _, l := range loads {
+		fs := uint64(0)
+		if l.captured {
+			fs = l.end - l.start
+		}
+		ph(ptLoad, l.flags, l.off, l.start, fs, l.end-l.start, pageSize)
+	}
+	bw.Write(notes)
+	if _, err := bw.Write(zeroPage[:dataOff-noteOff-int64(len(notes))]); err != nil {
+		return info, err
+	}
+	if err := bw.Flush(); err != nil {
+		return info, err
+	}
+	buf := make([]byte, 1<<20)
+	for _, l := range loads {
+		if !l.captured {
+			continue
+		}
+		for a := l.start; a < l.end; {
+			k := int(min(uint64(len(buf)), l.end-a))
+			if _, err := s.Read(buf[:k], a); err != nil {
+				return info, err
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return info, err
+			}
+			a += uint64(k)
+		}
+	}
+	return info, nil
+}
+
+func appendNote(b []byte, typ uint32, desc []byte) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint32(b, 5) // "CORE\0"
+	b = le.AppendUint32(b, uint32(len(desc)))
+	b = le.AppendUint32(b, typ)
+	b = append(b, "CORE\x00\x00\x00\x00"...)
+	b = append(b, desc...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func prstatus(p *checkpoint.Process, tid uint32, ce *criu_core.CoreEntry) []byte {
+	b := make([]byte, prstatusSize)
+	le := binary.LittleEndian
+	tc := ce.GetThreadCore()
+	le.PutUint64(b[16:], uint64(len(tc.GetSignalsP().GetSignals()))) // pr_sigpend: a count is all CRIU keeps cheaply
+	blk := tc.GetBlkSigset()
+	if tc.BlkSigset == nil {
+		blk = ce.GetTc().GetBlkSigset()
+	}
+	le.PutUint64(b[24:], blk)
+	le.PutUint32(b[32:], tid)
+	le.PutUint32(b[36:], p.PPID)
+	le.PutUint32(b[40:], p.PGID)
+	le.PutUint32(b[44:], p.SID)
+	g := ce.GetThreadInfo().GetGpregs()
+	regs := []uint64{g.GetR15(), g.GetR14(), g.GetR13(), g.GetR12(), g.GetBp(), g.GetBx(), g.GetR11(), g.GetR10(),
+		g.GetR9(), g.GetR8(), g.GetAx(), g.GetCx(), g.GetDx(), g.GetSi(), g.GetDi(), g.GetOrigAx(), g.GetIp(),
+		g.GetCs(), g.GetFlags(), g.GetSp(), g.GetSs(), g.GetFsBase(), g.GetGsBase(), g.GetDs(), g.GetEs(), g.GetFs(), g.GetGs()}
+	for i, v := range regs {
+		le.PutUint64(b[112+8*i:], v)
+	}
+	if ce.GetThreadInfo().GetFpregs() != nil {
+		le.PutUint32(b[328:], 1) // pr_fpvalid
+	}
+	return b
+}
+
+func fpregs(ce *criu_core.CoreEntry) []byte {
+	f := ce.GetThreadInfo().GetFpregs()
+	if f == nil {
+		return nil
+	}
+	b := make([]byte, fpregsSize)
+	le := binary.LittleEndian
+	le.PutUint16(b[0:], uint16(f.GetCwd()))
+	le.PutUint16(b[2:], uint16(f.GetSwd()))
+	le.PutUint16(b[4:], uint16(f.GetTwd()))
+	le.PutUint16(b[6:], uint16(f.GetFop()))
+	le.PutUint64(b[8:], f.GetRip())
+	le.PutUint64(b[16:], f.GetRdp())
+	le.PutUint32(b[24:], f.GetMxcsr())
+	le.PutUint32(b[28:], f.GetMxcsrMask())
+	for i, v := range f.GetStSpace() {
+		if i < 32 {
+			le.PutUint32(b[32+4*i:], v)
+		}
+	}
+	for i, v := range f.GetXmmSpace() {
+		if i < 64 {
+			le.PutUint32(b[160+4*i:], v)
+		}
+	}
+	return b
+}
+
+func prpsinfo(p *checkpoint.Process) []byte {
+	b := make([]byte, prpsinfoSize)
+	le := binary.LittleEndian
+	state, sname := byte(1), byte('S')
+	switch p.State {
+	case checkpoint.StateStopped:
+		state, sname = 4, 'T'
+	case checkpoint.StateZombie:
+		state, sname = 16, 'Z'
+	}
+	b[0], b[1] = state, sname
+	le.PutUint32(b[16:], p.UID)
+	le.PutUint32(b[20:], p.GID)
+	le.PutUint32(b[24:], p.PID)
+	le.PutUint32(b[28:], p.PPID)
+	le.PutUint32(b[32:], p.PGID)
+	le.PutUint32(b[36:], p.SID)
+	copy(b[40:55], p.Comm)
+	copy(b[56:135], strings.Join(p.Cmdline, " "))
+	return b
+}
+
+// auxv keeps the saved auxiliary vector up to its AT_NULL pair.
+func auxv(v []uint64) []byte {
+	var b []byte
+	for i := 0; i+1 < len(v); i += 2 {
+		b = binary.LittleEndian.AppendUint64(b, v[i])
+		b = binary.LittleEndian.AppendUint64(b, v[i+1])
+		if v[i] == 0 {
+			break
+		}
+	}
+	return b
+}
+
+// ntFileDesc lists the file mappings: count, page size, then (start, end,
+// offset in pages) per mapping, then their NUL-terminated names.
+func ntFileDesc(s *Space) []byte {
+	le := binary.LittleEndian
+	var ents, names []byte
+	n := 0
+	for _, m := range s.Mappings {
+		if m.Path == "" || m.Status&(vmaFilePrivate|vmaFileShared) == 0 {
+			continue
+		}
+		ents = le.AppendUint64(ents, m.Start)
+		ents = le.AppendUint64(ents, m.End)
+		ents = le.AppendUint64(ents, m.Pgoff/pageSize)
+		names = append(names, m.Path...)
+		names = append(names, 0)
+		n++
+	}
+	b := le.AppendUint64(nil, uint64(n))
+	b = le.AppendUint64(b, pageSize)
+	return append(append(b, ents...), names...)
+}

@@ -1,0 +1,47 @@
+// Package memory reads the memory of checkpointed processes offline, with
+// CRIU's restore semantics, and says where every byte comes from.
+//
+// A Reader wraps a checkpoint.Checkpoint; Reader.Space builds one task's
+// address space from its mm VMAs and pagemap. Only the pagemaps are
+// indexed (a slice of ranges); bytes are read from the images on demand,
+// so memory use does not grow with the size of the process. Each byte
+// range has a Provenance:
+//
+//   - dumped: PE_PRESENT runs, at their cumulative offsets in
+//     pages-<pages_id>.img (compat_nr_pages of CRIU < 4.2 and nr_pages of
+//     4.2+ are normalised by package checkpoint);
+//   - parent: PE_PARENT runs, found in the chain of parent images of an
+//     incremental dump (the "parent" link next to the images); a parent
+//     run shorter than the child's range splits it, and pages no parent
+//     holds are not_captured;
+//   - file: pages of a file mapping absent from the pagemap, taken from
+//     the mapped file in the container's own filesystem (the checkpoint's
+//     rootfs-diff.tar, or Options.Files / Options.FS);
+//   - zero: anonymous private pages absent from the pagemap, holes of a
+//     shared memory object, and the tail of a file's last page;
+//   - not_captured: PE_LAZY-only runs, vdso/vvar/vsyscall/socket/aio
+//     mappings, file pages with no copy of the file, pages past a file's
+//     end, shared memory without its pagemap, and what a missing, short or
+//     compressed pages image cannot give.
+//
+// Shared anonymous memory, memfd and SysV shm are read from
+// pagemap-shmem-<shmid>.img (object offsets as addresses). A pages image
+// shorter than its pagemap needs is reported (as compressed when it starts
+// with a gzip, zstd or lz4 magic): CRIU writes pages uncompressed and this
+// package reads no other encoding; unknown pagemap flags likewise.
+//
+// Space.ReadAt reads by virtual address and stops at the first byte that
+// is not captured (an *AddrError wrapping ErrNotCaptured); zero and file
+// fills are returned as bytes, so callers that care check Space.Regions.
+//
+// Search streams a pattern (bytes, string, hex, UTF-16LE, or a Go regexp)
+// over the readable ranges of each task, with an overlap between windows
+// so that matches across pages, runs, mappings and chunks are found; no
+// byte is altered before matching. Space.Strings extracts ASCII and
+// UTF-16LE text, Space.Dump writes ranges to files with a manifest of
+// sha256 and provenance, and Reader.WriteCore writes an ELF core file
+// (x86-64) that gdb and readelf read, with uncaptured ranges as PT_LOADs
+// of file size 0.
+//
+// Nothing here writes to the evidence.
+package memory

@@ -1,0 +1,298 @@
+package memory
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"regexp"
+	"strings"
+	"unicode/utf16"
+)
+
+// Pattern is what Search looks for. Bytes are compared as they are in
+// memory: nothing is decoded, folded or normalised before matching.
+type Pattern struct {
+	Kind string `json:"kind"` // bytes, string, hex, utf16, regex
+	Text string `json:"text"`
+	lit  []byte
+	re   *regexp.Regexp
+	max  int // longest match a regex may report
+}
+
+// Bytes looks for the exact bytes b.
+func Bytes(b []byte) *Pattern {
+	return &Pattern{Kind: "bytes", Text: hex.EncodeToString(b), lit: bytes.Clone(b)}
+}
+
+// String looks for the UTF-8 bytes of s.
+func String(s string) *Pattern { return &Pattern{Kind: "string", Text: s, lit: []byte(s)} }
+
+// UTF16 looks for s encoded as UTF-16LE (as Windows and Java keep text).
+func UTF16(s string) *Pattern {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
+	}
+	return &Pattern{Kind: "utf16", Text: s, lit: b}
+}
+
+// Hex looks for bytes written in hex; spaces, colons, commas and "0x" or
+// "\x" prefixes are ignored ("de ad be ef", "0xdeadbeef", "\xde\xad").
+func Hex(s string) (*Pattern, error) {
+	c := strings.NewReplacer(" ", "", ":", "", ",", "", "\t", "", "0x", "", "0X", "", `\x`, "").Replace(s)
+	b, err := hex.DecodeString(c)
+	if err != nil {
+		return nil, fmt.Errorf("hex pattern %q: %w", s, err)
+	}
+	if len(b) == 0 {
+		return nil, errors.New("empty hex pattern")
+	}
+	return &Pattern{Kind: "hex", Text: s, lit: b}, nil
+}
+
+// DefaultMaxMatch bounds the length of a regex match (the overlap kept
+// between windows, so that matches across page, run and chunk boundaries
+// are found).
+const DefaultMaxMatch = 4096
+
+// Regex looks for matches of a Go regular expression (RE2 syntax; UTF-8
+// semantics: use Hex for raw bytes above 0x7f). Matches longer than
+// maxMatch bytes (default DefaultMaxMatch) may be cut or missed.
+func Regex(expr string, maxMatch int) (*Pattern, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if maxMatch <= 0 {
+		maxMatch = DefaultMaxMatch
+	}
+	if maxMatch > 1<<20 {
+		maxMatch = 1 << 20
+	}
+	return &Pattern{Kind: "regex", Text: expr, re: re, max: maxMatch}, nil
+}
+
+// overlap is how many bytes of a window are kept for the next one.
+func (p *Pattern) overlap() int {
+	if p.re != nil {
+		return p.max
+	}
+	return len(p.lit) - 1
+}
+
+// SearchOptions tune Search.
+type SearchOptions struct {
+	PIDs []uint32 // nil: every task of the pstree
+	// Context is how many bytes around a hit to return (clipped to the
+	// readable range the hit is in); default 0.
+	Context int
+	// Provenances are the kinds of bytes searched; default dumped,
+	// parent and file. Zero fill is left out unless asked.
+	Provenances []Provenance
+	// ChunkSize is the size of the window read at a time (default 4 MiB).
+	ChunkSize int
+}
+
+func (o *SearchOptions) provs() map[Provenance]bool {
+	m := map[Provenance]bool{}
+	if o == nil || len(o.Provenances) == 0 {
+		m[Dumped], m[Parent], m[File] = true, true, true
+		return m
+	}
+	for _, p := range o.Provenances {
+		m[p] = true
+	}
+	return m
+}
+
+// Hit is one match.
+type Hit struct {
+	PID      uint32 `json:"pid"`
+	Comm     string `json:"comm"`
+	Address  uint64 `json:"address"`
+	Length   int    `json:"length"`
+	VMAStart uint64 `json:"vma_start"`
+	VMAEnd   uint64 `json:"vma_end"`
+	VMAKind  string `json:"vma_kind"`
+	Path     string `json:"path,omitempty"`
+	// Provenance of the matched bytes; "dumped+file" when a match spans
+	// ranges of several provenances.
+	Provenance   Provenance `json:"provenance"`
+	ContextStart uint64     `json:"context_start"`
+	Context      []byte     `json:"context,omitempty"`
+}
+
+// Search looks for pat in the memory of the checkpoint's tasks, in pstree
+// order and address order. An error for one task is yielded and the
+// search goes on with the next.
+func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
+	return func(yield func(Hit, error) bool) {
+		var pids []uint32
+		if opt != nil && opt.PIDs != nil {
+			pids = opt.PIDs
+		} else {
+			for _, p := range r.CP.Processes {
+				pids = append(pids, p.PID)
+			}
+		}
+		for _, pid := range pids {
+			s, err := r.Space(pid)
+			if err != nil {
+				if !yield(Hit{PID: pid}, err) {
+					return
+				}
+				continue
+			}
+			for h, err := range s.Search(pat, opt) {
+				if !yield(h, err) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// spans lists the maximal address-contiguous runs of ranges whose
+// provenance is in provs.
+func (s *Space) spans(provs map[Provenance]bool) []Range {
+	var out []Range
+	for _, g := range s.segs {
+		if !provs[g.prov] {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].End == g.start {
+			out[n-1].End = g.end
+			continue
+		}
+		out = append(out, Range{Start: g.start, End: g.end})
+	}
+	return out
+}
+
+// Search looks for pat in this address space.
+func (s *Space) Search(pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
+	return func(yield func(Hit, error) bool) {
+		if pat == nil || (pat.re == nil && len(pat.lit) == 0) {
+			yield(Hit{PID: s.PID}, errors.New("empty pattern"))
+			return
+		}
+		chunk := 4 << 20
+		ctx := 0
+		if opt != nil {
+			if opt.ChunkSize > 0 {
+				chunk = opt.ChunkSize
+			}
+			ctx = max(0, min(opt.Context, 1<<20))
+		}
+		ov := pat.overlap()
+		chunk = max(chunk, 2*ov+1, 64)
+		buf := make([]byte, chunk+ov)
+		for _, sp := range s.spans(opt.provs()) {
+			stop := scanSpan(s, sp, pat, buf, ov, func(addr uint64, n int) bool {
+				return yield(s.hit(addr, n, sp, ctx), nil)
+			}, func(err error) bool {
+				return yield(Hit{PID: s.PID, Comm: s.Comm}, err)
+			})
+			if stop {
+				return
+			}
+		}
+	}
+}
+
+// scanSpan runs the window over one readable span; it returns true when
+// the caller stopped.
+func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uint64, int) bool, fail func(error) bool) bool {
+	chunk := len(buf) - ov
+	keep := 0        // bytes carried from the previous window
+	base := sp.Start // address of buf[0]
+	pos := sp.Start  // next address to read
+	from := sp.Start // matches starting before this were reported
+	for pos < sp.End {
+		n := int(min(uint64(chunk), sp.End-pos))
+		k, err := s.Read(buf[keep:keep+n], pos)
+		if err != nil {
+			if fail(err) {
+				return true
+			}
+			if k == 0 {
+				return false
+			}
+		}
+		data := buf[:keep+k]
+		final := pos+uint64(k) == sp.End || err != nil
+		limit := base + uint64(len(data))
+		if !final && pat.re != nil {
+			limit -= uint64(ov)
+		}
+		if pat.re == nil {
+			for i := 0; ; {
+				j := bytes.Index(data[i:], pat.lit)
+				if j < 0 {
+					break
+				}
+				a := base + uint64(i+j)
+				if a >= from && !hit(a, len(pat.lit)) {
+					return true
+				}
+				i += j + 1
+			}
+		} else {
+			for _, m := range pat.re.FindAllIndex(data, -1) {
+				a := base + uint64(m[0])
+				if a < from || a >= limit {
+					continue
+				}
+				if m[1] == m[0] { // empty matches say nothing
+					continue
+				}
+				if !hit(a, m[1]-m[0]) {
+					return true
+				}
+				from = a + uint64(m[1]-m[0])
+			}
+			from = max(from, limit)
+		}
+		if final {
+			return false
+		}
+		pos += uint64(k)
+		keep = min(ov, len(data))
+		copy(buf, data[len(data)-keep:])
+		base = pos - uint64(keep)
+		if pat.re == nil {
+			from = base + uint64(keep) - uint64(min(keep, len(pat.lit)-1))
+		}
+	}
+	return false
+}
+
+// hit describes a match at addr of n bytes inside span sp.
+func (s *Space) hit(addr uint64, n int, sp Range, ctx int) Hit {
+	h := Hit{PID: s.PID, Comm: s.Comm, Address: addr, Length: n}
+	if m := s.Mapping(addr); m != nil {
+		h.VMAStart, h.VMAEnd, h.VMAKind, h.Path = m.Start, m.End, m.Kind, m.Path
+	}
+	var provs []string
+	for _, r := range s.Regions(addr, addr+uint64(n)) {
+		p := string(r.Provenance)
+		if len(provs) == 0 || provs[len(provs)-1] != p {
+			provs = append(provs, p)
+		}
+	}
+	h.Provenance = Provenance(strings.Join(provs, "+"))
+	if ctx > 0 {
+		cs := max(sp.Start, addr-min(addr, uint64(ctx)))
+		ce := min(sp.End, addr+uint64(n)+uint64(ctx))
+		if ce < addr { // wrapped
+			ce = sp.End
+		}
+		b := make([]byte, ce-cs)
+		k, _ := s.Read(b, cs)
+		h.ContextStart, h.Context = cs, b[:k]
+	}
+	return h
+}

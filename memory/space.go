@@ -1,0 +1,453 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
+	"github.com/deadnode/deadnode/checkpoint"
+)
+
+// Provenance says where the bytes of a range come from. Only "dumped" and
+// "parent" bytes were saved by CRIU from the process; "file" and "zero"
+// are what restoring the checkpoint would put there; "not_captured" bytes
+// are unknown.
+type Provenance string
+
+const (
+	Dumped      Provenance = "dumped"       // in this dump's pages image
+	Parent      Provenance = "parent"       // in a parent (pre-dump) image
+	File        Provenance = "file"         // the mapped file's bytes, from the container's filesystem
+	Zero        Provenance = "zero"         // anonymous memory never written (or a hole of shared memory)
+	NotCaptured Provenance = "not_captured" // not saved and not derivable
+)
+
+// Reasons a range is not captured.
+const (
+	ReasonLazy        = "lazy"             // PE_LAZY: left for a lazy-pages daemon
+	ReasonNoParent    = "parent_missing"   // PE_PARENT, but no parent image holds the page
+	ReasonNoFile      = "file_unavailable" // unmodified file pages and no copy of the file
+	ReasonBeyondEOF   = "beyond_eof"       // file mapping past the end of the file (SIGBUS)
+	ReasonSpecial     = "not_dumped"       // vdso, vvar, vsyscall, socket and aio rings: CRIU saves no pages
+	ReasonShmem       = "shmem_missing"    // no pagemap-shmem image for the shared memory
+	ReasonPages       = "pages_unreadable" // the pages image is missing, truncated or compressed
+	ReasonFlags       = "unsupported_flags"
+	ReasonNoData      = "no_data" // a pagemap run with none of the known flags
+	ReasonShmemParent = "shmem_parent"
+)
+
+// Range is a byte range of an address space with one provenance.
+type Range struct {
+	Start      uint64     `json:"start"`
+	End        uint64     `json:"end"`
+	Provenance Provenance `json:"provenance"`
+	// Source names the file the bytes come from ("…/pages-3.img",
+	// "/usr/lib/libc.so.6") and Offset where in it Start is.
+	Source string `json:"source,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Reason string `json:"reason,omitempty"` // for not_captured
+}
+
+// PageCounts classify a mapping's pages as the pagemap lists them.
+type PageCounts struct {
+	Dumped uint64 `json:"dumped"` // PE_PRESENT (or in the shared memory's pagemap)
+	Parent uint64 `json:"parent"` // PE_PARENT
+	Lazy   uint64 `json:"lazy"`   // PE_LAZY without PE_PRESENT
+	Absent uint64 `json:"absent"` // not in the pagemap
+}
+
+// Mapping is one VMA of the address space.
+type Mapping struct {
+	Start  uint64     `json:"start"`
+	End    uint64     `json:"end"`
+	Pgoff  uint64     `json:"pgoff"`
+	Perms  string     `json:"perms"`
+	Prot   uint32     `json:"prot"`
+	Flags  uint32     `json:"flags"`
+	Status uint32     `json:"status"`
+	Kind   string     `json:"kind"` // heap, stack, anon, file, shmem, memfd, sysvipc, vdso, vvar, vsyscall, socket, aio
+	Path   string     `json:"path,omitempty"`
+	Shmid  uint64     `json:"shmid,omitempty"`
+	Pages  PageCounts `json:"pages"`
+}
+
+// seg is a range of the space with one backing.
+type seg struct {
+	start, end uint64
+	prov       Provenance
+	r          io.ReaderAt // nil for zero and not_captured
+	off        int64
+	src        string
+	reason     string
+	vma        int32
+}
+
+// Space is one process's address space, read by virtual address. Only the
+// pagemaps are indexed; bytes are read from the images when asked.
+type Space struct {
+	PID      uint32              `json:"pid"`
+	Comm     string              `json:"comm"`
+	Mappings []Mapping           `json:"mappings"`
+	Errors   []string            `json:"errors,omitempty"`
+	Process  *checkpoint.Process `json:"-"`
+
+	segs []seg
+}
+
+// ErrNotCaptured is wrapped by read errors on bytes that are not_captured
+// or outside every mapping.
+var ErrNotCaptured = errors.New("memory not captured")
+
+// AddrError is a read of an address that gives no bytes.
+type AddrError struct {
+	Addr   uint64
+	Reason string
+}
+
+func (e *AddrError) Error() string {
+	return fmt.Sprintf("0x%x: %s (%s)", e.Addr, ErrNotCaptured, e.Reason)
+}
+func (e *AddrError) Unwrap() error { return ErrNotCaptured }
+
+// Space builds the address space of the task pid.
+func (r *Reader) Space(pid uint32) (*Space, error) {
+	p := r.CP.Process(pid)
+	if p == nil {
+		return nil, fmt.Errorf("%s: task %d is not in pstree.img", r.CP.Source, pid)
+	}
+	s := &Space{PID: pid, Comm: p.Comm, Process: p}
+	if p.State != checkpoint.StateAlive && p.State != checkpoint.StateStopped {
+		return s, nil
+	}
+	vmas, err := r.vmas(p)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{r: r, s: s}
+	pm, err := r.top.pagemap(pid)
+	if err != nil {
+		s.Errors = append(s.Errors, err.Error())
+		if pm == nil {
+			pm = &checkpoint.Pagemap{PID: pid}
+		}
+	}
+	b.build(vmas, pm, r.top)
+	return s, nil
+}
+
+// vmas pairs package checkpoint's VMAs with the raw entries of
+// mm-<pid>.img, which give the shmid of shared mappings.
+func (r *Reader) vmas(p *checkpoint.Process) ([]Mapping, error) {
+	out := make([]Mapping, 0, len(p.VMAs))
+	var raw []*vma.VmaEntry
+	if ir, c, err := r.CP.Image(fmt.Sprintf(imgMMFmt, p.PID)); err == nil {
+		if e, err := checkpoint.DecodeMM(ir); err == nil {
+			raw = e.GetVmas()
+		}
+		c.Close()
+	}
+	for i, v := range p.VMAs {
+		m := Mapping{Start: v.Start, End: v.End, Pgoff: v.Pgoff, Perms: v.Perms, Prot: v.Prot, Flags: v.Flags, Status: v.Status, Kind: v.Kind, Path: v.File}
+		if m.Kind == "" {
+			m.Kind = "anon"
+		}
+		// CRIU flags the heap but not the stack: as crit does, the
+		// anonymous mapping holding mm's start_stack (or growing down)
+		// is the stack.
+		if m.Kind == "anon" && (v.Start <= p.StartStack && p.StartStack < v.End || v.Flags&mapGrowsdown != 0) {
+			m.Kind = "stack"
+		}
+		if v.Status&(vmaFilePrivate|vmaFileShared|vmaAreaMemfd) != 0 {
+			m.Shmid = uint64(v.FileID)
+		} else if i < len(raw) && raw[i].GetStart() == v.Start && raw[i].GetEnd() == v.End {
+			m.Shmid = raw[i].GetShmid()
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out, nil
+}
+
+type builder struct {
+	r   *Reader
+	s   *Space
+	cur int32
+	err map[string]bool
+}
+
+func (b *builder) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if b.err == nil {
+		b.err = map[string]bool{}
+	}
+	if !b.err[msg] && len(b.s.Errors) < 256 {
+		b.err[msg] = true
+		b.s.Errors = append(b.s.Errors, msg)
+	}
+}
+
+func (b *builder) add(sg seg) {
+	if sg.end <= sg.start {
+		return
+	}
+	sg.vma = b.cur
+	if n := len(b.s.segs); n > 0 {
+		l := &b.s.segs[n-1]
+		if l.end == sg.start && l.prov == sg.prov && l.r == sg.r && l.reason == sg.reason && l.vma == sg.vma &&
+			(l.r == nil || l.off+int64(l.end-l.start) == sg.off) {
+			l.end = sg.end
+			return
+		}
+	}
+	if len(b.s.segs) >= maxSegments {
+		b.errorf("more than %d ranges in the address space; the rest is not indexed", maxSegments)
+		return
+	}
+	b.s.segs = append(b.s.segs, sg)
+}
+
+func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
+	b.s.Mappings = vmas
+	ents := pm.Entries
+	var pages *pagesFile
+	if need := need(pm); need > 0 {
+		pages = lv.pagesImage(pm.PagesID, need)
+		if pages.err != nil {
+			b.errorf("%v", pages.err)
+		}
+	}
+	j := 0
+	var prevEnd uint64
+	for i := range vmas {
+		v := &vmas[i]
+		if v.End <= v.Start || v.Start < prevEnd {
+			b.errorf("mapping %x-%x overlaps the previous one or is empty; skipped", v.Start, v.End)
+			continue
+		}
+		prevEnd = v.End
+		b.cur = int32(i)
+		for j < len(ents) && runEnd(ents[j]) <= v.Start {
+			if i == 0 || ents[j].Vaddr >= vmas[i-1].End {
+				b.errorf("pagemap run at 0x%x (%d pages) is outside every mapping", ents[j].Vaddr, ents[j].NrPages)
+			}
+			j++
+		}
+		pos := v.Start
+		for k := j; k < len(ents) && ents[k].Vaddr < v.End; k++ {
+			e := ents[k]
+			es, ee := max(e.Vaddr, v.Start), min(runEnd(e), v.End)
+			if es > pos {
+				b.gap(v, pos, es)
+			}
+			b.entry(v, e, es, ee, pages)
+			pos = ee
+		}
+		if pos < v.End {
+			b.gap(v, pos, v.End)
+		}
+	}
+}
+
+func pagesOf(a, e uint64) uint64 { return (e - a + pageSize - 1) / pageSize }
+
+// entry adds [a,e) of pagemap run x.
+func (b *builder) entry(v *Mapping, x checkpoint.PagemapEntry, a, e uint64, pages *pagesFile) {
+	switch {
+	case x.Flags&^peKnown != 0:
+		b.errorf("pagemap run at 0x%x has flags 0x%x: unknown page encoding (compressed?) not supported", x.Vaddr, x.Flags)
+		v.Pages.Absent += pagesOf(a, e)
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonFlags})
+	case x.Flags&pePresent != 0:
+		v.Pages.Dumped += pagesOf(a, e)
+		off := x.Offset + int64(a-x.Vaddr)
+		b.present(pages, a, e, off, Dumped)
+	case x.Flags&peParent != 0:
+		v.Pages.Parent += pagesOf(a, e)
+		b.fromParent(1, a, e)
+	case x.Flags&peLazy != 0:
+		v.Pages.Lazy += pagesOf(a, e)
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonLazy})
+	default:
+		v.Pages.Absent += pagesOf(a, e)
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoData})
+	}
+}
+
+// present adds bytes stored in a pages image; what lies past its end is
+// not captured.
+func (b *builder) present(p *pagesFile, a, e uint64, off int64, prov Provenance) {
+	if p == nil || p.f == nil {
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonPages})
+		return
+	}
+	n := int64(e - a)
+	if off+n > p.size {
+		have := max(0, p.size-off)
+		b.add(seg{start: a, end: a + uint64(have), prov: prov, r: p.f, off: off, src: p.name})
+		b.add(seg{start: a + uint64(have), end: e, prov: NotCaptured, reason: ReasonPages})
+		return
+	}
+	b.add(seg{start: a, end: e, prov: prov, r: p.f, off: off, src: p.name})
+}
+
+// fromParent resolves PE_PARENT pages through the chain of parent images;
+// a parent run shorter than the range splits it.
+func (b *builder) fromParent(depth int, a, e uint64) {
+	lv, err := b.r.parent(depth)
+	if err != nil {
+		b.errorf("%v", err)
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoParent})
+		return
+	}
+	pm, err := lv.pagemap(b.s.PID)
+	if err != nil {
+		b.errorf("%v", err)
+		if pm == nil {
+			b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoParent})
+			return
+		}
+	}
+	var pages *pagesFile
+	if n := need(pm); n > 0 {
+		pages = lv.pagesImage(pm.PagesID, n)
+		if pages.err != nil {
+			b.errorf("%v", pages.err)
+		}
+	}
+	ents := pm.Entries
+	k := sort.Search(len(ents), func(i int) bool { return runEnd(ents[i]) > a })
+	pos := a
+	for ; k < len(ents) && ents[k].Vaddr < e; k++ {
+		x := ents[k]
+		xs, xe := max(x.Vaddr, a), min(runEnd(x), e)
+		if xs > pos {
+			b.add(seg{start: pos, end: xs, prov: NotCaptured, reason: ReasonNoParent})
+		}
+		switch {
+		case x.Flags&^peKnown != 0:
+			b.errorf("%s: pagemap run at 0x%x has flags 0x%x: not supported", lv.label, x.Vaddr, x.Flags)
+			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonFlags})
+		case x.Flags&pePresent != 0:
+			b.present(pages, xs, xe, x.Offset+int64(xs-x.Vaddr), Parent)
+		case x.Flags&peParent != 0:
+			b.fromParent(depth+1, xs, xe)
+		case x.Flags&peLazy != 0:
+			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonLazy})
+		default:
+			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonNoData})
+		}
+		pos = xe
+	}
+	if pos < e {
+		b.add(seg{start: pos, end: e, prov: NotCaptured, reason: ReasonNoParent})
+	}
+}
+
+// gap fills [a,e) of v that the pagemap does not list, as a restore would.
+func (b *builder) gap(v *Mapping, a, e uint64) {
+	v.Pages.Absent += pagesOf(a, e)
+	st := v.Status
+	switch {
+	case st&(vmaAreaVdso|vmaAreaVvar|vmaAreaVsyscall|vmaAreaSocket|vmaAreaAio|vmaUnsupp) != 0:
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonSpecial})
+	case st&(vmaAnonShared|vmaAreaSysvipc|vmaAreaMemfd) != 0:
+		v.Pages.Absent -= pagesOf(a, e)
+		b.shmem(v, a, e)
+	case st&(vmaFilePrivate|vmaFileShared) != 0:
+		b.fileFill(v, a, e)
+	default:
+		b.add(seg{start: a, end: e, prov: Zero})
+	}
+}
+
+// fileFill takes unmodified pages of a file mapping from the file.
+func (b *builder) fileFill(v *Mapping, a, e uint64) {
+	fb := b.r.file(v.Path)
+	if fb.f == nil {
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoFile})
+		return
+	}
+	// The address where the file ends; the rest of its page reads as
+	// zeros, later pages fault.
+	off := int64(v.Pgoff) + int64(a-v.Start)
+	eof := a + uint64(max(0, fb.size-off))
+	if fb.size-off < 0 || eof < a {
+		eof = a
+	}
+	fe := min(e, eof)
+	b.add(seg{start: a, end: fe, prov: File, r: fb.f, off: off, src: v.Path})
+	if fe < e {
+		ze := min(e, (fe+pageSize-1)&^(pageSize-1))
+		b.add(seg{start: fe, end: ze, prov: Zero})
+		b.add(seg{start: ze, end: e, prov: NotCaptured, reason: ReasonBeyondEOF})
+	}
+}
+
+// Regions lists the ranges of [start,end) that lie in mappings, with
+// their provenance, in address order.
+func (s *Space) Regions(start, end uint64) []Range {
+	var out []Range
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].end > start })
+	for ; i < len(s.segs) && s.segs[i].start < end; i++ {
+		g := s.segs[i]
+		a, e := max(g.start, start), min(g.end, end)
+		r := Range{Start: a, End: e, Provenance: g.prov, Source: g.src, Reason: g.reason}
+		if g.r != nil {
+			r.Offset = g.off + int64(a-g.start)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Mapping returns the mapping holding addr, or nil.
+func (s *Space) Mapping(addr uint64) *Mapping {
+	i := sort.Search(len(s.Mappings), func(i int) bool { return s.Mappings[i].End > addr })
+	if i < len(s.Mappings) && s.Mappings[i].Start <= addr {
+		return &s.Mappings[i]
+	}
+	return nil
+}
+
+// ReadAt reads the bytes at virtual address off (an address above 1<<63
+// is passed as its two's complement, int64(addr)). It stops at the first
+// byte that is not captured or not mapped, with an *AddrError.
+func (s *Space) ReadAt(p []byte, off int64) (int, error) {
+	return s.Read(p, uint64(off))
+}
+
+// Read reads len(p) bytes at addr; see ReadAt.
+func (s *Space) Read(p []byte, addr uint64) (int, error) {
+	n := 0
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].end > addr })
+	for n < len(p) {
+		a := addr + uint64(n)
+		if a < addr { // wrapped
+			return n, &AddrError{Addr: a, Reason: "end of the address space"}
+		}
+		if i >= len(s.segs) || s.segs[i].start > a {
+			return n, &AddrError{Addr: a, Reason: "unmapped"}
+		}
+		g := &s.segs[i]
+		m := int(min(uint64(len(p)-n), g.end-a))
+		switch g.prov {
+		case Zero:
+			clear(p[n : n+m])
+		case NotCaptured:
+			return n, &AddrError{Addr: a, Reason: g.reason}
+		default:
+			k, err := g.r.ReadAt(p[n:n+m], g.off+int64(a-g.start))
+			if k < m {
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return n + k, fmt.Errorf("0x%x: %s: %w", a+uint64(k), g.src, err)
+			}
+		}
+		n += m
+		i++
+	}
+	return n, nil
+}
