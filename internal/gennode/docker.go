@@ -175,8 +175,8 @@ func Docker(dir string, n int) error {
 		name := fmt.Sprintf("registry.example.com/gennode/docker-app-%04d", k)
 		cfg := map[string]any{
 			"created": base.Add(time.Duration(k) * time.Minute).Format(time.RFC3339Nano), "architecture": "amd64", "os": "linux",
-			"config": map[string]any{"Env": []string{"PATH=/usr/bin:/bin"}, "Entrypoint": []string{"/app"}, "Labels": map[string]string{"app": name}},
-			"rootfs": map[string]any{"type": "layers", "diff_ids": d},
+			"config":  map[string]any{"Env": []string{"PATH=/usr/bin:/bin"}, "Entrypoint": []string{"/app"}, "Labels": map[string]string{"app": name}},
+			"rootfs":  map[string]any{"type": "layers", "diff_ids": d},
 			"history": []map[string]any{{"created_by": "base"}, {"created_by": "app"}, {"created_by": "config"}},
 		}
 		b, err := json.Marshal(cfg)
@@ -227,7 +227,7 @@ func Docker(dir string, n int) error {
 		cfg := map[string]any{
 			"StreamConfig": map[string]any{}, "State": state, "ID": id, "Created": created.Format(time.RFC3339Nano),
 			"Path": "/app", "Args": []string{fmt.Sprint(i)}, "Image": im.id, "Name": name, "Driver": "overlay2", "OS": "linux", "LogPath": logPath,
-			"Config": map[string]any{"Hostname": id[:12], "Env": []string{"PATH=/usr/bin:/bin"}, "Image": im.name, "Entrypoint": []string{"/app"}, "Labels": labels},
+			"Config":      map[string]any{"Hostname": id[:12], "Env": []string{"PATH=/usr/bin:/bin"}, "Image": im.name, "Entrypoint": []string{"/app"}, "Labels": labels},
 			"MountPoints": map[string]any{"/data": map[string]any{"Source": "/" + DockerRoot + "/volumes/v" + id[:12] + "/_data", "Destination": "/data", "RW": true, "Name": "v" + id[:12], "Driver": "local", "Type": "volume"}},
 		}
 		cdir := DockerRoot + "/containers/" + id
