@@ -180,21 +180,37 @@ func (r *Reader) WriteCore(s *Space, w io.Writer) (*CoreInfo, error) {
 	if err := bw.Flush(); err != nil {
 		return info, err
 	}
+	// Zero fill is skipped over (a hole) when w can seek and truncate.
+	ws, sparse := w.(interface {
+		io.WriteSeeker
+		Truncate(int64) error
+	})
 	buf := make([]byte, 1<<20)
 	for _, l := range loads {
 		if !l.captured {
 			continue
 		}
-		for a := l.start; a < l.end; {
-			k := int(min(uint64(len(buf)), l.end-a))
-			if _, err := s.Read(buf[:k], a); err != nil {
-				return info, err
+		for _, rg := range s.Regions(l.start, l.end) {
+			if rg.Provenance == Zero && sparse {
+				if _, err := ws.Seek(int64(rg.End-rg.Start), io.SeekCurrent); err != nil {
+					return info, err
+				}
+				continue
 			}
-			if _, err := w.Write(buf[:k]); err != nil {
-				return info, err
+			for a := rg.Start; a < rg.End; {
+				k := int(min(uint64(len(buf)), rg.End-a))
+				if _, err := s.Read(buf[:k], a); err != nil {
+					return info, err
+				}
+				if _, err := w.Write(buf[:k]); err != nil {
+					return info, err
+				}
+				a += uint64(k)
 			}
-			a += uint64(k)
 		}
+	}
+	if sparse {
+		return info, ws.Truncate(info.Size)
 	}
 	return info, nil
 }
