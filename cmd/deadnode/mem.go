@@ -1,0 +1,503 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/memory"
+)
+
+const memSourceArgs = "SOURCE | --root EVIDENCE CHECKPOINT"
+
+func init() {
+	register(&command{
+		name:    "mem maps",
+		args:    memSourceArgs,
+		summary: "the mappings of checkpointed processes with their pages dumped/parent/lazy/absent (SOURCE: a checkpoint archive or CRIU images dir; CHECKPOINT: a containerd checkpoint image name or digest)",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var pids []uint
+			fs.UintSliceVar(&pids, "pid", nil, "only these pids (repeatable)")
+			return func(a *app, args []string) error { return runMemMaps(a, args, pids) }
+		},
+	})
+	register(&command{
+		name:    "mem search",
+		args:    memSourceArgs + " (--string S | --regex RE | --hex BYTES | --utf16 S)",
+		summary: "search the memory of checkpointed processes; every hit says where its bytes come from (dumped, parent, file)",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o memSearchFlags
+			fs.UintSliceVar(&o.pids, "pid", nil, "only these pids (repeatable; default all)")
+			fs.StringVar(&o.str, "string", "", "look for these bytes (UTF-8)")
+			fs.StringVar(&o.re, "regex", "", "look for a Go regular expression (RE2)")
+			fs.StringVar(&o.hex, "hex", "", "look for bytes written in hex (\"de ad be ef\")")
+			fs.StringVar(&o.utf16, "utf16", "", "look for a string encoded as UTF-16LE")
+			fs.IntVar(&o.context, "context", 32, "bytes of context either side of a hit")
+			fs.IntVar(&o.maxMatch, "max-match", memory.DefaultMaxMatch, "longest regex match (bytes)")
+			fs.BoolVar(&o.zero, "include-zero", false, "also search zero-filled ranges")
+			return func(a *app, args []string) error { return runMemSearch(a, args, o) }
+		},
+	})
+	register(&command{
+		name:    "mem strings",
+		args:    memSourceArgs + " --pid N",
+		summary: "printable strings of a checkpointed process's memory, with address and provenance",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var pid uint
+			var minLen int
+			var u16 bool
+			fs.UintVar(&pid, "pid", 0, "the process (required)")
+			fs.IntVar(&minLen, "min", 6, "shortest string, in characters")
+			fs.BoolVar(&u16, "utf16", false, "UTF-16LE strings instead of ASCII")
+			return func(a *app, args []string) error { return runMemStrings(a, args, uint32(pid), minLen, u16) }
+		},
+	})
+	register(&command{
+		name:    "mem dump",
+		args:    memSourceArgs + " --pid N (--all | --vma ADDR | --range START-END) -d OUTDIR",
+		summary: "write memory regions to files named by address, with manifest.json (sha256 and provenance of every range)",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o memDumpFlags
+			fs.UintVar(&o.pid, "pid", 0, "the process (required)")
+			fs.BoolVar(&o.all, "all", false, "every mapping")
+			fs.StringVar(&o.vma, "vma", "", "the mapping holding this address (hex)")
+			fs.StringVar(&o.rng, "range", "", "an address range START-END (hex)")
+			fs.StringVarP(&o.dir, "dir", "d", "", "output directory (created; existing files are not overwritten)")
+			return func(a *app, args []string) error { return runMemDump(a, args, o) }
+		},
+	})
+	register(&command{
+		name:    "mem core",
+		args:    memSourceArgs + " --pid N -f CORE",
+		summary: "write an ELF core file of a checkpointed process (x86-64) for gdb; uncaptured ranges have no file bytes",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var pid uint
+			var file string
+			fs.UintVar(&pid, "pid", 0, "the process (required)")
+			fs.StringVarP(&file, "file", "f", "", "the core file to write (must not exist)")
+			return func(a *app, args []string) error { return runMemCore(a, args, uint32(pid), file) }
+		},
+	})
+}
+
+// openMem opens the checkpoint named by the arguments and its memory: a
+// host archive or images dir, or with --root a checkpoint of the node.
+func openMem(a *app, args []string) (*memory.Reader, func(), error) {
+	if len(args) != 1 {
+		return nil, nil, usagef("takes one SOURCE (or, with --root, one CHECKPOINT)")
+	}
+	if a.root == "" {
+		r, err := memory.OpenFile(args[0], nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, w := range r.CP.Warnings {
+			a.warn(w)
+		}
+		return r, func() { r.Close() }, nil
+	}
+	cp, closeEvidence, err := openNodeCheckpoint(a, args[0], checkpoint.Options{Pages: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range cp.Warnings {
+		a.warn(w)
+	}
+	r, err := memory.Open(cp, nil)
+	if err != nil {
+		cp.Close()
+		closeEvidence()
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); cp.Close(); closeEvidence() }, nil
+}
+
+func hexAddr(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
+
+func parseAddr(s string) (uint64, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), 16, 64)
+	if err != nil {
+		return 0, usagef("address %q is not hex", s)
+	}
+	return v, nil
+}
+
+func pidList(r *memory.Reader, pids []uint) ([]uint32, error) {
+	if len(pids) == 0 {
+		out := make([]uint32, 0, len(r.CP.Processes))
+		for _, p := range r.CP.Processes {
+			out = append(out, p.PID)
+		}
+		return out, nil
+	}
+	out := make([]uint32, 0, len(pids))
+	for _, p := range pids {
+		if r.CP.Process(uint32(p)) == nil {
+			return nil, fmt.Errorf("pid %d is not a task of the checkpoint", p)
+		}
+		out = append(out, uint32(p))
+	}
+	return out, nil
+}
+
+// memMap is one mapping as mem maps prints it.
+type memMap struct {
+	PID   uint32            `json:"pid"`
+	Comm  string            `json:"comm"`
+	Start string            `json:"start"`
+	End   string            `json:"end"`
+	Pgoff uint64            `json:"pgoff"`
+	Perms string            `json:"perms"`
+	Kind  string            `json:"kind"`
+	Path  string            `json:"path,omitempty"`
+	Shmid uint64            `json:"shmid,omitempty"`
+	Pages memory.PageCounts `json:"pages"`
+	Bytes []memory.Range    `json:"ranges,omitempty"`
+	_     struct{}          `json:"-"`
+}
+
+func runMemMaps(a *app, args []string, pidFlags []uint) error {
+	r, closeFn, err := openMem(a, args)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	pids, err := pidList(r, pidFlags)
+	if err != nil {
+		return err
+	}
+	out := []memMap{}
+	for _, pid := range pids {
+		s, err := r.Space(pid)
+		if err != nil {
+			a.warn(err.Error())
+			continue
+		}
+		for _, e := range s.Errors {
+			a.warn(fmt.Sprintf("pid %d: %s", pid, e))
+		}
+		for _, m := range s.Mappings {
+			out = append(out, memMap{PID: pid, Comm: s.Comm, Start: hexAddr(m.Start), End: hexAddr(m.End), Pgoff: m.Pgoff,
+				Perms: m.Perms, Kind: m.Kind, Path: m.Path, Shmid: m.Shmid, Pages: m.Pages})
+		}
+	}
+	return a.render(out, func(w io.Writer) {
+		row(w, "PID", "COMM", "START-END", "PERMS", "KIND", "PATH", "DUMPED", "PARENT", "LAZY", "ABSENT")
+		for _, m := range out {
+			p := m.Path
+			if p != "" && m.Pgoff != 0 {
+				p += fmt.Sprintf(" +0x%x", m.Pgoff)
+			}
+			row(w, m.PID, m.Comm, strings.TrimPrefix(m.Start, "0x")+"-"+strings.TrimPrefix(m.End, "0x"), m.Perms, m.Kind, p,
+				m.Pages.Dumped, m.Pages.Parent, m.Pages.Lazy, m.Pages.Absent)
+		}
+	})
+}
+
+type memSearchFlags struct {
+	pids                []uint
+	str, re, hex, utf16 string
+	context, maxMatch   int
+	zero                bool
+}
+
+// memHit is one hit as mem search prints it.
+type memHit struct {
+	PID         uint32 `json:"pid"`
+	Comm        string `json:"comm"`
+	Address     string `json:"address"`
+	Length      int    `json:"length"`
+	VMAStart    string `json:"vma_start"`
+	VMAEnd      string `json:"vma_end"`
+	VMAKind     string `json:"vma_kind"`
+	Path        string `json:"path,omitempty"`
+	Provenance  string `json:"provenance"`
+	ContextAddr string `json:"context_address,omitempty"`
+	ContextHex  string `json:"context_hex"`
+	ContextText string `json:"context_text"`
+}
+
+// printableText shows bytes as text: printable ASCII as is, others as '.'.
+func printableText(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c >= 0x20 && c < 0x7f {
+			out[i] = c
+		} else {
+			out[i] = '.'
+		}
+	}
+	return string(out)
+}
+
+func runMemSearch(a *app, args []string, o memSearchFlags) error {
+	var pat *memory.Pattern
+	n := 0
+	for _, s := range []string{o.str, o.re, o.hex, o.utf16} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("give exactly one of --string, --regex, --hex, --utf16")
+	}
+	var err error
+	switch {
+	case o.str != "":
+		pat = memory.String(o.str)
+	case o.utf16 != "":
+		pat = memory.UTF16(o.utf16)
+	case o.hex != "":
+		if pat, err = memory.Hex(o.hex); err != nil {
+			return usagef("%v", err)
+		}
+	default:
+		if pat, err = memory.Regex(o.re, o.maxMatch); err != nil {
+			return usagef("--regex: %v", err)
+		}
+	}
+	if o.context < 0 {
+		return usagef("--context must not be negative")
+	}
+	r, closeFn, err := openMem(a, args)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	pids, err := pidList(r, o.pids)
+	if err != nil {
+		return err
+	}
+	opt := &memory.SearchOptions{PIDs: pids, Context: o.context}
+	if o.zero {
+		opt.Provenances = []memory.Provenance{memory.Dumped, memory.Parent, memory.File, memory.Zero}
+	}
+	out := []memHit{}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	for h, err := range memory.Search(r, pat, opt) {
+		if err != nil {
+			a.warn(fmt.Sprintf("pid %d: %v", h.PID, err))
+			continue
+		}
+		mh := memHit{PID: h.PID, Comm: h.Comm, Address: hexAddr(h.Address), Length: h.Length, VMAStart: hexAddr(h.VMAStart),
+			VMAEnd: hexAddr(h.VMAEnd), VMAKind: h.VMAKind, Path: h.Path, Provenance: string(h.Provenance),
+			ContextHex: hex.EncodeToString(h.Context), ContextText: printableText(h.Context)}
+		if len(h.Context) > 0 {
+			mh.ContextAddr = hexAddr(h.ContextStart)
+		}
+		if a.output == "jsonl" { // stream: hits may be many
+			if err := enc.Encode(mh); err != nil {
+				return err
+			}
+			continue
+		}
+		out = append(out, mh)
+	}
+	if a.output == "jsonl" {
+		return nil
+	}
+	return a.render(out, func(w io.Writer) {
+		row(w, "PID", "COMM", "ADDRESS", "VMA", "KIND", "PATH", "PROVENANCE", "CONTEXT")
+		for _, h := range out {
+			row(w, h.PID, h.Comm, h.Address, strings.TrimPrefix(h.VMAStart, "0x")+"-"+strings.TrimPrefix(h.VMAEnd, "0x"),
+				h.VMAKind, h.Path, h.Provenance, h.ContextText)
+		}
+	})
+}
+
+func onePid(r *memory.Reader, pid uint32) (*memory.Space, error) {
+	if pid == 0 {
+		return nil, usagef("--pid N is required")
+	}
+	return r.Space(pid)
+}
+
+func runMemStrings(a *app, args []string, pid uint32, minLen int, u16 bool) error {
+	if pid == 0 {
+		return usagef("--pid N is required")
+	}
+	if minLen < 1 {
+		return usagef("--min must be at least 1")
+	}
+	r, closeFn, err := openMem(a, args)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	s, err := onePid(r, pid)
+	if err != nil {
+		return err
+	}
+	type str struct {
+		Address    string `json:"address"`
+		Encoding   string `json:"encoding"`
+		Provenance string `json:"provenance"`
+		Text       string `json:"text"`
+		Truncated  bool   `json:"truncated,omitempty"`
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	out := []str{}
+	for t, err := range s.Strings(memory.StringsOptions{Min: minLen, UTF16: u16}) {
+		if err != nil {
+			a.warn(err.Error())
+			continue
+		}
+		v := str{hexAddr(t.Address), t.Encoding, string(t.Provenance), t.Text, t.Truncated}
+		switch a.output {
+		case "jsonl":
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		case "table": // stream
+			fmt.Fprintf(a.stdout, "%s\t%s\t%s\n", v.Address, v.Provenance, cleanCell(v.Text))
+		default:
+			out = append(out, v)
+		}
+	}
+	if a.output == "json" {
+		return a.render(out, nil)
+	}
+	return nil
+}
+
+type memDumpFlags struct {
+	pid           uint
+	all           bool
+	vma, rng, dir string
+}
+
+func runMemDump(a *app, args []string, o memDumpFlags) error {
+	n := 0
+	if o.all {
+		n++
+	}
+	if o.vma != "" {
+		n++
+	}
+	if o.rng != "" {
+		n++
+	}
+	if n != 1 {
+		return usagef("give exactly one of --all, --vma ADDR, --range START-END")
+	}
+	if o.dir == "" {
+		return usagef("-d OUTDIR is required")
+	}
+	if o.pid == 0 {
+		return usagef("--pid N is required")
+	}
+	var rs []memory.Range
+	var vmaAddr uint64
+	var err error
+	switch {
+	case o.vma != "":
+		if vmaAddr, err = parseAddr(o.vma); err != nil {
+			return err
+		}
+	case o.rng != "":
+		se := strings.SplitN(o.rng, "-", 2)
+		if len(se) != 2 {
+			return usagef("--range wants START-END")
+		}
+		st, err := parseAddr(se[0])
+		if err != nil {
+			return err
+		}
+		en, err := parseAddr(se[1])
+		if err != nil {
+			return err
+		}
+		if en <= st {
+			return usagef("--range: END must be above START")
+		}
+		rs = []memory.Range{{Start: st, End: en}}
+	}
+	r, closeFn, err := openMem(a, args)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	s, err := onePid(r, uint32(o.pid))
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.all:
+		for _, m := range s.Mappings {
+			rs = append(rs, memory.Range{Start: m.Start, End: m.End})
+		}
+	case o.vma != "":
+		m := s.Mapping(vmaAddr)
+		if m == nil {
+			return fmt.Errorf("pid %d has no mapping at 0x%x", o.pid, vmaAddr)
+		}
+		rs = []memory.Range{{Start: m.Start, End: m.End}}
+	}
+	man, err := s.Dump(o.dir, r.CP.Source, rs)
+	if err != nil {
+		return err
+	}
+	return a.render(man, func(w io.Writer) {
+		row(w, "FILE", "SIZE", "KIND", "PATH", "PROVENANCE", "SHA256")
+		for _, d := range man.Regions {
+			var provs []string
+			for _, x := range d.Ranges {
+				p := string(x.Provenance)
+				if len(provs) == 0 || provs[len(provs)-1] != p {
+					provs = append(provs, p)
+				}
+			}
+			row(w, d.File, d.Size, d.Kind, d.Path, strings.Join(provs, ","), d.SHA256)
+		}
+	})
+}
+
+func runMemCore(a *app, args []string, pid uint32, file string) error {
+	if pid == 0 {
+		return usagef("--pid N is required")
+	}
+	if file == "" {
+		return usagef("-f CORE is required")
+	}
+	r, closeFn, err := openMem(a, args)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	s, err := onePid(r, pid)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	info, err := r.WriteCore(s, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errors.Join(err, os.Remove(file))
+	}
+	type coreOut struct {
+		File string `json:"file"`
+		*memory.CoreInfo
+	}
+	out := coreOut{file, info}
+	return a.render(out, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote %s: pid %d, %d threads, %d loads, %d bytes\n", file, info.PID, info.Threads, info.Loads, info.Size)
+		for _, nc := range info.NotCaptured {
+			fmt.Fprintf(w, "not captured (no file bytes):\t0x%x-0x%x\n", nc.Start, nc.End)
+		}
+	})
+}
