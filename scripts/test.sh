@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tar gdb readelf; do
+for tool in tar gdb readelf mactime; do
 	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -14,6 +14,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 	for t in "${need[@]}"; do
 		case "$t" in
 		readelf) pkgs+=(binutils) ;;
+		mactime) pkgs+=(sleuthkit) ;;
 		*) pkgs+=("$t") ;;
 		esac
 	done

@@ -100,6 +100,8 @@ func everyCommand(root string) [][]string {
 		[]string{"--root", root, "drift", "--all", "-o", "json"},
 		[]string{"--root", root, "drift", "--all"},
 		[]string{"--root", root, "drift", "--pod", "shop/shop-frontend-7d9c8b6f5-x2k4q", "--exec-only", "-o", "jsonl"},
+		[]string{"--root", root, "timeline", "--format", "bodyfile"},
+		[]string{"--root", root, "timeline", "--format", "timesketch", "-o", "json"},
 		[]string{"--root", root, "drift", "--checkpoint", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "-o", "json"},
 	)
 	return append(cmds, extraCommands(root)...)

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "timeline",
+		args:    "[--format bodyfile|timesketch|jsonl] [-f OUT]",
+		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times, logs, checkpoints",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var format, out string
+			var hash bool
+			fs.StringVar(&format, "format", "jsonl", "bodyfile (Sleuth Kit 3.x, for mactime), timesketch (JSONL) or jsonl")
+			fs.StringVarP(&out, "file", "f", "-", "write to this file instead of stdout")
+			fs.BoolVar(&hash, "hash", false, "hash drifted files (sha256 in the JSON formats)")
+			return func(a *app, args []string) error { return runTimeline(a, args, format, out, hash) }
+		},
+	})
+}
+
+func runTimeline(a *app, args []string, format, out string, hash bool) error {
+	if len(args) != 0 {
+		return usagef("timeline takes no arguments")
+	}
+	switch format {
+	case "bodyfile", "timesketch", "jsonl":
+	default:
+		return usagef("--format must be bodyfile, timesketch or jsonl")
+	}
+	n, err := a.node()
+	if err != nil {
+		return err
+	}
+	events, warns := n.Timeline(forensics.TimelineOptions{Hash: hash})
+	for _, w := range warns {
+		a.warn(w)
+	}
+	w := a.stdout
+	if out != "-" {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	switch format {
+	case "bodyfile":
+		return writeBodyfile(bw, events)
+	case "timesketch":
+		return writeTimesketch(bw, events)
+	}
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, e := range events {
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bodyfileName keeps '|' and newlines out of a bodyfile name field.
+func bodyfileName(s string) string {
+	return strings.NewReplacer("|", "%7C", "\n", "%0A", "\r", "%0D").Replace(s)
+}
+
+// modeString is the Sleuth Kit's mode_as_string: "r/rrwxr-xr-x".
+func tskMode(typ, mode string) string {
+	var t byte
+	switch typ {
+	case "file":
+		t = 'r'
+	case "dir":
+		t = 'd'
+	case "symlink":
+		t = 'l'
+	case "char", "whiteout":
+		t = 'c'
+	case "block":
+		t = 'b'
+	case "fifo":
+		t = 'p'
+	case "socket":
+		t = 's'
+	default:
+		return "-/----------"
+	}
+	var v uint32
+	fmt.Sscanf(mode, "%o", &v)
+	perm := fs.FileMode(v & 0o777).String()[1:]
+	b := []byte(perm)
+	if v&0o4000 != 0 {
+		b[2] = map[bool]byte{true: 's', false: 'S'}[b[2] == 'x']
+	}
+	if v&0o2000 != 0 {
+		b[5] = map[bool]byte{true: 's', false: 'S'}[b[5] == 'x']
+	}
+	if v&0o1000 != 0 {
+		b[8] = map[bool]byte{true: 't', false: 'T'}[b[8] == 'x']
+	}
+	return string(t) + "/" + string(t) + string(b)
+}
+
+func unixOrZero(t interface{ IsZero() bool }, sec int64) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return sec
+}
+
+// writeBodyfile writes Sleuth Kit 3.x body lines:
+// MD5|name|inode|mode_as_string|UID|GID|size|atime|mtime|ctime|crtime.
+// A drifted file is one line with its four times; every other event is a
+// line whose name says what happened, with its time as crtime when it is a
+// creation and as mtime otherwise.
+func writeBodyfile(w io.Writer, events []forensics.Event) error {
+	seen := map[*forensics.Finding]bool{}
+	for _, e := range events {
+		if f := e.File; f != nil {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			who := f.Namespace + "/" + f.ContainerID
+			if f.Pod != "" {
+				who = f.Pod + "/" + f.ContainerName
+			}
+			_, err := fmt.Fprintf(w, "0|%s|0|%s|%d|%d|%d|%d|%d|%d|%d\n",
+				bodyfileName(who+":"+f.Path+" ("+f.Change+")"), tskMode(f.Type, f.Mode), f.UID, f.GID, f.Size,
+				unixOrZero(f.Atime, f.Atime.Unix()), unixOrZero(f.Mtime, f.Mtime.Unix()), unixOrZero(f.Ctime, f.Ctime.Unix()), unixOrZero(f.Btime, f.Btime.Unix()))
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		var m, b int64
+		if e.What == "created" || e.What == "checkpointed" {
+			b = e.Time.Unix()
+		} else {
+			m = e.Time.Unix()
+		}
+		if _, err := fmt.Fprintf(w, "0|%s|0|-/----------|0|0|0|0|%d|0|%d\n", bodyfileName("["+e.Source+"] "+e.Message), m, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var timestampDesc = map[string]string{
+	"created":        "Creation Time",
+	"updated":        "Modification Time",
+	"started":        "Start Time",
+	"finished":       "End Time",
+	"atime":          "Last Access Time",
+	"mtime":          "Content Modification Time",
+	"ctime":          "Metadata Modification Time",
+	"btime":          "Creation Time",
+	"first_log_line": "First Log Line",
+	"last_log_line":  "Last Log Line",
+	"checkpointed":   "Checkpoint Time",
+}
+
+// writeTimesketch writes Timesketch's JSONL: message, datetime,
+// timestamp_desc and timestamp (µs) plus deadnode's fields.
+func writeTimesketch(w io.Writer, events []forensics.Event) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, e := range events {
+		rec := map[string]any{
+			"message":        e.Message,
+			"datetime":       e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+			"timestamp_desc": timestampDesc[e.What],
+			"timestamp":      e.Time.UnixMicro(),
+			"data_type":      "deadnode:" + e.Source,
+			"source":         e.Source,
+			"what":           e.What,
+		}
+		for k, v := range map[string]string{"runtime": e.Runtime, "namespace": e.Namespace, "container_id": e.ContainerID, "pod": e.Pod, "path": e.Path, "evidence_path": e.EvidencePath, "change": e.Change} {
+			if v != "" {
+				rec[k] = v
+			}
+		}
+		if f := e.File; f != nil {
+			rec["file_type"], rec["size"], rec["mode"], rec["uid"], rec["gid"] = f.Type, f.Size, f.Mode, f.UID, f.GID
+			rec["flags"], rec["exec_kind"] = f.Flags, f.ExecKind
+			if f.SHA256 != "" {
+				rec["sha256"] = f.SHA256
+			}
+		}
+		if err := enc.Encode(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
