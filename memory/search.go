@@ -241,18 +241,30 @@ func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uin
 				i += j + 1
 			}
 		} else {
-			for _, m := range pat.re.FindAllIndex(data, -1) {
-				a := base + uint64(m[0])
-				if a < from || a >= limit {
+			// Leftmost-first, non-overlapping, resuming after the last
+			// match reported (as one pass over the whole span would).
+			i := 0
+			if from > base {
+				i = int(min(from-base, uint64(len(data))))
+			}
+			for i <= len(data) {
+				loc := pat.re.FindIndex(data[i:])
+				if loc == nil {
+					break
+				}
+				a := base + uint64(i+loc[0])
+				if a >= limit {
+					break
+				}
+				if loc[1] == loc[0] { // empty matches say nothing
+					i += loc[0] + 1
 					continue
 				}
-				if m[1] == m[0] { // empty matches say nothing
-					continue
-				}
-				if !hit(a, m[1]-m[0]) {
+				if !hit(a, loc[1]-loc[0]) {
 					return true
 				}
-				from = a + uint64(m[1]-m[0])
+				from = a + uint64(loc[1]-loc[0])
+				i += loc[1]
 			}
 			from = max(from, limit)
 		}
