@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -183,6 +185,7 @@ func BenchmarkVerifyLayer1GiB(b *testing.B) {
 func BenchmarkSha256sumFloor(b *testing.B) {
 	bl := makeBenchLayer(b)
 	b.SetBytes(bl.uncompressed)
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out, err := exec.Command("sha256sum", filepath.Join(bl.dir, "layer.tar")).Output()
 		if err != nil {
@@ -192,4 +195,54 @@ func BenchmarkSha256sumFloor(b *testing.B) {
 			b.Fatalf("sha256sum %s, diff_id %s", out, bl.diffID)
 		}
 	}
+}
+
+// BenchmarkVerifyVsFloor pairs the two measurements in each iteration, so
+// that both see the same machine load: sha256sum over the uncompressed
+// tar, then VerifyLayer over the gzip blob and the snapshot. It reports the
+// wall-clock throughput of each (MB/s of uncompressed bytes), their ratio,
+// and the CPU seconds each spent per GiB (load-independent).
+func BenchmarkVerifyVsFloor(b *testing.B) {
+	bl := makeBenchLayer(b)
+	src, err := evidence.OpenDir(bl.dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	l := Layer{MediaType: MediaTypeOCILayerGzip, Digest: bl.digest, Size: bl.size, DiffID: bl.diffID}
+	var floorWall, verifyWall time.Duration
+	var floorCPU, verifyCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command("sha256sum", filepath.Join(bl.dir, "layer.tar"))
+		t0 := time.Now()
+		if out, err := cmd.Output(); err != nil || "sha256:"+strings.Fields(string(out))[0] != bl.diffID {
+			b.Fatalf("sha256sum: %v %s", err, out)
+		}
+		floorWall += time.Since(t0)
+		floorCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		t0 = time.Now()
+		f, err := src.Open("layer.tar.gz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := VerifyLayer(context.Background(), io.NewSectionReader(f, 0, f.Size()), l, src, "fs", nil)
+		f.Close()
+		if err != nil || r.Status != StatusVerified {
+			b.Fatalf("%v %+v", err, r)
+		}
+		verifyWall += time.Since(t0)
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		verifyCPU += time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano())
+	}
+	mb := float64(bl.uncompressed) * float64(b.N) / 1e6
+	gib := float64(bl.uncompressed) * float64(b.N) / (1 << 30)
+	b.ReportMetric(mb/verifyWall.Seconds(), "verify-MB/s")
+	b.ReportMetric(mb/floorWall.Seconds(), "sha256sum-MB/s")
+	b.ReportMetric(floorWall.Seconds()/verifyWall.Seconds(), "verify/floor")
+	b.ReportMetric(verifyCPU.Seconds()/gib, "verify-cpu-s/GiB")
+	b.ReportMetric(floorCPU.Seconds()/gib, "sha256sum-cpu-s/GiB")
 }

@@ -158,20 +158,34 @@ func VerifyLayer(ctx context.Context, blob io.Reader, layer Layer, snap evidence
 	return res, nil
 }
 
-// countHash counts and hashes the compressed bytes as they are read.
-type countHash struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (c *countHash) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 {
-		c.h.Write(p[:n])
-		c.n += int64(n)
+// readBlob is the first stage: it reads the compressed blob in chunks
+// and hashes it, off the decompressor's goroutine.
+func readBlob(blob io.Reader, h hash.Hash, n *int64, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
+	defer close(full)
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-done:
+			return nil
+		}
+		m, err := fill(blob, buf)
+		if m > 0 {
+			h.Write(buf[:m])
+			*n += int64(m)
+			select {
+			case full <- buf[:m]:
+			case <-done:
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the blob at offset %d: %w", *n, err)
+		}
 	}
-	return n, err
 }
 
 // stream is the consumer side of the decompression goroutine: chunks of
@@ -195,7 +209,9 @@ func (s *stream) Read(p []byte) (int, error) {
 		if !ok {
 			return 0, io.EOF
 		}
-		s.h.Write(b)
+		if s.h != nil {
+			s.h.Write(b)
+		}
 		s.n += int64(len(b))
 		s.buf, s.cur = b, b
 	}
@@ -212,8 +228,31 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 			alg = a
 		}
 	}
-	ch := &countHash{r: blob, h: newHasher(alg)}
-	br := bufio.NewReaderSize(ch, 1<<20)
+	done := make(chan struct{})
+	blobH := newHasher(alg)
+	var blobN int64
+	cfull := make(chan []byte, 4)
+	cfree := make(chan []byte, 4)
+	for i := 0; i < 4; i++ {
+		cfree <- make([]byte, chunkSize)
+	}
+	rerr := make(chan error, 1)
+	go func() { rerr <- readBlob(blob, blobH, &blobN, cfull, cfree, done) }()
+	cs := &stream{full: cfull, free: cfree}
+	// stop ends both goroutines' work early and waits for the reader.
+	stopped := false
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			close(done)
+		}
+		go func() {
+			for range cfull {
+			}
+		}()
+		return <-rerr
+	}
+	br := bufio.NewReaderSize(cs, 256<<10)
 	magic, _ := br.Peek(4)
 	comp := "none"
 	switch {
@@ -223,6 +262,9 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 		comp = "zstd"
 	}
 	if want := layerCompression[layer.MediaType]; layer.MediaType != "" && want != "" && want != comp {
+		if err := stop(); err != nil {
+			return err
+		}
 		return fmt.Errorf("media type %s says %s but the blob is %s", layer.MediaType, want, comp)
 	}
 	var dec io.Reader
@@ -230,6 +272,9 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 	case "gzip":
 		zr, err := gzip.NewReader(br)
 		if err != nil {
+			if rerr := stop(); rerr != nil {
+				return rerr
+			}
 			return fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
@@ -237,6 +282,7 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 	case "zstd":
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
 		if err != nil {
+			stop()
 			return fmt.Errorf("zstd: %w", err)
 		}
 		defer zr.Close()
@@ -250,10 +296,9 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 	for i := 0; i < chunkCount; i++ {
 		free <- make([]byte, chunkSize)
 	}
-	done := make(chan struct{})
 	perr := make(chan error, 1)
 	go func() {
-		perr <- v.produce(dec, br, ch, comp, full, free, done)
+		perr <- v.produce(dec, br, cs, comp, full, free, done)
 	}()
 	diffH := sha256.New()
 	st := &stream{full: full, free: free, h: diffH}
@@ -263,27 +308,33 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 		_, cerr = io.Copy(io.Discard, st)
 	}
 	close(done)
+	stopped = true
 	// Unblock the producer and wait for it.
 	go func() {
 		for range full {
 		}
 	}()
-	// A producer failure (bomb, corrupt stream) explains the consumer's.
-	if err := <-perr; err != nil {
+	// A read failure explains the decompressor's, and a producer failure
+	// (bomb, corrupt stream) the consumer's.
+	perrV := <-perr
+	if err := stop(); err != nil {
 		return err
+	}
+	if perrV != nil {
+		return perrV
 	}
 	if cerr != nil {
 		return cerr
 	}
-	res.CompressedBytes = ch.n
+	res.CompressedBytes = blobN
 	res.UncompressedBytes = st.n
-	res.ComputedDigest = alg + ":" + hex.EncodeToString(ch.h.Sum(nil))
+	res.ComputedDigest = alg + ":" + hex.EncodeToString(blobH.Sum(nil))
 	res.ComputedDiffID = "sha256:" + hex.EncodeToString(diffH.Sum(nil))
 	if layer.Digest != "" && res.ComputedDigest != layer.Digest {
 		v.add("", WhatBlobDigest, "blob hashes to "+res.ComputedDigest)
 	}
-	if layer.Size > 0 && ch.n != layer.Size {
-		v.add("", WhatBlobDigest, fmt.Sprintf("blob is %d bytes, descriptor says %d", ch.n, layer.Size))
+	if layer.Size > 0 && blobN != layer.Size {
+		v.add("", WhatBlobDigest, fmt.Sprintf("blob is %d bytes, descriptor says %d", blobN, layer.Size))
 	}
 	if layer.DiffID != "" && res.ComputedDiffID != layer.DiffID {
 		v.add("", WhatDiffID, "uncompressed stream hashes to "+res.ComputedDiffID)
@@ -294,7 +345,7 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 	return nil
 }
 
-func (v *verifier) produce(dec io.Reader, br *bufio.Reader, ch *countHash, comp string, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
+func (v *verifier) produce(dec io.Reader, br *bufio.Reader, cs *stream, comp string, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
 	defer close(full)
 	var total int64
 	for {
@@ -310,8 +361,8 @@ func (v *verifier) produce(dec io.Reader, br *bufio.Reader, ch *countHash, comp 
 			if total > v.opt.MaxBytes {
 				return fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
 			}
-			if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > ch.n {
-				return fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, ch.n, v.opt.MaxRatio)
+			if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > cs.n {
+				return fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, cs.n, v.opt.MaxRatio)
 			}
 			select {
 			case full <- buf[:n]:
@@ -328,6 +379,11 @@ func (v *verifier) produce(dec io.Reader, br *bufio.Reader, ch *countHash, comp 
 			return err
 		}
 		if err != nil {
+			select {
+			case <-done:
+				return nil // stopped by the consumer: its error is the one
+			default:
+			}
 			return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
 		}
 		if err := v.ctx.Err(); err != nil {
