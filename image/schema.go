@@ -59,6 +59,8 @@ const (
 	WhiteoutMetaPrefix = ".wh..wh."
 	WhiteoutOpaque     = ".wh..wh..opq"
 	XattrOverlayOpaque = "trusted.overlay.opaque"
+	// paxXattr prefixes the PAX records that carry extended attributes.
+	paxXattr = "SCHILY.xattr."
 )
 
 // Kinds of resolved targets.
@@ -86,6 +88,7 @@ const (
 	WhatLinkTarget    = "link_target"
 	WhatDevice        = "device"
 	WhatOpaque        = "opaque"      // trusted.overlay.opaque differs from the tar's .wh..wh..opq
+	WhatXattr         = "xattr"       // an extended attribute differs from the tar's SCHILY.xattr record
 	WhatBlobDigest    = "blob_digest" // the compressed blob's sha256 or size differs from its descriptor
 	WhatDiffID        = "diff_id"     // the uncompressed stream's sha256 differs from the config's diff_id
 )

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -617,6 +618,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if int64(hdr.Uid) != int64(st.UID) || int64(hdr.Gid) != int64(st.GID) {
 		v.add(abs(key), WhatOwner, fmt.Sprintf("tar: %d:%d, disk: %d:%d", hdr.Uid, hdr.Gid, st.UID, st.GID))
 	}
+	v.compareXattrs(key, hdr)
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:
 		t, err := v.snap.Readlink(key)
@@ -637,6 +639,47 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return v.compareContent(key, tr)
 	}
 	return nil
+}
+
+// ignoredXattr names xattrs that the host or overlayfs sets on its own,
+// never from the layer.
+func ignoredXattr(k string) bool {
+	return k == "security.selinux" || strings.HasPrefix(k, "trusted.overlay.") || strings.HasPrefix(k, "user.overlay.")
+}
+
+// compareXattrs compares the tar's SCHILY.xattr.* records, which the
+// unpacker applies, with the entry's xattrs on disk.
+func (v *verifier) compareXattrs(key string, hdr *tar.Header) {
+	disk, err := v.snap.Xattrs(key)
+	if err != nil {
+		v.addErr(key, err)
+		return
+	}
+	want := map[string]string{}
+	for k, val := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, paxXattr); ok && !ignoredXattr(name) {
+			want[name] = val
+		}
+	}
+	for name, val := range want {
+		got, ok := disk[name]
+		switch {
+		case !ok:
+			v.add(abs(key), WhatXattr, name+" is missing on disk")
+		case string(got) != val:
+			v.add(abs(key), WhatXattr, fmt.Sprintf("%s: tar %q, disk %q", name, val, got))
+		}
+	}
+	var extra []string
+	for name := range disk {
+		if _, ok := want[name]; !ok && !ignoredXattr(name) {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		v.add(abs(key), WhatXattr, fmt.Sprintf("%s=%q on disk, not in the tar", name, disk[name]))
+	}
 }
 
 // compareContent reads the member's data and the disk file side by side.

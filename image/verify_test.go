@@ -38,7 +38,8 @@ func synthLayerN(n int) []member {
 		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "dev/", Mode: 0o755}},
 		{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
 		{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "dev/fifo", Mode: 0o600, Uid: 7, Gid: 8}},
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "etc/conf", Mode: 0o640, Uid: 1000, Gid: 100}, data: []byte("k=v\n")},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "etc/conf", Mode: 0o640, Uid: 1000, Gid: 100,
+			PAXRecords: map[string]string{"SCHILY.xattr.user.origin": "layer"}}, data: []byte("k=v\n")},
 		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "etc/.wh.gone", Mode: 0o644}},
 		{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "var/cache/", Mode: 0o1777}},
 		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "var/cache/.wh..wh..opq", Mode: 0o644}},
@@ -129,6 +130,13 @@ func unpack(t testing.TB, dir string, ms []member) {
 		if strings.HasPrefix(base, WhiteoutPrefix) || m.hdr.Typeflag == tar.TypeLink {
 			continue
 		}
+		for k, v := range m.hdr.PAXRecords {
+			if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+				if err := unix.Lsetxattr(p, name, []byte(v), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		if err := os.Lchown(p, m.hdr.Uid, m.hdr.Gid); err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +199,10 @@ func sortedDiffs(r *LayerResult) []Difference {
 		if got[a].Path != got[b].Path {
 			return got[a].Path < got[b].Path
 		}
-		return got[a].What < got[b].What
+		if got[a].What != got[b].What {
+			return got[a].What < got[b].What
+		}
+		return got[a].Detail < got[b].Detail
 	})
 	return got
 }
@@ -220,6 +231,9 @@ func TestVerifySyntheticTampered(t *testing.T) {
 	must(os.WriteFile(fs("etc/gone"), []byte("back"), 0o644))
 	must(unix.Mknod(fs("etc/other"), unix.S_IFCHR, 0))
 	must(unix.Setxattr(fs("bin"), XattrOverlayOpaque, []byte("y"), 0))
+	// An xattr changed and one added.
+	must(unix.Setxattr(fs("etc/conf"), "user.origin", []byte("other"), 0))
+	must(unix.Setxattr(fs("etc/conf"), "security.capability", []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0))
 	// Setuid bit dropped and a file removed.
 	must(os.Chmod(fs("bin/tool"), 0o755))
 	must(os.Remove(fs("var/cache/x")))
@@ -239,6 +253,8 @@ func TestVerifySyntheticTampered(t *testing.T) {
 		{"/bin/tool2", WhatContent, "hardlink to /bin/tool: disk sizes 399999 and 400000"},
 		{"/dev/fifo", WhatType, "tar: fifo, disk: regular file"},
 		{"/dev/null", WhatDevice, "tar: 1:3, disk: 1:5"},
+		{"/etc/conf", WhatXattr, `security.capability="\x01\x00\x00\x02\x00 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" on disk, not in the tar`},
+		{"/etc/conf", WhatXattr, `user.origin: tar "layer", disk "other"`},
 		{"/etc/gone", WhatType, "tar: whiteout, disk: regular file"},
 		{"/etc/other", WhatAddedOnDisk, "whiteout"},
 		{"/var/cache/x", WhatMissingOnDisk, "regular file"},
