@@ -209,6 +209,19 @@ func (b *builder) add(sg seg) {
 }
 
 func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
+	// Overlapping or empty mappings (a hostile mm image) are dropped, so
+	// that the mappings stay sorted and disjoint.
+	kept := vmas[:0]
+	var prevEnd uint64
+	for _, v := range vmas {
+		if v.End <= v.Start || (len(kept) > 0 && v.Start < prevEnd) {
+			b.errorf("mapping %x-%x overlaps the previous one or is empty; skipped", v.Start, v.End)
+			continue
+		}
+		kept = append(kept, v)
+		prevEnd = v.End
+	}
+	vmas = kept
 	b.s.Mappings = vmas
 	ents := pm.Entries
 	var pages *pagesFile
@@ -219,14 +232,8 @@ func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
 		}
 	}
 	j := 0
-	var prevEnd uint64
 	for i := range vmas {
 		v := &vmas[i]
-		if v.End <= v.Start || v.Start < prevEnd {
-			b.errorf("mapping %x-%x overlaps the previous one or is empty; skipped", v.Start, v.End)
-			continue
-		}
-		prevEnd = v.End
 		b.cur = int32(i)
 		for j < len(ents) && runEnd(ents[j]) <= v.Start {
 			if i == 0 || ents[j].Vaddr >= vmas[i-1].End {
