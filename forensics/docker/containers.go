@@ -393,7 +393,12 @@ func (s *Store) lowerFromFile(name, initID string) ([]Lower, error) {
 	}
 	out := make([]Lower, 0, len(entries))
 	for _, e := range entries {
-		dir, id, err := resolveShort(s.src, s.driverDir, e)
+		r, ok := s.links[e]
+		if !ok {
+			r.dir, r.id, r.err = resolveShort(s.src, s.driverDir, e)
+			s.links[e] = r
+		}
+		dir, id, err := r.dir, r.id, r.err
 		if err != nil {
 			return nil, fmt.Errorf("/%s: %w", name, err)
 		}
@@ -415,7 +420,23 @@ func resolveShort(src evidence.Source, driverDir, entry string) (dir, id string,
 	if st.Mode&fs.ModeSymlink == 0 {
 		return "", "", fmt.Errorf("link %s is not a symbolic link", entry)
 	}
-	target, _ := src.Readlink(link)
+	target, err := src.Readlink(link)
+	if err != nil {
+		return "", "", fmt.Errorf("link %s: %w", entry, err)
+	}
+	// The form dockerd writes, ../<id>/diff, is taken lexically: the
+	// Lstat refuses a <id> or diff that is itself a link.
+	if rest, ok := strings.CutPrefix(target, "../"); ok {
+		if id, ok := strings.CutSuffix(rest, "/"+diffDir); ok && plainName(id) && id != linkDir {
+			r := path.Join(driverDir, id, diffDir)
+			if st, err := src.Lstat(r); err != nil {
+				return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
+			} else if !st.Mode.IsDir() {
+				return "", "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
+			}
+			return "/" + r, id, nil
+		}
+	}
 	r, err := evidence.Resolve(src, link, true)
 	if err != nil {
 		return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)

@@ -132,6 +132,7 @@ func TestHostileDockerRoot(t *testing.T) {
 	files[r+"containers/torn/config.v2.json"] = `{"ID":"torn","Name":"/torn","State":{"Running":tr`
 	// The upper directory's layer dir is a symlink out of overlay2/.
 	delete(files, r+"overlay2/m-symup/diff/")
+	delete(files, r+"overlay2/m-symup/lower")
 	files[r+"overlay2/m-symup"] = "->/etc"
 	// A mount-id that is a path, not a name.
 	files[r+"image/overlay2/layerdb/mounts/noid/mount-id"] = "../../../etc"

@@ -48,6 +48,13 @@ type Store struct {
 	driverDir string // resolved <root>/overlay2, no leading "/"; "" when absent
 	byChain   map[string]*Layer
 	byCache   map[string]string // cache-id -> chain id
+	links     map[string]link   // l/<short> -> its resolution
+}
+
+// link is the resolution of an l/<short> entry.
+type link struct {
+	dir, id string
+	err     error
 }
 
 // Layer is an image layer of layerdb/sha256/<chainID>.
@@ -215,7 +222,7 @@ func rebase(src evidence.Source, abs string) (string, string) {
 // Open reads the Docker data root of the evidence (detected unless
 // opt.Root is set).
 func Open(src evidence.Source, opt Options) (*Store, error) {
-	s := &Store{src: src, byChain: map[string]*Layer{}, byCache: map[string]string{}}
+	s := &Store{src: src, byChain: map[string]*Layer{}, byCache: map[string]string{}, links: map[string]link{}}
 	root := opt.Root
 	if root == "" {
 		roots, notes := Detect(src)

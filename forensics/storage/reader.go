@@ -60,7 +60,14 @@ type Store struct {
 	// libpodUnread is set when a libpod state database is present but
 	// could not be read.
 	libpodUnread bool
-	runtime      string // of the images and layers: podman unless only CRI-O made containers
+	runtime      string          // of the images and layers: podman unless only CRI-O made containers
+	links        map[string]link // l/<short> -> its resolution
+}
+
+// link is the resolution of an l/<short> entry.
+type link struct {
+	dir string
+	err error
 }
 
 // Layer is a record of layers.json.
@@ -256,7 +263,7 @@ func Open(src evidence.Source, opt Options) (*Store, error) {
 }
 
 func openRoot(src evidence.Source, root Root) (*Store, error) {
-	s := &Store{src: src, byLayer: map[string]*Layer{}, Driver: driverOverlay, runtime: model.RuntimePodman}
+	s := &Store{src: src, byLayer: map[string]*Layer{}, Driver: driverOverlay, runtime: model.RuntimePodman, links: map[string]link{}}
 	g, err := evidence.Resolve(src, root.Graph, true)
 	if err != nil {
 		return nil, err
