@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -23,7 +24,7 @@ type ManifestEntry struct {
 	Type   string `json:"type"` // dir, file, symlink, hardlink, char, block, fifo, whiteout, opaque
 	Size   int64  `json:"size"` // bytes of data (the file's size for a hardlink)
 	SHA256 string `json:"sha256,omitempty"`
-	Mode   uint32 `json:"mode"`           // permission bits with setuid/setgid/sticky (07777)
+	Mode   string `json:"mode"`           // octal permission bits with setuid/setgid/sticky, e.g. "0755"
 	Link   string `json:"link,omitempty"` // symlink target or hardlink target member
 }
 
@@ -53,24 +54,31 @@ type exporter struct {
 	prog  Progress
 }
 
+// bufPool holds the 1 MiB copy buffers of exports.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 type linkKey struct {
 	layer int
 	ino   uint64
 }
 
 func newExporter(w io.Writer, opt *ExportOptions) *exporter {
-	x := &exporter{tw: tar.NewWriter(w), buf: make([]byte, 1<<20), h: sha256.New(), links: map[linkKey]string{}}
+	x := &exporter{tw: tar.NewWriter(w), h: sha256.New(), links: map[linkKey]string{}}
 	if opt != nil {
 		x.opt = *opt
 	}
 	return x
 }
 
-// errWrite marks errors of the output writer, which end an export.
+// ErrOutput marks a failure of the output writer, which ends an export
+// (errors.Is(err, ErrOutput)); other errors concern single entries.
+var ErrOutput = errors.New("writing the tar failed")
+
 type errWrite struct{ err error }
 
-func (e errWrite) Error() string { return "writing tar: " + e.err.Error() }
-func (e errWrite) Unwrap() error { return e.err }
+func (e errWrite) Error() string        { return "writing tar: " + e.err.Error() }
+func (e errWrite) Unwrap() error        { return e.err }
+func (e errWrite) Is(target error) bool { return target == ErrOutput }
 
 func tarMode(m fs.FileMode) int64 {
 	mode := int64(m.Perm())
@@ -126,7 +134,7 @@ func (x *exporter) addXattrs(h *tar.Header, xs map[string][]byte) {
 
 // write writes one member; open, for regular files, gives the data.
 func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func() (evidence.File, error)) error {
-	m := ManifestEntry{Path: strings.TrimSuffix(h.Name, "/"), Type: typ, Mode: uint32(h.Mode), Link: h.Linkname}
+	m := ManifestEntry{Path: strings.TrimSuffix(h.Name, "/"), Type: typ, Mode: fmt.Sprintf("%04o", h.Mode), Link: h.Linkname}
 	var f evidence.File
 	if open != nil {
 		var err error
@@ -145,6 +153,12 @@ func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func
 		return errWrite{err}
 	}
 	if f != nil {
+		if x.buf == nil {
+			bp := bufPool.Get().(*[]byte)
+			defer bufPool.Put(bp)
+			x.buf = *bp
+			defer func() { x.buf = nil }()
+		}
 		x.h.Reset()
 		n, err := io.CopyBuffer(io.MultiWriter(x.tw, x.h), io.NewSectionReader(f, 0, h.Size), x.buf)
 		if err != nil {

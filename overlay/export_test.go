@@ -68,7 +68,7 @@ func TestExportMergedRoundTrip(t *testing.T) {
 	for _, m := range man {
 		if m.Path == "tmp/.x/miner" {
 			found = true
-			if m.SHA256 != "3d9f2889d6782537624a4e1a10e68a2ddd53e0ee8bac02676f27308f42ec6bf6" || m.Size != 1982256 || m.Type != "file" || m.Mode != 0o755 {
+			if m.SHA256 != "3d9f2889d6782537624a4e1a10e68a2ddd53e0ee8bac02676f27308f42ec6bf6" || m.Size != 1982256 || m.Type != "file" || m.Mode != "0755" {
 				t.Errorf("manifest miner: %+v", m)
 			}
 		}

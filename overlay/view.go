@@ -150,6 +150,9 @@ func New(layers []Layer, opt *Options) (*View, error) {
 		if dir == "" {
 			dir = "."
 		}
+		if st, err := L.Source.Lstat(dir); err == nil && !st.Mode.IsDir() {
+			return nil, fmt.Errorf("%w %d (%s): %s in %s is not a directory", ErrLayer, i, L.Name, dir, L.Source)
+		}
 		src, err := evidence.Sub(L.Source, dir)
 		if err != nil {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, dir, L.Source, err)
@@ -579,14 +582,10 @@ func unionNames(lists []listing, layers []*layer, stack []lpath) []string {
 // inside the merged namespace: absolute targets restart at the merged
 // root, ".." never climbs above it.
 func (v *View) resolve(op, name string, followLast bool) (*node, error) {
-	clean, err := evidence.Clean(name)
-	if err != nil {
+	if strings.IndexByte(name, 0) >= 0 {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	if clean == "." {
-		return v.root, nil
-	}
-	rest := strings.Split(clean, "/")
+	rest := strings.Split(name, "/")
 	nodes := []*node{v.root}
 	hops := 0
 	for len(rest) > 0 {

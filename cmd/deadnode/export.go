@@ -1,0 +1,198 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/deadnode/deadnode/overlay"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "export",
+		args:    "CONTAINER [--merged | --upper] -f OUT.tar|- [--manifest FILE]",
+		summary: "write a container's merged root (or its upper layer as an OCI layer diff) as a tar, with a sha256 manifest",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o exportFlags
+			fs.BoolVar(&o.merged, "merged", false, "the merged root filesystem (default)")
+			fs.BoolVar(&o.upper, "upper", false, "the upper (writable) layer as an OCI layer diff with .wh. whiteouts")
+			fs.StringVarP(&o.file, "file", "f", "", "the tar to write; - for stdout")
+			fs.StringVar(&o.manifest, "manifest", "", "write the manifest (path, type, size, sha256, mode of every member) as JSON to FILE")
+			fs.BoolVar(&o.force, "force", false, "overwrite existing output files")
+			fs.BoolVar(&o.noXattrs, "no-xattrs", false, "leave extended attributes out")
+			return func(a *app, args []string) error { return runExport(a, args, o) }
+		},
+	})
+}
+
+type exportFlags struct {
+	merged, upper, force, noXattrs bool
+	file, manifest                 string
+}
+
+// exportSummary is what export prints when done.
+type exportSummary struct {
+	Container string   `json:"container"`
+	Kind      string   `json:"kind"` // merged or upper
+	File      string   `json:"file"`
+	Members   int      `json:"members"`
+	Bytes     int64    `json:"bytes"`  // size of the tar
+	SHA256    string   `json:"sha256"` // of the tar
+	Manifest  string   `json:"manifest,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+type countHash struct {
+	w io.Writer
+	n int64
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func (c *countHash) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+func createOut(name string, force bool) (*os.File, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(name, flags, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("%s exists (use --force to overwrite)", name)
+	}
+	return f, err
+}
+
+func runExport(a *app, args []string, o exportFlags) error {
+	if len(args) != 1 {
+		return usagef("export takes one CONTAINER")
+	}
+	if o.merged && o.upper {
+		return usagef("--merged and --upper exclude each other")
+	}
+	if o.file == "" {
+		return usagef("-f OUT.tar (or - for stdout) is required")
+	}
+	kind := "merged"
+	if o.upper {
+		kind = "upper"
+	}
+	var out io.Writer
+	if o.file == "-" {
+		if f, ok := a.stdout.(*os.File); ok && isTerminal(f) {
+			return usagef("refusing to write a tar to a terminal; redirect stdout or use -f FILE")
+		}
+		out = a.stdout
+	}
+	n, err := a.node()
+	if err != nil {
+		return err
+	}
+	c, err := n.FindContainer(args[0])
+	if err != nil {
+		return err
+	}
+	ds, err := n.ContainerDrift(c)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		f, err := createOut(o.file, o.force)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = f
+	}
+	cw := &countHash{w: out, h: sha256.New()}
+	p := a.newProgress("export "+kind, 0)
+	opt := &overlay.ExportOptions{NoXattrs: o.noXattrs, Progress: func(pr overlay.Progress) { p.Add(1) }}
+	var man []overlay.ManifestEntry
+	var xerr error
+	if o.upper {
+		var lower *overlay.View
+		if len(ds.Lowers) > 0 {
+			if lower, err = overlay.New(ds.Lowers, nil); err != nil {
+				p.Done()
+				return fmt.Errorf("container %s: lower layers: %w", c.ID, err)
+			}
+		}
+		man, xerr = overlay.ExportUpper(cw, ds.Upper, lower, opt)
+	} else {
+		v, err := overlay.New(append([]overlay.Layer{ds.Upper}, ds.Lowers...), nil)
+		if err != nil {
+			p.Done()
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		man, xerr = overlay.ExportMerged(cw, v, opt)
+	}
+	p.Done()
+	sum := exportSummary{Container: c.ID, Kind: kind, File: o.file, Members: len(man), Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}
+	if xerr != nil {
+		// A failing writer leaves a truncated tar and is an error; errors
+		// of single entries are reported and the export stands.
+		if errors.Is(xerr, overlay.ErrOutput) {
+			return xerr
+		}
+		for _, e := range splitErr(xerr) {
+			sum.Errors = append(sum.Errors, e.Error())
+			a.warn(e.Error())
+		}
+	}
+	if f, ok := out.(*os.File); ok && out != a.stdout {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	if o.manifest != "" {
+		mf, err := createOut(o.manifest, o.force)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(mf)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if man == nil {
+			man = []overlay.ManifestEntry{}
+		}
+		err = enc.Encode(man)
+		if cerr := mf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// With the tar on stdout, the summary goes to stderr.
+	if o.file == "-" {
+		saved := a.stdout
+		a.stdout = a.stderr
+		defer func() { a.stdout = saved }()
+	}
+	return a.render(sum, func(w io.Writer) {
+		kv := func(k string, v any) { fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(fmt.Sprint(v))) }
+		kv("Container", sum.Container)
+		kv("Export", sum.Kind)
+		kv("File", sum.File)
+		kv("Members", sum.Members)
+		kv("Bytes", sum.Bytes)
+		kv("SHA256", sum.SHA256)
+		if sum.Manifest != "" {
+			kv("Manifest", sum.Manifest)
+		}
+		kv("Errors", len(sum.Errors))
+	})
+}
