@@ -36,6 +36,8 @@ var (
 	ErrUnknownMediaType = errors.New("unknown media type")
 	// ErrTooLarge is returned when a JSON blob exceeds the bound.
 	ErrTooLarge = errors.New("blob exceeds the size bound")
+	// ErrSizeMismatch is returned when a blob's size differs from its descriptor.
+	ErrSizeMismatch = errors.New("size mismatch")
 	// ErrMalformed is returned for a document that does not decode.
 	ErrMalformed = errors.New("malformed document")
 )
@@ -210,6 +212,10 @@ type Image struct {
 	Base *Image `json:"base,omitempty"`
 	// MissingBlobs lists the digests referenced but absent from the store.
 	MissingBlobs []string `json:"missing_blobs,omitempty"`
+	// CorruptBlobs lists the blobs read (config, nested manifests) whose
+	// content does not hash to their name, or whose size differs from the
+	// descriptor: evidence of tampering with the store.
+	CorruptBlobs []string `json:"corrupt_blobs,omitempty"`
 	// Problems are non-fatal inconsistencies found while resolving.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -297,7 +303,7 @@ func (s *Store) ReadBlob(dgst string, want, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if want >= 0 && f.Size() != want {
-		return nil, &evidence.FormatError{File: p, Offset: -1, Msg: fmt.Sprintf("blob is %d bytes, descriptor says %d", f.Size(), want)}
+		return nil, &evidence.FormatError{File: p, Offset: -1, Msg: fmt.Sprintf("blob is %d bytes, descriptor says %d", f.Size(), want), Err: ErrSizeMismatch}
 	}
 	if f.Size() > max {
 		return nil, &evidence.FormatError{File: p, Offset: -1, Msg: fmt.Sprintf("blob is %d bytes, limit %d", f.Size(), max), Err: ErrTooLarge}
@@ -757,6 +763,7 @@ func (s *Store) resolveIndex(img *Image, target Descriptor, platform *Platform, 
 		sub.Digest, sub.MediaType, sub.Size, sub.Index = img.Digest, img.MediaType, img.Size, ix
 		sub.Problems = append(img.Problems, sub.Problems...)
 		sub.MissingBlobs = append(img.MissingBlobs, sub.MissingBlobs...)
+		sub.CorruptBlobs = append(img.CorruptBlobs, sub.CorruptBlobs...)
 		return sub, nil
 	}
 	img.Kind = KindImage
@@ -837,6 +844,9 @@ func (s *Store) resolveManifest(img *Image, d Descriptor) error {
 		}
 		if err != nil {
 			img.Problems = append(img.Problems, "config: "+err.Error())
+			if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
+				img.CorruptBlobs = append(img.CorruptBlobs, m.Config.Digest)
+			}
 		} else {
 			img.Config.Digest, img.Config.MediaType = m.Config.Digest, m.Config.MediaType
 		}

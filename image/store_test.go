@@ -154,7 +154,7 @@ func TestResolveErrors(t *testing.T) {
 		{Descriptor{MediaType: MediaTypeOCIIndex, Digest: wrongName}, ErrDigestMismatch, "content hashes to " + digestOf([]byte(`{"schemaVersion":2,"manifests":[]}`))},
 		{Descriptor{MediaType: MediaTypeDockerSchema1, Digest: schema1}, ErrUnknownMediaType, "Docker schema 1"},
 		{Descriptor{MediaType: "application/octet-stream", Digest: schema1}, ErrUnknownMediaType, `media type "application/octet-stream"`},
-		{Descriptor{MediaType: MediaTypeOCIIndex, Digest: nested, Size: 3}, nil, "blob is 34 bytes, descriptor says 3"},
+		{Descriptor{MediaType: MediaTypeOCIIndex, Digest: nested, Size: 3}, ErrSizeMismatch, "blob is 34 bytes, descriptor says 3"},
 		{Descriptor{MediaType: MediaTypeOCIIndex, Digest: "sha256:xyz"}, ErrMalformed, "found non-hex character"},
 		{Descriptor{MediaType: MediaTypeOCIIndex, Digest: "sha256:" + strings.Repeat("9", 64)}, ErrBlobMissing, "blob absent"},
 	}
@@ -175,6 +175,21 @@ func TestResolveErrors(t *testing.T) {
 	img, err := st.ResolveDigest(nested, nil)
 	if err != nil || img.Kind != KindIndex || img.PlatformChoice != "no manifest for linux/amd64 among 0 ()" {
 		t.Errorf("empty index: %v %+v", err, img)
+	}
+}
+
+func TestResolveCorruptConfig(t *testing.T) {
+	ts := newTestStore(t)
+	cfg := digestOf([]byte(dockerConfig))
+	ts.put([]byte(strings.Replace(dockerConfig, "someone", "SOMEONE", 1)), cfg) // same size, other bytes
+	doc := dockerManifest(cfg, len(dockerConfig))
+	man := ts.put([]byte(doc), "")
+	img, err := ts.store().Resolve(Descriptor{MediaType: MediaTypeDockerManifest, Digest: man}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Config != nil || strings.Join(img.CorruptBlobs, ",") != cfg || len(img.Problems) != 1 || !strings.Contains(img.Problems[0], "content hashes to") {
+		t.Errorf("%+v", img)
 	}
 }
 

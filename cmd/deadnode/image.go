@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -375,6 +376,7 @@ type verifyReport struct {
 	Layers    []verifyLayer     `json:"layers"`
 	Blobs     []image.BlobCheck `json:"blobs,omitempty"` // a checkpoint's blobs
 	Missing   []string          `json:"missing_blobs,omitempty"`
+	Corrupt   []string          `json:"corrupt_blobs,omitempty"` // blobs whose content does not match their digest or size
 	Problems  []string          `json:"problems,omitempty"`
 	Error     string            `json:"error,omitempty"`
 }
@@ -446,11 +448,17 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 		r := verifyReport{Namespace: j.rec.Namespace, Name: j.rec.Name, Digest: j.rec.Target.Digest, Status: image.StatusVerified, Layers: []verifyLayer{}}
 		if j.err != nil {
 			r.Error, r.Status = j.err.Error(), image.StatusUnverifiable
+			if errors.Is(j.err, image.ErrDigestMismatch) || errors.Is(j.err, image.ErrSizeMismatch) {
+				r.Status = image.StatusTampered
+			}
 			reps = append(reps, r)
 			continue
 		}
 		img := j.img
-		r.Kind, r.Missing, r.Problems = img.Kind, img.MissingBlobs, img.Problems
+		r.Kind, r.Missing, r.Corrupt, r.Problems = img.Kind, img.MissingBlobs, img.CorruptBlobs, img.Problems
+		if len(img.CorruptBlobs) > 0 {
+			r.Status = image.StatusTampered
+		}
 		switch img.Kind {
 		case image.KindCheckpoint:
 			for _, d := range img.Index.Manifests {
@@ -484,7 +492,9 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 				one := *img
 				one.Layers = []image.Layer{l}
 				res = st.VerifyLayers(ctx, &one, n.Src, []string{""}, opt)[0]
-				res.Reason = fmt.Sprintf("no snapshot with key %s in namespace %s: the layer is not unpacked", l.ChainID, j.rec.Namespace)
+				if l.Error == "" {
+					res.Reason = fmt.Sprintf("no snapshot with key %s in namespace %s: the layer is not unpacked", l.ChainID, j.rec.Namespace)
+				}
 			}
 			vl.Status, vl.Reason, vl.Omitted, vl.Errors, vl.Entries = res.Status, res.Reason, res.DifferencesOmitted, res.Errors, res.Entries
 			if res.Differences != nil {
@@ -524,6 +534,9 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 				if !b.OK {
 					row(w, "", "", "", "", "", "  "+short(b.Digest), "blob", b.Error)
 				}
+			}
+			for _, d := range r.Corrupt {
+				row(w, "", "", "", "", "", "  "+short(d), "blob", "content does not match its digest or size")
 			}
 		}
 	})

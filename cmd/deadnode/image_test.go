@@ -163,7 +163,16 @@ func TestImageVerifyTampered(t *testing.T) {
 	if err := os.Remove(filepath.Join(node, "var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/8203f9266856eeb2721500b75aca435cf532c2582797b66cd5e2f96266b07b6e")); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code := runCLI(t, "--root", dir, "-n", "k8s.io", "image", "verify", "forge.local/shop/app:1.0", "forge.local/pause:3.9", "-o", "json")
+	// The busybox config rewritten in place, same size, other bytes.
+	cfg := filepath.Join(node, "var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/3930a82c3430f7004c203129436666b9749764f24c811d014ed93f851080453b")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), `"sh"`, `"ss"`, 1)), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCLI(t, "--root", dir, "-n", "k8s.io", "image", "verify", "forge.local/shop/app:1.0", "forge.local/pause:3.9", "forge.local/library/busybox:1.35", "-o", "json")
 	if code != 0 {
 		t.Fatalf("tampering found must exit 0, got %d: %s", code, stderr)
 	}
@@ -171,15 +180,20 @@ func TestImageVerifyTampered(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &reps); err != nil {
 		t.Fatal(err)
 	}
-	if len(reps) != 2 || reps[0].Name != "forge.local/pause:3.9" || reps[1].Name != "forge.local/shop/app:1.0" {
+	if len(reps) != 3 || reps[0].Name != "forge.local/library/busybox:1.35" || reps[1].Name != "forge.local/pause:3.9" || reps[2].Name != "forge.local/shop/app:1.0" {
 		t.Fatalf("%+v", reps)
 	}
-	p := reps[0]
+	bb := reps[0]
+	if bb.Status != "tampered" || strings.Join(bb.Corrupt, ",") != "sha256:3930a82c3430f7004c203129436666b9749764f24c811d014ed93f851080453b" ||
+		len(bb.Layers) != 1 || bb.Layers[0].Status != "unverifiable" || bb.Layers[0].Reason != "no diff_id for this layer in the config" {
+		t.Errorf("busybox: %+v", bb)
+	}
+	p := reps[1]
 	if p.Status != "unverifiable" || p.Layers[0].Status != "unverifiable" || p.Layers[0].Reason != "blob absent" ||
 		strings.Join(p.Missing, ",") != "sha256:8203f9266856eeb2721500b75aca435cf532c2582797b66cd5e2f96266b07b6e" {
 		t.Errorf("pause: %+v", p)
 	}
-	a := reps[1]
+	a := reps[2]
 	if a.Status != "tampered" || len(a.Layers) != 2 {
 		t.Fatalf("app: %+v", a)
 	}
