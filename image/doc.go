@@ -20,14 +20,20 @@
 // checks the blob digest, size and diff_id on the way, and compares every
 // tar entry with the snapshot directory that containerd's overlayfs
 // snapshotter unpacked it to: type, permission bits, owner, size and
-// content (byte by byte), symlink target, device numbers, hardlinks (same
-// inode or same content as their target), whiteouts (.wh.NAME ⇔ a char 0:0
-// device NAME) and opaque markers (.wh..wh..opq ⇔ trusted.overlay.opaque=y).
-// It then walks the snapshot for entries the tar does not have. Memory is
-// bounded by a set of names with one byte of flags each, never by the size
-// of the layer's data. The result is "verified", "tampered" with a list of
+// content (byte by byte), symlink target, device numbers, extended
+// attributes (SCHILY.xattr records; security.selinux and overlay's own are
+// ignored), hardlinks (same inode or same content as their target),
+// whiteouts (.wh.NAME ⇔ a char 0:0 device NAME) and opaque markers
+// (.wh..wh..opq ⇔ trusted.overlay.opaque=y). It then walks the snapshot for
+// entries the tar does not have. Memory is bounded by a set of names with
+// one byte of flags each (MaxNameBytes), never by the size of the layer's
+// data; differences kept are capped (MaxDifferences) and counted beyond. The result is "verified", "tampered" with a list of
 // Differences, or "unverifiable" with a reason (blob absent, corrupt
 // stream, decompression bomb, unreadable entries).
+//
+// Reading symlink targets from a directory source moves their atime on a
+// writable mount (readlinkat(2) ignores O_NOATIME): examine a read-only or
+// noatime mount, or an archive.
 //
 // Mapping layers to snapshot directories (meta.db and the snapshotter's
 // metadata.db) is the caller's business; this package only compares.

@@ -28,7 +28,8 @@ const (
 	DefaultMaxRatio       = 2048     // uncompressed / compressed
 	DefaultMaxEntries     = 4 << 20
 	DefaultMaxDifferences = 10000
-	ratioSlack            = 1 << 20 // bytes allowed before the ratio applies
+	DefaultMaxNameBytes   = 256 << 20 // bytes of names kept while verifying one layer
+	ratioSlack            = 1 << 20   // bytes allowed before the ratio applies
 	chunkSize             = 1 << 20
 	chunkCount            = 8
 )
@@ -43,6 +44,7 @@ type VerifyOptions struct {
 	MaxRatio       int64 // uncompressed/compressed ratio (DefaultMaxRatio); < 0 disables
 	MaxEntries     int   // tar entries (DefaultMaxEntries)
 	MaxDifferences int   // differences kept (DefaultMaxDifferences); more are counted
+	MaxNameBytes   int64 // bytes of entry names kept in memory (DefaultMaxNameBytes)
 }
 
 func (o *VerifyOptions) withDefaults() VerifyOptions {
@@ -61,6 +63,9 @@ func (o *VerifyOptions) withDefaults() VerifyOptions {
 	}
 	if v.MaxDifferences <= 0 {
 		v.MaxDifferences = DefaultMaxDifferences
+	}
+	if v.MaxNameBytes <= 0 {
+		v.MaxNameBytes = DefaultMaxNameBytes
 	}
 	return v
 }
@@ -107,6 +112,8 @@ type verifier struct {
 	tbuf    []byte
 	dbuf    []byte
 	maxErrs int
+	// nameBytes counts the bytes of the names in flags.
+	nameBytes int64
 }
 
 // VerifyLayer streams a layer blob once: it checks the blob's digest and
@@ -416,6 +423,9 @@ func (v *verifier) consume(st *stream) error {
 		if err := v.entry(hdr, tr); err != nil {
 			return err
 		}
+		if v.nameBytes > v.opt.MaxNameBytes {
+			return fmt.Errorf("%w: entry names exceed %d bytes", ErrDecompressionLimit, v.opt.MaxNameBytes)
+		}
 	}
 }
 
@@ -469,11 +479,17 @@ func (v *verifier) mark(key string, f uint8) {
 		}
 		v.res.Differences = kept
 	}
+	if _, ok := v.flags[key]; !ok {
+		v.nameBytes += int64(len(key))
+	}
 	v.flags[key] = old | f
 	for d := path.Dir(key); d != "." && d != "/"; d = path.Dir(d) {
 		if v.flags[d]&(flagParent|flagTar) != 0 {
 			v.flags[d] |= flagParent
 			break
+		}
+		if _, ok := v.flags[d]; !ok {
+			v.nameBytes += int64(len(d))
 		}
 		v.flags[d] |= flagParent
 	}

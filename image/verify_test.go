@@ -347,6 +347,15 @@ func TestVerifyBombs(t *testing.T) {
 			t.Errorf("%s total: %v", comp, err)
 		}
 	}
+	// Name memory bound.
+	{
+		_, l, src, _ := synthSetup(t, "none")
+		raw := tarOf(t, synthLayer())
+		_, err := VerifyLayer(context.Background(), bytes.NewReader(raw), l, src, "fs", &VerifyOptions{MaxNameBytes: 20})
+		if !errors.Is(err, ErrDecompressionLimit) || err.Error() != "decompression limit exceeded: entry names exceed 20 bytes" {
+			t.Errorf("names: %v", err)
+		}
+	}
 	// Entry count bound.
 	ms := synthLayer()
 	_, err := VerifyLayer(context.Background(), bytes.NewReader(tarOf(t, ms)), Layer{}, nil, "", &VerifyOptions{MaxEntries: 5})
