@@ -1,13 +1,16 @@
 package evidence
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +25,11 @@ const MaxDirEntries = 1 << 22
 type Dir struct {
 	path string
 	fd   int
+
+	mu    sync.Mutex
+	cache map[string]*cachedDir
+	byFD  map[int]*cachedDir
+	lru   *list.List
 }
 
 // OpenDir opens a host directory as evidence.
@@ -44,6 +52,12 @@ func (d *Dir) Close() error {
 	if d.fd < 0 {
 		return nil
 	}
+	d.mu.Lock()
+	for fd := range d.byFD {
+		unix.Close(fd)
+	}
+	d.cache, d.byFD, d.lru = nil, nil, nil
+	d.mu.Unlock()
 	err := unix.Close(d.fd)
 	d.fd = -1
 	return err
@@ -69,9 +83,11 @@ func (d *Dir) HostPath(name string) (string, error) {
 	return filepath.Join(d.path, filepath.FromSlash(name)), nil
 }
 
-// parent opens the directory holding name's last component and returns a
-// descriptor for it (O_PATH) and that component. The caller closes the
-// descriptor unless it is d.fd. For the root itself last is "".
+// parent returns a descriptor (O_PATH) of the directory holding name's
+// last component, and that component; for the root itself last is "".
+// Directory descriptors are kept in a small LRU cache, so that a walk does
+// not reopen every component of a deep path for each entry; the caller
+// hands the descriptor back with closeParent.
 func (d *Dir) parent(op, name string) (int, string, string, error) {
 	name, err := Clean(name)
 	if err != nil {
@@ -80,18 +96,37 @@ func (d *Dir) parent(op, name string) (int, string, string, error) {
 	if name == "." {
 		return d.fd, "", name, nil
 	}
-	comps := strings.Split(name, "/")
-	fd := d.fd
-	for i, c := range comps[:len(comps)-1] {
+	dir, last := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return d.fd, last, name, nil
+	}
+	if fd, ok := d.cacheGet(dir); ok {
+		return fd, last, name, nil
+	}
+	// Start from the deepest cached ancestor.
+	start, startFD := "", d.fd
+	for a := path.Dir(dir); a != "."; a = path.Dir(a) {
+		if fd, ok := d.cacheGet(a); ok {
+			start, startFD = a, fd
+			break
+		}
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(dir, start), "/")
+	comps := strings.Split(rest, "/")
+	fd := startFD
+	for i, c := range comps {
 		nfd, err := unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if fd != d.fd {
+		if fd != startFD {
 			unix.Close(fd)
 		}
 		if err != nil {
+			d.closeParent(startFD)
 			if err == unix.ELOOP || err == unix.ENOTDIR {
 				// Tell a link from a file in the way.
 				var st unix.Stat_t
-				if e2 := d.fstatat(strings.Join(comps[:i+1], "/"), &st); e2 == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				bad := path.Join(start, strings.Join(comps[:i+1], "/"))
+				if e2 := d.fstatat(bad, &st); e2 == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
 					err = ErrSymlinkInPath
 				} else {
 					err = unix.ENOTDIR
@@ -101,7 +136,61 @@ func (d *Dir) parent(op, name string) (int, string, string, error) {
 		}
 		fd = nfd
 	}
-	return fd, comps[len(comps)-1], name, nil
+	d.closeParent(startFD)
+	return d.cachePut(dir, fd), last, name, nil
+}
+
+// dirCacheSize bounds the directory descriptors Dir keeps open.
+const dirCacheSize = 64
+
+type cachedDir struct {
+	path    string
+	fd      int
+	refs    int
+	evicted bool
+	elem    *list.Element
+}
+
+func (d *Dir) cacheGet(dir string) (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.cache[dir]
+	if c == nil {
+		return -1, false
+	}
+	c.refs++
+	d.lru.MoveToFront(c.elem)
+	return c.fd, true
+}
+
+// cachePut caches fd for dir with one reference and returns the
+// descriptor to use (an equal one already cached wins).
+func (d *Dir) cachePut(dir string, fd int) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cache == nil {
+		d.cache, d.byFD, d.lru = map[string]*cachedDir{}, map[int]*cachedDir{}, list.New()
+	}
+	if c := d.cache[dir]; c != nil {
+		unix.Close(fd)
+		c.refs++
+		d.lru.MoveToFront(c.elem)
+		return c.fd
+	}
+	c := &cachedDir{path: dir, fd: fd, refs: 1}
+	c.elem = d.lru.PushFront(c)
+	d.cache[dir], d.byFD[fd] = c, c
+	for d.lru.Len() > dirCacheSize {
+		old := d.lru.Back().Value.(*cachedDir)
+		d.lru.Remove(old.elem)
+		delete(d.cache, old.path)
+		old.evicted = true
+		if old.refs == 0 {
+			delete(d.byFD, old.fd)
+			unix.Close(old.fd)
+		}
+	}
+	return fd
 }
 
 // fstatat lstats a path by walking it with the root-relative discipline;
@@ -111,9 +200,7 @@ func (d *Dir) fstatat(name string, st *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
-	if fd != d.fd {
-		defer unix.Close(fd)
-	}
+	defer d.closeParent(fd)
 	return unix.Fstatat(fd, last, st, unix.AT_SYMLINK_NOFOLLOW)
 }
 
@@ -128,7 +215,19 @@ func mapErrno(err error) error {
 }
 
 func (d *Dir) closeParent(fd int) {
-	if fd != d.fd && fd >= 0 {
+	if fd == d.fd || fd < 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.byFD[fd]
+	if c == nil {
+		unix.Close(fd)
+		return
+	}
+	c.refs--
+	if c.refs == 0 && c.evicted {
+		delete(d.byFD, fd)
 		unix.Close(fd)
 	}
 }

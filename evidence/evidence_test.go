@@ -4,12 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -315,5 +317,59 @@ func TestSub(t *testing.T) {
 	b, _ := io.ReadAll(f)
 	if string(b) != "node-1\n" {
 		t.Errorf("Sub read %q", b)
+	}
+}
+
+func fdCount(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	must(t, err)
+	return len(ents)
+}
+
+// TestDirCacheConcurrent reads a tree with more directories than the
+// descriptor cache holds, from several goroutines, and checks that every
+// answer is right and no descriptor leaks.
+func TestDirCacheConcurrent(t *testing.T) {
+	root := t.TempDir()
+	for i := 0; i < 150; i++ {
+		p := filepath.Join(root, "a", "b", fmt.Sprintf("d%03d", i), "e")
+		must(t, os.MkdirAll(p, 0o755))
+		must(t, os.WriteFile(filepath.Join(p, "f"), []byte(fmt.Sprint(i)), 0o644))
+	}
+	before := fdCount(t)
+	src, err := OpenDir(root)
+	must(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := 0; k < 600; k++ {
+				i := (k*7 + g*13) % 150
+				name := fmt.Sprintf("a/b/d%03d/e/f", i)
+				b, err := ReadFile(src, name, 10)
+				if err != nil || string(b) != fmt.Sprint(i) {
+					errs <- fmt.Errorf("%s: %q %v", name, b, err)
+					return
+				}
+				if _, err := src.Lstat(fmt.Sprintf("a/b/d%03d/e", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := fdCount(t) - before; n > dirCacheSize+2 {
+		t.Errorf("%d descriptors open while in use, cache holds %d", n, dirCacheSize)
+	}
+	must(t, src.Close())
+	if n := fdCount(t); n != before {
+		t.Errorf("%d descriptors after Close, %d before", n, before)
 	}
 }

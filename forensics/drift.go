@@ -194,6 +194,7 @@ type drifter struct {
 
 	bySize    map[int64][]string
 	lowerHash map[string]string
+	buf       []byte
 }
 
 func (d *drifter) warn(format string, args ...any) {
@@ -430,7 +431,7 @@ func (d *drifter) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, meta
 		}
 		return
 	}
-	f.SHA256, err = hashReader(io.NewSectionReader(file, 0, file.Size()))
+	f.SHA256, err = d.hashReader(io.NewSectionReader(file, 0, file.Size()))
 	if err != nil {
 		f.Note = "read error: " + err.Error()
 		return
@@ -446,10 +447,12 @@ func (d *drifter) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, meta
 	}
 }
 
-func hashReader(r io.Reader) (string, error) {
+func (d *drifter) hashReader(r io.Reader) (string, error) {
+	if d.buf == nil {
+		d.buf = make([]byte, 256<<10)
+	}
 	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(h, r, buf); err != nil {
+	if _, err := io.CopyBuffer(h, r, d.buf); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -461,7 +464,7 @@ func (d *drifter) hashLower(lo *overlay.Entry) string {
 	}
 	h := ""
 	if f, err := d.lower.OpenEntry(lo); err == nil {
-		h, _ = hashReader(io.NewSectionReader(f, 0, f.Size()))
+		h, _ = d.hashReader(io.NewSectionReader(f, 0, f.Size()))
 		f.Close()
 	}
 	d.lowerHash[lo.Path] = h

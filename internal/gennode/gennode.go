@@ -97,12 +97,16 @@ type Layout struct {
 // PlanContainerd returns the Layout Containerd(dir, nContainers, nSnapshots)
 // writes.
 func PlanContainerd(nContainers, nSnapshots int) Layout {
+	return planLayers(nContainers, nSnapshots, LayersPerImage)
+}
+
+func planLayers(nContainers, nSnapshots, per int) Layout {
 	var l Layout
 	l.Containers = nContainers
 	l.Sandboxes = (nContainers + 3) / 4
 	l.Active = min(nContainers, nSnapshots)
 	l.Committed = nSnapshots - l.Active
-	l.Images = (l.Committed + LayersPerImage - 1) / LayersPerImage
+	l.Images = (l.Committed + per - 1) / per
 	l.ImageRecords = 2 * l.Images
 	l.Blobs = 2*l.Images + l.Committed
 	l.Parents = l.Committed - l.Images // every layer but the bottom one
@@ -124,27 +128,37 @@ func PlanContainerd(nContainers, nSnapshots int) Layout {
 //
 // It refuses to overwrite an existing meta.db or metadata.db.
 func Containerd(dir string, nContainers, nSnapshots int) error {
-	if nContainers < 0 || nSnapshots < 0 {
-		return fmt.Errorf("gennode: negative count (containers=%d snapshots=%d)", nContainers, nSnapshots)
+	return ContainerdLayers(dir, nContainers, nSnapshots, LayersPerImage)
+}
+
+// ContainerdLayers is Containerd with images of layersPerImage layers.
+func ContainerdLayers(dir string, nContainers, nSnapshots, layersPerImage int) error {
+	if nContainers < 0 || nSnapshots < 0 || layersPerImage < 1 {
+		return fmt.Errorf("gennode: bad count (containers=%d snapshots=%d layers=%d)", nContainers, nSnapshots, layersPerImage)
 	}
-	g := &generator{dir: dir, plan: PlanContainerd(nContainers, nSnapshots)}
+	_, err := containerdGen(dir, nContainers, nSnapshots, layersPerImage)
+	return err
+}
+
+func containerdGen(dir string, nContainers, nSnapshots, layersPerImage int) (*generator, error) {
+	g := &generator{dir: dir, plan: planLayers(nContainers, nSnapshots, layersPerImage), per: layersPerImage}
 	if err := g.mkdirs(); err != nil {
-		return err
+		return nil, err
 	}
 	g.buildImages()
 	g.buildContainers()
 	if err := g.writeContentBlobs(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := g.writeSnapshotDirs(); err != nil {
-		return err
+		return nil, err
 	}
 	// Storage IDs must exist before meta.db's snapshot names are final, so
 	// the snapshotter DB is written first (as containerd does).
 	if err := g.writeOverlayDB(); err != nil {
-		return err
+		return nil, err
 	}
-	return g.writeMetaDB()
+	return g, g.writeMetaDB()
 }
 
 type layer struct {
@@ -194,6 +208,7 @@ type generator struct {
 	images     []*image
 	containers []*container
 	metaSeq    uint64 // last sequence handed out by meta.db's snapshotter bucket
+	per        int    // layers per image
 }
 
 func (g *generator) path(rel string) string { return filepath.Join(g.dir, filepath.FromSlash(rel)) }
@@ -257,7 +272,7 @@ func (g *generator) buildImages() {
 		} else {
 			img.name = fmt.Sprintf("registry.example.com/gennode/app-%04d:1.%d", i, i%7)
 		}
-		n := min(LayersPerImage, remaining)
+		n := min(g.per, remaining)
 		remaining -= n
 		var diffIDs []string
 		var chain string
@@ -265,7 +280,7 @@ func (g *generator) buildImages() {
 			l := &layer{
 				diffID:     "sha256:" + hashHex("gennode diff %d/%d", i, j),
 				blobDigest: "sha256:" + hashHex("gennode blob %d/%d", i, j),
-				blobSize:   int64(700_000 + 37_111*((i*LayersPerImage+j)%97)),
+				blobSize:   int64(700_000 + 37_111*((i*g.per+j)%97)),
 				created:    img.created.Add(time.Duration(j+1) * time.Second),
 				inodes:     int64(40 + (i*13+j*7)%400),
 			}
