@@ -354,3 +354,25 @@ func TestStringsAndRegex(t *testing.T) {
 		}
 	}
 }
+
+// Command lines and environments read through the address space agree
+// with the ground truth (pid 50 of the containerd checkpoint).
+func TestFillArgs(t *testing.T) {
+	cp, err := checkpoint.OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	p := cp.Process(50)
+	p.Cmdline, p.Environ = nil, nil
+	if err := FillArgs(cp, true, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"busybox", "sh", "-c", "POOL=stratum+tcp://pool.forge.invalid:3333; WALLET=FORGE-SECRET-7f3a9c; while :; do sleep 10; done"}
+	if !slices.Equal(p.Cmdline, want) {
+		t.Fatalf("cmdline %q", p.Cmdline)
+	}
+	if !slices.Contains(p.Environ, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") {
+		t.Fatalf("environ %q", p.Environ)
+	}
+}
