@@ -14,6 +14,7 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/memory"
 )
 
 func init() {
@@ -29,6 +30,8 @@ func init() {
 			fs.BoolVar(&o.mounts, "mounts", false, "show the container's mounts")
 			fs.BoolVar(&o.env, "env", false, "show each process's environment")
 			fs.BoolVar(&o.all, "all", false, "show everything (--ps-tree --files --sockets --mounts --env)")
+			fs.BoolVar(&o.memCmd, "ps-tree-cmd", false, "the process tree with command lines read from memory through package memory (parent images included)")
+			fs.BoolVar(&o.memEnv, "ps-tree-env", false, "the process tree with environments read from memory through package memory")
 			fs.BoolVar(&o.pages, "keep-pages", false, "spill the pages images of compressed archives to a temp file (memory access); not needed for command lines")
 			return func(a *app, args []string) error { return runCheckpointInspect(a, args, o) }
 		},
@@ -44,6 +47,7 @@ func init() {
 
 type ckptFlags struct {
 	tree, files, sockets, mounts, env, all, pages bool
+	memCmd, memEnv                                bool
 }
 
 func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
@@ -53,7 +57,8 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	if o.all {
 		o.tree, o.files, o.sockets, o.mounts, o.env = true, true, true, true, true
 	}
-	opt := checkpoint.Options{Pages: o.pages}
+	o.tree, o.env = o.tree || o.memCmd, o.env || o.memEnv
+	opt := checkpoint.Options{Pages: o.pages || o.memCmd || o.memEnv}
 	var cp *checkpoint.Checkpoint
 	var err error
 	closeEvidence := func() {}
@@ -69,6 +74,11 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	defer cp.Close()
 	for _, w := range cp.Warnings {
 		a.warn(w)
+	}
+	if o.memCmd || o.memEnv {
+		if err := memory.FillArgs(cp, o.memCmd, o.memEnv); err != nil {
+			a.warn(err.Error())
+		}
 	}
 	return a.render(cp, func(w io.Writer) { printCheckpoint(w, cp, o) })
 }

@@ -132,3 +132,15 @@ func TestMemMapsDumpCore(t *testing.T) {
 		t.Fatalf("evidence changed: %v", d)
 	}
 }
+
+func TestCheckpointInspectPsTreeFromMemory(t *testing.T) {
+	out, stderr, code := runCLI(t, "checkpoint", "inspect", testfix.Shared(t, "containerd-node", "ctr-checkpoint-image-path", "images"), "--ps-tree-cmd", "--ps-tree-env")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `50 miner  exe=/tmp/.x/miner`) ||
+		!strings.Contains(out, `cmd=busybox sh -c "POOL=stratum+tcp://pool.forge.invalid:3333; WALLET=FORGE-SECRET-7f3a9c; while :; do sleep 10; done"`) ||
+		!strings.Contains(out, "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
