@@ -10,8 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
@@ -138,6 +141,7 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 		opt.MaxIdentical = 32
 	}
 	d := &drifter{ds: ds, opt: opt, fn: fn, lowerHash: map[string]string{}}
+	d.bufs.New = func() any { return make([]byte, 256<<10) }
 	if len(ds.Lowers) > 0 {
 		d.lower, err = overlay.New(ds.Lowers, nil)
 		if err != nil {
@@ -158,6 +162,19 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 		d.deleted = append(d.deleted, p)
 	}
 	sort.Strings(d.deleted)
+	// Entries are classified in chunks, in parallel (hashing dominates),
+	// and their findings emitted in path order after each chunk.
+	var chunk []item
+	flush := func() {
+		d.run(chunk)
+		chunk = chunk[:0]
+	}
+	queueDeleted := func(before string) {
+		for len(d.deleted) > 0 && d.deleted[0] < before {
+			chunk = append(chunk, item{deleted: d.deleted[0]})
+			d.deleted = d.deleted[1:]
+		}
+	}
 	err = evidence.Walk(up, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			if st != nil {
@@ -169,11 +186,64 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 		if st.Name == "." {
 			return nil
 		}
-		d.flushDeleted(st.Name)
-		return d.entry(st)
+		queueDeleted(st.Name)
+		chunk = append(chunk, item{st: st})
+		if len(chunk) >= driftChunk {
+			flush()
+		}
+		return nil
 	})
-	d.flushDeleted("\xff")
+	queueDeleted("\xff")
+	flush()
 	return d.warnings, err
+}
+
+// driftChunk is how many entries are classified before their findings
+// are emitted.
+const driftChunk = 256
+
+// item is an upper entry, or a path of deleted.files.
+type item struct {
+	st      *evidence.Stat
+	deleted string
+}
+
+// run classifies a chunk of items with one worker per CPU and emits the
+// findings in item order.
+func (d *drifter) run(items []item) {
+	if len(items) == 0 {
+		return
+	}
+	outs := make([][]Finding, len(items))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(items)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := &job{drifter: d, buf: d.bufs.Get().([]byte)}
+			defer d.bufs.Put(j.buf)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(items) {
+					return
+				}
+				j.out = nil
+				if it := items[i]; it.st != nil {
+					j.entry(it.st)
+				} else {
+					j.whiteout(it.deleted, nil, "listed in deleted.files")
+				}
+				outs[i] = j.out
+			}
+		}()
+	}
+	wg.Wait()
+	for _, o := range outs {
+		for _, f := range o {
+			d.fn(f)
+		}
+	}
 }
 
 func orDot(s string) string {
@@ -193,23 +263,25 @@ type drifter struct {
 	warnings []string
 
 	bySize    map[int64][]string
+	sizeOnce  sync.Once
+	bufs      sync.Pool
+	mu        sync.Mutex // guards lowerHash and warnings
 	lowerHash map[string]string
-	buf       []byte
+}
+
+// job is one worker's view of a drift: the shared drifter plus its own
+// buffer and the findings of the entry it is classifying.
+type job struct {
+	*drifter
+	buf []byte
+	out []Finding
 }
 
 func (d *drifter) warn(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if len(d.warnings) < 1000 {
 		d.warnings = append(d.warnings, fmt.Sprintf("%s: ", d.ds.Upper.Name)+fmt.Sprintf(format, args...))
-	}
-}
-
-// flushDeleted emits the deleted.files entries that sort before name, so
-// findings stay in path order.
-func (d *drifter) flushDeleted(name string) {
-	for len(d.deleted) > 0 && d.deleted[0] < name {
-		p := d.deleted[0]
-		d.deleted = d.deleted[1:]
-		d.whiteout(p, nil, "listed in deleted.files")
 	}
 }
 
@@ -291,7 +363,7 @@ func (d *drifter) overlayXattr(xs map[string][]byte, suffix string) ([]byte, boo
 	return nil, false
 }
 
-func (d *drifter) entry(st *evidence.Stat) error {
+func (d *job) entry(st *evidence.Stat) error {
 	p := st.Name
 	if d.ds.Upper.Kind == overlay.LayerTar {
 		kind, target := overlay.ParseWhiteoutName(path.Base(p))
@@ -401,7 +473,7 @@ func (d *drifter) addedChange() string {
 
 // content hashes a regular file, compares it with the lower one, and
 // recognises executables.
-func (d *drifter) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy bool) {
+func (d *job) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy bool) {
 	if !st.Mode.IsRegular() {
 		return
 	}
@@ -447,10 +519,7 @@ func (d *drifter) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, meta
 	}
 }
 
-func (d *drifter) hashReader(r io.Reader) (string, error) {
-	if d.buf == nil {
-		d.buf = make([]byte, 256<<10)
-	}
+func (d *job) hashReader(r io.Reader) (string, error) {
 	h := sha256.New()
 	if _, err := io.CopyBuffer(h, r, d.buf); err != nil {
 		return "", err
@@ -458,27 +527,31 @@ func (d *drifter) hashReader(r io.Reader) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (d *drifter) hashLower(lo *overlay.Entry) string {
-	if h, ok := d.lowerHash[lo.Path]; ok {
+func (d *job) hashLower(lo *overlay.Entry) string {
+	d.mu.Lock()
+	h, ok := d.lowerHash[lo.Path]
+	d.mu.Unlock()
+	if ok {
 		return h
 	}
-	h := ""
 	if f, err := d.lower.OpenEntry(lo); err == nil {
 		h, _ = d.hashReader(io.NewSectionReader(f, 0, f.Size()))
 		f.Close()
 	}
+	d.mu.Lock()
 	d.lowerHash[lo.Path] = h
+	d.mu.Unlock()
 	return h
 }
 
 // identical finds an image file with the same content (e.g. a renamed
 // copy of /bin/busybox): image files are indexed by size once, and only
 // those of the same size are hashed.
-func (d *drifter) identical(size int64, sum, self string) string {
+func (d *job) identical(size int64, sum, self string) string {
 	if d.lower == nil || sum == "" {
 		return ""
 	}
-	if d.bySize == nil {
+	d.sizeOnce.Do(func() {
 		d.bySize = map[int64][]string{}
 		for e, err := range d.lower.Walk(".") {
 			if err != nil || e == nil || !e.Stat.Mode.IsRegular() || e.Stat.Size == 0 {
@@ -486,7 +559,7 @@ func (d *drifter) identical(size int64, sum, self string) string {
 			}
 			d.bySize[e.Stat.Size] = append(d.bySize[e.Stat.Size], e.Path)
 		}
-	}
+	})
 	cands := d.bySize[size]
 	for i, p := range cands {
 		if i >= d.opt.MaxIdentical {
@@ -517,7 +590,7 @@ func (d *drifter) countLower(p string) int {
 	return n
 }
 
-func (d *drifter) whiteout(p string, st *evidence.Stat, note string) {
+func (d *job) whiteout(p string, st *evidence.Stat, note string) {
 	f := d.base(p, st)
 	f.Type = "whiteout"
 	f.Note = note
@@ -547,7 +620,7 @@ func (d *drifter) whiteout(p string, st *evidence.Stat, note string) {
 	d.emit(f, st, nil)
 }
 
-func (d *drifter) opaque(p string, st *evidence.Stat) {
+func (d *job) opaque(p string, st *evidence.Stat) {
 	lo, _ := d.lowerEntry(p)
 	if lo == nil || !lo.Stat.Mode.IsDir() {
 		return // a new directory: its entries speak for it
@@ -558,7 +631,7 @@ func (d *drifter) opaque(p string, st *evidence.Stat) {
 	d.emit(f, nil, nil)
 }
 
-func (d *drifter) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
+func (d *job) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
 	f.Flags = append(f.Flags, pathFlags(f.Path)...)
 	if st != nil {
 		if st.Mode&fs.ModeSetuid != 0 {
@@ -577,7 +650,7 @@ func (d *drifter) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
 	if _, ok := xs["security.capability"]; ok {
 		f.Flags = append(f.Flags, FlagCapability)
 	}
-	d.fn(f)
+	d.out = append(d.out, f)
 }
 
 // benignRuntime are the 0-byte mount points runc and the kubelet create in
@@ -675,14 +748,14 @@ func sameXattrs(a, b map[string][]byte) bool {
 }
 
 // classify recognises an executable from its first bytes and mode.
-func (d *drifter) classify(f *Finding, file evidence.File) {
+func (d *job) classify(f *Finding, file evidence.File) {
 	hdr := make([]byte, MaxHeader)
 	n, _ := file.ReadAt(hdr, 0)
 	hdr = hdr[:n]
 	classifyBytes(f, hdr, file)
 }
 
-func (d *drifter) classifyLower(f *Finding, lo *overlay.Entry) {
+func (d *job) classifyLower(f *Finding, lo *overlay.Entry) {
 	file, err := d.lower.OpenEntry(lo)
 	if err != nil {
 		return
