@@ -376,3 +376,44 @@ func TestFillArgs(t *testing.T) {
 		t.Fatalf("environ %q", p.Environ)
 	}
 }
+
+// The dropper (pid 19 of the Podman archives) runs a file the container
+// wrote: its unmodified text pages come from rootfs-diff.tar, with
+// provenance file, and match the binary (a busybox copy, sha256 3d9f2889…).
+func TestFileFromRootfsDiff(t *testing.T) {
+	fx := fixtures(t)
+	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz"} {
+		r, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := r.Space(19)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rg := s.Regions(0x400000, 0x401000)
+		if len(rg) != 1 || rg[0].Provenance != File || rg[0].Source != "/usr/local/bin/dropper" || rg[0].Offset != 0 {
+			t.Fatalf("%s: %+v", name, rg)
+		}
+		b := make([]byte, 4)
+		if _, err := s.Read(b, 0x400000); err != nil || string(b) != "\x7fELF" {
+			t.Fatalf("%s: %q %v", name, b, err)
+		}
+		// Text at pgoff 0x1000: one page dumped, the rest from the file.
+		var dumped, file uint64
+		for _, x := range s.Regions(0x401000, 0x585000) {
+			switch x.Provenance {
+			case Dumped:
+				dumped += x.End - x.Start
+			case File:
+				file += x.End - x.Start
+			default:
+				t.Fatalf("%s: text range %+v", name, x)
+			}
+		}
+		if dumped != pageSize || file != 387*pageSize {
+			t.Fatalf("%s: dumped %d file %d", name, dumped, file)
+		}
+		r.Close()
+	}
+}

@@ -57,5 +57,5 @@ const (
 	maxParentDepth = 64
 	// maxSegments bounds the index of one address space (a hostile
 	// pagemap of millions of one-page runs still fits in memory).
-	maxSegments = 1 << 24
+	maxSegments = 1 << 22
 )
