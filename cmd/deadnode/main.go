@@ -184,7 +184,7 @@ func printUsage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		fmt.Fprintf(w, "  %-40s %s\n", n+" "+c.args, c.summary)
+		fmt.Fprintf(w, "  %s %s\n      %s\n", n, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'deadnode COMMAND --help' for a command's flags.")
 }

@@ -86,7 +86,8 @@ func diffPrints(a, b map[string]string) []string {
 
 // everyCommand lists the command lines run against the evidence by the
 // untouched-evidence test. Every command that reads evidence belongs here.
-func everyCommand(root string) [][]string {
+func everyCommand(t *testing.T, root string) [][]string {
+	outDir := t.TempDir()
 	var cmds [][]string
 	for _, o := range []string{"table", "json", "jsonl"} {
 		for _, s := range lsSubjects {
@@ -100,6 +101,17 @@ func everyCommand(root string) [][]string {
 		[]string{"--root", root, "drift", "--all", "-o", "json"},
 		[]string{"--root", root, "drift", "--all"},
 		[]string{"--root", root, "drift", "--pod", "shop/shop-frontend-7d9c8b6f5-x2k4q", "--exec-only", "-o", "jsonl"},
+		[]string{"--root", root, "fs", "ls", ctrApp, "/", "-R", "--hash", "-o", "json"},
+		[]string{"--root", root, "fs", "cat", ctrApp, "/etc/passwd"},
+		[]string{"--root", root, "fs", "stat", ctrApp, "/tmp/.x/miner", "-o", "json"},
+		[]string{"--root", root, "export", ctrApp, "--merged", "-f", filepath.Join(outDir, "merged.tar"), "--manifest", filepath.Join(outDir, "m.json")},
+		[]string{"--root", root, "export", ctrApp, "--upper", "-f", filepath.Join(outDir, "upper.tar")},
+		[]string{"--root", root, "image", "verify", "--all", "-o", "json"},
+		[]string{"--root", root, "image", "inspect", "forge.local/shop/app:1.0", "-o", "json"},
+		[]string{"--root", root, "checkpoint", "ls", "-o", "json"},
+		[]string{"--root", root, "checkpoint", "inspect", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "--all", "-o", "json"},
+		[]string{"--root", root, "mem", "search", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "--string", "FORGE-SECRET", "-o", "json"},
+		[]string{"--root", root, "mem", "maps", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "-o", "json"},
 		[]string{"--root", root, "timeline", "--format", "bodyfile"},
 		[]string{"--root", root, "timeline", "--format", "timesketch", "-o", "json"},
 		[]string{"--root", root, "drift", "--checkpoint", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "-o", "json"},
@@ -144,7 +156,7 @@ func TestEvidenceUntouched(t *testing.T) {
 		t.Fatalf("fingerprinting changed the tree: %v", diffPrints(before, after))
 	}
 	run := func(root string, jsonOnly bool) {
-		for _, args := range everyCommand(root) {
+		for _, args := range everyCommand(t, root) {
 			if jsonOnly && args[len(args)-1] != "json" {
 				continue // the table and jsonl renderings read the same evidence
 			}
