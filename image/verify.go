@@ -141,8 +141,8 @@ func VerifyLayer(ctx context.Context, blob io.Reader, layer Layer, snap evidence
 			return res, nil
 		}
 		v.snap = sub
-		v.tbuf = make([]byte, 256<<10)
-		v.dbuf = make([]byte, 256<<10)
+		v.tbuf = make([]byte, 1<<20)
+		v.dbuf = make([]byte, 1<<20)
 	}
 	err := v.run(blob, layer)
 	switch {
