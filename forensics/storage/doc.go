@@ -18,11 +18,11 @@
 //     A torn JSON list keeps the records before the tear and says where it
 //     broke.
 //   - State (running, pid, exit code, started, finished) and pod membership
-//     come from Podman's libpod/bolt_state.db, copied to a private temp file
-//     and opened read-only (a corrupt database is an error naming it, never
-//     a panic), or from CRI-O's userdata/state.json. libpod/db.sql (Podman
-//     5 SQLite state) is reported, not read: no pure-Go SQLite reader is
-//     linked in.
+//     come from Podman's libpod/bolt_state.db (BoltDB) or libpod/db.sql
+//     (SQLite, Podman 4.5+; read with modernc.org/sqlite, its write-ahead
+//     log included), each copied to a private temp file and opened
+//     read-only (a corrupt database is an error naming it, never a panic),
+//     or from CRI-O's userdata/state.json.
 //   - A container's spec is its userdata/config.json (the OCI spec given to
 //     the OCI runtime), else the spec libpod recorded.
 //   - Runtime is "cri-o" when CRI-O made the container (CRI-O metadata, or

@@ -353,15 +353,6 @@ func TestStorageCRIO(t *testing.T) {
 	}
 }
 
-func TestStorageSQLiteReported(t *testing.T) {
-	f := store(t)
-	f[g+"libpod/db.sql"] = "SQLite format 3\x00"
-	s := openStore(t, f)
-	if !hasWarning(s.Warnings, "/var/lib/containers/storage/libpod/db.sql: Podman's SQLite state database is present but not read") {
-		t.Errorf("warnings %q", s.Warnings)
-	}
-}
-
 func TestStorageRootless(t *testing.T) {
 	f := map[string]string{}
 	for k, v := range store(t, "a") {

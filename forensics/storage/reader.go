@@ -334,9 +334,23 @@ func (s *Store) readLibpod() {
 		}
 	}
 	sq := path.Join(s.graph, libpodDir, sqliteState)
-	if _, err := s.src.Lstat(sq); err == nil {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: Podman's SQLite state database is present but not read (no pure-Go SQLite reader is linked in); container state and pod membership from it are missing", sq))
+	if _, err := s.src.Lstat(sq); err != nil {
+		return
 	}
+	if s.libpod != nil {
+		// Podman keeps using BoltDB when bolt_state.db exists and no
+		// database_backend is configured.
+		s.Notes = append(s.Notes, fmt.Sprintf("/%s is present too; the state was read from %s", sq, s.StateDB))
+		return
+	}
+	lp, err := readLibpodSQLite(s.src, sq)
+	if err != nil {
+		s.libpodUnread = true
+		s.Warnings = append(s.Warnings, fmt.Sprintf("libpod state unread, containers have no recorded state: %v", err))
+		return
+	}
+	s.libpod, s.StateDB, s.libpodUnread = lp, "/"+sq, false
+	s.Warnings = append(s.Warnings, lp.warnings...)
 }
 
 func (s *Store) readLayers() {

@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/deadnode/deadnode/evidence"
+	_ "modernc.org/sqlite" // pure-Go SQLite, for Podman's db.sql
+)
+
+// Podman's SQLite state (libpod/sqlite_state_internal.go): tables and the
+// columns read here.
+const (
+	sqlContainerConfig = "SELECT ID, Name, COALESCE(PodID, ''), JSON FROM ContainerConfig"
+	sqlContainerState  = "SELECT ID, JSON FROM ContainerState"
+	sqlContainerExit   = "SELECT ID, ExitCode FROM ContainerExitCode"
+	sqlPodConfig       = "SELECT ID, JSON FROM PodConfig"
+	sqlPodState        = "SELECT ID, JSON FROM PodState"
+	sqlDBConfig        = "SELECT GraphRoot FROM DBConfig"
+	sqliteWALSuffix    = "-wal"
+)
+
+// copyOut copies a file of the evidence into dir under base, refusing one
+// larger than max.
+func copyOut(src evidence.Source, name, dir, base string, max int64) error {
+	f, err := src.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if f.Size() > max {
+		return &evidence.FormatError{File: "/" + name, Offset: -1, Msg: fmt.Sprintf("%d bytes, over the %d-byte limit", f.Size(), max)}
+	}
+	out, err := os.OpenFile(filepath.Join(dir, base), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(f, 0, f.Size())); err != nil {
+		out.Close()
+		return fmt.Errorf("/%s: copy: %w", name, err)
+	}
+	return out.Close()
+}
+
+// readLibpodSQLite reads Podman's SQLite state database. The database and
+// its write-ahead log (which holds the latest transactions until a
+// checkpoint) are copied to a private temp directory, and only the copy is
+// opened, query-only: SQLite never touches the evidence.
+func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
+	tmp, err := os.MkdirTemp("", "deadnode-libpod-sql-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyOut(src, name, tmp, "db.sql", maxDBSize); err != nil {
+		return nil, err
+	}
+	if err := copyOut(src, name+sqliteWALSuffix, tmp, "db.sql"+sqliteWALSuffix, maxDBSize); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	file := "/" + name
+	out := &libpodDB{file: file, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}}
+	err = contain(file, func() error {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(tmp, "db.sql")+"?_pragma=query_only(1)&_pragma=busy_timeout(1000)")
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := db.Ping(); err != nil {
+			return &evidence.FormatError{File: file, Offset: -1, Msg: "not a readable SQLite database", Err: err}
+		}
+		var g string
+		if err := db.QueryRow(sqlDBConfig).Scan(&g); err == nil {
+			out.runtimeCfg["graph-root"] = g
+		}
+		err = rows(db, sqlContainerConfig, func(sc func(...any) error) error {
+			var id, name, pod, js string
+			if err := sc(&id, &name, &pod, &js); err != nil {
+				return err
+			}
+			c := &lpContainer{id: id, name: name}
+			if cfg, err := decodeLibpodConfig([]byte(js)); err != nil {
+				c.warnings = append(c.warnings, fmt.Sprintf("%s: ContainerConfig %s: JSON: %v", file, id, err))
+			} else {
+				if cfg.Pod == "" {
+					cfg.Pod = pod
+				}
+				c.config = cfg
+			}
+			if out.containers[id] == nil {
+				out.order = append(out.order, id)
+			}
+			out.containers[id] = c
+			return nil
+		})
+		if err != nil {
+			return &evidence.FormatError{File: file, Offset: -1, Msg: "not a Podman state database (ContainerConfig)", Err: err}
+		}
+		err = rows(db, sqlContainerState, func(sc func(...any) error) error {
+			var id, js string
+			if err := sc(&id, &js); err != nil {
+				return err
+			}
+			c := out.containers[id]
+			if c == nil {
+				out.warnings = append(out.warnings, fmt.Sprintf("%s: ContainerState %s has no ContainerConfig", file, id))
+				return nil
+			}
+			if st, err := decodeLibpodState([]byte(js)); err != nil {
+				c.warnings = append(c.warnings, fmt.Sprintf("%s: ContainerState %s: JSON: %v", file, id, err))
+			} else {
+				c.state = st
+			}
+			return nil
+		})
+		if err != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("%s: ContainerState: %v", file, err))
+		}
+		// Exit codes of removed containers; absent in older schemas.
+		rows(db, sqlContainerExit, func(sc func(...any) error) error {
+			var id string
+			var code int
+			if err := sc(&id, &code); err != nil {
+				return err
+			}
+			if c := out.containers[id]; c != nil {
+				c.exitCode = &code
+			}
+			return nil
+		})
+		err = rows(db, sqlPodConfig, func(sc func(...any) error) error {
+			var id, js string
+			if err := sc(&id, &js); err != nil {
+				return err
+			}
+			p := &lpPodRec{config: &libpodPod{ID: id}}
+			if err := object([]byte(js), p.config); err != nil {
+				out.warnings = append(out.warnings, fmt.Sprintf("%s: PodConfig %s: JSON: %v", file, id, err))
+				p.config = &libpodPod{ID: id}
+			}
+			if p.config.ID == "" {
+				p.config.ID = id
+			}
+			out.pods[id] = p
+			return nil
+		})
+		if err != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("%s: PodConfig: %v", file, err))
+		}
+		err = rows(db, sqlPodState, func(sc func(...any) error) error {
+			var id, js string
+			if err := sc(&id, &js); err != nil {
+				return err
+			}
+			p := out.pods[id]
+			if p == nil {
+				return nil
+			}
+			var ps libpodPodState
+			if err := object([]byte(js), &ps); err != nil {
+				out.warnings = append(out.warnings, fmt.Sprintf("%s: PodState %s: JSON: %v", file, id, err))
+				return nil
+			}
+			p.state = &ps
+			return nil
+		})
+		if err != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("%s: PodState: %v", file, err))
+		}
+		for _, id := range out.order {
+			if c := out.containers[id]; c.config != nil && c.config.Pod != "" {
+				if p := out.pods[c.config.Pod]; p != nil {
+					p.containers = append(p.containers, id)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rows runs a query and calls fn with a scanner for each row, at most
+// maxRecords rows.
+func rows(db *sql.DB, q string, fn func(scan func(...any) error) error) error {
+	r, err := db.Query(q)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n := 0
+	for r.Next() {
+		if n >= maxRecords {
+			return fmt.Errorf("more than %d rows; the rest is not read", maxRecords)
+		}
+		n++
+		if err := fn(r.Scan); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
