@@ -15,7 +15,12 @@ import (
 
 // buildLayers makes three layer dirs (upper first) exercising every
 // overlay feature the kernel honours on a read-only mount.
-func buildLayers(t testing.TB) []string {
+func buildLayers(t testing.TB) []string { return buildLayersNS(t, "trusted.overlay.", true) }
+
+// buildLayersNS writes the overlay attributes under prefix; without
+// redirects it leaves out renamed dirs and metacopy files (a userxattr
+// mount refuses to follow them).
+func buildLayersNS(t testing.TB, prefix string, redirects bool) []string {
 	base := t.TempDir()
 	var dirs []string
 	for _, n := range []string{"l0", "l1", "l2"} {
@@ -76,13 +81,13 @@ func buildLayers(t testing.TB) []string {
 	// Middle layer: image-style whiteouts and opaque dirs.
 	l1.whiteout("etc/gone.conf")
 	l1.file("opt/cache/c.dat", "cccc", 0o644)
-	l1.xattr("opt/cache", "trusted.overlay.opaque", "y")
+	l1.xattr("opt/cache", prefix+"opaque", "y")
 	l1.file("thing/now-a-dir.txt", "dir over file\n", 0o644)
 	l1.file("stuff", "file over dir\n", 0o644)
 	l1.dir("xw", 0o755)
-	l1.xattr("xw", "trusted.overlay.opaque", "x")
+	l1.xattr("xw", prefix+"opaque", "x")
 	l1.file("xw/gone", "", 0o644)
-	l1.xattr("xw/gone", "trusted.overlay.whiteout", "")
+	l1.xattr("xw/gone", prefix+"whiteout", "")
 	l1.file("xw/new", "new in l1\n", 0o644)
 	l1.file("etc/group", "root:x:0:\n", 0o644)
 	l1.dir("etc", 0o755)
@@ -91,32 +96,36 @@ func buildLayers(t testing.TB) []string {
 	l0.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nsysupd:x:0:0:sysupd:/root:/bin/sh\n", 0o644)
 	l0.whiteout("etc/motd")
 	l0.whiteout("nothing-here") // a whiteout over nothing
-	// olddir renamed to newdir (relative redirect) plus a new file.
-	l0.whiteout("olddir")
-	l0.file("newdir/z.txt", "z new\n", 0o644)
-	l0.xattr("newdir", "trusted.overlay.redirect", "olddir")
-	// absold/inner moved to moved/here (absolute redirect).
-	l0.whiteout("absold/inner")
-	l0.file("moved/here/added.txt", "added\n", 0o644)
-	l0.xattr("moved/here", "trusted.overlay.redirect", "/absold/inner")
+	if redirects {
+		// olddir renamed to newdir (relative redirect) plus a new file.
+		l0.whiteout("olddir")
+		l0.file("newdir/z.txt", "z new\n", 0o644)
+		l0.xattr("newdir", prefix+"redirect", "olddir")
+		// absold/inner moved to moved/here (absolute redirect).
+		l0.whiteout("absold/inner")
+		l0.file("moved/here/added.txt", "added\n", 0o644)
+		l0.xattr("moved/here", prefix+"redirect", "/absold/inner")
+	}
 	// Opaque dir in the upper layer.
 	l0.file("var/log/new.log", "new log\n", 0o644)
-	l0.xattr("var/log", "trusted.overlay.opaque", "y")
-	// Metacopy: metadata-only copy-ups, one by path, one by redirect.
-	l0.dir("data", 0o755)
-	l0.file("data/big.bin", "", 0o600)
-	if err := os.Truncate(l0.p("data/big.bin"), 16*8192); err != nil {
-		t.Fatal(err)
+	l0.xattr("var/log", prefix+"opaque", "y")
+	if redirects {
+		// Metacopy: metadata-only copy-ups, one by path, one by redirect.
+		l0.dir("data", 0o755)
+		l0.file("data/big.bin", "", 0o600)
+		if err := os.Truncate(l0.p("data/big.bin"), 16*8192); err != nil {
+			t.Fatal(err)
+		}
+		l0.chown("data/big.bin", 33, 33)
+		l0.xattr("data/big.bin", prefix+"metacopy", "")
+		l0.file("data/renamed.bin", "", 0o640)
+		if err := os.Truncate(l0.p("data/renamed.bin"), 14*1000); err != nil {
+			t.Fatal(err)
+		}
+		l0.xattr("data/renamed.bin", prefix+"metacopy", "")
+		l0.xattr("data/renamed.bin", prefix+"redirect", "/data/orig.bin")
+		l0.whiteout("data/orig.bin")
 	}
-	l0.chown("data/big.bin", 33, 33)
-	l0.xattr("data/big.bin", "trusted.overlay.metacopy", "")
-	l0.file("data/renamed.bin", "", 0o640)
-	if err := os.Truncate(l0.p("data/renamed.bin"), 14*1000); err != nil {
-		t.Fatal(err)
-	}
-	l0.xattr("data/renamed.bin", "trusted.overlay.metacopy", "")
-	l0.xattr("data/renamed.bin", "trusted.overlay.redirect", "/data/orig.bin")
-	l0.whiteout("data/orig.bin")
 	// New files of the attack.
 	l0.dir("tmp", fs.ModeSticky|0o777)
 	l0.file("tmp/.x/miner", strings.Repeat("BUSYBOX", 4096), 0o755)
@@ -143,6 +152,41 @@ func TestKernelCompare(t *testing.T) {
 		return
 	}
 	mnt := mountOverlay(t, dirs)
+	compareTrees(t, kernelTree(t, mnt), got, true)
+}
+
+// The user.overlay.* forms, as a userxattr mount (rootless podman) reads
+// them: whiteouts, xattr whiteouts, opaque dirs. The kernel refuses
+// redirect_dir and metacopy with userxattr, so those are left out.
+func TestKernelCompareUserXattr(t *testing.T) {
+	dirs := buildLayersNS(t, "user.overlay.", false)
+	v, err := New(dirLayers(t, dirs...), &Options{Xattrs: XattrUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := viewTree(t, v)
+	for _, p := range []string{"opt/cache/a.dat", "xw/gone", "var/log/old.log", "etc/motd"} {
+		if _, ok := got[p]; ok {
+			t.Errorf("%s shown", p)
+		}
+	}
+	// Read as trusted.overlay.* only, the user attributes mean nothing.
+	vt, err := New(dirLayers(t, dirs...), &Options{Xattrs: XattrTrusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vt.LstatEntry("opt/cache/a.dat"); err != nil {
+		t.Errorf("trusted-only view: %v", err)
+	}
+	if noKernel(t) {
+		return
+	}
+	mnt := t.TempDir()
+	opts := "lowerdir=" + strings.Join(dirs, ":") + ",userxattr"
+	if err := unix.Mount("overlay", mnt, "overlay", unix.MS_RDONLY, opts); err != nil {
+		t.Fatalf("mount overlay (%s): %v", opts, err)
+	}
+	defer unix.Unmount(mnt, 0)
 	compareTrees(t, kernelTree(t, mnt), got, true)
 }
 
