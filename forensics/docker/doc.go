@@ -3,8 +3,10 @@
 // layers as runtime-neutral records (package forensics/model).
 //
 // Contract:
-//   - The data root is /var/lib/docker, or the "data-root" (legacy "graph")
-//     of /etc/docker/daemon.json, found inside the evidence (an absolute
+//   - The data root is the "data-root" (legacy "graph") of
+//     /etc/docker/daemon.json, /var/lib/docker, the snap's data root, or a
+//     rootless daemon's ~/.local/share/docker (/root, /home/*), found
+//     inside the evidence (an absolute
 //     path of the seized host that is not in the evidence as it is, is
 //     looked for with its leading components dropped), or Options.Root.
 //   - Containers come from containers/<id>/config.v2.json and

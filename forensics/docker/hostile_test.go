@@ -267,3 +267,20 @@ func TestDockerNotFound(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// A rootless daemon's data root in a user's home is found.
+func TestDockerRootless(t *testing.T) {
+	files := map[string]string{}
+	for k, v := range dockerRoot("a") {
+		if rest, ok := strings.CutPrefix(k, "var/lib/docker/"); ok {
+			k = "home/bob/.local/share/docker/" + rest
+		}
+		files[k] = v
+	}
+	delete(files, "etc/docker/daemon.json")
+	s, _ := openTree(t, files)
+	if s.Root != "/home/bob/.local/share/docker" || !reflect.DeepEqual(s.Notes, []string{"rootless Docker data root in /home/bob"}) || len(s.Containers) != 1 ||
+		s.Containers[0].UpperDir != "/home/bob/.local/share/docker/overlay2/m-a/diff" || len(s.Containers[0].LowerDirs) != 2 {
+		t.Errorf("root %s notes %q containers %+v", s.Root, s.Notes, s.Containers)
+	}
+}

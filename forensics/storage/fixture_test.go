@@ -209,3 +209,44 @@ func TestFixtureStorageExtracted(t *testing.T) {
 		t.Errorf("bolt_state.db changed: %d -> %d bytes, mtime %v -> %v", len(before), len(after), st0.ModTime(), st1.ModTime())
 	}
 }
+
+// The graph root named by storage.conf, in a copy where it was moved below
+// another prefix: found with its leading components dropped, and every
+// path of the records follows it.
+func TestFixtureStorageGraphRootRebased(t *testing.T) {
+	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "storage-root.tar.gz"))
+	if err := os.MkdirAll(filepath.Join(dir, "srv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "var/lib/containers/storage"), filepath.Join(dir, "srv/storage")); err != nil {
+		t.Fatal(err)
+	}
+	conf := "[storage]\ndriver = \"overlay\"\nrunroot = \"/run/containers/storage\"\ngraphroot = \"/mnt/image/srv/storage\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "etc/containers/storage.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := evidence.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s, err := Open(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.GraphRoot != "/srv/storage" || s.RunRoot != "/run/containers/storage" || s.StateDB != "/srv/storage/libpod/bolt_state.db" {
+		t.Errorf("roots %s %s %s", s.GraphRoot, s.RunRoot, s.StateDB)
+	}
+	wantNotes := []string{
+		"graph root /mnt/image/srv/storage from /etc/containers/storage.conf (not in the evidence as it is; found at /srv/storage)",
+		"libpod state at /srv/storage/libpod/bolt_state.db was made for graph root /var/lib/containers/storage",
+	}
+	if !reflect.DeepEqual(s.Notes, wantNotes) || len(s.Warnings) != 0 {
+		t.Errorf("notes %q warnings %q", s.Notes, s.Warnings)
+	}
+	if len(s.Containers) != 2 || s.Containers[0].UpperDir != "/srv/storage/overlay/"+layerCart+"/diff" ||
+		!reflect.DeepEqual(s.Containers[0].LowerDirs, []string{"/srv/storage/overlay/" + layer3 + "/diff", "/srv/storage/overlay/" + layer2 + "/diff", "/srv/storage/overlay/" + layer1 + "/diff"}) ||
+		s.Containers[0].Status.Pid != 21706 {
+		t.Errorf("containers %+v", s.Containers)
+	}
+}
