@@ -131,7 +131,15 @@ func FuzzSearchWindow(f *testing.F) {
 		if split < len(data) {
 			s.segs = append(s.segs, seg{start: 0x1000 + uint64(split), end: 0x1000 + uint64(len(data)), prov: Dumped, r: ra, off: int64(split)})
 		}
-		opt := &SearchOptions{ChunkSize: int(chunk)}
+		ctx := int(cut % 7)
+		opt := &SearchOptions{ChunkSize: int(chunk), Context: ctx}
+		checkCtx := func(h Hit) {
+			a := int(h.Address - 0x1000)
+			cs, ce := max(0, a-ctx), min(len(data), a+h.Length+ctx)
+			if h.ContextStart != 0x1000+uint64(cs) || !bytes.Equal(h.Context, data[cs:ce]) {
+				t.Fatalf("hit at %d: context %q at %x, want %q", a, h.Context, h.ContextStart, data[cs:ce])
+			}
+		}
 		var want []uint64
 		for i := 0; i+len(lit) <= len(data); i++ {
 			if bytes.Equal(data[i:i+len(lit)], lit) {
@@ -144,6 +152,7 @@ func FuzzSearchWindow(f *testing.F) {
 				t.Fatal(err)
 			}
 			got = append(got, h.Address)
+			checkCtx(h)
 		}
 		if !equalU64(got, want) {
 			t.Fatalf("literal %q chunk %d: got %x want %x", lit, chunk, got, want)
@@ -161,6 +170,7 @@ func FuzzSearchWindow(f *testing.F) {
 				t.Fatal(err)
 			}
 			got = append(got, h.Address)
+			checkCtx(h)
 		}
 		if !equalU64(got, want) {
 			t.Fatalf("regex chunk %d: got %x want %x", chunk, got, want)

@@ -179,20 +179,10 @@ func (s *Space) Search(pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 			yield(Hit{PID: s.PID}, errors.New("empty pattern"))
 			return
 		}
-		chunk := 4 << 20
-		ctx := 0
-		if opt != nil {
-			if opt.ChunkSize > 0 {
-				chunk = opt.ChunkSize
-			}
-			ctx = max(0, min(opt.Context, 1<<20))
-		}
-		ov := pat.overlap()
-		chunk = max(chunk, 2*ov+1, 64)
-		buf := make([]byte, chunk+ov)
+		w := newWindow(pat, opt)
 		for _, sp := range s.spans(opt.provs()) {
-			stop := scanSpan(s, sp, pat, buf, ov, func(addr uint64, n int) bool {
-				return yield(s.hit(addr, n, sp, ctx), nil)
+			stop := w.scan(sp, s.Read, func(a uint64, n int, cs uint64, ctx []byte) bool {
+				return yield(s.hit(a, n, cs, ctx), nil)
 			}, func(err error) bool {
 				return yield(Hit{PID: s.PID, Comm: s.Comm}, err)
 			})
@@ -203,17 +193,52 @@ func (s *Space) Search(pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 	}
 }
 
-// scanSpan runs the window over one readable span; it returns true when
-// the caller stopped.
-func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uint64, int) bool, fail func(error) bool) bool {
-	chunk := len(buf) - ov
-	keep := 0        // bytes carried from the previous window
-	base := sp.Start // address of buf[0]
-	pos := sp.Start  // next address to read
-	from := sp.Start // matches starting before this were reported
+// window is the sliding window of a search: each read appends a chunk to
+// what is kept of the previous one (keep bytes: the longest match less
+// one, and the context on both sides), so that matches across page, run,
+// mapping and chunk boundaries are found, each once, with their context.
+type window struct {
+	pat   *Pattern
+	ctx   int
+	keep  int
+	chunk int
+	buf   []byte
+}
+
+func newWindow(pat *Pattern, opt *SearchOptions) *window {
+	chunk, ctx := 4<<20, 0
+	if opt != nil {
+		if opt.ChunkSize > 0 {
+			chunk = opt.ChunkSize
+		}
+		ctx = max(0, min(opt.Context, 1<<20))
+	}
+	keep := pat.overlap() + 2*ctx
+	chunk = max(chunk, 2*keep+1, 64)
+	return &window{pat: pat, ctx: ctx, keep: keep, chunk: chunk, buf: make([]byte, chunk+keep)}
+}
+
+// scan runs the window over one span read by read (called with
+// increasing, contiguous addresses); hit gets each match with its context
+// (valid during the call). It returns true when the caller stopped.
+func (w *window) scan(sp Range, read func([]byte, uint64) (int, error), hit func(a uint64, n int, cs uint64, ctx []byte) bool, fail func(error) bool) bool {
+	pat, buf := w.pat, w.buf
+	longest := uint64(pat.overlap()) // a match is at most longest+1 bytes
+	keep := 0                        // bytes carried from the previous window
+	base := sp.Start                 // address of buf[0]
+	pos := sp.Start                  // next address to read
+	from := sp.Start                 // matches starting before this were reported
+	report := func(a uint64, n int, data []byte) bool {
+		cs := max(base, a-min(a, uint64(w.ctx)))
+		ce := min(base+uint64(len(data)), a+uint64(n)+uint64(w.ctx))
+		if ce < a {
+			ce = base + uint64(len(data))
+		}
+		return hit(a, n, cs, data[cs-base:ce-base])
+	}
 	for pos < sp.End {
-		n := int(min(uint64(chunk), sp.End-pos))
-		k, err := s.Read(buf[keep:keep+n], pos)
+		n := int(min(uint64(w.chunk), sp.End-pos))
+		k, err := read(buf[keep:keep+n], pos)
 		if err != nil {
 			if fail(err) {
 				return true
@@ -224,18 +249,23 @@ func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uin
 		}
 		data := buf[:keep+k]
 		final := pos+uint64(k) == sp.End || err != nil
+		// Matches starting at limit or later are left to the next window,
+		// which holds them whole with their context.
 		limit := base + uint64(len(data))
-		if !final && pat.re != nil {
-			limit -= uint64(ov)
+		if !final {
+			limit -= longest + uint64(w.ctx)
 		}
 		if pat.re == nil {
-			for i := 0; ; {
+			for i := int(min(from-min(from, base), uint64(len(data)))); ; {
 				j := bytes.Index(data[i:], pat.lit)
 				if j < 0 {
 					break
 				}
 				a := base + uint64(i+j)
-				if a >= from && !hit(a, len(pat.lit)) {
+				if a >= limit {
+					break
+				}
+				if !report(a, len(pat.lit), data) {
 					return true
 				}
 				i += j + 1
@@ -243,10 +273,7 @@ func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uin
 		} else {
 			// Leftmost-first, non-overlapping, resuming after the last
 			// match reported (as one pass over the whole span would).
-			i := 0
-			if from > base {
-				i = int(min(from-base, uint64(len(data))))
-			}
+			i := int(min(from-min(from, base), uint64(len(data))))
 			for i <= len(data) {
 				loc := pat.re.FindIndex(data[i:])
 				if loc == nil {
@@ -260,30 +287,27 @@ func scanSpan(s *Space, sp Range, pat *Pattern, buf []byte, ov int, hit func(uin
 					i += loc[0] + 1
 					continue
 				}
-				if !hit(a, loc[1]-loc[0]) {
+				if !report(a, loc[1]-loc[0], data) {
 					return true
 				}
 				from = a + uint64(loc[1]-loc[0])
 				i += loc[1]
 			}
-			from = max(from, limit)
 		}
+		from = max(from, limit)
 		if final {
 			return false
 		}
 		pos += uint64(k)
-		keep = min(ov, len(data))
+		keep = min(w.keep, len(data))
 		copy(buf, data[len(data)-keep:])
 		base = pos - uint64(keep)
-		if pat.re == nil {
-			from = base + uint64(keep) - uint64(min(keep, len(pat.lit)-1))
-		}
 	}
 	return false
 }
 
-// hit describes a match at addr of n bytes inside span sp.
-func (s *Space) hit(addr uint64, n int, sp Range, ctx int) Hit {
+// hit describes a match at addr of n bytes, with its context.
+func (s *Space) hit(addr uint64, n int, cs uint64, ctx []byte) Hit {
 	h := Hit{PID: s.PID, Comm: s.Comm, Address: addr, Length: n}
 	if m := s.Mapping(addr); m != nil {
 		h.VMAStart, h.VMAEnd, h.VMAKind, h.Path = m.Start, m.End, m.Kind, m.Path
@@ -296,15 +320,8 @@ func (s *Space) hit(addr uint64, n int, sp Range, ctx int) Hit {
 		}
 	}
 	h.Provenance = Provenance(strings.Join(provs, "+"))
-	if ctx > 0 {
-		cs := max(sp.Start, addr-min(addr, uint64(ctx)))
-		ce := min(sp.End, addr+uint64(n)+uint64(ctx))
-		if ce < addr { // wrapped
-			ce = sp.End
-		}
-		b := make([]byte, ce-cs)
-		k, _ := s.Read(b, cs)
-		h.ContextStart, h.Context = cs, b[:k]
+	if len(ctx) > 0 {
+		h.ContextStart, h.Context = cs, bytes.Clone(ctx)
 	}
 	return h
 }
