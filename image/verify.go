@@ -835,7 +835,8 @@ func (v *verifier) walkDisk() error {
 }
 
 // VerifyLayers verifies every layer of img against dirs[i], the snapshot
-// directory of layer i inside snap ("" when unknown: unverifiable). Missing
+// directory of layer i inside snap. With dirs[i] == "" (not unpacked) only
+// the blob is checked, and an intact blob is still "unverifiable". Missing
 // blobs give status unverifiable ("blob absent"). The results are in layer
 // order; errors are in each result's Reason.
 func (s *Store) VerifyLayers(ctx context.Context, img *Image, snap evidence.Source, dirs []string, opt *VerifyOptions) []*LayerResult {
@@ -853,15 +854,22 @@ func (s *Store) VerifyLayers(ctx context.Context, img *Image, snap evidence.Sour
 			out[i] = &LayerResult{Digest: l.Digest, DiffID: l.DiffID, SnapshotDir: dir, Status: StatusUnverifiable, Reason: l.Error}
 			continue
 		}
-		if dir == "" {
-			out[i] = &LayerResult{Digest: l.Digest, DiffID: l.DiffID, Status: StatusUnverifiable, Reason: "no snapshot for chain " + l.ChainID}
-			continue
-		}
 		f, err := s.Blob(l.Digest)
 		if err != nil {
 			r, _ := VerifyLayer(ctx, nil, l, snap, dir, opt)
 			if !errors.Is(err, ErrBlobMissing) {
 				r.Reason = err.Error()
+			}
+			out[i] = r
+			continue
+		}
+		if dir == "" {
+			// No snapshot to compare with: the blob's integrity is still
+			// checked (digest, size, diff_id).
+			r, _ := VerifyLayer(ctx, io.NewSectionReader(f, 0, f.Size()), l, nil, "", opt)
+			f.Close()
+			if r.Status == StatusVerified {
+				r.Status, r.Reason = StatusUnverifiable, "no snapshot for chain "+l.ChainID+" (blob digest, size and diff_id verified)"
 			}
 			out[i] = r
 			continue

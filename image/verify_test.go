@@ -381,3 +381,20 @@ func TestVerifyDifferenceCap(t *testing.T) {
 		t.Errorf("%v %s %d %d", err, r.Status, len(r.Differences), r.DifferencesOmitted)
 	}
 }
+
+func TestVerifyLayersWithoutSnapshot(t *testing.T) {
+	src := fixtureNode(t)
+	st := &Store{Src: src, Dir: contentDir}
+	img, err := st.ResolveDigest(appManifest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := st.VerifyLayers(context.Background(), img, src, []string{"", snapshotDir + "3/fs"}, nil)
+	if r := res[0]; r.Status != StatusUnverifiable || r.Reason != "no snapshot for chain "+l1DiffID+" (blob digest, size and diff_id verified)" ||
+		r.ComputedDiffID != l1DiffID || r.Entries != 296 {
+		t.Errorf("%+v", r)
+	}
+	if r := res[1]; r.Status != StatusVerified {
+		t.Errorf("%+v", r)
+	}
+}

@@ -492,8 +492,8 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 				one := *img
 				one.Layers = []image.Layer{l}
 				res = st.VerifyLayers(ctx, &one, n.Src, []string{""}, opt)[0]
-				if l.Error == "" {
-					res.Reason = fmt.Sprintf("no snapshot with key %s in namespace %s: the layer is not unpacked", l.ChainID, j.rec.Namespace)
+				if l.Error == "" && res.Status == image.StatusUnverifiable && strings.HasPrefix(res.Reason, "no snapshot for chain") {
+					res.Reason = fmt.Sprintf("no snapshot with key %s in namespace %s: the layer is not unpacked (blob digest, size and diff_id verified)", l.ChainID, j.rec.Namespace)
 				}
 			}
 			vl.Status, vl.Reason, vl.Omitted, vl.Errors, vl.Entries = res.Status, res.Reason, res.DifferencesOmitted, res.Errors, res.Entries
