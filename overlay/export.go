@@ -382,8 +382,8 @@ func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) e
 			x.errs = append(x.errs, err)
 			continue
 		}
-		if e.Origin.Layer != 0 {
-			continue
+		if e.Origin.Layer != 0 && !e.Stat.Mode.IsDir() {
+			continue // not this layer's (cannot happen for the top layer)
 		}
 		if pr.kind == kDir && pr.redirect != nil {
 			// A renamed directory: OCI has no rename, so write it whole.

@@ -223,6 +223,7 @@ type probe struct {
 	path      string
 	opaque    byte
 	stopBelow bool // tar layer: .wh.NAME next to NAME hides lower NAMEs
+	implicit  bool // tar layer: a parent dir the archive does not hold as a member
 	redirect  *Redirect
 	anomaly   string
 }
@@ -299,6 +300,7 @@ func (v *View) probe(l *layer, dir string, dirXW bool, name string, ls listing) 
 		}
 		pr.kind = kDir
 		pr.stopBelow = hasWh
+		pr.implicit = implicitDir(l, p, st)
 		if _, err := l.src.Lstat(join(p, WhiteoutOpaque)); err == nil {
 			pr.opaque = OpaqueYes
 		}
@@ -356,6 +358,18 @@ func (v *View) layerErr(l *layer, err error) error {
 		return &fs.PathError{Op: pe.Op, Path: pe.Path, Err: fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, pe.Err)}
 	}
 	return fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, err)
+}
+
+// implicitDir tells a directory that an archive made up for members below
+// it (no member of its own: offset 0, no time, mode 0755) from a real one.
+func implicitDir(l *layer, p string, st *evidence.Stat) bool {
+	if !st.Mtime.IsZero() || st.Mode != fs.ModeDir|0o755 || st.UID != 0 || st.GID != 0 {
+		return false
+	}
+	if a, ok := l.Source.(*evidence.Archive); ok && (l.Dir == "" || l.Dir == ".") {
+		return a.MemberOffset(p) <= 0
+	}
+	return true
 }
 
 // rootsFrom returns the root dirs of the layers from index i on.
@@ -424,6 +438,7 @@ func (v *View) lookupChild(parent *node, name string, lists []listing) (*node, e
 	cands := parent.stack
 	cur, abs := name, ""
 	var n *node
+	implicit := false
 loop:
 	for k := 0; k < len(cands); k++ {
 		c := cands[k]
@@ -466,6 +481,13 @@ loop:
 			if pr.anomaly != "" {
 				n.anomalies = append(n.anomalies, pr.anomaly)
 			}
+			implicit = pr.implicit
+		} else if implicit && !pr.implicit {
+			// A parent dir a tar layer only implies takes its metadata
+			// from the lower dir, as unpacking the layer over it would.
+			pr.st.Name = n.path
+			n.st, n.li, n.lpath = pr.st, c.li, pr.path
+			implicit = false
 		}
 		n.stack = append(n.stack, lpath{li: c.li, path: pr.path, xw: pr.opaque == OpaqueXWhiteouts})
 		if pr.opaque == OpaqueYes || pr.stopBelow || stopAfter {
