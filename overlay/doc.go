@@ -13,7 +13,14 @@
 // its old name (absolute: path from the layer root; relative: name in the
 // same parent), and overlay.metacopy files take their data from the lower
 // file reached by redirect or by path. Overlay attributes are read from
-// trusted.overlay.* and, for userxattr mounts, user.overlay.*.
+// trusted.overlay.* and, for userxattr mounts, user.overlay.* (Options.Xattrs).
+// Redirects and metacopy are always followed, as a mount with
+// redirect_dir=follow,metacopy=on does; an invalid redirect is ignored with
+// an anomaly, one with "." or ".." is an error for that entry. Xattr
+// whiteouts count inside a directory marked opaque=x, as the kernel's
+// readdir does. In a tar layer, .wh.* members are never content, and a
+// parent directory the tar only implies keeps the lower directory's
+// metadata.
 //
 // View implements io/fs (FS, StatFS, ReadDirFS, ReadLinkFS); LstatEntry and
 // Walk give each entry with full metadata and the layer that supplied it.
