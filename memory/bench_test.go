@@ -296,6 +296,29 @@ func BenchmarkSearchLarge(b *testing.B) {
 
 // BenchmarkFloorRead reads the uncompressed archive once, as
 // cat > /dev/null would: the floor for a search of its pages.
+// BenchmarkSearchFile is the one-pass search of the archives (the
+// compressed one streamed, its pages never spilled).
+func BenchmarkSearchFile(b *testing.B) {
+	tarPath, zstPath := largeCheckpoint(b)
+	for _, tc := range []struct{ name, path string }{{"tar", tarPath}, {"tar.zst", zstPath}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(benchPages * pageSize)
+			for b.Loop() {
+				hits := 0
+				for _, err := range SearchFile(tc.path, String(secret), &SearchOptions{Context: 32}, nil) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					hits++
+				}
+				if hits != benchSecrets+4 {
+					b.Fatalf("%d hits", hits)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkFloorRead(b *testing.B) {
 	tarPath, _ := largeCheckpoint(b)
 	st, _ := os.Stat(tarPath)

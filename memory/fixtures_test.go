@@ -417,3 +417,40 @@ func TestFileFromRootfsDiff(t *testing.T) {
 		r.Close()
 	}
 }
+
+// SearchFile streams the pages of compressed archives: the same hits,
+// with the same context, as reading them from a spill.
+func TestSearchFileStream(t *testing.T) {
+	fx := fixtures(t)
+	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
+		p := filepath.Join(fx, "podman-checkpoint", name)
+		var got []want
+		var ctxs []string
+		for h, err := range SearchFile(p, String(secret), &SearchOptions{Context: 12}, nil) {
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got = append(got, want{h.PID, h.Address, h.VMAStart, h.VMAEnd, h.VMAKind, string(h.Provenance)})
+			ctxs = append(ctxs, string(h.Context))
+		}
+		checkWant(t, got, podmanWant)
+		if len(ctxs) != 4 || !strings.Contains(ctxs[0], "X="+secret+"; while") || len(ctxs[0]) != len(secret)+24 {
+			t.Fatalf("%s: context %q", name, ctxs[0])
+		}
+		r, err := OpenFile(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ref []string
+		for h, err := range Search(r, String(secret), &SearchOptions{Context: 12}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref = append(ref, string(h.Context))
+		}
+		r.Close()
+		if !slices.Equal(ctxs, ref) {
+			t.Fatalf("%s: stream contexts %q, spilled %q", name, ctxs, ref)
+		}
+	}
+}

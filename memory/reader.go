@@ -64,11 +64,12 @@ type Reader struct {
 
 // level is one directory of images of the dump chain.
 type level struct {
-	src   evidence.Source
-	dir   string
-	label string
-	pms   map[uint32]*pmIndex
-	pages map[uint32]*pagesFile
+	stream bool // pages images not kept by a compressed archive are streamed
+	src    evidence.Source
+	dir    string
+	label  string
+	pms    map[uint32]*pmIndex
+	pages  map[uint32]*pagesFile
 }
 
 type pmIndex struct {
@@ -77,11 +78,23 @@ type pmIndex struct {
 }
 
 type pagesFile struct {
-	f     evidence.File
-	size  int64
-	name  string
-	err   error
-	check bool
+	f      evidence.File
+	stream *streamPages // the pages are read from the archive's stream
+	size   int64
+	name   string
+	err    error
+	check  bool
+}
+
+// ra is what the ranges of this pages image read from.
+func (p *pagesFile) ra() io.ReaderAt {
+	if p.f != nil {
+		return p.f
+	}
+	if p.stream != nil {
+		return p.stream
+	}
+	return nil
 }
 
 type fileBacking struct {
@@ -261,17 +274,26 @@ func (lv *level) pagesImage(id uint32, need int64) *pagesFile {
 		name := fmt.Sprintf(imgPagesFmt, id)
 		p = &pagesFile{name: lv.name(name)}
 		f, err := lv.src.Open(lv.path(name))
-		if err != nil {
-			p.err = err
-		} else {
+		switch {
+		case err == nil:
 			p.f, p.size = f, f.Size()
+		case lv.stream && errors.Is(err, evidence.ErrNotRetained):
+			if st, err := lv.src.Lstat(lv.path(name)); err == nil {
+				p.stream, p.size = &streamPages{member: lv.path(name), name: p.name}, st.Size
+			} else {
+				p.err = err
+			}
+		default:
+			p.err = err
 		}
 		lv.pages[id] = p
 	}
 	if p.err == nil && need > p.size && !p.check {
 		p.check = true
 		kind := "truncated"
-		if c := evidence.DetectCompression(p.f); c != evidence.CompressionNone {
+		if p.f == nil {
+			// streamed: the magic is not at hand
+		} else if c := evidence.DetectCompression(p.f); c != evidence.CompressionNone {
 			kind = fmt.Sprintf("compressed (%v): compressed pages images are not supported", c)
 		} else if p.size > 4 {
 			var m [4]byte

@@ -160,7 +160,7 @@ func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 func (s *Space) spans(provs map[Provenance]bool) []Range {
 	var out []Range
 	for _, g := range s.segs {
-		if !provs[g.prov] {
+		if _, streamed := g.r.(*streamPages); !provs[g.prov] || streamed {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].End == g.start {

@@ -285,18 +285,18 @@ func (b *builder) entry(v *Mapping, x checkpoint.PagemapEntry, a, e uint64, page
 // present adds bytes stored in a pages image; what lies past its end is
 // not captured.
 func (b *builder) present(p *pagesFile, a, e uint64, off int64, prov Provenance) {
-	if p == nil || p.f == nil {
+	if p == nil || p.ra() == nil {
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonPages})
 		return
 	}
 	n := int64(e - a)
 	if off+n > p.size {
 		have := max(0, p.size-off)
-		b.add(seg{start: a, end: a + uint64(have), prov: prov, r: p.f, off: off, src: p.name})
+		b.add(seg{start: a, end: a + uint64(have), prov: prov, r: p.ra(), off: off, src: p.name})
 		b.add(seg{start: a + uint64(have), end: e, prov: NotCaptured, reason: ReasonPages})
 		return
 	}
-	b.add(seg{start: a, end: e, prov: prov, r: p.f, off: off, src: p.name})
+	b.add(seg{start: a, end: e, prov: prov, r: p.ra(), off: off, src: p.name})
 }
 
 // fromParent resolves PE_PARENT pages through the chain of parent images;

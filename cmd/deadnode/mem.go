@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strconv"
 	"strings"
@@ -267,25 +268,41 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 	if o.context < 0 {
 		return usagef("--context must not be negative")
 	}
-	r, closeFn, err := openMem(a, args)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	pids, err := pidList(r, o.pids)
-	if err != nil {
-		return err
-	}
-	opt := &memory.SearchOptions{PIDs: pids, Context: o.context}
+	opt := &memory.SearchOptions{Context: o.context}
 	if o.zero {
 		opt.Provenances = []memory.Provenance{memory.Dumped, memory.Parent, memory.File, memory.Zero}
+	}
+	var hits iter.Seq2[memory.Hit, error]
+	if a.root == "" {
+		// One pass over the archive: compressed pages are streamed, never spilled.
+		if len(args) != 1 {
+			return usagef("takes one SOURCE (or, with --root, one CHECKPOINT)")
+		}
+		for _, p := range o.pids {
+			opt.PIDs = append(opt.PIDs, uint32(p))
+		}
+		hits = memory.SearchFile(args[0], pat, opt, nil)
+	} else {
+		r, closeFn, err := openMem(a, args)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		if opt.PIDs, err = pidList(r, o.pids); err != nil {
+			return err
+		}
+		hits = memory.Search(r, pat, opt)
 	}
 	out := []memHit{}
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
-	for h, err := range memory.Search(r, pat, opt) {
+	for h, err := range hits {
 		if err != nil {
-			a.warn(fmt.Sprintf("pid %d: %v", h.PID, err))
+			if h.PID == 0 { // the source itself failed
+				return err
+			} else {
+				a.warn(fmt.Sprintf("pid %d: %v", h.PID, err))
+			}
 			continue
 		}
 		mh := memHit{PID: h.PID, Comm: h.Comm, Address: hexAddr(h.Address), Length: h.Length, VMAStart: hexAddr(h.VMAStart),

@@ -144,3 +144,12 @@ func TestCheckpointInspectPsTreeFromMemory(t *testing.T) {
 		t.Fatalf("output:\n%s", out)
 	}
 }
+
+func TestMemSearchBadSource(t *testing.T) {
+	if _, _, code := runCLI(t, "mem", "search", testfix.Shared(t, "GROUND_TRUTH.md"), "--string", "x"); code != 1 {
+		t.Fatalf("not a checkpoint: exit %d", code)
+	}
+	if _, _, code := runCLI(t, "mem", "search", filepath.Join(t.TempDir(), "missing.tar.zst"), "--string", "x"); code != 1 {
+		t.Fatalf("missing: exit %d", code)
+	}
+}
