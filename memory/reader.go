@@ -224,7 +224,11 @@ func sortEntries(pm *checkpoint.Pagemap, label string) error {
 	if !sorted {
 		sort.SliceStable(e, func(i, j int) bool { return e[i].Vaddr < e[j].Vaddr })
 	}
-	var err error
+	var errs []error
+	if !sorted {
+		errs = append(errs, &evidence.FormatError{File: label, Offset: -1, Msg: "pagemap runs out of address order (sorted)"})
+	}
+	overlap := false
 	out := e[:0]
 	var prevEnd uint64
 	for i, x := range e {
@@ -233,8 +237,9 @@ func sortEntries(pm *checkpoint.Pagemap, label string) error {
 		}
 		end := runEnd(x)
 		if i > 0 && len(out) > 0 && x.Vaddr < prevEnd {
-			if err == nil {
-				err = &evidence.FormatError{File: label, Offset: -1, Msg: fmt.Sprintf("pagemap runs overlap at 0x%x; the later run is cut", x.Vaddr)}
+			if !overlap {
+				overlap = true
+				errs = append(errs, &evidence.FormatError{File: label, Offset: -1, Msg: fmt.Sprintf("pagemap runs overlap at 0x%x; the later run is cut", x.Vaddr)})
 			}
 			if end <= prevEnd {
 				continue
@@ -250,10 +255,7 @@ func sortEntries(pm *checkpoint.Pagemap, label string) error {
 		prevEnd = end
 	}
 	pm.Entries = out
-	if !sorted && err == nil {
-		err = &evidence.FormatError{File: label, Offset: -1, Msg: "pagemap runs out of address order (sorted)"}
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // runEnd is the end address of a run, saturated at the top of the space.

@@ -255,6 +255,11 @@ func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
 			b.gap(v, pos, v.End)
 		}
 	}
+	for ; j < len(ents); j++ {
+		if len(vmas) == 0 || ents[j].Vaddr >= vmas[len(vmas)-1].End {
+			b.errorf("pagemap run at 0x%x (%d pages) is outside every mapping", ents[j].Vaddr, ents[j].NrPages)
+		}
+	}
 }
 
 func pagesOf(a, e uint64) uint64 { return (e - a + pageSize - 1) / pageSize }
