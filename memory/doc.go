@@ -34,6 +34,14 @@
 // is not captured (an *AddrError wrapping ErrNotCaptured); zero and file
 // fills are returned as bytes, so callers that care check Space.Regions.
 //
+// SearchFile does the same over a host archive or directory; a compressed
+// archive is then searched in one pass over its stream, its pages never
+// spilled to disk (the file-backed ranges are searched afterwards).
+//
+// Mapping kinds come from CRIU's VMA status; CRIU does not flag the stack,
+// so, as crit does, the anonymous mapping holding mm's start_stack (or one
+// growing down) is called "stack".
+//
 // Search streams a pattern (bytes, string, hex, UTF-16LE, or a Go regexp)
 // over the readable ranges of each task, with an overlap between windows
 // so that matches across pages, runs, mappings and chunks are found; no
