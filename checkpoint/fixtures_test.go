@@ -1,9 +1,13 @@
 package checkpoint
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -578,5 +582,63 @@ func TestFindKubelet(t *testing.T) {
 	defer cp.Close()
 	if cp.Container.CheckpointedAtSource != "file_name" || cp.Container.CheckpointedAt.Format("15:04:05") != "02:35:10" || len(cp.Processes) != 7 {
 		t.Fatalf("kubelet checkpoint %+v %v", cp.Container, pids(cp))
+	}
+}
+
+// TestCmdlineOddOrder: a compressed archive whose pages images come before
+// the mm and pagemap images still gets its command lines (the streaming
+// collector misses them; the fallback pass reads them).
+func TestCmdlineOddOrder(t *testing.T) {
+	src, err := os.Open(filepath.Join(fixtures(t), "podman-checkpoint", "ckpt-leave-running.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	type member struct {
+		h    *tar.Header
+		data []byte
+	}
+	var first, rest []member
+	tr := tar.NewReader(src)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if strings.Contains(h.Name, "/pages-") {
+			first = append(first, member{h, b})
+		} else {
+			rest = append(rest, member{h, b})
+		}
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, m := range append(first, rest...) {
+		tw.WriteHeader(m.h)
+		tw.Write(m.data)
+	}
+	tw.Close()
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "odd.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := OpenFile(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	for _, pid := range []uint32{1, 7, 18, 19} {
+		if len(cp.Process(pid).Cmdline) == 0 {
+			t.Errorf("pid %d: no command line", pid)
+		}
+	}
+	if got := cp.Process(7).Cmdline; strings.Join(got, " ") != "httpd -p 127.0.0.1:8080 -h /app/www" {
+		t.Errorf("httpd %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
+	"golang.org/x/sys/unix"
 )
 
 // Options tune Open and its variants. The zero value (or nil) is usable.
@@ -100,6 +102,7 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 		return nil, err
 	}
 	var src evidence.Source
+	var col *argCollector
 	if st.IsDir() {
 		d, err := evidence.OpenDir(hostPath)
 		if err != nil {
@@ -107,14 +110,31 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 		}
 		src = d
 	} else {
+		// A compressed archive whose pages are not kept: read the command
+		// lines in a second stream, alongside the index pass.
+		if opt == nil || !opt.Pages {
+			if f, err := openHost(hostPath); err == nil {
+				if evidence.DetectCompression(f) != evidence.CompressionNone {
+					col = startArgCollector(f)
+				} else {
+					f.Close()
+				}
+			}
+		}
 		a, err := evidence.OpenArchive(hostPath, archiveOptions(opt))
 		if err != nil {
+			if col != nil {
+				col.abandon()
+			}
 			return nil, err
 		}
 		src = a
 	}
 	cp, err := Open(src, "", opt)
 	if err != nil {
+		if col != nil {
+			col.abandon()
+		}
 		src.Close()
 		return nil, err
 	}
@@ -128,9 +148,11 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 		applyKubeletName(cp, m)
 	}
 	cp.closer = src.Close
-	if a, ok := src.(*evidence.Archive); ok && a.Compression() != evidence.CompressionNone && (opt == nil || !opt.Pages) {
-		if f, err := os.Open(hostPath); err == nil {
-			if err := cp.streamArgs(f, st.Size(), hostPath); err != nil {
+	if col != nil {
+		done := col.apply(cp)
+		// What the collector missed (images in an unusual order).
+		if f, err := openHost(hostPath); err == nil {
+			if err := cp.streamArgs(f, f.Size(), hostPath, done); err != nil {
 				cp.Warnings = append(cp.Warnings, err.Error())
 			}
 			f.Close()
@@ -138,6 +160,32 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 	}
 	return cp, nil
 }
+
+// openHost opens a host file read-only without touching its access time
+// where the kernel allows, as package evidence does.
+func openHost(name string) (evidence.File, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME|unix.O_NONBLOCK, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: evidence.ErrNotRegular}
+	}
+	return &hostFile{File: f, size: st.Size()}, nil
+}
+
+type hostFile struct {
+	*os.File
+	size int64
+}
+
+func (h *hostFile) Size() int64 { return h.size }
 
 // archiveOptions keep, from a compressed archive, only what needs random
 // access: the CRIU images and the engine's small files (each at most
@@ -586,7 +634,7 @@ func OpenKubelet(src evidence.Source, name string, opt *Options) (*Checkpoint, e
 	}
 	cp.closer = func() error { a.Close(); return f.Close() }
 	if a.Compression() != evidence.CompressionNone && (opt == nil || !opt.Pages) {
-		if err := cp.streamArgs(f, f.Size(), label); err != nil {
+		if err := cp.streamArgs(f, f.Size(), label, nil); err != nil {
 			cp.Warnings = append(cp.Warnings, err.Error())
 		}
 	}
