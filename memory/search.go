@@ -138,6 +138,7 @@ func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 				pids = append(pids, p.PID)
 			}
 		}
+		var w *window // one buffer for every task
 		for _, pid := range pids {
 			s, err := r.Space(pid)
 			if err != nil {
@@ -146,7 +147,10 @@ func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 				}
 				continue
 			}
-			for h, err := range s.Search(pat, opt) {
+			if w == nil && pat != nil && (pat.re != nil || len(pat.lit) > 0) {
+				w = newWindow(pat, opt)
+			}
+			for h, err := range s.search(pat, opt, w) {
 				if !yield(h, err) {
 					return
 				}
@@ -174,12 +178,18 @@ func (s *Space) spans(provs map[Provenance]bool) []Range {
 
 // Search looks for pat in this address space.
 func (s *Space) Search(pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
+	return s.search(pat, opt, nil)
+}
+
+func (s *Space) search(pat *Pattern, opt *SearchOptions, w *window) iter.Seq2[Hit, error] {
 	return func(yield func(Hit, error) bool) {
 		if pat == nil || (pat.re == nil && len(pat.lit) == 0) {
 			yield(Hit{PID: s.PID}, errors.New("empty pattern"))
 			return
 		}
-		w := newWindow(pat, opt)
+		if w == nil {
+			w = newWindow(pat, opt)
+		}
 		for _, sp := range s.spans(opt.provs()) {
 			stop := w.scan(sp, s.Read, func(a uint64, n int, cs uint64, ctx []byte) bool {
 				return yield(s.hit(a, n, cs, ctx), nil)

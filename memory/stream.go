@@ -120,8 +120,9 @@ func streamSearch(r *Reader, hostPath string, pat *Pattern, opt *SearchOptions, 
 		return
 	}
 	// The ranges that are not in the stream (file, parent dirs on disk).
+	w := newWindow(pat, opt)
 	for _, s := range spaces {
-		for h, err := range s.Search(pat, opt) {
+		for h, err := range s.search(pat, opt, w) {
 			if !yield(h, err) {
 				return
 			}
