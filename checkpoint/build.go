@@ -741,7 +741,9 @@ func spans(pm *Pagemap, start, end uint64) []span {
 		if !ok || e.Flags&PagePresent == 0 {
 			break
 		}
-		n := min(end, e.Vaddr+e.NrPages*pageSize) - va
+		// e.NrPages < 2^52, so the run's length does not overflow even
+		// when the run ends at the top of the address space.
+		n := min(end-va, e.NrPages*pageSize-(va-e.Vaddr))
 		out = append(out, span{e.Offset + int64(va-e.Vaddr), int64(n)})
 		va += n
 	}

@@ -375,3 +375,24 @@ func TestNotACheckpoint(t *testing.T) {
 		t.Fatalf("empty dir: %v", err)
 	}
 }
+
+// TestArgsAtTopOfAddressSpace: a run of pages that ends exactly at 2^64
+// and an argv range in it must not overflow the span arithmetic.
+func TestArgsAtTopOfAddressSpace(t *testing.T) {
+	b := image(magicPagemap, true, &pagemap.PagemapHead{PagesId: u32(1)},
+		&pagemap.PagemapEntry{Vaddr: proto.Uint64(1<<64 - 2*pageSize), CompatNrPages: u32(2), Flags: u32(PagePresent)})
+	ir, _ := NewImageReader(bytes.NewReader(b), int64(len(b)), "pagemap-1.img")
+	pm, err := DecodePagemap(ir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := make([]byte, 2*pageSize)
+	copy(pages[pageSize+8:], "a\x00bc\x00")
+	got := readStrings(bytes.NewReader(pages), pm, 1<<64-pageSize+8, 1<<64-1)
+	if len(got) != 2 || got[0] != "a" || got[1] != "bc" {
+		t.Fatalf("%q", got)
+	}
+	if sp := spans(pm, 1<<64-3*pageSize, 1<<64-1); sp != nil {
+		t.Fatalf("a start outside the runs gives no span: %v", sp)
+	}
+}

@@ -163,7 +163,7 @@ func startArgCollector(f evidence.File) *argCollector {
 
 // maxCollectorMemory bounds what the collector keeps of mm and pagemap
 // images (decoded) and of copied ranges.
-const maxCollectorMemory = 64 << 20
+const maxCollectorMemory = 8 << 20
 
 func (c *argCollector) run(r io.ReaderAt, size int64) {
 	dr, err := evidence.Decompress(bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20), evidence.DetectCompression(r))
