@@ -36,6 +36,11 @@ func TestMissingLayer(t *testing.T) {
 	if !errors.Is(err, ErrLayer) {
 		t.Errorf("layer dir with ..: %v", err)
 	}
+	os.MkdirAll(filepath.Join(good, "snapshots/6/fs"), 0o755)
+	os.MkdirAll(filepath.Join(good, "snapshots/6/work/work"), 0o755)
+	if _, err := New([]Layer{{Source: src, Dir: "snapshots/6/work", Name: "6"}}, nil); !errors.Is(err, ErrLayer) || !strings.Contains(err.Error(), "work dir") {
+		t.Errorf("work dir as a layer: %v", err)
+	}
 	if _, err := New(nil, nil); !errors.Is(err, ErrLayer) {
 		t.Errorf("no layers: %v", err)
 	}

@@ -150,6 +150,13 @@ func New(layers []Layer, opt *Options) (*View, error) {
 		if dir == "" {
 			dir = "."
 		}
+		if L.Kind == LayerDir && path.Base(dir) == "work" {
+			// snapshots/N/work (and its work/work) is overlayfs scratch
+			// space, never content; its char 0:0 files are not whiteouts.
+			if st, err := L.Source.Lstat(join(path.Dir(dir), "fs")); err == nil && st.Mode.IsDir() {
+				return nil, fmt.Errorf("%w %d (%s): %s is an overlay work dir, not a layer (use %s)", ErrLayer, i, L.Name, dir, join(path.Dir(dir), "fs"))
+			}
+		}
 		if st, err := L.Source.Lstat(dir); err == nil && !st.Mode.IsDir() {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s is not a directory", ErrLayer, i, L.Name, dir, L.Source)
 		}
