@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	criu_core "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -368,5 +370,43 @@ func TestUTF16AndStrings(t *testing.T) {
 	}
 	if len(texts) != 1 || texts[0].Text != "narrow-text" || texts[0].Address != 0x10000+100 || texts[0].Provenance != Dumped {
 		t.Fatalf("ascii strings %+v", texts)
+	}
+}
+
+// A memfd mapping reads the pages of its inode's shmem object: the VMA's
+// shmid is a file id (files.img), whose memfd inode (memfd.img) names the
+// pagemap-shmem image.
+func TestMemfd(t *testing.T) {
+	dir := t.TempDir()
+	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | vmaAreaMemfd | vmaFileShared}})
+	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
+	w("files.img", img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_MEMFD.Enum(), Id: proto.Uint32(9),
+		Memfd: &memfd.MemfdFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(2), Pos: proto.Uint64(0), InodeId: proto.Uint32(4)}}))
+	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String("payload"), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
+		Size: proto.Uint64(2 * pageSize), Shmid: proto.Uint32(1234), Seals: proto.Uint32(0), InodeId: proto.Uint64(4)}))
+	w("pagemap-1.img", pagemapImg(1))
+	w("pagemap-shmem-1234.img", pagemapImg(3, pme{pageSize, 1, pePresent, false}))
+	w("pages-3.img", append([]byte("MEMFD-PAYLOAD"), make([]byte, pageSize-13)...))
+	r, err := OpenFile(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := r.Space(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := regs(s, 0x70000, 0x72000); !reflect.DeepEqual(got, []reg{{0x70000, 0x71000, Zero, ""}, {0x71000, 0x72000, Dumped, ""}}) || len(s.Errors) != 0 {
+		t.Fatalf("regions %x %v", got, s.Errors)
+	}
+	var hits []Hit
+	for h, err := range s.Search(String("MEMFD-PAYLOAD"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits = append(hits, h)
+	}
+	if len(hits) != 1 || hits[0].Address != 0x71000 || hits[0].VMAKind != "memfd" || hits[0].Path != "memfd:payload" {
+		t.Fatalf("hits %+v", hits)
 	}
 }
