@@ -1,7 +1,9 @@
 package memory
 
 import (
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,5 +107,44 @@ func TestCoreGDB(t *testing.T) {
 		if !strings.Contains(o, tid) {
 			t.Fatalf("gdb info threads lacks %s:\n%s", tid, o)
 		}
+	}
+}
+
+// Dump writes not-captured bytes as holes and says so in the manifest;
+// the sha256 is of the file as written.
+func TestDumpManifest(t *testing.T) {
+	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, _ := r.Space(1360)
+	dir := t.TempDir()
+	var all []Range
+	for _, m := range s.Mappings {
+		all = append(all, Range{Start: m.Start, End: m.End})
+	}
+	man, err := s.Dump(dir, "criu-dump", all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(man.Regions) != 29 {
+		t.Fatalf("%d regions", len(man.Regions))
+	}
+	for _, d := range man.Regions {
+		b, err := os.ReadFile(filepath.Join(dir, d.File))
+		if err != nil || int64(len(b)) != d.Size || d.Size != int64(d.End-d.Start) {
+			t.Fatalf("%s: %d bytes, %v", d.File, len(b), err)
+		}
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != d.SHA256 {
+			t.Fatalf("%s: sha256", d.File)
+		}
+		if d.Start == 0x7fbdf1174000 && (d.Kind != "vvar" || len(d.Ranges) != 1 || d.Ranges[0].Provenance != NotCaptured) {
+			t.Fatalf("vvar %+v", d)
+		}
+	}
+	if _, err := s.Dump(dir, "again", all[:1]); err == nil {
+		t.Fatal("overwrote a dump")
 	}
 }
