@@ -313,7 +313,11 @@ func (b *builder) process(e *pstree.PstreeEntry) Process {
 		} else {
 			tcore = b.readCore(&p, tid)
 		}
-		p.Threads = append(p.Threads, thread(tid, tcore))
+		th := thread(tid, tcore)
+		if th.State == "" {
+			th.State = p.State // only the leader's core image carries the task state
+		}
+		p.Threads = append(p.Threads, th)
 	}
 	if p.State != StateAlive && p.State != StateStopped {
 		// Dead and zombie tasks have no memory, files or fs images.

@@ -10,7 +10,11 @@
 // package evidence and read in place; from compressed ones only the members
 // that need random access (CRIU images and the engine's small files, and
 // the pages images only on request) are spilled to a private temp file.
-// Nothing is ever extracted to a path taken from an archive.
+// Nothing is ever extracted to a path taken from an archive. The command
+// lines and environments of a compressed archive's tasks (which live in
+// the pages images) are copied out by a second decompression of the
+// archive that runs alongside the index pass and keeps only those byte
+// ranges; a last sequential pass catches archives in an unusual order.
 //
 // CRIU images are decoded with go-criu's generated protobuf types through a
 // framing reader of our own over io.ReaderAt (magic, then u32 length +

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -573,7 +572,6 @@ func Find(src evidence.Source, root string) ([]Found, error) {
 		return nil, err
 	}
 	var out []Found
-	var errs []error
 	for _, e := range ents {
 		if !e.Mode.IsRegular() {
 			continue
@@ -588,7 +586,7 @@ func Find(src evidence.Source, root string) ([]Found, error) {
 		}
 		out = append(out, f)
 	}
-	return out, errors.Join(errs...)
+	return out, nil
 }
 
 // looksLikeArchive checks the magic of a gzip or zstd stream or the
