@@ -160,10 +160,11 @@ func New(layers []Layer, opt *Options) (*View, error) {
 		if st, err := L.Source.Lstat(dir); err == nil && !st.Mode.IsDir() {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s is not a directory", ErrLayer, i, L.Name, dir, L.Source)
 		}
-		src, err := evidence.Sub(L.Source, dir)
+		dir, err := evidence.Clean(dir)
 		if err != nil {
-			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, dir, L.Source, err)
+			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, L.Dir, L.Source, err)
 		}
+		src := newSub(L.Source, dir)
 		st, err := src.Lstat(".")
 		if err != nil {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, dir, L.Source, err)
