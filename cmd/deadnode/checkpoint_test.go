@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,5 +94,45 @@ func TestCheckpointNode(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "--root", node, "checkpoint", "inspect", "nope"); code != 1 {
 		t.Errorf("unknown checkpoint: exit %d", code)
+	}
+}
+
+// TestCheckpointKubelet: a node without containerd still has its kubelet
+// checkpoint archives listed and opened, by content (this ".tar" is a
+// zstd-compressed podman export; its time comes from the file name).
+func TestCheckpointKubelet(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "var", "lib", "kubelet", "checkpoints")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(testfix.Shared(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "checkpoint-shop-backend-5f6d7c8b9-abcde_shop-app-2026-11-27T02:35:10Z.tar"
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCLI(t, "--root", root, "checkpoint", "ls", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []ckptRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Kind != "kubelet" || rows[0].Name != "var/lib/kubelet/checkpoints/"+name || rows[0].Size != int64(len(b)) ||
+		rows[0].Pod != "shop-backend-5f6d7c8b9-abcde (shop-app)" || rows[0].Created.Format("15:04:05") != "02:35:10" {
+		t.Fatalf("rows %+v", rows)
+	}
+	out, stderr, code = runCLI(t, "--root", root, "checkpoint", "inspect", name, "--files")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Format:                  podman", "Checkpointed:            2026-11-27T02:35:10Z (from file_name)", "fd 10 reg /app/server.sh O_RDONLY|O_LARGEFILE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
 	}
 }
