@@ -162,7 +162,8 @@ func itoa(i int) string {
 	return strings.TrimLeft(string([]byte{byte('0' + i/10), byte('0' + i%10)}), "0")
 }
 
-// A 10,000-deep directory: the walk stops at MaxDepth with an error,
+// A 10,000-deep directory with the default options: the walk stops at
+// DefaultMaxDepth with an error,
 // quickly, and lookups below it are refused.
 func TestDeepDirectory(t *testing.T) {
 	root, err := os.MkdirTemp(shmDir(), "deadnode-deep-")
@@ -187,7 +188,7 @@ func TestDeepDirectory(t *testing.T) {
 	unix.Close(fd)
 	// rm -rf (fts, descriptor-relative) removes it in linear time.
 	t.Cleanup(func() { exec.Command("rm", "-rf", root).Run() })
-	v, err := New(dirLayers(t, root), &Options{MaxDepth: 200})
+	v, err := New(dirLayers(t, root), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,10 +204,10 @@ func TestDeepDirectory(t *testing.T) {
 		}
 		n++
 	}
-	if n != 201 || deep != 1 {
+	if n != DefaultMaxDepth+1 || deep != 1 {
 		t.Errorf("walked %d entries, %d depth errors", n, deep)
 	}
-	if _, err := v.LstatEntry(strings.Repeat("d/", 300)); !errors.Is(err, ErrTooDeep) {
+	if _, err := v.LstatEntry(strings.Repeat("d/", DefaultMaxDepth+50)); !errors.Is(err, ErrTooDeep) {
 		t.Errorf("deep lookup: %v", err)
 	}
 	if d := time.Since(start); d > time.Minute {
