@@ -163,8 +163,7 @@ func itoa(i int) string {
 }
 
 // A 10,000-deep directory with the default options: the walk stops at
-// DefaultMaxDepth with an error,
-// quickly, and lookups below it are refused.
+// DefaultMaxDepth with an error, quickly, and lookups below it are refused.
 func TestDeepDirectory(t *testing.T) {
 	root, err := os.MkdirTemp(shmDir(), "deadnode-deep-")
 	if err != nil {
