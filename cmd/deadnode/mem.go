@@ -26,8 +26,10 @@ func init() {
 		summary: "the mappings of checkpointed processes with their pages dumped/parent/lazy/absent (SOURCE: a checkpoint archive or CRIU images dir; CHECKPOINT: a containerd checkpoint image name or digest)",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var pids []uint
+			var ranges bool
 			fs.UintSliceVar(&pids, "pid", nil, "only these pids (repeatable)")
-			return func(a *app, args []string) error { return runMemMaps(a, args, pids) }
+			fs.BoolVar(&ranges, "ranges", false, "also list each mapping's byte ranges with their provenance (dumped, parent, file, zero, not_captured) and source")
+			return func(a *app, args []string) error { return runMemMaps(a, args, pids, ranges) }
 		},
 	})
 	register(&command{
@@ -151,21 +153,30 @@ func pidList(r *memory.Reader, pids []uint) ([]uint32, error) {
 
 // memMap is one mapping as mem maps prints it.
 type memMap struct {
-	PID   uint32            `json:"pid"`
-	Comm  string            `json:"comm"`
-	Start string            `json:"start"`
-	End   string            `json:"end"`
-	Pgoff uint64            `json:"pgoff"`
-	Perms string            `json:"perms"`
-	Kind  string            `json:"kind"`
-	Path  string            `json:"path,omitempty"`
-	Shmid uint64            `json:"shmid,omitempty"`
-	Pages memory.PageCounts `json:"pages"`
-	Bytes []memory.Range    `json:"ranges,omitempty"`
-	_     struct{}          `json:"-"`
+	PID    uint32            `json:"pid"`
+	Comm   string            `json:"comm"`
+	Start  string            `json:"start"`
+	End    string            `json:"end"`
+	Pgoff  uint64            `json:"pgoff"`
+	Perms  string            `json:"perms"`
+	Kind   string            `json:"kind"`
+	Path   string            `json:"path,omitempty"`
+	Shmid  uint64            `json:"shmid,omitempty"`
+	Pages  memory.PageCounts `json:"pages"`
+	Ranges []memRange        `json:"ranges,omitempty"`
 }
 
-func runMemMaps(a *app, args []string, pidFlags []uint) error {
+// memRange is a byte range of a mapping with its provenance.
+type memRange struct {
+	Start      string `json:"start"`
+	End        string `json:"end"`
+	Provenance string `json:"provenance"`
+	Source     string `json:"source,omitempty"`
+	Offset     int64  `json:"offset,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+func runMemMaps(a *app, args []string, pidFlags []uint, ranges bool) error {
 	r, closeFn, err := openMem(a, args)
 	if err != nil {
 		return err
@@ -186,8 +197,14 @@ func runMemMaps(a *app, args []string, pidFlags []uint) error {
 			a.warn(fmt.Sprintf("pid %d: %s", pid, e))
 		}
 		for _, m := range s.Mappings {
-			out = append(out, memMap{PID: pid, Comm: s.Comm, Start: hexAddr(m.Start), End: hexAddr(m.End), Pgoff: m.Pgoff,
-				Perms: m.Perms, Kind: m.Kind, Path: m.Path, Shmid: m.Shmid, Pages: m.Pages})
+			mm := memMap{PID: pid, Comm: s.Comm, Start: hexAddr(m.Start), End: hexAddr(m.End), Pgoff: m.Pgoff,
+				Perms: m.Perms, Kind: m.Kind, Path: m.Path, Shmid: m.Shmid, Pages: m.Pages}
+			if ranges {
+				for _, r := range s.Regions(m.Start, m.End) {
+					mm.Ranges = append(mm.Ranges, memRange{hexAddr(r.Start), hexAddr(r.End), string(r.Provenance), r.Source, r.Offset, r.Reason})
+				}
+			}
+			out = append(out, mm)
 		}
 	}
 	return a.render(out, func(w io.Writer) {
@@ -199,6 +216,13 @@ func runMemMaps(a *app, args []string, pidFlags []uint) error {
 			}
 			row(w, m.PID, m.Comm, strings.TrimPrefix(m.Start, "0x")+"-"+strings.TrimPrefix(m.End, "0x"), m.Perms, m.Kind, p,
 				m.Pages.Dumped, m.Pages.Parent, m.Pages.Lazy, m.Pages.Absent)
+			for _, r := range m.Ranges {
+				src := r.Source
+				if r.Source != "" {
+					src += fmt.Sprintf(" @%d", r.Offset)
+				}
+				row(w, "", "", "  "+strings.TrimPrefix(r.Start, "0x")+"-"+strings.TrimPrefix(r.End, "0x"), "", r.Provenance, firstNonEmpty(src, r.Reason), "", "", "", "")
+			}
 		}
 	})
 }

@@ -153,3 +153,19 @@ func TestMemSearchBadSource(t *testing.T) {
 		t.Fatalf("missing: exit %d", code)
 	}
 }
+
+func TestMemMapsRanges(t *testing.T) {
+	out, stderr, code := runCLI(t, "mem", "maps", testfix.Shared(t, "criu-dump", "images"), "--ranges", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var maps []memMap
+	if err := json.Unmarshal([]byte(out), &maps); err != nil {
+		t.Fatal(err)
+	}
+	h := maps[5]
+	if len(h.Ranges) != 2 || h.Ranges[0] != (memRange{"0x556851ae2000", "0x556851ae6000", "dumped", testfix.Shared(t, "criu-dump", "images") + ":pages-1.img", 12288, ""}) ||
+		h.Ranges[1] != (memRange{Start: "0x556851ae6000", End: "0x556851b03000", Provenance: "zero"}) {
+		t.Fatalf("heap ranges %+v", h.Ranges)
+	}
+}
