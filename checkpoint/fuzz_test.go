@@ -106,6 +106,25 @@ func FuzzDecodePagemap(f *testing.F) {
 			}
 		}
 		pm.Lookup(0x7ffd340c6f15)
+		// argv/envp ranges anywhere in the runs: spans stay within the
+		// runs, bounded, and reading them never panics.
+		for _, e := range pm.Entries {
+			for _, start := range []uint64{e.Vaddr, e.Vaddr + 8, e.Vaddr + e.NrPages*pageSize - 1} {
+				for _, end := range []uint64{start + 1, start + 100, start + 1<<40, 1<<64 - 1} {
+					var total int64
+					for _, s := range spans(pm, start, end) {
+						if s.n <= 0 || s.off < 0 {
+							t.Fatalf("span %+v for [%x,%x)", s, start, end)
+						}
+						total += s.n
+					}
+					if total > maxArgBytes {
+						t.Fatalf("%d bytes for [%x,%x)", total, start, end)
+					}
+					readStrings(bytes.NewReader(make([]byte, 64)), pm, start, end)
+				}
+			}
+		}
 	})
 }
 
