@@ -59,6 +59,8 @@ const (
 	WhiteoutMetaPrefix = ".wh..wh."
 	WhiteoutOpaque     = ".wh..wh..opq"
 	XattrOverlayOpaque = "trusted.overlay.opaque"
+	// XattrOverlayOpaqueUser is the opaque marker of a userxattr (rootless) mount.
+	XattrOverlayOpaqueUser = "user.overlay.opaque"
 	// paxXattr prefixes the PAX records that carry extended attributes.
 	paxXattr = "SCHILY.xattr."
 )

@@ -583,7 +583,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 				v.addErr(dir, err)
 				return nil
 			}
-			if string(x[XattrOverlayOpaque]) != "y" {
+			if !isOpaque(x) {
 				v.add(abs(dir), WhatOpaque, "the tar has "+key+" but "+XattrOverlayOpaque+" is not y")
 			}
 			return nil
@@ -655,6 +655,12 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return v.compareContent(key, tr)
 	}
 	return nil
+}
+
+// isOpaque reports an overlay opaque directory (trusted.* as root, user.*
+// under a userxattr mount).
+func isOpaque(x map[string][]byte) bool {
+	return string(x[XattrOverlayOpaque]) == "y" || string(x[XattrOverlayOpaqueUser]) == "y"
 }
 
 // ignoredXattr names xattrs that the host or overlayfs sets on its own,
@@ -816,7 +822,7 @@ func (v *verifier) walkDisk() error {
 				x, err := v.snap.Xattrs(key)
 				if err != nil {
 					v.addErr(key, err)
-				} else if string(x[XattrOverlayOpaque]) == "y" {
+				} else if isOpaque(x) {
 					v.add(abs(key), WhatOpaque, XattrOverlayOpaque+"=y on disk but the tar has no "+path.Join(key, WhiteoutOpaque))
 				}
 			}
