@@ -30,8 +30,8 @@ func TestGeneratedDockerRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := gennode.PlanDocker(n)
-	if len(s.Warnings) != 0 {
-		t.Fatalf("warnings %q", s.Warnings[:min(5, len(s.Warnings))])
+	if len(s.Warnings) != 0 || len(s.Orphans) != 0 {
+		t.Fatalf("warnings %q orphans %v", s.Warnings[:min(5, len(s.Warnings))], s.Orphans)
 	}
 	states := map[string]int{}
 	sandboxes := 0

@@ -24,6 +24,10 @@
 //   - Images come from image/overlay2/repositories.json and imagedb (config
 //     and history, the config's digest checked); layers from
 //     image/overlay2/layerdb/sha256/<chainID>/{diff,cache-id,parent,size}.
+//   - Orphans lists what a removal left behind: overlay2 directories no
+//     layer, container or -init layer owns, and layerdb/mounts records of
+//     containers whose containers/<id> is gone (their layers are still
+//     resolved, in RWLayers).
 //   - A damaged record becomes a warning on that record (naming the file)
 //     and everything else is still read. Nothing is written to the evidence
 //     and nothing is followed outside it. Only the overlay2 driver's layers

@@ -107,8 +107,8 @@ func checkDockerFixture(t *testing.T, src evidence.Source) {
 	if s.Root != "/var/lib/docker" || s.Driver != "overlay2" {
 		t.Errorf("root %s driver %s", s.Root, s.Driver)
 	}
-	if len(s.Warnings) != 0 {
-		t.Errorf("warnings: %q", s.Warnings)
+	if len(s.Warnings) != 0 || len(s.Orphans) != 0 {
+		t.Errorf("warnings: %q orphans %v", s.Warnings, s.Orphans)
 	}
 	// Layers.
 	if len(s.Layers) != len(fixtureLayers) {

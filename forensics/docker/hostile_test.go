@@ -268,6 +268,30 @@ func TestDockerNotFound(t *testing.T) {
 	}
 }
 
+// What a removal left behind: a layer directory nothing owns, and the
+// read-write layer of a container whose record is gone.
+func TestDockerOrphans(t *testing.T) {
+	files := dockerRoot("a")
+	r := "var/lib/docker/"
+	files[r+"overlay2/deadbeef/diff/x"] = "left behind"
+	files[r+"image/overlay2/layerdb/mounts/gone/mount-id"] = "m-gone"
+	files[r+"image/overlay2/layerdb/mounts/gone/parent"] = hChain
+	files[r+"overlay2/m-gone/diff/evil"] = "x"
+	files[r+"overlay2/m-gone/lower"] = "l/BASE"
+	s, _ := openTree(t, files)
+	want := []Orphan{
+		{Path: "/var/lib/docker/image/overlay2/layerdb/mounts/gone", Why: "read-write layer record of a container whose containers/gone directory is gone"},
+		{Path: "/var/lib/docker/overlay2/deadbeef", Why: "directory no image layer, container or -init layer refers to"},
+	}
+	if !reflect.DeepEqual(s.Orphans, want) {
+		t.Errorf("orphans %+v", s.Orphans)
+	}
+	if len(s.RWLayers) != 2 || s.RWLayers[1].ContainerID != "gone" || s.RWLayers[1].UpperDir != "/var/lib/docker/overlay2/m-gone/diff" ||
+		len(s.RWLayers[1].Lowers) != 1 || !hasWarning(s.RWLayers[1].Warnings, "containers/gone is not in the data root") || len(s.Containers) != 1 {
+		t.Errorf("rw layers %+v", s.RWLayers)
+	}
+}
+
 // A rootless daemon's data root in a user's home is found.
 func TestDockerRootless(t *testing.T) {
 	files := map[string]string{}

@@ -38,6 +38,9 @@ type Store struct {
 	RWLayers []RWLayer
 	// ImageConfigs are the image configs of imagedb, with their history.
 	ImageConfigs []ImageConfig
+	// Orphans are layer directories and read-write layer records that no
+	// image layer or container refers to: what a removal left behind.
+	Orphans []Orphan
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
@@ -93,6 +96,12 @@ type Lower struct {
 	// container was created (/etc/hosts, /etc/resolv.conf, /.dockerenv…
 	// placeholders), not part of the image.
 	Init bool `json:"init"`
+}
+
+// Orphan is something of the data root nothing refers to.
+type Orphan struct {
+	Path string `json:"path"` // inside the evidence
+	Why  string `json:"why"`
 }
 
 // ImageConfig is an image config of imagedb/content/sha256.
@@ -260,6 +269,7 @@ func Open(src evidence.Source, opt Options) (*Store, error) {
 	s.readLayers()
 	s.readImages()
 	s.readContainers()
+	s.findOrphans()
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespace()

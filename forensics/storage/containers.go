@@ -471,6 +471,42 @@ func resolveShort(src evidence.Source, driverDir, entry string) (string, error) 
 	return "/" + r, nil
 }
 
+// findOrphans lists the overlay/<id> directories no layer record owns and
+// the overlay-containers/<id> directories (userdata: spec, logs) of
+// containers no longer in containers.json.
+func (s *Store) findOrphans() {
+	scan := func(dir string, owned map[string]bool, why string) {
+		ents, err := s.src.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for i, e := range ents {
+			if i >= maxRecords {
+				break
+			}
+			if n := path.Base(e.Name); e.Mode.IsDir() && !owned[n] {
+				s.Orphans = append(s.Orphans, Orphan{Path: "/" + path.Join(dir, n), Why: why})
+			}
+		}
+	}
+	if s.driverDir != "" {
+		owned := map[string]bool{linkDir: true}
+		for _, l := range s.Layers {
+			owned[l.ID] = true
+		}
+		scan(s.driverDir, owned, "layer directory not in layers.json")
+	}
+	owned := map[string]bool{}
+	for _, c := range s.Containers {
+		owned[c.ID] = true
+	}
+	for _, base := range []string{s.graph, s.run} {
+		if base != "" {
+			scan(s.listFile(base, containersSuffix), owned, "container directory of a container not in containers.json")
+		}
+	}
+}
+
 // buildPods gathers pods: CRI-O sandboxes, libpod pods, and containers
 // whose io.kubernetes.pod.* labels name a pod.
 func (s *Store) buildPods() {

@@ -32,6 +32,9 @@
 //     evidence and inside overlay/ only, cross-checked against the
 //     layers.json parent chain. Paths are inside the evidence, with a
 //     leading "/".
+//   - Orphans lists what a removal left behind: overlay/<id> directories
+//     not in layers.json, overlay-containers/<id> directories of
+//     containers not in containers.json.
 //   - A damaged record becomes a warning on that record (naming the file and
 //     offset) and everything else is still read; nothing is written to the
 //     evidence.

@@ -58,8 +58,8 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 	if s.GraphRoot != gr || s.RunRoot != "/run/containers/storage" || s.Driver != "overlay" || s.StateDB != gr+"/libpod/bolt_state.db" {
 		t.Errorf("roots %s %s %s %s", s.GraphRoot, s.RunRoot, s.Driver, s.StateDB)
 	}
-	if !reflect.DeepEqual(s.Notes, []string{"graph root /var/lib/containers/storage from /etc/containers/storage.conf"}) || len(s.Warnings) != 0 {
-		t.Errorf("notes %q warnings %q", s.Notes, s.Warnings)
+	if !reflect.DeepEqual(s.Notes, []string{"graph root /var/lib/containers/storage from /etc/containers/storage.conf"}) || len(s.Warnings) != 0 || len(s.Orphans) != 0 {
+		t.Errorf("notes %q warnings %q orphans %v", s.Notes, s.Warnings, s.Orphans)
 	}
 	if len(s.Layers) != len(fixtureLayers) {
 		t.Fatalf("%d layers", len(s.Layers))

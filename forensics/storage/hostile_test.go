@@ -353,6 +353,24 @@ func TestStorageCRIO(t *testing.T) {
 	}
 }
 
+// What a removal left behind: a layer directory and a container's userdata
+// that no record refers to.
+func TestStorageOrphans(t *testing.T) {
+	f := store(t, "a")
+	f[g+"overlay-containers/containers.json"] = mustJSON(t, []map[string]any{ctrRecord("a", "")})
+	f[g+"overlay/removed/diff/evil"] = "x"
+	f[g+"overlay-containers/a/userdata/ctr.log"] = "kept"
+	f[g+"overlay-containers/gone/userdata/ctr.log"] = "left behind"
+	s := openStore(t, f)
+	want := []Orphan{
+		{Path: "/var/lib/containers/storage/overlay/removed", Why: "layer directory not in layers.json"},
+		{Path: "/var/lib/containers/storage/overlay-containers/gone", Why: "container directory of a container not in containers.json"},
+	}
+	if !reflect.DeepEqual(s.Orphans, want) {
+		t.Errorf("orphans %+v", s.Orphans)
+	}
+}
+
 func TestStorageRootless(t *testing.T) {
 	f := map[string]string{}
 	for k, v := range store(t, "a") {

@@ -46,6 +46,9 @@ type Store struct {
 	Layers []Layer
 	// ImageRecords are the records of images.json with their manifests.
 	ImageRecords []ImageRecord
+	// Orphans are layer and container directories no record refers to:
+	// what a removal left behind.
+	Orphans []Orphan
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
@@ -99,6 +102,12 @@ type ImageRecord struct {
 	ManifestSize      int64      `json:"manifest_size"`
 	ConfigDigest      string     `json:"config_digest"`
 	Warnings          []string   `json:"warnings"`
+}
+
+// Orphan is something of the store no record refers to.
+type Orphan struct {
+	Path string `json:"path"` // inside the evidence
+	Why  string `json:"why"`
 }
 
 // ErrNotFound is returned when no graph root is found in the evidence.
@@ -291,6 +300,7 @@ func openRoot(src evidence.Source, root Root) (*Store, error) {
 	s.readLayers()
 	s.readImages()
 	s.readContainers()
+	s.findOrphans()
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespaces()
