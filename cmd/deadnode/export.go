@@ -153,8 +153,12 @@ func runExport(a *app, args []string, o exportFlags) error {
 		}
 	}
 	if f, ok := out.(*os.File); ok && out != a.stdout {
-		if err := f.Sync(); err != nil {
-			return err
+		// Flush a written tar to disk before reporting its hash (devices
+		// and pipes have nothing to sync).
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := f.Sync(); err != nil {
+				return err
+			}
 		}
 	}
 	if o.manifest != "" {
