@@ -252,6 +252,41 @@ func (s *Store) fillCRIO(c *model.Container, md *crioMetadata, ann map[string]st
 		}
 		break
 	}
+	s.crioExitFile(c)
+}
+
+// crioExitFile reads the exit file conmon writes when a CRI-O container's
+// process ends (/run/crio/exits/<id>: the exit code; its mtime is when).
+// It is newer than a state.json that still says running.
+func (s *Store) crioExitFile(c *model.Container) {
+	r, err := evidence.Resolve(s.src, crioExitsDir, true)
+	if err != nil {
+		return
+	}
+	p := path.Join(r, c.ID)
+	st, err := s.src.Lstat(p)
+	if err != nil || !st.Mode.IsRegular() {
+		return
+	}
+	b, err := evidence.ReadFile(s.src, p, maxSmallFile)
+	if err != nil {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("/%s: %v", p, err))
+		return
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("/%s: %q is not an exit code", p, b))
+		return
+	}
+	cs := &c.Status
+	cs.Sources = append(cs.Sources, "/"+p)
+	if cs.ExitCode != nil && *cs.ExitCode != code {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("/%s says exit code %d, the state file %d", p, code, *cs.ExitCode))
+	}
+	cs.State, cs.Pid, cs.ExitCode = model.StateExited, 0, &code
+	if cs.FinishedAt.IsZero() {
+		cs.FinishedAt = model.T(st.Mtime)
+	}
 }
 
 // fillLibpod maps libpod's config and state.

@@ -22,7 +22,8 @@
 //     (SQLite, Podman 4.5+; read with modernc.org/sqlite, its write-ahead
 //     log included), each copied to a private temp file and opened
 //     read-only (a corrupt database is an error naming it, never a panic),
-//     or from CRI-O's userdata/state.json.
+//     or from CRI-O's userdata/state.json and conmon's exit file
+//     (/run/crio/exits/<id>: exit code, mtime = when).
 //   - A container's spec is its userdata/config.json (the OCI spec given to
 //     the OCI runtime), else the spec libpod recorded.
 //   - Runtime is "cri-o" when CRI-O made the container (CRI-O metadata, or

@@ -332,6 +332,16 @@ func TestStorageCRIO(t *testing.T) {
 	})
 	f[r+"app/userdata/state.json"] = `{"status":"stopped","pid":0,"created":"2026-01-01T00:00:01Z","started":"2026-01-01T00:00:02Z","finished":"2026-01-01T00:00:05Z","exitCode":1}`
 	f[r+"sb/userdata/state.json"] = `{"status":"running","pid":4242,"started":"2026-01-01T00:00:00Z"}`
+	// A third container: state.json still says running, but conmon wrote
+	// its exit file.
+	f[g+"overlay-containers/containers.json"] = mustJSON(t, []map[string]any{ctrRecord("sb", sbMeta), ctrRecord("app", appMeta), ctrRecord("late", appMeta)})
+	f[g+"overlay/L-late/diff/"] = ""
+	f[g+"overlay/L-late/lower"] = "l/BASE"
+	layers := []map[string]any{{"id": "base"}, {"id": "L-sb", "parent": "base"}, {"id": "L-app", "parent": "base"}, {"id": "L-late", "parent": "base"}}
+	f[g+"overlay-layers/layers.json"] = mustJSON(t, layers)
+	f[r+"late/userdata/state.json"] = `{"status":"running","pid":77,"started":"2026-01-01T00:00:00Z"}`
+	f["run/crio/exits/late"] = "143"
+	f["run/crio/exits/app"] = "1\n"
 	s := openStore(t, f)
 	sb, app := find(s, "sb"), find(s, "app")
 	if sb.Runtime != model.RuntimeCRIO || sb.Kind != model.KindSandbox || sb.SandboxID != "sb" || sb.Status.State != model.StateRunning || sb.Status.Pid != 4242 ||
@@ -341,14 +351,19 @@ func TestStorageCRIO(t *testing.T) {
 	if app.Runtime != model.RuntimeCRIO || app.Kind != model.KindContainer || app.ContainerName != "app" || app.Attempt != 3 || app.SandboxID != "sb" ||
 		app.Status.State != model.StateExited || *app.Status.ExitCode != 1 || app.LogPath != "/var/log/pods/shop_web-1_u-1/app/3.log" ||
 		!reflect.DeepEqual(app.Pod, &model.PodRef{Namespace: "shop", Name: "web-1", UID: "u-1"}) || app.Labels["io.kubernetes.container.name"] != "app" ||
-		app.Spec == nil || !app.Spec.Privileged || !reflect.DeepEqual(app.Status.Sources, []string{"/run/containers/storage/overlay-containers/app/userdata/state.json"}) {
+		app.Spec == nil || !app.Spec.Privileged || !reflect.DeepEqual(app.Status.Sources, []string{"/run/containers/storage/overlay-containers/app/userdata/state.json", "/run/crio/exits/app"}) {
 		t.Errorf("app %+v", app)
 	}
+	late := find(s, "late")
+	if late.Status.State != model.StateExited || *late.Status.ExitCode != 143 || late.Status.Pid != 0 || late.Status.FinishedAt.IsZero() ||
+		!reflect.DeepEqual(late.Status.Sources, []string{"/run/containers/storage/overlay-containers/late/userdata/state.json", "/run/crio/exits/late"}) {
+		t.Errorf("late %+v", late.Status)
+	}
 	if len(s.Pods) != 1 || s.Pods[0].Runtime != model.RuntimeCRIO || s.Pods[0].SandboxID != "sb" || s.Pods[0].State != model.StateRunning ||
-		!reflect.DeepEqual(s.Pods[0].Containers, []model.PodContainer{{ID: "app", Name: "app", Image: "app:1", State: "exited"}}) {
+		!reflect.DeepEqual(s.Pods[0].Containers, []model.PodContainer{{ID: "app", Name: "app", Image: "app:1", State: "exited"}, {ID: "late", Name: "app", Image: "app:1", State: "exited"}}) {
 		t.Errorf("pods %+v", s.Pods)
 	}
-	if s.Images[0].Runtime != model.RuntimeCRIO || !reflect.DeepEqual(s.Namespaces, []model.Namespace{{Runtime: "cri-o", Labels: map[string]string{}, Containers: 1, Sandboxes: 1, Images: 1, Snapshots: 3}}) {
+	if s.Images[0].Runtime != model.RuntimeCRIO || !reflect.DeepEqual(s.Namespaces, []model.Namespace{{Runtime: "cri-o", Labels: map[string]string{}, Containers: 2, Sandboxes: 1, Images: 1, Snapshots: 4}}) {
 		t.Errorf("images %+v namespaces %+v", s.Images, s.Namespaces)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	userdataDir       = "userdata"
 	ociConfigFile     = "config.json"
 	crioStateFile     = "state.json"
+	crioExitsDir      = "run/crio/exits" // conmon's --exit-dir under CRI-O: <id> holds the exit code
 
 	linkDir   = "l"
 	lowerFile = "lower"
