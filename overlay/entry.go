@@ -149,9 +149,6 @@ func (v *View) Xattrs(e *Entry) (map[string][]byte, error) {
 	if err != nil {
 		return nil, v.layerErr(l, err)
 	}
-	if l.Kind == LayerTar {
-		return xs, nil
-	}
 	return v.visibleXattrs(xs), nil
 }
 
