@@ -312,6 +312,18 @@ func TestSub(t *testing.T) {
 	if _, err := s.Lstat("../x"); err == nil {
 		t.Error("Sub let .. out")
 	}
+	// A root-level dot name keeps its dot.
+	raw2 := buildTar(t, []member{{tar.Header{Name: "d/.hidden", Typeflag: tar.TypeReg}, "h"}, {tar.Header{Name: "d/.", Typeflag: tar.TypeDir}, ""}})
+	a2, err := NewArchive(bytes.NewReader(raw2), int64(len(raw2)), "h2.tar", nil)
+	must(t, err)
+	s2, err := Sub(a2, "d")
+	must(t, err)
+	if st, err := s2.Lstat(".hidden"); err != nil || st.Name != ".hidden" {
+		t.Errorf("Sub .hidden: %+v %v", st, err)
+	}
+	if ents, err := s2.ReadDir("."); err != nil || len(ents) != 1 || ents[0].Name != ".hidden" {
+		t.Errorf("Sub ReadDir: %v %v", ents, err)
+	}
 	f, err := s.Open("/hostname")
 	must(t, err)
 	b, _ := io.ReadAll(f)

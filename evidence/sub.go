@@ -36,14 +36,20 @@ func (s *subSource) full(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return join(s.dir, strings.TrimPrefix(c, ".")), nil
+	if c == "." {
+		return s.dir, nil
+	}
+	return join(s.dir, c), nil
 }
 
 func (s *subSource) rel(st *Stat) *Stat {
 	if st == nil {
 		return nil
 	}
-	n := strings.TrimPrefix(strings.TrimPrefix(st.Name, s.dir), "/")
+	n := strings.TrimPrefix(strings.TrimPrefix(st.Name, s.dir+"/"), "/")
+	if st.Name == s.dir {
+		n = "."
+	}
 	if n == "" {
 		n = "."
 	}
@@ -53,8 +59,8 @@ func (s *subSource) rel(st *Stat) *Stat {
 
 func (s *subSource) relErr(err error) error {
 	if pe, ok := err.(*fs.PathError); ok {
-		n := strings.TrimPrefix(strings.TrimPrefix(pe.Path, s.dir), "/")
-		if n == "" {
+		n := strings.TrimPrefix(pe.Path, s.dir+"/")
+		if pe.Path == s.dir {
 			n = "."
 		}
 		return &fs.PathError{Op: pe.Op, Path: n, Err: pe.Err}
