@@ -67,6 +67,7 @@ type archEntry struct {
 	off      int64 // data offset in the archive or spill file
 	retained bool
 	hdrOff   int64 // offset of the member's header in the (uncompressed) tar stream
+	implicit bool  // a directory the archive only implies (no member of its own)
 }
 
 // OpenArchive opens and indexes a tar, tar.gz or tar.zst file of the host.
@@ -270,6 +271,22 @@ func (a *Archive) warnf(format string, args ...any) {
 // Warnings lists what was odd in the archive (refused names, damage).
 func (a *Archive) Warnings() []string { return a.warnings }
 
+// Implicit says whether name is a directory the archive only implies: no
+// member of its own, so its metadata is made up (0755, root, no times).
+func (a *Archive) Implicit(name string) bool {
+	e, _, err := a.lookup("implicit", name)
+	return err == nil && e.implicit
+}
+
+// Hardlink returns the member a hard link member shares its data with.
+func (a *Archive) Hardlink(name string) (string, bool) {
+	e, _, err := a.lookup("hardlink", name)
+	if err != nil || e.hardlink == "" {
+		return "", false
+	}
+	return e.hardlink, true
+}
+
 // Compression reports how the archive was compressed.
 func (a *Archive) Compression() Compression { return a.compression }
 
@@ -371,7 +388,7 @@ func headerXattrs(h *tar.Header) map[string][]byte {
 // links, and sorts each directory's children.
 func (a *Archive) finish() {
 	if _, ok := a.entries["."]; !ok {
-		a.entries["."] = &archEntry{st: Stat{Name: ".", Mode: fs.ModeDir | 0o755, Nlink: 1}}
+		a.entries["."] = &archEntry{st: Stat{Name: ".", Mode: fs.ModeDir | 0o755, Nlink: 1}, implicit: true}
 	}
 	names := make([]string, 0, len(a.entries))
 	for n := range a.entries {
@@ -380,7 +397,7 @@ func (a *Archive) finish() {
 	for _, n := range names {
 		for p := path.Dir(n); n != "."; n, p = p, path.Dir(p) {
 			if _, ok := a.entries[p]; !ok {
-				a.entries[p] = &archEntry{st: Stat{Name: p, Mode: fs.ModeDir | 0o755, Nlink: 1}}
+				a.entries[p] = &archEntry{st: Stat{Name: p, Mode: fs.ModeDir | 0o755, Nlink: 1}, implicit: true}
 			} else {
 				break
 			}

@@ -241,6 +241,12 @@ func TestArchiveHostileMembers(t *testing.T) {
 			if st.Nlink != 2 || st.Size != 7 {
 				t.Errorf("hostname stat %+v", st)
 			}
+			if tgt, ok := a.Hardlink("hard"); !ok || tgt != "etc/hostname" {
+				t.Errorf("Hardlink(hard) = %q %v", tgt, ok)
+			}
+			if !a.Implicit("abs") || a.Implicit("etc") || a.Implicit("etc/hostname") {
+				t.Errorf("Implicit: abs %v etc %v", a.Implicit("abs"), a.Implicit("etc"))
+			}
 			if _, err := a.Lstat("lnk/hostname"); !errors.Is(err, ErrSymlinkInPath) {
 				t.Errorf("Lstat through archive link = %v", err)
 			}
