@@ -369,13 +369,17 @@ func (v *View) layerErr(l *layer, err error) error {
 }
 
 // implicitDir tells a directory that an archive made up for members below
-// it (no member of its own: offset 0, no time, mode 0755) from a real one.
+// it (no member of its own) from a real one.
 func implicitDir(l *layer, p string, st *evidence.Stat) bool {
 	if !st.Mtime.IsZero() || st.Mode != fs.ModeDir|0o755 || st.UID != 0 || st.GID != 0 {
 		return false
 	}
-	if a, ok := l.Source.(*evidence.Archive); ok && (l.Dir == "" || l.Dir == ".") {
-		return a.MemberOffset(p) <= 0
+	if a, ok := l.Source.(*evidence.Archive); ok {
+		dir := l.Dir
+		if dir == "" {
+			dir = "."
+		}
+		return a.Implicit(path.Join(dir, p))
 	}
 	return true
 }
