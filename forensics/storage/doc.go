@@ -33,6 +33,9 @@
 //     evidence and inside overlay/ only, cross-checked against the
 //     layers.json parent chain. Paths are inside the evidence, with a
 //     leading "/".
+//   - ExecSessions are libpod's exec session records (podman exec: the
+//     full command, pid, state), live ones and deleted ones carved from the
+//     state database's free pages, each with its file offset.
 //   - Orphans lists what a removal left behind: overlay/<id> directories
 //     not in layers.json, overlay-containers/<id> directories of
 //     containers not in containers.json.

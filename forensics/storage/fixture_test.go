@@ -167,6 +167,31 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 	if !reflect.DeepEqual(s.Namespaces, []model.Namespace{{Runtime: "podman", Name: "", Labels: map[string]string{}, Containers: 2, Images: 2, Snapshots: 5}}) {
 		t.Errorf("namespaces %+v", s.Namespaces)
 	}
+	// The attack ran through podman exec; its session was deleted from
+	// libpod's state when it ended, but two versions of its record (while
+	// running, with the pid; stopped) are in the database's free pages,
+	// with the whole attack script (ground-truth/podman/attack.sh, run as
+	// sh -c "$(cat attack.sh)", which drops the last newline).
+	script, err := os.ReadFile(testfix.Shared(t, "runtimes-c1", "ground-truth", "podman", "attack.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const execID = "5932e9b1813279d0525aac6ccf5401b8fdd8955b7f52564c05c61f3449bccbb7"
+	wantExec := []struct {
+		state  string
+		pid    int
+		offset int64
+	}{{"stopped", 0, 54023}, {"running", 21789, 99223}}
+	if len(s.ExecSessions) != len(wantExec) {
+		t.Fatalf("exec sessions %+v", s.ExecSessions)
+	}
+	for i, w := range wantExec {
+		x := s.ExecSessions[i]
+		if x.ID != execID || x.ContainerID != ctrCart || x.State != w.state || x.Pid != w.pid || x.Offset != w.offset || x.Live || x.Source != gr+"/libpod/bolt_state.db" ||
+			len(x.Command) != 3 || x.Command[0] != "sh" || x.Command[1] != "-c" || x.Command[2]+"\n" != string(script) {
+			t.Errorf("exec session %d = %+v", i, x)
+		}
+	}
 }
 
 func TestFixtureStorageArchive(t *testing.T) {

@@ -43,6 +43,9 @@ func FuzzLibpodRecords(f *testing.F) {
 		decodeLibpodState(state)
 		decodeCRIOState(state)
 		decodeMetadata(string(cfg))
+		if r, err := decodeExecRecord(cfg); err == nil && (!isHexID(r.ID) || !isHexID(r.ContainerID)) {
+			t.Fatalf("exec record with ids %q %q", r.ID, r.ContainerID)
+		}
 	})
 }
 

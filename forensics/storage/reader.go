@@ -46,6 +46,9 @@ type Store struct {
 	Layers []Layer
 	// ImageRecords are the records of images.json with their manifests.
 	ImageRecords []ImageRecord
+	// ExecSessions are libpod's exec session records, live ones and deleted
+	// ones carved from the state database's free pages, in file order.
+	ExecSessions []ExecSession
 	// Orphans are layer and container directories no record refers to:
 	// what a removal left behind.
 	Orphans []Orphan
@@ -300,6 +303,7 @@ func openRoot(src evidence.Source, root Root) (*Store, error) {
 	s.readLayers()
 	s.readImages()
 	s.readContainers()
+	s.carveExec()
 	s.findOrphans()
 	s.buildPods()
 	s.buildSnapshots()
@@ -361,6 +365,35 @@ func (s *Store) readLibpod() {
 	}
 	s.libpod, s.StateDB, s.libpodUnread = lp, "/"+sq, false
 	s.Warnings = append(s.Warnings, lp.warnings...)
+}
+
+// carveExec reads the exec sessions of the libpod state database, deleted
+// ones included.
+func (s *Store) carveExec() {
+	if s.StateDB == "" {
+		return
+	}
+	live := map[string]bool{}
+	if s.libpod != nil {
+		live = s.libpod.execIDs
+	}
+	xs, torn, err := carveExecSessions(s.src, strings.TrimPrefix(s.StateDB, "/"), live)
+	if err != nil {
+		s.Warnings = append(s.Warnings, err.Error())
+	}
+	if torn > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%s: %d exec session record remnants too torn to decode", s.StateDB, torn))
+	}
+	s.ExecSessions = xs
+	for id := range live {
+		found := false
+		for _, x := range xs {
+			found = found || x.ID == id
+		}
+		if !found {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: live exec session %s: its record was not found", s.StateDB, id))
+		}
+	}
 }
 
 func (s *Store) readLayers() {

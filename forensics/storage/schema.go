@@ -38,6 +38,7 @@ const (
 	bktPod          = "pod"
 	bktExitCode     = "exit-code"
 	bktRuntimeCfg   = "runtime-config"
+	bktExec         = "exec" // exec session id -> container id
 	keyConfig       = "config"
 	keyState        = "state"
 	keyPodContainer = "containers"

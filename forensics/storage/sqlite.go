@@ -22,6 +22,7 @@ const (
 	sqlPodConfig       = "SELECT ID, JSON FROM PodConfig"
 	sqlPodState        = "SELECT ID, JSON FROM PodState"
 	sqlDBConfig        = "SELECT GraphRoot FROM DBConfig"
+	sqlExecSessions    = "SELECT ID FROM ContainerExecSession"
 	sqliteWALSuffix    = "-wal"
 )
 
@@ -64,7 +65,7 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 		return nil, err
 	}
 	file := "/" + name
-	out := &libpodDB{file: file, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}}
+	out := &libpodDB{file: file, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}, execIDs: map[string]bool{}}
 	err = contain(file, func() error {
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(tmp, "db.sql")+"?_pragma=query_only(1)&_pragma=busy_timeout(1000)")
 		if err != nil {
@@ -121,6 +122,14 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 		if err != nil {
 			out.warnings = append(out.warnings, fmt.Sprintf("%s: ContainerState: %v", file, err))
 		}
+		rows(db, sqlExecSessions, func(sc func(...any) error) error {
+			var id string
+			if err := sc(&id); err != nil {
+				return err
+			}
+			out.execIDs[id] = true
+			return nil
+		})
 		// Exit codes of removed containers; absent in older schemas.
 		rows(db, sqlContainerExit, func(sc func(...any) error) error {
 			var id string

@@ -1,0 +1,153 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/deadnode/deadnode/evidence"
+)
+
+// ExecSession is a libpod exec session record (podman exec): a live one,
+// or one deleted from the state database whose bytes are still in its
+// free pages. libpod keeps the full command of each session, so a
+// deleted record can hold what an attacker ran through exec.
+type ExecSession struct {
+	ID          string            `json:"id"`
+	ContainerID string            `json:"container_id"`
+	State       string            `json:"state"` // created|running|stopped|unknown, as last written
+	Pid         int               `json:"pid,omitempty"`
+	ExitCode    *int              `json:"exit_code"`
+	Command     []string          `json:"command"`
+	Environment map[string]string `json:"environment,omitempty"`
+	User        string            `json:"user,omitempty"`
+	WorkDir     string            `json:"work_dir,omitempty"`
+	Privileged  bool              `json:"privileged"`
+	// Live says whether the session is still recorded in the database;
+	// false for a carved remnant of a deleted one.
+	Live   bool   `json:"live"`
+	Source string `json:"source"` // the database file, inside the evidence
+	Offset int64  `json:"offset"` // of the record in that file
+}
+
+// execRecord is libpod's ExecSession JSON.
+type execRecord struct {
+	ID          string `json:"id"`
+	ContainerID string `json:"containerId"`
+	State       int    `json:"state"`
+	Pid         int    `json:"pid"`
+	ExitCode    *int   `json:"exitCode"`
+	Config      struct {
+		Command     []string          `json:"command"`
+		Environment map[string]string `json:"environment"`
+		User        string            `json:"user"`
+		WorkDir     string            `json:"workDir"`
+		Privileged  bool              `json:"privileged"`
+	} `json:"config"`
+}
+
+// execMarker starts every exec session record: {"id":"<64 hex>","containerId":"
+var execMarker = []byte(`{"id":"`)
+
+const (
+	execIDLen    = 64
+	execCtrKey   = `","containerId":"`
+	maxExecScan  = 1 << 20 // bytes read per step of the scan
+	maxExecCarve = 10000   // records carved from one file
+)
+
+func execStateName(s int) string {
+	switch s {
+	case 1:
+		return "created"
+	case 2:
+		return "running"
+	case 3:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// decodeExecRecord decodes one exec session record from the start of b
+// (trailing bytes, a page's other contents, are ignored).
+func decodeExecRecord(b []byte) (*execRecord, error) {
+	var r execRecord
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&r); err != nil {
+		return nil, jsonErr(err, 0)
+	}
+	if !isHexID(r.ID) || !isHexID(r.ContainerID) {
+		return nil, fmt.Errorf("not an exec session record")
+	}
+	return &r, nil
+}
+
+func isHexID(s string) bool {
+	if len(s) != execIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// carveExecSessions scans a libpod state database file of the evidence,
+// free pages included, for exec session records. live holds the ids still
+// recorded in the database. Records torn across non-adjacent pages are
+// counted in the returned number of unreadable candidates.
+func carveExecSessions(src evidence.Source, name string, live map[string]bool) ([]ExecSession, int, error) {
+	f, err := src.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	size := f.Size()
+	var out []ExecSession
+	torn := 0
+	head := len(execMarker) + execIDLen + len(execCtrKey)
+	buf := make([]byte, maxExecScan+head)
+	for base := int64(0); base < size && len(out) < maxExecCarve; base += maxExecScan {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
+		if err != nil && err != io.EOF {
+			return out, torn, fmt.Errorf("/%s: offset %d: %w", name, base, err)
+		}
+		win := buf[:n]
+		for i := 0; i < len(win) && i < maxExecScan; {
+			j := bytes.Index(win[i:], execMarker)
+			if j < 0 || i+j >= maxExecScan {
+				break
+			}
+			at := i + j
+			i = at + 1
+			if at+head > len(win) || !isHexID(string(win[at+len(execMarker):at+len(execMarker)+execIDLen])) ||
+				string(win[at+len(execMarker)+execIDLen:at+head]) != execCtrKey {
+				continue
+			}
+			off := base + int64(at)
+			rec, err := decodeExecRecord(readAtMost(f, off, min(size-off, maxJSON)))
+			if err != nil {
+				torn++
+				continue
+			}
+			out = append(out, ExecSession{
+				ID: rec.ID, ContainerID: rec.ContainerID, State: execStateName(rec.State), Pid: rec.Pid, ExitCode: rec.ExitCode,
+				Command: rec.Config.Command, Environment: rec.Config.Environment, User: rec.Config.User, WorkDir: rec.Config.WorkDir,
+				Privileged: rec.Config.Privileged, Live: live[rec.ID], Source: "/" + name, Offset: off,
+			})
+			if len(out) >= maxExecCarve {
+				break
+			}
+		}
+	}
+	return out, torn, nil
+}
+
+// readAtMost reads up to n bytes at off (what could be read).
+func readAtMost(r io.ReaderAt, off, n int64) []byte {
+	b := make([]byte, n)
+	k, _ := r.ReadAt(b, off)
+	return b[:k]
+}
