@@ -29,6 +29,10 @@ func (s *Store) readContainers() {
 			break
 		}
 		id := path.Base(e.Name)
+		if e.Mode&fs.ModeSymlink != 0 {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s/%s is a symbolic link, not a container directory; not followed", dir, id))
+			continue
+		}
 		if !e.Mode.IsDir() || !plainName(id) {
 			continue
 		}

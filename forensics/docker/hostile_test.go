@@ -143,6 +143,8 @@ func TestHostileDockerRoot(t *testing.T) {
 	files[r+"image/overlay2/layerdb/sha256/"+loop[7:]+"/parent"] = loop
 	files[r+"image/overlay2/layerdb/mounts/loop/parent"] = loop
 	delete(files, r+"overlay2/m-loop/lower")
+	// A container directory that is a link out of the data root.
+	files[r+"containers/linked"] = "->/etc"
 	// A torn repositories.json.
 	files[r+"image/overlay2/repositories.json"] = `{"Repositories":{"x":{"x:1":"sha256:`
 
@@ -204,7 +206,8 @@ func TestHostileDockerRoot(t *testing.T) {
 		t.Errorf("loop warnings %q", lp.Warnings)
 	}
 	if !hasWarning(s.Warnings, "/var/lib/docker/image/overlay2/repositories.json: repositories JSON") ||
-		!hasWarning(s.Warnings, "not-a-chain-id: not a chain id; skipped") {
+		!hasWarning(s.Warnings, "not-a-chain-id: not a chain id; skipped") ||
+		!hasWarning(s.Warnings, "/var/lib/docker/containers/linked is a symbolic link, not a container directory; not followed") {
 		t.Errorf("store warnings %q", s.Warnings)
 	}
 	if len(s.Containers) != 9 {
