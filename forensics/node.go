@@ -10,7 +10,9 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/containerd"
+	"github.com/deadnode/deadnode/forensics/docker"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/forensics/storage"
 )
 
 // Options tune Open.
@@ -20,12 +22,19 @@ type Options struct {
 	ContainerdRoot string
 	// Namespaces keeps only these runtime namespaces (all when empty).
 	Namespaces []string
+	// DockerRoot overrides detection of Docker's data root.
+	DockerRoot string
+	// StorageRoot overrides detection of containers-storage graph roots
+	// (Podman, CRI-O).
+	StorageRoot string
 }
 
 // Node is the evidence of one node and what was found in it.
 type Node struct {
 	Src        evidence.Source
 	Containerd *containerd.Store
+	Docker     *docker.Store
+	Storage    []*storage.Store
 	// Notes say how the evidence was read (a prefix stripped, a root
 	// found elsewhere than expected).
 	Notes []string
@@ -127,10 +136,69 @@ func OpenNode(src evidence.Source, opt Options) (*Node, error) {
 	default:
 		return nil, fmt.Errorf("containerd: %w", err)
 	}
-	if n.Containerd == nil {
+	ds, err := docker.Open(src, docker.Options{Root: opt.DockerRoot})
+	switch {
+	case err == nil:
+		n.Docker = ds
+		n.Notes = append(n.Notes, ds.Notes...)
+	case errors.Is(err, docker.ErrNotFound) && opt.DockerRoot == "":
+	default:
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	ss, err := storage.OpenAll(src, storage.Options{GraphRoot: opt.StorageRoot})
+	for _, s := range ss {
+		n.Notes = append(n.Notes, s.Notes...)
+	}
+	n.Storage = ss
+	switch {
+	case err == nil:
+	case errors.Is(err, storage.ErrNotFound) && opt.StorageRoot == "":
+	default:
+		return nil, fmt.Errorf("containers-storage: %w", err)
+	}
+	if n.Containerd == nil && n.Docker == nil && len(n.Storage) == 0 {
 		return nil, ErrNoRuntime
 	}
+	n.foldDockerTasks()
 	return n, nil
+}
+
+// foldDockerTasks drops the containerd records of Docker's own containers:
+// dockerd runs each container as a task of containerd (its managed one
+// under /var/lib/docker/containerd/daemon, or the system's) in namespace
+// "moby", whose record knows little more than the id. A recorded OCI spec
+// (the one runc was given) replaces the view Docker's files give.
+func (n *Node) foldDockerTasks() {
+	if n.Containerd == nil || n.Docker == nil {
+		return
+	}
+	byID := map[string]*model.Container{}
+	for i := range n.Docker.Containers {
+		byID[n.Docker.Containers[i].ID] = &n.Docker.Containers[i]
+	}
+	kept := n.Containerd.Containers[:0]
+	dropped := 0
+	for _, c := range n.Containerd.Containers {
+		d := byID[c.ID]
+		if c.Namespace != docker.Namespace || d == nil {
+			kept = append(kept, c)
+			continue
+		}
+		if c.Spec != nil {
+			c.Spec.Privileged = c.Spec.Privileged || (d.Spec != nil && d.Spec.Privileged)
+			d.Spec = c.Spec
+		}
+		dropped++
+	}
+	n.Containerd.Containers = kept
+	for i := range n.Containerd.Namespaces {
+		if n.Containerd.Namespaces[i].Name == docker.Namespace {
+			n.Containerd.Namespaces[i].Containers -= dropped
+		}
+	}
+	if dropped > 0 {
+		n.Notes = append(n.Notes, fmt.Sprintf("%d containerd records in namespace %s are the tasks of Docker containers; each is listed once, as a Docker container", dropped, docker.Namespace))
+	}
 }
 
 // Close releases the evidence.
@@ -150,6 +218,12 @@ func (n *Node) Warnings() []string {
 	if n.Containerd != nil {
 		w = append(w, n.Containerd.Warnings...)
 	}
+	if n.Docker != nil {
+		w = append(w, n.Docker.Warnings...)
+	}
+	for _, s := range n.Storage {
+		w = append(w, s.Warnings...)
+	}
 	return w
 }
 
@@ -159,6 +233,12 @@ func (n *Node) Containers() []model.Container {
 	var out []model.Container
 	if n.Containerd != nil {
 		out = append(out, n.Containerd.Containers...)
+	}
+	if n.Docker != nil {
+		out = append(out, n.Docker.Containers...)
+	}
+	for _, s := range n.Storage {
+		out = append(out, s.Containers...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -175,26 +255,47 @@ func (n *Node) Containers() []model.Container {
 
 // Pods returns the pods.
 func (n *Node) Pods() []model.Pod {
-	if n.Containerd == nil {
-		return nil
+	var out []model.Pod
+	if n.Containerd != nil {
+		out = append(out, n.Containerd.Pods...)
 	}
-	return n.Containerd.Pods
+	if n.Docker != nil {
+		out = append(out, n.Docker.Pods...)
+	}
+	for _, s := range n.Storage {
+		out = append(out, s.Pods...)
+	}
+	return out
 }
 
 // Images returns the image records.
 func (n *Node) Images() []model.Image {
-	if n.Containerd == nil {
-		return nil
+	var out []model.Image
+	if n.Containerd != nil {
+		out = append(out, n.Containerd.Images...)
 	}
-	return n.Containerd.Images
+	if n.Docker != nil {
+		out = append(out, n.Docker.Images...)
+	}
+	for _, s := range n.Storage {
+		out = append(out, s.Images...)
+	}
+	return out
 }
 
 // Snapshots returns the snapshots.
 func (n *Node) Snapshots() []model.Snapshot {
-	if n.Containerd == nil {
-		return nil
+	var out []model.Snapshot
+	if n.Containerd != nil {
+		out = append(out, n.Containerd.Snapshots...)
 	}
-	return n.Containerd.Snapshots
+	if n.Docker != nil {
+		out = append(out, n.Docker.Snapshots...)
+	}
+	for _, s := range n.Storage {
+		out = append(out, s.Snapshots...)
+	}
+	return out
 }
 
 // Content returns the content blobs.
@@ -215,10 +316,17 @@ func (n *Node) Leases() []model.Lease {
 
 // Namespaces returns the runtime namespaces.
 func (n *Node) Namespaces() []model.Namespace {
-	if n.Containerd == nil {
-		return nil
+	var out []model.Namespace
+	if n.Containerd != nil {
+		out = append(out, n.Containerd.Namespaces...)
 	}
-	return n.Containerd.Namespaces
+	if n.Docker != nil {
+		out = append(out, n.Docker.Namespaces...)
+	}
+	for _, s := range n.Storage {
+		out = append(out, s.Namespaces...)
+	}
+	return out
 }
 
 // ErrAmbiguous is returned by FindContainer when a prefix names several.
