@@ -449,6 +449,9 @@ func (d *Dir) Open(name string) (File, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: clean, Err: ErrNotRegular}
 	}
+	// Back to blocking mode: os.NewFile would otherwise try to register a
+	// non-blocking descriptor with the poller on every open.
+	unix.SetNonblock(fd, false)
 	return &osFile{File: os.NewFile(uintptr(fd), clean), size: st.Size}, nil
 }
 

@@ -44,6 +44,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 type app struct {
 	root           string
 	containerdRoot string
+	dockerRoot     string
+	storageRoot    string
 	namespaces     []string
 	output         string
 	stdout         io.Writer
@@ -57,13 +59,15 @@ type app struct {
 func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory) or a .tar, .tar.gz, .tar.zst collection of it")
 	fs.StringVar(&a.containerdRoot, "containerd-root", "", "containerd's root inside the evidence (default: detected)")
+	fs.StringVar(&a.dockerRoot, "docker-root", "", "Docker's data root inside the evidence (default: detected)")
+	fs.StringVar(&a.storageRoot, "storage-root", "", "containers-storage graph root (Podman, CRI-O) inside the evidence (default: detected)")
 	fs.StringSliceVarP(&a.namespaces, "namespace", "n", nil, "only these runtime namespaces (repeatable, comma-separated)")
 	fs.StringVarP(&a.output, "output", "o", "table", "output format: table, json or jsonl")
 }
 
 // valueFlags are global flags that take a value, for finding the command
 // words among the arguments.
-var valueFlags = map[string]bool{"--root": true, "--containerd-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
+var valueFlags = map[string]bool{"--root": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -197,7 +201,7 @@ func (a *app) node() (*forensics.Node, error) {
 	if a.root == "" {
 		return nil, usagef("--root EVIDENCE is required")
 	}
-	n, err := forensics.Open(a.root, forensics.Options{ContainerdRoot: a.containerdRoot, Namespaces: a.namespaces})
+	n, err := forensics.Open(a.root, forensics.Options{ContainerdRoot: a.containerdRoot, DockerRoot: a.dockerRoot, StorageRoot: a.storageRoot, Namespaces: a.namespaces})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.root, err)
 	}
