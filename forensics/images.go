@@ -80,3 +80,36 @@ func (n *Node) ImageLowers(ns string, img *image.Image) ([]overlay.Layer, error)
 	}
 	return out, nil
 }
+
+// LowerView returns the merged view of a container's image layers (its
+// lower directories).
+func (n *Node) LowerView(c *model.Container) (*overlay.View, error) {
+	if len(c.LowerDirs) == 0 {
+		return nil, fmt.Errorf("container %s has no image layers in the evidence", c.ID)
+	}
+	var ls []overlay.Layer
+	for _, l := range c.LowerDirs {
+		ls = append(ls, overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(l, "/"), Kind: overlay.LayerDir, Name: l})
+	}
+	return overlay.New(ls, nil)
+}
+
+// ExeOrigin returns a lookup for checkpoint.Options.ExeOrigin: "image"
+// when a path exists in the container's image layers, "unknown" otherwise.
+// It returns nil when the container or its layers are not in the evidence.
+func (n *Node) ExeOrigin(containerID string) func(string) string {
+	c, err := n.FindContainer(containerID)
+	if err != nil || c.ID != containerID {
+		return nil
+	}
+	v, err := n.LowerView(c)
+	if err != nil {
+		return nil
+	}
+	return func(p string) string {
+		if e, err := v.StatEntry(strings.TrimPrefix(p, "/")); err == nil && e.Stat.Mode.IsRegular() {
+			return "image"
+		}
+		return "unknown"
+	}
+}

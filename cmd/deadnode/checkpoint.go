@@ -126,6 +126,17 @@ func openNodeCheckpoint(a *app, ref string, opt checkpoint.Options) (*checkpoint
 		return nil, nil, fmt.Errorf("%q names %d checkpoint images; give the full name or digest", ref, len(digests))
 	}
 	m := matches[0]
+	if opt.ExeOrigin == nil {
+		// The checkpointed container's image layers answer "was this
+		// executable in the image?" for what the RW diff does not hold.
+		id := strings.TrimPrefix(m.Name, "containerd.io/checkpoint/")
+		if i := strings.IndexByte(id, ':'); i > 0 {
+			id = id[:i]
+		}
+		if n, err := a.node(); err == nil {
+			opt.ExeOrigin = n.ExeOrigin(id)
+		}
+	}
 	cp, err := checkpoint.OpenContainerd(src, contentDir, m.Digest, &checkpoint.ContainerdOptions{Options: opt, ImageName: m.Name})
 	if err != nil {
 		closeFn()
