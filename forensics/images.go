@@ -113,3 +113,13 @@ func (n *Node) ExeOrigin(containerID string) func(string) string {
 		return "unknown"
 	}
 }
+
+// MergedView returns a container's root filesystem as the kernel would
+// have shown it: its upper layer over its image layers.
+func (n *Node) MergedView(c *model.Container) (*overlay.View, error) {
+	ds, err := n.ContainerDrift(c)
+	if err != nil {
+		return nil, err
+	}
+	return overlay.New(append([]overlay.Layer{ds.Upper}, ds.Lowers...), nil)
+}

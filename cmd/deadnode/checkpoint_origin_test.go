@@ -35,3 +35,28 @@ func TestCheckpointExeOriginFromNode(t *testing.T) {
 		}
 	}
 }
+
+// TestMemFileBackedFromNode: pages of the miner's text that CRIU did not
+// dump are read from the container's own filesystem on the node and say so.
+func TestMemFileBackedFromNode(t *testing.T) {
+	out, stderr, code := runCLI(t, "--root", testfix.NodeArchive(t), "mem", "maps", "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", "--pid", "50", "--ranges", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var maps []struct {
+		Start  string `json:"start"`
+		Ranges []struct {
+			Start, End, Provenance, Source string
+		} `json:"ranges"`
+	}
+	if err := json.Unmarshal([]byte(out), &maps); err != nil {
+		t.Fatal(err)
+	}
+	if len(maps) == 0 || maps[0].Start != "0x400000" || len(maps[0].Ranges) != 1 {
+		t.Fatalf("maps %+v", maps)
+	}
+	r := maps[0].Ranges[0]
+	if r.Provenance != "file" || r.Source != "/tmp/.x/miner" || r.End != "0x401000" {
+		t.Errorf("first page of the miner: %+v", r)
+	}
+}

@@ -114,7 +114,17 @@ func openMem(a *app, args []string) (*memory.Reader, func(), error) {
 	for _, w := range cp.Warnings {
 		a.warn(w)
 	}
-	r, err := memory.Open(cp, nil)
+	// Unmodified file-backed pages come from the checkpointed container's
+	// own filesystem on the node, when it is still there.
+	var mopt memory.Options
+	if n, err := a.node(); err == nil && cp.Container.ID != "" {
+		if c, err := n.FindContainer(cp.Container.ID); err == nil && c.ID == cp.Container.ID {
+			if v, err := n.MergedView(c); err == nil {
+				mopt.FS = v
+			}
+		}
+	}
+	r, err := memory.Open(cp, &mopt)
 	if err != nil {
 		cp.Close()
 		closeEvidence()
