@@ -21,10 +21,13 @@ const MaxDirEntries = 1 << 22
 
 // Dir is a Source over a host directory (a mounted image). Every access is
 // made relative to a file descriptor of the root, one component at a time
-// with O_NOFOLLOW, so nothing outside the root is ever reached.
+// with O_NOFOLLOW, so nothing outside the root is ever reached. Where the
+// process may (CAP_SYS_ADMIN), that root is a private read-only, noatime
+// clone of the mount, so the kernel itself refuses any change.
 type Dir struct {
-	path string
-	fd   int
+	path  string
+	fd    int
+	clone bool // fd is the root of a private read-only, noatime mount clone
 
 	mu    sync.Mutex
 	cache map[string]*cachedDir
@@ -42,8 +45,35 @@ func OpenDir(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: abs, Err: err}
 	}
-	return &Dir{path: abs, fd: fd}, nil
+	d := &Dir{path: abs, fd: fd}
+	if clone, ok := readOnlyClone(fd); ok {
+		unix.Close(fd)
+		d.fd, d.clone = clone, true
+	}
+	return d, nil
 }
+
+// readOnlyClone makes a private, detached copy of the mount(s) under fd
+// (open_tree with OPEN_TREE_CLONE, never attached anywhere) and marks it
+// read-only and noatime, so that no read through it — not even readlink,
+// which has no O_NOATIME — can change anything of the evidence. It needs
+// CAP_SYS_ADMIN; without it the caller keeps the plain descriptor.
+func readOnlyClone(fd int) (int, bool) {
+	clone, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, false
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOATIME, Attr_clr: unix.MOUNT_ATTR__ATIME}
+	if err := unix.MountSetattr(clone, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(clone)
+		return -1, false
+	}
+	return clone, true
+}
+
+// ReadOnlyClone says whether reads go through a private read-only,
+// noatime clone of the evidence's mount (see OpenDir).
+func (d *Dir) ReadOnlyClone() bool { return d.clone }
 
 func (d *Dir) String() string { return d.path }
 

@@ -14,9 +14,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // hostileDir builds an evidence root whose links point out of it, next to
@@ -389,5 +391,48 @@ func TestDirCacheConcurrent(t *testing.T) {
 	must(t, src.Close())
 	if n := fdCount(t); n != before {
 		t.Errorf("%d descriptors after Close, %d before", n, before)
+	}
+}
+
+// TestDirReadOnlyClone: as root, a directory is read through a private
+// read-only, noatime clone of its mount, so even readlink leaves a link's
+// atime alone, and the evidence cannot be written through the source.
+func TestDirReadOnlyClone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs CAP_SYS_ADMIN (CI runs as root)")
+	}
+	root := t.TempDir()
+	must(t, os.Symlink("target", filepath.Join(root, "lnk")))
+	old := time.Unix(1600000000, 0)
+	// atime older than ctime: relatime would update it on readlink.
+	must(t, unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, "lnk"), []unix.Timespec{unix.NsecToTimespec(old.UnixNano()), unix.NsecToTimespec(old.UnixNano())}, unix.AT_SYMLINK_NOFOLLOW))
+	src, err := OpenDir(root)
+	must(t, err)
+	defer src.Close()
+	if !src.ReadOnlyClone() || !src.ReadOnlyMount() {
+		t.Fatalf("clone %v read-only %v", src.ReadOnlyClone(), src.ReadOnlyMount())
+	}
+	if tgt, err := src.Readlink("lnk"); err != nil || tgt != "target" {
+		t.Fatalf("Readlink %q %v", tgt, err)
+	}
+	var st unix.Stat_t
+	must(t, unix.Lstat(filepath.Join(root, "lnk"), &st))
+	if st.Atim.Sec != old.Unix() {
+		t.Errorf("readlink moved the link's atime to %d", st.Atim.Sec)
+	}
+	// The clone refuses writes outright.
+	if err := unix.Mkdirat(src.fd, "new", 0o755); err != unix.EROFS {
+		t.Errorf("mkdir through the clone: %v, want EROFS", err)
+	}
+	// Without the clone (as a user without CAP_SYS_ADMIN), the same readlink
+	// does move it: the test can fail.
+	plain, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(plain)
+	buf := make([]byte, 64)
+	unix.Readlinkat(plain, "lnk", buf)
+	must(t, unix.Lstat(filepath.Join(root, "lnk"), &st))
+	if st.Atim.Sec == old.Unix() {
+		t.Errorf("a plain readlink did not move the atime: the check above proves nothing")
 	}
 }

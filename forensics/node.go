@@ -62,7 +62,7 @@ func OpenSource(root string) (evidence.Source, []string, error) {
 			return nil, nil, err
 		}
 		src = d
-		if !d.ReadOnlyMount() {
+		if !d.ReadOnlyMount() && !d.ReadOnlyClone() {
 			notes = append(notes, "the evidence directory is on a writable mount: reading a symbolic link's target can update the link's access time (the kernel has no O_NOATIME for readlink); mount the image read-only to rule that out")
 		}
 	} else {

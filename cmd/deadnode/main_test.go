@@ -171,18 +171,12 @@ func TestEvidenceUntouched(t *testing.T) {
 	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 0 {
 		t.Errorf("the evidence changed through a read-only mount:\n%s", strings.Join(d, "\n"))
 	}
-	// On the writable copy itself: contents, modes, owners, mtimes, ctimes
-	// and xattrs never change, and neither do the atimes of files and
-	// directories (O_NOATIME). Only a symbolic link's atime can move when
-	// its target is read: readlink has no O_NOATIME (README, Evidence).
+	// On the writable copy itself: as root, deadnode reads through a
+	// private read-only, noatime clone of the mount, so again nothing
+	// changes, symlink atimes included (readlink has no O_NOATIME).
 	run(dir, false)
-	after := fingerprint(t, dir)
-	for _, d := range diffPrints(before, after) {
-		name, _, _ := strings.Cut(d, ": ")
-		b, a := before[name], after[name]
-		if !strings.HasPrefix(b, "L") || stripAtime(b) != stripAtime(a) {
-			t.Errorf("the writable evidence changed beyond a symlink atime: %s", d)
-		}
+	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 0 {
+		t.Errorf("the writable evidence changed:\n%s", strings.Join(d, "\n"))
 	}
 	archive := testfix.NodeArchive(t)
 	archStat, _ := os.Stat(archive)
@@ -195,16 +189,6 @@ func TestEvidenceUntouched(t *testing.T) {
 	if d := diffPrints(before, fingerprint(t, dir)); len(d) != 1 || !strings.HasPrefix(d[0], "node/etc/containerd/config.toml") {
 		t.Errorf("a plain read was not seen by the fingerprint (atime not tracked?): %v", d)
 	}
-}
-
-func stripAtime(fp string) string {
-	f := strings.Fields(fp)
-	for i, x := range f {
-		if strings.HasPrefix(x, "a=") {
-			f[i] = "a=?"
-		}
-	}
-	return strings.Join(f, " ")
 }
 
 func TestLsContainersJSON(t *testing.T) {
