@@ -106,6 +106,10 @@ type DriftOptions struct {
 	// MaxIdentical bounds the image files of one size hashed when looking
 	// for identical_to (default 32).
 	MaxIdentical int
+	// IdenticalAll looks for identical_to for every added or modified file;
+	// by default only executables (ELF, scripts, libraries, exec bit) are
+	// looked up, which spares indexing the image when none was dropped.
+	IdenticalAll bool
 }
 
 // DriftSource is what drift compares: an upper layer (a snapshot dir, a
@@ -514,7 +518,7 @@ func (d *job) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy
 			f.Change = ChangeMetadataOnly
 		}
 	}
-	if (f.Change == ChangeAdded || f.Change == ChangeModified || f.Change == ChangeTypeChanged) && st.Size > 0 {
+	if (f.Change == ChangeAdded || f.Change == ChangeModified || f.Change == ChangeTypeChanged) && st.Size > 0 && (f.ExecKind != "" || d.opt.IdenticalAll) {
 		f.IdenticalTo = d.identical(st.Size, f.SHA256, "/"+st.Name)
 	}
 }

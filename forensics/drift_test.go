@@ -267,6 +267,7 @@ func synthetic(t *testing.T) (string, *DriftSource) {
 	w(l2+"/etc/meta", "metacopy data\n", 0o644)
 	// Upper layer.
 	w(up+"/etc/config", "a=2\n", 0o644)    // modified
+	w(up+"/tmp/stolen", "same\n", 0o644)   // a data copy of /etc/same
 	w(up+"/etc/same", "same\n", 0o644)     // copy-up, identical: metadata_only (mtime)
 	w(up+"/etc/chmodded", "keep\n", 0o600) // metadata_only (mode)
 	must(t, os.MkdirAll(up+"/opt", 0o755))
@@ -353,6 +354,8 @@ func TestDriftEveryClass(t *testing.T) {
 		"/etc/meta":                  {ChangeMetadataOnly, "file", "", nil, ""},
 		"/bin/tool":                  {ChangeDeleted, "whiteout", "", nil, ""},
 		"/usr/lib":                   {ChangeAdded, "dir", "", nil, ""},
+		"/tmp":                       {ChangeAdded, "dir", "", []string{FlagVolatile}, ""},
+		"/tmp/stolen":                {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
 		"/usr/local":                 {ChangeAdded, "dir", "", nil, ""},
 		"/usr/local/bin":             {ChangeAdded, "dir", "", nil, ""},
 	})
@@ -382,6 +385,10 @@ func TestDriftEveryClass(t *testing.T) {
 	}
 	if f := got["/usr/local/bin/suid"]; f.Interpreter != "/usr/bin/env python3" || f.Mode != "4755" {
 		t.Errorf("suid: %+v", f)
+	}
+	// Data files are looked up in the image only when asked.
+	if f := collect(t, ds, DriftOptions{IdenticalAll: true})["/tmp/stolen"]; f.IdenticalTo != "/etc/same" {
+		t.Errorf("identical-all: %+v", f)
 	}
 	// Without hashing: no sums, no identical_to, classes still right.
 	nh := collect(t, ds, DriftOptions{NoHash: true})

@@ -25,18 +25,19 @@ func init() {
 			fs.BoolVar(&o.execOnly, "exec-only", false, "only executables (ELF, scripts, shared libraries, exec bit)")
 			fs.StringVar(&o.checkpoint, "checkpoint", "", "drift of a checkpoint: a CRI-O/Podman/kubelet archive on the host, or (with --root) a containerd checkpoint image name or digest")
 			fs.BoolVar(&o.noHash, "no-hash", false, "do not hash contents (faster; no sha256, no identical_to)")
+			fs.BoolVar(&o.identicalAll, "identical-all", false, "look for an identical image file for every added or modified file, not only executables")
 			return func(a *app, args []string) error { return runDrift(a, args, o) }
 		},
 	})
 }
 
 type driftFlags struct {
-	all, execOnly, noHash bool
-	pod, checkpoint       string
+	all, execOnly, noHash, identicalAll bool
+	pod, checkpoint                     string
 }
 
 func runDrift(a *app, args []string, o driftFlags) error {
-	opt := forensics.DriftOptions{NoHash: o.noHash}
+	opt := forensics.DriftOptions{NoHash: o.noHash, IdenticalAll: o.identicalAll}
 	var sources []func() (*forensics.DriftSource, io.Closer, error)
 	if o.checkpoint != "" {
 		if len(args) > 0 || o.all || o.pod != "" {
