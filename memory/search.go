@@ -216,7 +216,7 @@ type window struct {
 }
 
 func newWindow(pat *Pattern, opt *SearchOptions) *window {
-	chunk, ctx := 4<<20, 0
+	chunk, ctx := 256<<10, 0
 	if opt != nil {
 		if opt.ChunkSize > 0 {
 			chunk = opt.ChunkSize
