@@ -368,6 +368,7 @@ type verifyLayer struct {
 }
 
 type verifyReport struct {
+	Runtime   string            `json:"runtime"`
 	Namespace string            `json:"namespace"`
 	Name      string            `json:"name"`
 	Digest    string            `json:"digest"`
@@ -394,21 +395,40 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 	if err != nil {
 		return err
 	}
+	// Docker and containers-storage keep no layer blobs: their unpacked
+	// layers are verified against their tar-split records instead.
+	stored := storedReports(n, refs, opt)
+	if n.Containerd == nil {
+		if len(stored) == 0 {
+			return fmt.Errorf("no containerd content store, Docker or containers-storage image in the evidence")
+		}
+		return renderVerify(a, stored)
+	}
 	st, err := imageStore(n)
 	if err != nil {
 		return err
 	}
 	var recs []model.Image
 	if len(refs) == 0 {
-		recs = n.Images()
+		for _, im := range n.Images() {
+			if im.Runtime == model.RuntimeContainerd {
+				recs = append(recs, im)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, ref := range refs {
 		rs, err := findImages(n, ref)
 		if err != nil {
+			if len(stored) > 0 {
+				continue
+			}
 			return err
 		}
 		for _, r := range rs {
+			if r.Runtime != model.RuntimeContainerd {
+				continue
+			}
 			if k := r.Namespace + "\x00" + r.Name; !seen[k] {
 				seen[k] = true
 				recs = append(recs, r)
@@ -445,7 +465,7 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 	ctx := context.Background()
 	reps := []verifyReport{}
 	for _, j := range jobs {
-		r := verifyReport{Namespace: j.rec.Namespace, Name: j.rec.Name, Digest: j.rec.Target.Digest, Status: image.StatusVerified, Layers: []verifyLayer{}}
+		r := verifyReport{Runtime: j.rec.Runtime, Namespace: j.rec.Namespace, Name: j.rec.Name, Digest: j.rec.Target.Digest, Status: image.StatusVerified, Layers: []verifyLayer{}}
 		if j.err != nil {
 			r.Error, r.Status = j.err.Error(), image.StatusUnverifiable
 			if errors.Is(j.err, image.ErrDigestMismatch) || errors.Is(j.err, image.ErrSizeMismatch) {
@@ -506,6 +526,47 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 		reps = append(reps, r)
 	}
 	prog.Done()
+	return renderVerify(a, append(reps, stored...))
+}
+
+// storedReports verifies the Docker and containers-storage images named
+// by refs (all when none).
+func storedReports(n *forensics.Node, refs []string, opt *image.VerifyOptions) []verifyReport {
+	var out []verifyReport
+	for _, si := range n.VerifyStoredLayers(context.Background(), opt) {
+		if len(refs) > 0 && !matchStored(si, refs) {
+			continue
+		}
+		name := strings.Join(si.Names, ",")
+		r := verifyReport{Runtime: si.Runtime, Name: name, Digest: si.ID, Kind: image.KindImage, Status: si.Status, Layers: []verifyLayer{}}
+		for i, l := range si.Layers {
+			vl := verifyLayer{Index: i, DiffID: l.DiffID, ChainID: l.Layer, SnapshotDir: l.SnapshotDir, Status: l.Status, Reason: l.Reason,
+				Differences: []image.Difference{}, Omitted: l.DifferencesOmitted, Errors: l.Errors, Entries: l.Entries}
+			if l.Differences != nil {
+				vl.Differences = l.Differences
+			}
+			r.Layers = append(r.Layers, vl)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func matchStored(si forensics.StoredImageResult, refs []string) bool {
+	for _, ref := range refs {
+		if strings.HasPrefix(si.ID, ref) || strings.HasPrefix(strings.TrimPrefix(si.ID, "sha256:"), strings.TrimPrefix(ref, "sha256:")) {
+			return true
+		}
+		for _, nm := range si.Names {
+			if nm == ref {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func renderVerify(a *app, reps []verifyReport) error {
 	return a.render(reps, func(w io.Writer) {
 		row(w, "NAMESPACE", "IMAGE", "DIGEST", "STATUS", "LAYER", "SNAPSHOT", "LAYER STATUS", "DIFFERENCES")
 		for _, r := range reps {
