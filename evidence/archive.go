@@ -421,6 +421,16 @@ func (a *Archive) finish() {
 	for _, c := range a.children {
 		sort.Strings(c)
 	}
+	// Synthetic inode numbers, so that hard links can be told (Nlink > 1
+	// and the same Ino) as on a real filesystem.
+	all := make([]string, 0, len(a.entries))
+	for n := range a.entries {
+		all = append(all, n)
+	}
+	sort.Strings(all)
+	for i, n := range all {
+		a.entries[n].st.Ino = uint64(i + 1)
+	}
 }
 
 func (a *Archive) String() string { return a.name }

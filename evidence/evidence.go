@@ -11,7 +11,8 @@ import (
 )
 
 // Stat is the metadata of one entry of the evidence, as lstat(2) reports it.
-// Archives carry no inode numbers; Ino is then zero.
+// Archives carry no inode numbers: an Archive numbers its members itself
+// (in name order, from 1), and a hard link has its target's number.
 type Stat struct {
 	Name     string      // slash-separated path relative to the source root; "." is the root
 	Mode     fs.FileMode // permission and type bits (fs.ModeSymlink, fs.ModeDevice|fs.ModeCharDevice, …)

@@ -240,8 +240,14 @@ func TestArchiveHostileMembers(t *testing.T) {
 				t.Errorf("hard link read %q, %v", b, err)
 			}
 			st, _ := a.Lstat("etc/hostname")
-			if st.Nlink != 2 || st.Size != 7 {
+			if st.Nlink != 2 || st.Size != 7 || st.Ino == 0 {
 				t.Errorf("hostname stat %+v", st)
+			}
+			if hl, _ := a.Lstat("hard"); hl.Ino != st.Ino || hl.Nlink != 2 {
+				t.Errorf("hard link %+v does not share %d", hl, st.Ino)
+			}
+			if x, _ := a.Lstat("x"); x.Ino == st.Ino {
+				t.Errorf("two files share inode %d", x.Ino)
 			}
 			if tgt, ok := a.Hardlink("hard"); !ok || tgt != "etc/hostname" {
 				t.Errorf("Hardlink(hard) = %q %v", tgt, ok)
