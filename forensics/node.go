@@ -169,7 +169,22 @@ func OpenNode(src evidence.Source, opt Options) (*Node, error) {
 // "moby", whose record knows little more than the id. A recorded OCI spec
 // (the one runc was given) replaces the view Docker's files give.
 func (n *Node) foldDockerTasks() {
-	if n.Containerd == nil || n.Docker == nil {
+	if n.Containerd == nil {
+		return
+	}
+	if n.Docker == nil {
+		// Docker 23+ with the containerd image store keeps its containers
+		// in containerd's "moby" namespace: they are Docker's.
+		k := 0
+		for i := range n.Containerd.Containers {
+			if c := &n.Containerd.Containers[i]; c.Namespace == docker.Namespace {
+				c.Runtime = model.RuntimeDocker
+				k++
+			}
+		}
+		if k > 0 {
+			n.Notes = append(n.Notes, fmt.Sprintf("%d containers in containerd's %s namespace are Docker's (containerd image store); Docker's own files were not found", k, docker.Namespace))
+		}
 		return
 	}
 	byID := map[string]*model.Container{}
@@ -187,6 +202,11 @@ func (n *Node) foldDockerTasks() {
 		if c.Spec != nil {
 			c.Spec.Privileged = c.Spec.Privileged || (d.Spec != nil && d.Spec.Privileged)
 			d.Spec = c.Spec
+		}
+		if d.UpperDir == "" && c.UpperDir != "" {
+			// Docker 23+ with the containerd snapshotter: the layers are
+			// containerd snapshots, not overlay2 dirs.
+			d.Snapshotter, d.SnapshotKey, d.UpperDir, d.LowerDirs = c.Snapshotter, c.SnapshotKey, c.UpperDir, c.LowerDirs
 		}
 		dropped++
 	}

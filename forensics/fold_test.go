@@ -1,0 +1,40 @@
+package forensics
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/deadnode/deadnode/forensics/containerd"
+	"github.com/deadnode/deadnode/forensics/docker"
+	"github.com/deadnode/deadnode/forensics/model"
+)
+
+func TestFoldDockerTasks(t *testing.T) {
+	ctd := func() *containerd.Store {
+		return &containerd.Store{
+			Containers: []model.Container{
+				{Runtime: "containerd", ID: "abc", Namespace: "moby", UpperDir: "/var/lib/containerd/s/9/fs", LowerDirs: []string{"/var/lib/containerd/s/4/fs"}, Snapshotter: "overlayfs", SnapshotKey: "abc"},
+				{Runtime: "containerd", ID: "k8s", Namespace: "k8s.io"},
+			},
+			Namespaces: []model.Namespace{{Name: "moby", Containers: 1}, {Name: "k8s.io", Containers: 1}},
+		}
+	}
+	// Docker's files and containerd's snapshots: one record, Docker's, with
+	// containerd's layer dirs when Docker's own have none.
+	n := &Node{Containerd: ctd(), Docker: &docker.Store{Containers: []model.Container{{Runtime: "docker", ID: "abc", Namespace: "moby"}}}}
+	n.foldDockerTasks()
+	all := n.Containers()
+	if len(all) != 2 || all[1].Runtime != "docker" || all[1].UpperDir != "/var/lib/containerd/s/9/fs" || !reflect.DeepEqual(all[1].LowerDirs, []string{"/var/lib/containerd/s/4/fs"}) {
+		t.Errorf("folded: %+v", all)
+	}
+	if n.Containerd.Namespaces[0].Containers != 0 {
+		t.Errorf("moby count %d", n.Containerd.Namespaces[0].Containers)
+	}
+	// No Docker files at all: the moby namespace is still Docker's.
+	n = &Node{Containerd: ctd()}
+	n.foldDockerTasks()
+	all = n.Containers()
+	if all[1].ID != "abc" || all[1].Runtime != "docker" || all[0].Runtime != "containerd" {
+		t.Errorf("moby without Docker files: %+v", all)
+	}
+}
