@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 	toml "github.com/pelletier/go-toml/v2"
 	bolt "go.etcd.io/bbolt"
@@ -104,27 +105,14 @@ func readConfig(src evidence.Source, name string) (root, state string, err error
 	return cfg.Root, cfg.State, nil
 }
 
-// rebase finds a host-absolute path of the seized node inside the evidence.
-// Collections are often made of a tree that was itself below some prefix
-// (a chroot, a triage copy), so when the path does not exist as it is, its
-// leading components are dropped one at a time until what is left holds
-// marker. It returns the resolved path ("" when none) and a note.
+// rebase finds a host-absolute path of the seized node inside the evidence
+// (see pathutil.Rebase): the first place, dropping leading components, that
+// holds marker.
 func rebase(src evidence.Source, abs, marker string) (string, string) {
-	comps := strings.Split(strings.Trim(abs, "/"), "/")
-	for i := range comps {
-		cand := strings.Join(comps[i:], "/")
-		r, err := evidence.Resolve(src, cand, true)
-		if err != nil {
-			continue
-		}
-		if _, err := src.Lstat(path.Join(r, marker)); err == nil {
-			if i == 0 {
-				return r, ""
-			}
-			return r, fmt.Sprintf(" (not in the evidence as it is; found at /%s)", r)
-		}
-	}
-	return "", ""
+	return pathutil.Rebase(src, abs, func(r string) bool {
+		_, err := src.Lstat(path.Join(r, marker))
+		return err == nil
+	})
 }
 
 // Open reads the containerd root of the evidence (detected unless
@@ -861,24 +849,16 @@ func (s *Store) countNamespaces() {
 // normalise makes empty lists print as [] rather than null.
 func (s *Store) normalise() {
 	for i := range s.Containers {
-		if s.Containers[i].Warnings == nil {
-			s.Containers[i].Warnings = []string{}
-		}
+		s.Containers[i].Warnings = model.NonNil(s.Containers[i].Warnings)
 	}
 	for i := range s.Images {
-		if s.Images[i].Warnings == nil {
-			s.Images[i].Warnings = []string{}
-		}
+		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
 	}
 	for i := range s.Content {
-		if s.Content[i].Warnings == nil {
-			s.Content[i].Warnings = []string{}
-		}
+		s.Content[i].Warnings = model.NonNil(s.Content[i].Warnings)
 	}
 	for i := range s.Snapshots {
-		if s.Snapshots[i].Warnings == nil {
-			s.Snapshots[i].Warnings = []string{}
-		}
+		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
 	}
 }
 

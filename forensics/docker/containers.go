@@ -658,39 +658,23 @@ func (s *Store) countNamespace() {
 // normalise makes empty lists print as [] rather than null.
 func (s *Store) normalise() {
 	for i := range s.Containers {
-		if s.Containers[i].Warnings == nil {
-			s.Containers[i].Warnings = []string{}
-		}
-		if s.Containers[i].Labels == nil {
-			s.Containers[i].Labels = map[string]string{}
-		}
+		s.Containers[i].Warnings = model.NonNil(s.Containers[i].Warnings)
+		s.Containers[i].Labels = model.NonNilMap(s.Containers[i].Labels)
 	}
 	for i := range s.Images {
-		if s.Images[i].Warnings == nil {
-			s.Images[i].Warnings = []string{}
-		}
-		if s.Images[i].Labels == nil {
-			s.Images[i].Labels = map[string]string{}
-		}
+		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
+		s.Images[i].Labels = model.NonNilMap(s.Images[i].Labels)
 	}
 	for i := range s.Snapshots {
-		if s.Snapshots[i].Warnings == nil {
-			s.Snapshots[i].Warnings = []string{}
-		}
+		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
 	}
 	for i := range s.Layers {
-		if s.Layers[i].Warnings == nil {
-			s.Layers[i].Warnings = []string{}
-		}
+		s.Layers[i].Warnings = model.NonNil(s.Layers[i].Warnings)
 	}
 	for i := range s.RWLayers {
-		if s.RWLayers[i].Warnings == nil {
-			s.RWLayers[i].Warnings = []string{}
-		}
+		s.RWLayers[i].Warnings = model.NonNil(s.RWLayers[i].Warnings)
 	}
 	for i := range s.ImageConfigs {
-		if s.ImageConfigs[i].Warnings == nil {
-			s.ImageConfigs[i].Warnings = []string{}
-		}
+		s.ImageConfigs[i].Warnings = model.NonNil(s.ImageConfigs[i].Warnings)
 	}
 }

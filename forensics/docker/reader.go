@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -211,21 +212,10 @@ func homes(src evidence.Source) []string {
 }
 
 // rebase finds a host-absolute path of the seized node inside the evidence,
-// dropping leading components until what is left is a data root (the
-// evidence may be a copy of a tree that was itself below a prefix).
+// dropping leading components until what is left is a data root (see
+// pathutil.Rebase).
 func rebase(src evidence.Source, abs string) (string, string) {
-	comps := strings.Split(strings.Trim(abs, "/"), "/")
-	for i := range comps {
-		r, err := evidence.Resolve(src, strings.Join(comps[i:], "/"), true)
-		if err != nil || !isRoot(src, r) {
-			continue
-		}
-		if i == 0 {
-			return r, ""
-		}
-		return r, fmt.Sprintf(" (not in the evidence as it is; found at /%s)", r)
-	}
-	return "", ""
+	return pathutil.Rebase(src, abs, func(r string) bool { return isRoot(src, r) })
 }
 
 // Open reads the Docker data root of the evidence (detected unless

@@ -228,3 +228,21 @@ type Namespace struct {
 	Content    int               `json:"content"`
 	Leases     int               `json:"leases"`
 }
+
+// NonNil returns s, or an empty slice when s is nil, so that it is written
+// as [] rather than null in JSON output.
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// NonNilMap returns m, or an empty map when m is nil, so that it is written
+// as {} rather than null in JSON output.
+func NonNilMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
+}

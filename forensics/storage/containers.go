@@ -719,31 +719,19 @@ func (s *Store) countNamespaces() {
 func (s *Store) normalise() {
 	for i := range s.Containers {
 		c := &s.Containers[i]
-		if c.Warnings == nil {
-			c.Warnings = []string{}
-		}
-		if c.Labels == nil {
-			c.Labels = map[string]string{}
-		}
+		c.Warnings = model.NonNil(c.Warnings)
+		c.Labels = model.NonNilMap(c.Labels)
 	}
 	for i := range s.Images {
-		if s.Images[i].Warnings == nil {
-			s.Images[i].Warnings = []string{}
-		}
+		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
 	}
 	for i := range s.Snapshots {
-		if s.Snapshots[i].Warnings == nil {
-			s.Snapshots[i].Warnings = []string{}
-		}
+		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
 	}
 	for i := range s.Layers {
-		if s.Layers[i].Warnings == nil {
-			s.Layers[i].Warnings = []string{}
-		}
+		s.Layers[i].Warnings = model.NonNil(s.Layers[i].Warnings)
 	}
 	for i := range s.ImageRecords {
-		if s.ImageRecords[i].Warnings == nil {
-			s.ImageRecords[i].Warnings = []string{}
-		}
+		s.ImageRecords[i].Warnings = model.NonNil(s.ImageRecords[i].Warnings)
 	}
 }

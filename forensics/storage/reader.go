@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 	toml "github.com/pelletier/go-toml/v2"
 )
@@ -128,23 +129,6 @@ func isGraphRoot(src evidence.Source, r string) bool {
 	return false
 }
 
-// rebase finds a host-absolute path of the seized node inside the evidence,
-// dropping leading components until ok accepts what is left.
-func rebase(src evidence.Source, abs string, ok func(string) bool) (string, string) {
-	comps := strings.Split(strings.Trim(abs, "/"), "/")
-	for i := range comps {
-		r, err := evidence.Resolve(src, strings.Join(comps[i:], "/"), true)
-		if err != nil || !ok(r) {
-			continue
-		}
-		if i == 0 {
-			return r, ""
-		}
-		return r, fmt.Sprintf(" (not in the evidence as it is; found at /%s)", r)
-	}
-	return "", ""
-}
-
 func isDir(src evidence.Source, r string) bool {
 	st, err := src.Lstat(r)
 	return err == nil && st.Mode.IsDir()
@@ -179,10 +163,10 @@ func Detect(src evidence.Source) []Root {
 				} `toml:"storage"`
 			}
 			if toml.Unmarshal(b, &cfg) == nil && cfg.Storage.GraphRoot != "" {
-				g, how := rebase(src, cfg.Storage.GraphRoot, func(r string) bool { return isGraphRoot(src, r) })
+				g, how := pathutil.Rebase(src, cfg.Storage.GraphRoot, func(r string) bool { return isGraphRoot(src, r) })
 				run := defRun
 				if cfg.Storage.RunRoot != "" {
-					if r, _ := rebase(src, cfg.Storage.RunRoot, func(r string) bool { return isDir(src, r) }); r != "" {
+					if r, _ := pathutil.Rebase(src, cfg.Storage.RunRoot, func(r string) bool { return isDir(src, r) }); r != "" {
 						run = r
 					}
 				}
