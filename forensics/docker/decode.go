@@ -1,13 +1,11 @@
 package docker
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 )
 
 // configV2 is the part of containers/<id>/config.v2.json read here.
@@ -145,69 +143,14 @@ func decodeRepositories(b []byte) (map[string]map[string]string, error) {
 
 // strictObject decodes one JSON object and refuses trailing data (a torn
 // or concatenated file).
-func strictObject(b []byte, v any) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return errors.New("empty file")
-	}
-	if b[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("offset %d: torn: the data ends inside the object", len(b))
-		}
-		return jsonErr(err)
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data at offset %d", dec.InputOffset())
-	}
-	return nil
-}
-
-// jsonErr names the byte offset of a JSON syntax error.
-func jsonErr(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("offset %d: %v", se.Offset, err)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Errorf("offset %d: %v", te.Offset, err)
-	}
-	return err
-}
+func strictObject(b []byte, v any) error { return ondisk.Object(b, v, "empty file") }
 
 // parseLower splits an overlay lower file ("l/A:l/B:…", top first) into
-// its entries. Each must be l/<short>, a plain name under the driver's l/
-// directory: anything else (an absolute path, "..", an empty entry) is an
-// error naming the entry.
-func parseLower(b []byte) ([]string, error) {
-	s := strings.TrimRight(string(b), "\n")
-	if s == "" {
-		return nil, errors.New("empty lower file")
-	}
-	parts := strings.Split(s, ":")
-	if len(parts) > maxLowers {
-		return nil, fmt.Errorf("%d lower entries, over the limit of %d", len(parts), maxLowers)
-	}
-	off := 0
-	for _, p := range parts {
-		short, ok := strings.CutPrefix(p, linkDir+"/")
-		if !ok || !plainName(short) {
-			return nil, fmt.Errorf("offset %d: lower entry %q is not an %s/<short> link name", off, p, linkDir)
-		}
-		off += len(p) + 1
-	}
-	return parts, nil
-}
+// its l/<short> entries (see ondisk.ParseLower).
+func parseLower(b []byte) ([]string, error) { return ondisk.ParseLower(b, linkDir, maxLowers) }
 
-// plainName says whether s can be used as one path component: not empty,
-// not . or .., no slash and no NUL.
-func plainName(s string) bool {
-	return s != "" && s != "." && s != ".." && len(s) <= 255 && !strings.ContainsAny(s, "/\x00")
-}
+// plainName says whether s can be used as one path component.
+func plainName(s string) bool { return ondisk.PlainName(s) }
 
 // validDigest says whether d is "sha256:<64 lowercase hex>".
 func validDigest(d string) bool {

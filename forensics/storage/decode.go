@@ -1,13 +1,14 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 )
 
 // csContainer is a record of containers.json.
@@ -188,39 +189,10 @@ func decodeCRIOState(b []byte) (*crioState, error) {
 }
 
 // object decodes one JSON object and refuses trailing data.
-func object(b []byte, v any) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return errors.New("empty")
-	}
-	if b[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("offset %d: torn: the data ends inside the object", len(b))
-		}
-		return jsonErr(err, 0)
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data at offset %d", dec.InputOffset())
-	}
-	return nil
-}
+func object(b []byte, v any) error { return ondisk.Object(b, v, "empty") }
 
 // jsonErr names the byte offset (from base) of a JSON error.
-func jsonErr(err error, base int64) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("offset %d: %v", base+se.Offset, err)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Errorf("offset %d: %v", base+te.Offset, err)
-	}
-	return err
-}
+func jsonErr(err error, base int64) error { return ondisk.JSONErr(err, base) }
 
 // decodeList streams a JSON array, calling fn with each element and its
 // byte offset. A torn or malformed list stops at the first bad element:
@@ -264,30 +236,8 @@ func decodeList(r io.Reader, max int, fn func(i int, off int64, raw json.RawMess
 }
 
 // parseLower splits an overlay lower file ("l/A:l/B:…", top first) into
-// its entries. Each must be l/<short>, a plain name under the driver's l/
-// directory: anything else (an absolute path, "..", an empty entry) is an
-// error naming the entry and its offset.
-func parseLower(b []byte) ([]string, error) {
-	s := strings.TrimRight(string(b), "\n")
-	if s == "" {
-		return nil, errors.New("empty lower file")
-	}
-	parts := strings.Split(s, ":")
-	if len(parts) > maxLowers {
-		return nil, fmt.Errorf("%d lower entries, over the limit of %d", len(parts), maxLowers)
-	}
-	off := 0
-	for _, p := range parts {
-		short, ok := strings.CutPrefix(p, linkDir+"/")
-		if !ok || !plainName(short) {
-			return nil, fmt.Errorf("offset %d: lower entry %q is not an %s/<short> link name", off, p, linkDir)
-		}
-		off += len(p) + 1
-	}
-	return parts, nil
-}
+// its l/<short> entries (see ondisk.ParseLower).
+func parseLower(b []byte) ([]string, error) { return ondisk.ParseLower(b, linkDir, maxLowers) }
 
 // plainName says whether s can be used as one path component.
-func plainName(s string) bool {
-	return s != "" && s != "." && s != ".." && len(s) <= 255 && !strings.ContainsAny(s, "/\x00")
-}
+func plainName(s string) bool { return ondisk.PlainName(s) }
