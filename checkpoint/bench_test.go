@@ -173,7 +173,7 @@ func writeLarge(fx, dst string) error {
 		return err
 	}
 	nv := &vma.VmaEntry{Start: proto.Uint64(benchVaddr), End: proto.Uint64(benchVaddr + benchExtraPages*pageSize), Pgoff: proto.Uint64(0),
-		Shmid: proto.Uint64(0), Prot: proto.Uint32(3), Flags: proto.Uint32(0x22), Status: proto.Uint32(vmaAreaRegular | vmaAnonPrivate), Fd: proto.Int64(-1)}
+		Shmid: proto.Uint64(0), Prot: proto.Uint32(3), Flags: proto.Uint32(0x22), Status: proto.Uint32(VMAAreaRegular | VMAAnonPrivate), Fd: proto.Int64(-1)}
 	var vmas []*vma.VmaEntry
 	placed := false
 	for _, v := range mme.Vmas {

@@ -405,7 +405,7 @@ func (b *builder) readMM(p *Process) {
 		vm := VMA{Start: v.GetStart(), End: v.GetEnd(), Pgoff: v.GetPgoff(), Prot: v.GetProt(), Flags: v.GetFlags(), Status: v.GetStatus()}
 		vm.Perms = permString(vm.Prot, vm.Flags)
 		vm.Kind = vmaKind(vm.Status)
-		if vm.Status&(vmaFilePrivate|vmaFileShared|vmaAreaMemfd) != 0 {
+		if vm.Status&(VMAFilePrivate|VMAFileShared|VMAAreaMemfd) != 0 {
 			id := uint32(v.GetShmid())
 			vm.FileID = id
 			if f := b.files[id]; f != nil {

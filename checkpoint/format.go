@@ -117,23 +117,24 @@ const (
 	PagePresent uint32 = 1 << 2 // PE_PRESENT: the pages are in this pages image
 )
 
-// VMA status bits (criu/include/image.h) used in summaries.
+// VMA status bits (criu/include/image.h), used in summaries here and by
+// package memory to place pages.
 const (
-	vmaAreaRegular  uint32 = 1 << 0
-	vmaAreaStack    uint32 = 1 << 1
-	vmaAreaVsyscall uint32 = 1 << 2
-	vmaAreaVdso     uint32 = 1 << 3
-	vmaAreaHeap     uint32 = 1 << 5
-	vmaFilePrivate  uint32 = 1 << 6
-	vmaFileShared   uint32 = 1 << 7
-	vmaAnonShared   uint32 = 1 << 8
-	vmaAnonPrivate  uint32 = 1 << 9
-	vmaAreaSysvipc  uint32 = 1 << 10
-	vmaAreaSocket   uint32 = 1 << 11
-	vmaAreaVvar     uint32 = 1 << 12
-	vmaAreaAio      uint32 = 1 << 13
-	vmaAreaMemfd    uint32 = 1 << 14
-	vmaUnsupp       uint32 = 1 << 31
+	VMAAreaRegular  uint32 = 1 << 0
+	VMAAreaStack    uint32 = 1 << 1
+	VMAAreaVsyscall uint32 = 1 << 2
+	VMAAreaVdso     uint32 = 1 << 3
+	VMAAreaHeap     uint32 = 1 << 5
+	VMAFilePrivate  uint32 = 1 << 6
+	VMAFileShared   uint32 = 1 << 7
+	VMAAnonShared   uint32 = 1 << 8
+	VMAAnonPrivate  uint32 = 1 << 9
+	VMAAreaSysvipc  uint32 = 1 << 10
+	VMAAreaSocket   uint32 = 1 << 11
+	VMAAreaVvar     uint32 = 1 << 12
+	VMAAreaAio      uint32 = 1 << 13
+	VMAAreaMemfd    uint32 = 1 << 14
+	VMAUnsupp       uint32 = 1 << 31
 )
 
 // Limits on what a hostile image may make us read or allocate.

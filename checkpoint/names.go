@@ -148,29 +148,29 @@ func permString(prot, flags uint32) string {
 
 func vmaKind(status uint32) string {
 	switch {
-	case status&vmaAreaHeap != 0:
+	case status&VMAAreaHeap != 0:
 		return "heap"
-	case status&vmaAreaStack != 0:
+	case status&VMAAreaStack != 0:
 		return "stack"
-	case status&vmaAreaVdso != 0:
+	case status&VMAAreaVdso != 0:
 		return "vdso"
-	case status&vmaAreaVvar != 0:
+	case status&VMAAreaVvar != 0:
 		return "vvar"
-	case status&vmaAreaVsyscall != 0:
+	case status&VMAAreaVsyscall != 0:
 		return "vsyscall"
-	case status&vmaAreaSysvipc != 0:
+	case status&VMAAreaSysvipc != 0:
 		return "sysvipc"
-	case status&vmaAreaSocket != 0:
+	case status&VMAAreaSocket != 0:
 		return "socket"
-	case status&vmaAreaAio != 0:
+	case status&VMAAreaAio != 0:
 		return "aio"
-	case status&vmaAreaMemfd != 0:
+	case status&VMAAreaMemfd != 0:
 		return "memfd"
-	case status&(vmaFilePrivate|vmaFileShared) != 0:
+	case status&(VMAFilePrivate|VMAFileShared) != 0:
 		return "file"
-	case status&vmaAnonShared != 0:
+	case status&VMAAnonShared != 0:
 		return "shmem"
-	case status&vmaAnonPrivate != 0:
+	case status&VMAAnonPrivate != 0:
 		return "anon"
 	}
 	return ""

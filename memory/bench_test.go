@@ -148,7 +148,7 @@ func writeLarge(fx, dst string) error {
 		added := pid != 18
 		for _, e := range pm.Entries {
 			if !added && e.Vaddr > benchVaddr {
-				ents = append(ents, pme{benchVaddr, benchPages, pePresent, false})
+				ents = append(ents, pme{benchVaddr, benchPages, checkpoint.PagePresent, false})
 				spliceOff, added = e.Offset, true
 				if e.Offset < 0 {
 					return fmt.Errorf("run after the bench range is not present")
@@ -157,7 +157,7 @@ func writeLarge(fx, dst string) error {
 			ents = append(ents, pme{e.Vaddr, uint32(e.NrPages), e.Flags, false})
 		}
 		if !added {
-			ents = append(ents, pme{benchVaddr, benchPages, pePresent, false})
+			ents = append(ents, pme{benchVaddr, benchPages, checkpoint.PagePresent, false})
 			spliceOff = int64(pm.PresentPages() * pageSize)
 		}
 		members[name] = pagemapImg(pm.PagesID, ents...)

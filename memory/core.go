@@ -325,7 +325,7 @@ func ntFileDesc(s *Space) []byte {
 	var ents, names []byte
 	n := 0
 	for _, m := range s.Mappings {
-		if m.Path == "" || m.Status&(vmaFilePrivate|vmaFileShared) == 0 {
+		if m.Path == "" || m.Status&(checkpoint.VMAFilePrivate|checkpoint.VMAFileShared) == 0 {
 			continue
 		}
 		ents = le.AppendUint64(ents, m.Start)

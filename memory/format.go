@@ -1,9 +1,11 @@
 package memory
 
 // On-disk schema names this package reads beyond what package checkpoint
-// decodes: CRIU's shared-memory pagemaps, the parent link of incremental
-// dumps, VMA status bits (criu/include/image.h) and pagemap flags
-// (criu/include/pagemap.h).
+// decodes: CRIU's shared-memory pagemaps and the parent link of incremental
+// dumps. VMA status bits (criu/include/image.h) and pagemap flags
+// (criu/include/pagemap.h) are checkpoint's exported constants.
+
+import "github.com/deadnode/deadnode/checkpoint"
 
 // CRIU image names.
 const (
@@ -22,31 +24,9 @@ const (
 	rootfsDiff = "rootfs-diff.tar"
 )
 
-// Pagemap entry flags.
-const (
-	peParent  uint32 = 1 << 0 // PE_PARENT
-	peLazy    uint32 = 1 << 1 // PE_LAZY
-	pePresent uint32 = 1 << 2 // PE_PRESENT
-	peKnown          = peParent | peLazy | pePresent
-)
-
-// VMA status bits.
-const (
-	vmaAreaStack    uint32 = 1 << 1
-	vmaAreaVsyscall uint32 = 1 << 2
-	vmaAreaVdso     uint32 = 1 << 3
-	vmaAreaHeap     uint32 = 1 << 5
-	vmaFilePrivate  uint32 = 1 << 6
-	vmaFileShared   uint32 = 1 << 7
-	vmaAnonShared   uint32 = 1 << 8
-	vmaAnonPrivate  uint32 = 1 << 9
-	vmaAreaSysvipc  uint32 = 1 << 10
-	vmaAreaSocket   uint32 = 1 << 11
-	vmaAreaVvar     uint32 = 1 << 12
-	vmaAreaAio      uint32 = 1 << 13
-	vmaAreaMemfd    uint32 = 1 << 14
-	vmaUnsupp       uint32 = 1 << 31
-)
+// peKnown is every pagemap entry flag CRIU writes (checkpoint.Page*);
+// VMA status bits are checkpoint.VMA*.
+const peKnown = checkpoint.PageParent | checkpoint.PageLazy | checkpoint.PagePresent
 
 // mmap flags.
 const mapGrowsdown uint32 = 0x0100

@@ -49,10 +49,10 @@ func (m memSource) Open(name string) (evidence.File, error) {
 // and cover them, and reading every mapping must not fail but where the
 // bytes are not captured.
 func FuzzSpaceBuilder(f *testing.F) {
-	f.Add(pagemapImg(1, pme{0x10000, 4, pePresent, false}, pme{0x14000, 2, peParent, false}, pme{0x20000, 1, peLazy, true}),
+	f.Add(pagemapImg(1, pme{0x10000, 4, checkpoint.PagePresent, false}, pme{0x14000, 2, checkpoint.PageParent, false}, pme{0x20000, 1, checkpoint.PageLazy, true}),
 		[]byte{1, 0, 6, 0, 0x20, 2})
-	f.Add(pagemapImg(1, pme{0x12000, 4, pePresent, false}, pme{0x10000, 4, pePresent | peLazy, false}), []byte{1, 0, 8, 3})
-	f.Add(pagemapImg(2, pme{0, 1 << 20, pePresent, false}, pme{0xfffffffffffff000, 1, pePresent, false}), []byte{0, 0, 255, 0, 255, 255, 0, 1})
+	f.Add(pagemapImg(1, pme{0x12000, 4, checkpoint.PagePresent, false}, pme{0x10000, 4, checkpoint.PagePresent | checkpoint.PageLazy, false}), []byte{1, 0, 8, 3})
+	f.Add(pagemapImg(2, pme{0, 1 << 20, checkpoint.PagePresent, false}, pme{0xfffffffffffff000, 1, checkpoint.PagePresent, false}), []byte{0, 0, 255, 0, 255, 255, 0, 1})
 	f.Add(pagemapImg(1, pme{0x10000, 3, 0xff, false}), []byte{1, 0, 3, 8})
 	f.Fuzz(func(t *testing.T, pmImg, spec []byte) {
 		src := memSource{"pagemap-1.img": pmImg, "pages-1.img": make([]byte, 16*pageSize), "pages-2.img": make([]byte, 3*pageSize),
@@ -64,7 +64,7 @@ func FuzzSpaceBuilder(f *testing.F) {
 		}
 		// spec: 4 bytes a mapping: start page (u16 via 2 bytes), pages, kind.
 		var vmas []Mapping
-		statuses := []uint32{stAnon, 1 | vmaFilePrivate, stShared, stVdso, 1 | vmaAreaMemfd, 1 | vmaAreaSysvipc, stAnon | vmaAreaHeap, 1 | vmaFileShared, 0}
+		statuses := []uint32{stAnon, 1 | checkpoint.VMAFilePrivate, stShared, stVdso, 1 | checkpoint.VMAAreaMemfd, 1 | checkpoint.VMAAreaSysvipc, stAnon | checkpoint.VMAAreaHeap, 1 | checkpoint.VMAFileShared, 0}
 		for i := 0; i+4 <= len(spec) && len(vmas) < 64; i += 4 {
 			start := uint64(binary.BigEndian.Uint16(spec[i:])) * 0x1000
 			n := uint64(spec[i+2]) + 1

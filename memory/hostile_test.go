@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/deadnode/deadnode/checkpoint"
 )
 
 // A parent link that points back at the dump itself ends after
@@ -13,7 +15,7 @@ import (
 func TestParentLoop(t *testing.T) {
 	dir := t.TempDir()
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x12000, flags: 0x22, status: stAnon}})
-	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, peParent, false}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, checkpoint.PageParent, false}), 0o644)
 	os.Symlink(".", filepath.Join(dir, "parent"))
 	r, err := OpenFile(dir, nil)
 	if err != nil {
@@ -36,7 +38,7 @@ func TestParentLoop(t *testing.T) {
 func TestParentAbsolute(t *testing.T) {
 	dir := t.TempDir()
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x11000, flags: 0x22, status: stAnon}})
-	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, peParent, false}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, checkpoint.PageParent, false}), 0o644)
 	os.Symlink("/etc", filepath.Join(dir, "parent"))
 	r, _ := OpenFile(dir, nil)
 	defer r.Close()
@@ -52,10 +54,10 @@ func TestHostilePagemaps(t *testing.T) {
 	dir := t.TempDir()
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x14000, flags: 0x22, status: stAnon}, {start: 0x20000, end: 0x21000, flags: 0x22, status: stAnon}})
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1,
-		pme{0x12000, 2, pePresent, false}, // out of order
-		pme{0x10000, 3, pePresent, false}, // overlaps the next by one page after sorting
-		pme{0x90000, 1, pePresent, false}, // outside every mapping
-		pme{0x20000, 1, pePresent, false}, // past the end of the short pages image
+		pme{0x12000, 2, checkpoint.PagePresent, false}, // out of order
+		pme{0x10000, 3, checkpoint.PagePresent, false}, // overlaps the next by one page after sorting
+		pme{0x90000, 1, checkpoint.PagePresent, false}, // outside every mapping
+		pme{0x20000, 1, checkpoint.PagePresent, false}, // past the end of the short pages image
 	), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), append(fill('x', 2), fill('y', 3)...), 0o644) // 5 of 7 pages
 	r, err := OpenFile(dir, nil)

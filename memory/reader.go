@@ -312,7 +312,7 @@ func (lv *level) pagesImage(id uint32, need int64) *pagesFile {
 func need(pm *checkpoint.Pagemap) int64 {
 	var n int64
 	for _, e := range pm.Entries {
-		if e.Flags&pePresent != 0 && e.Offset >= 0 {
+		if e.Flags&checkpoint.PagePresent != 0 && e.Offset >= 0 {
 			n = max(n, e.Offset+int64(e.NrPages*pageSize))
 		}
 	}

@@ -86,7 +86,7 @@ func (r *Reader) memfdShmidOf(fileID uint64) (uint64, error) {
 // of the object read as zeros.
 func (b *builder) shmem(v *Mapping, a, e uint64) {
 	shmid := v.Shmid
-	if v.Status&vmaAreaMemfd != 0 {
+	if v.Status&checkpoint.VMAAreaMemfd != 0 {
 		sh, err := b.r.memfdShmidOf(v.Shmid)
 		if err != nil {
 			b.errorf("mapping %x-%x: %v", v.Start, v.End, err)
@@ -127,13 +127,13 @@ func (b *builder) shmem(v *Mapping, a, e uint64) {
 		case x.Flags&^peKnown != 0:
 			v.Pages.Absent += pagesOf(xs, xe)
 			b.add(seg{start: addr(xs), end: addr(xe), prov: NotCaptured, reason: ReasonFlags})
-		case x.Flags&pePresent != 0:
+		case x.Flags&checkpoint.PagePresent != 0:
 			v.Pages.Dumped += pagesOf(xs, xe)
 			b.present(o.pages, addr(xs), addr(xe), x.Offset+int64(xs-x.Vaddr), Dumped)
-		case x.Flags&peParent != 0:
+		case x.Flags&checkpoint.PageParent != 0:
 			v.Pages.Parent += pagesOf(xs, xe)
 			b.add(seg{start: addr(xs), end: addr(xe), prov: NotCaptured, reason: ReasonShmemParent})
-		case x.Flags&peLazy != 0:
+		case x.Flags&checkpoint.PageLazy != 0:
 			v.Pages.Lazy += pagesOf(xs, xe)
 			b.add(seg{start: addr(xs), end: addr(xe), prov: NotCaptured, reason: ReasonLazy})
 		default:

@@ -159,7 +159,7 @@ func (r *Reader) vmas(p *checkpoint.Process) ([]Mapping, error) {
 		if m.Kind == "anon" && (v.Start <= p.StartStack && p.StartStack < v.End || v.Flags&mapGrowsdown != 0) {
 			m.Kind = "stack"
 		}
-		if v.Status&(vmaFilePrivate|vmaFileShared|vmaAreaMemfd) != 0 {
+		if v.Status&(checkpoint.VMAFilePrivate|checkpoint.VMAFileShared|checkpoint.VMAAreaMemfd) != 0 {
 			m.Shmid = uint64(v.FileID)
 		} else if i < len(raw) && raw[i].GetStart() == v.Start && raw[i].GetEnd() == v.End {
 			m.Shmid = raw[i].GetShmid()
@@ -271,14 +271,14 @@ func (b *builder) entry(v *Mapping, x checkpoint.PagemapEntry, a, e uint64, page
 		b.errorf("pagemap run at 0x%x has flags 0x%x: unknown page encoding (compressed?) not supported", x.Vaddr, x.Flags)
 		v.Pages.Absent += pagesOf(a, e)
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonFlags})
-	case x.Flags&pePresent != 0:
+	case x.Flags&checkpoint.PagePresent != 0:
 		v.Pages.Dumped += pagesOf(a, e)
 		off := x.Offset + int64(a-x.Vaddr)
 		b.present(pages, a, e, off, Dumped)
-	case x.Flags&peParent != 0:
+	case x.Flags&checkpoint.PageParent != 0:
 		v.Pages.Parent += pagesOf(a, e)
 		b.fromParent(1, a, e)
-	case x.Flags&peLazy != 0:
+	case x.Flags&checkpoint.PageLazy != 0:
 		v.Pages.Lazy += pagesOf(a, e)
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonLazy})
 	default:
@@ -341,11 +341,11 @@ func (b *builder) fromParent(depth int, a, e uint64) {
 		case x.Flags&^peKnown != 0:
 			b.errorf("%s: pagemap run at 0x%x has flags 0x%x: not supported", lv.label, x.Vaddr, x.Flags)
 			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonFlags})
-		case x.Flags&pePresent != 0:
+		case x.Flags&checkpoint.PagePresent != 0:
 			b.present(pages, xs, xe, x.Offset+int64(xs-x.Vaddr), Parent)
-		case x.Flags&peParent != 0:
+		case x.Flags&checkpoint.PageParent != 0:
 			b.fromParent(depth+1, xs, xe)
-		case x.Flags&peLazy != 0:
+		case x.Flags&checkpoint.PageLazy != 0:
 			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonLazy})
 		default:
 			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonNoData})
@@ -362,12 +362,12 @@ func (b *builder) gap(v *Mapping, a, e uint64) {
 	v.Pages.Absent += pagesOf(a, e)
 	st := v.Status
 	switch {
-	case st&(vmaAreaVdso|vmaAreaVvar|vmaAreaVsyscall|vmaAreaSocket|vmaAreaAio|vmaUnsupp) != 0:
+	case st&(checkpoint.VMAAreaVdso|checkpoint.VMAAreaVvar|checkpoint.VMAAreaVsyscall|checkpoint.VMAAreaSocket|checkpoint.VMAAreaAio|checkpoint.VMAUnsupp) != 0:
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonSpecial})
-	case st&(vmaAnonShared|vmaAreaSysvipc|vmaAreaMemfd) != 0:
+	case st&(checkpoint.VMAAnonShared|checkpoint.VMAAreaSysvipc|checkpoint.VMAAreaMemfd) != 0:
 		v.Pages.Absent -= pagesOf(a, e)
 		b.shmem(v, a, e)
-	case st&(vmaFilePrivate|vmaFileShared) != 0:
+	case st&(checkpoint.VMAFilePrivate|checkpoint.VMAFileShared) != 0:
 		b.fileFill(v, a, e)
 	default:
 		b.add(seg{start: a, end: e, prov: Zero})

@@ -103,9 +103,9 @@ func task(t *testing.T, dir string, pid uint32, vmas []tvma) {
 func fill(b byte, pages int) []byte { return bytes.Repeat([]byte{b}, pages*pageSize) }
 
 const (
-	stAnon   = 1 | vmaAnonPrivate
-	stShared = 1 | vmaAnonShared
-	stVdso   = 1 | vmaAreaVdso | vmaAnonPrivate
+	stAnon   = 1 | checkpoint.VMAAnonPrivate
+	stShared = 1 | checkpoint.VMAAnonShared
+	stVdso   = 1 | checkpoint.VMAAreaVdso | checkpoint.VMAAnonPrivate
 )
 
 // chain writes dump/ (top), pre/ and grand/ of an incremental dump of
@@ -136,16 +136,16 @@ func chain(t *testing.T) string {
 	ab := append(fill('a', 4), fill('b', 2)...)
 	copy(ab[4*pageSize-8:], "SPANNING-SECRET")
 	shm := append(fill('s', 1), fill('S', 1)...)
-	w(dump, "pagemap-1.img", pagemapImg(1, pme{0x10000, 4, pePresent, false}, pme{0x14000, 2, pePresent | peLazy, false},
-		pme{0x20000, 8, peParent, false}, pme{0x30000, 2, peLazy, false}))
+	w(dump, "pagemap-1.img", pagemapImg(1, pme{0x10000, 4, checkpoint.PagePresent, false}, pme{0x14000, 2, checkpoint.PagePresent | checkpoint.PageLazy, false},
+		pme{0x20000, 8, checkpoint.PageParent, false}, pme{0x30000, 2, checkpoint.PageLazy, false}))
 	w(dump, "pages-1.img", ab)
-	w(dump, "pagemap-shmem-77.img", pagemapImg(2, pme{0x1000, 1, pePresent, false}, pme{0x3000, 1, pePresent, false}))
+	w(dump, "pagemap-shmem-77.img", pagemapImg(2, pme{0x1000, 1, checkpoint.PagePresent, false}, pme{0x3000, 1, checkpoint.PagePresent, false}))
 	w(dump, "pages-2.img", shm)
 	// pre: pages 0-1 of C present, 2-5 in its own parent, 6-7 nowhere.
-	w(pre, "pagemap-1.img", pagemapImg(1, pme{0x20000, 2, pePresent, false}, pme{0x22000, 4, peParent, false}))
+	w(pre, "pagemap-1.img", pagemapImg(1, pme{0x20000, 2, checkpoint.PagePresent, false}, pme{0x22000, 4, checkpoint.PageParent, false}))
 	w(pre, "pages-1.img", fill('p', 2))
 	// grand (CRIU < 4.2: compat_nr_pages): pages 2-3 present, 4 lazy, 5 nowhere.
-	w(grand, "pagemap-1.img", pagemapImg(5, pme{0x22000, 2, pePresent, true}, pme{0x24000, 1, peLazy, true}))
+	w(grand, "pagemap-1.img", pagemapImg(5, pme{0x22000, 2, checkpoint.PagePresent, true}, pme{0x24000, 1, checkpoint.PageLazy, true}))
 	w(grand, "pages-5.img", fill('g', 2))
 	os.Symlink("../pre", filepath.Join(dump, "parent"))
 	os.Symlink("../grand", filepath.Join(pre, "parent"))
@@ -302,7 +302,7 @@ func TestParentChainInsideEvidence(t *testing.T) {
 func TestCompressedPages(t *testing.T) {
 	dir := t.TempDir()
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x12000, flags: 0x22, status: stAnon}})
-	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, pePresent, false}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, checkpoint.PagePresent, false}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), []byte("\x28\xb5\x2f\xfd compressed"), 0o644)
 	r, err := OpenFile(dir, nil)
 	if err != nil {
@@ -333,7 +333,7 @@ func TestUTF16AndStrings(t *testing.T) {
 	u := UTF16("WIDE-SECRET").lit
 	copy(pages[pageSize-7:], u) // across the page (and run) boundary, at an odd address
 	copy(pages[100:], "narrow-text\x00")
-	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, pePresent, false}, pme{0x11000, 1, pePresent, false}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, checkpoint.PagePresent, false}, pme{0x11000, 1, checkpoint.PagePresent, false}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), pages, 0o644)
 	r, err := OpenFile(dir, nil)
 	if err != nil {
@@ -378,14 +378,14 @@ func TestUTF16AndStrings(t *testing.T) {
 // pagemap-shmem image.
 func TestMemfd(t *testing.T) {
 	dir := t.TempDir()
-	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | vmaAreaMemfd | vmaFileShared}})
+	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | checkpoint.VMAAreaMemfd | checkpoint.VMAFileShared}})
 	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
 	w("files.img", img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_MEMFD.Enum(), Id: proto.Uint32(9),
 		Memfd: &memfd.MemfdFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(2), Pos: proto.Uint64(0), InodeId: proto.Uint32(4)}}))
 	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String("payload"), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
 		Size: proto.Uint64(2 * pageSize), Shmid: proto.Uint32(1234), Seals: proto.Uint32(0), InodeId: proto.Uint64(4)}))
 	w("pagemap-1.img", pagemapImg(1))
-	w("pagemap-shmem-1234.img", pagemapImg(3, pme{pageSize, 1, pePresent, false}))
+	w("pagemap-shmem-1234.img", pagemapImg(3, pme{pageSize, 1, checkpoint.PagePresent, false}))
 	w("pages-3.img", append([]byte("MEMFD-PAYLOAD"), make([]byte, pageSize-13)...))
 	r, err := OpenFile(dir, nil)
 	if err != nil {
