@@ -802,12 +802,7 @@ func (s *Store) buildPods() {
 		sort.Slice(p.Containers, func(i, j int) bool { return p.Containers[i].Name < p.Containers[j].Name })
 		s.Pods = append(s.Pods, *p)
 	}
-	sort.SliceStable(s.Pods, func(i, j int) bool {
-		if s.Pods[i].Namespace != s.Pods[j].Namespace {
-			return s.Pods[i].Namespace < s.Pods[j].Namespace
-		}
-		return s.Pods[i].Name < s.Pods[j].Name
-	})
+	model.SortPods(s.Pods)
 }
 
 func (s *Store) countNamespaces() {

@@ -589,20 +589,10 @@ func (s *Store) buildPods() {
 		if p.SandboxID == "" {
 			p.Warnings = append(p.Warnings, "no pod sandbox container in the data root; pod known from its containers' labels")
 		}
-		sort.Slice(p.Containers, func(i, j int) bool {
-			if p.Containers[i].Name != p.Containers[j].Name {
-				return p.Containers[i].Name < p.Containers[j].Name
-			}
-			return p.Containers[i].ID < p.Containers[j].ID
-		})
+		model.SortPodContainers(p.Containers)
 		s.Pods = append(s.Pods, *p)
 	}
-	sort.SliceStable(s.Pods, func(i, j int) bool {
-		if s.Pods[i].Namespace != s.Pods[j].Namespace {
-			return s.Pods[i].Namespace < s.Pods[j].Namespace
-		}
-		return s.Pods[i].Name < s.Pods[j].Name
-	})
+	model.SortPods(s.Pods)
 }
 
 func (s *Store) createdOf(id string) model.Time {

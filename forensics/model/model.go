@@ -7,6 +7,7 @@ package model
 
 import (
 	"encoding/json"
+	"sort"
 	"time"
 )
 
@@ -245,4 +246,25 @@ func NonNilMap[K comparable, V any](m map[K]V) map[K]V {
 		return map[K]V{}
 	}
 	return m
+}
+
+// SortPodContainers orders a pod's containers by name, then id.
+func SortPodContainers(cs []PodContainer) {
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Name != cs[j].Name {
+			return cs[i].Name < cs[j].Name
+		}
+		return cs[i].ID < cs[j].ID
+	})
+}
+
+// SortPods orders pods by namespace, then name, keeping the order in which
+// the reader found pods that share both.
+func SortPods(pods []Pod) {
+	sort.SliceStable(pods, func(i, j int) bool {
+		if pods[i].Namespace != pods[j].Namespace {
+			return pods[i].Namespace < pods[j].Namespace
+		}
+		return pods[i].Name < pods[j].Name
+	})
 }
