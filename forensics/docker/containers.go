@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -399,7 +400,7 @@ func (s *Store) lowerFromFile(name, initID string) ([]Lower, error) {
 	for _, e := range entries {
 		r, ok := s.links[e]
 		if !ok {
-			r.dir, r.id, r.err = resolveShort(s.src, s.driverDir, e)
+			r.dir, r.id, r.err = ondisk.ResolveShort(s.src, s.driverDir, e, linkDir, diffDir)
 			s.links[e] = r
 		}
 		dir, id, err := r.dir, r.id, r.err
@@ -409,56 +410,6 @@ func (s *Store) lowerFromFile(name, initID string) ([]Lower, error) {
 		out = append(out, Lower{Short: e, Dir: dir, CacheID: id, ChainID: s.byCache[id], Init: id == initID && initID != ""})
 	}
 	return out, nil
-}
-
-// resolveShort resolves an l/<short> entry of a lower file to the diff
-// directory it links to, inside the evidence and inside driverDir only: a
-// link that leaves driverDir (absolute, ../..), or that does not name
-// <driverDir>/<id>/diff, is refused.
-func resolveShort(src evidence.Source, driverDir, entry string) (dir, id string, err error) {
-	link := path.Join(driverDir, entry)
-	st, err := src.Lstat(link)
-	if err != nil {
-		return "", "", fmt.Errorf("link %s: %w", entry, err)
-	}
-	if st.Mode&fs.ModeSymlink == 0 {
-		return "", "", fmt.Errorf("link %s is not a symbolic link", entry)
-	}
-	target, err := src.Readlink(link)
-	if err != nil {
-		return "", "", fmt.Errorf("link %s: %w", entry, err)
-	}
-	// The form dockerd writes, ../<id>/diff, is taken lexically: the
-	// Lstat refuses a <id> or diff that is itself a link.
-	if rest, ok := strings.CutPrefix(target, "../"); ok {
-		if id, ok := strings.CutSuffix(rest, "/"+diffDir); ok && plainName(id) && id != linkDir {
-			r := path.Join(driverDir, id, diffDir)
-			if st, err := src.Lstat(r); err != nil {
-				return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-			} else if !st.Mode.IsDir() {
-				return "", "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
-			}
-			return "/" + r, id, nil
-		}
-	}
-	r, err := evidence.Resolve(src, link, true)
-	if err != nil {
-		return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-	}
-	rel, ok := strings.CutPrefix(r, driverDir+"/")
-	if !ok {
-		return "", "", fmt.Errorf("link %s -> %s leaves %s (resolves to /%s); refused", entry, target, "/"+driverDir, r)
-	}
-	parts := strings.Split(rel, "/")
-	if len(parts) != 2 || parts[1] != diffDir || !plainName(parts[0]) || parts[0] == linkDir {
-		return "", "", fmt.Errorf("link %s -> %s does not name a layer's diff directory (resolves to /%s); refused", entry, target, r)
-	}
-	if st, err := src.Lstat(r); err != nil {
-		return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-	} else if !st.Mode.IsDir() {
-		return "", "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
-	}
-	return "/" + r, parts[0], nil
 }
 
 func sameDirs(a, b []Lower) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -444,7 +445,7 @@ func (s *Store) lowerFromFile(name string) ([]string, error) {
 	for _, e := range entries {
 		r, ok := s.links[e]
 		if !ok {
-			r.dir, r.err = resolveShort(s.src, s.driverDir, e)
+			r.dir, _, r.err = ondisk.ResolveShort(s.src, s.driverDir, e, linkDir, diffDir)
 			s.links[e] = r
 		}
 		dir, err := r.dir, r.err
@@ -454,56 +455,6 @@ func (s *Store) lowerFromFile(name string) ([]string, error) {
 		out = append(out, dir)
 	}
 	return out, nil
-}
-
-// resolveShort resolves an l/<short> entry of a lower file to the diff
-// directory it links to, inside the evidence and inside driverDir only: a
-// link that leaves driverDir (absolute, ../..), or that does not name
-// <driverDir>/<id>/diff, is refused.
-func resolveShort(src evidence.Source, driverDir, entry string) (string, error) {
-	link := path.Join(driverDir, entry)
-	st, err := src.Lstat(link)
-	if err != nil {
-		return "", fmt.Errorf("link %s: %w", entry, err)
-	}
-	if st.Mode&fs.ModeSymlink == 0 {
-		return "", fmt.Errorf("link %s is not a symbolic link", entry)
-	}
-	target, err := src.Readlink(link)
-	if err != nil {
-		return "", fmt.Errorf("link %s: %w", entry, err)
-	}
-	// The form containers-storage writes, ../<id>/diff, is taken
-	// lexically: the Lstat refuses a <id> or diff that is itself a link.
-	if rest, ok := strings.CutPrefix(target, "../"); ok {
-		if id, ok := strings.CutSuffix(rest, "/"+diffDir); ok && plainName(id) && id != linkDir {
-			r := path.Join(driverDir, id, diffDir)
-			if st, err := src.Lstat(r); err != nil {
-				return "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-			} else if !st.Mode.IsDir() {
-				return "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
-			}
-			return "/" + r, nil
-		}
-	}
-	r, err := evidence.Resolve(src, link, true)
-	if err != nil {
-		return "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-	}
-	rel, ok := strings.CutPrefix(r, driverDir+"/")
-	if !ok {
-		return "", fmt.Errorf("link %s -> %s leaves /%s (resolves to /%s); refused", entry, target, driverDir, r)
-	}
-	parts := strings.Split(rel, "/")
-	if len(parts) != 2 || parts[1] != diffDir || !plainName(parts[0]) || parts[0] == linkDir {
-		return "", fmt.Errorf("link %s -> %s does not name a layer's diff directory (resolves to /%s); refused", entry, target, r)
-	}
-	if st, err := src.Lstat(r); err != nil {
-		return "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
-	} else if !st.Mode.IsDir() {
-		return "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
-	}
-	return "/" + r, nil
 }
 
 // findOrphans lists the overlay/<id> directories no layer record owns and
