@@ -2,14 +2,11 @@ package storage
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -41,53 +38,15 @@ type libpodDB struct {
 	warnings   []string
 }
 
-// openBolt copies a bbolt database out of the evidence into a private temp
-// file and opens the copy read-only, so that bbolt never maps, locks or
-// touches the evidence. The returned cleanup closes and removes the copy.
+// openBolt opens a bbolt database of the evidence through a private
+// read-only copy (see boltdb.Open).
 func openBolt(src evidence.Source, name string) (*bolt.DB, func(), error) {
-	f, err := src.Open(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	if f.Size() > maxDBSize {
-		return nil, nil, &evidence.FormatError{File: "/" + name, Offset: -1, Msg: fmt.Sprintf("database is %d bytes, over the %d-byte limit", f.Size(), int64(maxDBSize))}
-	}
-	tmp, err := os.CreateTemp("", "deadnode-libpod-*.db")
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	if _, err := io.Copy(tmp, io.NewSectionReader(f, 0, f.Size())); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("/%s: copy: %w", name, err)
-	}
-	var db *bolt.DB
-	err = contain("/"+name, func() error {
-		var err error
-		db, err = bolt.Open(tmp.Name(), 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-		return err
-	})
-	if err != nil {
-		cleanup()
-		return nil, nil, &evidence.FormatError{File: "/" + name, Offset: -1, Msg: "not a readable bbolt database", Err: err}
-	}
-	return db, func() { db.Close(); cleanup() }, nil
+	return boltdb.Open(src, name, "/"+name, maxDBSize)
 }
 
-// contain runs fn and turns a panic (bbolt panics on some torn pages; a
-// page reference past the end faults inside the mapping) into an error
-// naming the file.
-func contain(name string, fn func() error) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer debug.SetPanicOnFault(old)
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: database is corrupt (reader panicked: %v)", name, r)
-		}
-	}()
-	return fn()
-}
+// contain turns a reader's panic on a corrupt database into an error
+// naming the file (see boltdb.Contain).
+func contain(name string, fn func() error) error { return boltdb.Contain(name, fn) }
 
 // readLibpod reads libpod's bolt state database.
 func readLibpod(src evidence.Source, name string) (*libpodDB, error) {
