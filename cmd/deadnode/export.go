@@ -77,6 +77,11 @@ func createOut(name string, force bool) (*os.File, error) {
 }
 
 func runExport(a *app, args []string, o exportFlags) error {
+	for _, out := range []string{o.file, o.manifest} {
+		if err := a.checkOutput(out); err != nil {
+			return err
+		}
+	}
 	if len(args) != 1 {
 		return usagef("export takes one CONTAINER")
 	}

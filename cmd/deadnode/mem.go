@@ -494,6 +494,9 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 		}
 		rs = []memory.Range{{Start: m.Start, End: m.End}}
 	}
+	if err := a.checkOutput(o.dir, args...); err != nil {
+		return err
+	}
 	man, err := s.Dump(o.dir, r.CP.Source, rs)
 	if err != nil {
 		return err
@@ -527,6 +530,9 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	defer closeFn()
 	s, err := onePid(r, pid)
 	if err != nil {
+		return err
+	}
+	if err := a.checkOutput(file, args...); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

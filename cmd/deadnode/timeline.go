@@ -47,6 +47,9 @@ func runTimeline(a *app, args []string, format, out string, hash bool) error {
 		a.warn(w)
 	}
 	w := a.stdout
+	if err := a.checkOutput(out); err != nil {
+		return err
+	}
 	if out != "-" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
