@@ -7,6 +7,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/containerd"
 	"github.com/deadnode/deadnode/forensics/docker"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 func TestFoldDockerTasks(t *testing.T) {
@@ -36,5 +37,18 @@ func TestFoldDockerTasks(t *testing.T) {
 	all = n.Containers()
 	if all[1].ID != "abc" || all[1].Runtime != "docker" || all[0].Runtime != "containerd" {
 		t.Errorf("moby without Docker files: %+v", all)
+	}
+}
+
+func TestNamespaceFilterDocker(t *testing.T) {
+	for ns, want := range map[string]int{"moby": 3, "k8s.io": 0} {
+		n, err := Open(testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"), Options{Namespaces: []string{ns}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(n.Containers()); got != want {
+			t.Errorf("-n %s: %d containers, want %d", ns, got, want)
+		}
+		n.Close()
 	}
 }

@@ -160,7 +160,52 @@ func OpenNode(src evidence.Source, opt Options) (*Node, error) {
 		return nil, ErrNoRuntime
 	}
 	n.foldDockerTasks()
+	if len(opt.Namespaces) > 0 {
+		n.keepNamespaces(opt.Namespaces)
+	}
 	return n, nil
+}
+
+// keepNamespaces applies Options.Namespaces to the Docker and
+// containers-storage records (containerd's reader filters its own).
+func (n *Node) keepNamespaces(only []string) {
+	keep := map[string]bool{}
+	for _, ns := range only {
+		keep[ns] = true
+	}
+	filter := func(d *docker.Store, s *storage.Store) {
+		var cs *[]model.Container
+		var ps *[]model.Pod
+		var is *[]model.Image
+		var ss *[]model.Snapshot
+		var ns *[]model.Namespace
+		if d != nil {
+			cs, ps, is, ss, ns = &d.Containers, &d.Pods, &d.Images, &d.Snapshots, &d.Namespaces
+		} else {
+			cs, ps, is, ss, ns = &s.Containers, &s.Pods, &s.Images, &s.Snapshots, &s.Namespaces
+		}
+		*cs = keepIf(*cs, func(c model.Container) bool { return keep[c.Namespace] })
+		*ps = keepIf(*ps, func(p model.Pod) bool { return keep[p.RuntimeNS] })
+		*is = keepIf(*is, func(i model.Image) bool { return keep[i.Namespace] })
+		*ss = keepIf(*ss, func(x model.Snapshot) bool { return keep[x.Namespace] })
+		*ns = keepIf(*ns, func(x model.Namespace) bool { return keep[x.Name] })
+	}
+	if n.Docker != nil {
+		filter(n.Docker, nil)
+	}
+	for _, s := range n.Storage {
+		filter(nil, s)
+	}
+}
+
+func keepIf[T any](in []T, ok func(T) bool) []T {
+	out := in[:0]
+	for _, x := range in {
+		if ok(x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // foldDockerTasks drops the containerd records of Docker's own containers:
