@@ -3,141 +3,42 @@ package evidence
 import (
 	"errors"
 	"fmt"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
-	"time"
 )
 
-// Stat is the metadata of one entry of the evidence, as lstat(2) reports it.
-// Archives carry no inode numbers: an Archive numbers its members itself
-// (in name order, from 1), and a hard link has its target's number.
-type Stat struct {
-	Name     string      // slash-separated path relative to the source root; "." is the root
-	Mode     fs.FileMode // permission and type bits (fs.ModeSymlink, fs.ModeDevice|fs.ModeCharDevice, …)
-	UID      uint32
-	GID      uint32
-	Size     int64
-	Nlink    uint64
-	Ino      uint64
-	DevMajor uint32 // device numbers of a block or character device
-	DevMinor uint32
-	Atime    time.Time
-	Mtime    time.Time
-	Ctime    time.Time
-	Btime    time.Time // birth time; zero when the evidence does not record it
-}
-
-// IsWhiteout reports whether the entry is an overlayfs whiteout device
-// (a character device with number 0:0).
-func (s *Stat) IsWhiteout() bool {
-	return s.Mode&fs.ModeCharDevice != 0 && s.DevMajor == 0 && s.DevMinor == 0
-}
-
-// Info adapts s to fs.FileInfo. Sys returns s.
-func (s *Stat) Info() fs.FileInfo { return fileInfo{s} }
-
-type fileInfo struct{ s *Stat }
-
-func (fi fileInfo) Name() string       { return path.Base(fi.s.Name) }
-func (fi fileInfo) Size() int64        { return fi.s.Size }
-func (fi fileInfo) Mode() fs.FileMode  { return fi.s.Mode }
-func (fi fileInfo) ModTime() time.Time { return fi.s.Mtime }
-func (fi fileInfo) IsDir() bool        { return fi.s.Mode.IsDir() }
-func (fi fileInfo) Sys() any           { return fi.s }
-
-// File is an open regular file of the evidence.
-type File interface {
-	io.Reader
-	io.ReaderAt
-	io.Closer
-	Size() int64
-}
-
-// Source is a read-only filesystem of evidence. Names are slash-separated
-// and relative to the root (a leading "/" is accepted and ignored); "." is
-// the root. No method follows a symbolic link in any component.
-type Source interface {
-	Lstat(name string) (*Stat, error)
-	// ReadDir returns the entries of a directory sorted by name.
-	ReadDir(name string) ([]*Stat, error)
-	Readlink(name string) (string, error)
-	// Xattrs returns the extended attributes of an entry (nil when none).
-	Xattrs(name string) (map[string][]byte, error)
-	// Open opens a regular file. Other types are refused with ErrNotRegular.
-	Open(name string) (File, error)
-	// String describes the source for messages (its path on the host).
-	String() string
-	Close() error
-}
-
-// HostPather is implemented by sources backed by a host directory; it maps
-// a name to the host path for the few operations that need one (a kernel
-// mount). The name must already be resolved.
-type HostPather interface {
-	HostPath(name string) (string, error)
-}
+// The shared types live in package vfs, so that filesystem readers can
+// implement a Source without importing this package; these are the same
+// types under the names callers use.
+type (
+	Stat        = vfs.Stat
+	File        = vfs.File
+	Source      = vfs.Source
+	HostPather  = vfs.HostPather
+	FormatError = vfs.FormatError
+	Deleted     = vfs.Deleted
+	Recoverer   = vfs.Recoverer
+)
 
 var (
 	// ErrNotRegular is returned by Open for anything but a regular file.
-	ErrNotRegular = errors.New("not a regular file")
+	ErrNotRegular = vfs.ErrNotRegular
 	// ErrSymlinkInPath is returned when a non-final component is a symbolic
 	// link: callers that want to follow links use Resolve first.
-	ErrSymlinkInPath = errors.New("path crosses a symbolic link (use Resolve)")
+	ErrSymlinkInPath = vfs.ErrSymlinkInPath
 	// ErrTooManyLinks is returned by Resolve past MaxSymlinkHops.
-	ErrTooManyLinks = errors.New("too many levels of symbolic links")
+	ErrTooManyLinks = vfs.ErrTooManyLinks
 	// ErrNotRetained is returned by archives opened without retaining the
 	// data of a member.
-	ErrNotRetained = errors.New("member data not retained")
+	ErrNotRetained = vfs.ErrNotRetained
 )
-
-// FormatError reports a malformed record inside a file of the evidence.
-type FormatError struct {
-	File   string // the evidence file (path inside the evidence, or on the host)
-	Offset int64  // byte offset of the record, -1 when unknown
-	Msg    string
-	Err    error
-}
-
-func (e *FormatError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Offset >= 0 {
-		fmt.Fprintf(&b, ": offset %d", e.Offset)
-	}
-	if e.Msg != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Msg)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-func (e *FormatError) Unwrap() error { return e.Err }
 
 // Clean turns a user or record path into a source name: leading slashes are
 // dropped, the path is cleaned, and any ".." that would climb above the root
 // is an error.
-func Clean(name string) (string, error) {
-	name = strings.TrimLeft(name, "/")
-	if name == "" {
-		return ".", nil
-	}
-	for _, c := range strings.Split(name, "/") {
-		if c == ".." {
-			return "", &fs.PathError{Op: "clean", Path: name, Err: fs.ErrInvalid}
-		}
-	}
-	name = path.Clean(name)
-	if strings.ContainsRune(name, 0) {
-		return "", &fs.PathError{Op: "clean", Path: name, Err: fs.ErrInvalid}
-	}
-	return name, nil
-}
+func Clean(name string) (string, error) { return vfs.Clean(name) }
 
 // MaxSymlinkHops is the number of symbolic links Resolve follows, as the
 // kernel's MAXSYMLINKS.
@@ -275,9 +176,4 @@ func walk(src Source, st *Stat, fn WalkFunc) error {
 }
 
 // join returns dir/name for source names.
-func join(dir, name string) string {
-	if dir == "." || dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
+func join(dir, name string) string { return vfs.Join(dir, name) }
