@@ -1,9 +1,7 @@
 package forensics
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/classify"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/overlay"
 )
@@ -33,34 +32,26 @@ const (
 	ChangeAddedOrModified = "added_or_modified" // the image is not at hand to tell
 )
 
-// Exec kinds.
+// Exec kinds, flags and ELF facts are classify's (shared with the host's
+// package drift and the triage).
 const (
-	ExecELF     = "elf"
-	ExecScript  = "script"
-	ExecBit     = "exec_bit"
-	ExecLibrary = "shared_library"
-)
+	ExecELF     = classify.ExecELF
+	ExecScript  = classify.ExecScript
+	ExecBit     = classify.ExecBit
+	ExecLibrary = classify.ExecLibrary
 
-// Flags of a finding.
-const (
-	FlagHidden      = "hidden"
-	FlagVolatile    = "volatile_location"
-	FlagPersistence = "persistence_location"
-	FlagBenign      = "benign_runtime"
-	FlagSetuid      = "setuid"
-	FlagSetgid      = "setgid"
-	FlagCapability  = "file_capability"
-	FlagWorldWrite  = "world_writable"
+	FlagHidden      = classify.FlagHidden
+	FlagVolatile    = classify.FlagVolatile
+	FlagPersistence = classify.FlagPersistence
+	FlagBenign      = classify.FlagBenign
+	FlagSetuid      = classify.FlagSetuid
+	FlagSetgid      = classify.FlagSetgid
+	FlagCapability  = classify.FlagCapability
+	FlagWorldWrite  = classify.FlagWorldWrite
 )
 
 // ELFInfo describes an ELF file.
-type ELFInfo struct {
-	Machine   string `json:"machine"` // e.g. EM_X86_64
-	Type      string `json:"type"`    // exec, dyn, rel, core
-	Static    bool   `json:"static"`  // no program interpreter
-	SharedLib bool   `json:"shared_lib"`
-	Interp    string `json:"interp,omitempty"`
-}
+type ELFInfo = classify.ELFInfo
 
 // Finding is one drift entry of a container.
 type Finding struct {
@@ -134,7 +125,7 @@ func (n *Node) ContainerDrift(c *model.Container) (*DriftSource, error) {
 }
 
 // MaxHeader is how much of a file is read to recognise its kind.
-const MaxHeader = 4096
+const MaxHeader = classify.MaxHeader
 
 // Drift classifies every entry of the upper layer against the merged view
 // of the lower layers, calling fn for each finding in lexical path order.
@@ -636,7 +627,7 @@ func (d *job) opaque(p string, st *evidence.Stat) {
 }
 
 func (d *job) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
-	f.Flags = append(f.Flags, pathFlags(f.Path)...)
+	f.Flags = append(f.Flags, classify.PathFlags(f.Path)...)
 	if st != nil {
 		if st.Mode&fs.ModeSetuid != 0 {
 			f.Flags = append(f.Flags, FlagSetuid)
@@ -647,7 +638,7 @@ func (d *job) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
 		if st.Mode&0o002 != 0 && st.Mode&fs.ModeSymlink == 0 && st.Mode&fs.ModeSticky == 0 {
 			f.Flags = append(f.Flags, FlagWorldWrite)
 		}
-		if st.Mode.IsRegular() && st.Size == 0 && benignRuntime[f.Path] && (f.Change == ChangeAdded || f.Change == ChangeAddedOrModified || f.Change == ChangeModified || f.Change == ChangeMetadataOnly) {
+		if st.Mode.IsRegular() && st.Size == 0 && classify.RuntimeMountPoint(f.Path) && (f.Change == ChangeAdded || f.Change == ChangeAddedOrModified || f.Change == ChangeModified || f.Change == ChangeMetadataOnly) {
 			f.Flags = append(f.Flags, FlagBenign)
 		}
 	}
@@ -655,61 +646,6 @@ func (d *job) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
 		f.Flags = append(f.Flags, FlagCapability)
 	}
 	d.out = append(d.out, f)
-}
-
-// benignRuntime are the 0-byte mount points runc and the kubelet create in
-// every container's upper layer.
-var benignRuntime = map[string]bool{
-	"/etc/hosts":           true,
-	"/etc/hostname":        true,
-	"/etc/resolv.conf":     true,
-	"/etc/mtab":            true,
-	"/dev/termination-log": true,
-	"/run/.containerenv":   true,
-	"/.dockerenv":          true,
-}
-
-var persistencePrefixes = []string{
-	"/etc/cron", "/var/spool/cron/", "/etc/anacrontab",
-	"/etc/systemd/", "/lib/systemd/system/", "/usr/lib/systemd/system/", "/etc/init.d/", "/etc/rc.local", "/etc/rc.d/",
-	"/etc/profile", "/etc/bash.bashrc", "/etc/bashrc", "/etc/environment",
-	"/etc/ld.so.preload", "/etc/ld.so.conf",
-	"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers",
-	"/etc/ssh/sshd_config", "/etc/pam.d/", "/etc/security/", "/etc/xdg/autostart/", "/etc/update-motd.d/",
-}
-
-var persistenceNames = map[string]bool{
-	".bashrc": true, ".bash_profile": true, ".bash_login": true, ".bash_logout": true, ".profile": true,
-	".zshrc": true, ".zprofile": true, ".cshrc": true, ".tcshrc": true, "authorized_keys": true, "authorized_keys2": true,
-	"rc.local": true,
-}
-
-// pathFlags are the flags a path earns by where it is.
-func pathFlags(p string) []string {
-	var out []string
-	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if strings.HasPrefix(c, ".") && c != "." && c != ".." {
-			out = append(out, FlagHidden)
-			break
-		}
-	}
-	for _, v := range []string{"/tmp", "/var/tmp", "/dev/shm", "/run"} {
-		if p == v || strings.HasPrefix(p, v+"/") {
-			out = append(out, FlagVolatile)
-			break
-		}
-	}
-	pers := persistenceNames[path.Base(p)]
-	for _, pre := range persistencePrefixes {
-		if p == pre || strings.HasPrefix(p, pre) {
-			pers = true
-			break
-		}
-	}
-	if pers {
-		out = append(out, FlagPersistence)
-	}
-	return out
 }
 
 // metaDiff names what differs between two entries' metadata.
@@ -759,6 +695,13 @@ func (d *job) classify(f *Finding, file evidence.File) {
 	classifyBytes(f, hdr, file)
 }
 
+func classifyBytes(f *Finding, hdr []byte, r io.ReaderAt) {
+	var mode uint32
+	fmt.Sscanf(f.Mode, "%o", &mode)
+	e := classify.File(hdr, r, fs.FileMode(mode&0o777))
+	f.ExecKind, f.ELF, f.Interpreter = e.Kind, e.ELF, e.Interpreter
+}
+
 func (d *job) classifyLower(f *Finding, lo *overlay.Entry) {
 	file, err := d.lower.OpenEntry(lo)
 	if err != nil {
@@ -766,85 +709,4 @@ func (d *job) classifyLower(f *Finding, lo *overlay.Entry) {
 	}
 	defer file.Close()
 	d.classify(f, file)
-}
-
-func classifyBytes(f *Finding, hdr []byte, r io.ReaderAt) {
-	mode := parseMode(f.Mode)
-	switch {
-	case bytes.HasPrefix(hdr, []byte(elf.ELFMAG)):
-		f.ExecKind = ExecELF
-		f.ELF = elfInfo(r)
-		if f.ELF != nil && f.ELF.SharedLib {
-			f.ExecKind = ExecLibrary
-		}
-	case bytes.HasPrefix(hdr, []byte("#!")):
-		f.ExecKind = ExecScript
-		line := hdr[2:]
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			line = line[:i]
-		}
-		f.Interpreter = strings.TrimSpace(string(line))
-	case mode&0o111 != 0:
-		f.ExecKind = ExecBit
-	}
-}
-
-func parseMode(s string) uint32 {
-	var v uint32
-	fmt.Sscanf(s, "%o", &v)
-	return v
-}
-
-// elfInfo reads the ELF header and program headers (debug/elf, panics of a
-// hostile file contained).
-func elfInfo(r io.ReaderAt) (info *ELFInfo) {
-	defer func() {
-		if recover() != nil {
-			info = nil
-		}
-	}()
-	ef, err := elf.NewFile(r)
-	if err != nil {
-		return nil
-	}
-	defer ef.Close()
-	info = &ELFInfo{Machine: ef.Machine.String(), Static: true}
-	switch ef.Type {
-	case elf.ET_EXEC:
-		info.Type = "exec"
-	case elf.ET_DYN:
-		info.Type = "dyn"
-	case elf.ET_REL:
-		info.Type = "rel"
-	case elf.ET_CORE:
-		info.Type = "core"
-	default:
-		info.Type = ef.Type.String()
-	}
-	hasDynamic := false
-	for _, p := range ef.Progs {
-		switch p.Type {
-		case elf.PT_INTERP:
-			info.Static = false
-			b := make([]byte, min(p.Filesz, 4096))
-			if n, _ := p.ReadAt(b, 0); n > 0 {
-				info.Interp = strings.TrimRight(string(b[:n]), "\x00")
-			}
-		case elf.PT_DYNAMIC:
-			hasDynamic = true
-		}
-	}
-	// A shared object: position independent, no interpreter, dynamic
-	// section, and not flagged as a PIE executable.
-	if ef.Type == elf.ET_DYN && info.Static && hasDynamic {
-		pie := false
-		if v, err := ef.DynValue(elf.DT_FLAGS_1); err == nil {
-			for _, x := range v {
-				pie = pie || x&uint64(elf.DF_1_PIE) != 0
-			}
-		}
-		info.SharedLib = !pie
-		info.Static = false
-	}
-	return info
 }
