@@ -20,7 +20,25 @@ type (
 	FormatError = vfs.FormatError
 	Deleted     = vfs.Deleted
 	Recoverer   = vfs.Recoverer
+	Warning     = vfs.Warning
 )
+
+// Warnf makes a Warning about file at offset off (-1 when unknown).
+func Warnf(file string, off int64, format string, args ...any) Warning {
+	return vfs.Warnf(file, off, format, args...)
+}
+
+// WarningOf turns an error into a Warning, keeping the file and offset of a
+// *FormatError found in its chain.
+func WarningOf(err error) Warning { return vfs.WarningOf(err) }
+
+// TypeName is the one vocabulary for an entry's type: "file", "dir",
+// "symlink", "char", "block", "fifo", "socket".
+func TypeName(m fs.FileMode) string { return vfs.TypeName(m) }
+
+// ModeString prints the permission bits with setuid/setgid/sticky as four
+// octal digits ("0755", "4755").
+func ModeString(m fs.FileMode) string { return vfs.ModeString(m) }
 
 var (
 	// ErrNotRegular is returned by Open for anything but a regular file.

@@ -197,3 +197,103 @@ type Deleted struct {
 type Recoverer interface {
 	Deleted(ctx context.Context, dir string) ([]Deleted, error)
 }
+
+// Warning is a problem with one record of the evidence that did not stop
+// the work: the record was skipped or read in part, and the rest was read.
+// It prints (and marshals to JSON) as one line, "file: offset N: message",
+// so a list of warnings reads as it always has; the parts stay typed for
+// programs.
+type Warning struct {
+	File   string // the evidence file or structure; "" when about the evidence as a whole
+	Offset int64  // byte offset of the record in File; -1 when unknown
+	Msg    string
+}
+
+// Warnf makes a Warning about file at offset off (-1 when unknown).
+func Warnf(file string, off int64, format string, args ...any) Warning {
+	return Warning{File: file, Offset: off, Msg: fmt.Sprintf(format, args...)}
+}
+
+// WarningOf turns an error into a Warning, keeping the file and offset of a
+// *FormatError found in its chain.
+func WarningOf(err error) Warning {
+	var fe *FormatError
+	if errors.As(err, &fe) && fe.Error() == err.Error() {
+		msg := fe.Msg
+		if fe.Err != nil {
+			if msg != "" {
+				msg += ": "
+			}
+			msg += fe.Err.Error()
+		}
+		return Warning{File: fe.File, Offset: fe.Offset, Msg: msg}
+	}
+	return Warning{Offset: -1, Msg: err.Error()}
+}
+
+func (w Warning) String() string {
+	var b strings.Builder
+	if w.File != "" {
+		b.WriteString(w.File)
+		if w.Offset >= 0 {
+			fmt.Fprintf(&b, ": offset %d", w.Offset)
+		}
+		if w.Msg != "" {
+			b.WriteString(": ")
+		}
+	}
+	b.WriteString(w.Msg)
+	return b.String()
+}
+
+// MarshalText writes the warning as its one line.
+func (w Warning) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
+// UnmarshalText reads a warning back as a message (its parts are not
+// recovered from the line).
+func (w *Warning) UnmarshalText(b []byte) error {
+	*w = Warning{Offset: -1, Msg: string(b)}
+	return nil
+}
+
+// TypeName is the one vocabulary for an entry's type in every package's
+// output: "file", "dir", "symlink", "char", "block", "fifo", "socket"
+// (a whiteout is a "char" device 0:0; callers that care say "whiteout").
+func TypeName(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "file"
+	case m.IsDir():
+		return "dir"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeCharDevice != 0:
+		return "char"
+	case m&fs.ModeDevice != 0:
+		return "block"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "unknown"
+}
+
+// UnixMode is the st_mode permission bits of m as stat(2) has them:
+// rwx for all, plus setuid (04000), setgid (02000) and sticky (01000).
+func UnixMode(m fs.FileMode) uint32 {
+	v := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
+// ModeString prints UnixMode as four octal digits ("0755", "4755").
+func ModeString(m fs.FileMode) string { return fmt.Sprintf("%04o", UnixMode(m)) }
