@@ -109,13 +109,7 @@ func openHostNoatime(file string) (*os.File, error) {
 func DetectCompression(r io.ReaderAt) Compression {
 	var m [4]byte
 	n, _ := r.ReadAt(m[:], 0)
-	switch {
-	case n >= 2 && m[0] == 0x1f && m[1] == 0x8b:
-		return CompressionGzip
-	case n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd:
-		return CompressionZstd
-	}
-	return CompressionNone
+	return detectMagic(m[:n])
 }
 
 // Decompress returns a one-pass reader of r's uncompressed bytes.
