@@ -195,3 +195,6 @@ func walk(src Source, st *Stat, fn WalkFunc) error {
 
 // join returns dir/name for source names.
 func join(dir, name string) string { return vfs.Join(dir, name) }
+
+// Join returns dir/name for source names ("." joins to name).
+func Join(dir, name string) string { return vfs.Join(dir, name) }

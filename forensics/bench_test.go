@@ -28,7 +28,7 @@ func benchDriftNode(b *testing.B) (*Node, string) {
 		}
 		os.WriteFile(marker, []byte(lay.ContainerID+"\n"+lay.UpperDir+"\n"), 0o644)
 	}
-	n, err := Open(benchDriftDir, Options{})
+	n, err := OpenPath(benchDriftDir, &Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

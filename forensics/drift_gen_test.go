@@ -20,7 +20,7 @@ func TestDriftGeneratedNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Open(dir, Options{})
+	n, err := OpenPath(dir, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

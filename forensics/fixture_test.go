@@ -124,8 +124,8 @@ func checkFixtureNode(t *testing.T, n *Node) {
 	if !reflect.DeepEqual(ns, []string{"default", "k8s.io"}) {
 		t.Errorf("namespaces %v", ns)
 	}
-	if n.Containerd.DBVersion != 3 {
-		t.Errorf("db version %d", n.Containerd.DBVersion)
+	if n.containerdStore().DBVersion != 3 {
+		t.Errorf("db version %d", n.containerdStore().DBVersion)
 	}
 
 	images := map[string]string{}
@@ -203,7 +203,7 @@ func checkFixtureNode(t *testing.T, n *Node) {
 }
 
 func TestFixtureArchive(t *testing.T) {
-	n, err := Open(testfix.NodeArchive(t), Options{})
+	n, err := OpenPath(testfix.NodeArchive(t), &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,14 +213,14 @@ func TestFixtureArchive(t *testing.T) {
 
 func TestFixtureExtracted(t *testing.T) {
 	dir := testfix.Extract(t, testfix.NodeArchive(t))
-	n, err := Open(dir, Options{})
+	n, err := OpenPath(dir, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
 	checkFixtureNode(t, n)
 	// And rooted at the node directory itself, with the root given.
-	n2, err := Open(filepath.Join(dir, "node"), Options{ContainerdRoot: "/var/lib/containerd"})
+	n2, err := OpenPath(filepath.Join(dir, "node"), &Options{Roots: map[string]string{"containerd": "/var/lib/containerd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestFixtureExtracted(t *testing.T) {
 }
 
 func TestFindContainer(t *testing.T) {
-	n, err := Open(testfix.NodeArchive(t), Options{})
+	n, err := OpenPath(testfix.NodeArchive(t), &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestFindContainer(t *testing.T) {
 }
 
 func TestNamespaceFilter(t *testing.T) {
-	n, err := Open(testfix.NodeArchive(t), Options{Namespaces: []string{"default"}})
+	n, err := OpenPath(testfix.NodeArchive(t), &Options{Namespaces: []string{"default"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,27 +12,27 @@ import (
 
 func TestFoldDockerTasks(t *testing.T) {
 	ctd := func() *containerd.Store {
-		return &containerd.Store{
+		return &containerd.Store{Records: model.Records{
 			Containers: []model.Container{
 				{Runtime: "containerd", ID: "abc", Namespace: "moby", UpperDir: "/var/lib/containerd/s/9/fs", LowerDirs: []string{"/var/lib/containerd/s/4/fs"}, Snapshotter: "overlayfs", SnapshotKey: "abc"},
 				{Runtime: "containerd", ID: "k8s", Namespace: "k8s.io"},
 			},
 			Namespaces: []model.Namespace{{Name: "moby", Containers: 1}, {Name: "k8s.io", Containers: 1}},
-		}
+		}}
 	}
 	// Docker's files and containerd's snapshots: one record, Docker's, with
 	// containerd's layer dirs when Docker's own have none.
-	n := &Node{Containerd: ctd(), Docker: &docker.Store{Containers: []model.Container{{Runtime: "docker", ID: "abc", Namespace: "moby"}}}}
+	n := &Node{Runtimes: []model.Runtime{ctd(), &docker.Store{Records: model.Records{Containers: []model.Container{{Runtime: "docker", ID: "abc", Namespace: "moby"}}}}}}
 	n.foldDockerTasks()
 	all := n.Containers()
 	if len(all) != 2 || all[1].Runtime != "docker" || all[1].UpperDir != "/var/lib/containerd/s/9/fs" || !reflect.DeepEqual(all[1].LowerDirs, []string{"/var/lib/containerd/s/4/fs"}) {
 		t.Errorf("folded: %+v", all)
 	}
-	if n.Containerd.Namespaces[0].Containers != 0 {
-		t.Errorf("moby count %d", n.Containerd.Namespaces[0].Containers)
+	if n.containerdStore().Namespaces[0].Containers != 0 {
+		t.Errorf("moby count %d", n.containerdStore().Namespaces[0].Containers)
 	}
 	// No Docker files at all: the moby namespace is still Docker's.
-	n = &Node{Containerd: ctd()}
+	n = &Node{Runtimes: []model.Runtime{ctd()}}
 	n.foldDockerTasks()
 	all = n.Containers()
 	if all[1].ID != "abc" || all[1].Runtime != "docker" || all[0].Runtime != "containerd" {
@@ -42,7 +42,7 @@ func TestFoldDockerTasks(t *testing.T) {
 
 func TestNamespaceFilterDocker(t *testing.T) {
 	for ns, want := range map[string]int{"moby": 3, "k8s.io": 0} {
-		n, err := Open(testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"), Options{Namespaces: []string{ns}})
+		n, err := OpenPath(testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"), &Options{Namespaces: []string{ns}})
 		if err != nil {
 			t.Fatal(err)
 		}

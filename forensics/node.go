@@ -15,26 +15,47 @@ import (
 	"github.com/deadnode/deadnode/forensics/storage"
 )
 
-// Options tune Open.
-type Options struct {
-	// ContainerdRoot overrides detection of containerd's root (a path inside
-	// the evidence).
-	ContainerdRoot string
-	// Namespaces keeps only these runtime namespaces (all when empty).
-	Namespaces []string
-	// DockerRoot overrides detection of Docker's data root.
-	DockerRoot string
-	// StorageRoot overrides detection of containers-storage graph roots
-	// (Podman, CRI-O).
-	StorageRoot string
+// readers are the runtime readers, in the order their records are listed.
+// Adding a runtime is one package implementing model.Reader and one line
+// here.
+var readers = []model.Reader{
+	containerd.Reader,
+	docker.Reader,
+	storage.Reader,
 }
 
-// Node is the evidence of one node and what was found in it.
+// RuntimeNames are the names of the runtimes deadnode reads, for
+// Options.Roots.
+func RuntimeNames() []string {
+	out := make([]string, len(readers))
+	for i, r := range readers {
+		out[i] = r.Name()
+	}
+	return out
+}
+
+// Options tune Open and OpenPath.
+type Options struct {
+	// Roots overrides the detection of a runtime's root: a path inside the
+	// evidence, by runtime name ("containerd", "docker",
+	// "containers-storage"; see RuntimeNames).
+	Roots map[string]string
+	// Namespaces keeps only these runtime namespaces (all when empty).
+	Namespaces []string
+	// AllowNoRuntime opens evidence that holds no container runtime (a
+	// host whose kubelet checkpoints, logs or persistence are the
+	// question) instead of failing with ErrNoRuntime.
+	AllowNoRuntime bool
+}
+
+// Node is the evidence of one node and what its runtimes recorded. A Node
+// is read once by Open; reading it afterwards is safe from several
+// goroutines.
 type Node struct {
-	Src        evidence.Source
-	Containerd *containerd.Store
-	Docker     *docker.Store
-	Storage    []*storage.Store
+	Src evidence.Source
+	// Runtimes are the stores read, in the order of the readers
+	// (containerd, Docker, containers-storage roots).
+	Runtimes []model.Runtime
 	// Notes say how the evidence was read (a prefix stripped, a root
 	// found elsewhere than expected).
 	Notes []string
@@ -107,14 +128,14 @@ func singleTopDir(src evidence.Source) (string, bool) {
 	return ents[0].Name, true
 }
 
-// Open opens the evidence at root (see OpenSource) and reads every runtime
-// found in it.
-func Open(root string, opt Options) (*Node, error) {
+// OpenPath opens the evidence at root (see OpenSource) and reads every
+// runtime found in it.
+func OpenPath(root string, opt *Options) (*Node, error) {
 	src, notes, err := OpenSource(root)
 	if err != nil {
 		return nil, err
 	}
-	n, err := OpenNode(src, opt)
+	n, err := Open(src, opt)
 	if err != nil {
 		src.Close()
 		return nil, err
@@ -124,77 +145,61 @@ func Open(root string, opt Options) (*Node, error) {
 	return n, nil
 }
 
-// OpenNode reads the runtimes of an already opened evidence source.
-func OpenNode(src evidence.Source, opt Options) (*Node, error) {
+// Open reads the runtimes of an already opened evidence source.
+func Open(src evidence.Source, opt *Options) (*Node, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
+	}
 	n := &Node{Src: src}
-	cs, err := containerd.Open(src, containerd.Options{Root: opt.ContainerdRoot, Namespaces: opt.Namespaces})
-	switch {
-	case err == nil:
-		n.Containerd = cs
-		n.Notes = append(n.Notes, cs.Notes...)
-	case errors.Is(err, containerd.ErrNotFound) && opt.ContainerdRoot == "":
-	default:
-		return nil, fmt.Errorf("containerd: %w", err)
+	for _, r := range readers {
+		root := o.Roots[r.Name()]
+		rts, err := r.Open(src, &model.ReaderOptions{Root: root, Namespaces: o.Namespaces})
+		for _, rt := range rts {
+			n.Notes = append(n.Notes, rt.Info().Notes...)
+		}
+		n.Runtimes = append(n.Runtimes, rts...)
+		if err != nil && (root != "" || !errors.Is(err, model.ErrRuntimeNotFound)) {
+			return nil, fmt.Errorf("%s: %w", r.Name(), err)
+		}
 	}
-	ds, err := docker.Open(src, docker.Options{Root: opt.DockerRoot})
-	switch {
-	case err == nil:
-		n.Docker = ds
-		n.Notes = append(n.Notes, ds.Notes...)
-	case errors.Is(err, docker.ErrNotFound) && opt.DockerRoot == "":
-	default:
-		return nil, fmt.Errorf("docker: %w", err)
-	}
-	ss, err := storage.OpenAll(src, storage.Options{GraphRoot: opt.StorageRoot})
-	for _, s := range ss {
-		n.Notes = append(n.Notes, s.Notes...)
-	}
-	n.Storage = ss
-	switch {
-	case err == nil:
-	case errors.Is(err, storage.ErrNotFound) && opt.StorageRoot == "":
-	default:
-		return nil, fmt.Errorf("containers-storage: %w", err)
-	}
-	if n.Containerd == nil && n.Docker == nil && len(n.Storage) == 0 {
-		return nil, ErrNoRuntime
+	if len(n.Runtimes) == 0 {
+		// A runtime root the examiner may not read is not an absent one.
+		for _, r := range readers {
+			for _, loc := range r.Locations() {
+				if err := unreadable(src, loc); err != nil {
+					return nil, fmt.Errorf("%s: %w", r.Name(), err)
+				}
+			}
+		}
+		if !o.AllowNoRuntime {
+			return nil, ErrNoRuntime
+		}
+		n.Notes = append(n.Notes, "no container runtime found in the evidence (containerd, Docker, Podman/CRI-O)")
 	}
 	n.foldDockerTasks()
-	if len(opt.Namespaces) > 0 {
-		n.keepNamespaces(opt.Namespaces)
+	if len(o.Namespaces) > 0 {
+		n.keepNamespaces(o.Namespaces)
 	}
 	return n, nil
 }
 
-// keepNamespaces applies Options.Namespaces to the Docker and
-// containers-storage records (containerd's reader filters its own).
+// keepNamespaces applies Options.Namespaces to every runtime's records
+// (containerd's reader filters its own as it reads).
 func (n *Node) keepNamespaces(only []string) {
 	keep := map[string]bool{}
 	for _, ns := range only {
 		keep[ns] = true
 	}
-	filter := func(d *docker.Store, s *storage.Store) {
-		var cs *[]model.Container
-		var ps *[]model.Pod
-		var is *[]model.Image
-		var ss *[]model.Snapshot
-		var ns *[]model.Namespace
-		if d != nil {
-			cs, ps, is, ss, ns = &d.Containers, &d.Pods, &d.Images, &d.Snapshots, &d.Namespaces
-		} else {
-			cs, ps, is, ss, ns = &s.Containers, &s.Pods, &s.Images, &s.Snapshots, &s.Namespaces
-		}
-		*cs = keepIf(*cs, func(c model.Container) bool { return keep[c.Namespace] })
-		*ps = keepIf(*ps, func(p model.Pod) bool { return keep[p.RuntimeNS] })
-		*is = keepIf(*is, func(i model.Image) bool { return keep[i.Namespace] })
-		*ss = keepIf(*ss, func(x model.Snapshot) bool { return keep[x.Namespace] })
-		*ns = keepIf(*ns, func(x model.Namespace) bool { return keep[x.Name] })
-	}
-	if n.Docker != nil {
-		filter(n.Docker, nil)
-	}
-	for _, s := range n.Storage {
-		filter(nil, s)
+	for _, rt := range n.Runtimes {
+		r := rt.Recorded()
+		r.Containers = keepIf(r.Containers, func(c model.Container) bool { return keep[c.Namespace] })
+		r.Pods = keepIf(r.Pods, func(p model.Pod) bool { return keep[p.RuntimeNS] })
+		r.Images = keepIf(r.Images, func(i model.Image) bool { return keep[i.Namespace] })
+		r.Snapshots = keepIf(r.Snapshots, func(x model.Snapshot) bool { return keep[x.Namespace] })
+		r.Namespaces = keepIf(r.Namespaces, func(x model.Namespace) bool { return keep[x.Name] })
+		r.Content = keepIf(r.Content, func(x model.Content) bool { return keep[x.Namespace] })
+		r.Leases = keepIf(r.Leases, func(x model.Lease) bool { return keep[x.Namespace] })
 	}
 }
 
@@ -214,15 +219,29 @@ func keepIf[T any](in []T, ok func(T) bool) []T {
 // "moby", whose record knows little more than the id. A recorded OCI spec
 // (the one runc was given) replaces the view Docker's files give.
 func (n *Node) foldDockerTasks() {
-	if n.Containerd == nil {
+	var ctd *containerd.Store
+	var dkr *docker.Store
+	for _, rt := range n.Runtimes {
+		switch s := rt.(type) {
+		case *containerd.Store:
+			if ctd == nil {
+				ctd = s
+			}
+		case *docker.Store:
+			if dkr == nil {
+				dkr = s
+			}
+		}
+	}
+	if ctd == nil {
 		return
 	}
-	if n.Docker == nil {
+	if dkr == nil {
 		// Docker 23+ with the containerd image store keeps its containers
 		// in containerd's "moby" namespace: they are Docker's.
 		k := 0
-		for i := range n.Containerd.Containers {
-			if c := &n.Containerd.Containers[i]; c.Namespace == docker.Namespace {
+		for i := range ctd.Containers {
+			if c := &ctd.Containers[i]; c.Namespace == docker.Namespace {
 				c.Runtime = model.RuntimeDocker
 				k++
 			}
@@ -233,12 +252,12 @@ func (n *Node) foldDockerTasks() {
 		return
 	}
 	byID := map[string]*model.Container{}
-	for i := range n.Docker.Containers {
-		byID[n.Docker.Containers[i].ID] = &n.Docker.Containers[i]
+	for i := range dkr.Containers {
+		byID[dkr.Containers[i].ID] = &dkr.Containers[i]
 	}
-	kept := n.Containerd.Containers[:0]
+	kept := ctd.Containers[:0]
 	dropped := 0
-	for _, c := range n.Containerd.Containers {
+	for _, c := range ctd.Containers {
 		d := byID[c.ID]
 		if c.Namespace != docker.Namespace || d == nil {
 			kept = append(kept, c)
@@ -255,10 +274,10 @@ func (n *Node) foldDockerTasks() {
 		}
 		dropped++
 	}
-	n.Containerd.Containers = kept
-	for i := range n.Containerd.Namespaces {
-		if n.Containerd.Namespaces[i].Name == docker.Namespace {
-			n.Containerd.Namespaces[i].Containers -= dropped
+	ctd.Containers = kept
+	for i := range ctd.Namespaces {
+		if ctd.Namespaces[i].Name == docker.Namespace {
+			ctd.Namespaces[i].Containers -= dropped
 		}
 	}
 	if dropped > 0 {
@@ -278,33 +297,27 @@ func (n *Node) Close() error {
 }
 
 // Warnings are the per-record problems of every runtime read.
-func (n *Node) Warnings() []string {
-	var w []string
-	if n.Containerd != nil {
-		w = append(w, n.Containerd.Warnings...)
-	}
-	if n.Docker != nil {
-		w = append(w, n.Docker.Warnings...)
-	}
-	for _, s := range n.Storage {
-		w = append(w, s.Warnings...)
+func (n *Node) Warnings() []evidence.Warning {
+	var w []evidence.Warning
+	for _, rt := range n.Runtimes {
+		w = append(w, rt.Info().Warnings...)
 	}
 	return w
+}
+
+// gather concatenates one kind of record over every runtime.
+func gather[T any](n *Node, of func(*model.Records) []T) []T {
+	var out []T
+	for _, rt := range n.Runtimes {
+		out = append(out, of(rt.Recorded())...)
+	}
+	return out
 }
 
 // Containers returns every container and sandbox, sorted by namespace, kind
 // (sandboxes last) and id.
 func (n *Node) Containers() []model.Container {
-	var out []model.Container
-	if n.Containerd != nil {
-		out = append(out, n.Containerd.Containers...)
-	}
-	if n.Docker != nil {
-		out = append(out, n.Docker.Containers...)
-	}
-	for _, s := range n.Storage {
-		out = append(out, s.Containers...)
-	}
+	out := gather(n, func(r *model.Records) []model.Container { return r.Containers })
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Namespace != b.Namespace {
@@ -320,116 +333,141 @@ func (n *Node) Containers() []model.Container {
 
 // Pods returns the pods.
 func (n *Node) Pods() []model.Pod {
-	var out []model.Pod
-	if n.Containerd != nil {
-		out = append(out, n.Containerd.Pods...)
-	}
-	if n.Docker != nil {
-		out = append(out, n.Docker.Pods...)
-	}
-	for _, s := range n.Storage {
-		out = append(out, s.Pods...)
-	}
-	return out
+	return gather(n, func(r *model.Records) []model.Pod { return r.Pods })
 }
 
 // Images returns the image records.
 func (n *Node) Images() []model.Image {
-	var out []model.Image
-	if n.Containerd != nil {
-		out = append(out, n.Containerd.Images...)
-	}
-	if n.Docker != nil {
-		out = append(out, n.Docker.Images...)
-	}
-	for _, s := range n.Storage {
-		out = append(out, s.Images...)
-	}
-	return out
+	return gather(n, func(r *model.Records) []model.Image { return r.Images })
 }
 
 // Snapshots returns the snapshots.
 func (n *Node) Snapshots() []model.Snapshot {
-	var out []model.Snapshot
-	if n.Containerd != nil {
-		out = append(out, n.Containerd.Snapshots...)
-	}
-	if n.Docker != nil {
-		out = append(out, n.Docker.Snapshots...)
-	}
-	for _, s := range n.Storage {
-		out = append(out, s.Snapshots...)
-	}
-	return out
+	return gather(n, func(r *model.Records) []model.Snapshot { return r.Snapshots })
 }
 
 // Content returns the content blobs.
 func (n *Node) Content() []model.Content {
-	if n.Containerd == nil {
-		return nil
-	}
-	return n.Containerd.Content
+	return gather(n, func(r *model.Records) []model.Content { return r.Content })
 }
 
 // Leases returns the leases.
 func (n *Node) Leases() []model.Lease {
-	if n.Containerd == nil {
-		return nil
-	}
-	return n.Containerd.Leases
+	return gather(n, func(r *model.Records) []model.Lease { return r.Leases })
 }
 
 // Namespaces returns the runtime namespaces.
 func (n *Node) Namespaces() []model.Namespace {
-	var out []model.Namespace
-	if n.Containerd != nil {
-		out = append(out, n.Containerd.Namespaces...)
-	}
-	if n.Docker != nil {
-		out = append(out, n.Docker.Namespaces...)
-	}
-	for _, s := range n.Storage {
-		out = append(out, s.Namespaces...)
-	}
-	return out
+	return gather(n, func(r *model.Records) []model.Namespace { return r.Namespaces })
 }
 
-// ErrAmbiguous is returned by FindContainer when a prefix names several.
-var ErrAmbiguous = errors.New("ambiguous container reference")
+// Execs returns the exec sessions the runtimes recorded (podman exec),
+// live ones and deleted ones carved from free pages.
+func (n *Node) Execs() []model.Exec {
+	return gather(n, func(r *model.Records) []model.Exec { return r.Execs })
+}
 
-// FindContainer finds a container by full id, unique id prefix, or
-// "podnamespace/podname/containername".
+// Orphans returns what removals left behind in the runtimes' stores.
+func (n *Node) Orphans() []model.Orphan {
+	return gather(n, func(r *model.Records) []model.Orphan { return r.Orphans })
+}
+
+// ErrAmbiguous is matched (errors.Is) by an *AmbiguousError: a reference
+// that names several things.
+var ErrAmbiguous = errors.New("ambiguous reference")
+
+// FindContainer finds a container by full id, unique id prefix,
+// "podnamespace/podname/containername", "podname/containername", or its
+// bare (Kubernetes or runtime) name when only one container has it. A
+// reference that names several containers gives an *AmbiguousError listing
+// them; one that names none a *NotFoundError (errors.Is fs.ErrNotExist).
 func (n *Node) FindContainer(ref string) (*model.Container, error) {
 	all := n.Containers()
-	var hits []int
-	if parts := strings.Split(ref, "/"); len(parts) == 3 {
-		for i, c := range all {
-			if c.Pod != nil && c.Kind == model.KindContainer && c.Pod.Namespace == parts[0] && c.Pod.Name == parts[1] && c.ContainerName == parts[2] {
+	pick := func(ok func(c *model.Container) bool) []int {
+		var hits []int
+		for i := range all {
+			if ok(&all[i]) {
 				hits = append(hits, i)
 			}
 		}
-		if len(hits) == 1 {
-			return &all[hits[0]], nil
-		}
+		return hits
 	}
-	hits = hits[:0]
-	for i, c := range all {
-		if c.ID == ref {
+	if ref == "" {
+		return nil, &NotFoundError{What: "container", Ref: ref}
+	}
+	for i := range all {
+		if all[i].ID == ref {
 			return &all[i], nil
 		}
-		if ref != "" && strings.HasPrefix(c.ID, ref) {
-			hits = append(hits, i)
-		}
 	}
-	switch len(hits) {
-	case 0:
-		return nil, fmt.Errorf("container %q: %w", ref, fs.ErrNotExist)
+	tries := []func(c *model.Container) bool{
+		func(c *model.Container) bool { return strings.HasPrefix(c.ID, ref) },
+	}
+	switch parts := strings.Split(ref, "/"); len(parts) {
+	case 3:
+		tries = append(tries, func(c *model.Container) bool {
+			return c.Pod != nil && c.Kind == model.KindContainer && c.Pod.Namespace == parts[0] && c.Pod.Name == parts[1] && c.ContainerName == parts[2]
+		})
+	case 2:
+		tries = append(tries, func(c *model.Container) bool {
+			return c.Pod != nil && c.Kind == model.KindContainer && c.Pod.Name == parts[0] && c.ContainerName == parts[1]
+		})
 	case 1:
-		return &all[hits[0]], nil
+		tries = append(tries, func(c *model.Container) bool {
+			return c.Kind == model.KindContainer && c.ContainerName == ref
+		})
 	}
-	var ids []string
-	for _, h := range hits {
-		ids = append(ids, all[h].Namespace+"/"+all[h].ID)
+	// The first way of reading ref that names anything decides: the
+	// name forms, then an id prefix.
+	for k := len(tries) - 1; k >= 0; k-- {
+		hits := pick(tries[k])
+		switch len(hits) {
+		case 0:
+			continue
+		case 1:
+			return &all[hits[0]], nil
+		}
+		var names []string
+		for _, h := range hits {
+			c := all[h]
+			name := c.Namespace + "/" + c.ID
+			if c.Pod != nil {
+				name += " (" + c.Pod.Namespace + "/" + c.Pod.Name + "/" + c.ContainerName + ")"
+			}
+			names = append(names, name)
+		}
+		return nil, &AmbiguousError{What: "container", Ref: ref, Candidates: names}
 	}
-	return nil, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, ref, strings.Join(ids, ", "))
+	return nil, &NotFoundError{What: "container", Ref: ref, Hint: "see deadnode ls containers"}
+}
+
+// unreadable returns a permission error naming the first component of loc
+// (a path inside the evidence) that exists but may not be read, nil when
+// loc is readable or absent.
+func unreadable(src evidence.Source, loc string) error {
+	cur := "."
+	for _, c := range strings.Split(strings.Trim(loc, "/"), "/") {
+		if _, err := src.ReadDir(cur); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return &fs.PathError{Op: "read directory", Path: "/" + strings.TrimPrefix(cur, "./"), Err: fs.ErrPermission}
+			}
+			return nil
+		}
+		next := evidence.Join(cur, c)
+		st, err := src.Lstat(next)
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return &fs.PathError{Op: "lstat", Path: "/" + next, Err: fs.ErrPermission}
+			}
+			return nil
+		}
+		if !st.Mode.IsDir() {
+			return nil
+		}
+		cur = next
+	}
+	if _, err := src.ReadDir(cur); err != nil && errors.Is(err, fs.ErrPermission) {
+		return &fs.PathError{Op: "read directory", Path: "/" + cur, Err: fs.ErrPermission}
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ func TestDriftDockerAndPodmanGroundTruth(t *testing.T) {
 			if err := json.Unmarshal(b, &rows); err != nil {
 				t.Fatal(err)
 			}
-			n, err := Open(testfix.Shared(t, "runtimes-c1", c.archive), Options{})
+			n, err := OpenPath(testfix.Shared(t, "runtimes-c1", c.archive), &Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,17 +12,20 @@ import (
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
-func storedDiffs(t *testing.T, root string) (map[string]string, []StoredImageResult) {
+func storedDiffs(t *testing.T, root string) (map[string]string, []image.Verification) {
 	t.Helper()
-	n, err := Open(root, Options{})
+	n, err := OpenPath(root, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	res := n.VerifyStoredLayers(context.Background(), nil)
+	res, err := n.VerifyImages(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	status := map[string]string{}
 	for _, r := range res {
-		status[strings.Join(r.Names, ",")] = r.Status
+		status[r.Name] = r.Status
 	}
 	return status, res
 }

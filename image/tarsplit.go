@@ -14,14 +14,23 @@ import (
 	"github.com/vbatts/tar-split/tar/storage"
 )
 
-// Where Docker and containers-storage keep a layer's tar-split metadata:
-// the tar headers and padding of the layer as it was pulled, and a crc64
-// of every file, so that the original tar (and so its diff_id) can be
-// rebuilt from the unpacked directory.
-const (
-	DockerTarSplit  = "tar-split.json.gz" // image/<driver>/layerdb/sha256/<chain>/
-	StorageTarSplit = ".tar-split.gz"     // overlay-layers/<layer id> + this
-)
+// VerifyTarSplitFile verifies the unpacked layer directory dir against the
+// tar-split file tarSplit (both inside src, where the runtime that owns
+// the layout keeps them; see VerifyTarSplit). A missing diff_id or
+// tar-split record makes the layer unverifiable, with the reason.
+func VerifyTarSplitFile(ctx context.Context, src evidence.Source, tarSplit, diffID, dir string, opt *VerifyOptions) *LayerResult {
+	if diffID == "" {
+		return &LayerResult{SnapshotDir: dir, Status: StatusUnverifiable, Reason: "no diff_id recorded"}
+	}
+	f, err := src.Open(strings.TrimPrefix(tarSplit, "/"))
+	if err != nil {
+		return &LayerResult{DiffID: diffID, SnapshotDir: dir, Status: StatusUnverifiable, Reason: "no tar-split record: " + err.Error()}
+	}
+	defer f.Close()
+	r, _ := VerifyTarSplit(ctx, f, diffID, src, strings.TrimPrefix(dir, "/"), opt)
+	r.SnapshotDir = dir
+	return r
+}
 
 // VerifyTarSplit verifies an unpacked layer directory (Docker overlay2 or
 // containers-storage, which keep no layer blob) against its tar-split

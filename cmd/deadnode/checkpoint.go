@@ -1,19 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"path"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/checkpoint"
-	"github.com/deadnode/deadnode/evidence"
-	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/memory"
 )
 
@@ -83,165 +78,32 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	return a.render(cp, func(w io.Writer) { printCheckpoint(w, cp, o) })
 }
 
-// openNodeCheckpoint finds a checkpoint in the node's evidence: a
-// containerd checkpoint image (by name, digest or digest prefix) or a
-// kubelet archive (by its path in the evidence or its file name).
+// openNodeCheckpoint opens a checkpoint of the node (see
+// forensics.Node.FindCheckpoint).
 func openNodeCheckpoint(a *app, ref string, opt checkpoint.Options) (*checkpoint.Checkpoint, func(), error) {
-	src, contentDir, images, closeFn, err := a.checkpointEvidence()
+	n, err := a.evidence()
 	if err != nil {
 		return nil, nil, err
 	}
-	var matches []ckptRow
-	for _, im := range images {
-		if im.Name == ref || im.Digest == ref || strings.HasPrefix(im.Digest, ref) && len(ref) >= 12 || strings.HasPrefix(im.Digest, "sha256:"+ref) && len(ref) >= 12 {
-			matches = append(matches, im)
-		}
-	}
-	if len(matches) == 0 {
-		kub, err := checkpoint.Find(src, ".")
-		if err != nil {
-			closeFn()
-			return nil, nil, err
-		}
-		clean := strings.TrimPrefix(ref, "/")
-		for _, k := range kub {
-			if k.Path == clean || path.Base(k.Path) == ref {
-				cp, err := checkpoint.OpenKubelet(src, k.Path, &opt)
-				if err != nil {
-					closeFn()
-					return nil, nil, err
-				}
-				return cp, closeFn, nil
-			}
-		}
-		closeFn()
-		return nil, nil, fmt.Errorf("no checkpoint %q in %s (see deadnode checkpoint ls)", ref, a.root)
-	}
-	digests := map[string]bool{}
-	for _, m := range matches {
-		digests[m.Digest] = true
-	}
-	if len(digests) > 1 {
-		closeFn()
-		return nil, nil, fmt.Errorf("%q names %d checkpoint images; give the full name or digest", ref, len(digests))
-	}
-	m := matches[0]
-	if opt.ExeOrigin == nil {
-		// The checkpointed container's image layers answer "was this
-		// executable in the image?" for what the RW diff does not hold.
-		id := strings.TrimPrefix(m.Name, "containerd.io/checkpoint/")
-		if i := strings.IndexByte(id, ':'); i > 0 {
-			id = id[:i]
-		}
-		if n, err := a.node(); err == nil {
-			opt.ExeOrigin = n.ExeOrigin(id)
-		}
-	}
-	cp, err := checkpoint.OpenContainerd(src, contentDir, m.Digest, &checkpoint.ContainerdOptions{Options: opt, ImageName: m.Name})
+	cp, err := n.OpenCheckpoint(ref, &opt)
 	if err != nil {
-		closeFn()
 		return nil, nil, err
 	}
-	return cp, closeFn, nil
-}
-
-// ckptRow is one line of checkpoint ls.
-type ckptRow struct {
-	Kind      string    `json:"kind"` // kubelet, containerd, containerd-unreferenced
-	Namespace string    `json:"namespace,omitempty"`
-	Name      string    `json:"name"`   // image name, or the archive's path in the evidence
-	Digest    string    `json:"digest"` // index digest (containerd)
-	Size      int64     `json:"size"`   // CRIU tar or archive size
-	Image     string    `json:"image,omitempty"`
-	Pod       string    `json:"pod,omitempty"`
-	Created   time.Time `json:"created"`
-}
-
-// checkpointEvidence opens --root once and lists its checkpoint images.
-// A node without containerd is still searched for kubelet archives.
-func (a *app) checkpointEvidence() (evidence.Source, string, []ckptRow, func(), error) {
-	n, err := a.node()
-	if err == nil {
-		var rows []ckptRow
-		contentDir := ""
-		if n.Containerd != nil {
-			contentDir = path.Join(strings.TrimPrefix(n.Containerd.Root, "/"), contentStoreDir)
-			for _, im := range n.Images() {
-				if !im.Checkpoint {
-					continue
-				}
-				rows = append(rows, ckptRow{Kind: "containerd", Namespace: im.Namespace, Name: im.Name, Digest: im.Target.Digest,
-					Created: im.CreatedAt.Time, Image: im.Annotations["image.name"]})
-			}
-		}
-		return n.Src, contentDir, rows, func() {}, nil
-	}
-	if !errors.Is(err, forensics.ErrNoRuntime) {
-		return nil, "", nil, nil, err
-	}
-	src, notes, err2 := forensics.OpenSource(a.root)
-	if err2 != nil {
-		return nil, "", nil, nil, err2
-	}
-	for _, note := range notes {
-		fmt.Fprintf(a.stderr, "note: %s\n", note)
-	}
-	return src, "", nil, func() { src.Close() }, nil
+	return cp, func() {}, nil
 }
 
 func runCheckpointLs(a *app, args []string) error {
 	if len(args) != 0 {
 		return usagef("checkpoint ls takes no arguments")
 	}
-	src, contentDir, rows, closeFn, err := a.checkpointEvidence()
+	n, err := a.evidence()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	if contentDir != "" {
-		found, err := checkpoint.FindContainerd(src, contentDir)
-		if err != nil {
-			a.warn(err.Error())
-		}
-		named := map[string]bool{}
-		for _, r := range rows {
-			named[r.Digest] = true
-		}
-		sizes := map[string]checkpoint.ContainerdCheckpoint{}
-		for _, f := range found {
-			sizes[f.Digest] = f
-			if !named[f.Digest] {
-				// An index left in the content store after its image
-				// record was deleted.
-				rows = append(rows, ckptRow{Kind: "containerd-unreferenced", Digest: f.Digest, Size: f.CriuTarSize, Image: f.Image})
-			}
-		}
-		for i := range rows {
-			if f, ok := sizes[rows[i].Digest]; ok {
-				rows[i].Size = f.CriuTarSize
-				if rows[i].Image == "" {
-					rows[i].Image = f.Image
-				}
-			}
-		}
+	rows, warns := n.Checkpoints()
+	for _, w := range warns {
+		a.warn(w.String())
 	}
-	kub, err := checkpoint.Find(src, ".")
-	if err != nil {
-		a.warn(err.Error())
-	}
-	for _, k := range kub {
-		pod := k.Pod
-		if k.NamespaceContainer != "" {
-			pod += " (" + k.NamespaceContainer + ")"
-		}
-		rows = append(rows, ckptRow{Kind: "kubelet", Name: k.Path, Size: k.Size, Pod: pod, Created: k.CheckpointedAt})
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].Kind != rows[j].Kind {
-			return rows[i].Kind < rows[j].Kind
-		}
-		return rows[i].Namespace+rows[i].Name+rows[i].Digest < rows[j].Namespace+rows[j].Name+rows[j].Digest
-	})
 	rows = nonNil(rows)
 	return a.render(rows, func(w io.Writer) {
 		row(w, "KIND", "NAMESPACE", "NAME", "DIGEST", "SIZE", "IMAGE/POD", "CREATED")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -67,7 +68,7 @@ func TestCheckpointNode(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var rows []ckptRow
+	var rows []forensics.CheckpointRef
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestCheckpointKubelet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var rows []ckptRow
+	var rows []forensics.CheckpointRef
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}

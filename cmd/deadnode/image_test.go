@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/image"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -48,7 +50,7 @@ func TestImageInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var reps []imageReport
+	var reps []forensics.ImageReport
 	if err := json.Unmarshal([]byte(out), &reps); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestImageVerifyFixture(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var reps []verifyReport
+	var reps []image.Verification
 	if err := json.Unmarshal([]byte(out), &reps); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestImageVerifyTampered(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("tampering found must exit 0, got %d: %s", code, stderr)
 	}
-	var reps []verifyReport
+	var reps []image.Verification
 	if err := json.Unmarshal([]byte(out), &reps); err != nil {
 		t.Fatal(err)
 	}

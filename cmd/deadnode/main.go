@@ -1,9 +1,12 @@
 // Command deadnode is the examiner's CLI over the deadnode packages: it
-// parses flags, calls the library, and formats what comes back. Every
-// command prints a table for people and -o json / jsonl for programs.
+// parses flags, calls one library function per command, and renders what
+// comes back through package render. Every command prints a table for
+// people and -o json / jsonl for programs.
 //
-// Exit status: 0 success (findings such as tampering are success), 1 the
-// evidence is unusable, 2 usage error.
+// Exit status: 0 success (findings such as tampering are success); 1 the
+// command could not do its work — the evidence, or the container, image or
+// checkpoint it names, could not be read or found, or an output could not
+// be written (the message says which); 2 usage error.
 package main
 
 import (
@@ -14,8 +17,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/deadnode/deadnode/forensics"
 	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/render"
 )
 
 // command is one CLI command. Each lives in a file of its own and
@@ -27,6 +32,8 @@ type command struct {
 	// setup registers the command's flags and returns the function that
 	// runs it with the positional arguments.
 	setup func(fs *pflag.FlagSet) func(a *app, args []string) error
+	// formats are the -o values beyond table, json and jsonl.
+	formats []render.Format
 }
 
 var commands = map[string]*command{}
@@ -42,14 +49,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 // app holds the global flags and the lazily opened evidence.
 type app struct {
-	root           string
-	containerdRoot string
-	dockerRoot     string
-	storageRoot    string
-	namespaces     []string
-	output         string
-	stdout         io.Writer
-	stderr         io.Writer
+	root       string
+	roots      map[string]*string // --containerd-root, --docker-root, --storage-root
+	namespaces []string
+	output     string
+	wide       bool
+	stdout     io.Writer
+	stderr     io.Writer
 
 	nodeCache *forensics.Node
 	warned    map[string]bool
@@ -58,11 +64,20 @@ type app struct {
 // globalFlags are known to every command.
 func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory) or a .tar, .tar.gz, .tar.zst collection of it")
-	fs.StringVar(&a.containerdRoot, "containerd-root", "", "containerd's root inside the evidence (default: detected)")
-	fs.StringVar(&a.dockerRoot, "docker-root", "", "Docker's data root inside the evidence (default: detected)")
-	fs.StringVar(&a.storageRoot, "storage-root", "", "containers-storage graph root (Podman, CRI-O) inside the evidence (default: detected)")
+	a.roots = map[string]*string{}
+	for _, rf := range rootFlags {
+		a.roots[rf.runtime] = fs.String(rf.flag, "", rf.help)
+	}
 	fs.StringSliceVarP(&a.namespaces, "namespace", "n", nil, "only these runtime namespaces (repeatable, comma-separated)")
 	fs.StringVarP(&a.output, "output", "o", "table", "output format: table, json or jsonl")
+	fs.BoolVar(&a.wide, "wide", false, "tables: print every cell whole (full ids and hashes), not fitted to the terminal")
+}
+
+// rootFlags override the detection of a runtime's root.
+var rootFlags = []struct{ flag, runtime, help string }{
+	{"containerd-root", "containerd", "containerd's root inside the evidence (default: detected)"},
+	{"docker-root", "docker", "Docker's data root inside the evidence (default: detected)"},
+	{"storage-root", "containers-storage", "containers-storage graph root (Podman, CRI-O) inside the evidence (default: detected)"},
 }
 
 // valueFlags are global flags that take a value, for finding the command
@@ -80,13 +95,21 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			a.nodeCache.Close()
 		}
 	}()
+	if len(argv) == 1 && (argv[0] == "--version" || argv[0] == "version") {
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	}
 	cmd, rest := findCommand(argv)
 	if cmd == nil {
-		if hasHelp(argv) || len(argv) == 0 {
+		if hasHelp(argv) {
 			printUsage(stdout)
 			return 0
 		}
-		fmt.Fprintf(stderr, "deadnode: unknown command %q\n\n", strings.Join(words(argv, 2), " "))
+		if len(argv) == 0 {
+			printUsage(stderr)
+			return 2
+		}
+		fmt.Fprintf(stderr, "deadnode: unknown command %q\n\n", render.Clean(strings.Join(words(argv, 2), " ")))
 		printUsage(stderr)
 		return 2
 	}
@@ -104,20 +127,18 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
 		return 2
 	}
-	switch a.output {
-	case "table", "json", "jsonl":
-	default:
-		fmt.Fprintf(stderr, "deadnode: -o must be table, json or jsonl, not %q\n", a.output)
+	if _, err := render.ParseFormat(a.output, cmd.formats...); err != nil {
+		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
 		return 2
 	}
 	if err := runFn(a, fs.Args()); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
+			fmt.Fprintf(stderr, "deadnode %s: %s\n", cmd.name, render.Clean(err.Error()))
 			fs.Usage()
 			return 2
 		}
-		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "deadnode %s: %s\n", cmd.name, render.Clean(explain(a, err)))
 		return 1
 	}
 	return 0
@@ -179,8 +200,8 @@ func findCommand(argv []string) (*command, []string) {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "deadnode: offline forensics of Kubernetes and container nodes")
-	fmt.Fprintln(w, "\nusage: deadnode --root EVIDENCE COMMAND [ARGS] [-o table|json|jsonl]\n\ncommands:")
+	fmt.Fprintln(w, "deadnode: offline forensics of Kubernetes and container nodes ("+versionLine()+")")
+	fmt.Fprintln(w, "\nusage: deadnode --root EVIDENCE COMMAND [ARGS] [-o table|json|jsonl]\n       deadnode --version\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -191,25 +212,52 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %s %s\n      %s\n", n, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'deadnode COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "Exit status: 0 success (findings are success), 1 the evidence or what a command names could not be read or found, or an output could not be written, 2 usage error.")
 }
 
-// node opens the evidence named by --root, once.
+// options are the node options the global flags give.
+func (a *app) options() *forensics.Options {
+	o := &forensics.Options{Namespaces: a.namespaces, Roots: map[string]string{}}
+	for rt, v := range a.roots {
+		if v != nil && *v != "" {
+			o.Roots[rt] = *v
+		}
+	}
+	return o
+}
+
+// node opens the evidence named by --root, once, and requires a runtime.
 func (a *app) node() (*forensics.Node, error) {
+	n, err := a.evidence()
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Runtimes) == 0 {
+		return nil, fmt.Errorf("%s: %w", a.root, forensics.ErrNoRuntime)
+	}
+	return n, nil
+}
+
+// evidence opens the evidence named by --root, once, whether or not it
+// holds a container runtime (checkpoints, host and kubelet commands).
+func (a *app) evidence() (*forensics.Node, error) {
 	if a.nodeCache != nil {
 		return a.nodeCache, nil
 	}
 	if a.root == "" {
 		return nil, usagef("--root EVIDENCE is required")
 	}
-	n, err := forensics.Open(a.root, forensics.Options{ContainerdRoot: a.containerdRoot, DockerRoot: a.dockerRoot, StorageRoot: a.storageRoot, Namespaces: a.namespaces})
+	o := a.options()
+	o.AllowNoRuntime = true
+	n, err := forensics.OpenPath(a.root, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.root, err)
 	}
 	for _, note := range n.Notes {
-		fmt.Fprintf(a.stderr, "note: %s\n", note)
+		render.Line(a.stderr, "note: ", note)
 	}
 	for _, w := range n.Warnings() {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	a.nodeCache = n
 	return n, nil
@@ -221,5 +269,19 @@ func (a *app) warn(msg string) {
 		return
 	}
 	a.warned[msg] = true
-	fmt.Fprintf(a.stderr, "warning: %s\n", msg)
+	render.Line(a.stderr, "warning: ", msg)
+}
+
+// renderOptions are the table and JSON options of this run.
+func (a *app) renderOptions() *render.Options {
+	o := &render.Options{Format: render.Format(a.output), Wide: a.wide}
+	if !a.wide {
+		o.Width = termWidth(a.stdout)
+	}
+	return o
+}
+
+// show prints v (JSON, JSONL) or t (table).
+func (a *app) show(v any, t *render.Table) error {
+	return render.Write(a.stdout, v, t, a.renderOptions())
 }

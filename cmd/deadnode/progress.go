@@ -33,6 +33,11 @@ func (a *app) newProgress(label string, total int64) *progress {
 	return p
 }
 
+// Start sets the bar's label and total.
+func (p *progress) Start(label string, total int64) {
+	p.label, p.total, p.done = label, total, 0
+}
+
 // Add advances the bar by n units.
 func (p *progress) Add(n int64) {
 	p.done += n

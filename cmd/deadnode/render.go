@@ -1,37 +1,24 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/deadnode/deadnode/render"
 )
 
-// render prints v as the -o flag asks: JSON (indented), JSONL (one value
-// per line; a slice prints one element per line) or a table drawn by
-// table, which receives a tabwriter.
+// render prints v as the -o flag asks, or a table drawn by table on a
+// tabwriter (commands not yet moved to render.Table).
 func (a *app) render(v any, table func(w io.Writer)) error {
-	switch a.output {
-	case "json":
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
-	case "jsonl":
-		enc := json.NewEncoder(a.stdout)
-		enc.SetEscapeHTML(false)
-		rv := reflect.ValueOf(v)
-		if rv.Kind() == reflect.Slice {
-			for i := 0; i < rv.Len(); i++ {
-				if err := enc.Encode(rv.Index(i).Interface()); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		return enc.Encode(v)
+	if a.output != "table" {
+		return render.Write(a.stdout, v, nil, a.renderOptions())
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	table(tw)
@@ -53,25 +40,85 @@ func row(w io.Writer, cells ...any) {
 	io.WriteString(w, "\n")
 }
 
-// cleanCell keeps hostile names from breaking the table: control characters
-// are shown escaped.
-func cleanCell(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return s
+// cleanCell keeps hostile names from acting on the terminal (see
+// render.Clean).
+func cleanCell(s string) string { return render.Clean(s) }
+
+// short abbreviates a 64-hex-digit id for tables.
+func short(id string) string { return render.ShortID(id) }
+
+// termWidth is the width tables fit: the terminal's when w is one, else
+// $COLUMNS when set, else no limit.
+func termWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
 	}
-	q := fmt.Sprintf("%q", s)
-	return q[1 : len(q)-1]
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
-// short abbreviates a 64-hex-digit id (optionally "alg:"-prefixed) for
-// tables; other names are kept whole.
-func short(id string) string {
-	pre, hex := "", id
-	if i := strings.IndexByte(id, ':'); i >= 0 {
-		pre, hex = id[:i+1], id[i+1:]
+// toolVersion is the module version and VCS revision deadnode was built
+// from (as the Go build info records them).
+type toolVersion struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified"`
+}
+
+func buildVersion() toolVersion {
+	v := toolVersion{Name: "deadnode", Version: "(devel)"}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
 	}
-	if len(hex) < 32 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return id
+	if bi.Main.Version != "" {
+		v.Version = bi.Main.Version
 	}
-	return pre + hex[:12]
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Commit = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	return v
+}
+
+func versionLine() string {
+	v := buildVersion()
+	s := v.Name + " " + v.Version
+	if v.Commit != "" {
+		s += " " + v.Commit
+		if v.Modified {
+			s += "+modified"
+		}
+	}
+	return s
+}
+
+// hasFlagValue reports whether flags lists name.
+func hasFlagValue(flags []string, name string) bool {
+	for _, f := range flags {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// joinNonEmpty joins the non-empty parts with sep.
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
 }

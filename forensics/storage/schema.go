@@ -7,8 +7,11 @@ const (
 	storageConf      = "etc/containers/storage.conf"
 	rootlessStore    = ".local/share/containers/storage"
 
-	driverOverlay     = "overlay"
-	containersSuffix  = "-containers"
+	driverOverlay    = "overlay"
+	containersSuffix = "-containers"
+	// tarSplitSuffix names a layer's tar-split metadata:
+	// overlay-layers/<layer id>.tar-split.gz (see docker's tarSplitFile).
+	tarSplitSuffix    = ".tar-split.gz"
 	layersSuffix      = "-layers"
 	imagesSuffix      = "-images"
 	containersJSON    = "containers.json"
