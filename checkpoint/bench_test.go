@@ -16,6 +16,8 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 // Benchmarks over the fixture archives and over a generated large
@@ -47,7 +49,7 @@ func largeArchives(tb testing.TB) (string, string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if err := writeLarge(fixtures(tb), tarPath); err != nil {
+	if err := writeLarge(testfix.Fixture(tb, "podman-checkpoint", "ckpt-leave-running.tar"), tarPath); err != nil {
 		tb.Fatal(err)
 	}
 	in, err := os.Open(tarPath)
@@ -92,8 +94,8 @@ func fillPage(p []byte, i int, rng *rand.Rand) {
 	}
 }
 
-func writeLarge(fx, dst string) error {
-	src, err := os.Open(filepath.Join(fx, "podman-checkpoint", "ckpt-leave-running.tar"))
+func writeLarge(ckpt, dst string) error {
+	src, err := os.Open(ckpt)
 	if err != nil {
 		return err
 	}
@@ -271,11 +273,11 @@ func BenchmarkOpenLarge(b *testing.B) {
 }
 
 func BenchmarkOpenFixtures(b *testing.B) {
-	fx := fixtures(b)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst"} {
 		b.Run(name, func(b *testing.B) {
+			p := testfix.Fixture(b, "podman-checkpoint", name)
 			for b.Loop() {
-				cp, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+				cp, err := OpenFile(p, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -284,8 +286,9 @@ func BenchmarkOpenFixtures(b *testing.B) {
 		})
 	}
 	b.Run("criu-dump-dir", func(b *testing.B) {
+		p := testfix.Fixture(b, "criu-dump", "images")
 		for b.Loop() {
-			cp, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), nil)
+			cp, err := OpenFile(p, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,19 +18,9 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
-)
 
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "fixtures"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "GROUND_TRUTH.md")); err != nil {
-		t.Fatalf("fixtures missing: %v", err)
-	}
-	return dir
-}
+	"github.com/deadnode/deadnode/internal/testfix"
+)
 
 func pids(cp *Checkpoint) []uint32 {
 	var out []uint32
@@ -64,12 +54,24 @@ func groundTruthPodman(t *testing.T, file string) (tree []uint32, perTask []stri
 	return tree, perTask
 }
 
+// podmanGroundTruth names the archive whose ground-truth listing applies:
+// a derived archive holds the tar stream of the committed one it is made
+// from (internal/testfix).
+func podmanGroundTruth(name string) string {
+	switch name {
+	case "ckpt-leave-running.tar":
+		return "ckpt-leave-running.tar.gz"
+	case "ckpt.tar.gz":
+		return "ckpt-default-zstd.tar.zst"
+	}
+	return name
+}
+
 func TestPodmanArchives(t *testing.T) {
-	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
-			tree, perTask := groundTruthPodman(t, filepath.Join(fx, "podman-checkpoint", "ground-truth", name+".txt"))
-			cp, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+			tree, perTask := groundTruthPodman(t, testfix.Fixture(t, "podman-checkpoint", "ground-truth", podmanGroundTruth(name)+".txt"))
+			cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,8 +188,7 @@ func TestPodmanArchives(t *testing.T) {
 }
 
 func TestPodmanZstdWithPages(t *testing.T) {
-	fx := fixtures(t)
-	cp, err := OpenFile(filepath.Join(fx, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), &Options{Pages: true})
+	cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), &Options{Pages: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +221,8 @@ func TestPodmanZstdWithPages(t *testing.T) {
 }
 
 func TestExeOriginLookup(t *testing.T) {
-	fx := fixtures(t)
 	var asked []string
-	cp, err := OpenFile(filepath.Join(fx, "podman-checkpoint", "ckpt-leave-running.tar"), &Options{ExeOrigin: func(p string) string {
+	cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-leave-running.tar"), &Options{ExeOrigin: func(p string) string {
 		asked = append(asked, p)
 		if p == "/bin/busybox" {
 			return OriginImage
@@ -243,7 +243,7 @@ func TestExeOriginLookup(t *testing.T) {
 
 // critJSON loads a crit decode --pretty file.
 func critJSON(t *testing.T, name string) []map[string]any {
-	b, err := os.ReadFile(filepath.Join(fixtures(t), "criu-dump", "crit-json", name))
+	b, err := os.ReadFile(testfix.Fixture(t, "criu-dump", "crit-json", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func num(v any) uint64 {
 }
 
 func TestCRIUDumpAgainstCrit(t *testing.T) {
-	dir := filepath.Join(fixtures(t), "criu-dump", "images")
+	dir := testfix.Fixture(t, "criu-dump", "images")
 	cp, err := OpenFile(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +406,7 @@ func TestCRIUDumpAgainstCrit(t *testing.T) {
 }
 
 func TestContainerdImagePathDir(t *testing.T) {
-	cp, err := OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	cp, err := OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func checkAttacked(t *testing.T, cp *Checkpoint, sleep1, sleep2 uint32) {
 }
 
 func TestContainerdNode(t *testing.T) {
-	a, err := evidence.OpenArchive(filepath.Join(fixtures(t), "containerd-node", "containerd-node.tar.gz"), nil)
+	a, err := evidence.OpenArchive(testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestFindKubelet(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(fixtures(t), "podman-checkpoint", "ckpt-leave-running.tar"))
+	b, err := os.ReadFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-leave-running.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +589,7 @@ func TestFindKubelet(t *testing.T) {
 // the mm and pagemap images still gets its command lines (the streaming
 // collector misses them; the fallback pass reads them).
 func TestCmdlineOddOrder(t *testing.T) {
-	src, err := os.Open(filepath.Join(fixtures(t), "podman-checkpoint", "ckpt-leave-running.tar"))
+	src, err := os.Open(testfix.Fixture(t, "podman-checkpoint", "ckpt-leave-running.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/magic"
 	"github.com/deadnode/deadnode/evidence"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 func TestMagicsMatchGoCriu(t *testing.T) {
@@ -215,7 +217,7 @@ func TestPagemapLayouts(t *testing.T) {
 // TestTruncatedImages cuts every image of the raw dump at every length:
 // each cut is a clean error or a shorter decode, never a panic.
 func TestTruncatedImages(t *testing.T) {
-	dir := filepath.Join(fixtures(t), "criu-dump", "images")
+	dir := testfix.Fixture(t, "criu-dump", "images")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -305,8 +307,7 @@ func decodeAny(b []byte, name string) error {
 // them refused by the archive index; only the real images are decoded and
 // nothing is written anywhere.
 func TestDotDotMembers(t *testing.T) {
-	fx := fixtures(t)
-	src := filepath.Join(fx, "criu-dump", "images")
+	src := testfix.Fixture(t, "criu-dump", "images")
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, b []byte) {
@@ -368,7 +369,7 @@ func TestDotDotMembers(t *testing.T) {
 }
 
 func TestNotACheckpoint(t *testing.T) {
-	if _, err := OpenFile(filepath.Join(fixtures(t), "GROUND_TRUTH.md"), nil); err == nil {
+	if _, err := OpenFile(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md"), nil); err == nil {
 		t.Fatal("a text file is not a checkpoint")
 	}
 	if _, err := OpenFile(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "no CRIU images found") {

@@ -58,7 +58,7 @@ func TestDriftDockerAndPodmanGroundTruth(t *testing.T) {
 			if strings.HasPrefix(c.archive, "storage") {
 				runtime = "podman"
 			}
-			b, err := os.ReadFile(testfix.Shared(t, "runtimes-c1", "ground-truth", "drift-"+runtime+"-"+c.id+".json"))
+			b, err := os.ReadFile(testfix.Fixture(t, "runtimes-c1", "ground-truth", "drift-"+runtime+"-"+c.id+".json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestDriftDockerAndPodmanGroundTruth(t *testing.T) {
 			if err := json.Unmarshal(b, &rows); err != nil {
 				t.Fatal(err)
 			}
-			n, err := OpenPath(testfix.Shared(t, "runtimes-c1", c.archive), &Options{})
+			n, err := OpenPath(testfix.Fixture(t, "runtimes-c1", c.archive), &Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

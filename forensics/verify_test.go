@@ -39,7 +39,7 @@ func TestVerifyStoredLayers(t *testing.T) {
 		{"storage-root.tar.gz", "var/lib/containers/storage/overlay/03936a86dced807a48655bdb473b69bd3eb651a018fc8324fcb6f401d908a28a/diff"},
 	} {
 		t.Run(c.archive, func(t *testing.T) {
-			arch := testfix.Shared(t, "runtimes-c1", c.archive)
+			arch := testfix.Fixture(t, "runtimes-c1", c.archive)
 			status, res := storedDiffs(t, arch)
 			if len(res) != 2 || status["forge.local/shop/web:1.4"] != image.StatusVerified || status["forge.local/base/bbox:1.35-c1"] != image.StatusVerified {
 				t.Fatalf("untouched: %v", status)

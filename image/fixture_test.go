@@ -12,6 +12,8 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"golang.org/x/sys/unix"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 const (
@@ -37,16 +39,8 @@ const (
 	ckptDefault = "sha256:d3d78e7b9623e022a3a060efa46f163236ebf1bb9195f9ef3d9b7876b96e73b1"
 )
 
-func fixturesDir(t testing.TB) string {
-	root, err := filepath.Abs("..") // the repository root
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(root, "..", "shared", "fixtures")
-}
-
 func fixtureTar(t testing.TB) string {
-	return filepath.Join(fixturesDir(t), "containerd-node", "containerd-node.tar.gz")
+	return testfix.NodeArchive(t)
 }
 
 var (

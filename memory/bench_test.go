@@ -17,6 +17,8 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 // The benchmarks search a generated checkpoint with over 1 GiB of pages:
@@ -50,7 +52,7 @@ func largeCheckpoint(tb testing.TB) (string, string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if err := writeLarge(fixtures(tb), tarPath); err != nil {
+	if err := writeLarge(testfix.Fixture(tb, "podman-checkpoint", "ckpt-leave-running.tar"), tarPath); err != nil {
 		tb.Fatal(err)
 	}
 	in, err := os.Open(tarPath)
@@ -104,8 +106,8 @@ func secretPage(i int) int {
 	return 3000
 }
 
-func writeLarge(fx, dst string) error {
-	src, err := os.Open(filepath.Join(fx, "podman-checkpoint", "ckpt-leave-running.tar"))
+func writeLarge(ckpt, dst string) error {
+	src, err := os.Open(ckpt)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 func writeCriuCore(t *testing.T) (string, *CoreInfo) {
 	t.Helper()
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestCoreELF(t *testing.T) {
 
 func TestCoreGDB(t *testing.T) {
 	path, _ := writeCriuCore(t)
-	exe := filepath.Join(fixtures(t), "criu-dump", "forge-target.bin")
+	exe := testfix.Fixture(t, "criu-dump", "forge-target.bin")
 	out, err := exec.Command("gdb", "-nx", "-batch", "-ex", "x/s 0x556851ae22ac", "-ex", "info threads", exe, path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gdb: %v\n%s", err, out)
@@ -113,7 +115,7 @@ func TestCoreGDB(t *testing.T) {
 // Dump writes not-captured bytes as holes and says so in the manifest;
 // the sha256 is of the file as written.
 func TestDumpManifest(t *testing.T) {
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

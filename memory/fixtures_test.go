@@ -14,21 +14,11 @@ import (
 
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 const secret = "FORGE-SECRET-7f3a9c"
-
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "fixtures"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "GROUND_TRUTH.md")); err != nil {
-		t.Fatalf("fixtures missing: %v", err)
-	}
-	return dir
-}
 
 type want struct {
 	pid        uint32
@@ -52,7 +42,7 @@ func hitsOf(t *testing.T, r *Reader, pat *Pattern) []want {
 }
 
 func TestSecretCriuDump(t *testing.T) {
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +86,8 @@ func TestSecretCriuDump(t *testing.T) {
 // The executable's unmodified pages come from the file when the caller
 // provides the container's filesystem.
 func TestFileBackedPages(t *testing.T) {
-	fx := fixtures(t)
-	exe := filepath.Join(fx, "criu-dump", "forge-target.bin")
-	r, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
+	exe := testfix.Fixture(t, "criu-dump", "forge-target.bin")
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
 		if p != "/tmp/forge/criu-target/forge-target" {
 			return nil, os.ErrNotExist
 		}
@@ -164,10 +153,9 @@ func checkWant(t *testing.T, got, exp []want) {
 }
 
 func TestSecretPodman(t *testing.T) {
-	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
-			r, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+			r, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +183,7 @@ func TestSecretContainerd(t *testing.T) {
 		{50, 0x7fffdd5b2ef7, 0, 0, "stack", "dumped"},
 	}
 	t.Run("image-path-dir", func(t *testing.T) {
-		r, err := OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+		r, err := OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,8 +213,7 @@ func TestSecretContainerd(t *testing.T) {
 
 // mem maps agrees with crit x mems: the same VMAs, protections and files.
 func TestMapsMatchCrit(t *testing.T) {
-	fx := fixtures(t)
-	r, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), nil)
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +222,7 @@ func TestMapsMatchCrit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(fx, "criu-dump", "crit-json", "x-mems.txt"))
+	f, err := os.Open(testfix.Fixture(t, "criu-dump", "crit-json", "x-mems.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +285,13 @@ func TestMapsMatchCrit(t *testing.T) {
 	for _, m := range s.Mappings {
 		dumped += m.Pages.Dumped
 	}
-	if st, _ := os.Stat(filepath.Join(fx, "criu-dump", "images", "pages-1.img")); int64(dumped*pageSize) != st.Size() {
+	if st, _ := os.Stat(testfix.Fixture(t, "criu-dump", "images", "pages-1.img")); int64(dumped*pageSize) != st.Size() {
 		t.Fatalf("%d pages dumped, pages-1.img has %d bytes", dumped, st.Size())
 	}
 }
 
 func TestStringsAndRegex(t *testing.T) {
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +345,7 @@ func TestStringsAndRegex(t *testing.T) {
 // Command lines and environments read through the address space agree
 // with the ground truth (pid 50 of the containerd checkpoint).
 func TestFillArgs(t *testing.T) {
-	cp, err := checkpoint.OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	cp, err := checkpoint.OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,9 +368,8 @@ func TestFillArgs(t *testing.T) {
 // wrote: its unmodified text pages come from rootfs-diff.tar, with
 // provenance file, and match the binary (a busybox copy, sha256 3d9f2889…).
 func TestFileFromRootfsDiff(t *testing.T) {
-	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz"} {
-		r, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+		r, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,9 +407,8 @@ func TestFileFromRootfsDiff(t *testing.T) {
 // SearchFile streams the pages of compressed archives: the same hits,
 // with the same context, as reading them from a spill.
 func TestSearchFileStream(t *testing.T) {
-	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
-		p := filepath.Join(fx, "podman-checkpoint", name)
+		p := testfix.Fixture(t, "podman-checkpoint", name)
 		var got []want
 		var ctxs []string
 		for h, err := range SearchFile(p, String(secret), &SearchOptions{Context: 12}, nil) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 const snapshotsDir = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -21,15 +23,8 @@ const snapshotsDir = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/
 var attackedSnapshots = []string{"6", "3", "2"}
 
 func fixturePath(t testing.TB, rel string) string {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(root, "..", "shared", "fixtures", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture missing (CI copies shared/ beside the repo): %v", err)
-	}
-	return p
+	t.Helper()
+	return testfix.Fixture(t, rel)
 }
 
 var (
@@ -60,6 +55,18 @@ func nodeArchive(t testing.TB) evidence.Source {
 		t.Fatal(fixtureErr)
 	}
 	src, err := evidence.Sub(fixtureArch, "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// appLayerBlobs is the node's containerd content store, holding the app
+// image's two layer blobs (blobs/sha256/<digest>): content-addressed, the
+// same bytes as in the app image's OCI archive the node was loaded from.
+func appLayerBlobs(t testing.TB) evidence.Source {
+	t.Helper()
+	src, err := evidence.Sub(nodeArchive(t), "var/lib/containerd/io.containerd.content.v1.content")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,11 +26,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer diff.Close()
-	img, err := evidence.OpenArchive(fixturePath(t, "images/app.oci.tar"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer img.Close()
+	img := appLayerBlobs(t)
 	layers := []Layer{{Source: diff, Kind: LayerTar, Name: "rootfs-diff.tar", Deleted: []string{"/etc/motd"}}}
 	for _, d := range []string{"70f36798eb87bce9cdde9a139a8004af39e4105d4c0420c7008c9a13fc1b87b5", "b610110480c53f6e1eb3f708ea2438eded51a6930b38e13a13475fd0f4b71b54"} {
 		bf, err := img.Open("blobs/sha256/" + d)

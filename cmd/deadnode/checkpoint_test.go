@@ -12,7 +12,7 @@ import (
 )
 
 func TestCheckpointInspectArchive(t *testing.T) {
-	out, stderr, code := runCLI(t, "checkpoint", "inspect", testfix.Shared(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), "--ps-tree")
+	out, stderr, code := runCLI(t, "checkpoint", "inspect", testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), "--ps-tree")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -30,7 +30,7 @@ func TestCheckpointInspectArchive(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
 	}
-	out, _, code = runCLI(t, "checkpoint", "inspect", testfix.Shared(t, "criu-dump", "images"), "-o", "json")
+	out, _, code = runCLI(t, "checkpoint", "inspect", testfix.Fixture(t, "criu-dump", "images"), "-o", "json")
 	if code != 0 {
 		t.Fatal(code)
 	}
@@ -54,7 +54,7 @@ func TestCheckpointInspectArchive(t *testing.T) {
 		v.Processes[0].Sockets[0].Src != "127.0.0.1:9099" || v.Processes[0].Sockets[0].State != "LISTEN" {
 		t.Fatalf("json %+v", v)
 	}
-	if _, _, code := runCLI(t, "checkpoint", "inspect", testfix.Shared(t, "GROUND_TRUTH.md")); code != 1 {
+	if _, _, code := runCLI(t, "checkpoint", "inspect", testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md")); code != 1 {
 		t.Errorf("a text file: exit %d, want 1", code)
 	}
 	if _, _, code := runCLI(t, "checkpoint", "inspect"); code != 2 {
@@ -107,7 +107,7 @@ func TestCheckpointKubelet(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(testfix.Shared(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"))
+	b, err := os.ReadFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"))
 	if err != nil {
 		t.Fatal(err)
 	}

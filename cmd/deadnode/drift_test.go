@@ -41,7 +41,7 @@ func TestDriftCLI(t *testing.T) {
 	if _, _, code := runCLI(t, "--root", arch, "drift"); code != 2 {
 		t.Errorf("drift without containers: exit %d", code)
 	}
-	out, _, code = runCLI(t, "drift", "--checkpoint", testfix.Shared(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), "-o", "jsonl")
+	out, _, code = runCLI(t, "drift", "--checkpoint", testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), "-o", "jsonl")
 	if code != 0 || !strings.Contains(out, `"path":"/usr/local/bin/dropper","change":"added_or_modified","type":"file"`) || !strings.Contains(out, `"path":"/etc/motd","change":"deleted"`) {
 		t.Errorf("checkpoint drift: %d\n%s", code, out)
 	}

@@ -48,7 +48,7 @@ func addrsOf(hits []memHitJSON) string {
 
 func TestMemSearchEveryFormat(t *testing.T) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst"} {
-		hits := memSearch(t, "mem", "search", testfix.Shared(t, "podman-checkpoint", name), "--string", memSecret, "--context", "4")
+		hits := memSearch(t, "mem", "search", testfix.Fixture(t, "podman-checkpoint", name), "--string", memSecret, "--context", "4")
 		if got := addrsOf(hits); got != "0x30812a5a 0x30812a92 0x308138f2 0x7ffd340c6f15" {
 			t.Fatalf("%s: %s", name, got)
 		}
@@ -58,11 +58,11 @@ func TestMemSearchEveryFormat(t *testing.T) {
 			t.Fatalf("%s: %+v", name, h)
 		}
 	}
-	hits := memSearch(t, "mem", "search", testfix.Shared(t, "criu-dump", "images"), "--regex", `heap-marker:[A-Z-]+[0-9a-f]+:end`)
+	hits := memSearch(t, "mem", "search", testfix.Fixture(t, "criu-dump", "images"), "--regex", `heap-marker:[A-Z-]+[0-9a-f]+:end`)
 	if got := addrsOf(hits); got != "0x556851ae22a0" {
 		t.Fatalf("criu-dump regex: %s", got)
 	}
-	hits = memSearch(t, "mem", "search", testfix.Shared(t, "containerd-node", "ctr-checkpoint-image-path", "images"), "--hex", "46 4f 52 47 45 2d 53 45 43 52 45 54", "--pid", "50")
+	hits = memSearch(t, "mem", "search", testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), "--hex", "46 4f 52 47 45 2d 53 45 43 52 45 54", "--pid", "50")
 	if got := addrsOf(hits); got != "0x25ee7a8b 0x25ee7b37 0x25ee8b77 0x7fffdd5b2ef7" {
 		t.Fatalf("image-path hex: %s", got)
 	}
@@ -70,16 +70,16 @@ func TestMemSearchEveryFormat(t *testing.T) {
 	if got := addrsOf(hits); got != "0x25ee7a8b 0x25ee7b37 0x25ee8b77 0x7fffdd5b2ef7" || hits[0].Comm != "miner" {
 		t.Fatalf("node: %s", got)
 	}
-	if _, _, code := runCLI(t, "mem", "search", testfix.Shared(t, "criu-dump", "images")); code != 2 {
+	if _, _, code := runCLI(t, "mem", "search", testfix.Fixture(t, "criu-dump", "images")); code != 2 {
 		t.Fatalf("no pattern: exit %d", code)
 	}
-	if _, _, code := runCLI(t, "mem", "search", testfix.Shared(t, "criu-dump", "images"), "--hex", "zz"); code != 2 {
+	if _, _, code := runCLI(t, "mem", "search", testfix.Fixture(t, "criu-dump", "images"), "--hex", "zz"); code != 2 {
 		t.Fatalf("bad hex: exit %d", code)
 	}
 }
 
 func TestMemMapsDumpCore(t *testing.T) {
-	images := testfix.Shared(t, "criu-dump", "images")
+	images := testfix.Fixture(t, "criu-dump", "images")
 	before := fingerprint(t, images)
 	out, stderr, code := runCLI(t, "mem", "maps", images, "-o", "json")
 	if code != 0 {
@@ -120,7 +120,7 @@ func TestMemMapsDumpCore(t *testing.T) {
 	if _, stderr, code := runCLI(t, "mem", "core", images, "--pid", "1360", "-f", core); code != 0 {
 		t.Fatalf("core: %s", stderr)
 	}
-	g, err := exec.Command("gdb", "-nx", "-batch", "-ex", "x/s 0x556851ae22ac", testfix.Shared(t, "criu-dump", "forge-target.bin"), core).CombinedOutput()
+	g, err := exec.Command("gdb", "-nx", "-batch", "-ex", "x/s 0x556851ae22ac", testfix.Fixture(t, "criu-dump", "forge-target.bin"), core).CombinedOutput()
 	if err != nil || !strings.Contains(string(g), `"FORGE-SECRET-7f3a9c:end"`) {
 		t.Fatalf("gdb: %v\n%s", err, g)
 	}
@@ -134,7 +134,7 @@ func TestMemMapsDumpCore(t *testing.T) {
 }
 
 func TestCheckpointInspectPsTreeFromMemory(t *testing.T) {
-	out, stderr, code := runCLI(t, "checkpoint", "inspect", testfix.Shared(t, "containerd-node", "ctr-checkpoint-image-path", "images"), "--ps-tree-cmd", "--ps-tree-env")
+	out, stderr, code := runCLI(t, "checkpoint", "inspect", testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), "--ps-tree-cmd", "--ps-tree-env")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -146,7 +146,7 @@ func TestCheckpointInspectPsTreeFromMemory(t *testing.T) {
 }
 
 func TestMemSearchBadSource(t *testing.T) {
-	if _, _, code := runCLI(t, "mem", "search", testfix.Shared(t, "GROUND_TRUTH.md"), "--string", "x"); code != 1 {
+	if _, _, code := runCLI(t, "mem", "search", testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md"), "--string", "x"); code != 1 {
 		t.Fatalf("not a checkpoint: exit %d", code)
 	}
 	if _, _, code := runCLI(t, "mem", "search", filepath.Join(t.TempDir(), "missing.tar.zst"), "--string", "x"); code != 1 {
@@ -155,7 +155,7 @@ func TestMemSearchBadSource(t *testing.T) {
 }
 
 func TestMemMapsRanges(t *testing.T) {
-	out, stderr, code := runCLI(t, "mem", "maps", testfix.Shared(t, "criu-dump", "images"), "--ranges", "-o", "json")
+	out, stderr, code := runCLI(t, "mem", "maps", testfix.Fixture(t, "criu-dump", "images"), "--ranges", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -164,7 +164,7 @@ func TestMemMapsRanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := maps[5]
-	if len(h.Ranges) != 2 || h.Ranges[0] != (memRange{"0x556851ae2000", "0x556851ae6000", "dumped", testfix.Shared(t, "criu-dump", "images") + ":pages-1.img", 12288, ""}) ||
+	if len(h.Ranges) != 2 || h.Ranges[0] != (memRange{"0x556851ae2000", "0x556851ae6000", "dumped", testfix.Fixture(t, "criu-dump", "images") + ":pages-1.img", 12288, ""}) ||
 		h.Ranges[1] != (memRange{Start: "0x556851ae6000", End: "0x556851b03000", Provenance: "zero"}) {
 		t.Fatalf("heap ranges %+v", h.Ranges)
 	}

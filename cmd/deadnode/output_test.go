@@ -21,7 +21,7 @@ func TestNoOutputInsideEvidence(t *testing.T) {
 		{"--root", dir, "timeline", "-f", filepath.Join(dir, "node", "timeline.jsonl")},
 		{"--root", dir, "export", "4b324cab", "-f", filepath.Join(dir, "node", "etc", "x.tar")},
 		{"--root", dir, "export", "4b324cab", "-f", filepath.Join(t.TempDir(), "ok.tar"), "--manifest", link},
-		{"mem", "core", testfix.Shared(t, "criu-dump", "images"), "--pid", "1360", "-f", filepath.Join(testfix.Shared(t, "criu-dump", "images"), "core")},
+		{"mem", "core", testfix.Fixture(t, "criu-dump", "images"), "--pid", "1360", "-f", filepath.Join(testfix.Fixture(t, "criu-dump", "images"), "core")},
 	} {
 		_, stderr, code := runCLI(t, args...)
 		if code != 1 || !strings.Contains(stderr, "inside the evidence") {

@@ -9,7 +9,7 @@ import (
 
 func TestImageVerifyDockerAndPodman(t *testing.T) {
 	for _, c := range []struct{ archive, runtime string }{{"docker-root.tar.gz", "docker"}, {"storage-root.tar.gz", "containers-storage"}} {
-		out, stderr, code := runCLI(t, "--root", testfix.Shared(t, "runtimes-c1", c.archive), "image", "verify", "--all", "-o", "json")
+		out, stderr, code := runCLI(t, "--root", testfix.Fixture(t, "runtimes-c1", c.archive), "image", "verify", "--all", "-o", "json")
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", c.archive, code, stderr)
 		}

@@ -28,9 +28,9 @@ type Options struct {
 
 // Store is everything read from one containerd root of the evidence.
 type Store struct {
-	Root       string // containerd root inside the evidence (resolved, with a leading "/")
-	StateDir   string // state directory inside the evidence ("" when not captured)
-	DBVersion  int
+	Root      string // containerd root inside the evidence (resolved, with a leading "/")
+	StateDir  string // state directory inside the evidence ("" when not captured)
+	DBVersion int
 	// Records are the namespaces, containers, pods, images, content,
 	// snapshots and leases read.
 	model.Records

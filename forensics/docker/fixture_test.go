@@ -12,7 +12,7 @@ import (
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
-// Values from ../shared/fixtures/runtimes-c1/GROUND_TRUTH.md (section 1)
+// Values from testdata/runtimes-c1/GROUND_TRUTH.md (section 1)
 // and ground-truth/docker/docker.facts.json.
 const (
 	ov = "/var/lib/docker/overlay2/"
@@ -230,7 +230,7 @@ func checkDockerFixture(t *testing.T, src evidence.Source) {
 }
 
 func TestFixtureDockerArchive(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"), nil)
+	a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestFixtureDockerArchive(t *testing.T) {
 }
 
 func TestFixtureDockerExtracted(t *testing.T) {
-	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"))
+	dir := testfix.Extract(t, testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"))
 	d, err := evidence.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestFixtureDockerExtracted(t *testing.T) {
 // The data root found through daemon.json's data-root, in a copy where it
 // was moved below another prefix, as a triage copy would have it.
 func TestFixtureDockerDataRootRebased(t *testing.T) {
-	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "docker-root.tar.gz"))
+	dir := testfix.Extract(t, testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"))
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}

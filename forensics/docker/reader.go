@@ -25,8 +25,8 @@ type Options struct {
 
 // Store is everything read from one Docker data root of the evidence.
 type Store struct {
-	Root       string // the data root inside the evidence (resolved, with a leading "/")
-	Driver     string // the storage driver whose image store was read ("overlay2")
+	Root   string // the data root inside the evidence (resolved, with a leading "/")
+	Driver string // the storage driver whose image store was read ("overlay2")
 	// Records are the namespaces, containers, pods, images and snapshots
 	// read, and the orphans: layer directories and read-write layer
 	// records that no image layer or container refers to (what a removal

@@ -12,7 +12,7 @@ import (
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
-// Values from ../shared/fixtures/runtimes-c1/GROUND_TRUTH.md (section 2),
+// Values from testdata/runtimes-c1/GROUND_TRUTH.md (section 2),
 // ground-truth/podman/storage.facts.json and inspect.json.
 const (
 	gr = "/var/lib/containers/storage"
@@ -172,7 +172,7 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 	// running, with the pid; stopped) are in the database's free pages,
 	// with the whole attack script (ground-truth/podman/attack.sh, run as
 	// sh -c "$(cat attack.sh)", which drops the last newline).
-	script, err := os.ReadFile(testfix.Shared(t, "runtimes-c1", "ground-truth", "podman", "attack.sh"))
+	script, err := os.ReadFile(testfix.Fixture(t, "runtimes-c1", "ground-truth", "podman", "attack.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 }
 
 func TestFixtureStorageArchive(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.Shared(t, "runtimes-c1", "storage-root.tar.gz"), nil)
+	a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "storage-root.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestFixtureStorageArchive(t *testing.T) {
 }
 
 func TestFixtureStorageExtracted(t *testing.T) {
-	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "storage-root.tar.gz"))
+	dir := testfix.Extract(t, testfix.Fixture(t, "runtimes-c1", "storage-root.tar.gz"))
 	db := filepath.Join(dir, "var/lib/containers/storage/libpod/bolt_state.db")
 	before, err := os.ReadFile(db)
 	if err != nil {
@@ -239,7 +239,7 @@ func TestFixtureStorageExtracted(t *testing.T) {
 // another prefix: found with its leading components dropped, and every
 // path of the records follows it.
 func TestFixtureStorageGraphRootRebased(t *testing.T) {
-	dir := testfix.Extract(t, testfix.Shared(t, "runtimes-c1", "storage-root.tar.gz"))
+	dir := testfix.Extract(t, testfix.Fixture(t, "runtimes-c1", "storage-root.tar.gz"))
 	if err := os.MkdirAll(filepath.Join(dir, "srv"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -34,10 +34,10 @@ type Root struct {
 
 // Store is everything read from one containers-storage graph root.
 type Store struct {
-	GraphRoot  string
-	RunRoot    string
-	Driver     string
-	StateDB    string // the libpod state database read ("" when none)
+	GraphRoot string
+	RunRoot   string
+	Driver    string
+	StateDB   string // the libpod state database read ("" when none)
 	// Records are the namespaces, containers, pods, images and snapshots
 	// read; the execs: libpod's exec session records, live ones and
 	// deleted ones carved from the state database's free pages, in file
