@@ -2,6 +2,7 @@ package forensics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -25,7 +26,7 @@ func (n *Node) containerdStore() *containerd.Store {
 
 // ErrNoContentStore is returned where a containerd content store is needed
 // and the evidence has none.
-var ErrNoContentStore = fmt.Errorf("no containerd content store in the evidence: %w", ErrNoRuntime)
+var ErrNoContentStore = errors.New("no containerd content store in the evidence")
 
 // ContentStore returns the containerd content store of the node.
 func (n *Node) ContentStore() (*image.Store, error) {

@@ -106,7 +106,7 @@ func TestImageInspect(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 	// Unknown and ambiguous references.
-	if _, stderr, code := runCLI(t, "--root", root, "image", "inspect", "nosuch:1"); code != 1 || !strings.Contains(stderr, `image "nosuch:1": file does not exist`) {
+	if _, stderr, code := runCLI(t, "--root", root, "image", "inspect", "nosuch:1"); code != 1 || !strings.Contains(stderr, `no image "nosuch:1" in the evidence`) {
 		t.Errorf("unknown: %d %s", code, stderr)
 	}
 	if _, _, code := runCLI(t, "--root", root, "image", "inspect"); code != 2 {

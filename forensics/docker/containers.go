@@ -448,7 +448,7 @@ func (s *Store) findOrphans() {
 			}
 			id := path.Base(e.Name)
 			if e.Mode.IsDir() && plainName(id) && !known[id] {
-				s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Path: "/" + path.Join(md, id), Why: "read-write layer record of a container whose containers/" + id + " directory is gone"})
+				s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Mtime: model.T(e.Mtime), Path: "/" + path.Join(md, id), Why: "read-write layer record of a container whose containers/" + id + " directory is gone"})
 				if s.Driver == driverOverlay2 {
 					rw := s.readRWLayer(id)
 					rw.Warnings = append(rw.Warnings, "the container's record is gone: containers/"+id+" is not in the data root")
@@ -482,7 +482,7 @@ func (s *Store) findOrphans() {
 			if !e.Mode.IsDir() {
 				what = e.Mode.Type().String() + " entry"
 			}
-			s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Path: "/" + path.Join(s.driverDir, n), Why: what + " no image layer, container or -init layer refers to"})
+			s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Mtime: model.T(e.Mtime), Path: "/" + path.Join(s.driverDir, n), Why: what + " no image layer, container or -init layer refers to"})
 		}
 	}
 }

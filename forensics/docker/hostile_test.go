@@ -283,10 +283,17 @@ func TestDockerOrphans(t *testing.T) {
 	files[r+"overlay2/m-gone/lower"] = "l/BASE"
 	s, _ := openTree(t, files)
 	want := []Orphan{
-		{Path: "/var/lib/docker/image/overlay2/layerdb/mounts/gone", Why: "read-write layer record of a container whose containers/gone directory is gone"},
-		{Path: "/var/lib/docker/overlay2/deadbeef", Why: "directory no image layer, container or -init layer refers to"},
+		{Runtime: "docker", Path: "/var/lib/docker/image/overlay2/layerdb/mounts/gone", Why: "read-write layer record of a container whose containers/gone directory is gone"},
+		{Runtime: "docker", Path: "/var/lib/docker/overlay2/deadbeef", Why: "directory no image layer, container or -init layer refers to"},
 	}
-	if !reflect.DeepEqual(s.Orphans, want) {
+	got := append([]Orphan(nil), s.Orphans...)
+	for i := range got {
+		if got[i].Mtime.IsZero() {
+			t.Errorf("orphan %s has no mtime", got[i].Path)
+		}
+		got[i].Mtime = model.Time{}
+	}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("orphans %+v", s.Orphans)
 	}
 	if len(s.RWLayers) != 2 || s.RWLayers[1].ContainerID != "gone" || s.RWLayers[1].UpperDir != "/var/lib/docker/overlay2/m-gone/diff" ||

@@ -471,7 +471,7 @@ func (s *Store) findOrphans() {
 				break
 			}
 			if n := path.Base(e.Name); e.Mode.IsDir() && !owned[n] {
-				s.Orphans = append(s.Orphans, Orphan{Runtime: s.runtime, Path: "/" + path.Join(dir, n), Why: why})
+				s.Orphans = append(s.Orphans, Orphan{Runtime: s.runtime, Mtime: model.T(e.Mtime), Path: "/" + path.Join(dir, n), Why: why})
 			}
 		}
 	}
