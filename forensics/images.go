@@ -394,3 +394,56 @@ func (e *AmbiguousError) Error() string {
 
 // Is makes errors.Is(err, ErrAmbiguous) true.
 func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
+
+// ViewOptions choose which layers of a container a view shows.
+type ViewOptions struct {
+	// Image shows the image's version: the merged lower layers, without
+	// the container's upper layer (files the container deleted or changed
+	// appear as the image had them).
+	Image bool
+	// Layer, when >= 0, shows one layer alone, numbered as fs ls numbers
+	// them: 0 the upper layer, 1… the lower layers top to bottom.
+	Layer int
+}
+
+// ContainerView returns a container's root filesystem: merged (the
+// default), the image's version, or one layer.
+func (n *Node) ContainerView(c *model.Container, opt *ViewOptions) (*overlay.View, error) {
+	o := ViewOptions{Layer: -1}
+	if opt != nil {
+		o = *opt
+	}
+	if !o.Image && o.Layer < 0 {
+		return n.MergedView(c)
+	}
+	var layers []overlay.Layer
+	if c.UpperDir != "" {
+		layers = append(layers, overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(c.UpperDir, "/"), Kind: overlay.LayerDir, Name: c.UpperDir})
+	}
+	for _, l := range c.LowerDirs {
+		layers = append(layers, overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(l, "/"), Kind: overlay.LayerDir, Name: l})
+	}
+	switch {
+	case o.Layer >= 0:
+		if c.UpperDir == "" {
+			// Layer 0 is always the upper layer, even when it is missing.
+			layers = append([]overlay.Layer{{}}, layers...)
+		}
+		if o.Layer >= len(layers) || layers[o.Layer].Dir == "" {
+			return nil, fmt.Errorf("container %s has no layer %d in the evidence (0 is the upper layer, 1-%d the image's)", c.ID, o.Layer, len(c.LowerDirs))
+		}
+		layers = layers[o.Layer : o.Layer+1]
+	default:
+		if c.UpperDir != "" {
+			layers = layers[1:]
+		}
+		if len(layers) == 0 {
+			return nil, fmt.Errorf("container %s has no image layers in the evidence", c.ID)
+		}
+	}
+	v, err := overlay.New(layers, nil)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	return v, nil
+}

@@ -175,7 +175,6 @@ func Open(src evidence.Source, opt *Options) (*Node, error) {
 		if !o.AllowNoRuntime {
 			return nil, ErrNoRuntime
 		}
-		n.Notes = append(n.Notes, "no container runtime found in the evidence (containerd, Docker, Podman/CRI-O)")
 	}
 	n.foldDockerTasks()
 	if len(o.Namespaces) > 0 {
@@ -370,6 +369,21 @@ func (n *Node) Execs() []model.Exec {
 // Orphans returns what removals left behind in the runtimes' stores.
 func (n *Node) Orphans() []model.Orphan {
 	return gather(n, func(r *model.Records) []model.Orphan { return r.Orphans })
+}
+
+// Inspect finds a container (see FindContainer) with everything the node
+// knows of it joined in: its exec sessions.
+func (n *Node) Inspect(ref string) (*model.Container, error) {
+	c, err := n.FindContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range n.Execs() {
+		if x.ContainerID == c.ID {
+			c.Execs = append(c.Execs, x)
+		}
+	}
+	return c, nil
 }
 
 // ErrAmbiguous is matched (errors.Is) by an *AmbiguousError: a reference

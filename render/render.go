@@ -52,12 +52,31 @@ type Column struct {
 	Kind Kind
 }
 
-// Table is rows of cells under columns, or key-value lines.
+// Table is rows of cells under columns, or key-value lines. Titles and
+// blank lines split it into blocks, each aligned on its own (a header row
+// starts each block of a table that has one).
 type Table struct {
 	Columns []Column
-	Rows    [][]string
+	lines   []line
 	// kv marks a key-value table: "Key:  value" lines, no header.
 	kv bool
+	// explicitHeaders is set once Title or Header was used: the first
+	// block then gets no implied header.
+	explicitHeaders bool
+}
+
+type lineKind int
+
+const (
+	lineRow lineKind = iota
+	lineHeader
+	lineTitle
+	lineBlank
+)
+
+type line struct {
+	kind  lineKind
+	cells []string
 }
 
 // NewTable starts a table with these columns.
@@ -97,19 +116,51 @@ func (t *Table) Row(cells ...any) {
 		}
 		r[i] = s
 	}
-	t.Rows = append(t.Rows, r)
+	t.lines = append(t.lines, line{kind: lineRow, cells: r})
 }
+
+// Len is the number of rows.
+func (t *Table) Len() int {
+	n := 0
+	for _, l := range t.lines {
+		if l.kind == lineRow {
+			n++
+		}
+	}
+	return n
+}
+
+// Title adds a line of its own (e.g. "container x: 3 findings") that ends
+// the block before it; with headers, the rows after it start with a
+// header row of their own (call Header).
+func (t *Table) Title(s string) {
+	t.explicitHeaders = true
+	t.lines = append(t.lines, line{kind: lineTitle, cells: []string{s}})
+}
+
+// Header adds the column names as a row (the first block gets one by
+// itself unless Title or Header was used).
+func (t *Table) Header() {
+	t.explicitHeaders = true
+	t.lines = append(t.lines, line{kind: lineHeader})
+}
+
+// Break adds an empty line that ends a block.
+func (t *Table) Break() { t.lines = append(t.lines, line{kind: lineBlank}) }
+
+// KVBreak adds an empty line between two records of a key-value table.
+func (t *Table) KVBreak() { t.Break() }
 
 // KV adds a key-value line (skipped when the value prints empty).
 func (t *Table) KV(key string, v any) {
 	if s := fmt.Sprint(v); s != "" {
-		t.Rows = append(t.Rows, []string{key + ":", s})
+		t.lines = append(t.lines, line{kind: lineRow, cells: []string{key + ":", s}})
 	}
 }
 
 // KVAlways adds a key-value line even when the value is empty.
 func (t *Table) KVAlways(key string, v any) {
-	t.Rows = append(t.Rows, []string{key + ":", fmt.Sprint(v)})
+	t.lines = append(t.lines, line{kind: lineRow, cells: []string{key + ":", fmt.Sprint(v)}})
 }
 
 // Options say how to write.
@@ -166,58 +217,78 @@ func WriteTable(w io.Writer, t *Table, opt *Options) error {
 const gap = 2
 
 func (t *Table) write(w io.Writer, o Options) error {
+	lines := t.lines
+	if !t.kv && !t.explicitHeaders {
+		lines = append([]line{{kind: lineHeader}}, lines...)
+	}
 	n := len(t.Columns)
-	rows := make([][]string, 0, len(t.Rows)+1)
-	if !t.kv {
-		hdr := make([]string, n)
-		for i, c := range t.Columns {
-			hdr[i] = c.Name
-		}
-		rows = append(rows, hdr)
-	}
-	for _, r := range t.Rows {
-		cells := make([]string, n)
-		for i := 0; i < n && i < len(r); i++ {
-			s := Clean(r[i])
-			if t.Columns[i].Kind == ID && !o.Wide {
-				s = ShortID(s)
-			}
-			cells[i] = s
-		}
-		rows = append(rows, cells)
-	}
-	width := make([]int, n)
-	for _, r := range rows {
-		for i, c := range r {
-			width[i] = max(width[i], utf8.RuneCountInString(c))
-		}
-	}
-	if o.Width > 0 && !o.Wide {
-		fit(t.Columns, width, o.Width, t.kv)
-	}
 	var b strings.Builder
-	for ri, r := range rows {
-		b.Reset()
-		for i, c := range r {
-			last := i == n-1
-			switch {
-			case t.kv && i == 0:
-			case ri == 0 && !t.kv: // the header
-				c = shorten(c, width[i], Text)
-			default:
-				c = shorten(c, width[i], t.Columns[i].Kind)
+	for start := 0; start < len(lines); {
+		end := start
+		for end < len(lines) && (lines[end].kind == lineRow || lines[end].kind == lineHeader) {
+			end++
+		}
+		if end == start {
+			l := lines[start]
+			if l.kind == lineTitle {
+				b.WriteString(Clean(l.cells[0]))
 			}
-			b.WriteString(c)
-			if !last {
-				b.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+gap))
+			b.WriteByte('\n')
+			start++
+			continue
+		}
+		block := make([][]string, 0, end-start)
+		kinds := make([]lineKind, 0, end-start)
+		for _, l := range lines[start:end] {
+			cells := make([]string, min(n, len(l.cells)))
+			if l.kind == lineHeader {
+				cells = make([]string, n)
+				for i, c := range t.Columns {
+					cells[i] = c.Name
+				}
+			} else {
+				for i := range cells {
+					s := Clean(l.cells[i])
+					if t.Columns[i].Kind == ID && !o.Wide {
+						s = ShortID(s)
+					}
+					cells[i] = s
+				}
+			}
+			block = append(block, cells)
+			kinds = append(kinds, l.kind)
+		}
+		width := make([]int, n)
+		for _, r := range block {
+			for i, c := range r {
+				width[i] = max(width[i], utf8.RuneCountInString(c))
 			}
 		}
-		b.WriteByte('\n')
-		if _, err := io.WriteString(w, strings.TrimRight(b.String(), " \n")+"\n"); err != nil {
-			return err
+		if o.Width > 0 && !o.Wide {
+			fit(t.Columns, width, o.Width, t.kv)
 		}
+		for ri, r := range block {
+			var line strings.Builder
+			for i, c := range r {
+				switch {
+				case t.kv && i == 0:
+				case kinds[ri] == lineHeader:
+					c = shorten(c, width[i], Text)
+				default:
+					c = shorten(c, width[i], t.Columns[i].Kind)
+				}
+				line.WriteString(c)
+				if i < len(r)-1 {
+					line.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+gap))
+				}
+			}
+			b.WriteString(line.String())
+			b.WriteByte('\n')
+		}
+		start = end
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // min widths a column keeps when shrunk.

@@ -10,47 +10,72 @@ import (
 	"path"
 	"strings"
 
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/overlay"
+	"github.com/deadnode/deadnode/render"
 	"github.com/spf13/pflag"
 )
 
 func init() {
 	register(&command{
 		name:    "fs ls",
-		args:    "CONTAINER [PATH] [-R] [--hash]",
+		args:    "CONTAINER [PATH] [-R] [--hash] [--image | --layer N]",
 		summary: "list a container's merged root filesystem with the layer each entry comes from",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var o fsLsFlags
 			fs.BoolVarP(&o.recursive, "recursive", "R", false, "list the whole tree below PATH")
 			fs.BoolVar(&o.hash, "hash", false, "sha256 of every regular file")
+			viewFlags(fs, &o.view)
 			return func(a *app, args []string) error { return runFsLs(a, args, o) }
 		},
 	})
 	register(&command{
 		name:    "fs cat",
-		args:    "CONTAINER PATH",
-		summary: "write a file of a container's merged root to stdout (links resolved inside the container)",
+		args:    "CONTAINER PATH [--image | --layer N]",
+		summary: "write a file of a container's merged root to stdout (links resolved inside the container); --image: the image's version of it",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
-			return runFsCat
+			var v viewFlag
+			viewFlags(fs, &v)
+			return func(a *app, args []string) error { return runFsCat(a, args, v) }
 		},
 	})
 	register(&command{
 		name:    "fs stat",
-		args:    "CONTAINER PATH [-L]",
+		args:    "CONTAINER PATH [-L] [--image | --layer N]",
 		summary: "metadata of a path of a container's merged root: origin layer, overlay attributes, xattrs, sha256",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var follow bool
+			var v viewFlag
 			fs.BoolVarP(&follow, "dereference", "L", false, "follow a final symbolic link (inside the container)")
-			return func(a *app, args []string) error { return runFsStat(a, args, follow) }
+			viewFlags(fs, &v)
+			return func(a *app, args []string) error { return runFsStat(a, args, follow, v) }
 		},
 	})
 }
 
-type fsLsFlags struct{ recursive, hash bool }
+type fsLsFlags struct {
+	recursive, hash bool
+	view            viewFlag
+}
 
-// containerView opens the merged view of a container's layers.
-func (a *app) containerView(ref string) (*overlay.View, *model.Container, error) {
+// viewFlag chooses the layers a fs command reads.
+type viewFlag struct {
+	image bool
+	layer int
+}
+
+func viewFlags(fs *pflag.FlagSet, v *viewFlag) {
+	fs.BoolVar(&v.image, "image", false, "the image's version: the merged image layers without the container's upper layer (works for files the container deleted or changed)")
+	fs.IntVar(&v.layer, "layer", -1, "one layer alone, numbered as fs ls's LAYER column (0 the upper layer, 1… the image's, top first)")
+}
+
+// containerView opens the view of a container's layers the flags ask for.
+func (a *app) containerView(ref string, vf viewFlag) (*overlay.View, *model.Container, error) {
+	if vf.image && vf.layer >= 0 {
+		return nil, nil, usagef("--image and --layer exclude each other")
+	}
 	n, err := a.node()
 	if err != nil {
 		return nil, nil, err
@@ -59,15 +84,23 @@ func (a *app) containerView(ref string) (*overlay.View, *model.Container, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	ds, err := n.ContainerDrift(c)
+	v, err := n.ContainerView(c, &forensics.ViewOptions{Image: vf.image, Layer: vf.layer})
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := overlay.New(append([]overlay.Layer{ds.Upper}, ds.Lowers...), nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("container %s: %w", c.ID, err)
-	}
 	return v, c, nil
+}
+
+// layerBase is what a view's layer numbers are offset by to read as the
+// container's: with --image the view starts at layer 1, with --layer N at N.
+func (vf viewFlag) layerBase(c *model.Container) int {
+	switch {
+	case vf.layer >= 0:
+		return vf.layer
+	case vf.image && c.UpperDir != "":
+		return 1
+	}
+	return 0
 }
 
 // fsEntry is one line of fs ls.
@@ -86,21 +119,6 @@ type fsEntry struct {
 	Note       string     `json:"note,omitempty"`
 
 	mode fs.FileMode
-}
-
-// octalMode prints permission bits in octal with setuid, setgid, sticky.
-func octalMode(m fs.FileMode) string {
-	v := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return fmt.Sprintf("%04o", v)
 }
 
 // lsMode prints a mode as ls -l does.
@@ -150,11 +168,11 @@ func ctrPath(p string) string {
 	return "/" + p
 }
 
-func newFsEntry(e *overlay.Entry) fsEntry {
+func newFsEntry(e *overlay.Entry, base int) fsEntry {
 	return fsEntry{
-		Path: ctrPath(e.Path), Type: e.Type(), Mode: octalMode(e.Stat.Mode), UID: e.Stat.UID, GID: e.Stat.GID,
+		Path: ctrPath(e.Path), Type: e.Type(), Mode: evidence.ModeString(e.Stat.Mode), UID: e.Stat.UID, GID: e.Stat.GID,
 		Size: e.Stat.Size, Mtime: model.T(e.Stat.Mtime), LinkTarget: e.LinkTarget,
-		Layer: e.Origin.Layer, LayerName: e.Origin.LayerName, mode: e.Stat.Mode,
+		Layer: base + e.Origin.Layer, LayerName: e.Origin.LayerName, mode: e.Stat.Mode,
 	}
 }
 
@@ -187,10 +205,11 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	if len(args) == 2 {
 		p = args[1]
 	}
-	v, _, err := a.containerView(args[0])
+	v, c, err := a.containerView(args[0], o.view)
 	if err != nil {
 		return err
 	}
+	base := o.view.layerBase(c)
 	top, err := v.StatEntry(p)
 	if err != nil {
 		return err
@@ -199,7 +218,7 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
 	emit := func(e *overlay.Entry) {
-		fe := newFsEntry(e)
+		fe := newFsEntry(e, base)
 		if o.hash && e.Stat.Mode.IsRegular() {
 			if fe.SHA256, err = hashEntry(v, e); err != nil {
 				fe.Note = err.Error()
@@ -244,24 +263,23 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	if all == nil {
 		all = []fsEntry{}
 	}
-	return a.render(all, func(w io.Writer) {
-		hdr := []any{"MODE", "UID", "GID", "SIZE", "MTIME", "LAYER"}
+	hdr := []string{"MODE=", "UID=", "GID=", "SIZE=", "MTIME=", "LAYER"}
+	if o.hash {
+		hdr = append(hdr, "SHA256#")
+	}
+	t := render.Cols(append(hdr, "PATH/")...)
+	for _, e := range all {
+		name := e.Path
+		if e.LinkTarget != "" {
+			name += " -> " + e.LinkTarget
+		}
+		cells := []any{lsMode(e.mode), e.UID, e.GID, e.Size, e.Mtime, layerLabel(e.Layer, e.LayerName)}
 		if o.hash {
-			hdr = append(hdr, "SHA256")
+			cells = append(cells, e.SHA256)
 		}
-		row(w, append(hdr, "PATH")...)
-		for _, e := range all {
-			name := e.Path
-			if e.LinkTarget != "" {
-				name += " -> " + e.LinkTarget
-			}
-			cells := []any{lsMode(e.mode), e.UID, e.GID, e.Size, e.Mtime, layerLabel(e.Layer, e.LayerName)}
-			if o.hash {
-				cells = append(cells, short(e.SHA256))
-			}
-			row(w, append(cells, name)...)
-		}
-	})
+		t.Row(append(cells, name)...)
+	}
+	return a.show(all, t)
 }
 
 // splitErr undoes errors.Join.
@@ -272,11 +290,11 @@ func splitErr(err error) []error {
 	return []error{err}
 }
 
-func runFsCat(a *app, args []string) error {
+func runFsCat(a *app, args []string, vf viewFlag) error {
 	if len(args) != 2 {
 		return usagef("fs cat takes CONTAINER PATH")
 	}
-	v, _, err := a.containerView(args[0])
+	v, _, err := a.containerView(args[0], vf)
 	if err != nil {
 		return err
 	}
@@ -348,11 +366,11 @@ func xattrMap(xs map[string][]byte) map[string]string {
 	return out
 }
 
-func runFsStat(a *app, args []string, follow bool) error {
+func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 	if len(args) != 2 {
 		return usagef("fs stat takes CONTAINER PATH")
 	}
-	v, c, err := a.containerView(args[0])
+	v, c, err := a.containerView(args[0], vf)
 	if err != nil {
 		return err
 	}
@@ -367,10 +385,15 @@ func runFsStat(a *app, args []string, follow bool) error {
 	}
 	st := e.Stat
 	out := fsStat{
-		Container: c.ID, Path: ctrPath(e.Path), Type: e.Type(), Mode: octalMode(st.Mode), UID: st.UID, GID: st.GID,
+		Container: c.ID, Path: ctrPath(e.Path), Type: e.Type(), Mode: evidence.ModeString(st.Mode), UID: st.UID, GID: st.GID,
 		Size: st.Size, Nlink: st.Nlink, Ino: st.Ino, DevMajor: st.DevMajor, DevMinor: st.DevMinor,
 		Atime: model.T(st.Atime), Mtime: model.T(st.Mtime), Ctime: model.T(st.Ctime), Btime: model.T(st.Btime),
 		LinkTarget: e.LinkTarget, Origin: e.Origin, Merged: e.Merged, Opaque: e.Opaque, Redirect: e.Redirect, Anomalies: e.Anomalies,
+	}
+	base := vf.layerBase(c)
+	out.Origin.Layer += base
+	for i := range out.Merged {
+		out.Merged[i].Layer += base
 	}
 	fail := func(err error) { out.Errors = append(out.Errors, err.Error()) }
 	if e.LinkTarget != "" {
@@ -384,6 +407,7 @@ func runFsStat(a *app, args []string, follow bool) error {
 		if o, mc, err := v.DataOrigin(e); err != nil {
 			fail(err)
 		} else if mc != nil {
+			o.Layer += base
 			out.Data, out.Metacopy = &o, mc
 		}
 		if h, err := hashEntry(v, e); err != nil {
@@ -402,8 +426,9 @@ func runFsStat(a *app, args []string, follow bool) error {
 	} else {
 		out.Xattrs = xattrMap(xs)
 	}
-	return a.render(out, func(w io.Writer) {
-		kv := func(k string, v any) { fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(fmt.Sprint(v))) }
+	t := render.KeyValue()
+	kv := t.KVAlways
+	{
 		kv("Container", out.Container)
 		kv("Path", out.Path)
 		kv("Type", out.Type)
@@ -437,13 +462,14 @@ func runFsStat(a *app, args []string, follow bool) error {
 		if out.Redirect != "" {
 			kv("Redirect", out.Redirect)
 		}
-		printMap(w, "Overlay xattr", out.Overlay)
-		printMap(w, "Xattr", out.Xattrs)
+		printMap(t, "Overlay xattr", out.Overlay)
+		printMap(t, "Xattr", out.Xattrs)
 		for _, s := range out.Anomalies {
 			kv("Anomaly", s)
 		}
 		for _, s := range out.Errors {
 			kv("Error", s)
 		}
-	})
+	}
+	return a.show(out, t)
 }

@@ -165,6 +165,22 @@ func goldenCases() []goldenCase {
 		each("table,json", p+"checkpoint-ls", "--root", r.root, "checkpoint", "ls")
 	}
 	each("json", "storage/drift-checkpoint-podman", "--root", "$STORAGE", "drift", "--checkpoint", "$PODMAN")
+	each("table,json", "storage/ls-execs", "--root", "$STORAGE", "ls", "execs")
+	each("table,json", "storage/ls-orphans", "--root", "$STORAGE", "ls", "orphans")
+	each("table,json", "docker/ls-orphans", "--root", "$DOCKER", "ls", "orphans")
+	each("json", "node/ls-execs", "--root", "$NODE", "ls", "execs")
+
+	// Lookup by name (issue 15.3), the image's version of a path (15.4).
+	each("json", "node/inspect-bare-name", "--root", "$NODE", "inspect", "app")
+	each("json", "node/inspect-pod-container", "--root", "$NODE", "inspect", "shop-frontend-7d9c8b6f5-x2k4q/app")
+	add("node/fs-cat-deleted-image", "--root", "$NODE", "fs", "cat", gApp, "/etc/motd", "--image")
+	add("node/fs-cat-passwd-image", "--root", "$NODE", "fs", "cat", gApp, "/etc/passwd", "--image")
+	each("json", "node/fs-stat-deleted-image", "--root", "$NODE", "fs", "stat", gApp, "/etc/motd", "--image")
+	each("table,json", "node/fs-ls-layer0", "--root", "$NODE", "fs", "ls", gApp, "/", "-R", "--layer", "0")
+	each("table", "node/fs-ls-etc-layer2", "--root", "$NODE", "fs", "ls", gApp, "/etc", "--layer", "2")
+	add("errors/fs-image-and-layer", "--root", "$NODE", "fs", "ls", gApp, "--image", "--layer", "1")
+	add("errors/fs-layer-missing", "--root", "$NODE", "fs", "ls", gApp, "--layer", "9")
+	add("errors/inspect-checkpoint-as-root", "--root", "$PODMAN", "ls", "containers")
 
 	// The podman checkpoint archives (zstd as podman wrote it; the plain
 	// tar derived from the gzip one).

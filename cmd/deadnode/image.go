@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -11,6 +10,7 @@ import (
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
+	"github.com/deadnode/deadnode/render"
 )
 
 func init() {
@@ -76,29 +76,25 @@ func runImageInspect(a *app, ref string, plat *image.Platform) error {
 	if err != nil {
 		return err
 	}
-	return a.render(reps, func(w io.Writer) {
-		for i, r := range reps {
-			if i > 0 {
-				fmt.Fprintln(w)
-			}
-			printImageReport(w, r)
+	t := render.KeyValue()
+	for i, r := range reps {
+		if i > 0 {
+			t.KVBreak()
 		}
-	})
+		printImageReport(t, r)
+	}
+	return a.show(reps, t)
 }
 
-func printImageReport(w io.Writer, r forensics.ImageReport) {
-	kv := func(k string, v any) {
-		if s := fmt.Sprint(v); s != "" {
-			fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(s))
-		}
-	}
+func printImageReport(t *render.Table, r forensics.ImageReport) {
+	kv := t.KV
 	kv("Name", r.Name)
 	kv("Namespace", r.Namespace)
 	kv("Digest", r.Digest)
 	kv("Media type", r.MediaType)
 	kv("Kind", r.Kind)
 	kv("Created", r.CreatedAt)
-	printMap(w, "Label", r.Labels)
+	printMap(t, "Label", r.Labels)
 	if r.Error != "" {
 		kv("Error", r.Error)
 	}
@@ -149,7 +145,7 @@ func printImageReport(w io.Writer, r forensics.ImageReport) {
 		if len(c.ExposedPorts) > 0 {
 			kv("Exposed ports", strings.Join(c.ExposedPorts, ","))
 		}
-		printMap(w, "Image label", c.Labels)
+		printMap(t, "Image label", c.Labels)
 		for i, h := range c.History {
 			created := "-"
 			if h.Created != nil {
@@ -202,38 +198,37 @@ func runImageVerify(a *app, refs []string, plat *image.Platform, opt *image.Veri
 }
 
 func renderVerify(a *app, reps []image.Verification) error {
-	return a.render(reps, func(w io.Writer) {
-		row(w, "NAMESPACE", "IMAGE", "DIGEST", "STATUS", "LAYER", "SNAPSHOT", "LAYER STATUS", "DIFFERENCES")
-		for _, r := range reps {
-			if len(r.Layers) == 0 {
-				note := r.Error
-				if note == "" && r.Kind == image.KindCheckpoint {
-					note = fmt.Sprintf("checkpoint: %d blobs checked", len(r.Blobs))
-				}
-				row(w, r.Namespace, r.Name, short(r.Digest), r.Status, "", "", "", note)
+	t := render.Cols("NAMESPACE", "IMAGE", "DIGEST#", "STATUS", "LAYER", "SNAPSHOT/", "LAYER STATUS", "DIFFERENCES")
+	for _, r := range reps {
+		if len(r.Layers) == 0 {
+			note := r.Error
+			if note == "" && r.Kind == image.KindCheckpoint {
+				note = fmt.Sprintf("checkpoint: %d blobs checked", len(r.Blobs))
 			}
-			for _, l := range r.Layers {
-				what := fmt.Sprint(len(l.Differences) + l.Omitted)
-				if l.Reason != "" {
-					what += " (" + l.Reason + ")"
-				}
-				row(w, r.Namespace, r.Name, short(r.Digest), r.Status, fmt.Sprintf("%d %s", l.Index, short(l.DiffID)), l.SnapshotDir, l.Status, what)
-				for _, d := range l.Differences {
-					p := d.Path
-					if p == "" {
-						p = "(blob)"
-					}
-					row(w, "", "", "", "", "", "  "+p, d.What, d.Detail)
-				}
+			t.Row(r.Namespace, r.Name, r.Digest, r.Status, "", "", "", note)
+		}
+		for _, l := range r.Layers {
+			what := fmt.Sprint(len(l.Differences) + l.Omitted)
+			if l.Reason != "" {
+				what += " (" + l.Reason + ")"
 			}
-			for _, b := range r.Blobs {
-				if !b.OK {
-					row(w, "", "", "", "", "", "  "+short(b.Digest), "blob", b.Error)
+			t.Row(r.Namespace, r.Name, r.Digest, r.Status, fmt.Sprintf("%d %s", l.Index, short(l.DiffID)), l.SnapshotDir, l.Status, what)
+			for _, d := range l.Differences {
+				p := d.Path
+				if p == "" {
+					p = "(blob)"
 				}
-			}
-			for _, d := range r.Corrupt {
-				row(w, "", "", "", "", "", "  "+short(d), "blob", "content does not match its digest or size")
+				t.Row("", "", "", "", "", "  "+p, d.What, d.Detail)
 			}
 		}
-	})
+		for _, b := range r.Blobs {
+			if !b.OK {
+				t.Row("", "", "", "", "", "  "+short(b.Digest), "blob", b.Error)
+			}
+		}
+		for _, d := range r.Corrupt {
+			t.Row("", "", "", "", "", "  "+short(d), "blob", "content does not match its digest or size")
+		}
+	}
+	return a.show(reps, t)
 }

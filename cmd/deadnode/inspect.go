@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/render"
 )
 
 func init() {
@@ -28,12 +29,13 @@ func runInspect(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := n.FindContainer(args[0])
+	c, err := n.Inspect(args[0])
 	if err != nil {
 		return err
 	}
-	return a.render(c, func(w io.Writer) {
-		kv := func(k string, v any) { fmt.Fprintf(w, "%s:\t%s\n", k, cleanCell(fmt.Sprint(v))) }
+	t := render.KeyValue()
+	kv := t.KVAlways
+	{
 		kv("ID", c.ID)
 		kv("Runtime", c.Runtime)
 		kv("Namespace", c.Namespace)
@@ -65,8 +67,8 @@ func runInspect(a *app, args []string) error {
 		for i, l := range c.LowerDirs {
 			kv(fmt.Sprintf("Lower dir %d", i+1), l)
 		}
-		printMap(w, "Label", c.Labels)
-		printMap(w, "Annotation", c.Annotations)
+		printMap(t, "Label", c.Labels)
+		printMap(t, "Annotation", c.Annotations)
 		if s := c.Spec; s != nil {
 			kv("Args", quoteArgs(s.Args))
 			for _, e := range s.Env {
@@ -88,23 +90,30 @@ func runInspect(a *app, args []string) error {
 				kv("Mount", fmt.Sprintf("%s <- %s (%s) %s", m.Destination, m.Source, m.Type, strings.Join(m.Options, ",")))
 			}
 		}
+		for _, x := range c.Execs {
+			live := "live"
+			if !x.Live {
+				live = "deleted, carved from " + x.Source
+			}
+			kv("Exec", fmt.Sprintf("%s pid %d %s (%s)", short(x.ID), x.Pid, quoteArgs(x.Command), live))
+		}
 		for _, wmsg := range c.Warnings {
 			kv("Warning", wmsg)
 		}
-	})
+	}
+	return a.show(c, t)
 }
 
-func printMap(w io.Writer, what string, m map[string]string) {
+func printMap(t *render.Table, what string, m map[string]string) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "%s:\t%s=%s\n", what, cleanCell(k), cleanCell(m[k]))
+		t.KVAlways(what, k+"="+m[k])
 	}
 }
-
 func quoteArgs(args []string) string {
 	q := make([]string, len(args))
 	for i, s := range args {

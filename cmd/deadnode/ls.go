@@ -2,19 +2,20 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/render"
 )
 
-var lsSubjects = []string{"namespaces", "pods", "containers", "images", "snapshots", "content", "leases"}
+var lsSubjects = []string{"namespaces", "pods", "containers", "images", "snapshots", "content", "leases", "execs", "orphans"}
 
 func init() {
 	register(&command{
 		name:    "ls",
-		args:    "namespaces|pods|containers|images|snapshots|content|leases",
+		args:    "namespaces|pods|containers|images|snapshots|content|leases|execs|orphans",
 		summary: "list what the node's runtimes recorded",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			return runLs
@@ -42,6 +43,10 @@ func runLs(a *app, args []string) error {
 		subject = "content"
 	case "lease":
 		subject = "leases"
+	case "exec":
+		subject = "execs"
+	case "orphan":
+		subject = "orphans"
 	}
 	known := false
 	for _, s := range lsSubjects {
@@ -54,83 +59,92 @@ func runLs(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	var v any
+	var t *render.Table
 	switch subject {
 	case "namespaces":
-		v := nonNil(n.Namespaces())
-		return a.render(v, func(w io.Writer) {
-			row(w, "RUNTIME", "NAMESPACE", "CONTAINERS", "SANDBOXES", "IMAGES", "SNAPSHOTS", "CONTENT", "LEASES")
-			for _, x := range v {
-				row(w, x.Runtime, x.Name, x.Containers, x.Sandboxes, x.Images, x.Snapshots, x.Content, x.Leases)
-			}
-		})
+		rows := nonNil(n.Namespaces())
+		t = render.Cols("RUNTIME", "NAMESPACE", "CONTAINERS=", "SANDBOXES=", "IMAGES=", "SNAPSHOTS=", "CONTENT=", "LEASES=")
+		for _, x := range rows {
+			t.Row(x.Runtime, x.Name, x.Containers, x.Sandboxes, x.Images, x.Snapshots, x.Content, x.Leases)
+		}
+		v = rows
 	case "pods":
-		v := nonNil(n.Pods())
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "POD", "UID", "SANDBOX", "IP", "STATE", "CREATED", "CONTAINERS")
-			for _, p := range v {
-				var cs []string
-				for _, c := range p.Containers {
-					cs = append(cs, c.Name+"("+c.State+")")
-				}
-				row(w, p.Namespace, p.Name, p.UID, short(p.SandboxID), p.IP, p.State, p.CreatedAt, strings.Join(cs, ","))
+		rows := nonNil(n.Pods())
+		t = render.Cols("NAMESPACE", "POD", "UID", "SANDBOX#", "IP", "STATE=", "CREATED=", "CONTAINERS")
+		for _, p := range rows {
+			var cs []string
+			for _, c := range p.Containers {
+				cs = append(cs, c.Name+"("+c.State+")")
 			}
-		})
+			t.Row(p.Namespace, p.Name, p.UID, p.SandboxID, p.IP, p.State, p.CreatedAt, strings.Join(cs, ","))
+		}
+		v = rows
 	case "containers":
 		all := n.Containers()
 		for i := range all {
 			all[i].Spec = nil // inspect prints the spec
 		}
-		v := nonNil(all)
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "ID", "KIND", "POD", "NAME", "IMAGE", "STATE", "CREATED", "UPPER DIR")
-			for _, c := range v {
-				pod := ""
-				if c.Pod != nil {
-					pod = c.Pod.Namespace + "/" + c.Pod.Name
-				}
-				row(w, c.Namespace, short(c.ID), c.Kind, pod, c.ContainerName, c.Image, c.Status.State, c.CreatedAt, c.UpperDir)
+		rows := nonNil(all)
+		t = render.Cols("NAMESPACE", "ID#", "KIND", "POD", "NAME", "IMAGE", "STATE=", "CREATED=", "UPPER DIR/")
+		for _, c := range rows {
+			pod := ""
+			if c.Pod != nil {
+				pod = c.Pod.Namespace + "/" + c.Pod.Name
 			}
-		})
+			t.Row(c.Namespace, c.ID, c.Kind, pod, c.ContainerName, c.Image, c.Status.State, c.CreatedAt, c.UpperDir)
+		}
+		v = rows
 	case "images":
-		v := nonNil(n.Images())
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "NAME", "DIGEST", "MEDIA TYPE", "SIZE", "CREATED", "CHECKPOINT")
-			for _, im := range v {
-				row(w, im.Namespace, im.Name, short(im.Target.Digest), shortMedia(im.Target.MediaType), im.Target.Size, im.CreatedAt, im.Checkpoint)
-			}
-		})
+		rows := nonNil(n.Images())
+		t = render.Cols("NAMESPACE", "NAME", "DIGEST#", "MEDIA TYPE", "SIZE=", "CREATED=", "CHECKPOINT=")
+		for _, im := range rows {
+			t.Row(im.Namespace, im.Name, im.Target.Digest, shortMedia(im.Target.MediaType), im.Target.Size, im.CreatedAt, im.Checkpoint)
+		}
+		v = rows
 	case "snapshots":
-		v := nonNil(n.Snapshots())
-		sort.SliceStable(v, func(i, j int) bool {
-			if v[i].Namespace != v[j].Namespace {
-				return v[i].Namespace < v[j].Namespace
+		rows := nonNil(n.Snapshots())
+		sort.SliceStable(rows, func(i, j int) bool {
+			if rows[i].Namespace != rows[j].Namespace {
+				return rows[i].Namespace < rows[j].Namespace
 			}
-			return v[i].Key < v[j].Key
+			return rows[i].Key < rows[j].Key
 		})
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "SNAPSHOTTER", "KEY", "KIND", "ID", "PARENT", "CONTAINERS", "DIR")
-			for _, s := range v {
-				row(w, s.Namespace, s.Snapshotter, short(s.Key), s.Kind, s.ID, short(s.Parent), len(s.Containers), s.Dir)
-			}
-		})
+		t = render.Cols("NAMESPACE", "SNAPSHOTTER", "KEY#", "KIND", "ID", "PARENT#", "CONTAINERS=", "DIR/")
+		for _, s := range rows {
+			t.Row(s.Namespace, s.Snapshotter, s.Key, s.Kind, s.ID, s.Parent, len(s.Containers), s.Dir)
+		}
+		v = rows
 	case "content":
-		v := nonNil(n.Content())
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "DIGEST", "SIZE", "PRESENT", "CREATED", "LABELS")
-			for _, c := range v {
-				row(w, c.Namespace, short(c.Digest), c.Size, c.Present, c.CreatedAt, len(c.Labels))
-			}
-		})
+		rows := nonNil(n.Content())
+		t = render.Cols("NAMESPACE", "DIGEST#", "SIZE=", "PRESENT=", "CREATED=", "LABELS=")
+		for _, c := range rows {
+			t.Row(c.Namespace, c.Digest, c.Size, c.Present, c.CreatedAt, len(c.Labels))
+		}
+		v = rows
 	case "leases":
-		v := nonNil(n.Leases())
-		return a.render(v, func(w io.Writer) {
-			row(w, "NAMESPACE", "ID", "CREATED", "RESOURCES")
-			for _, l := range v {
-				row(w, l.Namespace, l.ID, l.CreatedAt, len(l.Resources))
-			}
-		})
+		rows := nonNil(n.Leases())
+		t = render.Cols("NAMESPACE", "ID", "CREATED=", "RESOURCES=")
+		for _, l := range rows {
+			t.Row(l.Namespace, l.ID, l.CreatedAt, len(l.Resources))
+		}
+		v = rows
+	case "execs":
+		rows := nonNil(n.Execs())
+		t = render.Cols("RUNTIME", "CONTAINER#", "EXEC#", "STATE=", "PID=", "LIVE=", "COMMAND", "SOURCE/")
+		for _, x := range rows {
+			t.Row(x.Runtime, x.ContainerID, x.ID, x.State, x.Pid, x.Live, quoteArgs(x.Command), fmt.Sprintf("%s@%d", x.Source, x.Offset))
+		}
+		v = rows
+	case "orphans":
+		rows := nonNil(n.Orphans())
+		t = render.Cols("RUNTIME", "MTIME=", "PATH/", "WHY")
+		for _, o := range rows {
+			t.Row(o.Runtime, o.Mtime, o.Path, o.Why)
+		}
+		v = rows
 	}
-	return fmt.Errorf("unreachable")
+	return a.show(v, t)
 }
 
 // nonNil makes an empty list print as [] in JSON.

@@ -116,7 +116,9 @@ type Container struct {
 	LowerDirs      []string          `json:"lower_dirs"`
 	Status         Status            `json:"status"`
 	Spec           *Spec             `json:"spec,omitempty"`
-	Warnings       []string          `json:"warnings"`
+	// Execs are the exec sessions run in the container (set by inspect).
+	Execs    []Exec   `json:"execs,omitempty"`
+	Warnings []string `json:"warnings"`
 }
 
 // Pod is a Kubernetes pod seen through its sandbox and containers.
