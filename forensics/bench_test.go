@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"crypto/sha256"
 	"io"
 	"io/fs"
@@ -50,8 +51,11 @@ func BenchmarkDriftGenerated(b *testing.B) {
 	for b.Loop() {
 		ds, _ := n.ContainerDrift(c)
 		bytes = 0
-		if _, err := Drift(ds, DriftOptions{}, func(f Finding) { bytes += f.Size }); err != nil {
-			b.Fatal(err)
+		for f, err := range Drift(context.Background(), ds, nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			bytes += f.Size
 		}
 	}
 	b.SetBytes(bytes)

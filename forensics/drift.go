@@ -1,12 +1,14 @@
 package forensics
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"path"
 	"runtime"
 	"sort"
@@ -53,8 +55,8 @@ const (
 // ELFInfo describes an ELF file.
 type ELFInfo = classify.ELFInfo
 
-// Finding is one drift entry of a container.
-type Finding struct {
+// DriftEntry is one drift entry of a container.
+type DriftEntry struct {
 	Runtime         string     `json:"runtime"`
 	ContainerID     string     `json:"container_id"`
 	Namespace       string     `json:"namespace"`
@@ -86,10 +88,13 @@ type Finding struct {
 	EvidencePath    string     `json:"evidence_path"`
 	Layer           string     `json:"layer"`
 	Note            string     `json:"note,omitempty"`
+	// Diff is how a modified file differs from the image's version (with
+	// DriftOptions.Diff).
+	Diff *FileDiff `json:"diff,omitempty"`
 }
 
 // IsExec says whether the finding is an executable of any kind.
-func (f *Finding) IsExec() bool { return f.ExecKind != "" }
+func (f *DriftEntry) IsExec() bool { return f.ExecKind != "" }
 
 // DriftOptions tune Drift.
 type DriftOptions struct {
@@ -101,6 +106,9 @@ type DriftOptions struct {
 	// by default only executables (ELF, scripts, libraries, exec bit) are
 	// looked up, which spares indexing the image when none was dropped.
 	IdenticalAll bool
+	// Diff adds a unified diff to every modified text file (sizes and
+	// hashes for binary ones).
+	Diff bool
 }
 
 // DriftSource is what drift compares: an upper layer (a snapshot dir, a
@@ -128,26 +136,71 @@ func (n *Node) ContainerDrift(c *model.Container) (*DriftSource, error) {
 const MaxHeader = classify.MaxHeader
 
 // Drift classifies every entry of the upper layer against the merged view
-// of the lower layers, calling fn for each finding in lexical path order.
-// Problems with single entries become findings' notes or the returned
-// warnings; an error is returned only when the layers cannot be read.
-func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []string, err error) {
-	if opt.MaxIdentical <= 0 {
-		opt.MaxIdentical = 32
+// of the lower layers and yields the entries in lexical path order, as
+// they are found. A problem with a single entry is yielded as an
+// evidence.Warning (the walk goes on); any other error ends the walk
+// (the layers cannot be read, or ctx was cancelled).
+func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[DriftEntry, error] {
+	var o DriftOptions
+	if opt != nil {
+		o = *opt
 	}
-	d := &drifter{ds: ds, opt: opt, fn: fn, lowerHash: map[string]string{}}
+	if o.MaxIdentical <= 0 {
+		o.MaxIdentical = 32
+	}
+	return func(yield func(DriftEntry, error) bool) {
+		stopped := false
+		d := &drifter{ds: ds, opt: o, lowerHash: map[string]string{}}
+		d.fn = func(e DriftEntry) {
+			if !stopped && !yield(e, nil) {
+				stopped = true
+			}
+		}
+		d.onWarn = func(w evidence.Warning) {
+			if !stopped && !yield(DriftEntry{}, w) {
+				stopped = true
+			}
+		}
+		if err := d.walk(ctx, &stopped); err != nil && !stopped {
+			yield(DriftEntry{}, err)
+		}
+	}
+}
+
+// DriftAll collects Drift's entries and warnings.
+func DriftAll(ctx context.Context, ds *DriftSource, opt *DriftOptions) ([]DriftEntry, []evidence.Warning, error) {
+	var out []DriftEntry
+	var warns []evidence.Warning
+	for e, err := range Drift(ctx, ds, opt) {
+		var w evidence.Warning
+		switch {
+		case err == nil:
+			out = append(out, e)
+		case errors.As(err, &w):
+			warns = append(warns, w)
+		default:
+			return out, warns, err
+		}
+	}
+	return out, warns, nil
+}
+
+func (d *drifter) walk(ctx context.Context, stopped *bool) error {
+	ds := d.ds
+	var err error
 	d.bufs.New = func() any { return make([]byte, 256<<10) }
 	if len(ds.Lowers) > 0 {
 		d.lower, err = overlay.New(ds.Lowers, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	up, err := evidence.Sub(ds.Upper.Source, orDot(ds.Upper.Dir))
 	if err != nil {
-		return nil, fmt.Errorf("upper layer %s: %w", ds.Upper.Name, err)
+		return fmt.Errorf("upper layer %s: %w", ds.Upper.Name, err)
 	}
 	d.up = up
+	defer d.flushWarnings()
 	for _, del := range ds.Upper.Deleted {
 		p, err := evidence.Clean(del)
 		if err != nil || p == "." {
@@ -158,7 +211,7 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 	}
 	sort.Strings(d.deleted)
 	// Entries are classified in chunks, in parallel (hashing dominates),
-	// and their findings emitted in path order after each chunk.
+	// and their entries emitted in path order after each chunk.
 	var chunk []item
 	flush := func() {
 		d.run(chunk)
@@ -171,6 +224,12 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 		}
 	}
 	err = evidence.Walk(up, ".", func(st *evidence.Stat, err error) error {
+		if *stopped {
+			return fs.SkipAll
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if err != nil {
 			if st != nil {
 				d.warn("%s: %v", st.Name, err)
@@ -188,9 +247,13 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
 	queueDeleted("\xff")
 	flush()
-	return d.warnings, err
+	d.flushWarnings()
+	return ctx.Err()
 }
 
 // driftChunk is how many entries are classified before their findings
@@ -209,7 +272,7 @@ func (d *drifter) run(items []item) {
 	if len(items) == 0 {
 		return
 	}
-	outs := make([][]Finding, len(items))
+	outs := make([][]DriftEntry, len(items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(items)); w++ {
@@ -234,6 +297,7 @@ func (d *drifter) run(items []item) {
 		}()
 	}
 	wg.Wait()
+	d.flushWarnings()
 	for _, o := range outs {
 		for _, f := range o {
 			d.fn(f)
@@ -249,13 +313,15 @@ func orDot(s string) string {
 }
 
 type drifter struct {
-	ds       *DriftSource
-	opt      DriftOptions
-	fn       func(Finding)
-	up       evidence.Source
-	lower    *overlay.View
-	deleted  []string
-	warnings []string
+	ds      *DriftSource
+	opt     DriftOptions
+	fn      func(DriftEntry)
+	onWarn  func(evidence.Warning)
+	pending []evidence.Warning
+	nwarn   int
+	up      evidence.Source
+	lower   *overlay.View
+	deleted []string
 
 	bySize    map[int64][]string
 	sizeOnce  sync.Once
@@ -269,20 +335,37 @@ type drifter struct {
 type job struct {
 	*drifter
 	buf []byte
-	out []Finding
+	out []DriftEntry
 }
 
+// warn records a warning about one entry (from any worker); the
+// iterating goroutine yields it with the next chunk.
 func (d *drifter) warn(format string, args ...any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.warnings) < 1000 {
-		d.warnings = append(d.warnings, fmt.Sprintf("%s: ", d.ds.Upper.Name)+fmt.Sprintf(format, args...))
+	if d.nwarn < maxDriftWarnings {
+		d.nwarn++
+		d.pending = append(d.pending, evidence.Warnf(d.ds.Upper.Name, -1, format, args...))
 	}
 }
 
-func (d *drifter) base(p string, st *evidence.Stat) Finding {
+// maxDriftWarnings bounds the warnings of one container's drift.
+const maxDriftWarnings = 1000
+
+// flushWarnings yields the pending warnings (on the iterating goroutine).
+func (d *drifter) flushWarnings() {
+	d.mu.Lock()
+	ws := d.pending
+	d.pending = nil
+	d.mu.Unlock()
+	for _, w := range ws {
+		d.onWarn(w)
+	}
+}
+
+func (d *drifter) base(p string, st *evidence.Stat) DriftEntry {
 	c := d.ds.Container
-	f := Finding{
+	f := DriftEntry{
 		Runtime:       c.Runtime,
 		ContainerID:   c.ID,
 		Namespace:     c.Namespace,
@@ -468,7 +551,7 @@ func (d *drifter) addedChange() string {
 
 // content hashes a regular file, compares it with the lower one, and
 // recognises executables.
-func (d *job) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy bool) {
+func (d *job) content(f *DriftEntry, st *evidence.Stat, lo *overlay.Entry, metacopy bool) {
 	if !st.Mode.IsRegular() {
 		return
 	}
@@ -507,6 +590,12 @@ func (d *job) content(f *Finding, st *evidence.Stat, lo *overlay.Entry, metacopy
 		f.LowerSHA256 = d.hashLower(lo)
 		if f.Change == ChangeModified && f.LowerSHA256 == f.SHA256 && f.SHA256 != "" {
 			f.Change = ChangeMetadataOnly
+		}
+		if d.opt.Diff && f.Change == ChangeModified {
+			if lf, err := d.lower.OpenEntry(lo); err == nil {
+				f.Diff = textDiff(f.Path, lf, file, f.LowerSHA256, f.SHA256)
+				lf.Close()
+			}
 		}
 	}
 	if (f.Change == ChangeAdded || f.Change == ChangeModified || f.Change == ChangeTypeChanged) && st.Size > 0 && (f.ExecKind != "" || d.opt.IdenticalAll) {
@@ -626,7 +715,7 @@ func (d *job) opaque(p string, st *evidence.Stat) {
 	d.emit(f, nil, nil)
 }
 
-func (d *job) emit(f Finding, st *evidence.Stat, xs map[string][]byte) {
+func (d *job) emit(f DriftEntry, st *evidence.Stat, xs map[string][]byte) {
 	f.Flags = append(f.Flags, classify.PathFlags(f.Path)...)
 	if st != nil {
 		if st.Mode&fs.ModeSetuid != 0 {
@@ -688,21 +777,21 @@ func sameXattrs(a, b map[string][]byte) bool {
 }
 
 // classify recognises an executable from its first bytes and mode.
-func (d *job) classify(f *Finding, file evidence.File) {
+func (d *job) classify(f *DriftEntry, file evidence.File) {
 	hdr := make([]byte, MaxHeader)
 	n, _ := file.ReadAt(hdr, 0)
 	hdr = hdr[:n]
 	classifyBytes(f, hdr, file)
 }
 
-func classifyBytes(f *Finding, hdr []byte, r io.ReaderAt) {
+func classifyBytes(f *DriftEntry, hdr []byte, r io.ReaderAt) {
 	var mode uint32
 	fmt.Sscanf(f.Mode, "%o", &mode)
 	e := classify.File(hdr, r, fs.FileMode(mode&0o777))
 	f.ExecKind, f.ELF, f.Interpreter = e.Kind, e.ELF, e.Interpreter
 }
 
-func (d *job) classifyLower(f *Finding, lo *overlay.Entry) {
+func (d *job) classifyLower(f *DriftEntry, lo *overlay.Entry) {
 	file, err := d.lower.OpenEntry(lo)
 	if err != nil {
 		return

@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,17 +16,18 @@ import (
 	"github.com/deadnode/deadnode/overlay"
 )
 
-func collect(t *testing.T, ds *DriftSource, opt DriftOptions) map[string]Finding {
+func collect(t *testing.T, ds *DriftSource, opt DriftOptions) map[string]DriftEntry {
 	t.Helper()
-	out := map[string]Finding{}
-	w, err := Drift(ds, opt, func(f Finding) {
+	out := map[string]DriftEntry{}
+	all, w, err := DriftAll(context.Background(), ds, &opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
 		if _, dup := out[f.Path]; dup {
 			t.Errorf("%s reported twice", f.Path)
 		}
 		out[f.Path] = f
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(w) != 0 {
 		t.Errorf("warnings: %v", w)
@@ -39,7 +41,7 @@ type row struct {
 	identical         string
 }
 
-func checkRows(t *testing.T, got map[string]Finding, want map[string]row) {
+func checkRows(t *testing.T, got map[string]DriftEntry, want map[string]row) {
 	t.Helper()
 	var paths []string
 	for p := range got {
@@ -97,7 +99,7 @@ func fixtureNode(t *testing.T) *Node {
 	return n
 }
 
-func containerDrift(t *testing.T, n *Node, ref string) map[string]Finding {
+func containerDrift(t *testing.T, n *Node, ref string) map[string]DriftEntry {
 	t.Helper()
 	c, err := n.FindContainer(ref)
 	if err != nil {

@@ -2,12 +2,13 @@ package forensics
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,59 +30,169 @@ type Event struct {
 	Path         string     `json:"path,omitempty"`
 	EvidencePath string     `json:"evidence_path,omitempty"`
 	Change       string     `json:"change,omitempty"` // drift class of a file event
-	// File is set for file events: what a bodyfile line needs.
-	File *Finding `json:"-"`
+	// File is set for file events: the drifted file's whole entry.
+	File *DriftEntry `json:"-"`
+	// FirstOfFile marks the earliest of a file's events (a bodyfile prints
+	// one line per file, there).
+	FirstOfFile bool `json:"-"`
 }
 
 // TimelineOptions tune Timeline.
 type TimelineOptions struct {
 	Hash bool // hash drifted files (bodyfile MD5 stays 0: we compute sha256, given in the JSON)
+	// MaxInMemory is how many events are sorted in memory before sorted
+	// runs go to a temp file and are merged (default 200,000): memory
+	// does not grow with the number of events.
+	MaxInMemory int
+	// TempDir is where runs are spilled ("" for the system's).
+	TempDir string
 }
 
 // MaxLogTail bounds how much of a log file is read for its first and last
 // lines.
 const MaxLogTail = 64 << 10
 
-// Timeline gathers every timestamp the node's evidence holds: runtime
-// records, CRI status, drift findings' file times, container logs and
-// checkpoints. Events come back sorted by time; problems are warnings.
-func (n *Node) Timeline(opt TimelineOptions) ([]Event, []string) {
-	var ev []Event
-	var warns []string
-	add := func(t time.Time, e Event) {
-		if t.IsZero() {
-			return
-		}
-		e.Time = model.T(t.UTC())
-		ev = append(ev, e)
+// eventSource emits the events of one kind of record. Adding a source of
+// events (the kubelet, host persistence, logs) is one function and one
+// line in timelineSources.
+type eventSource func(ctx context.Context, n *Node, opt *TimelineOptions, e *emitter) error
+
+var timelineSources = []eventSource{
+	containerEvents,
+	recordEvents,
+	fileEvents,
+	logEvents,
+	checkpointEvents,
+}
+
+// emitter collects events and warnings for Timeline.
+type emitter struct {
+	sorter *eventSorter
+	warns  []evidence.Warning
+	err    error
+}
+
+func (e *emitter) add(t time.Time, ev Event) {
+	if t.IsZero() || e.err != nil {
+		return
 	}
-	pod := func(c model.Container) string {
-		if c.Pod == nil {
-			return ""
-		}
-		return c.Pod.Namespace + "/" + c.Pod.Name
+	ev.Time = model.T(t.UTC())
+	e.err = e.sorter.add(ev)
+}
+
+func (e *emitter) warn(err error) {
+	if len(e.warns) < maxTimelineWarnings {
+		e.warns = append(e.warns, evidence.WarningOf(err))
 	}
+}
+
+const maxTimelineWarnings = 10000
+
+// Timeline yields every timestamp the node's evidence holds — runtime
+// records, CRI status, the file times of every container's drift,
+// container logs and checkpoints — sorted by time (events of one time in
+// the order they were found). Problems with single records are yielded
+// first, as evidence.Warning errors; another error ends the timeline. The
+// events are sorted in memory up to MaxInMemory and merged from sorted runs
+// in a private temp file beyond, so memory stays flat in their number.
+func (n *Node) Timeline(ctx context.Context, opt *TimelineOptions) iter.Seq2[Event, error] {
+	var o TimelineOptions
+	if opt != nil {
+		o = *opt
+	}
+	if o.MaxInMemory <= 0 {
+		o.MaxInMemory = 200000
+	}
+	return func(yield func(Event, error) bool) {
+		em := &emitter{sorter: newEventSorter(o.MaxInMemory, o.TempDir)}
+		defer em.sorter.close()
+		for _, src := range timelineSources {
+			if err := ctx.Err(); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if err := src(ctx, n, &o, em); err != nil {
+				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					yield(Event{}, err)
+					return
+				}
+				em.warn(err)
+			}
+			if em.err != nil {
+				yield(Event{}, em.err)
+				return
+			}
+		}
+		for _, w := range em.warns {
+			if !yield(Event{}, w) {
+				return
+			}
+		}
+		for ev, err := range em.sorter.sorted() {
+			if err == nil {
+				err = ctx.Err()
+			}
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TimelineAll collects Timeline's events and warnings.
+func (n *Node) TimelineAll(ctx context.Context, opt *TimelineOptions) ([]Event, []evidence.Warning, error) {
+	var out []Event
+	var warns []evidence.Warning
+	for e, err := range n.Timeline(ctx, opt) {
+		var w evidence.Warning
+		switch {
+		case err == nil:
+			out = append(out, e)
+		case errors.As(err, &w):
+			warns = append(warns, w)
+		default:
+			return out, warns, err
+		}
+	}
+	return out, warns, nil
+}
+
+func podOf(c model.Container) string {
+	if c.Pod == nil {
+		return ""
+	}
+	return c.Pod.Namespace + "/" + c.Pod.Name
+}
+
+// containerEvents: creation, update, start and finish of every container.
+func containerEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
 	for _, c := range n.Containers() {
-		base := Event{Source: c.Kind, Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: pod(c)}
+		base := Event{Source: c.Kind, Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: podOf(c)}
 		label := fmt.Sprintf("%s %s (%s, image %s)", c.Kind, c.ID, nameOf(c), c.Image)
 		e := base
 		e.What, e.Message = "created", label+" created"
-		add(c.CreatedAt.Time, e)
+		em.add(c.CreatedAt.Time, e)
 		if !c.UpdatedAt.Equal(c.CreatedAt.Time) {
 			e.What, e.Message = "updated", label+" updated"
-			add(c.UpdatedAt.Time, e)
+			em.add(c.UpdatedAt.Time, e)
 		}
 		e = base
 		e.Source = "cri_status"
 		e.What, e.Message = "started", label+" started"
-		add(c.Status.StartedAt.Time, e)
+		em.add(c.Status.StartedAt.Time, e)
 		if c.Status.ExitCode != nil {
 			e.What, e.Message = "finished", fmt.Sprintf("%s finished, exit code %d", label, *c.Status.ExitCode)
 		} else {
 			e.What, e.Message = "finished", label+" finished"
 		}
-		add(c.Status.FinishedAt.Time, e)
+		em.add(c.Status.FinishedAt.Time, e)
 	}
+	return nil
+}
+
+// recordEvents: images, snapshots, content, leases, exec sessions and
+// orphans of the runtimes.
+func recordEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
 	for _, im := range n.Images() {
 		e := Event{Source: "image", Runtime: im.Runtime, Namespace: im.Namespace}
 		kind := "image"
@@ -92,68 +203,99 @@ func (n *Node) Timeline(opt TimelineOptions) ([]Event, []string) {
 		if im.Checkpoint {
 			e.What = "checkpointed"
 		}
-		add(im.CreatedAt.Time, e)
+		em.add(im.CreatedAt.Time, e)
 		if !im.UpdatedAt.Equal(im.CreatedAt.Time) {
 			e.What, e.Message = "updated", fmt.Sprintf("%s %s updated", kind, im.Name)
-			add(im.UpdatedAt.Time, e)
+			em.add(im.UpdatedAt.Time, e)
 		}
 	}
 	for _, s := range n.Snapshots() {
 		e := Event{Source: "snapshot", Runtime: s.Runtime, Namespace: s.Namespace, EvidencePath: s.Dir}
 		e.What, e.Message = "created", fmt.Sprintf("%s snapshot %s (%s, dir %s) created", s.Kind, s.Key, s.Snapshotter, s.Dir)
-		add(s.CreatedAt.Time, e)
+		em.add(s.CreatedAt.Time, e)
 		if !s.UpdatedAt.Equal(s.CreatedAt.Time) {
 			e.What, e.Message = "updated", fmt.Sprintf("%s snapshot %s updated", s.Kind, s.Key)
-			add(s.UpdatedAt.Time, e)
+			em.add(s.UpdatedAt.Time, e)
 		}
 	}
 	for _, c := range n.Content() {
 		e := Event{Source: "content", Runtime: c.Runtime, Namespace: c.Namespace, EvidencePath: c.BlobPath}
 		e.What, e.Message = "created", fmt.Sprintf("content %s (%d bytes) created", c.Digest, c.Size)
-		add(c.CreatedAt.Time, e)
+		em.add(c.CreatedAt.Time, e)
 		if !c.UpdatedAt.Equal(c.CreatedAt.Time) {
 			e.What, e.Message = "updated", fmt.Sprintf("content %s updated", c.Digest)
-			add(c.UpdatedAt.Time, e)
+			em.add(c.UpdatedAt.Time, e)
 		}
 	}
 	for _, l := range n.Leases() {
-		add(l.CreatedAt.Time, Event{Source: "lease", What: "created", Runtime: l.Runtime, Namespace: l.Namespace, Message: fmt.Sprintf("lease %s created (%d resources)", l.ID, len(l.Resources))})
+		em.add(l.CreatedAt.Time, Event{Source: "lease", What: "created", Runtime: l.Runtime, Namespace: l.Namespace, Message: fmt.Sprintf("lease %s created (%d resources)", l.ID, len(l.Resources))})
 	}
-	// File times of every container's drift.
+	for _, x := range n.Execs() {
+		state := "exec session"
+		if !x.Live {
+			state = "deleted exec session (carved)"
+		}
+		em.add(x.Time.Time, Event{Source: "exec", What: "updated", Runtime: x.Runtime, ContainerID: x.ContainerID, EvidencePath: x.Source,
+			Message: fmt.Sprintf("%s %s in %s: %s", state, shortID(x.ID), shortID(x.ContainerID), strings.Join(x.Command, " "))})
+	}
+	for _, o := range n.Orphans() {
+		em.add(o.Mtime.Time, Event{Source: "orphan", What: "mtime", Runtime: o.Runtime, EvidencePath: o.Path, Path: o.Path,
+			Message: fmt.Sprintf("orphan %s: %s", o.Path, o.Why)})
+	}
+	return nil
+}
+
+// fileEvents: the file times of every container's drift.
+func fileEvents(ctx context.Context, n *Node, opt *TimelineOptions, em *emitter) error {
 	for _, c := range n.Containers() {
 		if c.UpperDir == "" {
 			continue
 		}
 		ds, err := n.ContainerDrift(&c)
 		if err != nil {
-			warns = append(warns, err.Error())
+			em.warn(err)
 			continue
 		}
-		w, err := Drift(ds, DriftOptions{NoHash: !opt.Hash}, func(f Finding) {
-			if f.Type == "whiteout" && f.Mtime.IsZero() {
-				return
+		for f, err := range Drift(ctx, ds, &DriftOptions{NoHash: !opt.Hash}) {
+			if err != nil {
+				var w evidence.Warning
+				if errors.As(err, &w) {
+					em.warn(w)
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				em.warn(err)
+				break
 			}
-			ff := f
-			base := Event{Source: "file", Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: pod(c), Path: f.Path, EvidencePath: f.EvidencePath, Change: f.Change, File: &ff}
-			for _, tt := range []struct {
+			if f.Type == "whiteout" && f.Mtime.IsZero() {
+				continue
+			}
+			base := Event{Source: "file", Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: podOf(c), Path: f.Path, EvidencePath: f.EvidencePath, Change: f.Change}
+			times := []struct {
 				what string
 				t    model.Time
-			}{{"mtime", f.Mtime}, {"atime", f.Atime}, {"ctime", f.Ctime}, {"btime", f.Btime}} {
+			}{{"mtime", f.Mtime}, {"atime", f.Atime}, {"ctime", f.Ctime}, {"btime", f.Btime}}
+			// The earliest of the file's events carries the whole entry: a
+			// bodyfile prints one line per file, at its first event.
+			first := -1
+			for i, tt := range times {
+				if !tt.t.IsZero() && (first < 0 || tt.t.Before(times[first].t.Time)) {
+					first = i
+				}
+			}
+			ff := f
+			for i, tt := range times {
 				e := base
 				e.What = tt.what
 				e.Message = fmt.Sprintf("%s %s %s (%s %s) in %s", tt.what, f.Change, f.Path, f.Type, strings.Join(f.Flags, ","), shortID(c.ID))
-				add(tt.t.Time, e)
+				e.File, e.FirstOfFile = &ff, i == first
+				em.add(tt.t.Time, e)
 			}
-		})
-		warns = append(warns, w...)
-		if err != nil {
-			warns = append(warns, err.Error())
 		}
 	}
-	ev = append(ev, n.logEvents(&warns)...)
-	ev = append(ev, n.checkpointEvents(&warns)...)
-	sort.SliceStable(ev, func(i, j int) bool { return ev[i].Time.Before(ev[j].Time.Time) })
-	return ev, warns
+	return nil
 }
 
 func nameOf(c model.Container) string {
@@ -178,12 +320,11 @@ func shortID(id string) string {
 const podLogDir = "var/log/pods"
 
 // logEvents reads the first and last lines of every container log.
-func (n *Node) logEvents(warns *[]string) []Event {
-	var ev []Event
+func logEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
 	pods, err := n.Src.ReadDir(podLogDir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			*warns = append(*warns, err.Error())
+			em.warn(err)
 		}
 		return nil
 	}
@@ -199,7 +340,7 @@ func (n *Node) logEvents(warns *[]string) []Event {
 		}
 		ctrs, err := n.Src.ReadDir(p.Name)
 		if err != nil {
-			*warns = append(*warns, err.Error())
+			em.warn(err)
 			continue
 		}
 		for _, c := range ctrs {
@@ -208,7 +349,7 @@ func (n *Node) logEvents(warns *[]string) []Event {
 			}
 			logs, err := n.Src.ReadDir(c.Name)
 			if err != nil {
-				*warns = append(*warns, err.Error())
+				em.warn(err)
 				continue
 			}
 			for _, l := range logs {
@@ -217,7 +358,7 @@ func (n *Node) logEvents(warns *[]string) []Event {
 				}
 				first, last, err := logEnds(n.Src, l.Name)
 				if err != nil {
-					*warns = append(*warns, err.Error())
+					em.warn(err)
 					continue
 				}
 				for _, x := range []struct {
@@ -227,7 +368,7 @@ func (n *Node) logEvents(warns *[]string) []Event {
 					if !ok {
 						continue
 					}
-					ev = append(ev, Event{Time: model.T(ts), Source: "log", What: x.what, Pod: podRef, Path: path.Base(c.Name), EvidencePath: "/" + l.Name,
+					em.add(ts, Event{Source: "log", What: x.what, Pod: podRef, Path: path.Base(c.Name), EvidencePath: "/" + l.Name,
 						Message: fmt.Sprintf("%s of %s/%s: %s", strings.ReplaceAll(x.what, "_", " "), podRef, path.Base(c.Name), text)})
 					if first == last {
 						break
@@ -236,7 +377,7 @@ func (n *Node) logEvents(warns *[]string) []Event {
 			}
 		}
 	}
-	return ev
+	return nil
 }
 
 // logEnds returns the first and last lines of a log file, reading at most
@@ -284,15 +425,14 @@ func criLogLine(line string) (time.Time, string, bool) {
 }
 
 // checkpointEvents lists the kubelet checkpoint archives of the node.
-func (n *Node) checkpointEvents(warns *[]string) []Event {
+func checkpointEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
 	found, err := checkpoint.Find(n.Src, ".")
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			*warns = append(*warns, err.Error())
+			em.warn(err)
 		}
 		return nil
 	}
-	var ev []Event
 	for _, f := range found {
 		t := f.CheckpointedAt
 		if t.IsZero() {
@@ -301,8 +441,8 @@ func (n *Node) checkpointEvents(warns *[]string) []Event {
 		if t.IsZero() {
 			continue
 		}
-		ev = append(ev, Event{Time: model.T(t.UTC()), Source: "checkpoint", What: "checkpointed", Pod: f.Pod, EvidencePath: "/" + strings.TrimPrefix(f.Path, "/"),
+		em.add(t, Event{Source: "checkpoint", What: "checkpointed", Pod: f.Pod, EvidencePath: "/" + strings.TrimPrefix(f.Path, "/"),
 			Message: fmt.Sprintf("checkpoint archive %s (%d bytes)", f.Path, f.Size)})
 	}
-	return ev
+	return nil
 }

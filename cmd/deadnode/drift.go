@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/render"
 )
 
 func init() {
@@ -26,18 +31,19 @@ func init() {
 			fs.StringVar(&o.checkpoint, "checkpoint", "", "drift of a checkpoint: a CRI-O/Podman/kubelet archive on the host, or (with --root) a containerd checkpoint image name or digest")
 			fs.BoolVar(&o.noHash, "no-hash", false, "do not hash contents (faster; no sha256, no identical_to)")
 			fs.BoolVar(&o.identicalAll, "identical-all", false, "look for an identical image file for every added or modified file, not only executables")
+			fs.BoolVar(&o.diff, "diff", false, "a unified diff of every modified text file against the image's version (binary files: sizes and hashes)")
 			return func(a *app, args []string) error { return runDrift(a, args, o) }
 		},
 	})
 }
 
 type driftFlags struct {
-	all, execOnly, noHash, identicalAll bool
-	pod, checkpoint                     string
+	all, execOnly, noHash, identicalAll, diff bool
+	pod, checkpoint                           string
 }
 
 func runDrift(a *app, args []string, o driftFlags) error {
-	opt := forensics.DriftOptions{NoHash: o.noHash, IdenticalAll: o.identicalAll}
+	opt := &forensics.DriftOptions{NoHash: o.noHash, IdenticalAll: o.identicalAll, Diff: o.diff}
 	var sources []func() (*forensics.DriftSource, io.Closer, error)
 	if o.checkpoint != "" {
 		if len(args) > 0 || o.all || o.pod != "" {
@@ -111,11 +117,12 @@ func runDrift(a *app, args []string, o driftFlags) error {
 		}
 	}
 
-	var all []forensics.Finding
+	var all []forensics.DriftEntry
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
 	p := a.newProgress("drift", int64(len(sources)))
 	defer p.Done()
+	ctx := context.Background()
 	for _, open := range sources {
 		ds, cl, err := open()
 		p.Add(1)
@@ -126,40 +133,45 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			a.warn(err.Error())
 			continue
 		}
-		warns, err := forensics.Drift(ds, opt, func(f forensics.Finding) {
+		for f, err := range forensics.Drift(ctx, ds, opt) {
+			if err != nil {
+				var w evidence.Warning
+				if errors.As(err, &w) {
+					a.warn(w.String())
+					continue
+				}
+				if len(sources) == 1 {
+					cl.Close()
+					return err
+				}
+				a.warn(fmt.Sprintf("%s: %v", ds.Container.ID, err))
+				break
+			}
 			if o.execOnly && !f.IsExec() {
-				return
+				continue
 			}
 			if a.output == "jsonl" {
-				enc.Encode(f) // streamed: the first finding prints before the last is computed
-				return
+				enc.Encode(f) // streamed: the first entry prints before the last is computed
+				continue
 			}
 			all = append(all, f)
-		})
+		}
 		cl.Close()
-		for _, w := range warns {
-			a.warn(w)
-		}
-		if err != nil {
-			if len(sources) == 1 {
-				return err
-			}
-			a.warn(fmt.Sprintf("%s: %v", ds.Container.ID, err))
-		}
 	}
 	if a.output == "jsonl" {
 		return nil
 	}
 	if all == nil {
-		all = []forensics.Finding{}
+		all = []forensics.DriftEntry{}
 	}
-	return a.render(all, func(w io.Writer) { driftTable(w, all) })
+	return a.show(all, driftTable(all, o.diff))
 }
 
 // driftTable groups findings by container, executables first, then the
 // rest, each in path order; benign runtime files last.
-func driftTable(w io.Writer, all []forensics.Finding) {
-	rank := func(f forensics.Finding) int {
+func driftTable(all []forensics.DriftEntry, diffs bool) *render.Table {
+	t := render.Cols("CHANGE", "TYPE", "EXEC", "MODE=", "SIZE=", "MTIME=", "PATH/", "FLAGS", "NOTE")
+	rank := func(f forensics.DriftEntry) int {
 		switch {
 		case hasFlag(f, forensics.FlagBenign):
 			return 3
@@ -170,7 +182,7 @@ func driftTable(w io.Writer, all []forensics.Finding) {
 		}
 		return 1
 	}
-	groups := map[string][]forensics.Finding{}
+	groups := map[string][]forensics.DriftEntry{}
 	var order []string
 	for _, f := range all {
 		k := f.Namespace + "/" + f.ContainerID
@@ -184,14 +196,14 @@ func driftTable(w io.Writer, all []forensics.Finding) {
 		sort.SliceStable(fs, func(i, j int) bool { return rank(fs[i]) < rank(fs[j]) })
 		f0 := fs[0]
 		if i > 0 {
-			fmt.Fprintln(w)
+			t.Break()
 		}
 		title := "container " + f0.ContainerID
 		if f0.Pod != "" {
 			title += " (" + f0.Pod + "/" + f0.ContainerName + ")"
 		}
-		fmt.Fprintf(w, "%s: %d findings\n", cleanCell(title), len(fs))
-		row(w, "CHANGE", "TYPE", "EXEC", "MODE", "SIZE", "MTIME", "PATH", "FLAGS", "NOTE")
+		t.Title(fmt.Sprintf("%s: %d findings", title, len(fs)))
+		t.Header()
 		for _, f := range fs {
 			note := f.Note
 			if f.IdenticalTo != "" {
@@ -210,12 +222,33 @@ func driftTable(w io.Writer, all []forensics.Finding) {
 			if f.LinkTarget != "" {
 				path += " -> " + f.LinkTarget
 			}
-			row(w, f.Change, f.Type, f.ExecKind, f.Mode, f.Size, f.Mtime, path, strings.Join(f.Flags, ","), note)
+			t.Row(f.Change, f.Type, f.ExecKind, f.Mode, f.Size, f.Mtime, path, strings.Join(f.Flags, ","), note)
+		}
+		if diffs {
+			for _, f := range fs {
+				if f.Diff == nil {
+					continue
+				}
+				t.Break()
+				switch {
+				case f.Diff.Unified != "":
+					for _, l := range strings.Split(strings.TrimSuffix(f.Diff.Unified, "\n"), "\n") {
+						t.Title(l)
+					}
+				default:
+					what := "binary"
+					if f.Diff.Truncated {
+						what = "too large for a line diff"
+					}
+					t.Title(fmt.Sprintf("%s differs (%s): image %d bytes sha256 %s, container %d bytes sha256 %s", f.Path, what, f.Diff.OldSize, f.Diff.OldSHA256, f.Diff.NewSize, f.Diff.NewSHA256))
+				}
+			}
 		}
 	}
+	return t
 }
 
-func hasFlag(f forensics.Finding, flag string) bool {
+func hasFlag(f forensics.DriftEntry, flag string) bool {
 	for _, x := range f.Flags {
 		if x == flag {
 			return true

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"strings"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/render"
 	"github.com/spf13/pflag"
 )
 
@@ -21,35 +26,40 @@ func init() {
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var format, out string
 			var hash bool
-			fs.StringVar(&format, "format", "jsonl", "bodyfile (Sleuth Kit 3.x, for mactime), timesketch (JSONL) or jsonl")
+			fs.StringVar(&format, "format", "jsonl", "bodyfile (Sleuth Kit 3.x, for mactime), timesketch (JSONL), jsonl, or table (the default with -o table given explicitly)")
 			fs.StringVarP(&out, "file", "f", "-", "write to this file instead of stdout")
 			fs.BoolVar(&hash, "hash", false, "hash drifted files (sha256 in the JSON formats)")
-			return func(a *app, args []string) error { return runTimeline(a, args, format, out, hash) }
+			return func(a *app, args []string) error {
+				return runTimeline(a, args, format, out, hash, fs.Changed("format"), fs.Changed("output"))
+			}
 		},
 	})
 }
 
-func runTimeline(a *app, args []string, format, out string, hash bool) error {
+func runTimeline(a *app, args []string, format, out string, hash, formatSet, outputSet bool) error {
 	if len(args) != 0 {
 		return usagef("timeline takes no arguments")
 	}
 	switch format {
-	case "bodyfile", "timesketch", "jsonl":
+	case "bodyfile", "timesketch", "jsonl", "table":
 	default:
-		return usagef("--format must be bodyfile, timesketch or jsonl")
+		return usagef("--format must be bodyfile, timesketch, jsonl or table")
+	}
+	if !outputSet {
+		// The timeline is long: JSON Lines unless a table is asked for.
+		a.output = "jsonl"
+	}
+	if a.output == "table" && format == "jsonl" && !formatSet {
+		format = "table"
+	}
+	if err := a.checkOutput(out); err != nil {
+		return err
 	}
 	n, err := a.node()
 	if err != nil {
 		return err
 	}
-	events, warns := n.Timeline(forensics.TimelineOptions{Hash: hash})
-	for _, w := range warns {
-		a.warn(w)
-	}
 	w := a.stdout
-	if err := a.checkOutput(out); err != nil {
-		return err
-	}
 	if out != "-" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
@@ -60,15 +70,25 @@ func runTimeline(a *app, args []string, format, out string, hash bool) error {
 	}
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
+	events := a.events(n.Timeline(context.Background(), &forensics.TimelineOptions{Hash: hash}))
 	switch format {
 	case "bodyfile":
 		return writeBodyfile(bw, events)
 	case "timesketch":
 		return writeTimesketch(bw, events)
+	case "table":
+		return writeTimelineTable(bw, events)
+	}
+	if a.output == "json" {
+		// One array, streamed.
+		return writeJSONArray(bw, events)
 	}
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	for _, e := range events {
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
 		if err := enc.Encode(e); err != nil {
 			return err
 		}
@@ -76,9 +96,74 @@ func runTimeline(a *app, args []string, format, out string, hash bool) error {
 	return nil
 }
 
-// bodyfileName keeps '|' and newlines out of a bodyfile name field.
+// events passes a timeline's events on, printing its warnings.
+func (a *app) events(seq iter.Seq2[forensics.Event, error]) iter.Seq2[forensics.Event, error] {
+	return func(yield func(forensics.Event, error) bool) {
+		for e, err := range seq {
+			var w evidence.Warning
+			if err != nil && errors.As(err, &w) {
+				a.warn(w.String())
+				continue
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// writeJSONArray writes the events as one JSON array, one event a line.
+func writeJSONArray(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
+	io.WriteString(w, "[")
+	first := true
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		io.WriteString(w, "\n  ")
+		w.Write(b)
+	}
+	if !first {
+		io.WriteString(w, "\n")
+	}
+	_, err := io.WriteString(w, "]\n")
+	return err
+}
+
+// writeTimelineTable prints TIME, SOURCE, WHAT, CONTAINER and MESSAGE.
+func writeTimelineTable(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
+	// A table is aligned on its widest cells, which needs them all; print
+	// in blocks of 1000 rows so memory stays bounded.
+	t := render.Cols("TIME=", "SOURCE", "WHAT", "CONTAINER#", "MESSAGE")
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
+		t.Row(e.Time, e.Source, e.What, e.ContainerID, e.Message)
+		if t.Len() >= 1000 {
+			if err := render.WriteTable(w, t, nil); err != nil {
+				return err
+			}
+			t = render.Cols("TIME=", "SOURCE", "WHAT", "CONTAINER#", "MESSAGE")
+			t.Title("")
+		}
+	}
+	return render.WriteTable(w, t, nil)
+}
+
+// bodyfileName keeps '|', newlines and every control character of the
+// evidence out of a bodyfile name field (render.Clean escapes controls,
+// C1 and invalid UTF-8 as \x.. sequences).
 func bodyfileName(s string) string {
-	return strings.NewReplacer("|", "%7C", "\n", "%0A", "\r", "%0D").Replace(s)
+	return strings.ReplaceAll(render.Clean(s), "|", "%7C")
 }
 
 // modeString is the Sleuth Kit's mode_as_string: "r/rrwxr-xr-x".
@@ -130,14 +215,15 @@ func unixOrZero(t interface{ IsZero() bool }, sec int64) int64 {
 // A drifted file is one line with its four times; every other event is a
 // line whose name says what happened, with its time as crtime when it is a
 // creation and as mtime otherwise.
-func writeBodyfile(w io.Writer, events []forensics.Event) error {
-	seen := map[*forensics.Finding]bool{}
-	for _, e := range events {
+func writeBodyfile(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
+		if e.File != nil && !e.FirstOfFile {
+			continue // the file's line was written at its first event
+		}
 		if f := e.File; f != nil {
-			if seen[f] {
-				continue
-			}
-			seen[f] = true
 			who := f.Namespace + "/" + f.ContainerID
 			if f.Pod != "" {
 				who = f.Pod + "/" + f.ContainerName
@@ -179,10 +265,13 @@ var timestampDesc = map[string]string{
 
 // writeTimesketch writes Timesketch's JSONL: message, datetime,
 // timestamp_desc and timestamp (µs) plus deadnode's fields.
-func writeTimesketch(w io.Writer, events []forensics.Event) error {
+func writeTimesketch(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, e := range events {
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
 		rec := map[string]any{
 			"message":        e.Message,
 			"datetime":       e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),

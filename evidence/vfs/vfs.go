@@ -246,6 +246,10 @@ func (w Warning) String() string {
 	return b.String()
 }
 
+// Error makes a Warning usable where an iterator yields problems as errors
+// (errors.As(err, &vfs.Warning{}) tells a warning from a failure).
+func (w Warning) Error() string { return w.String() }
+
 // MarshalText writes the warning as its one line.
 func (w Warning) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
 
