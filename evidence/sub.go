@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -129,4 +130,17 @@ func (s *subSource) HostPath(name string) (string, error) {
 		return "", err
 	}
 	return hp.HostPath(f)
+}
+
+func (s *subSource) OpenDirFD(name string) (*os.File, error) {
+	o, ok := s.src.(DirFDOpener)
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, err := s.full(name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := o.OpenDirFD(f)
+	return fd, s.relErr(err)
 }

@@ -111,6 +111,13 @@ type closeBoth struct {
 
 func (c *closeBoth) Close() error { return c.parent.Close() }
 
+func (c *closeBoth) OpenDirFD(name string) (*os.File, error) {
+	if o, ok := c.Source.(evidence.DirFDOpener); ok {
+		return o.OpenDirFD(name)
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+}
+
 func (c *closeBoth) HostPath(name string) (string, error) {
 	if hp, ok := c.Source.(evidence.HostPather); ok {
 		return hp.HostPath(name)

@@ -3,6 +3,7 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,32 @@ type MountOptions struct {
 // nodev, noexec and read-only, and follows redirects and metacopy as the
 // pure-Go view does.
 func Mount(target string, lowers []string, opt *MountOptions) error {
+	ls := make([]mountLayer, len(lowers))
+	for i, l := range lowers {
+		ls[i].path = l
+	}
+	return mount(target, ls, opt)
+}
+
+// MountFDs is Mount with each layer given as a directory descriptor (an
+// O_PATH descriptor opened inside the evidence, see
+// evidence.Dir.OpenDirFD), so that no layer path is resolved by the kernel
+// from the host's namespace: a layer that is a link to the host's /etc
+// can never be mounted. The target is the caller's to check.
+func MountFDs(target string, lowers []*os.File, opt *MountOptions) error {
+	ls := make([]mountLayer, len(lowers))
+	for i, l := range lowers {
+		ls[i].fd = l
+	}
+	return mount(target, ls, opt)
+}
+
+type mountLayer struct {
+	path string
+	fd   *os.File
+}
+
+func mount(target string, lowers []mountLayer, opt *MountOptions) error {
 	if len(lowers) == 0 {
 		return errors.New("overlay mount: no layers")
 	}
@@ -42,7 +69,19 @@ func Mount(target string, lowers []string, opt *MountOptions) error {
 		return nil
 	}
 	for _, l := range lowers {
-		if err := set("lowerdir+", l); err != nil {
+		if l.fd != nil {
+			// The layer as a descriptor opened inside the evidence: the
+			// kernel takes it as it is, following no path (Linux 6.13+;
+			// older kernels resolve the descriptor's /proc magic link,
+			// which names the same directory).
+			if err := unix.FsconfigSetFd(fsfd, "lowerdir+", int(l.fd.Fd())); err != nil {
+				if err := set("lowerdir+", fmt.Sprintf("/proc/self/fd/%d", l.fd.Fd())); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := set("lowerdir+", l.path); err != nil {
 			return err
 		}
 	}

@@ -64,18 +64,6 @@ func (c *countHash) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func createOut(name string, force bool) (*os.File, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(name, flags, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s exists (use --force to overwrite)", name)
-	}
-	return f, err
-}
-
 func runExport(a *app, args []string, o exportFlags) error {
 	for _, out := range []string{o.file, o.manifest} {
 		if err := a.checkOutput(out); err != nil {
@@ -115,7 +103,7 @@ func runExport(a *app, args []string, o exportFlags) error {
 		return err
 	}
 	if out == nil {
-		f, err := createOut(o.file, o.force)
+		f, err := a.createOut(o.file, o.force)
 		if err != nil {
 			return err
 		}
@@ -167,7 +155,7 @@ func runExport(a *app, args []string, o exportFlags) error {
 		}
 	}
 	if o.manifest != "" {
-		mf, err := createOut(o.manifest, o.force)
+		mf, err := a.createOut(o.manifest, o.force)
 		if err != nil {
 			return err
 		}

@@ -2,19 +2,21 @@ package main
 
 import (
 	"fmt"
-	"io"
+	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/overlay"
-	"github.com/spf13/pflag"
+	"github.com/deadnode/deadnode/render"
 )
 
 func init() {
 	register(&command{
 		name:    "mount",
 		args:    "CONTAINER DIR [--userxattr]",
-		summary: "mount a container's layers as a read-only kernel overlay at DIR (root only; any number of layers; undo with umount DIR)",
+		summary: "mount a container's layers as a read-only kernel overlay at DIR (root only; evidence as a directory; any number of layers; undo with umount DIR)",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var userx bool
 			fs.BoolVar(&userx, "userxattr", false, "layers use user.overlay.* xattrs (rootless Podman)")
@@ -23,37 +25,59 @@ func init() {
 	})
 }
 
+// mountResult is what mount prints.
+type mountResult struct {
+	Container string   `json:"container"`
+	Target    string   `json:"target"`
+	Layers    []string `json:"layers"` // the layers' paths inside the evidence, upper first
+}
+
 func runMount(a *app, args []string, userx bool) error {
 	if len(args) != 2 {
 		return usagef("mount takes CONTAINER and DIR")
+	}
+	if err := a.checkOutput(args[1]); err != nil {
+		return err
 	}
 	n, err := a.node()
 	if err != nil {
 		return err
 	}
+	opener, ok := n.Src.(evidence.DirFDOpener)
+	if st, err := os.Stat(a.root); !ok || err != nil || !st.IsDir() {
+		return fmt.Errorf("mount needs the evidence as a directory (a mounted disk image or an extracted copy); %s is not one: use fs ls/cat/stat or export on an archive", a.root)
+	}
 	c, err := n.FindContainer(args[0])
 	if err != nil {
 		return err
 	}
-	hp, ok := n.Src.(evidence.HostPather)
-	if !ok {
-		return fmt.Errorf("mount needs the evidence as a directory (a mounted image or an extracted copy), not %s", n.Src)
-	}
-	var dirs []string
+	// Each layer is opened inside the evidence, one component at a time
+	// without following links, and handed to the kernel as a descriptor:
+	// a layer that is a link (to the host's /etc, say) is refused, never
+	// followed.
+	var fds []*os.File
+	defer func() {
+		for _, f := range fds {
+			f.Close()
+		}
+	}()
+	var names []string
 	for _, d := range append([]string{c.UpperDir}, c.LowerDirs...) {
 		if d == "" {
 			continue
 		}
-		h, err := hp.HostPath(strings.TrimPrefix(d, "/"))
+		f, err := opener.OpenDirFD(strings.TrimPrefix(d, "/"))
 		if err != nil {
-			return err
+			return fmt.Errorf("layer %s: %w", d, err)
 		}
-		dirs = append(dirs, h)
+		fds = append(fds, f)
+		names = append(names, d)
 	}
-	if err := overlay.Mount(args[1], dirs, &overlay.MountOptions{Userxattr: userx}); err != nil {
+	if err := overlay.MountFDs(args[1], fds, &overlay.MountOptions{Userxattr: userx}); err != nil {
 		return err
 	}
-	return a.render(map[string]any{"container": c.ID, "target": args[1], "layers": dirs}, func(w io.Writer) {
-		fmt.Fprintf(w, "mounted %s (%d layers, read-only) at %s\n", c.ID, len(dirs), args[1])
-	})
+	res := mountResult{Container: c.ID, Target: args[1], Layers: names}
+	t := render.KeyValue()
+	t.KV("Mounted", fmt.Sprintf("%s (%d layers, read-only) at %s", c.ID, len(names), args[1]))
+	return a.show(res, t)
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"iter"
-	"os"
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -61,7 +60,7 @@ func runTimeline(a *app, args []string, format, out string, hash, formatSet, out
 	}
 	w := a.stdout
 	if out != "-" {
-		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := a.createOut(out, false)
 		if err != nil {
 			return err
 		}
