@@ -46,6 +46,10 @@ type TimelineOptions struct {
 	MaxInMemory int
 	// TempDir is where runs are spilled ("" for the system's).
 	TempDir string
+	// Drift gives the containers' drift already computed (by container
+	// id), so that a caller that has it (triage) does not walk the layers
+	// twice; containers not in it are walked.
+	Drift map[string][]DriftEntry
 }
 
 // MaxLogTail bounds how much of a log file is read for its first and last
@@ -251,12 +255,24 @@ func fileEvents(ctx context.Context, n *Node, opt *TimelineOptions, em *emitter)
 		if c.UpperDir == "" {
 			continue
 		}
-		ds, err := n.ContainerDrift(&c)
-		if err != nil {
-			em.warn(err)
-			continue
+		var entries iter.Seq2[DriftEntry, error]
+		if done, ok := opt.Drift[c.ID]; ok {
+			entries = func(yield func(DriftEntry, error) bool) {
+				for _, e := range done {
+					if !yield(e, nil) {
+						return
+					}
+				}
+			}
+		} else {
+			ds, err := n.ContainerDrift(&c)
+			if err != nil {
+				em.warn(err)
+				continue
+			}
+			entries = Drift(ctx, ds, &DriftOptions{NoHash: !opt.Hash})
 		}
-		for f, err := range Drift(ctx, ds, &DriftOptions{NoHash: !opt.Hash}) {
+		for f, err := range entries {
 			if err != nil {
 				var w evidence.Warning
 				if errors.As(err, &w) {

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/render"
+)
+
+func init() {
+	register(&command{
+		name:    "triage",
+		args:    "[-f REPORT.html] [--no-memory] [--checkpoint SOURCE ...]",
+		summary: "one ranked case of the node: every analyzer's findings, containers ranked by risk, the timeline around the findings, the evidence's hash and the tool's version",
+		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
+			var o triageFlags
+			fs.StringVarP(&o.report, "file", "f", "", "also write a self-contained HTML report to this file")
+			fs.BoolVar(&o.noMemory, "no-memory", false, "do not read checkpoints' process memory")
+			fs.StringArrayVar(&o.checkpoints, "checkpoint", nil, "a checkpoint archive or CRIU images directory on the host to include (repeatable)")
+			return func(a *app, args []string) error { return runTriage(a, args, o) }
+		},
+	})
+}
+
+type triageFlags struct {
+	report      string
+	noMemory    bool
+	checkpoints []string
+}
+
+func runTriage(a *app, args []string, o triageFlags) error {
+	if len(args) != 0 {
+		return usagef("triage takes no arguments")
+	}
+	if err := a.checkOutput(o.report, o.checkpoints...); err != nil {
+		return err
+	}
+	n, err := a.evidence()
+	if err != nil {
+		return err
+	}
+	ev, err := evidenceInfo(a.root)
+	if err != nil {
+		return err
+	}
+	p := a.newProgress("triage", 0)
+	defer p.Done()
+	cs, err := forensics.Triage(context.Background(), n, &forensics.TriageOptions{
+		NoMemory: o.noMemory, CheckpointPaths: o.checkpoints, Evidence: ev,
+		CommandLine: append([]string{"deadnode"}, os.Args[1:]...),
+		Analyzers:   triageAnalyzers(),
+		Progress:    func(s string) { p.Start("triage: "+s, 0) },
+	})
+	p.Done()
+	if err != nil {
+		return err
+	}
+	for _, w := range cs.Warnings {
+		a.warn(w.String())
+	}
+	if o.report != "" {
+		f, err := a.createOut(o.report, false, o.checkpoints...)
+		if err != nil {
+			return err
+		}
+		if err := writeReport(f, cs); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return a.show(cs, triageTable(cs))
+}
+
+// triageAnalyzers are the analyzers triage adds to the runtimes' own.
+var triageAnalyzers = func() []forensics.Analyzer { return nil }
+
+// writeReport writes the HTML report (see report.go).
+var writeReport = func(w io.Writer, cs *forensics.Case) error {
+	return fmt.Errorf("the HTML report is not built in")
+}
+
+// evidenceInfo is the identity of the evidence at a host path.
+func evidenceInfo(root string) (forensics.EvidenceInfo, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return forensics.EvidenceInfo{}, err
+	}
+	ev := forensics.EvidenceInfo{Path: root, Size: st.Size()}
+	if st.IsDir() {
+		ev.Kind, ev.Size = "dir", 0
+		ev.SHA256Note = "a directory has no single hash: hash the image it was mounted or extracted from"
+		return ev, nil
+	}
+	f, err := os.Open(root)
+	if err != nil {
+		return ev, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ev, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	ev.SHA256, ev.Kind = &sum, "file"
+	return ev, nil
+}
+
+func triageTable(cs *forensics.Case) *render.Table {
+	t := render.Cols("SEVERITY", "ANALYZER", "KIND", "CONTAINER#", "POD", "PID=", "SUMMARY")
+	t.Title(fmt.Sprintf("%s %s %s — %s", cs.Tool.Name, cs.Tool.Version, cs.Tool.Commit, cs.GeneratedAt))
+	sum := "(directory: " + cs.Evidence.SHA256Note + ")"
+	if cs.Evidence.SHA256 != nil {
+		sum = "sha256 " + *cs.Evidence.SHA256
+	}
+	t.Title(fmt.Sprintf("evidence %s (%s, %d bytes) %s", cs.Evidence.Path, cs.Evidence.Kind, cs.Evidence.Size, sum))
+	t.Title(fmt.Sprintf("node %s, %s: %d containers, %d pods, %d findings (%s)", firstOfStr(cs.Node.Hostname, "?"), firstOfStr(cs.Node.OS, "?"), len(cs.Containers), cs.Node.Pods, len(cs.Findings), counts(cs.Counts)))
+	t.Break()
+	t.Title("CONTAINERS BY RISK")
+	ct := 0
+	for _, c := range cs.Containers {
+		if c.Risk == model.SeverityInfo && c.Findings == 0 {
+			continue
+		}
+		ct++
+		t.Title(fmt.Sprintf("  %-8s %s %s %s (%s) image %s: %d findings", c.Risk, render.ShortID(c.ID), c.Runtime, c.Name, c.State, c.Image, c.Findings))
+	}
+	if ct == 0 {
+		t.Title("  none with findings above info")
+	}
+	t.Break()
+	t.Title("FINDINGS (above info)")
+	t.Header()
+	for _, f := range cs.Findings {
+		if f.Severity == model.SeverityInfo {
+			continue
+		}
+		pid := ""
+		if f.Pid != nil {
+			pid = fmt.Sprint(*f.Pid)
+		}
+		t.Row(f.Severity, f.Analyzer, f.Kind, f.ContainerID, f.Pod, pid, f.Summary)
+	}
+	return t
+}
+
+func counts(m map[string]int) string {
+	var parts []string
+	for _, s := range []string{"critical", "high", "medium", "low", "info"} {
+		if m[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstOfStr(s ...string) string {
+	for _, v := range s {
+		if v != "" && v != "/" {
+			return v
+		}
+	}
+	return ""
+}
