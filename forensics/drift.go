@@ -63,6 +63,7 @@ type DriftEntry struct {
 	Pod             string     `json:"pod"` // namespace/name, "" when none
 	ContainerName   string     `json:"container_name"`
 	Path            string     `json:"path"`
+	PathBytes       string     `json:"path_bytes,omitempty"` // the path's exact bytes (base64) when it is not valid UTF-8
 	Change          string     `json:"change"`
 	Type            string     `json:"type"`
 	LowerType       string     `json:"lower_type,omitempty"`
@@ -371,6 +372,7 @@ func (d *drifter) base(p string, st *evidence.Stat) DriftEntry {
 		Namespace:     c.Namespace,
 		ContainerName: c.ContainerName,
 		Path:          "/" + p,
+		PathBytes:     model.PathBytes("/" + p),
 		Flags:         []string{},
 		Layer:         d.ds.Upper.Name,
 	}

@@ -2,6 +2,7 @@ package forensics
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -405,5 +406,33 @@ func TestDriftEveryClass(t *testing.T) {
 	alone.Lowers = nil
 	if f := collect(t, &alone, DriftOptions{})["/etc/config"]; f.Change != ChangeAddedOrModified {
 		t.Errorf("no image: %+v", f)
+	}
+}
+
+// Issue 16 (degraded): two dropped files whose names are different
+// invalid UTF-8 print the same in JSON (U+FFFD); path_bytes keeps their
+// exact bytes apart.
+func TestDriftInvalidUTF8Names(t *testing.T) {
+	root := t.TempDir()
+	up := filepath.Join(root, "up", "tmp")
+	must(t, os.MkdirAll(up, 0o755))
+	must(t, os.WriteFile(filepath.Join(up, "\xff\xfe"), []byte("a"), 0o644))
+	must(t, os.WriteFile(filepath.Join(up, "\xfe\xff"), []byte("b"), 0o644))
+	src, err := evidence.OpenDir(root)
+	must(t, err)
+	defer src.Close()
+	ds := &DriftSource{Container: model.Container{ID: "x"}, Upper: overlay.Layer{Source: src, Dir: "up", Kind: overlay.LayerDir, Name: "up"}}
+	got := collect(t, ds, DriftOptions{})
+	a, b := got["/tmp/\xff\xfe"], got["/tmp/\xfe\xff"]
+	if a.PathBytes != "L3RtcC///g==" || b.PathBytes != "L3RtcC/+/w==" {
+		t.Errorf("path_bytes %q %q", a.PathBytes, b.PathBytes)
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !strings.Contains(string(ja), `"path_bytes":"L3RtcC///g=="`) || string(ja) == string(jb) {
+		t.Errorf("JSON %s / %s", ja, jb)
+	}
+	if got["/tmp"].PathBytes != "" {
+		t.Errorf("a valid name has path_bytes %q", got["/tmp"].PathBytes)
 	}
 }

@@ -28,6 +28,7 @@ type Event struct {
 	ContainerID  string     `json:"container_id,omitempty"`
 	Pod          string     `json:"pod,omitempty"`
 	Path         string     `json:"path,omitempty"`
+	PathBytes    string     `json:"path_bytes,omitempty"` // the path's exact bytes (base64) when it is not valid UTF-8
 	EvidencePath string     `json:"evidence_path,omitempty"`
 	Change       string     `json:"change,omitempty"` // drift class of a file event
 	// File is set for file events: the drifted file's whole entry.
@@ -288,7 +289,7 @@ func fileEvents(ctx context.Context, n *Node, opt *TimelineOptions, em *emitter)
 			if f.Type == "whiteout" && f.Mtime.IsZero() {
 				continue
 			}
-			base := Event{Source: "file", Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: podOf(c), Path: f.Path, EvidencePath: f.EvidencePath, Change: f.Change}
+			base := Event{Source: "file", Runtime: c.Runtime, Namespace: c.Namespace, ContainerID: c.ID, Pod: podOf(c), Path: f.Path, PathBytes: f.PathBytes, EvidencePath: f.EvidencePath, Change: f.Change}
 			times := []struct {
 				what string
 				t    model.Time

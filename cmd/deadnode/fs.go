@@ -106,6 +106,7 @@ func (vf viewFlag) layerBase(c *model.Container) int {
 // fsEntry is one line of fs ls.
 type fsEntry struct {
 	Path       string     `json:"path"`
+	PathBytes  string     `json:"path_bytes,omitempty"` // exact bytes (base64) when the path is not valid UTF-8
 	Type       string     `json:"type"`
 	Mode       string     `json:"mode"` // octal with setuid/setgid/sticky, e.g. "0755"
 	UID        uint32     `json:"uid"`
@@ -170,7 +171,7 @@ func ctrPath(p string) string {
 
 func newFsEntry(e *overlay.Entry, base int) fsEntry {
 	return fsEntry{
-		Path: ctrPath(e.Path), Type: e.Type(), Mode: evidence.ModeString(e.Stat.Mode), UID: e.Stat.UID, GID: e.Stat.GID,
+		Path: ctrPath(e.Path), PathBytes: model.PathBytes(ctrPath(e.Path)), Type: e.Type(), Mode: evidence.ModeString(e.Stat.Mode), UID: e.Stat.UID, GID: e.Stat.GID,
 		Size: e.Stat.Size, Mtime: model.T(e.Stat.Mtime), LinkTarget: e.LinkTarget,
 		Layer: base + e.Origin.Layer, LayerName: e.Origin.LayerName, mode: e.Stat.Mode,
 	}

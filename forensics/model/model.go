@@ -6,7 +6,9 @@
 package model
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"unicode/utf8"
 	"sort"
 	"time"
 )
@@ -230,6 +232,17 @@ type Namespace struct {
 	Snapshots  int               `json:"snapshots"`
 	Content    int               `json:"content"`
 	Leases     int               `json:"leases"`
+}
+
+// PathBytes is the exact bytes of a path that is not valid UTF-8, in
+// base64 (standard encoding), and "" for a valid one: JSON can carry only
+// UTF-8 text, so such a path prints with U+FFFD in place of the bad bytes
+// and two different names could look alike; this field keeps them apart.
+func PathBytes(p string) string {
+	if utf8.ValidString(p) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(p))
 }
 
 // NonNil returns s, or an empty slice when s is nil, so that it is written
