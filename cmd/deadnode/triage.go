@@ -14,6 +14,7 @@ import (
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/render"
+	"github.com/deadnode/deadnode/report"
 )
 
 func init() {
@@ -86,10 +87,8 @@ func runTriage(a *app, args []string, o triageFlags) error {
 // triageAnalyzers are the analyzers triage adds to the runtimes' own.
 var triageAnalyzers = func() []forensics.Analyzer { return nil }
 
-// writeReport writes the HTML report (see report.go).
-var writeReport = func(w io.Writer, cs *forensics.Case) error {
-	return fmt.Errorf("the HTML report is not built in")
-}
+// writeReport writes the HTML report.
+var writeReport = report.HTML
 
 // evidenceInfo is the identity of the evidence at a host path.
 func evidenceInfo(root string) (forensics.EvidenceInfo, error) {
