@@ -8,9 +8,9 @@ package model
 import (
 	"encoding/base64"
 	"encoding/json"
-	"unicode/utf8"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // TimeLayout is how every timestamp is printed: RFC 3339, UTC, nanoseconds.
