@@ -15,6 +15,17 @@ import (
 	"github.com/deadnode/deadnode/forensics/storage"
 )
 
+// LooksLikeNode reports whether src looks like a node's filesystem (a
+// root with etc/ and var/lib/ or usr/), for telling a user who gave a
+// checkpoint or another archive where a node was expected.
+func LooksLikeNode(src evidence.Source) bool {
+	isDir := func(p string) bool {
+		st, err := src.Lstat(p)
+		return err == nil && st.Mode.IsDir()
+	}
+	return isDir("etc") && (isDir("var/lib") || isDir("usr"))
+}
+
 // readers are the runtime readers, in the order their records are listed.
 // Adding a runtime is one package implementing model.Reader and one line
 // here.

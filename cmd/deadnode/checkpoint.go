@@ -33,7 +33,7 @@ func init() {
 	})
 	register(&command{
 		name:    "checkpoint ls",
-		summary: "list the node's checkpoints: kubelet archives (var/lib/kubelet/checkpoints) and containerd checkpoint images",
+		summary: "list the node's checkpoints: the kubelet's checkpoint archives and containerd checkpoint images",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			return runCheckpointLs
 		},

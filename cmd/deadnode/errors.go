@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/forensics"
 )
 
@@ -39,12 +39,7 @@ func looksLikeCheckpoint(p string) bool {
 		return false
 	}
 	defer src.Close()
-	for _, name := range []string{"inventory.img", "checkpoint/inventory.img", "pstree.img", "checkpoint/pstree.img"} {
-		if st, err := src.Lstat(name); err == nil && st.Mode.IsRegular() {
-			return true
-		}
-	}
-	return false
+	return checkpoint.Holds(src)
 }
 
 // looksLikeNode says whether a host path holds a node's evidence (a
@@ -55,12 +50,5 @@ func looksLikeNode(p string) bool {
 		return false
 	}
 	defer src.Close()
-	for _, name := range []string{"etc", "var/lib", "usr"} {
-		if st, err := src.Lstat(name); err == nil && st.Mode.IsDir() {
-			return true
-		}
-	}
-	return false
+	return forensics.LooksLikeNode(src)
 }
-
-var _ = evidence.Clean
