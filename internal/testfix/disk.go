@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // NodeUpperDir is the attacked container's upper dir inside the committed
@@ -112,4 +114,41 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[strings.IndexByte(s[len(s)-n:], '\n')+len(s)-n+1:]
+}
+
+// DiskSeed returns a committed fuzz seed made by forge-disk.sh (its seeds/
+// dir, zstd-compressed under testdata/disk/seeds/): tiny real disks and
+// images (tiny-gpt.raw, tiny-lvm.raw, tiny.qcow2, tiny.stream.vmdk, …) and
+// the first bytes of the full fixtures' tables, PVs and filesystems.
+func DiskSeed(t testing.TB, name string) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(RepoRoot(t), "testdata", "disk", "seeds", name+".zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, err := io.ReadAll(io.LimitReader(d, 64<<20))
+	if err != nil {
+		t.Fatalf("seed %s: %v", name, err)
+	}
+	return b
+}
+
+// DiskSeeds lists the committed seeds whose names match pattern (a
+// filepath.Match pattern, without the .zst).
+func DiskSeeds(t testing.TB, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(RepoRoot(t), "testdata", "disk", "seeds", pattern+".zst"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no seeds match %s (%v)", pattern, err)
+	}
+	for i := range m {
+		m[i] = strings.TrimSuffix(filepath.Base(m[i]), ".zst")
+	}
+	return m
 }
