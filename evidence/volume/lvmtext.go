@@ -144,10 +144,12 @@ func (p *cfgParser) value(depth int) (cfgValue, error) {
 	}
 	switch c := p.text[p.pos]; {
 	case c == '"':
+		start := p.pos
 		p.pos++
 		var b strings.Builder
 		for {
 			if p.pos >= len(p.text) {
+				p.pos = start
 				return cfgValue{}, p.fail("string not closed")
 			}
 			c := p.text[p.pos]
@@ -203,6 +205,14 @@ func (p *cfgParser) value(depth int) (cfgValue, error) {
 			p.pos++
 		}
 		tok := p.text[start:p.pos]
+		if p.pos < len(p.text) && isIdentChar(p.text[p.pos]) {
+			end := p.pos
+			for end < len(p.text) && end-start < 32 && isIdentChar(p.text[end]) {
+				end++
+			}
+			p.pos = start
+			return cfgValue{}, p.fail("bad number %q", p.text[start:end])
+		}
 		if strings.Contains(tok, ".") {
 			if _, err := strconv.ParseFloat(tok, 64); err != nil {
 				return cfgValue{}, p.fail("bad number %q", tok)
