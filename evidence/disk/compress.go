@@ -2,12 +2,12 @@ package disk
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/zlib"
 	"fmt"
 	"io"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
 

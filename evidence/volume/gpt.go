@@ -219,6 +219,10 @@ func (s *scanner) useGPT(g *gptHeader, ents []byte, ss int64) {
 		if isZero(e[:16]) {
 			continue
 		}
+		if len(l.Partitions) >= maxPartitions {
+			s.warn("gpt partition entries", fmt.Sprintf("more than %d partitions in use: the rest are not listed", maxPartitions), nil)
+			break
+		}
 		p := Partition{Index: int(i + 1), Scheme: "gpt",
 			Type: guidString(e[:16]), GUID: guidString(e[16:32]),
 			FirstLBA: int64(le.Uint64(e[32:])), LastLBA: int64(le.Uint64(e[40:])),

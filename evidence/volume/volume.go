@@ -83,11 +83,12 @@ type Options struct {
 
 // Bounds.
 const (
-	maxLogical   = 256 // logical partitions in one EBR chain
-	maxGPTBytes  = 4 << 20
-	maxGPTParts  = 16384
-	probeBytes   = 72 << 10 // every superblock probed lies in the first 72 KiB
-	maxVolumeIDs = 1 << 16
+	maxLogical    = 256 // logical partitions in one EBR chain
+	maxGPTBytes   = 4 << 20
+	maxGPTParts   = 16384    // entries in a GPT array
+	maxPartitions = 1024     // GPT partitions in use that are listed (and probed)
+	probeBytes    = 72 << 10 // every superblock probed lies in the first 72 KiB
+	maxVolumeIDs  = 1 << 16
 )
 
 // Scan reads the partition table, the LVM physical volumes and the

@@ -574,3 +574,30 @@ func TestVolumeIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestPVOnWholeDisk: a disk with no partition table that is one PV (here
+// lvm-striped's third partition, read as a disk of its own).
+func TestPVOnWholeDisk(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	l, _ := scanFile(t, filepath.Join(dir, "lvm-striped.raw"))
+	p3 := volumeByID(t, l, "p3")
+	r, err := p3.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := volume.Scan(r, r.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Table != "none" || len(w.Warnings) != 0 || len(w.VolumeGroups) != 1 || w.VolumeGroups[0].PVs[0].Volume != "whole" {
+		t.Fatalf("%+v", w)
+	}
+	solo := volumeByID(t, w, "vgother/solo")
+	sr, err := solo.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sha(t, sr), strings.TrimSpace(facts(t, dir, "lvm-striped.solo.sha256")); got != want || solo.Offset != volumeByID(t, l, "vgother/solo").Offset-p3.Offset {
+		t.Fatalf("solo on the whole-disk PV: sha256 %s (want %s), offset %d", got, want, solo.Offset)
+	}
+}
