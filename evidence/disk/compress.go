@@ -38,14 +38,26 @@ func inflateRaw(src, out []byte) error {
 	return nil
 }
 
+var zlibPool sync.Pool // io.ReadCloser implementing zlib.Resetter
+
 // inflateZlib inflates a zlib (RFC 1950) stream, as VMDK grains are stored.
 func inflateZlib(src, out []byte) error {
-	zr, err := zlib.NewReader(bytes.NewReader(src))
-	if err != nil {
-		return fmt.Errorf("zlib: %w", err)
+	br := bytes.NewReader(src)
+	var zr io.ReadCloser
+	if v := zlibPool.Get(); v != nil {
+		zr = v.(io.ReadCloser)
+		if err := zr.(zlib.Resetter).Reset(br, nil); err != nil {
+			return fmt.Errorf("zlib: %w", err)
+		}
+	} else {
+		var err error
+		if zr, err = zlib.NewReader(br); err != nil {
+			return fmt.Errorf("zlib: %w", err)
+		}
 	}
-	defer zr.Close()
-	if _, err := io.ReadFull(zr, out); err != nil {
+	_, err := io.ReadFull(zr, out)
+	zlibPool.Put(zr)
+	if err != nil {
 		return fmt.Errorf("zlib: %w", err)
 	}
 	return nil
