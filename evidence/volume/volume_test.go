@@ -81,61 +81,69 @@ func TestPartitionsAsSfdiskSeesThem(t *testing.T) {
 			if err := json.Unmarshal([]byte(tool(t, "sfdisk", "--json", path)), &sf); err != nil {
 				t.Fatal(err)
 			}
-			pt := sf.PartitionTable
-			wantTable := map[string]string{"gpt": "gpt", "dos": "mbr"}[pt.Label]
-			if l.Table != wantTable || l.SectorSize != pt.SectorSize {
-				t.Fatalf("table %s/%d, sfdisk %s/%d", l.Table, l.SectorSize, pt.Label, pt.SectorSize)
-			}
-			if id := l.DiskGUID + l.DiskID; !strings.EqualFold(id, pt.ID) {
-				t.Errorf("disk id %s, sfdisk %s", id, pt.ID)
-			}
-			if len(l.Partitions) != len(pt.Partitions) {
-				t.Fatalf("%d partitions, sfdisk %d", len(l.Partitions), len(pt.Partitions))
-			}
-			byIndex := map[int]volume.Partition{}
-			for _, p := range l.Partitions {
-				byIndex[p.Index] = p
-			}
-			num := regexp.MustCompile(`(\d+)$`)
-			for _, sp := range pt.Partitions {
-				idx, _ := strconv.Atoi(num.FindString(sp.Node))
-				p, ok := byIndex[idx]
-				if !ok {
-					t.Fatalf("sfdisk's partition %d missing", idx)
-				}
-				ss := int64(pt.SectorSize)
-				typ := p.Type
-				if p.Scheme == "mbr" {
-					typ = strings.TrimPrefix(strings.TrimPrefix(p.Type, "0x"), "0")
-				}
-				if p.FirstLBA != sp.Start || p.Start != sp.Start*ss || p.Size != sp.Size*ss || p.LastLBA != sp.Start+sp.Size-1 ||
-					!strings.EqualFold(typ, sp.Type) || !strings.EqualFold(p.GUID, sp.UUID) || p.Name != sp.Name || p.Bootable != sp.Bootable {
-					t.Errorf("p%d: %+v\nsfdisk: %+v", idx, p, sp)
-				}
-				if p.Scheme == "mbr" {
-					kind := "primary"
-					if idx > 4 {
-						kind = "logical"
-					} else if sp.Type == "5" || sp.Type == "f" || sp.Type == "85" {
-						kind = "extended"
-					}
-					if p.Kind != kind {
-						t.Errorf("p%d kind %s, want %s", idx, p.Kind, kind)
-					}
-				}
-				if p.Scheme == "gpt" {
-					// sgdisk -i: "Partition GUID code: 0FC63DAF-… (Linux filesystem)"
-					info := tool(t, "sgdisk", "-i", strconv.Itoa(idx), path)
-					m := regexp.MustCompile(`Partition GUID code: (\S+) \((.*)\)`).FindStringSubmatch(info)
-					if m == nil || !strings.EqualFold(m[1], p.Type) || (p.TypeName != "" && p.TypeName != m[2]) {
-						t.Errorf("p%d type %s %q; sgdisk %q", idx, p.Type, p.TypeName, m)
-					}
-					if p.TypeName == "" {
-						t.Errorf("p%d: no name for type %s (sgdisk: %s)", idx, p.Type, m[2])
-					}
-				}
-			}
+			compareSfdisk(t, l, sf, path)
 		})
+	}
+}
+
+// compareSfdisk checks a layout against sfdisk --json's table; sgdisk -i
+// names the GPT types when path is given (sgdisk reads files as 512-byte
+// sectors).
+func compareSfdisk(t *testing.T, l *volume.Layout, sf sfdiskTable, path string) {
+	t.Helper()
+	pt := sf.PartitionTable
+	wantTable := map[string]string{"gpt": "gpt", "dos": "mbr"}[pt.Label]
+	if l.Table != wantTable || l.SectorSize != pt.SectorSize {
+		t.Fatalf("table %s/%d, sfdisk %s/%d", l.Table, l.SectorSize, pt.Label, pt.SectorSize)
+	}
+	if id := l.DiskGUID + l.DiskID; !strings.EqualFold(id, pt.ID) {
+		t.Errorf("disk id %s, sfdisk %s", id, pt.ID)
+	}
+	if len(l.Partitions) != len(pt.Partitions) {
+		t.Fatalf("%d partitions, sfdisk %d", len(l.Partitions), len(pt.Partitions))
+	}
+	byIndex := map[int]volume.Partition{}
+	for _, p := range l.Partitions {
+		byIndex[p.Index] = p
+	}
+	num := regexp.MustCompile(`(\d+)$`)
+	for _, sp := range pt.Partitions {
+		idx, _ := strconv.Atoi(num.FindString(sp.Node))
+		p, ok := byIndex[idx]
+		if !ok {
+			t.Fatalf("sfdisk's partition %d missing", idx)
+		}
+		ss := int64(pt.SectorSize)
+		typ := p.Type
+		if p.Scheme == "mbr" {
+			typ = strings.TrimPrefix(strings.TrimPrefix(p.Type, "0x"), "0")
+		}
+		if p.FirstLBA != sp.Start || p.Start != sp.Start*ss || p.Size != sp.Size*ss || p.LastLBA != sp.Start+sp.Size-1 ||
+			!strings.EqualFold(typ, sp.Type) || !strings.EqualFold(p.GUID, sp.UUID) || p.Name != sp.Name || p.Bootable != sp.Bootable {
+			t.Errorf("p%d: %+v\nsfdisk: %+v", idx, p, sp)
+		}
+		if p.Scheme == "mbr" {
+			kind := "primary"
+			if idx > 4 {
+				kind = "logical"
+			} else if sp.Type == "5" || sp.Type == "f" || sp.Type == "85" {
+				kind = "extended"
+			}
+			if p.Kind != kind {
+				t.Errorf("p%d kind %s, want %s", idx, p.Kind, kind)
+			}
+		}
+		if p.Scheme == "gpt" && path != "" {
+			// sgdisk -i: "Partition GUID code: 0FC63DAF-… (Linux filesystem)"
+			info := tool(t, "sgdisk", "-i", strconv.Itoa(idx), path)
+			m := regexp.MustCompile(`Partition GUID code: (\S+) \((.*)\)`).FindStringSubmatch(info)
+			if m == nil || !strings.EqualFold(m[1], p.Type) || (p.TypeName != "" && p.TypeName != m[2]) {
+				t.Errorf("p%d type %s %q; sgdisk %q", idx, p.Type, p.TypeName, m)
+			}
+			if p.TypeName == "" {
+				t.Errorf("p%d: no name for type %s (sgdisk: %s)", idx, p.Type, m[2])
+			}
+		}
 	}
 }
 
@@ -599,5 +607,24 @@ func TestPVOnWholeDisk(t *testing.T) {
 	}
 	if got, want := sha(t, sr), strings.TrimSpace(facts(t, dir, "lvm-striped.solo.sha256")); got != want || solo.Offset != volumeByID(t, l, "vgother/solo").Offset-p3.Offset {
 		t.Fatalf("solo on the whole-disk PV: sha256 %s (want %s), offset %d", got, want, solo.Offset)
+	}
+}
+
+// TestGPTOn4KnDisk: a GPT written by sgdisk on a loop device of 4096-byte
+// sectors, compared with what sfdisk read from that device.
+func TestGPTOn4KnDisk(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	l, _ := scanFile(t, filepath.Join(dir, "gpt-4k.raw"))
+	var sf sfdiskTable
+	if err := json.Unmarshal([]byte(facts(t, dir, "gpt-4k.sfdisk.json")), &sf); err != nil {
+		t.Fatal(err)
+	}
+	if sf.PartitionTable.SectorSize != 4096 || len(l.Warnings) != 0 {
+		t.Fatalf("sfdisk sector size %d, warnings %+v", sf.PartitionTable.SectorSize, l.Warnings)
+	}
+	compareSfdisk(t, l, sf, "")
+	checkAgainstBlkid(t, "gpt-4k p2", volumeByID(t, l, "p2").FS, parseExport(facts(t, dir, "gpt-4k.p2.blkid")))
+	if fs := volumeByID(t, l, "p2").FS; fs == nil || fs.Label != "fourk" || fs.BlockSize != 4096 {
+		t.Fatalf("%+v", fs)
 	}
 }

@@ -18,6 +18,7 @@
 #   mbr-lvm-xfs.raw   512M MBR: p1 ext4 /boot, p2 LVM PV: vg0/root xfs, vg0/swap   (RHEL-like)
 #   gpt-var.raw       448M GPT: p1 ext4 root whose /etc/fstab mounts p2 (xfs, by UUID) on /var
 #   mbr-ext.raw       128M MBR: p1 ext4, p2 extended (p5 ext4, p6 swap, p7 vfat), p3 ext2
+#   gpt-4k.raw         32M GPT on 4096-byte sectors: p1 BIOS boot, p2 ext4 (facts from sfdisk on a 4Kn loop)
 #   lvm-striped.raw   160M GPT: p1+p2 PVs of vgdata (striped: 2 stripes of 64 KiB; spanned: linear
 #                     over p1 then p2), p3 PV of vgother (solo)
 #   gpt-ext4.qcow2 (v3) .zlib.qcow2 (compressed) .zstd.qcow2 (zstd compressed) .v2.qcow2 (compat 0.10,
@@ -78,13 +79,14 @@ if [ -d "$W/x/var" ]; then TREE=$W/x; else TREE=$(find "$W/x" -mindepth 1 -maxde
 fsuuid() { printf 'd15c00%02x-0000-4000-8000-0000000000%02x' "$1" "$1"; }
 guid() { printf 'd15c9%03x-0000-4000-8000-000000000%03x' "$1" "$1"; }
 
+LOOPSECTOR=512
 loop() { # FILE [OFFSET SIZE] -> a loop device, recorded for cleanup (losetup -f can race: retry)
 	local dev i
 	for i in 1 2 3 4 5 6 7 8; do
 		if [ $# -ge 3 ]; then
-			dev=$(losetup --show -f -o "$2" --sizelimit "$3" "$1" 2>/dev/null) && break
+			dev=$(losetup --show -f -b "$LOOPSECTOR" -o "$2" --sizelimit "$3" "$1" 2>/dev/null) && break
 		else
-			dev=$(losetup --show -f "$1" 2>/dev/null) && break
+			dev=$(losetup --show -f -b "$LOOPSECTOR" "$1" 2>/dev/null) && break
 		fi
 		sleep 0.3
 	done
@@ -365,6 +367,24 @@ scatter "$W/solo.fs" vgother/solo "$img" "$p3=3"
 for l in "$p3" "$p2" "$p1"; do unloop "$l"; done
 rm -f "$W"/*.fs
 
+# 6b. GPT on a disk of 4096-byte logical sectors (a 4Kn drive): sgdisk and sfdisk work on a loop device
+#     that has that sector size; partitions through offset loops of the same sector size.
+img=$OUT/gpt-4k.raw
+rm -f "$img"
+truncate -s 32M "$img"
+LOOPSECTOR=4096
+l=$(loop "$img")
+sgdisk -U "$(guid 8)" -n1:0:+1M -t1:ef02 -c1:bios -u1:"$(guid 0x81)" -n2:0:0 -t2:8300 -c2:data -u2:"$(guid 0x82)" "$l" >/dev/null
+sfdisk --json "$l" | sed "s#$l#gpt-4k.raw#g" >"$OUT/facts/gpt-4k.sfdisk.json"
+start=$(sfdisk --json "$l" | jq '.partitiontable.partitions[1].start')
+size=$(sfdisk --json "$l" | jq '.partitiontable.partitions[1].size')
+unloop "$l"
+l=$(loop "$img" $((start * 4096)) $((size * 4096)))
+mkfs.ext4 -q -b 4096 -L fourk -U "$(fsuuid 16)" "$l"
+facts "$l" gpt-4k.p2
+unloop "$l"
+LOOPSECTOR=512
+
 # 7. VM formats, converted from the raw disks by qemu-img (and VMDKstream for a footer-GD stream)
 qemu-img convert -q -f raw -O qcow2 "$OUT/gpt-ext4.raw" "$OUT/gpt-ext4.qcow2"
 qemu-img convert -q -c -f raw -O qcow2 "$OUT/gpt-ext4.raw" "$OUT/gpt-ext4.zlib.qcow2"
@@ -419,8 +439,12 @@ done
 # Refused: extended L2 entries (subclusters), LUKS encryption, an external data file
 qemu-img create -q -f qcow2 -o extended_l2=on "$OUT/refuse/extl2.qcow2" 16M
 qemu-io -f qcow2 -c 'write -P 0x11 1M 64k' "$OUT/refuse/extl2.qcow2" >/dev/null
-qemu-img create -q -f qcow2 --object secret,id=s0,data=deadnode \
-	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 "$OUT/refuse/luks.qcow2" 16M
+for i in 1 2 3 4 5; do # LUKS times its key derivation, which fails now and then on a loaded machine
+	qemu-img create -q -f qcow2 --object secret,id=s0,data=deadnode \
+		-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 "$OUT/refuse/luks.qcow2" 16M && break
+	sleep 1
+done
+[ -s "$OUT/refuse/luks.qcow2" ]
 (cd "$OUT/refuse" && qemu-img create -q -f qcow2 -o data_file=extdata.bin "$OUT/refuse/extdata.qcow2" 16M)
 
 # The virtual disk content of every image, as qemu-img reads it
