@@ -23,7 +23,10 @@
 // the partitions (index as Linux numbers them, start, size, type GUID or
 // MBR type id, name), the volume groups with their PVs and LVs and each
 // LV's segments, and the flat list of Volumes with their probe results,
-// which /etc/fstab's UUID= and LABEL= entries are matched against.
+// which /etc/fstab's UUID= and LABEL= entries are matched against:
+// Layout.Lookup resolves an fstab source (UUID=, LABEL=, PARTUUID=,
+// PARTLABEL=, /dev/disk/by-*/…, /dev/mapper/VG-LV, /dev/VG/LV, /dev/sda2,
+// /dev/nvme0n1p2) to its volume.
 //
 // Promises: the disk is only read, through io.ReaderAt. Every count, size
 // and offset read from a table or label is checked against the disk's size

@@ -628,3 +628,67 @@ func TestGPTOn4KnDisk(t *testing.T) {
 		t.Fatalf("%+v", fs)
 	}
 }
+
+// TestLookup resolves the sources the fixtures' /etc/fstab files name (as
+// forge-disk.sh wrote them) and the other forms fstab and crypttab use.
+func TestLookup(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	cases := map[string]map[string]string{
+		"gpt-var.raw": {
+			"UUID=d15c0007-0000-4000-8000-000000000007": "p1", // / ext4
+			"UUID=d15c0008-0000-4000-8000-000000000008": "p2", // /var xfs
+			"UUID=D15C0008-0000-4000-8000-000000000008": "p2",
+			`LABEL="var"`:    "p2",
+			"PARTLABEL=root": "p1",
+			"PARTUUID=d15c9042-0000-4000-8000-000000000042":          "p2",
+			"/dev/disk/by-uuid/d15c0008-0000-4000-8000-000000000008": "p2",
+			"/dev/disk/by-partlabel/var":                             "p2",
+			"/dev/nvme0n1p2":                                         "p2",
+			"/dev/sda1":                                              "p1",
+		},
+		"gpt-ext4.raw": {
+			"UUID=d15c0002-0000-4000-8000-000000000002": "p2",
+			"UUID=D15C-0001":        "p1", // /boot/efi vfat
+			"LABEL=cloudimg-rootfs": "p2",
+			"/dev/xvda1":            "p1",
+		},
+		"mbr-lvm-xfs.raw": {
+			"/dev/mapper/vg0-root":                      "vg0/root", // / xfs
+			"UUID=d15c0004-0000-4000-8000-000000000004": "p1",       // /boot ext4
+			"/dev/mapper/vg0-swap":                      "vg0/swap",
+			"/dev/vg0/root":                             "vg0/root",
+			"PARTUUID=d15c0003-02":                      "p2",
+			"LABEL=root":                                "vg0/root",
+		},
+		"lvm-striped.raw": {"/dev/mapper/vgdata-striped": "vgdata/striped", "vgother/solo": "vgother/solo"},
+	}
+	// every partition by the PARTUUID partx gives it
+	for _, name := range rawImages {
+		path := filepath.Join(dir, name)
+		l, _ := scanFile(t, path)
+		for _, line := range strings.Split(strings.TrimSpace(tool(t, "partx", "-g", "-o", "NR,UUID", path)), "\n") {
+			var nr, uuid string
+			fmt.Sscan(line, &nr, &uuid)
+			if l.Partitions[0].Scheme == "mbr" && (nr == "2" && name == "mbr-ext.raw" || nr == "2" && name == "seeds/tiny-mbr-ext.raw") {
+				continue // the extended partition is no volume
+			}
+			if v, err := l.Lookup("PARTUUID=" + uuid); err != nil || v.ID != "p"+nr {
+				t.Errorf("%s: PARTUUID=%s: %v %v, partx says p%s", name, uuid, v, err, nr)
+			}
+		}
+	}
+	for name, c := range cases {
+		l, _ := scanFile(t, filepath.Join(dir, name))
+		for src, want := range c {
+			v, err := l.Lookup(src)
+			if err != nil || v.ID != want {
+				t.Errorf("%s: %s: %v %v, want %s", name, src, v, err, want)
+			}
+		}
+		for _, bad := range []string{"UUID=00000000-0000-0000-0000-000000000000", "LABEL=nope", "/dev/mapper/nodash", "TMPFS=x", "/dev/sda9"} {
+			if v, err := l.Lookup(bad); err == nil {
+				t.Errorf("%s: %s found %s", name, bad, v.ID)
+			}
+		}
+	}
+}
