@@ -99,3 +99,18 @@ func FuzzProbe(f *testing.F) {
 		}
 	})
 }
+
+func FuzzLookup(f *testing.F) {
+	for _, s := range []string{"UUID=d15c0002-0000-4000-8000-000000000002", `LABEL="root"`, "PARTUUID=d15c0007-05", "/dev/mapper/vg--a-lv--b", "/dev/disk/by-label/a\\x2fb", "/dev/nvme0n1p2", "p5"} {
+		f.Add(s)
+	}
+	l, err := Scan(bytes.NewReader(testfix.DiskSeed(f, "tiny-mbr-ext.raw")), 1<<20, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if v, err := l.Lookup(src); err == nil && v == nil {
+			t.Fatal("nil volume without an error")
+		}
+	})
+}
