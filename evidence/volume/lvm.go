@@ -615,8 +615,8 @@ func buildLV(vg *vgMeta, lm *lvMeta, pvs map[string]*pvMeta, label string) (Logi
 			}
 			if n > 1 {
 				ss := sg.stripeSize * lvmSector
-				if ss <= 0 || ss&(ss-1) != 0 || ss > es*(sg.count/n) {
-					note(bad(sg.off, "%s: stripe_size %d sectors (a power of two, at most a stripe's extents)", sg.name, sg.stripeSize))
+				if ss <= 0 || ss&(ss-1) != 0 || ss > es || es%ss != 0 {
+					note(bad(sg.off, "%s: stripe_size %d sectors (a power of two dividing the %d-sector extent)", sg.name, sg.stripeSize, vg.extent))
 					continue
 				}
 				rs.stripe = ss
