@@ -276,7 +276,8 @@ func splitSiblings(path string) []string {
 // BackingDir returns an opener for backing files named relative to dir:
 // names resolve inside dir only (through an os.Root: no absolute name, no
 // climbing out, no symlink out), and a chain deeper than 16 images or one
-// that comes back to an image already in it is refused.
+// that comes back to an image already in it is refused. The opener counts
+// the images of one chain: make one per Open.
 func BackingDir(dir string, opts *Options) BackingOpener {
 	var mu sync.Mutex
 	hops := 0
