@@ -87,7 +87,11 @@ func Kubelet(ctx context.Context, src evidence.Source, opt Options) (*KubeletRep
 		r.Pods = pods
 		r.Warnings = append(r.Warnings, pw...)
 	}
-	r.Findings = append(r.Findings, ConfigFindings(cfg, u)...)
+	if haveUnit || cfg.ConfigFile != nil {
+		r.Findings = append(r.Findings, ConfigFindings(cfg, u)...)
+	} else {
+		r.Warnings = append(r.Warnings, "no kubelet unit and no kubelet config file: the kubelet's settings are unknown, and not judged")
+	}
 	for _, k := range r.Kubeconfigs {
 		r.Findings = append(r.Findings, KubeconfigFindings(k)...)
 	}
