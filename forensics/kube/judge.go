@@ -327,13 +327,16 @@ func shortPowers(ps []power) []string {
 func judgeUnreadable(p *StaticPod, why string, sev model.Severity) {
 	p.Severity = sev
 	p.Why = fmt.Sprintf("%s in the static pod directory: %s", p.Path, why)
+	if !p.Configured {
+		p.Why += "; the kubelet configuration read here does not name this directory as staticPodPath"
+	}
 	if p.IgnoredByKubelet {
 		p.Why += " (" + p.IgnoredWhy + ")"
 	}
 }
 
 // Finding is the static pod's judgement.
-func (p *StaticPod) Finding() model.Finding {
+func (p StaticPod) Finding() model.Finding {
 	kind := "static_pod"
 	switch {
 	case p.Kind == "" && p.Name == "":
@@ -367,12 +370,12 @@ func (p *StaticPod) Finding() model.Finding {
 	if len(p.Images) > 0 {
 		summary += " image " + strings.Join(p.Images, ",")
 	}
-	if sp := shortPowers(podPowers(p)); len(sp) > 0 {
+	if sp := shortPowers(podPowers(&p)); len(sp) > 0 {
 		summary += ": " + strings.Join(sp, ", ")
 	}
 	if p.KnownComponent != "" {
 		summary += " (known: " + p.KnownComponent + ")"
 	}
 	return model.Finding{Severity: p.Severity, Analyzer: "static_pod", Kind: kind, Why: p.Why, Pod: pod, Path: p.Path,
-		Summary: summary, EvidencePath: p.EvidencePath, Refs: refs, Details: p}
+		Summary: summary, EvidencePath: p.EvidencePath, Refs: refs, Details: &p}
 }
