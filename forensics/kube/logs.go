@@ -570,6 +570,9 @@ func logs(ctx context.Context, src evidence.Source, f LogFilter, stats map[strin
 			heap.Pop(h)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		yield(LogLine{}, err)
+	}
 }
 
 func (f LogFilter) keeps(l LogLine) bool {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -121,3 +122,5 @@ func gz(s string) string {
 	w.Close()
 	return b.String()
 }
+
+func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }
