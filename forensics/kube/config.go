@@ -387,19 +387,7 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 		}
 	}
 	for _, l := range layers {
-		for _, s := range settingSpecs {
-			if s.yaml == nil {
-				continue
-			}
-			v, ok := lookup(l.doc, s.yaml...)
-			if !ok || v == nil {
-				continue
-			}
-			cv, ok := convertField(s.kind, v)
-			if !ok || !s.field(c).apply(cv, Provenance{Origin: l.origin, Source: l.info.Path, Key: strings.Join(s.yaml, ".")}) {
-				warn("%s: %s is a %s, not what the kubelet expects (the kubelet refuses the file)", l.info.Path, strings.Join(s.yaml, "."), jsonKind(v))
-			}
-		}
+		warns = append(warns, applyLayer(c, l)...)
 	}
 	// Flags last: the kubelet re-applies the command line over the files.
 	for _, f := range flags {
@@ -419,6 +407,25 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 		applyBefore(src, c, layers[0], &warns)
 	}
 	return c, warns
+}
+
+// applyLayer sets the settings a config file or drop-in holds.
+func applyLayer(c *KubeletConfig, l configLayer) []string {
+	var warns []string
+	for _, s := range settingSpecs {
+		if s.yaml == nil {
+			continue
+		}
+		v, ok := lookup(l.doc, s.yaml...)
+		if !ok || v == nil {
+			continue
+		}
+		cv, ok := convertField(s.kind, v)
+		if !ok || !s.field(c).apply(cv, Provenance{Origin: l.origin, Source: l.info.Path, Key: strings.Join(s.yaml, ".")}) {
+			warns = append(warns, fmt.Sprintf("%s: %s is a %s, not what the kubelet expects (the kubelet refuses the file)", l.info.Path, strings.Join(s.yaml, "."), jsonKind(v)))
+		}
+	}
+	return warns
 }
 
 func zeroOf(kind int) any {

@@ -30,12 +30,16 @@ func TestHostileManifests(t *testing.T) {
 	deepFlow := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
 	deepMap := "spec: " + strings.Repeat("{a: ", 20000) + "1" + strings.Repeat("}", 20000)
 	huge := "apiVersion: v1\nkind: Pod\nmetadata: {name: huge}\n# " + strings.Repeat("x", MaxConfigBytes) + "\n"
+	// Under the library's own alias ratio, but a second of work and
+	// ~60 MB per file: refused by our bound.
+	wide := "a: &a [" + strings.TrimSuffix(strings.Repeat("x,", 100000), ",") + "]\nb: [" + strings.TrimSuffix(strings.Repeat("*a,", 100), ",") + "]\n"
 	manyDocs := strings.Repeat("apiVersion: v1\nkind: Pod\nmetadata: {name: many}\nspec: {containers: [{name: c, image: x}]}\n---\n", 1000)
 	for _, s := range trees(t, map[string]node{
 		"etc/kubernetes/manifests/bomb.yaml":  file(billionLaughs()),
 		"etc/kubernetes/manifests/deep.yaml":  file(deepFlow),
 		"etc/kubernetes/manifests/deep2.yaml": file(deepMap),
 		"etc/kubernetes/manifests/huge.yaml":  file(huge),
+		"etc/kubernetes/manifests/wide.yaml":  file(wide),
 		"etc/kubernetes/manifests/many.yaml":  file(manyDocs),
 		"etc/kubernetes/manifests/null.yaml":  file("~\n"),
 		"etc/kubernetes/manifests/list.yaml":  file("- 1\n- 2\n"),
@@ -49,6 +53,9 @@ func TestHostileManifests(t *testing.T) {
 			}
 			if p := by["bomb.yaml"]; len(p) != 1 || p[0].Severity != model.SeverityLow || !strings.Contains(p[0].Warnings[0], "excessive aliasing") {
 				t.Errorf("bomb: %+v", p)
+			}
+			if p := by["wide.yaml"]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "100 YAML aliases in 200313 bytes could expand") {
+				t.Errorf("wide: %+v", p)
 			}
 			for _, f := range []string{"deep.yaml", "deep2.yaml"} {
 				if p := by[f]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "exceeded max depth") {

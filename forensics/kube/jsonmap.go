@@ -14,6 +14,9 @@ import (
 // numbers kept exact. The YAML library stops alias bombs ("excessive
 // aliasing") and deep nesting (10000 levels); the caller bounds the size.
 func decodeYAML(b []byte) (map[string]any, error) {
+	if n := aliasTokens(b); n > 0 && n*len(b)/2 > maxAliasWork {
+		return nil, fmt.Errorf("%d YAML aliases in %d bytes could expand to %d nodes (limit %d): not decoded", n, len(b), n*len(b)/2, maxAliasWork)
+	}
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, err
@@ -32,6 +35,38 @@ func decodeYAML(b []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("document is a %s, not an object", jsonKind(v))
 	}
 	return m, nil
+}
+
+// maxAliasWork bounds the alias expansion a document may ask for, counted
+// as aliases × half its size (an alias expands to at most every node of
+// the document, a node takes two bytes at least). The YAML library stops
+// classic alias bombs itself (at ~400,000 alias-driven nodes), but that
+// still costs seconds and ~100 MB per file; the kubelet's own files use a
+// few aliases at most.
+const maxAliasWork = 2_000_000
+
+// aliasTokens counts what may be YAML aliases: "*name" after a space, a
+// flow indicator, ':' or '-', or at a line start (a '*' inside a quoted
+// string counts too: the bound errs on the side of refusing).
+func aliasTokens(b []byte) int {
+	n := 0
+	for i := 0; i < len(b)-1; i++ {
+		if b[i] != '*' {
+			continue
+		}
+		if i > 0 {
+			switch b[i-1] {
+			case ' ', '\t', '\n', '[', '{', ',', ':', '-':
+			default:
+				continue
+			}
+		}
+		c := b[i+1]
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ',' && c != ']' && c != '}' {
+			n++
+		}
+	}
+	return n
 }
 
 func jsonKind(v any) string {

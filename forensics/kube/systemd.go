@@ -431,6 +431,7 @@ func expandExec(raw, from string, env map[string]EnvVar) ([]Arg, error) {
 	var out []Arg
 	total := 0
 	for i, w := range words {
+		before := len(out)
 		if argv0 && i == 1 {
 			continue // the argv[0] systemd passes; not an argument
 		}
@@ -456,7 +457,9 @@ func expandExec(raw, from string, env map[string]EnvVar) ([]Arg, error) {
 		} else {
 			out = append(out, Arg{Value: w, From: from})
 		}
-		total += len(out[max(len(out)-1, 0)].Value)
+		for _, a := range out[before:] {
+			total += len(a.Value)
+		}
 		if len(out) > MaxArgs || total > MaxConfigBytes {
 			return out, fmt.Errorf("command line over %d words or %d bytes after expansion", MaxArgs, MaxConfigBytes)
 		}
