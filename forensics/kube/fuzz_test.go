@@ -3,10 +3,12 @@ package kube
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deadnode/deadnode/evidence"
 )
@@ -151,6 +153,14 @@ func FuzzCRILog(f *testing.F) {
 				}
 			}
 		}
+		// The fast time parser agrees with time.Parse.
+		if sp := bytes.IndexByte(b, ' '); sp > 0 {
+			ft, ferr := parseTime(b[:sp])
+			st, serr := time.Parse(time.RFC3339Nano, string(b[:sp]))
+			if (ferr == nil) != (serr == nil) || ferr == nil && !ft.Equal(st) {
+				t.Fatalf("parseTime(%q) = %v, %v; time.Parse: %v, %v", b[:sp], ft, ferr, st, serr)
+			}
+		}
 		ts, stream, _, text, err := ParseCRILine(b)
 		if err == nil && (ts.IsZero() && !strings.HasPrefix(string(b), "0001") || stream == "" || len(text) > len(b)) {
 			t.Fatalf("parsed %v %q %q", ts, stream, text)
@@ -168,6 +178,22 @@ func FuzzDockerLog(f *testing.F) {
 		}
 		ParseDockerLine(b)
 		parseDockerTruncated(b, b)
+		// The fast path agrees with encoding/json where it answers.
+		if fast, ok := parseDockerFast(b); ok {
+			var j struct {
+				Log    *string `json:"log"`
+				Stream string  `json:"stream"`
+				Time   string  `json:"time"`
+			}
+			if err := json.Unmarshal(b, &j); err != nil || j.Log == nil {
+				t.Fatalf("fast path read %q, encoding/json: %v", b, err)
+			}
+			want := strings.TrimSuffix(*j.Log, "\n")
+			tt, err := time.Parse(time.RFC3339Nano, j.Time)
+			if fast.text != want || fast.stream != j.Stream || err != nil || !tt.Equal(fast.t) {
+				t.Fatalf("fast %+v, json %q %q %q", fast, want, j.Stream, j.Time)
+			}
+		}
 	})
 }
 

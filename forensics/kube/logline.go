@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -123,18 +124,20 @@ func parseCRI(line []byte) (criLine, error) {
 	if len(ts) > 64 {
 		return c, errors.New("timestamp field too long")
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(ts))
+	t, err := parseTime(ts)
 	if err != nil {
 		return c, fmt.Errorf("timestamp: %v", err)
 	}
-	c.t = t.UTC()
+	c.t = t
 	stream, rest, ok := bytes.Cut(rest, []byte(" "))
 	if !ok {
 		stream, rest = rest, nil
 	}
 	switch string(stream) {
-	case "stdout", "stderr":
-		c.stream = string(stream)
+	case "stdout":
+		c.stream = "stdout"
+	case "stderr":
+		c.stream = "stderr"
 	default:
 		return c, fmt.Errorf("stream %q is neither stdout nor stderr", truncate(string(stream), 32))
 	}
@@ -164,10 +167,13 @@ func ParseDockerLine(line []byte) (time.Time, string, bool, string, error) {
 }
 
 func parseDocker(head, tail []byte, truncated bool) (dockerLine, error) {
-	var d dockerLine
 	if truncated {
 		return parseDockerTruncated(head, tail)
 	}
+	if d, ok := parseDockerFast(head); ok {
+		return d, nil
+	}
+	var d dockerLine
 	var j struct {
 		Log    *string `json:"log"`
 		Stream string  `json:"stream"`
@@ -191,6 +197,226 @@ func parseDocker(head, tail []byte, truncated bool) (dockerLine, error) {
 		d.partial = true
 	}
 	return d, nil
+}
+
+// parseDockerFast reads the json-file driver's own shape
+// ({"log":"…","stream":"…","time":"…"} and optional string fields) without
+// reflection; anything else (attrs, odd spacing, escapes in keys) is left
+// to encoding/json.
+func parseDockerFast(b []byte) (dockerLine, bool) {
+	var d dockerLine
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return d, false
+	}
+	i := 1
+	var haveLog, haveTime bool
+	for i < len(b)-1 {
+		key, n, esc := jsonString(b[i:])
+		if n == 0 || esc || i+n >= len(b) || b[i+n] != ':' {
+			return d, false
+		}
+		i += n + 1
+		val, n, esc := jsonString(b[i:])
+		if n == 0 {
+			return d, false // not a string (attrs), or malformed
+		}
+		i += n
+		switch string(key) {
+		case "log":
+			if esc {
+				s, ok := unescapeJSON(val)
+				if !ok {
+					return d, false
+				}
+				d.text = s
+			} else {
+				d.text = string(val)
+			}
+			haveLog = true
+		case "stream":
+			switch {
+			case esc:
+				return d, false
+			case string(val) == "stdout":
+				d.stream = "stdout"
+			case string(val) == "stderr":
+				d.stream = "stderr"
+			default:
+				d.stream = string(val)
+			}
+		case "time":
+			t, err := parseTime(val)
+			if esc || err != nil {
+				return d, false
+			}
+			d.t, haveTime = t, true
+		}
+		if i < len(b)-1 {
+			if b[i] != ',' {
+				return d, false
+			}
+			i++
+		}
+	}
+	if !haveLog || !haveTime {
+		return d, false
+	}
+	if strings.HasSuffix(d.text, "\n") {
+		d.text = d.text[:len(d.text)-1]
+	} else {
+		d.partial = true
+	}
+	return d, true
+}
+
+// jsonString finds a JSON string at the start of b: its raw body, the
+// bytes it took (0 when b does not start with a well-formed string this
+// fast path takes: ASCII, no control characters), and whether the body
+// holds escapes (then encoding/json decodes it).
+func jsonString(b []byte) ([]byte, int, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, 0, false
+	}
+	esc := false
+	for i := 1; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			return b[1:i], i + 1, esc
+		case c == '\\':
+			esc = true
+			i++
+		case c < 0x20 || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// unescapeJSON undoes the escapes of a JSON string body (ASCII, as
+// jsonString checked); false for anything encoding/json would treat
+// differently (a bad escape, a lone surrogate).
+func unescapeJSON(b []byte) (string, bool) {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(b) {
+			return "", false
+		}
+		switch b[i] {
+		case '"', '\\', '/':
+			out = append(out, b[i])
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'u':
+			r, ok := hex4(b[i+1:])
+			if !ok {
+				return "", false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				if i+2 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+					return "", false
+				}
+				r2, ok := hex4(b[i+3:])
+				if !ok {
+					return "", false
+				}
+				r = utf16.DecodeRune(r, r2)
+				if r == utf8.RuneError {
+					return "", false
+				}
+				i += 6
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, h := range b[:4] {
+		r <<= 4
+		switch {
+		case h >= '0' && h <= '9':
+			r |= rune(h - '0')
+		case h >= 'a' && h <= 'f':
+			r |= rune(h-'a') + 10
+		case h >= 'A' && h <= 'F':
+			r |= rune(h-'A') + 10
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// parseTime reads RFC 3339 with nanoseconds, the layout runtimes write
+// ("2026-11-26T21:13:58.120004511Z"), without allocating; other offsets
+// and shapes go to time.Parse. The result is UTC.
+func parseTime(b []byte) (time.Time, error) {
+	num := func(s []byte) (int, bool) {
+		n := 0
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	if len(b) >= 20 && b[len(b)-1] == 'Z' && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' {
+		y, ok1 := num(b[0:4])
+		mo, ok2 := num(b[5:7])
+		d, ok3 := num(b[8:10])
+		h, ok4 := num(b[11:13])
+		mi, ok5 := num(b[14:16])
+		sec, ok6 := num(b[17:19])
+		ns := 0
+		ok7 := true
+		frac := b[19 : len(b)-1]
+		if len(frac) > 0 {
+			if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+				ok7 = false
+			} else {
+				ns, ok7 = num(frac[1:])
+				for k := len(frac) - 1; k < 9; k++ {
+					ns *= 10
+				}
+			}
+		}
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && sec < 60 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+func daysIn(m, y int) int {
+	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 // parseDockerTruncated reads what it can of a json-file line too long to

@@ -624,7 +624,11 @@ func (c *cursor) advance(ctx context.Context) bool {
 	for {
 		if len(c.queue) > 0 {
 			c.head, c.headErr = c.queue[0], nil
-			c.queue = c.queue[1:]
+			if len(c.queue) == 1 {
+				c.queue = c.queue[:0] // keep the backing array
+			} else {
+				c.queue = c.queue[1:]
+			}
 			c.key = c.head.Time.Time
 			return true
 		}
