@@ -490,6 +490,20 @@ func TestLogsOnHost(t *testing.T) {
 	}
 }
 
+// Pod directories named from the runtime's pods when given.
+func TestPodsNamedByRuntime(t *testing.T) {
+	for _, hs := range hostSources(t) {
+		st, err := containerd.Open(hs.src, containerd.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods, _ := kube.Pods(context.Background(), hs.src, kube.PodOptions{Runtime: st.Pods, UID: attackedUID})
+		if len(pods) != 1 || pods[0].NameFrom != "runtime" || pods[0].Namespace+"/"+pods[0].Name != attackedPod || pods[0].Tokens[0].Pod != attackedPod {
+			t.Errorf("%s: %+v", hs.name, pods)
+		}
+	}
+}
+
 func TestHostEvents(t *testing.T) {
 	hs := hostSources(t)[0]
 	r, err := kube.Kubelet(context.Background(), hs.src, kube.Options{})

@@ -322,3 +322,33 @@ func parsePodManifest(p *StaticPod, doc map[string]any) {
 func normCap(c string) string {
 	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(c)), "CAP_")
 }
+
+// Annotations the kubelet puts on a static pod's sandbox (and mirror pod).
+const (
+	annotationConfigSource = "kubernetes.io/config.source" // "file" for a static pod from the manifest path, "http" from the URL
+	annotationConfigHash   = "kubernetes.io/config.hash"
+)
+
+// StaticPodFor returns the manifest a runtime pod came from: a pod whose
+// sandbox annotations say config.source "file" (or, without annotations,
+// a pod in the manifest's namespace), named as the manifest or as the
+// manifest's name with the node name appended (the kubelet's naming of
+// static pods). Nil when no manifest read here matches.
+func StaticPodFor(namespace, name string, annotations map[string]string, pods []StaticPod) *StaticPod {
+	if src, ok := annotations[annotationConfigSource]; ok && src != "file" {
+		return nil
+	}
+	var best *StaticPod
+	for i := range pods {
+		p := &pods[i]
+		if p.Name == "" || p.IgnoredByKubelet || p.Namespace != namespace {
+			continue
+		}
+		if name == p.Name || strings.HasPrefix(name, p.Name+"-") {
+			if best == nil || len(p.Name) > len(best.Name) {
+				best = p
+			}
+		}
+	}
+	return best
+}

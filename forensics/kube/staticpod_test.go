@@ -172,6 +172,15 @@ func TestStaticPods(t *testing.T) {
 			if !strings.Contains(byName[""].Warnings[0], "broken.yaml") {
 				t.Errorf("broken: %+v", byName[""])
 			}
+			if sp := StaticPodFor("kube-system", "kube-apiserver-worker-1", map[string]string{"kubernetes.io/config.source": "file"}, pods); sp == nil || sp.Name != "kube-apiserver" {
+				t.Errorf("static pod for the apiserver: %+v", sp)
+			}
+			if sp := StaticPodFor("kube-system", "kube-apiserver-worker-1", map[string]string{"kubernetes.io/config.source": "api"}, pods); sp != nil {
+				t.Errorf("an API pod matched %+v", sp)
+			}
+			if sp := StaticPodFor("kube-system", "hidden-worker-1", nil, pods); sp != nil {
+				t.Errorf("an ignored manifest matched %+v", sp)
+			}
 			w := strings.Join(warns, "\n")
 			if !strings.Contains(w, "loop.yaml: ") || !strings.Contains(w, "sub: a directory") {
 				t.Errorf("warnings %q", warns)
