@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -197,7 +198,7 @@ func parseKubeconfig(src evidence.Source, k *Kubeconfig, doc map[string]any, dir
 			for key := range getMap(ap, "config") {
 				a.ConfigKeys = append(a.ConfigKeys, key)
 			}
-			sortStrings(a.ConfigKeys)
+			sort.Strings(a.ConfigKeys)
 			u.AuthProvider = a
 			kinds = append(kinds, "auth_provider")
 		}
@@ -284,12 +285,4 @@ func firstCert(b []byte) *CertInfo {
 			NotBefore: model.T(c.NotBefore), NotAfter: model.T(c.NotAfter), SHA256: hex.EncodeToString(sum[:]), IsCA: c.IsCA}
 	}
 	return nil
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

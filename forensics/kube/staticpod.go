@@ -107,14 +107,13 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	if err != nil {
 		return nil, []string{fmt.Sprintf("static pod path %q: %v", p, err)}
 	}
-	fi, res, st, err := statPath(src, name)
+	_, res, st, err := statPath(src, name)
 	if err != nil {
 		return nil, []string{fmt.Sprintf("static pod path %s: %v", abs(name), err)}
 	}
 	if st == nil {
 		return nil, nil
 	}
-	_ = fi
 	var files []string
 	if st.Mode.IsDir() {
 		ents, err := src.ReadDir(res)
@@ -146,7 +145,7 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 
 func readManifest(src evidence.Source, name string, configured bool) ([]StaticPod, []string) {
 	base := StaticPod{Configured: configured}
-	fi, res, st, err := statPath(src, name)
+	fi, _, st, err := statPath(src, name)
 	base.FileInfo = fi
 	if err != nil {
 		return nil, []string{fmt.Sprintf("%s: %v", abs(name), err)}
@@ -173,7 +172,6 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 		return []StaticPod{p}, nil
 	}
 	base.FileInfo = rfi
-	_ = res
 	docs := splitYAMLDocuments(b)
 	var out []StaticPod
 	first := true
