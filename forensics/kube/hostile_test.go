@@ -1,0 +1,218 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/model"
+)
+
+// billionLaughs is the YAML alias bomb: 9^9 strings from a few hundred bytes.
+func billionLaughs() string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Pod\nmetadata: {name: bomb}\n")
+	b.WriteString(`a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` + "\n")
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		fmt.Fprintf(&b, "%s: &%s [%s]\n", n, n, strings.TrimSuffix(strings.Repeat("*"+prev+",", 9), ","))
+		prev = n
+	}
+	return b.String()
+}
+
+func TestHostileManifests(t *testing.T) {
+	deepFlow := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	deepMap := "spec: " + strings.Repeat("{a: ", 20000) + "1" + strings.Repeat("}", 20000)
+	huge := "apiVersion: v1\nkind: Pod\nmetadata: {name: huge}\n# " + strings.Repeat("x", MaxConfigBytes) + "\n"
+	// Under the library's own alias ratio, but a second of work and
+	// ~60 MB per file: refused by our bound.
+	wide := "a: &a [" + strings.TrimSuffix(strings.Repeat("x,", 100000), ",") + "]\nb: [" + strings.TrimSuffix(strings.Repeat("*a,", 100), ",") + "]\n"
+	manyDocs := strings.Repeat("apiVersion: v1\nkind: Pod\nmetadata: {name: many}\nspec: {containers: [{name: c, image: x}]}\n---\n", 1000)
+	for _, s := range trees(t, map[string]node{
+		"etc/kubernetes/manifests/bomb.yaml":  file(billionLaughs()),
+		"etc/kubernetes/manifests/deep.yaml":  file(deepFlow),
+		"etc/kubernetes/manifests/deep2.yaml": file(deepMap),
+		"etc/kubernetes/manifests/huge.yaml":  file(huge),
+		"etc/kubernetes/manifests/wide.yaml":  file(wide),
+		"etc/kubernetes/manifests/many.yaml":  file(manyDocs),
+		"etc/kubernetes/manifests/null.yaml":  file("~\n"),
+		"etc/kubernetes/manifests/list.yaml":  file("- 1\n- 2\n"),
+		"etc/kubernetes/manifests/types.yaml": file("apiVersion: 1\nkind: [Pod]\nmetadata: {name: {x: 1}}\nspec: {hostPID: \"yes\", containers: {a: 1}, volumes: 3}\n"),
+	}) {
+		t.Run(s.name, func(t *testing.T) {
+			pods, _ := StaticPods(context.Background(), s.src, StaticPodOptions{Configured: true})
+			by := map[string][]StaticPod{}
+			for _, p := range pods {
+				by[filepath.Base(p.Path)] = append(by[filepath.Base(p.Path)], p)
+			}
+			if p := by["bomb.yaml"]; len(p) != 1 || p[0].Severity != model.SeverityLow || !strings.Contains(p[0].Warnings[0], "excessive aliasing") {
+				t.Errorf("bomb: %+v", p)
+			}
+			if p := by["wide.yaml"]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "100 YAML aliases in 200313 bytes could expand") {
+				t.Errorf("wide: %+v", p)
+			}
+			for _, f := range []string{"deep.yaml", "deep2.yaml"} {
+				if p := by[f]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "exceeded max depth") {
+					t.Errorf("%s: %+v", f, p)
+				}
+			}
+			if p := by["huge.yaml"]; len(p) != 1 || p[0].Severity != model.SeverityMedium || !strings.Contains(p[0].Why, "over the 1048576-byte limit") {
+				t.Errorf("huge: %+v", p)
+			}
+			m := by["many.yaml"]
+			if len(m) != MaxDocuments+1 || !strings.Contains(m[MaxDocuments].Warnings[0], "more than 64 YAML documents") {
+				t.Errorf("many: %d", len(m))
+			}
+			for _, f := range []string{"null.yaml", "list.yaml"} {
+				if p := by[f]; len(p) != 1 || p[0].Severity != model.SeverityLow {
+					t.Errorf("%s: %+v", f, p)
+				}
+			}
+			// Wrong types are read as absent, not as a crash.
+			if p := by["types.yaml"]; len(p) != 1 || p[0].HostPID || p[0].Name != "" || len(p[0].Containers) != 0 {
+				t.Errorf("types: %+v", p)
+			}
+		})
+	}
+}
+
+func TestHostileConfigs(t *testing.T) {
+	manyWords := "[Service]\nExecStart=/usr/bin/kubelet " + strings.Repeat("--v=1 ", MaxArgs+10) + "\n"
+	for _, s := range trees(t, map[string]node{
+		"etc/systemd/system/kubelet.service":                                         file(manyWords),
+		"etc/systemd/system/kubelet.service.d/loop.conf":                             symlink("loop.conf"),
+		"etc/systemd/system/kubelet.service.d/20-config.conf":                        file("[Service]\nExecStart=\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --kubeconfig=/etc/kubernetes/kubelet.conf --read-only-port=abc\nEnvironmentFile=/etc/default/kubelet\n"),
+		"etc/default/kubelet":                                                        file("A=" + strings.Repeat("y", MaxConfigBytes) + "\n"),
+		"var/lib/kubelet/config.yaml":                                                file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nreadOnlyPort: \"10255\"\nauthentication: {anonymous: {enabled: 1}}\n"),
+		"etc/kubernetes/kubelet.conf":                                                file(billionLaughs()),
+		"etc/kubernetes/manifests":                                                   symlink("manifests"),
+		"var/lib/kubelet/pods/" + podA + "/volumes/kubernetes.io~projected/t/..data": symlink("..data"),
+		"var/lib/kubelet/pods/" + podA + "/volumes/kubernetes.io~projected/t/token":  symlink("..data/token"),
+	}) {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := Kubelet(context.Background(), s.src, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := strings.Join(r.Warnings, "\n")
+			for _, want := range []string{
+				"loop.conf: too many levels of symbolic links",
+				"/etc/default/kubelet: file is 1048579 bytes, over the 1048576-byte limit",
+				"flag --read-only-port=\"abc\": strconv.ParseInt",
+				"readOnlyPort is a string",
+				"authentication.anonymous.enabled is a number",
+				"static pod path /etc/kubernetes/manifests: resolve etc/kubernetes/manifests: too many levels of symbolic links",
+			} {
+				if !strings.Contains(w, want) {
+					t.Errorf("no warning %q in\n%s", want, w)
+				}
+			}
+			if len(r.Pods) != 1 || !strings.Contains(strings.Join(r.Pods[0].Warnings, ""), "/t/token: resolve") {
+				t.Errorf("pod warnings %+v", r.Pods)
+			}
+			// Bad values leave the kubelet's defaults.
+			if r.Config.ReadOnlyPort.Value != 0 || r.Config.AnonymousAuth.Value {
+				t.Errorf("config %+v", r.Config)
+			}
+			if len(r.Kubeconfigs) != 1 || !strings.Contains(strings.Join(r.Kubeconfigs[0].Warnings, ""), "excessive aliasing") {
+				t.Errorf("kubeconfig %+v", r.Kubeconfigs)
+			}
+		})
+	}
+	// The over-long ExecStart alone.
+	args, err := expandExec("/usr/bin/kubelet "+strings.Repeat("--v=1 ", MaxArgs+10), "/u", nil)
+	if err == nil || len(args) > MaxArgs+2 {
+		t.Errorf("%d args, %v", len(args), err)
+	}
+}
+
+// A 100 MB token file is not read; a 50 MB log line is cut at the bound
+// with memory staying flat.
+func TestHostileSizes(t *testing.T) {
+	root := t.TempDir()
+	mk := func(rel string) string {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tok := mk("var/lib/kubelet/pods/" + podA + "/volumes/kubernetes.io~secret/s/token")
+	f, err := os.Create(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(100 << 20) // sparse: 100 MB without the disk
+	f.Close()
+	const big = 50 << 20
+	line := func(prefix, suffix string) []byte {
+		b := make([]byte, 0, big+len(prefix)+len(suffix))
+		b = append(b, prefix...)
+		for len(b) < big {
+			b = append(b, "0123456789abcdef"...)
+		}
+		return append(b, suffix...)
+	}
+	cri := line("2026-11-26T10:00:00Z stdout F ", "\n2026-11-26T10:00:01Z stdout F after\n")
+	firstLen := int64(len(cri) - len("2026-11-26T10:00:01Z stdout F after\n"))
+	if err := os.WriteFile(mk("var/log/pods/web_web-0_"+podA+"/app/0.log"), cri, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dock := line(`{"log":"\u0041\n`, `\n","stream":"stderr","time":"2026-11-26T11:00:00Z"}`+"\n"+`{"log":"after\n","stream":"stdout","time":"2026-11-26T11:00:01Z"}`+"\n")
+	if err := os.WriteFile(mk("var/lib/docker/containers/abc/abc-json.log"), dock, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cri, dock = nil, nil
+	src, err := evidence.OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pods, _ := Pods(context.Background(), src, PodOptions{})
+	if len(pods) != 1 || len(pods[0].Tokens) != 1 || !strings.Contains(pods[0].Tokens[0].Warnings[0], "104857600 bytes, over the 65536-byte limit") {
+		t.Errorf("100 MB token: %+v", pods)
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var lines []LogLine
+	var lens []int
+	for l, err := range Logs(context.Background(), src, LogFilter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		lens = append(lens, len(l.Text))
+		l.Text = l.Text[:min(len(l.Text), 32)]
+		lines = append(lines, l)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("reading two 50 MB lines allocated %d bytes", alloc)
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	// The CRI line: the first MaxLineBytes bytes less its 30-byte prefix.
+	if l := lines[0]; !l.Truncated || l.Text != "0123456789abcdef0123456789abcdef" || l.Stream != "stdout" || lens[0] != MaxLineBytes-30 {
+		t.Errorf("cri line %+v", l)
+	}
+	if l := lines[1]; l.Text != "after" || l.Line != 2 || l.Offset != firstLen {
+		t.Errorf("line after %+v", l)
+	}
+	if l := lines[2]; !l.Truncated || !strings.HasPrefix(l.Text, "A\n0123") || l.Stream != "stderr" || l.Time.String() != "2026-11-26T11:00:00.000000000Z" {
+		t.Errorf("docker line %+v", l)
+	}
+	if l := lines[3]; l.Text != "after" || l.Truncated {
+		t.Errorf("docker after %+v", l)
+	}
+	fs, _ := LogFindings(context.Background(), src, LogFilter{})
+	if got := kinds(fs); got != "low:oversized_log_lines,low:oversized_log_lines" {
+		t.Errorf("findings %s", got)
+	}
+}
