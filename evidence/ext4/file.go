@@ -191,6 +191,11 @@ func (f *FS) readData(p []byte, phys uint64, inb int64, ino uint32) error {
 			if err := f.readDevice(p[:chunk], int64(src)*f.bs+inb, ino); err != nil {
 				return err
 			}
+			if f.escaped[phys] && inb < 4 {
+				var m [4]byte
+				be.PutUint32(m[:], jbdMagic)
+				copy(p[:chunk], m[inb:])
+			}
 			p, phys, inb = p[chunk:], phys+1, 0
 		}
 		return nil

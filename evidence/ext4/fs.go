@@ -43,7 +43,8 @@ type FS struct {
 	// replay maps a filesystem block to the journal block (a physical
 	// block number) holding its newest committed copy, when the journal
 	// was not checkpointed; nil when there is nothing to replay.
-	replay map[uint64]uint64
+	replay  map[uint64]uint64
+	escaped map[uint64]bool // replayed copies whose first four bytes were escaped in the log
 
 	jmu     sync.Mutex
 	journal *journalScan // the journal's log, scanned on first use (Deleted)
@@ -282,6 +283,9 @@ func (f *FS) readBlock(b uint64, what string, ino uint32) ([]byte, error) {
 	buf := make([]byte, f.bs)
 	if err := readFull(f.r, buf, off); err != nil {
 		return nil, &vfs.FormatError{File: errName(what, ino), Offset: off, Msg: "read error", Err: err}
+	}
+	if f.escaped[b] {
+		be.PutUint32(buf, jbdMagic)
 	}
 	f.blocks.put(b, buf, 1)
 	return buf, nil
