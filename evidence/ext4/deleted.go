@@ -752,12 +752,21 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 	var spans []blockSpan
 	var mapped, inUse int64
 	var notes []string
+	// The map's own blocks (indirect, extent tree) count as the file's too:
+	// a later file may have taken one for its data or its own map.
+	meta := map[uint64]bool{}
+	rd := func(b uint64, what string, ino uint32) ([]byte, error) {
+		if len(meta) < maxSpans {
+			meta[b] = true
+		}
+		return c.rd(b, what, ino)
+	}
 	nblk := uint64((size + f.bs - 1) / f.bs)
 	for lblk := uint64(0); lblk < nblk; {
 		if r.ctx.Err() != nil {
 			break
 		}
-		run, err := f.mapBlock(v, lblk, c.rd)
+		run, err := f.mapBlock(v, lblk, rd)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("block map unreadable from logical block %d: %v", lblk, err))
 			break
@@ -779,6 +788,9 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 			}
 		}
 		lblk += n
+	}
+	for b := range meta {
+		spans = append(spans, blockSpan{start: b, end: b + 1})
 	}
 	if mapped < size {
 		notes = append(notes, fmt.Sprintf("%d of %d bytes are not mapped (holes or a lost map); they read as zeros", size-mapped, size))

@@ -18,6 +18,9 @@ import (
 // The images testdata/ext4/make.sh makes, and what each was made with.
 var fixtureImages = []string{"ext4-4k", "ext4-1k", "ext3", "ext4-metabg"}
 
+// replayImage needs journal recovery (see make.sh, replay_image).
+const replayImage = "ext4-replay"
+
 // fixtureDir returns the directory holding the images made by
 // testdata/ext4/make.sh from the committed node collection, making them
 // once per version of the script and of the collection (they are cached
@@ -104,14 +107,20 @@ func openImage(t testing.TB, name string) (*ext4.FS, string) {
 	return fsys, img
 }
 
-// mountImage loop-mounts an image read-only and returns the mount point.
+// mountImage loop-mounts an image read-only (without loading its
+// journal) and returns the mount point.
 func mountImage(t testing.TB, img string) string {
+	t.Helper()
+	return mountWith(t, img, "ro,loop,noload")
+}
+
+func mountWith(t testing.TB, img, opts string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the kernel comparison loop-mounts the image and needs root; CI runs as root")
 	}
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", "ro,loop,noload", img, mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "ext4", "-o", opts, img, mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount %s: %v\n%s", img, err, out)
 	}
 	t.Cleanup(func() {

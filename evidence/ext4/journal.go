@@ -316,6 +316,10 @@ func (f *FS) replayJournal() error {
 	if len(commits) == 0 {
 		return nil
 	}
+	// What was read to find the journal predates the replay.
+	f.blocks = newLRU[uint64, []byte](f.blocks.budget)
+	f.inodes = newLRU[uint32, *inode](f.inodes.budget)
+	f.groups = newLRU[uint32, groupDesc](f.groups.budget)
 	f.replay = map[uint64]uint64{}
 	f.escaped = map[uint64]bool{}
 	for _, c := range commits {
@@ -336,13 +340,22 @@ func (f *FS) replayJournal() error {
 			delete(f.escaped, c.tag.fsblk)
 		}
 	}
+	// A logged superblock is newer (free counts, times); keep the
+	// geometry read from disk.
+	sbBlk := uint64(superblockOffset) / uint64(f.bs)
+	if _, ok := f.replay[sbBlk]; ok {
+		if b, err := f.readBlock(sbBlk, "superblock", 0); err == nil {
+			o := superblockOffset % f.bs
+			if nsb, err := parseSuperblock(b[o:o+superblockSize], f.size); err == nil &&
+				nsb.blocksCount == f.sb.blocksCount && nsb.inodesCount == f.sb.inodesCount && nsb.blockSize == f.sb.blockSize &&
+				nsb.incompat == f.sb.incompat && nsb.descSize == f.sb.descSize {
+				f.sb = nsb
+			}
+		}
+	}
 	f.warnf("ext4 journal: the filesystem was not cleanly unmounted; %d committed transactions (%d blocks) from the journal are applied in memory, as the kernel would on mount", nTxn, len(f.replay))
 	if badCsums > 0 {
 		f.warnf("ext4 journal: %d logged blocks failed their checksum and were not applied", badCsums)
-	}
-	// The superblock itself may be among them.
-	if _, ok := f.replay[uint64(superblockOffset)/uint64(f.bs)]; ok {
-		f.warnf("ext4 journal: the log holds a newer superblock; the one on disk is used for geometry")
 	}
 	return nil
 }

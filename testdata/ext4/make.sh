@@ -231,4 +231,62 @@ image ext3 160M mkfs.ext3 -b 1024 -I 128
 # meta_bg (descriptor blocks spread over the groups) with 64-byte
 # descriptors and many small groups.
 image ext4-metabg 160M mkfs.ext4 -b 1024 -g 1024 -I 256 -O meta_bg,^resize_inode,64bit,metadata_csum
+# A filesystem that needs recovery, as a node's disk is when it died:
+# changes made through the kernel on a copy are logged, block for block,
+# into the original's journal with debugfs (journal_open/write/close) and
+# never checkpointed. A second transaction logs garbage over keep.txt's
+# data block and a third revokes it, so that replay must honour revokes.
+# A file's data block starts with the jbd2 magic, so its logged copy is
+# escaped. The reader must show what the kernel shows after its own replay.
+replay_image() {
+	local img="$out/ext4-replay.img" changed="$work/changed.img"
+	rm -f "$img"
+	truncate -s 64M "$img"
+	mkfs.ext4 -q -F -b 4096 -U 6e8b6e53-1d6b-4a55-9e4f-0e0e4d0e4f02 -E root_owner=0:0,lazy_itable_init=0 -L ext4-replay "$img"
+	mount -o loop "$img" "$mnt"
+	mkdir -p "$mnt/dir"
+	pattern keep 5000 >"$mnt/keep.txt"
+	pattern gone 3000 >"$mnt/dir/gone.txt"
+	pattern renamed 100 >"$mnt/dir/old-name"
+	umount "$mnt"
+	cp --sparse=always "$img" "$changed"
+	mount -o loop "$changed" "$mnt"
+	pattern replayed 12345 >"$mnt/new.txt"
+	setfattr -n user.replayed -v yes "$mnt/new.txt"
+	mkdir "$mnt/newdir"
+	(cd "$mnt/newdir" && seq -f 'f%03g' 1 50 | xargs touch)
+	rm "$mnt/dir/gone.txt"
+	mv "$mnt/dir/old-name" "$mnt/dir/new-name"
+	{ printf '\xc0\x3b\x39\x98'; pattern escaped 5000; } >"$mnt/escaped.bin"
+	touch -d '2022-02-22 22:22:22.222222222 UTC' "$mnt/keep.txt"
+	umount "$mnt"
+	local jblocks changed_blocks list b
+	jblocks=" $(debugfs -R 'blocks <8>' "$img" 2>/dev/null) "
+	changed_blocks=$({ cmp -l "$img" "$changed" || true; } | awk '{print int(($1-1)/4096)}' | sort -nu)
+	rm -f "$work/blocks"
+	list=
+	for b in $changed_blocks; do
+		[[ $jblocks == *" $b "* ]] && continue
+		dd if="$changed" bs=4096 skip="$b" count=1 status=none >>"$work/blocks"
+		list="$list${list:+,}$b"
+	done
+	local keepblk
+	keepblk=$(debugfs -R 'blocks /keep.txt' "$img" 2>/dev/null | awk '{print $1}')
+	pattern garbage 4096 >"$work/garbage"
+	debugfs -w -f - "$img" >/dev/null 2>&1 <<-EOF
+		jo
+		jw -b $list $work/blocks
+		jc
+		jo
+		jw -b $keepblk $work/garbage
+		jc
+		jo
+		jw -r $keepblk /dev/null
+		jc
+	EOF
+	dumpe2fs -h "$img" 2>/dev/null | grep -q needs_recovery || { echo "replay image does not need recovery" >&2; exit 1; }
+	echo "logged_blocks $list" >"$out/ext4-replay.facts"
+	echo "revoked_block $keepblk" >>"$out/ext4-replay.facts"
+}
+replay_image
 echo "made: $(cd "$out" && ls)"
