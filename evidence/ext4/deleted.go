@@ -419,7 +419,7 @@ func (r *recovery) itableOf(b uint64) (uint32, bool) {
 		f := r.f
 		per := (uint64(f.sb.inodesPerGroup)*uint64(f.sb.inodeSize) + uint64(f.bs) - 1) / uint64(f.bs)
 		r.itables = []itableRange{}
-		for g := uint32(0); g < f.sb.groupCount; g++ {
+		for g := uint32(0); g < f.scanGroups(); g++ {
 			gd, err := f.group(g)
 			if err != nil {
 				continue
@@ -471,7 +471,7 @@ func (r *recovery) scanJournalInodes() error {
 // free (or unlinked) whose block map still maps blocks.
 func (r *recovery) scanInodeTables() error {
 	f := r.f
-	for g := uint32(0); g < f.sb.groupCount; g++ {
+	for g := uint32(0); g < f.scanGroups(); g++ {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
@@ -741,11 +741,15 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 	if size == 0 {
 		return 0, true, nil, nil
 	}
-	if v.has(flagInlineData) || (v.isSymlink() && f.isFastSymlink(v)) {
-		if v.has(flagInlineData) {
-			if _, err := f.inlineContent(v); err != nil {
-				return 0, false, []string{fmt.Sprintf("inline data unreadable: %v", err)}, nil
-			}
+	if v.has(flagInlineData) {
+		if _, err := f.inlineContent(v); err != nil {
+			return 0, false, []string{fmt.Sprintf("inline data unreadable: %v", err)}, nil
+		}
+		return size, true, nil, nil
+	}
+	if v.isSymlink() && f.isFastSymlink(v) {
+		if size >= iBlockSize {
+			return iBlockSize - 1, false, []string{fmt.Sprintf("a fast symlink of %d bytes: only %d fit in the inode", size, iBlockSize-1)}, nil
 		}
 		return size, true, nil, nil
 	}
@@ -866,7 +870,8 @@ func (r *recovery) opener(c *candidate) func() (io.ReaderAt, error) {
 			}
 			fl.inline = data
 		case v.isSymlink() && f.isFastSymlink(v):
-			fl.inline = append([]byte(nil), v.block[:min(int(v.size), iBlockSize)]...)
+			fl.inline = append([]byte(nil), v.block[:min(int(v.size), iBlockSize-1)]...)
+			fl.size = int64(len(fl.inline))
 		}
 		return fl, nil
 	}

@@ -298,6 +298,18 @@ func errName(what string, ino uint32) string {
 	return "ext4 " + what
 }
 
+// scanGroups is the number of block groups a scan of the whole filesystem
+// visits: those that start inside the device (a truncated image or a
+// hostile block count must not make a scan run over billions of groups).
+func (f *FS) scanGroups() uint32 {
+	devBlocks := uint64(f.size / f.bs)
+	if devBlocks <= uint64(f.sb.firstDataBlock) {
+		return 0
+	}
+	n := (devBlocks - uint64(f.sb.firstDataBlock) + uint64(f.sb.blocksPerGroup) - 1) / uint64(f.sb.blocksPerGroup)
+	return uint32(min(n, uint64(f.sb.groupCount)))
+}
+
 // groupDesc is what the reader uses of a block group descriptor.
 type groupDesc struct {
 	blockBitmap  uint64
