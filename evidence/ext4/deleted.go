@@ -32,9 +32,12 @@ const (
 //   - inode tables (for the whole filesystem only, dir "."): free inodes
 //     whose block map still maps blocks.
 //
-// An inode that is in use today is never reported, whatever old name
-// points at it. Names are reported only below dir; inodes known by no name
-// only when dir is ".". Records are sorted by path, unnamed ones last.
+// Inode numbers are reused: a file is one incarnation of a number (its
+// generation), and a name found in the journal belongs to the incarnation
+// the journal shows at that transaction. Today's files are never reported,
+// whatever old name points at them. Names are reported only below dir;
+// files known by no name only when dir is ".". Records are sorted by path,
+// unnamed ones last.
 func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 	root, clean, err := f.resolve("deleted", dir)
 	if err != nil {
@@ -45,7 +48,7 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 	}
 	r := &recovery{
 		f: f, ctx: ctx, whole: clean == ".",
-		livePath: map[uint32]string{}, names: map[uint32][]nameRef{}, cands: map[uint32]*candidate{},
+		livePath: map[uint32]string{}, names: map[incarnation][]nameRef{}, cands: map[incarnation]*candidate{},
 		live: map[uint32]bool{}, icopies: map[uint32][]inodeCopy{}, copies: newLRU[uint32, []byte](256),
 	}
 	if f.sb.journalInum != 0 && f.sb.hasCompat(compatHasJournal) {
@@ -67,37 +70,38 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 			return nil, err
 		}
 	}
-	for ino := range r.names {
-		r.candidate(ino)
-	}
 	if err := r.expandDeletedDirs(); err != nil {
 		return nil, err
 	}
 	return r.records()
 }
 
-// nameRef is one name a deleted inode was found under.
-type nameRef struct {
-	parent uint32
-	name   string
-	slack  bool   // from the slack of a directory block as it is on disk now
-	seq    uint32 // the journal transaction of the copy it came from (slack false)
-	cur    bool   // from a block as it is on disk now
+// incarnation is one file that had an inode number: the number and the
+// generation the inode was given when allocated.
+type incarnation struct {
+	ino uint32
+	gen uint32
 }
 
-// candidate is a deleted inode and the version of it whose block map is
-// used to recover its content.
+// nameRef is one name a deleted file was found under.
+type nameRef struct {
+	parent incarnation
+	name   string
+	cur    bool   // from the slack of a live directory's block as it is now
+	seq    uint32 // otherwise: the journal transaction of the copy it came from
+}
+
+// candidate is a deleted file and the version of its inode whose block
+// map is used to recover its content.
 type candidate struct {
-	ino      uint32
-	cur      *inode      // the inode on disk now (nil when unreadable)
+	key      incarnation
+	cur      *inode      // the inode on disk now, when it is still this file's
 	ver      *inode      // the version used: cur, or a journal copy
 	rd       blockReader // block reader for ver's map
 	seq      uint32      // journal transaction of ver, when a copy
 	fromJ    bool
-	reused   bool   // the inode number is in use today by another file
-	endSeq   uint32 // reused: the first transaction showing today's file
-	hasEnd   bool
-	deleted  time.Time // reused: the dtime a journal copy recorded
+	reused   bool      // the inode number has since been given to another file
+	deleted  time.Time // dtime, from the inode on disk or a journal copy
 	notes    []string
 	dirsDone bool
 }
@@ -107,11 +111,11 @@ type recovery struct {
 	ctx      context.Context
 	js       *journalScan
 	whole    bool
-	livePath map[uint32]string // live directories below dir
-	names    map[uint32][]nameRef
+	livePath map[uint32]string // live directories below dir, by inode
+	names    map[incarnation][]nameRef
 	nNames   int
-	cands    map[uint32]*candidate
-	live     map[uint32]bool // inUse memo
+	cands    map[incarnation]*candidate
+	live     map[uint32]bool // isLive memo
 	notes    []string
 	itables  []itableRange
 	icopies  map[uint32][]inodeCopy
@@ -124,7 +128,8 @@ type inodeCopy struct {
 	seq uint32
 }
 
-// inodeCopies returns the journal's copies of inode ino, newest first.
+// inodeCopies returns the journal's copies of inode ino (those with a
+// mode: the inode was in use or had been), newest first.
 func (r *recovery) inodeCopies(ino uint32) []inodeCopy {
 	if r.js == nil {
 		return nil
@@ -183,6 +188,29 @@ func (r *recovery) isLive(ino uint32) bool {
 	return v
 }
 
+// genAt returns the generation inode ino had when a name was seen: today's
+// for a name in today's slack; for a name in a journal copy, that of the
+// newest copy of the inode from the same transaction or before (or the
+// oldest after, when the journal kept none before).
+func (r *recovery) genAt(ino uint32, ref nameRef) (uint32, bool) {
+	cur, err := r.f.inode(ino)
+	if !ref.cur {
+		cs := r.inodeCopies(ino)
+		for _, c := range cs {
+			if int32(c.seq-ref.seq) <= 0 {
+				return c.v.gen, true
+			}
+		}
+		if len(cs) > 0 {
+			return cs[len(cs)-1].v.gen, true
+		}
+	}
+	if err != nil {
+		return 0, false
+	}
+	return cur.gen, true
+}
+
 // inodeInUse reads inode ino's bit in its group's inode bitmap.
 func (f *FS) inodeInUse(ino uint32) (bool, error) {
 	g := f.sb.groupOf(ino)
@@ -226,47 +254,32 @@ func (f *FS) blockInUse(b uint64) (bool, error) {
 	return bm[i/8]&(1<<(i%8)) != 0, nil
 }
 
-// addName records a name found for inode ino in directory parent, unless
-// the inode is in use today (the name is then a stale copy of a live or
-// renamed entry, or the number was reused) or reserved.
-func (r *recovery) addName(ino, parent uint32, name []byte, ref nameRef) {
+// addName records a name found for inode ino, for the incarnation the
+// inode had then, unless that is today's file (the name is then a stale
+// copy of a live or renamed entry).
+func (r *recovery) addName(ino uint32, name []byte, ref nameRef) {
 	if ino < r.f.sb.firstIno || ino > r.f.sb.inodesCount || !validName(name) || r.nNames >= maxRecoverNames {
 		return
 	}
+	gen, ok := r.genAt(ino, ref)
+	if !ok {
+		return
+	}
 	if r.isLive(ino) {
-		// A name for an inode in use today is a deleted file's only when it
-		// comes from the journal, from before today's file took the number,
-		// and is not one of today's file's own names.
-		if ref.cur {
-			return
-		}
-		c := r.candidate(ino)
-		if c.ver == nil || !c.reused || (c.hasEnd && int32(ref.seq-c.endSeq) >= 0) || r.liveEntry(parent, name, ino) {
+		if cur, err := r.f.inode(ino); err == nil && cur.gen == gen {
 			return
 		}
 	}
-	for _, n := range r.names[ino] {
-		if n.parent == parent && n.name == string(name) {
+	key := incarnation{ino, gen}
+	for _, n := range r.names[key] {
+		if n.parent == ref.parent && n.name == string(name) {
 			return
 		}
 	}
-	ref.parent, ref.name = parent, string(name)
-	r.names[ino] = append(r.names[ino], ref)
+	ref.name = string(name)
+	r.names[key] = append(r.names[key], ref)
 	r.nNames++
-}
-
-// liveEntry reports whether live directory parent names ino by name today.
-func (r *recovery) liveEntry(parent uint32, name []byte, ino uint32) bool {
-	in, err := r.f.inode(parent)
-	if err != nil || !in.isDir() {
-		return false
-	}
-	d, err := r.f.dir(in)
-	if err != nil {
-		return false
-	}
-	e, ok := d.lookup(string(name), false)
-	return ok && e.ino == ino
+	r.candidate(key)
 }
 
 func validName(name []byte) bool {
@@ -281,19 +294,17 @@ func validName(name []byte) bool {
 	return true
 }
 
-// scanBlock reads the names of a directory block of directory parent: the
-// live chain unless onlySlack, and whatever older entries the slack of
-// each record still holds.
-func (r *recovery) scanBlock(b []byte, parent uint32, onlySlack bool, ref nameRef) {
+// scanBlock reads the names of a directory block: the live chain unless
+// onlySlack, and whatever older entries the slack of each record still
+// holds.
+func (r *recovery) scanBlock(b []byte, onlySlack bool, ref nameRef) {
 	r.f.walkDirBlock(b, func(off int, ino uint32, rlen int, name []byte, ftype uint8) {
 		if !onlySlack && ino != 0 {
-			r.addName(ino, parent, name, ref)
+			r.addName(ino, name, ref)
 		}
 		used := (direntHeader + len(name) + 3) &^ 3
 		if used < rlen {
-			sref := ref
-			sref.slack = ref.cur
-			r.scanSlack(b[off+used:off+rlen], parent, sref)
+			r.scanSlack(b[off+used:off+rlen], ref)
 		}
 	})
 }
@@ -301,7 +312,7 @@ func (r *recovery) scanBlock(b []byte, parent uint32, onlySlack bool, ref nameRe
 // scanSlack looks for whole entries in the unused tail of a record: an
 // inode number in range, a rec_len and name length that fit, a name with
 // no '/' or NUL and a known file type.
-func (r *recovery) scanSlack(s []byte, parent uint32, ref nameRef) {
+func (r *recovery) scanSlack(s []byte, ref nameRef) {
 	for p := 0; p+12 <= len(s); {
 		ino := le.Uint32(s[p:])
 		rl := recLen(le.Uint16(s[p+4:]), int(r.f.bs))
@@ -311,7 +322,7 @@ func (r *recovery) scanSlack(s []byte, parent uint32, ref nameRef) {
 			direntHeader+nl <= rl && p+direntHeader+nl <= len(s) && ft <= ftSymlink &&
 			(ft != ftUnknown || !r.f.sb.has(incompatFiletype))
 		if ok && validName(s[p+direntHeader:p+direntHeader+nl]) {
-			r.addName(ino, parent, s[p+direntHeader:p+direntHeader+nl], ref)
+			r.addName(ino, s[p+direntHeader:p+direntHeader+nl], ref)
 			p += (direntHeader + nl + 3) &^ 3
 			continue
 		}
@@ -338,7 +349,7 @@ func (r *recovery) walkLive(root *inode, path string) error {
 		if err != nil || !in.isDir() || in.has(flagEncrypt) {
 			continue
 		}
-		r.dirNames(in, r.f.readBlock, true)
+		r.dirNames(in, r.f.readBlock, true, 0)
 		d, err := r.f.dir(in)
 		if err != nil {
 			continue
@@ -362,37 +373,92 @@ func (r *recovery) walkLive(root *inode, path string) error {
 	return nil
 }
 
+// livePathOf returns the path of a directory incarnation that is live
+// today below dir.
+func (r *recovery) livePathOf(dir incarnation) (string, bool) {
+	p, ok := r.livePath[dir.ino]
+	if !ok {
+		return "", false
+	}
+	in, err := r.f.inode(dir.ino)
+	return p, err == nil && in.gen == dir.gen
+}
+
 // dirNames reads the names a directory's blocks hold: for a live
 // directory only the slack of its blocks as they are now (the live chain
-// is live), for a deleted one every entry; and every entry of the
-// journal's copies of those blocks.
-func (r *recovery) dirNames(in *inode, rd blockReader, live bool) {
+// is live), for a deleted one (a recovered version, as of transaction seq)
+// every entry; and every entry of the journal's copies of those blocks
+// that were this directory's when copied.
+func (r *recovery) dirNames(in *inode, rd blockReader, live bool, seq uint32) {
+	parent := incarnation{in.ino, in.gen}
 	if in.has(flagInlineData) {
-		r.inlineNames(in, live, nameRef{cur: true})
+		if live {
+			r.inlineNames(in, true, nameRef{parent: parent, cur: true})
+		} else {
+			r.inlineNames(in, false, nameRef{parent: parent, seq: seq})
+		}
 		// An inline directory's older states are in the journal's copies
 		// of its inode.
 		for _, c := range r.inodeCopies(in.ino) {
 			if c.v.has(flagInlineData) && c.v.isDir() && c.v.gen == in.gen {
-				r.inlineNames(c.v, false, nameRef{seq: c.seq})
+				r.inlineNames(c.v, false, nameRef{parent: parent, seq: c.seq})
 			}
 		}
 		return
 	}
 	r.f.dirBlocks(in, rd, func(lblk, phys uint64, b []byte) error {
 		if dxCountOffset(in, lblk, b) == 0 {
-			r.scanBlock(b, in.ino, live, nameRef{cur: true})
+			switch {
+			case live:
+				r.scanBlock(b, true, nameRef{parent: parent, cur: true})
+			case r.blockOwned(in, lblk, b):
+				r.scanBlock(b, false, nameRef{parent: parent, seq: seq})
+			}
 		}
 		if r.js != nil {
 			for _, c := range r.js.copies[phys] {
-				cb, err := r.js.readCopy(c)
-				if err != nil || dxCountOffset(in, lblk, cb) != 0 {
+				cb, err := r.readCopy(c)
+				if err != nil || dxCountOffset(in, lblk, cb) != 0 || !r.copyOwned(in, lblk, cb, c.seq) {
 					continue
 				}
-				r.scanBlock(cb, in.ino, false, nameRef{seq: c.seq})
+				r.scanBlock(cb, false, nameRef{parent: parent, seq: c.seq})
 			}
 		}
 		return r.ctx.Err()
 	})
+}
+
+// blockOwned reports whether a block read through a directory's map (a
+// journal copy or the block as it is now) is that directory's: with
+// metadata_csum its tail checksum, seeded by the directory's inode number
+// and generation, must match; without, a first block must begin with the
+// directory's own "." entry.
+func (r *recovery) blockOwned(dir *inode, lblk uint64, b []byte) bool {
+	if r.f.sb.metadataCsum() {
+		return isDirTail(b) && crc32c(r.f.inodeSeed(dir), b[:len(b)-direntTailLen]) == le.Uint32(b[len(b)-4:])
+	}
+	return lblk != 0 || le.Uint32(b) == dir.ino
+}
+
+// copyOwned reports whether a journal copy of a block of directory dir
+// (a version of it) was that directory's when the transaction was
+// written: blocks pass from directory to directory and file to file over
+// time. With metadata_csum the checksum decides. Without, the transaction
+// must also have logged the directory's inode with the same generation
+// (adding or removing an entry always updates the directory's inode).
+func (r *recovery) copyOwned(dir *inode, lblk uint64, b []byte, seq uint32) bool {
+	if !r.blockOwned(dir, lblk, b) {
+		return false
+	}
+	if r.f.sb.metadataCsum() {
+		return true
+	}
+	for _, c := range r.inodeCopies(dir.ino) {
+		if c.seq == seq {
+			return c.v.gen == dir.gen
+		}
+	}
+	return false
 }
 
 // inlineNames scans the entries of an inline directory (a version of it).
@@ -401,9 +467,9 @@ func (r *recovery) inlineNames(in *inode, onlySlack bool, ref nameRef) {
 	if err != nil || len(data) < iBlockSize {
 		return
 	}
-	r.scanBlock(data[4:iBlockSize], in.ino, onlySlack, ref)
+	r.scanBlock(data[4:iBlockSize], onlySlack, ref)
 	if len(data) > iBlockSize {
-		r.scanBlock(data[iBlockSize:], in.ino, onlySlack, ref)
+		r.scanBlock(data[iBlockSize:], onlySlack, ref)
 	}
 }
 
@@ -436,13 +502,19 @@ func (r *recovery) itableOf(b uint64) (uint32, bool) {
 }
 
 // scanJournalInodes looks at every inode in the journal's copies of inode
-// table blocks for a file that is not in use today.
+// table blocks for a file that is not in use today: each generation the
+// copies show with a block map, today's file excepted.
 func (r *recovery) scanJournalInodes() error {
 	if r.js == nil {
 		return nil
 	}
 	f := r.f
+	blocks := make([]uint64, 0, len(r.js.copies))
 	for b := range r.js.copies {
+		blocks = append(blocks, b)
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i] < blocks[j] })
+	for _, b := range blocks {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
@@ -461,7 +533,17 @@ func (r *recovery) scanJournalInodes() error {
 			if ino < f.sb.firstIno || ino > f.sb.inodesCount {
 				continue
 			}
-			r.candidate(ino)
+			var curGen uint32
+			live := r.isLive(ino)
+			if cur, err := f.inode(ino); err == nil {
+				curGen = cur.gen
+			}
+			for _, c := range r.inodeCopies(ino) {
+				if (live && c.v.gen == curGen) || !r.hasMap(c.v) {
+					continue
+				}
+				r.candidate(incarnation{ino, c.v.gen})
+			}
 		}
 	}
 	return nil
@@ -496,17 +578,14 @@ func (r *recovery) scanInodeTables() error {
 			if err != nil {
 				break
 			}
-			if le.Uint16(raw[inMode:]) == 0 {
-				continue
-			}
-			if r.isLive(ino) {
+			if le.Uint16(raw[inMode:]) == 0 || r.isLive(ino) {
 				continue
 			}
 			in, err := f.inode(ino)
 			if err != nil || !r.hasMap(in) {
 				continue
 			}
-			r.candidate(ino)
+			r.candidate(incarnation{ino, in.gen})
 		}
 	}
 	return nil
@@ -537,61 +616,64 @@ func (r *recovery) hasMap(in *inode) bool {
 	return false
 }
 
-// candidate picks the version of a deleted inode to recover from: the
-// inode on disk when its block map is intact, else the newest journal
-// copy of it that still has one, else the inode on disk as it is (its
-// name is then all there is).
-func (r *recovery) candidate(ino uint32) *candidate {
-	if c, ok := r.cands[ino]; ok {
+// candidate picks the version of a deleted file's inode to recover from:
+// the inode on disk when it is still this file's and its block map is
+// intact, else the newest journal copy of this generation that still has
+// one, else the inode on disk as it is (its name is then all there is).
+// Today's live file is no candidate (its version stays nil).
+func (r *recovery) candidate(key incarnation) *candidate {
+	if c, ok := r.cands[key]; ok {
 		return c
 	}
 	f := r.f
-	c := &candidate{ino: ino, rd: f.readBlock}
-	r.cands[ino] = c
-	cur, err := f.inode(ino)
+	c := &candidate{key: key, rd: f.readBlock}
+	r.cands[key] = c
+	live := r.isLive(key.ino)
+	cur, err := f.inode(key.ino)
 	if err != nil {
 		c.notes = append(c.notes, fmt.Sprintf("inode on disk unreadable: %v", err))
-	} else {
+	}
+	same := err == nil && cur.gen == key.gen && cur.mode != 0
+	if same {
+		if live {
+			return c
+		}
 		c.cur = cur
+		if cur.dtime != 0 {
+			if inUse, _ := f.inodeInUse(key.ino); !inUse {
+				c.deleted = time.Unix(int64(cur.dtime), 0).UTC()
+			}
+		}
+		if r.hasMap(cur) {
+			c.ver = cur
+			return c
+		}
+	} else if err == nil && cur.mode != 0 {
+		c.reused = true
+		c.notes = append(c.notes, "the inode number has since been given to another file")
 	}
-	live := r.isLive(ino)
-	if !live && cur != nil && r.hasMap(cur) {
-		c.ver = cur
-		return c
-	}
-	copies := r.inodeCopies(ino)
-	if live && cur != nil {
-		// The oldest copy showing today's file bounds what is older.
-		for _, jc := range copies {
-			if jc.v.gen == cur.gen {
-				c.endSeq, c.hasEnd = jc.seq, true
+	copies := r.inodeCopies(key.ino)
+	if c.deleted.IsZero() {
+		for _, d := range copies {
+			if d.v.gen == key.gen && d.v.dtime != 0 && d.v.links == 0 {
+				c.deleted = time.Unix(int64(d.v.dtime), 0).UTC()
+				break
 			}
 		}
 	}
 	for _, jc := range copies {
-		v := jc.v
-		if !r.hasMap(v) || (live && cur != nil && v.gen == cur.gen) {
+		if jc.v.gen != key.gen || !r.hasMap(jc.v) {
 			continue
 		}
-		c.ver, c.rd, c.seq, c.fromJ = v, r.js.reader(jc.seq), jc.seq, true
+		c.ver, c.rd, c.seq, c.fromJ = jc.v, r.js.reader(jc.seq), jc.seq, true
 		if t, ok := r.js.commits[jc.seq]; ok {
 			c.notes = append(c.notes, fmt.Sprintf("inode as of journal transaction %d (committed %s)", jc.seq, t.Format(time.RFC3339)))
 		} else {
 			c.notes = append(c.notes, fmt.Sprintf("inode as of journal transaction %d", jc.seq))
 		}
-		if live {
-			c.reused = true
-			c.notes = append(c.notes, "the inode number is in use today by another file")
-			for _, d := range copies {
-				if d.v.gen == v.gen && d.v.dtime != 0 && d.v.links == 0 {
-					c.deleted = time.Unix(int64(d.v.dtime), 0).UTC()
-					break
-				}
-			}
-		}
 		return c
 	}
-	if !live && cur != nil && cur.mode != 0 {
+	if same {
 		c.ver = cur
 	}
 	return c
@@ -603,9 +685,6 @@ func (r *recovery) candidate(ino uint32) *candidate {
 func (r *recovery) expandDeletedDirs() error {
 	for round := 0; round < maxDirRounds; round++ {
 		more := false
-		for ino := range r.names {
-			r.candidate(ino)
-		}
 		for _, c := range r.cands {
 			if err := r.ctx.Err(); err != nil {
 				return err
@@ -614,11 +693,8 @@ func (r *recovery) expandDeletedDirs() error {
 				continue
 			}
 			c.dirsDone = true
-			before := r.nNames
-			r.dirNames(c.ver, c.rd, false)
-			if r.nNames > before {
-				more = true
-			}
+			more = true
+			r.dirNames(c.ver, c.rd, false, c.seq)
 		}
 		if !more {
 			return nil
@@ -627,13 +703,13 @@ func (r *recovery) expandDeletedDirs() error {
 	return nil
 }
 
-// pathOf returns the path of a deleted inode through the names found for
+// pathOf returns the path of a deleted file through the names found for
 // it: a live parent below dir, or a deleted parent with a path of its own.
-func (r *recovery) pathOf(ino uint32, depth int) (string, *nameRef) {
+func (r *recovery) pathOf(key incarnation, depth int) (string, *nameRef) {
 	if depth > maxDirRounds {
 		return "", nil
 	}
-	refs := r.names[ino]
+	refs := r.names[key]
 	// Names in today's slack first, then from the newest journal copy.
 	sort.SliceStable(refs, func(i, j int) bool {
 		if refs[i].cur != refs[j].cur {
@@ -643,10 +719,10 @@ func (r *recovery) pathOf(ino uint32, depth int) (string, *nameRef) {
 	})
 	for i := range refs {
 		n := &refs[i]
-		if p, ok := r.livePath[n.parent]; ok {
+		if p, ok := r.livePathOf(n.parent); ok {
 			return vfs.Join(p, n.name), n
 		}
-		if n.parent == ino {
+		if n.parent == key {
 			continue
 		}
 		if p, _ := r.pathOf(n.parent, depth+1); p != "" {
@@ -658,43 +734,42 @@ func (r *recovery) pathOf(ino uint32, depth int) (string, *nameRef) {
 
 // records turns the candidates into vfs.Deleted values.
 func (r *recovery) records() ([]vfs.Deleted, error) {
-	f := r.f
 	var out []vfs.Deleted
 	var spans []blockSpan
-	for ino, c := range r.cands {
+	keys := make([]incarnation, 0, len(r.cands))
+	for k := range r.cands {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].ino != keys[j].ino {
+			return keys[i].ino < keys[j].ino
+		}
+		return keys[i].gen < keys[j].gen
+	})
+	for _, key := range keys {
+		c := r.cands[key]
 		if err := r.ctx.Err(); err != nil {
 			return nil, err
 		}
 		if c.ver == nil {
 			continue
 		}
-		p, ref := r.pathOf(ino, 0)
-		if p == "" && !r.whole {
-			continue
-		}
-		if p == "" && !r.hasMap(c.ver) {
+		p, ref := r.pathOf(key, 0)
+		if p == "" && (!r.whole || !r.hasMap(c.ver)) {
 			continue
 		}
 		v := c.ver
 		d := vfs.Deleted{
-			Path: p, Inode: uint64(ino), Size: int64(v.size), Mode: fileMode(v.mode), UID: v.uid, GID: v.gid,
-			Atime: v.atime, Mtime: v.mtime, Ctime: v.ctime,
+			Path: p, Inode: uint64(key.ino), Size: int64(v.size), Mode: fileMode(v.mode), UID: v.uid, GID: v.gid,
+			Atime: v.atime, Mtime: v.mtime, Ctime: v.ctime, DeletedAt: c.deleted,
 		}
 		if v.hasCrtime {
 			d.Btime = v.crtime
 		}
 		switch {
-		case c.reused:
-			d.DeletedAt = c.deleted
-		case c.cur != nil && c.cur.dtime != 0:
-			if inUse, _ := f.inodeInUse(ino); !inUse {
-				d.DeletedAt = time.Unix(int64(c.cur.dtime), 0).UTC()
-			}
-		}
-		switch {
 		case c.fromJ:
 			d.Method = vfs.MethodJournal
-		case ref != nil && ref.slack:
+		case ref != nil && ref.cur:
 			d.Method = vfs.MethodDirent
 		default:
 			d.Method = vfs.MethodInode
@@ -703,7 +778,7 @@ func (r *recovery) records() ([]vfs.Deleted, error) {
 		if ref != nil && !ref.cur {
 			d.Notes = append(d.Notes, fmt.Sprintf("name from the journal's copy of its directory block (transaction %d)", ref.seq))
 		}
-		if d.Method == vfs.MethodDirent && !r.hasMap(v) {
+		if !r.hasMap(v) {
 			d.Notes = append(d.Notes, "the inode's block map is cleared and the journal holds no older copy: only the name survives")
 		}
 		if v.isReg() || v.isSymlink() {
@@ -721,7 +796,7 @@ func (r *recovery) records() ([]vfs.Deleted, error) {
 		out = append(out, d)
 	}
 	overlaps(out, spans)
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		if (out[i].Path == "") != (out[j].Path == "") {
 			return out[i].Path != ""
 		}
@@ -852,7 +927,12 @@ func overlaps(out []vfs.Deleted, spans []blockSpan) {
 	for p, n := range lost {
 		d := &out[p.loser]
 		d.Complete = false
-		d.Notes = append(d.Notes, fmt.Sprintf("%d blocks are also mapped by deleted inode %d, made later: their content is that file's", n, out[p.winner].Inode))
+		w := out[p.winner]
+		name := w.Path
+		if name == "" {
+			name = "unnamed"
+		}
+		d.Notes = append(d.Notes, fmt.Sprintf("%d blocks are also mapped by deleted inode %d (%s), made later: their content is that file's", n, w.Inode, name))
 	}
 }
 

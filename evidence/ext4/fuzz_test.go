@@ -20,7 +20,10 @@ import (
 // (superblock, descriptors, bitmaps, inode tables), one inode record, one
 // directory block, the xattr block, an extent tree leaf, a journal block.
 // Whatever the bytes, the reader must not panic, hang or allocate without
-// bound; errors are expected.
+// bound; errors are expected. Inputs are large (whole blocks), so run them
+// with a bounded minimization, or the fuzzer spends its time minimizing:
+//
+//	go test ./evidence/ext4 -run '^$' -fuzz '^FuzzDir$' -fuzztime 60s -fuzzminimizetime 50x
 
 var seedNames = []string{"ext4", "ext3", "inline"}
 

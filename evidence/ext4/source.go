@@ -47,15 +47,11 @@ func (f *FS) resolve(op, name string) (*inode, string, error) {
 			}
 			return nil, clean, &fs.PathError{Op: op, Path: clean, Err: syscall.ENOTDIR}
 		}
-		d, err := f.dir(in)
+		e, ok, err := f.lookup(in, c)
 		if err != nil {
 			return nil, clean, &fs.PathError{Op: op, Path: clean, Err: err}
 		}
-		e, ok := d.lookup(c, in.has(flagCasefold))
 		if !ok {
-			if len(d.damage) > 0 {
-				return nil, clean, &fs.PathError{Op: op, Path: clean, Err: fmt.Errorf("%w (the directory is damaged: %v)", fs.ErrNotExist, d.damage[0])}
-			}
 			return nil, clean, &fs.PathError{Op: op, Path: clean, Err: fs.ErrNotExist}
 		}
 		child, err := f.liveInode(e.ino)
@@ -74,6 +70,42 @@ func (f *FS) resolve(op, name string) (*inode, string, error) {
 		in = child
 	}
 	return in, clean, nil
+}
+
+// bigDir is the size from which a directory not in the directory cache is
+// searched through its htree index rather than read whole (about 30,000
+// entries): a directory too large to keep is never read whole per lookup.
+const bigDir = 1 << 20
+
+// lookup finds one name in a directory: through the directory cache, the
+// htree index of a large directory, or by reading the directory.
+func (f *FS) lookup(in *inode, name string) (dirent, bool, error) {
+	if d, ok := f.dirs.get(in.ino); ok {
+		e, ok := d.lookup(name, in.has(flagCasefold))
+		return e, ok, d.missErr(ok)
+	}
+	if in.has(flagEncrypt) {
+		return dirent{}, false, ErrEncrypted
+	}
+	if in.size >= bigDir && in.has(flagIndex) {
+		if e, ok, err := f.dxLookup(in, name); err == nil {
+			return e, ok, nil
+		}
+	}
+	d, err := f.dir(in)
+	if err != nil {
+		return dirent{}, false, err
+	}
+	e, ok := d.lookup(name, in.has(flagCasefold))
+	return e, ok, d.missErr(ok)
+}
+
+// missErr explains a name not found in a damaged directory.
+func (d *dirIndex) missErr(found bool) error {
+	if found || len(d.damage) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (the directory is damaged: %v)", fs.ErrNotExist, d.damage[0])
 }
 
 // liveInode returns an inode a directory entry names, refusing a free one

@@ -163,8 +163,20 @@ populate() {
 	mkdir -p "$e/deleted"
 	pattern kernel-deleted 300000 >"$e/deleted/kernel-big.bin"
 	pattern kept 100 >"$e/deleted/kept.txt"
+	# A whole directory removed: its files' names survive only in the
+	# journal's copies of the deleted directory's own block.
+	mkdir -p "$e/deleted/gone-dir/nested"
+	pattern gone-inner 6000 >"$e/deleted/gone-dir/inner.txt"
+	pattern gone-nested 2000 >"$e/deleted/gone-dir/nested/deep.txt"
+	if [[ $feats == *inline_data* ]]; then
+		pattern inline-deleted 40 >"$e/inline/gone-inline"
+	fi
 	sync
 	rm "$x/dropper" "$e/deleted/kernel-big.bin"
+	rm -r "$e/deleted/gone-dir"
+	if [[ $feats == *inline_data* ]]; then
+		rm "$e/inline/gone-inline"
+	fi
 	sync
 	# Files deleted later with debugfs (see deleted_debugfs).
 	mkdir -p "$e/deleted2"
@@ -198,6 +210,9 @@ facts() {
 		echo "kernel_big_sha256 $(pattern kernel-deleted 300000 | sha256sum | cut -d' ' -f1)"
 		echo "dbg_dirent_sha256 $(pattern dbg-dirent 20000 | sha256sum | cut -d' ' -f1)"
 		echo "dbg_inode_sha256 $(pattern dbg-inode 7000 | sha256sum | cut -d' ' -f1)"
+		echo "gone_inner_sha256 $(pattern gone-inner 6000 | sha256sum | cut -d' ' -f1)"
+		echo "gone_nested_sha256 $(pattern gone-nested 2000 | sha256sum | cut -d' ' -f1)"
+		echo "inline_deleted_sha256 $(pattern inline-deleted 40 | sha256sum | cut -d' ' -f1)"
 	} >"$f"
 }
 
