@@ -76,3 +76,12 @@ func (c *lru[K, V]) pushFront(it *lruItem[K, V]) {
 	c.head.next.prev = it
 	c.head.next = it
 }
+
+// reset drops every value.
+func (c *lru[K, V]) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items = make(map[K]*lruItem[K, V])
+	c.head.next, c.head.prev = &c.head, &c.head
+	c.cost = 0
+}

@@ -736,6 +736,7 @@ func (r *recovery) pathOf(key incarnation, depth int) (string, *nameRef) {
 func (r *recovery) records() ([]vfs.Deleted, error) {
 	var out []vfs.Deleted
 	var spans []blockSpan
+	var fresh []uint64 // how new each record's inode version is (the one on disk: newest)
 	keys := make([]incarnation, 0, len(r.cands))
 	for k := range r.cands {
 		keys = append(keys, k)
@@ -793,9 +794,14 @@ func (r *recovery) records() ([]vfs.Deleted, error) {
 				d.Open = r.opener(c)
 			}
 		}
+		fv := uint64(1) << 40
+		if c.fromJ {
+			fv = uint64(int64(int32(c.seq-r.js.j.seq)) + 1<<32) // by transaction, wrap-safe
+		}
+		fresh = append(fresh, fv)
 		out = append(out, d)
 	}
-	overlaps(out, spans)
+	overlaps(out, fresh, spans)
 	sort.SliceStable(out, func(i, j int) bool {
 		if (out[i].Path == "") != (out[j].Path == "") {
 			return out[i].Path != ""
@@ -891,14 +897,29 @@ const maxSpans = 1 << 16
 
 // overlaps finds blocks that two recovered files both map: the file made
 // later wrote over the earlier one's content, whatever the bitmap says
-// today (both are free). The earlier one is then not complete.
-func overlaps(out []vfs.Deleted, spans []blockSpan) {
+// today (both are free). The earlier one is then not complete. A block
+// passes from one file to the next only once the first is deleted, so the
+// later file is later by every clock: birth (or change) time, then
+// modification time, then deletion time, then the age of the inode
+// version recovered (the one on disk is newer than any journal copy).
+func overlaps(out []vfs.Deleted, fresh []uint64, spans []blockSpan) {
 	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
 	born := func(i int) time.Time {
 		if !out[i].Btime.IsZero() {
 			return out[i].Btime
 		}
 		return out[i].Ctime
+	}
+	later := func(a, b int) bool {
+		switch {
+		case !born(a).Equal(born(b)):
+			return born(a).After(born(b))
+		case !out[a].Mtime.Equal(out[b].Mtime):
+			return out[a].Mtime.After(out[b].Mtime)
+		case !out[a].DeletedAt.Equal(out[b].DeletedAt):
+			return out[a].DeletedAt.After(out[b].DeletedAt)
+		}
+		return fresh[a] > fresh[b]
 	}
 	type pair struct{ loser, winner int }
 	lost := map[pair]uint64{}
@@ -917,7 +938,7 @@ func overlaps(out []vfs.Deleted, spans []blockSpan) {
 			}
 			n := min(a.end, s.end) - s.start
 			p := pair{a.rec, s.rec}
-			if born(a.rec).After(born(s.rec)) {
+			if later(a.rec, s.rec) {
 				p = pair{s.rec, a.rec}
 			}
 			lost[p] += n

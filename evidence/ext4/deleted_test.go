@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deadnode/deadnode/evidence/ext4"
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
@@ -226,5 +225,3 @@ func debugfsDeletedEntries(t *testing.T, img, dir string) []string {
 	}
 	return l
 }
-
-var _ = ext4.Probe

@@ -76,6 +76,14 @@ func fixtureDir(t testing.TB) string {
 	if err := os.Rename(tmp, dir); err != nil {
 		t.Fatal(err)
 	}
+	// Images of older versions of the script are of no further use.
+	if old, err := os.ReadDir(base); err == nil {
+		for _, e := range old {
+			if e.IsDir() && e.Name() != key {
+				os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+	}
 	return dir
 }
 

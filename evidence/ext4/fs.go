@@ -134,11 +134,16 @@ func Probe(r io.ReaderAt) bool {
 
 func (f *FS) String() string { return f.name }
 
-// Close drops the caches; the ReaderAt is the caller's to close.
+// Close drops the caches and the journal index; the ReaderAt is the
+// caller's to close. The FS stays usable (it reads again as needed).
 func (f *FS) Close() error {
-	f.blocks = newLRU[uint64, []byte](1)
-	f.inodes = newLRU[uint32, *inode](1)
-	f.dirs = newLRU[uint32, *dirIndex](1)
+	f.blocks.reset()
+	f.inodes.reset()
+	f.dirs.reset()
+	f.groups.reset()
+	f.jmu.Lock()
+	f.journal, f.jerr = nil, nil
+	f.jmu.Unlock()
 	return nil
 }
 

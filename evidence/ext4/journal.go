@@ -317,9 +317,9 @@ func (f *FS) replayJournal() error {
 		return nil
 	}
 	// What was read to find the journal predates the replay.
-	f.blocks = newLRU[uint64, []byte](f.blocks.budget)
-	f.inodes = newLRU[uint32, *inode](f.inodes.budget)
-	f.groups = newLRU[uint32, groupDesc](f.groups.budget)
+	f.blocks.reset()
+	f.inodes.reset()
+	f.groups.reset()
 	f.replay = map[uint64]uint64{}
 	f.escaped = map[uint64]bool{}
 	for _, c := range commits {

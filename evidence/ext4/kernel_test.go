@@ -1,13 +1,12 @@
 package ext4_test
 
 import (
-	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"reflect"
-	"sort"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -170,6 +169,43 @@ func hashFile(src evidence.Source, name string) (string, error) {
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
 }
 
-var _ = bytes.Equal
-var _ = sort.Strings
-var _ = ext4.Probe
+// TestEncryptedDirectory reads an image with an fscrypt directory made by
+// e4crypt: the directory itself is an ordinary entry (as the kernel
+// shows it), its names and content are refused with ErrEncrypted, and the
+// rest of the filesystem reads on.
+func TestEncryptedDirectory(t *testing.T) {
+	fsys, img := openImage(t, "ext4-encrypt")
+	kern, err := evidence.OpenDir(mountImage(t, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kern.Close()
+	for _, name := range []string{".", "secret", "plain"} {
+		ks, kerr := kern.Lstat(name)
+		os, oerr := fsys.Lstat(name)
+		if kerr != nil || oerr != nil || !reflect.DeepEqual(ks, os) {
+			t.Errorf("lstat %s: kernel %+v %v, ours %+v %v", name, ks, kerr, os, oerr)
+		}
+		kx, _ := kern.Xattrs(name)
+		ox, err := fsys.Xattrs(name)
+		if err != nil || !reflect.DeepEqual(kx, ox) {
+			t.Errorf("xattrs %s: kernel %q, ours %q %v", name, kx, ox, err)
+		}
+	}
+	if _, err := fsys.ReadDir("secret"); !errors.Is(err, ext4.ErrEncrypted) {
+		t.Errorf("readdir of the encrypted directory: %v", err)
+	}
+	kl, err := kern.ReadDir("secret")
+	if err != nil || len(kl) != 3 {
+		t.Errorf("the kernel lists %d (encrypted) names: %v", len(kl), err)
+	}
+	for _, e := range kl {
+		if _, err := fsys.Lstat(e.Name); !errors.Is(err, ext4.ErrEncrypted) {
+			t.Errorf("lstat %s: %v", e.Name, err)
+		}
+	}
+	kh, _ := hashFile(kern, "plain")
+	if oh, err := hashFile(fsys, "plain"); err != nil || oh != kh {
+		t.Errorf("plain: %s %v, kernel %s", oh, err, kh)
+	}
+}

