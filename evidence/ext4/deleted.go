@@ -14,9 +14,11 @@ import (
 
 // Bounds of one Deleted call.
 const (
-	maxRecoverNames = 1 << 20 // names of deleted entries kept
-	maxRecoverDirs  = 1 << 22 // live directories walked
-	maxDirRounds    = 64      // nesting of deleted directories followed
+	maxCoverageRuns   = 1 << 20 // runs of one recovered file's map walked
+	maxCoverageBlocks = 1 << 24 // blocks of one recovered file checked against the bitmap
+	maxRecoverNames   = 1 << 20 // names of deleted entries kept
+	maxRecoverDirs    = 1 << 22 // live directories walked
+	maxDirRounds      = 64      // nesting of deleted directories followed
 )
 
 // Deleted implements vfs.Recoverer. It lists what was deleted below dir
@@ -847,8 +849,13 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 		return c.rd(b, what, ino)
 	}
 	nblk := uint64((size + f.bs - 1) / f.bs)
-	for lblk := uint64(0); lblk < nblk; {
+	runs, checked := 0, 0
+	for lblk := uint64(0); lblk < nblk; runs++ {
 		if r.ctx.Err() != nil {
+			break
+		}
+		if runs >= maxCoverageRuns {
+			notes = append(notes, fmt.Sprintf("block map of more than %d runs: the rest is not checked", maxCoverageRuns))
 			break
 		}
 		run, err := f.mapBlock(v, lblk, rd)
@@ -866,7 +873,8 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 			if len(spans) < maxSpans {
 				spans = append(spans, blockSpan{start: run.phys, end: run.phys + n})
 			}
-			for b := run.phys; b < run.phys+n; b++ {
+			for b := run.phys; b < run.phys+n && checked < maxCoverageBlocks; b++ {
+				checked++
 				if u, _ := f.blockInUse(b); u {
 					inUse++
 				}
@@ -876,6 +884,9 @@ func (r *recovery) coverage(c *candidate) (int64, bool, []string, []blockSpan) {
 	}
 	for b := range meta {
 		spans = append(spans, blockSpan{start: b, end: b + 1})
+	}
+	if checked >= maxCoverageBlocks {
+		notes = append(notes, fmt.Sprintf("only the first %d mapped blocks were checked against the bitmap", maxCoverageBlocks))
 	}
 	if mapped < size {
 		notes = append(notes, fmt.Sprintf("%d of %d bytes are not mapped (holes or a lost map); they read as zeros", size-mapped, size))

@@ -145,7 +145,7 @@ func (f *FS) dirBlocks(in *inode, rd blockReader, fn func(lblk, phys uint64, b [
 		rd = f.readBlock
 	}
 	nblk := (in.size + uint64(f.bs) - 1) / uint64(f.bs)
-	if nblk > maxDirBlocks || nblk > f.sb.blocksCount {
+	if nblk > maxDirBlocks || nblk > f.sb.blocksCount || nblk > f.deviceBlocks() {
 		return formatErr("directory", in.ino, in.off+inSizeLo, fmt.Sprintf("size %d is more than %d blocks", in.size, maxDirBlocks))
 	}
 	for lblk := uint64(0); lblk < nblk; {

@@ -303,6 +303,9 @@ func errName(what string, ino uint32) string {
 	return "ext4 " + what
 }
 
+// deviceBlocks is the number of whole blocks the device holds.
+func (f *FS) deviceBlocks() uint64 { return uint64(f.size / f.bs) }
+
 // scanGroups is the number of block groups a scan of the whole filesystem
 // visits: those that start inside the device (a truncated image or a
 // hostile block count must not make a scan run over billions of groups).

@@ -67,7 +67,7 @@ func (f *FS) openJournal() (*journal, error) {
 	j.seq = be.Uint32(b[0x18:])
 	j.start = be.Uint32(b[0x1C:])
 	fileBlocks := in.size / uint64(f.bs)
-	if j.maxlen < 2 || uint64(j.maxlen) > fileBlocks || j.maxlen > maxJournalBlocks || uint64(j.maxlen) > f.sb.blocksCount {
+	if j.maxlen < 2 || uint64(j.maxlen) > fileBlocks || j.maxlen > maxJournalBlocks || uint64(j.maxlen) > f.sb.blocksCount || uint64(j.maxlen) > f.deviceBlocks() {
 		return nil, bad(0x10, "journal of %d blocks (the inode holds %d; at most %d read)", j.maxlen, fileBlocks, maxJournalBlocks)
 	}
 	if j.first == 0 || j.first >= j.maxlen {

@@ -21,6 +21,9 @@ type blockReader func(b uint64, what string, ino uint32) ([]byte, error)
 // maxLogical is one past the highest logical block ext4 addresses (32 bits).
 const maxLogical = 1 << 32
 
+// holeToEnd is the length of a hole that runs to the end of any file.
+const holeToEnd = 1 << 40
+
 // mapBlock returns the run holding logical block lblk of in, through its
 // extent tree or its legacy block map.
 func (f *FS) mapBlock(in *inode, lblk uint64, rd blockReader) (run, error) {
@@ -28,7 +31,7 @@ func (f *FS) mapBlock(in *inode, lblk uint64, rd blockReader) (run, error) {
 		rd = f.readBlock
 	}
 	if lblk >= maxLogical {
-		return run{n: 1}, nil
+		return run{n: holeToEnd}, nil
 	}
 	if in.has(flagExtents) {
 		return f.extentMap(in, lblk, rd)
@@ -170,7 +173,7 @@ func (f *FS) indirectMap(in *inode, lblk uint64, rd blockReader) (run, error) {
 	default:
 		rel -= ppb + ppb*ppb
 		if rel >= ppb*ppb*ppb {
-			return run{n: 1}, nil
+			return run{n: holeToEnd}, nil // past what a block map addresses
 		}
 		root, levels = ptr(in.block[:], tindBlock), 3
 	}
