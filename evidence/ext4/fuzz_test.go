@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,13 @@ func exercise(t *testing.T, img []byte) {
 		ents, err := f.ReadDir(name)
 		if err != nil {
 			return
+		}
+		// The htree lookup, which listings never use.
+		if in, _, err := f.resolve("fuzz", name); err == nil && in.has(flagIndex) {
+			for _, n := range ents[:min(len(ents), 3)] {
+				f.dxLookup(in, n.Name[strings.LastIndexByte(n.Name, '/')+1:])
+			}
+			f.dxLookup(in, "no-such-name")
 		}
 		for _, st := range ents {
 			budget--
