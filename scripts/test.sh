@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # person sees it), and the disk tools that build and check the disk-image
 # fixtures (gdisk, fdisk, e2fsprogs, xfsprogs, dosfstools, lvm2, qemu-utils,
 # zstd, python3-vmdkstream, jq).
-pkgs=(tar gdb binutils sleuthkit chromium gdisk fdisk e2fsprogs xfsprogs dosfstools lvm2 qemu-utils zstd python3-vmdkstream jq util-linux)
+pkgs=(tar gdb binutils sleuthkit chromium gdisk fdisk e2fsprogs xfsprogs dosfstools lvm2 qemu-utils zstd python3-vmdkstream jq util-linux attr acl)
 need=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
