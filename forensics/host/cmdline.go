@@ -85,11 +85,36 @@ func analyzeCommand(cmd string) cmdFacts {
 		if classify.Volatile(p) {
 			add(FlagRunsVolatile)
 		}
-		if classify.Hidden(p) {
+		if hiddenProgram(p) {
 			add(FlagRunsHidden)
 		}
 	}
 	return cf
+}
+
+// xdgDirs are the dot-directories of a home where programs and units
+// live by convention (Debian's ~/.profile puts ~/.local/bin on PATH): a
+// program there is not "hidden".
+var xdgDirs = []string{".local/bin", ".local/share", ".config"}
+
+// hiddenProgram reports whether a program path has a component starting
+// with a dot, other than a home's XDG directories.
+func hiddenProgram(p string) bool {
+	rest := p
+	for _, h := range []string{"/root/", "/home/"} {
+		if r, ok := strings.CutPrefix(p, h); ok {
+			if h == "/home/" {
+				_, r, _ = strings.Cut(r, "/") // the user's directory
+			}
+			for _, x := range xdgDirs {
+				if r2, ok := strings.CutPrefix(r, x+"/"); ok {
+					rest = "/" + r2
+					break
+				}
+			}
+		}
+	}
+	return classify.Hidden(rest)
 }
 
 // wrappers run the rest of their command line as a program.

@@ -355,7 +355,7 @@ func (ps *persist) runs(e *Entry, base string, cmds ...string) {
 				if classify.Volatile(pr.Resolved) {
 					addFlag(e, FlagRunsVolatile)
 				}
-				if classify.Hidden(pr.Resolved) {
+				if hiddenProgram(pr.Resolved) {
 					addFlag(e, FlagRunsHidden)
 				}
 			}
@@ -500,7 +500,7 @@ func describeSevere(flag string, e *Entry) string {
 	case FlagRunsVolatile:
 		return "runs a program from a volatile directory (" + flaggedProgram(e, classify.Volatile) + ")"
 	case FlagRunsHidden:
-		return "runs a program under a hidden name (" + flaggedProgram(e, classify.Hidden) + ")"
+		return "runs a program under a hidden name (" + flaggedProgram(e, hiddenProgram) + ")"
 	case FlagPreloadsLib:
 		return "preloads a library into the processes it starts"
 	case FlagTargetCopy:

@@ -88,6 +88,7 @@ type unitScope struct {
 	// lists only the home's).
 	own    []string
 	loaded map[string]*loadedUnit
+	home   string // a home's user scope: its directory (for %h)
 }
 
 type loadedUnit struct {
@@ -113,6 +114,7 @@ func (ps *persist) systemd() {
 	_, st := ps.lstatAbs(dshEnabled)
 	dsh := st != nil && st.Mode.IsDir()
 	sys := ps.newScope("system", systemUnitDirs, nil)
+	sys.home = "/root"
 	ps.unitEntries(sys, dsh)
 	usr := ps.newScope("user", userUnitDirs, nil)
 	ps.unitEntries(usr, false)
@@ -122,6 +124,7 @@ func (ps *persist) systemd() {
 			own = append(own, path.Join(h, d))
 		}
 		hs := ps.newScope("user", append(append([]string{}, own...), userUnitDirs...), own)
+		hs.home = h
 		if len(hs.own) > 0 {
 			ps.unitEntries(hs, false)
 		}
@@ -281,6 +284,33 @@ func (ps *persist) unitEntries(s *unitScope, dsh bool) {
 	}
 }
 
+// expandSpecifiers expands the systemd specifiers of a path we can know
+// (%h, the home; %%); others stay as written.
+func expandSpecifiers(cmd, home string) string {
+	if !strings.Contains(cmd, "%") {
+		return cmd
+	}
+	var b strings.Builder
+	for i := 0; i < len(cmd); i++ {
+		if cmd[i] == '%' && i+1 < len(cmd) {
+			switch cmd[i+1] {
+			case 'h':
+				if home != "" {
+					b.WriteString(home)
+					i++
+					continue
+				}
+			case '%':
+				b.WriteByte('%')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(cmd[i])
+	}
+	return b.String()
+}
+
 // templateOf returns the template of an instance name ("getty@.service"
 // for "getty@tty1.service"), "" for other names.
 func templateOf(name string) string {
@@ -313,7 +343,15 @@ func (ps *persist) loadLinked(s *unitScope, l unitLink) *loadedUnit {
 		return lu
 	}
 	var lu *loadedUnit
-	if l.st.Mode&fs.ModeSymlink != 0 || l.st.Mode.IsRegular() {
+	if l.st.Mode&fs.ModeSymlink == 0 {
+		// systemd reads a .wants entry by its name alone
+		lu = ps.loadUnit(s, l.name)
+		if lu == nil {
+			if t := templateOf(l.name); t != "" {
+				lu = ps.loadUnit(s, t)
+			}
+		}
+	} else {
 		fp, err := ps.res.follow(l.path)
 		if err != nil {
 			ps.w.add("%s: %v", l.path, err)
@@ -567,14 +605,6 @@ func (ps *persist) unitEntry(s *unitScope, lu *loadedUnit, at string, link *unit
 				addFlag(&e, FlagRunsHidden)
 			}
 		}
-	} else if classify.Hidden(lu.file) || classify.Volatile(lu.file) {
-		addFlag(&e, FlagUnitOutside)
-		if classify.Volatile(lu.file) {
-			addFlag(&e, FlagRunsVolatile)
-		}
-		if classify.Hidden(lu.file) {
-			addFlag(&e, FlagRunsHidden)
-		}
 	}
 	// what it runs: its own Exec lines, or (a timer, socket, path) its
 	// triggered service's
@@ -621,6 +651,9 @@ func (ps *persist) unitEntry(s *unitScope, lu *loadedUnit, at string, link *unit
 			if rePreloadEnv.MatchString(env) {
 				addFlag(&e, FlagPreloadsLib)
 			}
+		}
+		for i, c := range cmds {
+			cmds[i] = expandSpecifiers(c, s.home)
 		}
 		ps.runs(&e, "", cmds...)
 		if run != lu {
