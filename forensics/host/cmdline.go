@@ -28,18 +28,70 @@ const (
 // package ships it unmodified).
 var severeFlags = []string{FlagFetchRun, FlagDecodeRun, FlagReverseShell, FlagRunsVolatile, FlagRunsHidden, FlagPreloadsLib, FlagTargetCopy}
 
+// The patterns run over the command lower-cased, each only in windows
+// around the places its keywords occur (at most maxHits per pattern), so
+// that a hostile 64 KiB line costs a few windows, not a regular-expression
+// pass per pattern over all of it.
 var (
-	reFetch      = `(curl|wget|fetch|aria2c|tftp|lwp-download|lynx\s+-source|python[0-9.]*\s+-m\s+urllib)`
-	reShell      = `(sudo\s+)?(/[^\s|;&]*/)?(ba|da|z|k|a|tc|c)?sh|python[0-9.]*|perl|ruby|php|node|lua|busybox\s+sh`
-	rePipeToSh   = regexp.MustCompile(`(?i)\b` + reFetch + `\b[^|;&]*\|\s*(` + reShell + `)\b`)
-	reSubstFetch = regexp.MustCompile("(?i)(\\$\\(|`|<\\()\\s*" + reFetch + `\b`)
-	reDownExec   = regexp.MustCompile(`(?i)\b` + reFetch + `\b[^;&|]*(\s-o\s*|\s-O\s*|>\s*)\S+.*(&&|;|\|\|).*(chmod\s+[+0-7]*[x75]|\s\./|\bsh\s+/|\bbash\s+/|\bexec\b)`)
-	reDecodeRun  = regexp.MustCompile(`(?i)(base64\s+(-d|--decode|-D)|openssl\s+(enc\s+)?(-base64|base64)\s+.*-d|xxd\s+-r|\bgunzip\b|\bzcat\b|\brev\b)[^;&]*\|\s*(` + reShell + `)\b`)
-	reEvalDecode = regexp.MustCompile(`(?i)\beval\b.*(base64|\\x[0-9a-f]{2}|xxd)`)
-	reReverse    = regexp.MustCompile(`(?i)(/dev/(tcp|udp)/|\bnc(at)?\b[^|;&]*\s-[a-z]*[ec]\b|\bsocat\b.*\bexec:|\bmkfifo\b.*\b(nc|ncat|telnet|openssl)\b|\b(ba)?sh\s+-i\s*[>&<]|\bsocket\.(socket|connect)|\bfsockopen\b|IO::Socket|TCPSocket)`)
-	reInline     = regexp.MustCompile(`(?i)(^|[\s/;|&(])((ba|da|z|k|a)?sh|python[0-9.]*|perl|ruby|node|php|lua)\s+(-[a-z]*[ce]|-r)\s`)
+	reFetch    = `(curl|wget|fetch|aria2c|tftp|lwp-download|lynx\s+-source|python[0-9.]*\s+-m\s+urllib)`
+	reShell    = `(sudo\s+)?(/[^\s|;&]*/)?(ba|da|z|k|a|tc|c)?sh|python[0-9.]*|perl|ruby|php|node|lua|busybox\s+sh`
+	fetchKeys  = []string{"curl", "wget", "fetch", "aria2c", "tftp", "lwp-download", "lynx", "urllib"}
+	cmdPattern = []struct {
+		flag string
+		keys []string
+		re   *regexp.Regexp
+	}{
+		{FlagFetchRun, fetchKeys, regexp.MustCompile(`\b` + reFetch + `\b[^|;&]*\|\s*(` + reShell + `)\b`)},
+		{FlagFetchRun, fetchKeys, regexp.MustCompile("(\\$\\(|`|<\\()\\s*" + reFetch + `\b`)},
+		{FlagFetchRun, fetchKeys, regexp.MustCompile(`\b` + reFetch + `\b[^;&|]*(\s-o\s*|>\s*)\S+.*(&&|;|\|\|).*(chmod\s+[+0-7]*[x75]|\s\./|\bsh\s+/|\bbash\s+/|\bexec\b)`)},
+		{FlagDecodeRun, []string{"base64", "openssl", "xxd", "gunzip", "zcat", "rev"}, regexp.MustCompile(`(base64\s+(-d|--decode)|openssl\s+(enc\s+)?(-base64|base64)\s+.*-d|xxd\s+-r|\bgunzip\b|\bzcat\b|\brev\b)[^;&]*\|\s*(` + reShell + `)\b`)},
+		{FlagDecodeRun, []string{"eval"}, regexp.MustCompile(`\beval\b.*(base64|\\x[0-9a-f]{2}|xxd)`)},
+		{FlagReverseShell, []string{"/dev/tcp", "/dev/udp", "nc", "socat", "mkfifo", "-i", "socket", "fsockopen"},
+			regexp.MustCompile(`(/dev/(tcp|udp)/|\bnc(at)?\b[^|;&]*\s-[a-z]*[ec]\b|\bsocat\b.*\bexec:|\bmkfifo\b.*\b(nc|ncat|telnet|openssl)\b|\b(ba)?sh\s+-i\s*[>&<]|\bsocket\.(socket|connect)|\bfsockopen\b|io::socket|tcpsocket)`)},
+		{FlagInlineCode, []string{" -c", " -e", " -r", "\t-c", "\t-e", "-ic", "-ec", "-lc", "-xc"}, regexp.MustCompile(`(^|[\s/;|&(])((ba|da|z|k|a)?sh|python[0-9.]*|perl|ruby|node|php|lua)\s+(-[a-z]*[ce]|-r)\s`)},
+		{FlagPreloadsLib, []string{"ld_preload"}, regexp.MustCompile(`\bld_preload\s*=`)},
+	}
 	rePreloadEnv = regexp.MustCompile(`\bLD_PRELOAD\s*=`)
 )
+
+// maxHits bounds the keyword places a pattern is tried at; a window is
+// how much of the command around a place it reads; maxAnalyzed is how
+// much of a command the patterns read at all (a longer command is flagged
+// long_line).
+const (
+	maxHits      = 64
+	windowBefore = 64
+	windowAfter  = 2048
+	maxAnalyzed  = 16 << 10
+)
+
+// matchAround reports whether re matches a window of s around an
+// occurrence of one of keys. A place inside the last window read is not
+// read again.
+func matchAround(s string, keys []string, re *regexp.Regexp) bool {
+	hits := 0
+	for _, k := range keys {
+		from, readTo := 0, -1
+		for hits < maxHits {
+			i := strings.Index(s[from:], k)
+			if i < 0 {
+				break
+			}
+			i += from
+			from = i + len(k)
+			if i+len(k)+windowBefore < readTo {
+				continue // read with the previous window
+			}
+			hits++
+			lo, hi := max(0, i-windowBefore), min(len(s), i+windowAfter)
+			if re.MatchString(" " + s[lo:hi] + " ") {
+				return true
+			}
+			readTo = hi
+		}
+	}
+	return false
+}
 
 // cmdFacts is what a command line says about what it runs.
 type cmdFacts struct {
@@ -62,20 +114,15 @@ func analyzeCommand(cmd string) cmdFacts {
 			cf.Flags = append(cf.Flags, f)
 		}
 	}
-	if rePipeToSh.MatchString(cmd) || reSubstFetch.MatchString(cmd) || reDownExec.MatchString(cmd) {
-		add(FlagFetchRun)
+	lower := strings.ToLower(cmd)
+	if len(lower) > maxAnalyzed {
+		lower = lower[:maxAnalyzed]
+		add(FlagLongLine)
 	}
-	if reDecodeRun.MatchString(cmd) || reEvalDecode.MatchString(cmd) {
-		add(FlagDecodeRun)
-	}
-	if reReverse.MatchString(cmd) {
-		add(FlagReverseShell)
-	}
-	if reInline.MatchString(" " + cmd + " ") {
-		add(FlagInlineCode)
-	}
-	if rePreloadEnv.MatchString(cmd) {
-		add(FlagPreloadsLib)
+	for _, p := range cmdPattern {
+		if !hasFlag(cf.Flags, p.flag) && matchAround(lower, p.keys, p.re) {
+			add(p.flag)
+		}
 	}
 	cf.Programs = programs(cmd, 0)
 	for _, p := range cf.Programs {

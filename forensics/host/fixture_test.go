@@ -361,3 +361,41 @@ func TestHostEvents(t *testing.T) {
 		t.Errorf("all events %d, judged %d", len(all), len(ev))
 	}
 }
+
+// The JSON shape: snake_case names, unknown times and owners as null.
+func TestHostJSON(t *testing.T) {
+	src := hostForms(t)["tar.zst"]
+	p, err := Persistence(context.Background(), src, PersistenceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Entries []map[string]any `json:"entries"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var cron map[string]any
+	for _, e := range doc.Entries {
+		if e["path"] == "/etc/cron.d/apt-compat-check" {
+			cron = e
+		}
+		for k := range e {
+			if strings.ToLower(k) != k || strings.Contains(k, "-") {
+				t.Errorf("field %q", k)
+			}
+		}
+	}
+	if cron == nil || cron["owner_package"] != nil || cron["btime"] != nil || cron["mtime"] != "2026-11-26T21:14:05.000000000Z" || cron["severity"] != "high" || cron["kind"] != "cron" ||
+		cron["target"] != "*/5 * * * * root /var/tmp/.apt/check >/dev/null 2>&1" || cron["enabled"] != true || cron["package_modified"] != false {
+		t.Errorf("cron entry JSON: %v", cron)
+	}
+	fb, err := json.Marshal(p.Findings()[0])
+	if err != nil || !strings.Contains(string(fb), `"analyzer":"persistence"`) || !strings.Contains(string(fb), `"details":{"path":`) {
+		t.Errorf("finding JSON: %v %s", err, fb)
+	}
+}

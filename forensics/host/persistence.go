@@ -369,11 +369,18 @@ func addFlag(e *Entry, f string) {
 	}
 }
 
+// maxScriptScan bounds how much of a script is read for what it runs.
+const maxScriptScan = 1 << 20
+
 // scanScript flags what a script file (an rc file, a run-parts script, an
 // init script) does, line by line.
 func (ps *persist) scanScript(e *Entry, b []byte, base string) {
 	var cmds []string
 	e.empty = true
+	if len(b) > maxScriptScan {
+		b = b[:maxScriptScan]
+		addFlag(e, FlagLongLine)
+	}
 	for _, l := range lines(b) {
 		if l.Long {
 			addFlag(e, FlagLongLine)
