@@ -45,7 +45,6 @@ type digests struct {
 // ""), sha256 (if withSHA) and keeping its first bytes.
 func hashOpen(f evidence.File, algo string, withSHA bool, buf []byte) (digests, error) {
 	var d digests
-	var ws []io.Writer
 	var hd, hs hash.Hash
 	if algo != "" {
 		h, err := newHash(algo)
@@ -53,22 +52,33 @@ func hashOpen(f evidence.File, algo string, withSHA bool, buf []byte) (digests, 
 			return d, err
 		}
 		hd = h
-		ws = append(ws, h)
 	}
 	if withSHA && algo != AlgoSHA256 {
 		hs = sha256.New()
-		ws = append(ws, hs)
 	}
-	hw := &headWriter{max: classify.MaxHeader}
-	ws = append(ws, hw)
-	var w io.Writer
-	if len(ws) == 1 {
-		w = ws[0]
-	} else {
-		w = io.MultiWriter(ws...)
-	}
-	if _, err := io.CopyBuffer(w, io.NewSectionReader(f, 0, f.Size()), buf); err != nil {
-		return d, err
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			if room := classify.MaxHeader - len(d.hdr); room > 0 {
+				d.hdr = append(d.hdr, chunk[:min(room, n)]...)
+			}
+			if hd != nil {
+				hd.Write(chunk)
+			}
+			if hs != nil {
+				hs.Write(chunk)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return d, err
+		}
+		if n == 0 {
+			return d, io.ErrNoProgress
+		}
 	}
 	if hd != nil {
 		d.db = hex.EncodeToString(hd.Sum(nil))
@@ -79,21 +89,7 @@ func hashOpen(f evidence.File, algo string, withSHA bool, buf []byte) (digests, 
 	case withSHA:
 		d.sha256 = d.db
 	}
-	d.hdr = hw.b
 	return d, nil
-}
-
-// headWriter keeps the first max bytes written to it.
-type headWriter struct {
-	b   []byte
-	max int
-}
-
-func (h *headWriter) Write(p []byte) (int, error) {
-	if room := h.max - len(h.b); room > 0 {
-		h.b = append(h.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
 }
 
 // hashPath opens a resolved absolute path and hashes it.

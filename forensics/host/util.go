@@ -90,8 +90,12 @@ type lineReader struct {
 	long bool
 }
 
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+func newLineReader(r io.Reader, maxLine int) *lineReader {
+	size := 64 << 10
+	if sr, ok := r.(interface{ Size() int64 }); ok && sr.Size() < int64(size) {
+		size = max(int(sr.Size())+1, 512) // bufio's minimum is 16
+	}
+	return &lineReader{r: bufio.NewReaderSize(r, size), max: maxLine}
 }
 
 // next returns the next line without its newline and the line's offset.
@@ -207,7 +211,9 @@ func newResolver(src evidence.Source) *resolver {
 
 // dir resolves a directory path (following every link) to a source name.
 func (r *resolver) dir(d string) (string, error) {
-	d = path.Clean("/" + d)
+	if !cleanAbs(d) {
+		d = path.Clean("/" + d)
+	}
 	r.mu.Lock()
 	v, ok := r.dirs[d]
 	r.mu.Unlock()
@@ -242,15 +248,42 @@ func (r *resolver) path(p string) (string, error) {
 	if len(p) > MaxPath {
 		return "", &fs.PathError{Op: "resolve", Path: p[:64] + "…", Err: errors.New("path longer than PATH_MAX")}
 	}
-	p = path.Clean("/" + p)
+	if !cleanAbs(p) {
+		p = path.Clean("/" + p)
+	}
 	if p == "/" {
 		return "/", nil
 	}
-	d, err := r.dir(path.Dir(p))
+	i := strings.LastIndexByte(p, '/')
+	dir, base := p[:i], p[i+1:]
+	if dir == "" {
+		dir = "/"
+	}
+	d, err := r.dir(dir)
 	if err != nil {
 		return "", err
 	}
-	return abs(joinName(d, path.Base(p))), nil
+	if d == dir[1:] || d == "." && dir == "/" {
+		return p, nil // no link on the way
+	}
+	return abs(joinName(d, base)), nil
+}
+
+// cleanAbs reports whether p is already an absolute, clean path.
+func cleanAbs(p string) bool {
+	if p == "" || p[0] != '/' || len(p) > 1 && p[len(p)-1] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		rest := p[i+1:]
+		if strings.HasPrefix(rest, "/") || rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+			return false
+		}
+	}
+	return true
 }
 
 // follow resolves p completely (its last component too).
