@@ -80,12 +80,13 @@ func debianTree(t *testing.T) *tree {
 		file("usr/bin/renamed", demo, 0o755). // a renamed copy of demo
 		file("usr/sbin/.hid", "#!/bin/sh\n", 0o755).
 		file("usr/lib/x86_64-linux-gnu/libz.so.9", elfStub, 0o644).
-		file("usr/share/doc/demo/README", "doc\n", 0o644)
+		file("usr/share/doc/demo/README", "doc\n", 0o644).
+		link("usr/bin/linked", "/tmp/elsewhere")
 	tr.file("var/lib/dpkg/status", "Package: demo\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nConffiles:\n /etc/demo.conf "+md5hex(conf)+"\n /etc/pam.d/demo "+md5hex("auth required pam_unix.so\n")+"\n\n"+
 		"Package: demo2\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n"+
 		"Package: other\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n", 0o644).
-		file("var/lib/dpkg/info/demo.list", "/.\n/bin\n/bin/demo\n/usr/bin/tool\n/usr/bin/shared\n/etc/demo.conf\n/etc/pam.d/demo\n/lib/systemd/system/demo.service\n/usr/share/doc/demo/README\n/usr/share/doc/demo/changelog.gz\n/usr/bin/gone\n", 0o644).
-		file("var/lib/dpkg/info/demo.md5sums", md5hex(demo)+"  bin/demo\n"+md5hex(tool)+"  usr/bin/tool\n"+md5hex("shared\n")+"  bin/shared\n"+md5hex(unit)+"  lib/systemd/system/demo.service\n"+md5hex("doc\n")+"  usr/share/doc/demo/README\n"+md5hex("x")+"  usr/share/doc/demo/changelog.gz\n"+md5hex("gone")+"  usr/bin/gone\n", 0o644).
+		file("var/lib/dpkg/info/demo.list", "/.\n/bin\n/bin/demo\n/usr/bin/tool\n/usr/bin/shared\n/etc/demo.conf\n/etc/pam.d/demo\n/lib/systemd/system/demo.service\n/usr/share/doc/demo/README\n/usr/share/doc/demo/changelog.gz\n/usr/bin/gone\n/usr/bin/linked\n", 0o644).
+		file("var/lib/dpkg/info/demo.md5sums", md5hex(demo)+"  bin/demo\n"+md5hex(tool)+"  usr/bin/tool\n"+md5hex("shared\n")+"  bin/shared\n"+md5hex(unit)+"  lib/systemd/system/demo.service\n"+md5hex("doc\n")+"  usr/share/doc/demo/README\n"+md5hex("x")+"  usr/share/doc/demo/changelog.gz\n"+md5hex("gone")+"  usr/bin/gone\n"+md5hex("linked")+"  usr/bin/linked\n", 0o644).
 		file("var/lib/dpkg/info/demo2.list", "/usr/bin/shared\n", 0o644).
 		file("var/lib/dpkg/info/demo2.md5sums", md5hex("shared\n")+"  usr/bin/shared\n", 0o644).
 		file("var/lib/dpkg/info/other.list", "/usr/bin/tool\n", 0o644).
@@ -115,6 +116,7 @@ func TestPackagesTree(t *testing.T) {
 		"/etc/demo.conf":                      "conffile_modified info",
 		"/etc/pam.d/demo":                     "conffile_modified medium",
 		"/usr/bin/gone":                       "missing low",
+		"/usr/bin/linked":                     "type_changed high",
 		"/usr/bin/renamed":                    "unowned high",
 		"/usr/sbin/.hid":                      "unowned high",
 		"/usr/lib/x86_64-linux-gnu/libz.so.9": "unowned medium",

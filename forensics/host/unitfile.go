@@ -8,8 +8,8 @@ import (
 // LONG_LINE_MAX).
 const maxUnitValue = 1 << 20
 
-// UnitDirective is one Key=Value of a unit file (or drop-in).
-type UnitDirective struct {
+// unitDirective is one Key=Value of a unit file (or drop-in).
+type unitDirective struct {
 	Section string `json:"section"`
 	Key     string `json:"key"`
 	Value   string `json:"value"`
@@ -21,9 +21,9 @@ type UnitDirective struct {
 // backslash continuing a value on the next line (comment lines inside a
 // continuation are skipped). It returns the assignments in order and
 // whether any line was cut at MaxLine or a value at maxUnitValue.
-func parseUnitFile(b []byte) (out []UnitDirective, long bool) {
+func parseUnitFile(b []byte) (out []unitDirective, long bool) {
 	section := ""
-	var cont *UnitDirective
+	var cont *unitDirective
 	var buf strings.Builder
 	finish := func() {
 		if cont != nil {
@@ -70,7 +70,7 @@ func parseUnitFile(b []byte) (out []UnitDirective, long bool) {
 		if !ok {
 			continue
 		}
-		d := UnitDirective{Section: section, Key: strings.TrimSpace(k), Line: l.Num}
+		d := unitDirective{Section: section, Key: strings.TrimSpace(k), Line: l.Num}
 		if strings.HasSuffix(v, "\\") {
 			cont = &d
 			buf.WriteString(strings.TrimSuffix(v, "\\"))
@@ -161,7 +161,7 @@ func mergeUnit(files []unitSource) *mergedUnit {
 
 type unitSource struct {
 	path       string
-	directives []UnitDirective
+	directives []unitDirective
 }
 
 // stripExecPrefix removes systemd's special executable prefixes
