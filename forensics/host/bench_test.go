@@ -120,3 +120,20 @@ func rusageCPU(b *testing.B) time.Duration {
 	}
 	return total
 }
+
+// BenchmarkOpenPackageDB is the database part of BenchmarkPackages:
+// status, every .list and .md5sums read, every path resolved.
+func BenchmarkOpenPackageDB(b *testing.B) {
+	src, err := evidence.OpenDir(benchRoot(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	cpu := cpuTime(b)
+	for b.Loop() {
+		if _, err := OpenPackageDB(context.Background(), src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+}

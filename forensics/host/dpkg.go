@@ -352,6 +352,19 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		w.add("%s: %v", dpkgDiversions, err)
 	}
+	// the info directory's names, read once
+	infoFiles := map[string]bool{}
+	if d, err := res.dir(dpkgInfo); err == nil {
+		ents, err := src.ReadDir(d)
+		if err != nil {
+			w.add("%s: %v", dpkgInfo, err)
+		}
+		for _, e := range ents {
+			if n := baseName(e.Name); strings.HasSuffix(n, ".list") && e.Mode.IsRegular() {
+				infoFiles[n] = true
+			}
+		}
+	}
 	f, err := openResolved(src, res, dpkgStatus)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dpkgStatus, err)
@@ -367,7 +380,7 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 			return nil
 		}
 		pk := Package{Name: p.Name, Version: p.Version, Architecture: p.Arch, Status: p.Status}
-		n, ok := db.addDpkgPackage(src, p, divs, w)
+		n, ok := db.addDpkgPackage(src, p, divs, infoFiles, w)
 		if !ok && !full {
 			full = true
 			w.add("%s: more than %d owned paths; the rest is not read", dpkgStatus, MaxOwnedPaths)
@@ -385,7 +398,7 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 
 // addDpkgPackage adds the paths of one package: its .list with digests
 // from .md5sums and its conffiles.
-func (db *PackageDB) addDpkgPackage(src evidence.Source, p *dpkgPackage, divs map[string]diversion, w *warnings) (int, bool) {
+func (db *PackageDB) addDpkgPackage(src evidence.Source, p *dpkgPackage, divs map[string]diversion, infoFiles map[string]bool, w *warnings) (int, bool) {
 	conf := map[string]dpkgConffile{}
 	for _, c := range p.Conffiles {
 		conf[c.Path] = c
@@ -395,7 +408,7 @@ func (db *PackageDB) addDpkgPackage(src evidence.Source, p *dpkgPackage, divs ma
 		if p.Arch == "" && cand != p.Name {
 			continue
 		}
-		if st, _ := lstatResolved(src, db.res, dpkgInfo+"/"+cand+".list"); st != nil {
+		if infoFiles[cand+".list"] {
 			info = dpkgInfo + "/" + cand
 			break
 		}

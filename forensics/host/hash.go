@@ -102,9 +102,13 @@ func hashPath(src evidence.Source, p, algo string, withSHA bool, buf []byte) (di
 	return hashOpen(f, algo, withSHA, buf)
 }
 
-// ordered runs do(i) for i in [0, n) on workers goroutines and calls emit
-// with the results in index order, holding at most window results at
-// once (so memory does not grow with n).
+// ordered runs do(i) for i in [0, n) on workers goroutines (the caller's
+// among them) and calls emit with the results in index order. Work is
+// handed out in chunks of consecutive indexes, and a worker that
+// finishes the chunk next in line emits it (and any finished chunks after
+// it) itself, so there is no hand-off per item: under a loaded scheduler a
+// hand-off costs a wake-up. At most window chunks are done ahead of the
+// last one emitted, so memory does not grow with n.
 func ordered[T any](ctx context.Context, n, workers int, do func(i int, buf []byte) T, emit func(T)) error {
 	if n == 0 {
 		return nil
@@ -112,69 +116,66 @@ func ordered[T any](ctx context.Context, n, workers int, do func(i int, buf []by
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, n)
-	window := workers * 64
-	type res struct {
-		i int
-		v T
+	chunk := min(max(n/(workers*16), 1), 64)
+	chunks := (n + chunk - 1) / chunk
+	workers = min(workers, chunks)
+	window := workers * 4
+	var (
+		mu      sync.Mutex
+		cond    = sync.NewCond(&mu)
+		next    int             // next chunk to hand out
+		emitted int             // chunks emitted
+		done    = map[int][]T{} // finished chunks not yet emitted
+		err     error
+	)
+	work := func() {
+		buf := make([]byte, 256<<10)
+		for {
+			mu.Lock()
+			for err == nil && next < chunks && next >= emitted+window {
+				cond.Wait()
+			}
+			if err != nil || next >= chunks {
+				mu.Unlock()
+				return
+			}
+			c := next
+			next++
+			mu.Unlock()
+			res := make([]T, 0, chunk)
+			for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
+				res = append(res, do(i, buf))
+			}
+			mu.Lock()
+			done[c] = res
+			for {
+				r, ok := done[emitted]
+				if !ok {
+					break
+				}
+				delete(done, emitted)
+				for _, v := range r {
+					emit(v)
+				}
+				emitted++
+			}
+			if e := ctx.Err(); e != nil && err == nil {
+				err = e
+			}
+			cond.Broadcast()
+			mu.Unlock()
+		}
 	}
-	idx := make(chan int)
-	out := make(chan res, window)
-	slots := make(chan struct{}, window)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for w := 1; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 256<<10)
-			for i := range idx {
-				out <- res{i, do(i, buf)}
-			}
+			work()
 		}()
 	}
-	stop := make(chan struct{})
-	go func() {
-		defer close(idx)
-		for i := 0; i < n; i++ {
-			select {
-			case slots <- struct{}{}:
-			case <-stop:
-				return
-			}
-			select {
-			case idx <- i:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-	pending := make(map[int]T, window)
-	next := 0
-	var err error
-	for r := range out {
-		if err != nil {
-			continue // drain
-		}
-		pending[r.i] = r.v
-		for {
-			v, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			<-slots
-			emit(v)
-		}
-		if e := ctx.Err(); e != nil && err == nil {
-			err = e
-			close(stop)
-		}
-	}
+	work()
+	wg.Wait()
 	return err
 }
 

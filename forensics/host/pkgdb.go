@@ -180,14 +180,17 @@ func (db *PackageDB) add(f OwnedFile, w *warnings) bool {
 
 // finish indexes the owned files by digest and sorts them.
 func (db *PackageDB) finish() {
-	db.order = db.order[:0]
+	db.order = make([]string, 0, len(db.files))
+	db.byDigest = make(map[string][]string, len(db.files))
 	for p, f := range db.files {
 		if f.Digest == "" {
 			continue
 		}
 		db.order = append(db.order, p)
-		if l := db.byDigest[f.Algo+":"+f.Digest]; len(l) < 8 {
-			db.byDigest[f.Algo+":"+f.Digest] = append(l, p)
+		// digests of different algorithms differ in length: the digest
+		// alone is the key
+		if l := db.byDigest[f.Digest]; len(l) < 8 {
+			db.byDigest[f.Digest] = append(l, p)
 		}
 	}
 	sort.Strings(db.order)
@@ -221,7 +224,7 @@ func (db *PackageDB) sameDigest(algo, sum string) []string {
 	if db == nil || sum == "" {
 		return nil
 	}
-	return db.byDigest[algo+":"+sum]
+	return db.byDigest[sum]
 }
 
 // excludedByFilter reports whether dpkg's path filters kept p (as
