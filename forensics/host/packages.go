@@ -562,6 +562,8 @@ var nodeComponents = map[string]bool{
 	"containerd-stress": true, "runc": true, "crun": true, "runsc": true, "containerd-shim-runsc-v1": true,
 	"nerdctl": true, "cri-dockerd": true, "conmon": true, "crio": true, "pinns": true,
 	"docker": true, "dockerd": true, "docker-init": true, "docker-proxy": true,
+	"k3s": true, "rke2": true, "k0s": true, "kube-proxy": true, "etcd": true, "etcdctl": true,
+	"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true,
 	"ecr-credential-provider": true, "aws-iam-authenticator": true, "gke-exec-auth-plugin": true, "auth-provider-gcp": true,
 }
 

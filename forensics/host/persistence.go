@@ -457,6 +457,11 @@ func (ps *persist) judge(e *Entry) {
 		e.Severity, e.Why = model.SeverityHigh, "no package owns it, and it preloads a library into every dynamically linked process"
 	case e.Kind == KindOCIHook && e.Hook != nil && e.Hook.Always:
 		e.Severity, e.Why = model.SeverityHigh, "no package owns it, and the runtime runs its program on the host for every container it creates"
+	case !e.Enabled && (e.Kind == KindCron || e.Kind == KindAnacron || e.Kind == KindAuthorizedKey || e.Kind == KindRCLocal || e.Kind == KindInitScript || e.Kind == KindShellRC):
+		e.Severity, e.Why = model.SeverityLow, "no package owns it, but nothing runs it as it is"
+		if e.Note != "" {
+			e.Why += " (" + e.Note + ")"
+		}
 	case e.empty:
 		e.Severity, e.Why = model.SeverityInfo, "it holds no command: it runs nothing"
 	case e.Kind == KindShellRC && e.identicalTo != "":

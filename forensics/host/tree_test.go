@@ -224,7 +224,7 @@ func TestPersistenceTree(t *testing.T) {
 		t.Error("profile.d/notes.txt enabled")
 	}
 	check("/etc/cron.d/long", 1, model.SeverityMedium, "", FlagLongLine)
-	if e := check("/etc/cron.d/bad.name", 1, model.SeverityMedium, "", FlagRefusedByCron); e.Enabled {
+	if e := check("/etc/cron.d/bad.name", 1, model.SeverityLow, "", FlagRefusedByCron); e.Enabled {
 		t.Error("bad.name enabled")
 	}
 	for _, e := range r.Entries {
