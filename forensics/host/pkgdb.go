@@ -122,7 +122,7 @@ func OpenPackageDB(ctx context.Context, src evidence.Source) (*PackageDB, error)
 	for _, dir := range rpmDBDirs {
 		for _, f := range []string{rpmBDB, rpmNDB} {
 			if st, _ := lstatResolved(src, res, dir+"/"+f); st != nil && st.Mode.IsRegular() {
-				return nil, fmt.Errorf("%s/%s: this rpm database is a %s file, which deadnode does not read (only rpmdb.sqlite); list its packages with `rpm --dbpath` on a copy", dir, f, map[string]string{rpmBDB: "Berkeley DB (hash)", rpmNDB: "NDB"}[f])
+				return nil, fmt.Errorf("%s/%s: this rpm database is %s, which deadnode does not read (only rpmdb.sqlite); list its packages with `rpm --dbpath` on a copy", dir, f, rpmDBKind(src, res, dir+"/"+f))
 			}
 		}
 	}
@@ -261,3 +261,24 @@ func ownerName(f *OwnedFile) *string {
 }
 
 func trimSlash(p string) string { return strings.TrimPrefix(p, "/") }
+
+// rpmDBKind names an rpm database file's format by its magic: Berkeley
+// DB's hash magic 0x061561 at offset 12, NDB's "RpmP" at 0.
+func rpmDBKind(src evidence.Source, res *resolver, p string) string {
+	f, err := openResolved(src, res, p)
+	if err != nil {
+		return "unreadable (" + err.Error() + ")"
+	}
+	defer f.Close()
+	var b [16]byte
+	if n, _ := f.ReadAt(b[:], 0); n < 16 {
+		return "too short to be a database"
+	}
+	switch {
+	case string(b[:4]) == "RpmP":
+		return "an NDB file"
+	case b[12] == 0x61 && b[13] == 0x15 && b[14] == 0x06 && b[15] == 0, b[12] == 0 && b[13] == 0x06 && b[14] == 0x15 && b[15] == 0x61:
+		return "a Berkeley DB hash file"
+	}
+	return "in a format it does not recognise (neither Berkeley DB hash nor NDB)"
+}

@@ -219,26 +219,34 @@ func TestRPMPersistence(t *testing.T) {
 	}
 }
 
-// A Berkeley DB rpm database is refused with a message that names it.
+// A Berkeley DB rpm database (a real one, made by db_load) is refused with
+// a message that names it, and persistence goes on without it.
 func TestRPMBerkeleyRefused(t *testing.T) {
+	bdb, err := os.ReadFile("testdata/rpm/bdb-Packages")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "var/lib/rpm"), 0o755)
-	// a Berkeley DB hash file starts with its metadata page (magic 0x061561 at 12)
-	page := make([]byte, 4096)
-	copy(page[12:], []byte{0x61, 0x15, 0x06, 0x00})
-	os.WriteFile(filepath.Join(dir, "var/lib/rpm/Packages"), page, 0o644)
+	os.WriteFile(filepath.Join(dir, "var/lib/rpm/Packages"), bdb, 0o644)
+	os.MkdirAll(filepath.Join(dir, "etc/cron.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "etc/cron.d/x"), []byte("* * * * * root /usr/bin/true\n"), 0o644)
 	src, err := evidence.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	_, err = OpenPackageDB(context.Background(), src)
-	if err == nil || !strings.Contains(err.Error(), "Berkeley DB") || !strings.Contains(err.Error(), "/var/lib/rpm/Packages") {
+	if err == nil || !strings.Contains(err.Error(), "/var/lib/rpm/Packages: this rpm database is a Berkeley DB hash file") {
 		t.Errorf("err %v", err)
 	}
-	// Persistence goes on without it, every entry unowned, with a warning
 	r, err := Persistence(context.Background(), src, PersistenceOptions{})
-	if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "Berkeley DB") {
-		t.Errorf("persistence: %v %q", err, r.Warnings)
+	if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "Berkeley DB") || len(r.Entries) != 1 || r.Entries[0].OwnerPackage != nil {
+		t.Errorf("persistence: %v %q %+v", err, r.Warnings, r.Entries)
+	}
+	// a Packages file of another format is named as unknown
+	os.WriteFile(filepath.Join(dir, "var/lib/rpm/Packages"), make([]byte, 64), 0o644)
+	if _, err := OpenPackageDB(context.Background(), src); err == nil || !strings.Contains(err.Error(), "does not recognise") {
+		t.Errorf("err %v", err)
 	}
 }
