@@ -246,9 +246,9 @@ type pkgCheck struct {
 func (pc *pkgCheck) base(p string, st *evidence.Stat) FileChange {
 	c := FileChange{Path: p, EvidencePath: p, Flags: []string{}}
 	if st != nil {
-		c.Type = typeName(st.Mode)
+		c.Type = evidence.TypeName(st.Mode)
 		c.Size = st.Size
-		c.Mode = modeString(st.Mode)
+		c.Mode = evidence.ModeString(st.Mode)
 		c.UID, c.GID = st.UID, st.GID
 		c.Mtime, c.Ctime, c.Btime = model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
 	}
@@ -283,11 +283,11 @@ func (pc *pkgCheck) owned(f *OwnedFile, buf []byte) (c *FileChange, checked, exc
 	ch.Conffile = f.Conffile
 	ch.DigestAlgo, ch.ExpectedDigest = f.Algo, f.Digest
 	if f.HasMode {
-		ch.ListedMode = modeString(f.Mode)
+		ch.ListedMode = evidence.ModeString(f.Mode)
 	}
 	listedType := "file"
 	if f.HasMode {
-		listedType = typeName(f.Mode)
+		listedType = evidence.TypeName(f.Mode)
 	}
 	switch {
 	case st == nil:
@@ -306,7 +306,7 @@ func (pc *pkgCheck) owned(f *OwnedFile, buf []byte) (c *FileChange, checked, exc
 		}
 		ch.Change = ChangeMissing
 		ch.ListedType = listedType
-	case typeName(st.Mode) != listedType:
+	case evidence.TypeName(st.Mode) != listedType:
 		ch.Change = ChangeTypeChanged
 		ch.ListedType = listedType
 		if st.Mode&fs.ModeSymlink != 0 {

@@ -305,7 +305,7 @@ func (ps *persist) program(name, base string) Program {
 		if err != nil || st == nil {
 			continue
 		}
-		pr.Resolved, pr.Exists, pr.Type = rp, true, typeName(st.Mode)
+		pr.Resolved, pr.Exists, pr.Type = rp, true, evidence.TypeName(st.Mode)
 		pr.Mtime = model.T(st.Mtime)
 		pr.Flags = append(pr.Flags, flagsOf(rp, st)...)
 		if st.Mode.IsRegular() {
