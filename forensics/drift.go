@@ -170,12 +170,12 @@ func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[Dr
 
 // DriftAll collects Drift's entries and warnings.
 func DriftAll(ctx context.Context, ds *DriftSource, opt *DriftOptions) ([]DriftEntry, []evidence.Warning, error) {
-	return collect(Drift(ctx, ds, opt))
+	return collectStream(Drift(ctx, ds, opt))
 }
 
-// collect gathers a stream's values and its warnings (evidence.Warning
+// collectStream gathers a stream's values and its warnings (evidence.Warning
 // errors); another error stops it and is returned with what came before.
-func collect[T any](seq iter.Seq2[T, error]) ([]T, []evidence.Warning, error) {
+func collectStream[T any](seq iter.Seq2[T, error]) ([]T, []evidence.Warning, error) {
 	var out []T
 	var warns []evidence.Warning
 	for v, err := range seq {

@@ -146,7 +146,7 @@ func (n *Node) Timeline(ctx context.Context, opt *TimelineOptions) iter.Seq2[Eve
 
 // TimelineAll collects Timeline's events and warnings.
 func (n *Node) TimelineAll(ctx context.Context, opt *TimelineOptions) ([]Event, []evidence.Warning, error) {
-	return collect(n.Timeline(ctx, opt))
+	return collectStream(n.Timeline(ctx, opt))
 }
 
 func podOf(c model.Container) string {
