@@ -59,8 +59,8 @@ func hashFile(src vfs.Source, name string, buf []byte) (string, int64, error) {
 // treeStats counts what a comparison saw.
 type treeStats struct {
 	entries, files, dirs, symlinks, devices, fifos, sockets, xattrs int
-	bytes                                                         int64
-	whiteouts                                                     int
+	bytes                                                           int64
+	whiteouts                                                       int
 }
 
 // compareTree compares every entry below name in the kernel's view (want)
@@ -184,7 +184,6 @@ func xattrKeys(m map[string][]byte) string {
 	sort.Strings(k)
 	return strings.Join(k, " ")
 }
-
 
 var mountMu sync.Mutex
 
