@@ -179,7 +179,8 @@ line"
 # in a block directory, and entries of the node directory.
 delete_files() {
 	local m=$1
-	cp "$m/$upper/tmp/.x/miner" "$m/$upper/usr/local/bin/dropper"
+	# a fresh copy, as a download would be (not a reflink of the miner)
+	cp --reflink=never "$m/$upper/tmp/.x/miner" "$m/$upper/usr/local/bin/dropper"
 	chmod 0755 "$m/$upper/usr/local/bin/dropper"
 	sync
 	rm "$m/$upper/usr/local/bin/dropper"
