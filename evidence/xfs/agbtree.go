@@ -1,7 +1,6 @@
 package xfs
 
 import (
-	"fmt"
 	"sort"
 )
 
@@ -11,7 +10,7 @@ func (f *FS) agHeader(agno uint64, sector int, magic uint32, crcOff int) ([]byte
 	if magic == agiMagic {
 		name = "AGI"
 	}
-	what := fmt.Sprintf("xfs %s (AG %d)", name, agno)
+	what := agLoc(name, agno)
 	base, ok := f.agPos(agno, 0)
 	if !ok {
 		return nil, -1, ferr(what, -1, "AG %d is outside the filesystem", agno)
@@ -52,7 +51,7 @@ var (
 // sblock reads a short-form btree block of AG agno at agbno, expected at
 // the given level, and returns it with its record count.
 func (f *FS) sblock(t sbtree, agno uint64, agbno uint32, level int) ([]byte, int64, int, error) {
-	what := fmt.Sprintf("xfs %s (AG %d)", t.name, agno)
+	what := agLoc(t.name, agno)
 	pos, ok := f.agPos(agno, uint64(agbno))
 	if !ok {
 		return nil, -1, 0, ferr(what, -1, "block %d is outside the AG", agbno)
@@ -91,7 +90,7 @@ func (f *FS) sblock(t sbtree, agno uint64, agbno uint32, level int) ([]byte, int
 // largest key not above key (compared on the first 4 bytes), or nil.
 func (f *FS) sbtreeFind(t sbtree, agno uint64, root uint32, levels int, key uint32) ([]byte, error) {
 	if levels < 1 || levels > maxAGBtreeLvl {
-		return nil, ferr(fmt.Sprintf("xfs %s (AG %d)", t.name, agno), -1, "%d levels", levels)
+		return nil, ferr(agLoc(t.name, agno), -1, "%d levels", levels)
 	}
 	ptr := root
 	for level := levels - 1; ; level-- {
@@ -124,7 +123,7 @@ func (f *FS) sbtreeFind(t sbtree, agno uint64, root uint32, levels int, key uint
 // sbtreeEach calls fn for every leaf record of a short-form btree, in key
 // order. Blocks are visited once (a block seen twice is an error).
 func (f *FS) sbtreeEach(t sbtree, agno uint64, root uint32, levels int, fn func(rec []byte) error) error {
-	what := fmt.Sprintf("xfs %s (AG %d)", t.name, agno)
+	what := agLoc(t.name, agno)
 	if levels < 1 || levels > maxAGBtreeLvl {
 		return ferr(what, -1, "%d levels", levels)
 	}

@@ -289,7 +289,7 @@ func (f *FS) attrRemote(ip *inode, fk *fork, blk uint64, vlen uint32, at int64) 
 // remoteHdr checks the header of a remote attribute or symlink block:
 // magic, offset of its bytes in the value, byte count, owner, disk
 // address, CRC.
-func (f *FS) remoteHdr(ip *inode, b []byte, pos int64, magic uint32, off, per, left int, what string) error {
+func (f *FS) remoteHdr(ip *inode, b []byte, pos int64, magic uint32, off, per, left int, what loc) error {
 	if be.Uint32(b) != magic {
 		return ferr(what, pos, "no remote block magic")
 	}

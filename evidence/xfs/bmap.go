@@ -131,7 +131,7 @@ func (fk *fork) checkExtent(e extent, pos int64, prev, hi uint64) error {
 // level, and returns it with its number of records.
 func (fk *fork) bmbtBlock(fsb uint64, level int) ([]byte, int64, int, error) {
 	f := fk.f
-	what := fk.ip.what(fk.name + " btree block")
+	what := fk.ip.what(fk.name)
 	b, pos, err := f.fsBlock(fsb, what)
 	if err != nil {
 		return nil, -1, 0, err

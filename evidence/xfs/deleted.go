@@ -120,7 +120,7 @@ func (r *recovery) walkDirs(start string, sip *inode) error {
 		it := queue[0]
 		queue = queue[1:]
 		if len(r.dirs) > maxDirWalk {
-			return ferr("xfs directory tree", -1, "more than %d directories", maxDirWalk)
+			return ferr(lc("xfs directory tree"), -1, "more than %d directories", maxDirWalk)
 		}
 		var subs []dirent
 		err := f.dirEach(it.ip, func(name []byte, ino uint64, ft uint8) error {

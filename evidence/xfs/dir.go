@@ -171,7 +171,7 @@ func (f *FS) dirDataBlock(ip *inode, fk *fork, lb uint64) ([]byte, int64, int, e
 // checkHdr checks the self-describing part of a v5 metadata block header:
 // the owner at ownerOff, the CRC at crcOff and the disk address at
 // blknoOff.
-func (f *FS) checkHdr(ip *inode, b []byte, pos int64, ownerOff, crcOff, blknoOff int, what string) error {
+func (f *FS) checkHdr(ip *inode, b []byte, pos int64, ownerOff, crcOff, blknoOff int, what loc) error {
 	if own := be.Uint64(b[ownerOff:]); own != ip.ino {
 		return ferr(what, pos+int64(ownerOff), "block belongs to inode %d", own)
 	}

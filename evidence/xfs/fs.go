@@ -410,9 +410,9 @@ var errShort = errors.New("short read")
 
 // readDev reads len(p) bytes at device offset off, refusing anything past
 // the end of the device.
-func (f *FS) readDev(p []byte, off int64, what string) error {
+func (f *FS) readDev(p []byte, off int64, what loc) error {
 	if off < 0 || off > f.size || int64(len(p)) > f.size-off {
-		return &vfs.FormatError{File: what, Offset: off, Msg: fmt.Sprintf("%d bytes past the end of the %d-byte device", off+int64(len(p))-f.size, f.size)}
+		return &vfs.FormatError{File: what.String(), Offset: off, Msg: fmt.Sprintf("%d bytes past the end of the %d-byte device", off+int64(len(p))-f.size, f.size)}
 	}
 	n, err := f.r.ReadAt(p, off)
 	if n == len(p) {
@@ -421,7 +421,7 @@ func (f *FS) readDev(p []byte, off int64, what string) error {
 	if err == nil || err == io.EOF {
 		err = errShort
 	}
-	return &vfs.FormatError{File: what, Offset: off, Msg: "read", Err: err}
+	return &vfs.FormatError{File: what.String(), Offset: off, Msg: "read", Err: err}
 }
 
 type blockKey struct {
@@ -431,7 +431,7 @@ type blockKey struct {
 
 // meta returns n bytes of metadata at device offset off through the block
 // cache. The slice is shared: callers never modify it.
-func (f *FS) meta(off int64, n int, what string) ([]byte, error) {
+func (f *FS) meta(off int64, n int, what loc) ([]byte, error) {
 	k := blockKey{off, int32(n)}
 	if b, ok := f.blocks.get(k); ok {
 		return b, nil
@@ -445,15 +445,39 @@ func (f *FS) meta(off int64, n int, what string) ([]byte, error) {
 }
 
 // fsBlock returns the filesystem block at fs block number fsb.
-func (f *FS) fsBlock(fsb uint64, what string) ([]byte, int64, error) {
+func (f *FS) fsBlock(fsb uint64, what loc) ([]byte, int64, error) {
 	pos, ok := f.fsbPos(fsb)
 	if !ok {
-		return nil, -1, &vfs.FormatError{File: what, Offset: -1, Msg: fmt.Sprintf("block %d is outside the filesystem", fsb)}
+		return nil, -1, &vfs.FormatError{File: what.String(), Offset: -1, Msg: fmt.Sprintf("block %d is outside the filesystem", fsb)}
 	}
 	b, err := f.meta(pos, int(f.blockSize), what)
 	return b, pos, err
 }
 
-func ferr(what string, off int64, format string, args ...any) error {
-	return &vfs.FormatError{File: what, Offset: off, Msg: fmt.Sprintf(format, args...)}
+func ferr(what loc, off int64, format string, args ...any) error {
+	return &vfs.FormatError{File: what.String(), Offset: off, Msg: fmt.Sprintf(format, args...)}
+}
+
+// loc names a structure for messages; it is formatted only when a
+// message is made, so the hot paths never pay for it.
+type loc struct {
+	s    string
+	kind byte // 'i': a structure of inode n; 'I': inode n itself; 'a': of AG n; 0: s alone
+	n    uint64
+}
+
+func lc(s string) loc { return loc{s: s} }
+
+func agLoc(s string, agno uint64) loc { return loc{s: s, kind: 'a', n: agno} }
+
+func (l loc) String() string {
+	switch l.kind {
+	case 'i':
+		return fmt.Sprintf("xfs %s (inode %d)", l.s, l.n)
+	case 'I':
+		return fmt.Sprintf("xfs inode %d", l.n)
+	case 'a':
+		return fmt.Sprintf("xfs %s (AG %d)", l.s, l.n)
+	}
+	return l.s
 }

@@ -39,9 +39,7 @@ type inode struct {
 	afork        []byte // nil when the inode has no attribute fork
 }
 
-func (ip *inode) what(structure string) string {
-	return fmt.Sprintf("xfs %s (inode %d)", structure, ip.ino)
-}
+func (ip *inode) what(structure string) loc { return loc{s: structure, kind: 'i', n: ip.ino} }
 
 func (ip *inode) typ() uint16 { return ip.mode & sIFMT }
 
@@ -113,7 +111,7 @@ func (f *FS) getInode(ino uint64) (*inode, error) {
 		return nil, err
 	}
 	if ip.mode == 0 {
-		return nil, &vfs.FormatError{File: ip.what("inode"), Offset: ip.pos, Msg: "referenced but free", Err: errFree}
+		return nil, &vfs.FormatError{File: ip.what("inode").String(), Offset: ip.pos, Msg: "referenced but free", Err: errFree}
 	}
 	if err := f.checkInode(ip); err != nil {
 		return nil, err
@@ -126,7 +124,7 @@ func (f *FS) getInode(ino uint64) (*inode, error) {
 // it (magic, version, its own number, fork offset). Free inodes parse too.
 func (f *FS) readInode(ino uint64) (*inode, error) {
 	pos, ok := f.inoPos(ino)
-	what := fmt.Sprintf("xfs inode %d", ino)
+	what := loc{s: "inode", kind: 'I', n: ino}
 	if !ok {
 		return nil, ferr(what, -1, "inode number is outside the filesystem")
 	}
@@ -141,7 +139,7 @@ func (f *FS) readInode(ino uint64) (*inode, error) {
 
 // parseInode parses a dinode buffer b (inode size bytes) read at pos.
 func (f *FS) parseInode(b []byte, ino uint64, pos int64) (*inode, error) {
-	what := fmt.Sprintf("xfs inode %d", ino)
+	what := loc{s: "inode", kind: 'I', n: ino}
 	if len(b) < dinodeV3Core || be.Uint16(b) != dinodeMagic {
 		return nil, ferr(what, pos, "no inode magic")
 	}

@@ -116,7 +116,7 @@ func (f *FS) scanLog(ctx context.Context) (*logScan, error) {
 	}
 	base, ok := f.extentPos(f.logStart, f.logBlocks)
 	if !ok {
-		return ls, ferr("xfs log", -1, "log of %d blocks at block %d is outside the filesystem", f.logBlocks, f.logStart)
+		return ls, ferr(lc("xfs log"), -1, "log of %d blocks at block %d is outside the filesystem", f.logBlocks, f.logStart)
 	}
 	nbb := f.logBlocks << (f.blockLog - 9)
 	lg := &logReader{f: f, base: base, nbb: nbb}
@@ -127,7 +127,7 @@ func (f *FS) scanLog(ctx context.Context) (*logScan, error) {
 			return ls, err
 		}
 		n := min(uint64(len(chunk)/512), nbb-bb)
-		if err := f.readDev(chunk[:n*512], base+int64(bb*512), "xfs log"); err != nil {
+		if err := f.readDev(chunk[:n*512], base+int64(bb*512), lc("xfs log")); err != nil {
 			return ls, err
 		}
 		for i := uint64(0); i < n; i++ {
@@ -203,7 +203,7 @@ func (lg *logReader) read(bb, n uint64, p []byte) error {
 	for n > 0 {
 		bb %= lg.nbb
 		run := min(n, lg.nbb-bb)
-		if err := lg.f.readDev(p[:run*512], lg.base+int64(bb*512), "xfs log"); err != nil {
+		if err := lg.f.readDev(p[:run*512], lg.base+int64(bb*512), lc("xfs log")); err != nil {
 			return err
 		}
 		p, bb, n = p[run*512:], bb+run, n-run

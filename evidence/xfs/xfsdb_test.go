@@ -155,7 +155,7 @@ const upperPath = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/sna
 
 func mustSB(t *testing.T, f *FS) []byte {
 	b := make([]byte, f.sectSize)
-	if err := f.readDev(b, 0, "sb"); err != nil {
+	if err := f.readDev(b, 0, lc("sb")); err != nil {
 		t.Fatal(err)
 	}
 	return b
