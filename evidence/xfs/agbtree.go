@@ -16,7 +16,7 @@ func (f *FS) agHeader(agno uint64, sector int, magic uint32, crcOff int) ([]byte
 		return nil, -1, ferr(what, -1, "AG %d is outside the filesystem", agno)
 	}
 	pos := base + int64(sector*f.sectSize)
-	b, err := f.meta(pos, f.sectSize, what)
+	b, err := f.metaCRC(pos, f.sectSize, what, crcOff)
 	if err != nil {
 		return nil, pos, err
 	}
@@ -28,9 +28,6 @@ func (f *FS) agHeader(agno uint64, sector int, magic uint32, crcOff int) ([]byte
 	}
 	if l := be.Uint32(b[12:]); uint64(l) != f.agLen(agno) {
 		return nil, pos, ferr(what, pos+12, "AG of %d blocks, the superblock says %d", l, f.agLen(agno))
-	}
-	if !crcOK(b, crcOff) {
-		f.warnf("%s: offset %d: CRC mismatch, read on", what, pos)
 	}
 	return b, pos, nil
 }
@@ -56,7 +53,7 @@ func (f *FS) sblock(t sbtree, agno uint64, agbno uint32, level int) ([]byte, int
 	if !ok {
 		return nil, -1, 0, ferr(what, -1, "block %d is outside the AG", agbno)
 	}
-	b, err := f.meta(pos, int(f.blockSize), what)
+	b, err := f.metaCRC(pos, int(f.blockSize), what, sblockCRCOff)
 	if err != nil {
 		return nil, pos, 0, err
 	}
@@ -79,9 +76,6 @@ func (f *FS) sblock(t sbtree, agno uint64, agbno uint32, level int) ([]byte, int
 	}
 	if d := be.Uint64(b[sblockBlkno:]); d != uint64(pos>>9) {
 		return nil, pos, 0, ferr(what, pos+sblockBlkno, "block records disk address %d, read at %d", d, pos>>9)
-	}
-	if !crcOK(b, sblockCRCOff) {
-		f.warnf("%s: offset %d: CRC mismatch, read on", what, pos)
 	}
 	return b, pos, n, nil
 }

@@ -161,7 +161,7 @@ func (f *FS) attrTree(s *xattrSet) error {
 	what := ip.what("attribute block")
 	lb := uint64(0)
 	for depth := 0; ; depth++ {
-		b, pos, err := fk.readBlocks(lb, 1)
+		b, pos, err := fk.readBlocks(lb, 1, 12)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func (f *FS) attrTree(s *xattrSet) error {
 			return ferr(what, -1, "leaf chain loops back to block %d", lb)
 		}
 		seen[lb] = true
-		b, pos, err := fk.readBlocks(lb, 1)
+		b, pos, err := fk.readBlocks(lb, 1, 12)
 		if err != nil {
 			return err
 		}
@@ -270,7 +270,7 @@ func (f *FS) attrRemote(ip *inode, fk *fork, blk uint64, vlen uint32, at int64) 
 	per := int(f.blockSize) - attr3RmtHdr
 	out := make([]byte, 0, vlen)
 	for i := uint64(0); len(out) < int(vlen); i++ {
-		b, pos, err := fk.readBlocks(blk+i, 1)
+		b, pos, err := fk.readBlocks(blk+i, 1, 12)
 		if err != nil {
 			return nil, err
 		}
@@ -305,9 +305,6 @@ func (f *FS) remoteHdr(ip *inode, b []byte, pos int64, magic uint32, off, per, l
 	if d := be.Uint64(b[40:]); d != uint64(pos>>9) {
 		return ferr(what, pos+40, "block records disk address %d, read at %d", d, pos>>9)
 	}
-	if !crcOK(b, 12) {
-		f.warnf("%s: offset %d: CRC mismatch, read on", what, pos)
-	}
 	return nil
 }
 
@@ -333,7 +330,7 @@ func (f *FS) readlink(ip *inode) (string, error) {
 		if e.count > 4 || e.unwritten {
 			return ferr(what, -1, "extent of %d blocks (unwritten %v) for a %d-byte target", e.count, e.unwritten, ip.size)
 		}
-		b, pos, err := fk.readBlocks(e.off, e.count)
+		b, pos, err := fk.readBlocks(e.off, e.count, 12)
 		if err != nil {
 			return err
 		}

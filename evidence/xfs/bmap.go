@@ -132,7 +132,7 @@ func (fk *fork) checkExtent(e extent, pos int64, prev, hi uint64) error {
 func (fk *fork) bmbtBlock(fsb uint64, level int) ([]byte, int64, int, error) {
 	f := fk.f
 	what := fk.ip.what(fk.name)
-	b, pos, err := f.fsBlock(fsb, what)
+	b, pos, err := f.fsBlock(fsb, what, lblockCRCOff)
 	if err != nil {
 		return nil, -1, 0, err
 	}
@@ -152,9 +152,6 @@ func (fk *fork) bmbtBlock(fsb uint64, level int) ([]byte, int64, int, error) {
 	}
 	if d := be.Uint64(b[lblockBlkno:]); d != uint64(pos>>9) {
 		return nil, pos, 0, ferr(what, pos+lblockBlkno, "block records disk address %d, read at %d", d, pos>>9)
-	}
-	if !crcOK(b, lblockCRCOff) {
-		f.warnf("%s: offset %d: CRC mismatch, read on", what, pos)
 	}
 	return b, pos, n, nil
 }
@@ -336,7 +333,7 @@ func (f *FS) blkBytes(n uint64) int64 {
 
 // readBlocks reads count fs blocks of the fork from logical block lblk,
 // through the metadata cache; every block must be mapped and written.
-func (fk *fork) readBlocks(lblk, count uint64) ([]byte, int64, error) {
+func (fk *fork) readBlocks(lblk, count uint64, crcOff int) ([]byte, int64, error) {
 	f := fk.f
 	what := fk.ip.what(fk.name)
 	var out []byte
@@ -355,15 +352,17 @@ func (fk *fork) readBlocks(lblk, count uint64) ([]byte, int64, error) {
 		if first < 0 {
 			first = pos
 		}
+		if run == count {
+			b, err := f.metaCRC(pos, int(run)<<f.blockLog, what, crcOff)
+			return b, pos, err
+		}
 		b, err := f.meta(pos, int(run)<<f.blockLog, what)
 		if err != nil {
 			return nil, -1, err
 		}
-		if run == count {
-			return b, pos, nil
-		}
 		out = append(out, b...)
 		done += run
 	}
+	f.checkCRC(out, crcOff, what, first)
 	return out, first, nil
 }

@@ -173,6 +173,9 @@ func (r *recovery) dirGaps(path string, ip *inode) {
 	f.dataBlocksEach(ip, fk, func(b []byte, pos int64, end int) error {
 		for p := dir3DataHdr; p+8 <= end; {
 			if be.Uint16(b[p:]) != dirDataFreeTag {
+				if p+16 > end {
+					return nil
+				}
 				nl := int(b[p+8])
 				if nl == 0 {
 					return nil

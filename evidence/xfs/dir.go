@@ -110,33 +110,33 @@ type dirBlockFunc func(b []byte, pos int64, end int) error
 // btree directory: the directory blocks mapped below the leaf space, and
 // below di_size.
 func (f *FS) dataBlocksEach(ip *inode, fk *fork, fn dirBlockFunc) error {
+	if uint64(ip.size) > leafSpaceOff {
+		return ferr(ip.what("directory"), ip.pos+diSize, "data space of %d bytes", ip.size)
+	}
 	limit := min(f.leafFSB, (uint64(ip.size)+uint64(f.blockSize)-1)>>f.blockLog)
-	var starts []uint64
+	n := 0
 	err := fk.each(func(e extent) error {
 		if e.off >= limit {
 			return errStop
 		}
-		for b := (e.off + f.dirFSBs - 1) &^ (f.dirFSBs - 1); b < e.end() && b < limit; b += f.dirFSBs {
-			starts = append(starts, b)
-			if len(starts) > maxDirBlocks {
+		for lb := (e.off + f.dirFSBs - 1) &^ (f.dirFSBs - 1); lb < e.end() && lb < limit; lb += f.dirFSBs {
+			if n++; n > maxDirBlocks {
 				return ferr(ip.what("directory"), ip.pos, "more than %d data blocks", maxDirBlocks)
+			}
+			b, pos, end, err := f.dirDataBlock(ip, fk, lb)
+			if err != nil {
+				return err
+			}
+			if err := fn(b, pos, end); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	if err != nil && err != errStop {
-		return err
+	if err == errStop {
+		return nil
 	}
-	for _, lb := range starts {
-		b, pos, end, err := f.dirDataBlock(ip, fk, lb)
-		if err != nil {
-			return err
-		}
-		if err := fn(b, pos, end); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // maxDirBlocks bounds the data blocks of one directory (32 GiB of 4 KiB
@@ -148,7 +148,7 @@ const maxDirBlocks = 1 << 23
 // directory, or the block's end).
 func (f *FS) dirDataBlock(ip *inode, fk *fork, lb uint64) ([]byte, int64, int, error) {
 	what := ip.what("directory block")
-	b, pos, err := fk.readBlocks(lb, f.dirFSBs)
+	b, pos, err := fk.readBlocks(lb, f.dirFSBs, 4)
 	if err != nil {
 		return nil, -1, 0, err
 	}
@@ -178,9 +178,6 @@ func (f *FS) checkHdr(ip *inode, b []byte, pos int64, ownerOff, crcOff, blknoOff
 	if d := be.Uint64(b[blknoOff:]); d != uint64(pos>>9) {
 		return ferr(what, pos+int64(blknoOff), "block records disk address %d, read at %d", d, pos>>9)
 	}
-	if !crcOK(b, crcOff) {
-		f.warnf("%s: offset %d: CRC mismatch, read on", what, pos)
-	}
 	return nil
 }
 
@@ -208,6 +205,9 @@ func (f *FS) blockEntries(ip *inode, b []byte, pos int64, end int, fn func(off i
 			}
 			p += l
 			continue
+		}
+		if p+16 > end {
+			return ferr(what, pos+int64(p), "entry area ends inside an entry")
 		}
 		nl := int(b[p+8])
 		sz := f.dataEntSize(nl)
@@ -298,7 +298,7 @@ func (f *FS) hashLookup(ip *inode, name []byte) (uint64, error) {
 		if depth > daMaxDepth {
 			return 0, ferr(what, -1, "index deeper than %d levels", daMaxDepth)
 		}
-		b, pos, err := fk.readBlocks(lb, f.dirFSBs)
+		b, pos, err := fk.readBlocks(lb, f.dirFSBs, 12)
 		if err != nil {
 			return 0, err
 		}
@@ -320,7 +320,7 @@ func (f *FS) hashLookup(ip *inode, name []byte) (uint64, error) {
 				if !more || magic != dir3LeafNMagic || forw == 0 || hops > 64 {
 					return 0, fs.ErrNotExist
 				}
-				if b, pos, err = fk.readBlocks(forw, f.dirFSBs); err != nil {
+				if b, pos, err = fk.readBlocks(forw, f.dirFSBs, 12); err != nil {
 					return 0, err
 				}
 				if err := f.checkHdr(ip, b, pos, 48, 12, 16, what); err != nil {
@@ -396,6 +396,47 @@ func (f *FS) entryAt(ip *inode, fk *fork, a uint64, name []byte) (uint64, bool, 
 		return 0, false, nil
 	}
 	return be.Uint64(b[off:]), true, nil
+}
+
+// dirParent returns the inode number a directory names as its parent
+// (its ".." entry).
+func (f *FS) dirParent(ip *inode) (uint64, error) {
+	if ip.format == fmtLocal {
+		b := ip.dfork[:ip.size]
+		if len(b) < 6 {
+			return 0, ferr(ip.what("shortform directory"), ip.pos+dinodeV3Core, "no header")
+		}
+		if b[1] > 0 {
+			if len(b) < 10 {
+				return 0, ferr(ip.what("shortform directory"), ip.pos+dinodeV3Core, "no header")
+			}
+			return be.Uint64(b[2:]), nil
+		}
+		return uint64(be.Uint32(b[2:])), nil
+	}
+	fk, err := f.dataFork(ip)
+	if err != nil {
+		return 0, err
+	}
+	b, pos, end, err := f.dirDataBlock(ip, fk, 0)
+	if err != nil {
+		return 0, err
+	}
+	var parent uint64
+	err = f.blockEntries(ip, b, pos, end, func(_ int, name []byte, ino uint64, _ uint8) error {
+		if string(name) == ".." {
+			parent = ino
+			return errStop
+		}
+		return nil
+	})
+	if err == errStop {
+		return parent, nil
+	}
+	if err == nil {
+		err = ferr(ip.what("directory block"), pos, "no \"..\" entry")
+	}
+	return 0, err
 }
 
 // dirNames lists the entries of a directory (sorted by name), bounded by

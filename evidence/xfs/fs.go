@@ -191,7 +191,7 @@ func (f *FS) readSuperblock() error {
 		return sbErr(sbDblocks, "filesystem of %d blocks of %d bytes is too large", db, bs)
 	}
 	dirlog := sb[sbDirblklog]
-	if uint64(bs)<<dirlog > 65536 {
+	if dirlog > 16 || uint64(bs)<<dirlog > 65536 {
 		return sbErr(sbDirblklog, "directory block of %d bytes", uint64(bs)<<dirlog)
 	}
 	f.incompat = be.Uint32(sb[sbFeatIncompat:])
@@ -432,6 +432,13 @@ type blockKey struct {
 // meta returns n bytes of metadata at device offset off through the block
 // cache. The slice is shared: callers never modify it.
 func (f *FS) meta(off int64, n int, what loc) ([]byte, error) {
+	return f.metaCRC(off, n, what, -1)
+}
+
+// metaCRC is meta for a block with a CRC at crcOff (-1: none), checked
+// once, when the block is read from the device: a mismatch is a warning
+// and the block is read on.
+func (f *FS) metaCRC(off int64, n int, what loc, crcOff int) ([]byte, error) {
 	k := blockKey{off, int32(n)}
 	if b, ok := f.blocks.get(k); ok {
 		return b, nil
@@ -440,17 +447,24 @@ func (f *FS) meta(off int64, n int, what loc) ([]byte, error) {
 	if err := f.readDev(b, off, what); err != nil {
 		return nil, err
 	}
+	f.checkCRC(b, crcOff, what, off)
 	f.blocks.put(k, b, int64(n))
 	return b, nil
 }
 
+func (f *FS) checkCRC(b []byte, crcOff int, what loc, off int64) {
+	if crcOff >= 0 && crcOff+4 <= len(b) && !crcOK(b, crcOff) {
+		f.warnf("%s: offset %d: CRC mismatch, read on", what, off)
+	}
+}
+
 // fsBlock returns the filesystem block at fs block number fsb.
-func (f *FS) fsBlock(fsb uint64, what loc) ([]byte, int64, error) {
+func (f *FS) fsBlock(fsb uint64, what loc, crcOff int) ([]byte, int64, error) {
 	pos, ok := f.fsbPos(fsb)
 	if !ok {
 		return nil, -1, &vfs.FormatError{File: what.String(), Offset: -1, Msg: fmt.Sprintf("block %d is outside the filesystem", fsb)}
 	}
-	b, err := f.meta(pos, int(f.blockSize), what)
+	b, err := f.metaCRC(pos, int(f.blockSize), what, crcOff)
 	return b, pos, err
 }
 

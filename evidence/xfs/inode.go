@@ -166,21 +166,16 @@ func (f *FS) checkInode(ip *inode) error {
 	if ip.size < 0 {
 		return ferr(what, ip.pos+diSize, "negative size %d", ip.size)
 	}
-	okFormats := map[uint16][]uint8{
-		sIFREG:  {fmtExtents, fmtBtree},
-		sIFDIR:  {fmtLocal, fmtExtents, fmtBtree},
-		sIFLNK:  {fmtLocal, fmtExtents, fmtBtree},
-		sIFCHR:  {fmtDev},
-		sIFBLK:  {fmtDev},
-		sIFIFO:  {fmtDev},
-		sIFSOCK: {fmtDev},
-	}[ip.typ()]
-	if okFormats == nil {
+	var ok bool
+	switch ip.typ() {
+	case sIFREG:
+		ok = ip.format == fmtExtents || ip.format == fmtBtree
+	case sIFDIR, sIFLNK:
+		ok = ip.format == fmtLocal || ip.format == fmtExtents || ip.format == fmtBtree
+	case sIFCHR, sIFBLK, sIFIFO, sIFSOCK:
+		ok = ip.format == fmtDev
+	default:
 		return ferr(what, ip.pos+diMode, "unknown file type in mode 0%o", ip.mode)
-	}
-	ok := false
-	for _, x := range okFormats {
-		ok = ok || x == ip.format
 	}
 	if !ok {
 		return ferr(what, ip.pos+diFormat, "data fork format %d for mode 0%o", ip.format, ip.mode)

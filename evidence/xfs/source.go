@@ -148,6 +148,17 @@ func (f *FS) ReadDir(name string) ([]*vfs.Stat, error) {
 			continue
 		}
 		if cip.typ() == sIFDIR {
+			// A directory shows only under the parent it names: a
+			// corrupt image cannot make the tree a graph with cycles.
+			if parent, err := f.dirParent(cip); err != nil || parent != ip.ino || e.ino == ip.ino {
+				if first == nil {
+					if err == nil {
+						err = ferr(cip.what("directory"), cip.pos, "linked from directory %d but names %d as its parent", ip.ino, parent)
+					}
+					first = pathErr("lstat", child, err)
+				}
+				continue
+			}
 			f.dirs.put(child, e.ino, 1)
 		}
 		out = append(out, cip.stat(child))

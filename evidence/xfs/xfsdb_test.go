@@ -173,7 +173,7 @@ func dirMagic(space, off int) func(*testing.T, *FS, *inode) []string {
 		if space == 1 {
 			lb = f.leafFSB
 		}
-		b, _, err := fk.readBlocks(lb, f.dirFSBs)
+		b, _, err := fk.readBlocks(lb, f.dirFSBs, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +203,7 @@ func attrMagic(t *testing.T, f *FS, ip *inode) []string {
 	remote := false
 	fk.each(func(e extent) error {
 		for i := uint64(0); i < e.count; i++ {
-			b, _, err := fk.readBlocks(e.off+i, 1)
+			b, _, err := fk.readBlocks(e.off+i, 1, -1)
 			if err == nil && be.Uint32(b) == attr3RmtMagic {
 				remote = true
 			}
@@ -214,7 +214,7 @@ func attrMagic(t *testing.T, f *FS, ip *inode) []string {
 	if remote {
 		out = append(out, "attr remote")
 	}
-	b, _, err := fk.readBlocks(0, 1)
+	b, _, err := fk.readBlocks(0, 1, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
