@@ -212,7 +212,7 @@ func (r *recovery) dirGaps(path string, ip *inode) {
 				case q != p:
 					ino = be.Uint64(b[q:])
 				}
-				if old, ok := live[string(name)]; !ok || old != ino {
+				if old, ok := live[string(name)]; (!ok || old != ino) && len(r.gaps) < maxDeleted {
 					r.gaps = append(r.gaps, gapName{path: vfs.Join(path, string(name)), ino: ino, low: low})
 				}
 				q += sz

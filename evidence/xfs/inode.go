@@ -154,7 +154,8 @@ func (f *FS) parseInode(b []byte, ino uint64, pos int64) (*inode, error) {
 	if !crcOK(b, diCRC) {
 		f.warnf("%s: CRC mismatch, read on", what)
 	}
-	if err := ip.splitForks(b[dinodeV3Core:]); err != nil {
+	// The forks are copied: a cached inode must not pin its whole block.
+	if err := ip.splitForks(append([]byte(nil), b[dinodeV3Core:]...)); err != nil {
 		return nil, ferr(what, pos+diForkoff, "%v", err)
 	}
 	return ip, nil

@@ -223,3 +223,54 @@ func TestKernelEqual(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrent hashes every file of the v5 image on two goroutines
+// sharing one FS (as drift does) and requires the answers of a
+// sequential pass; run with -race it also checks the caches' locking.
+func TestConcurrent(t *testing.T) {
+	f := xfs.OpenFixture(t, "v5")
+	var files []string
+	evidence.Walk(f, ".", func(st *vfs.Stat, err error) error {
+		if err == nil && st.Mode.IsRegular() {
+			files = append(files, st.Name)
+		}
+		return err
+	})
+	buf := make([]byte, 64<<10)
+	want := map[string]string{}
+	for _, n := range files {
+		h, _, err := hashFile(f, n, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[n] = h
+	}
+	g := xfs.OpenFixture(t, "v5") // cold caches, shared by both
+	var wg sync.WaitGroup
+	errs := make(chan string, 2)
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			buf := make([]byte, 32<<10)
+			for i := w; i < len(files)+w; i++ {
+				n := files[(i*7+w)%len(files)]
+				h, _, err := hashFile(g, n, buf)
+				if err != nil || h != want[n] {
+					errs <- n
+					return
+				}
+				g.Lstat(n)
+				g.Xattrs(n)
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for n := range errs {
+		t.Errorf("%s: concurrent read differs", n)
+	}
+	if len(files) != 6675 {
+		t.Errorf("%d files", len(files))
+	}
+}

@@ -53,7 +53,7 @@ const (
 	logMaxRegions   = 1024
 	logMaxItemBytes = 1 << 20
 	logMaxOpenTrans = 4096
-	logMaxCopies    = 1 << 20
+	logMaxCopies    = 1 << 18
 )
 
 // logCopy is what the log says of one incarnation (inode number and
@@ -404,8 +404,9 @@ func (ls *logScan) finishItem(t *logTrans, order binary.ByteOrder, lsn uint64, f
 		if ip.format != fmtLocal || dfork == nil || fields&ilogDData == 0 || ip.size > int64(len(dfork)) {
 			return
 		}
-		ip.dfork = dfork
-		f.sfEach(ip, func(name []byte, e uint64, _ uint8) error {
+		dir := *ip
+		dir.dfork = dfork
+		f.sfEach(&dir, func(name []byte, e uint64, _ uint8) error {
 			if len(ls.names) < logMaxCopies {
 				ls.names[e] = logName{dir: ino, name: string(name), lsn: lsn}
 			}

@@ -18,7 +18,7 @@
 #   v5      mkfs.xfs defaults (crc, ftype, finobt, sparse inodes, bigtime,
 #           reflink, inobtcount), 4 KiB blocks, 512-byte inodes
 #   small   1 KiB blocks, 8 KiB directory blocks, nrext64,
-#           rmapbt, 2 AGs
+#           rmapbt, 2 AGs, mounted with 256 KiB log buffers
 #   legacy  1 KiB inodes, no bigtime (32-bit second timestamps), no finobt, no sparse
 #           inodes
 #   orphan  a file unlinked while open when the filesystem went down: on
@@ -189,22 +189,24 @@ delete_files() {
 	sync
 }
 
+# make_image NAME SIZE MOUNTOPTS MKFSOPTS...
 make_image() {
-	local name=$1 size=$2
-	shift 2
+	local name=$1 size=$2 mopts=$3
+	shift 3
 	local img=$out/$name.img
 	rm -f "$img"
 	truncate -s "$size" "$img"
 	mkfs.xfs -q -f -L "dn-$name" "$@" "$img"
-	mount -o loop "$img" "$mnt"
+	mount -o "loop,$mopts" "$img" "$mnt"
 	populate "$mnt"
 	delete_files "$mnt"
 	umount "$mnt"
 }
 
-make_image v5 1G
-make_image small 1G -b size=1024 -n size=8192 -i nrext64=1 -m rmapbt=1,reflink=0 -d agcount=2
-make_image legacy 1G -m bigtime=0,finobt=0,inobtcount=0 -i sparse=0,size=1024
+make_image v5 1G defaults
+# 256 KiB log buffers: log records with extended headers
+make_image small 1G logbsize=256k -b size=1024 -n size=8192 -i nrext64=1 -m rmapbt=1,reflink=0 -d agcount=2
+make_image legacy 1G defaults -m bigtime=0,finobt=0,inobtcount=0 -i sparse=0,size=1024
 
 # orphan: the dropper runs from an open descriptor after its name is gone;
 # the filesystem is frozen (all metadata written) and shut down before the
