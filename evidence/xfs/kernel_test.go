@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -272,5 +273,53 @@ func TestConcurrent(t *testing.T) {
 	}
 	if len(files) != 6675 {
 		t.Errorf("%d files", len(files))
+	}
+}
+
+// TestErrorsLikeKernel asks both sources for what is not there or not
+// allowed, and requires the same kind of error.
+func TestErrorsLikeKernel(t *testing.T) {
+	mountMu.Lock()
+	defer mountMu.Unlock()
+	kern, err := evidence.OpenDir(mountImage(t, xfs.FixtureImage(t, "v5")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kern.Close()
+	ours := xfs.OpenFixture(t, "v5")
+	kinds := []error{fs.ErrNotExist, vfs.ErrSymlinkInPath, vfs.ErrNotRegular, syscall.ENOTDIR, syscall.EINVAL, fs.ErrInvalid}
+	kind := func(err error) string {
+		if err == nil {
+			return "nil"
+		}
+		for _, k := range kinds {
+			if errors.Is(err, k) {
+				return k.Error()
+			}
+		}
+		return "other: " + err.Error()
+	}
+	ops := map[string]func(src vfs.Source, name string) error{
+		"lstat":    func(s vfs.Source, n string) error { _, err := s.Lstat(n); return err },
+		"readdir":  func(s vfs.Source, n string) error { _, err := s.ReadDir(n); return err },
+		"readlink": func(s vfs.Source, n string) error { _, err := s.Readlink(n); return err },
+		"xattrs":   func(s vfs.Source, n string) error { _, err := s.Xattrs(n); return err },
+		"open": func(s vfs.Source, n string) error {
+			f, err := s.Open(n)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		},
+	}
+	names := []string{"missing", "edge/missing/x", "edge/files/tiny/x", "edge/links/short/x", "edge/links/short",
+		"edge/files/tiny", "edge", "edge/special/fifo", "edge/special/null", "edge/special/socket", "/edge/files/../files/tiny",
+		"../etc", "edge/dirs/odd/sp ace", ".", ""}
+	for _, n := range names {
+		for op, fn := range ops {
+			if w, g := kind(fn(kern, n)), kind(fn(ours, n)); w != g {
+				t.Errorf("%s %q: %s, kernel %s", op, n, g, w)
+			}
+		}
 	}
 }

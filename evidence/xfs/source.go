@@ -125,11 +125,8 @@ func (f *FS) ReadDir(name string) ([]*vfs.Stat, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch ip.typ() {
-	case sIFDIR:
-	case sIFLNK:
-		return nil, pathErr("readdir", clean, vfs.ErrSymlinkInPath)
-	default:
+	if ip.typ() != sIFDIR {
+		// as openat(O_DIRECTORY|O_NOFOLLOW) answers, for a link too
 		return nil, pathErr("readdir", clean, syscall.ENOTDIR)
 	}
 	ents, err := f.dirNames(ip)
@@ -171,6 +168,10 @@ func (f *FS) Readlink(name string) (string, error) {
 	clean, ip, err := f.resolve("readlink", name)
 	if err != nil {
 		return "", err
+	}
+	if clean == "." {
+		// readlinkat(rootfd, "") answers ENOENT
+		return "", pathErr("readlink", clean, fs.ErrNotExist)
 	}
 	if ip.typ() != sIFLNK {
 		return "", pathErr("readlink", clean, syscall.EINVAL)
