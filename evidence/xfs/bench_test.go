@@ -143,7 +143,7 @@ func benchList(b *testing.B, kernel bool) {
 			n++
 			return err
 		})
-		if n != 7435 {
+		if n != 7436 {
 			b.Fatalf("walked %d entries", n)
 		}
 	}

@@ -55,7 +55,7 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 			return nil, err
 		}
 		r.notef("the log could not be read: %v", err)
-		ls = &logScan{copies: map[[2]uint64]*logCopy{}, latest: map[uint64]*inode{}, names: map[uint64]logName{}}
+		ls = newLogScan()
 	}
 	r.log = ls
 	if err := r.fromLog(); err != nil {
@@ -69,6 +69,11 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 	for _, d := range r.list {
 		if clean != "." && (d.Path == "" || !strings.HasPrefix(d.Path, clean+"/")) {
 			continue
+		}
+		if d.Path != "" {
+			if st, err := f.Lstat(d.Path); err == nil {
+				d.Notes = append(d.Notes, fmt.Sprintf("the name belongs to a live file now (inode %d)", st.Ino))
+			}
 		}
 		out = append(out, *d)
 	}
@@ -223,10 +228,17 @@ func (r *recovery) dirGaps(path string, ip *inode) {
 	})
 }
 
-// pathOf names a deleted inode: from the log's shortform directories, or
-// from a directory block's free space.
-func (r *recovery) pathOf(ino uint64) string {
-	if n, ok := r.log.names[ino]; ok {
+// pathOf names a deleted inode: from the log's shortform directories
+// (the latest name logged while the incarnation lived, between the LSNs
+// of its first and last copies; 0, 0: any), or from a directory block's
+// free space.
+func (r *recovery) pathOf(ino, from, to uint64) string {
+	names := r.log.names[ino]
+	for i := len(names) - 1; i >= 0; i-- {
+		n := names[i]
+		if to != 0 && (n.lsn > to || n.lsn < from) {
+			continue
+		}
 		if d, ok := r.dirs[n.dir]; ok {
 			return vfs.Join(d, n.name)
 		}
@@ -294,7 +306,7 @@ func (r *recovery) fromLog() error {
 			notes = append(notes, fmt.Sprintf("logged block map unusable: %v", err))
 			fk = nil
 		}
-		d := r.entry(c.core, vfs.MethodJournal, fk, notes)
+		d := r.entry(c.core, c.firstLSN, c.lastLSN, vfs.MethodJournal, fk, notes)
 		switch {
 		case !c.unlinked.IsZero():
 			d.DeletedAt = c.unlinked
@@ -307,9 +319,9 @@ func (r *recovery) fromLog() error {
 }
 
 // entry builds a report for inode core ip with block map fk.
-func (r *recovery) entry(ip *inode, method string, fk *fork, notes []string) *vfs.Deleted {
+func (r *recovery) entry(ip *inode, from, to uint64, method string, fk *fork, notes []string) *vfs.Deleted {
 	d := &vfs.Deleted{
-		Path:   r.pathOf(ip.ino),
+		Path:   r.pathOf(ip.ino, from, to),
 		Inode:  ip.ino,
 		Size:   ip.size,
 		Mode:   fileMode(ip.mode),
@@ -450,7 +462,7 @@ func (r *recovery) freedInode(ip *inode) {
 	core := *ip
 	last := fk.ext[len(fk.ext)-1]
 	core.size = f.blkBytes(last.end())
-	d := r.entry(&core, vfs.MethodInode, fk, []string{"freed inode: the size is lost, content is given in whole blocks"})
+	d := r.entry(&core, 0, 0, vfs.MethodInode, fk, []string{"freed inode: the size is lost, content is given in whole blocks"})
 	d.Mode = 0
 	d.DeletedAt = ip.ctime
 	if l, ok := r.log.latest[ip.ino]; ok {
@@ -486,7 +498,7 @@ func (r *recovery) unlinkedLists(agno uint64) {
 					} else {
 						notes = append(notes, fmt.Sprintf("block map: %v", err))
 					}
-					d := r.entry(ip, vfs.MethodInode, nil, append(notes, "unlinked while open (on the AGI unlinked list): the blocks are still the inode's"))
+					d := r.entry(ip, 0, 0, vfs.MethodInode, nil, append(notes, "unlinked while open (on the AGI unlinked list): the blocks are still the inode's"))
 					if fk != nil {
 						r.mapped(d, fk, false)
 						d.Complete = d.Complete && d.Recoverable == d.Size

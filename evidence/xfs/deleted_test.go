@@ -1,6 +1,7 @@
 package xfs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/evidence/xfs"
 )
@@ -52,10 +54,12 @@ func recovered(t *testing.T, d vfs.Deleted) (string, int64) {
 }
 
 // TestDeleted recovers what make.sh deleted: the dropper from the attacked
-// container's upper dir and gone.txt (name, inode copy from the log,
-// content), and the names of the empty files removed from the node
-// directory (from its data blocks' free space). Nothing else is reported
-// and nothing reported is visible through the Source.
+// container's upper dir, the /etc/passwd that sed -i replaced there, two
+// files of a block directory — one whose inode number a new file took —
+// (each with its name, its inode copy from the log and its content), and
+// the names of the empty files removed from the node directory (from its
+// data blocks' free space). Nothing else is reported, and nothing
+// reported is visible through the Source.
 func TestDeleted(t *testing.T) {
 	type want struct {
 		path     string
@@ -63,18 +67,35 @@ func TestDeleted(t *testing.T) {
 		size     int64
 		sha      string
 		complete bool
+		note     string
 	}
-	wants := []want{
-		{"edge/dirs/block/gone.txt", vfs.MethodJournal, 3000, sha(pattern(3000, "gone")), true},
-		{"edge/dirs/node/n10", vfs.MethodDirent, 0, "", true},
-		{"edge/dirs/node/n11", vfs.MethodDirent, 0, "", true},
-		{"edge/dirs/node/n12", vfs.MethodDirent, 0, "", true},
-		{"edge/dirs/node/n4000", vfs.MethodDirent, 0, "", true},
-		{upperDir + "/usr/local/bin/dropper", vfs.MethodJournal, busyboxSize, busyboxSHA, true},
-	}
+	newFile := "edge/dirs/block/" + strings.Repeat("n", 40) + "-takes-a-freed-inode"
 	for _, name := range []string{"v5", "small", "legacy"} {
 		t.Run(name, func(t *testing.T) {
 			f := xfs.OpenFixture(t, name)
+			// The passwd sed -i replaced is the live one less its last
+			// line; on v5 its block went to the new file since.
+			live, err := evidence.ReadFile(f, upperDir+"/etc/passwd", 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			passwd := want{upperDir + "/etc/passwd", vfs.MethodJournal, 256,
+				sha(bytes.TrimSuffix(live, []byte("# deadnode\n"))), true, "belongs to a live file now"}
+			if name == "v5" {
+				passwd.sha = sha(append(pattern(100, "new"), make([]byte, 156)...))
+				passwd.complete = false
+				passwd.note = "no longer (all) free space"
+			}
+			wants := []want{
+				{"edge/dirs/block/gone.txt", vfs.MethodJournal, 3000, sha(pattern(3000, "gone")), true, ""},
+				{"edge/dirs/block/reused.txt", vfs.MethodJournal, 2000, sha(pattern(2000, "reused")), true, "now belongs to a newer file"},
+				{"edge/dirs/node/n10", vfs.MethodDirent, 0, "", true, ""},
+				{"edge/dirs/node/n11", vfs.MethodDirent, 0, "", true, ""},
+				{"edge/dirs/node/n12", vfs.MethodDirent, 0, "", true, ""},
+				{"edge/dirs/node/n4000", vfs.MethodDirent, 0, "", true, ""},
+				passwd,
+				{upperDir + "/usr/local/bin/dropper", vfs.MethodJournal, busyboxSize, busyboxSHA, true, ""},
+			}
 			ds, err := f.Deleted(context.Background(), ".")
 			if err != nil {
 				t.Fatal(err)
@@ -88,24 +109,37 @@ func TestDeleted(t *testing.T) {
 			for i, w := range wants {
 				d := ds[i]
 				sum, n := recovered(t, d)
+				notes := strings.Join(d.Notes, "; ")
 				if d.Path != w.path || d.Method != w.method || d.Size != w.size || sum != w.sha ||
-					d.Complete != w.complete || d.Recoverable != w.size || n != w.size {
+					d.Complete != w.complete || d.Recoverable != w.size || n != w.size ||
+					(w.note == "") != (notes == "") || !strings.Contains(notes, w.note) {
 					t.Errorf("deleted %d: %q %s size %d recoverable %d complete %v sha %s (%d bytes), notes %q\nwant %+v",
 						i, d.Path, d.Method, d.Size, d.Recoverable, d.Complete, sum, n, d.Notes, w)
 				}
-				if d.Inode == 0 || d.DeletedAt.IsZero() || d.Mtime.After(d.DeletedAt) || d.Mode.Type() != 0 || d.Mode.Perm() == 0 {
+				if d.Inode == 0 || d.Mtime.After(d.DeletedAt) && !d.DeletedAt.IsZero() || d.Mode.Type() != 0 || d.Mode.Perm() == 0 ||
+					d.DeletedAt.IsZero() && !strings.Contains(notes, "newer file") {
 					t.Errorf("deleted %s: inode %d, deleted at %v, mtime %v, mode %v", d.Path, d.Inode, d.DeletedAt, d.Mtime, d.Mode)
 				}
-				if _, err := f.Lstat(d.Path); !errors.Is(err, fs.ErrNotExist) {
+				st, err := f.Lstat(d.Path)
+				switch {
+				case w.path == passwd.path:
+					if err != nil || st.Ino == d.Inode {
+						t.Errorf("replaced passwd: %v %v", st, err)
+					}
+				case !errors.Is(err, fs.ErrNotExist):
 					t.Errorf("lstat %s: %v, want not exist", d.Path, err)
 				}
 			}
-			if d := ds[5]; d.Mode.Perm() != 0o755 || d.UID != 0 {
+			// The new file has reused.txt's inode number now.
+			if st, err := f.Lstat(newFile); err != nil || st.Ino != ds[1].Inode {
+				t.Errorf("new file: %+v %v; reused.txt had inode %d", st, err, ds[1].Inode)
+			}
+			if d := ds[7]; d.Mode.Perm() != 0o755 || d.UID != 0 {
 				t.Errorf("dropper mode %v uid %d", d.Mode, d.UID)
 			}
-			// Below the upper dir: the dropper only.
+			// Below the upper dir: the old passwd and the dropper.
 			up, err := f.Deleted(context.Background(), upperDir)
-			if err != nil || len(up) != 1 || up[0].Path != wants[5].path {
+			if err != nil || len(up) != 2 || up[0].Path != wants[6].path || up[1].Path != wants[7].path {
 				t.Errorf("deleted below the upper dir: %v, %+v", err, up)
 			}
 			if _, err := f.Deleted(context.Background(), "edge/files/tiny"); err == nil {

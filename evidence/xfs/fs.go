@@ -385,7 +385,7 @@ func (f *FS) inoPos(ino uint64) (int64, bool) {
 	agno := ino >> agShift
 	agino := ino & (1<<agShift - 1)
 	agbno := agino >> f.inoPBLog
-	if agno >= f.agCount || agbno >= f.agLen(agno) || agino == 0 && agno == 0 && ino == 0 {
+	if ino == 0 || agno >= f.agCount || agbno >= f.agLen(agno) {
 		return 0, false
 	}
 	pos, ok := f.agPos(agno, agbno)

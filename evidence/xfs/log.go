@@ -62,10 +62,37 @@ type logCopy struct {
 	ino64      uint64
 	core       *inode // latest copy with data (mode set, blocks mapped)
 	coreLSN    uint64
+	firstLSN   uint64 // the first copy of this incarnation
+	lastLSN    uint64 // the last
 	fork       []byte // latest logged data fork (on-disk format)
 	forkFormat uint8
 	forkExtent uint64 // extent count of the core logged with it
 	unlinked   time.Time
+}
+
+func newLogScan() *logScan {
+	return &logScan{copies: map[[2]uint64]*logCopy{}, latest: map[uint64]*inode{}, names: map[uint64][]logName{}}
+}
+
+// maxNamesPerInode bounds the names kept for one inode number.
+const maxNamesPerInode = 8
+
+// addName records that directory dir named inode e name at lsn.
+func (ls *logScan) addName(e, dir uint64, name string, lsn uint64) {
+	l := ls.names[e]
+	for i := range l {
+		if l[i].dir == dir && l[i].name == name {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) >= maxNamesPerInode {
+		l = l[1:]
+	}
+	if len(l) == 0 && len(ls.names) >= logMaxCopies {
+		return
+	}
+	ls.names[e] = append(l, logName{dir: dir, name: name, lsn: lsn})
 }
 
 // logName is a directory entry seen in a logged shortform directory.
@@ -79,7 +106,7 @@ type logName struct {
 type logScan struct {
 	copies  map[[2]uint64]*logCopy // key: inode number, generation
 	latest  map[uint64]*inode      // latest copy with a mode, any type
-	names   map[uint64]logName     // inode -> the latest name it had in a shortform directory
+	names   map[uint64][]logName   // inode -> the names it had in shortform directories (latest last)
 	records int
 	torn    int
 }
@@ -100,6 +127,7 @@ type logItem struct {
 }
 
 type logTrans struct {
+	lsn     uint64 // of the record the transaction starts in: its items' time
 	hdr     []byte
 	hdrDone bool
 	item    *logItem
@@ -109,7 +137,7 @@ type logTrans struct {
 // Records are taken in LSN order; a record whose data blocks do not all
 // carry its cycle number (overwritten since) is left out.
 func (f *FS) scanLog(ctx context.Context) (*logScan, error) {
-	ls := &logScan{copies: map[[2]uint64]*logCopy{}, latest: map[uint64]*inode{}, names: map[uint64]logName{}}
+	ls := newLogScan()
 	if f.logStart == 0 || f.logBlocks == 0 {
 		f.warnf("xfs log: external or absent log, not read")
 		return ls, nil
@@ -267,7 +295,7 @@ func (ls *logScan) ops(d []byte, order binary.ByteOrder, lsn uint64, trans map[u
 		t := trans[tid]
 		if t == nil {
 			if flags&logOpStart != 0 && len(trans) < logMaxOpenTrans {
-				trans[tid] = &logTrans{}
+				trans[tid] = &logTrans{lsn: lsn}
 			}
 			continue
 		}
@@ -277,11 +305,11 @@ func (ls *logScan) ops(d []byte, order binary.ByteOrder, lsn uint64, trans map[u
 		}
 		switch flags {
 		case 0, logOpContinue:
-			ls.addRegion(t, payload, order, lsn, f)
+			ls.addRegion(t, payload, order, f)
 		case logOpWasCont:
 			ls.contRegion(t, payload)
 		case logOpCommit:
-			ls.finishItem(t, order, lsn, f)
+			ls.finishItem(t, order, f)
 			delete(trans, tid)
 		default:
 			if flags&logOpUnmount != 0 {
@@ -291,7 +319,7 @@ func (ls *logScan) ops(d []byte, order binary.ByteOrder, lsn uint64, trans map[u
 	}
 }
 
-func (ls *logScan) addRegion(t *logTrans, payload []byte, order binary.ByteOrder, lsn uint64, f *FS) {
+func (ls *logScan) addRegion(t *logTrans, payload []byte, order binary.ByteOrder, f *FS) {
 	if !t.hdrDone {
 		t.hdr = append(t.hdr, payload...)
 		if len(t.hdr) >= logTransHdr {
@@ -300,7 +328,7 @@ func (ls *logScan) addRegion(t *logTrans, payload []byte, order binary.ByteOrder
 		return
 	}
 	if t.item == nil || len(t.item.regions) >= t.item.total {
-		ls.finishItem(t, order, lsn, f)
+		ls.finishItem(t, order, f)
 		it := &logItem{}
 		if len(payload) < 4 {
 			it.skip, it.total = true, 1
@@ -348,7 +376,8 @@ func (ls *logScan) contRegion(t *logTrans, payload []byte) {
 }
 
 // finishItem takes what matters from a complete inode item.
-func (ls *logScan) finishItem(t *logTrans, order binary.ByteOrder, lsn uint64, f *FS) {
+func (ls *logScan) finishItem(t *logTrans, order binary.ByteOrder, f *FS) {
+	lsn := t.lsn
 	it := t.item
 	t.item = nil
 	if it == nil || it.skip || len(it.regions) < 2 {
@@ -388,9 +417,10 @@ func (ls *logScan) finishItem(t *logTrans, order binary.ByteOrder, lsn uint64, f
 			if len(ls.copies) >= logMaxCopies {
 				return
 			}
-			c = &logCopy{ino64: ino}
+			c = &logCopy{ino64: ino, firstLSN: lsn}
 			ls.copies[key] = c
 		}
+		c.lastLSN = lsn
 		if ip.mode != 0 && ip.size > 0 && (ip.nextents > 0 || ip.format == fmtBtree) {
 			c.core, c.coreLSN = ip, lsn
 		}
@@ -407,9 +437,7 @@ func (ls *logScan) finishItem(t *logTrans, order binary.ByteOrder, lsn uint64, f
 		dir := *ip
 		dir.dfork = dfork
 		f.sfEach(&dir, func(name []byte, e uint64, _ uint8) error {
-			if len(ls.names) < logMaxCopies {
-				ls.names[e] = logName{dir: ino, name: string(name), lsn: lsn}
-			}
+			ls.addName(e, ino, string(name), lsn)
 			return nil
 		})
 	}

@@ -70,8 +70,11 @@ populate() {
 	mkdir "$e/dirs/short"
 	for i in 1 2 3; do : >"$e/dirs/short/s$i"; done
 	mkdir "$e/dirs/block"
-	for i in $(seq 1 40); do : >"$e/dirs/block/block-entry-$i"; done
+	# deleted at the end, in slots between live entries; reused.txt's
+	# inode number is then taken by a new file
+	pattern 2000 reused >"$e/dirs/block/reused.txt"
 	pattern 3000 gone >"$e/dirs/block/gone.txt"
+	for i in $(seq 1 40); do : >"$e/dirs/block/block-entry-$i"; done
 	mkdir "$e/dirs/leaf"
 	for i in $(seq 1 300); do : >"$e/dirs/leaf/leaf-entry-number-$i"; done
 	mkdir "$e/dirs/node"
@@ -175,16 +178,25 @@ line"
 }
 
 # Deletions, last so that the log still holds them: a dropper in the
-# attacked container's upper dir (a copy of its miner, a busybox), a file
-# in a block directory, and entries of the node directory.
+# attacked container's upper dir (a copy of its miner, a busybox), the
+# version of its /etc/passwd that sed -i replaced, two files of a block
+# directory (one's inode number is taken again at once), and entries of
+# the node directory.
 delete_files() {
-	local m=$1
+	local m=$1 b=$1/edge/dirs/block
 	# a fresh copy, as a download would be (not a reflink of the miner)
 	cp --reflink=never "$m/$upper/tmp/.x/miner" "$m/$upper/usr/local/bin/dropper"
 	chmod 0755 "$m/$upper/usr/local/bin/dropper"
 	sync
-	rm "$m/$upper/usr/local/bin/dropper"
-	rm "$m/edge/dirs/block/gone.txt"
+	# sed -i writes a new file and renames it over the old one, whose
+	# inode is freed: the earlier version of a tampered file
+	sed -i '$a # deadnode' "$m/$upper/etc/passwd"
+	sync
+	rm "$m/$upper/usr/local/bin/dropper" "$b/gone.txt" "$b/reused.txt"
+	sync
+	# a new file takes the lowest free inode number near its directory
+	# (reused.txt's); its long name fits none of the freed slots
+	pattern 100 new >"$b/$(printf 'n%.0s' $(seq 1 40))-takes-a-freed-inode"
 	for i in 10 11 12 4000; do rm "$m/edge/dirs/node/n$i"; done
 	sync
 }
