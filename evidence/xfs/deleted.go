@@ -37,7 +37,8 @@ const (
 // log; a file whose name cannot be told has Path "" and is only listed
 // for dir ".". Complete is true when every byte is mapped and no mapped
 // block is in use now (the free space btree says so).
-func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
+func (f *FS) Deleted(ctx context.Context, dir string) (_ []vfs.Deleted, err error) {
+	defer contain(f.name, &err)
 	clean, dip, err := f.resolve("deleted", dir)
 	if err != nil {
 		return nil, err

@@ -98,7 +98,8 @@ func Detect(r io.ReaderAt) bool {
 // Open reads the superblock of the XFS filesystem held by r (size bytes)
 // and returns it ready to read. Only version 5 (CRC) filesystems are read;
 // version 4 is refused.
-func Open(r io.ReaderAt, size int64, opt *Options) (*FS, error) {
+func Open(r io.ReaderAt, size int64, opt *Options) (_ *FS, err error) {
+	defer contain("xfs", &err)
 	var o Options
 	if opt != nil {
 		o = *opt
@@ -407,6 +408,21 @@ func (f *FS) maxInoBits() int {
 }
 
 var errShort = errors.New("short read")
+
+// containPanics makes the exported methods turn a panic (a bug this
+// package's bounds missed, on some hostile image) into an error, so that
+// one bad structure never brings a whole analysis down. The fuzz tests
+// turn it off to see the panics.
+var containPanics = true
+
+func contain(what string, err *error) {
+	if !containPanics {
+		return
+	}
+	if r := recover(); r != nil {
+		*err = &vfs.FormatError{File: what, Offset: -1, Msg: fmt.Sprintf("internal error reading a malformed structure: %v", r)}
+	}
+}
 
 // readDev reads len(p) bytes at device offset off, refusing anything past
 // the end of the device.

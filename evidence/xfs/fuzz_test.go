@@ -29,6 +29,7 @@ var fuzzBase struct {
 
 func loadFuzzBase(tb testing.TB) []byte {
 	tb.Helper()
+	containPanics = false // the fuzzers must see panics
 	fuzzBase.once.Do(func() {
 		fh, err := os.Open(filepath.Join("testdata", "fuzzbase.img.zst"))
 		if err != nil {

@@ -263,3 +263,20 @@ func TestHostileLog(t *testing.T) {
 		}
 	}
 }
+
+// TestContain: a panic inside an exported method comes out as an error.
+func TestContain(t *testing.T) {
+	old := containPanics
+	containPanics = true
+	defer func() { containPanics = old }()
+	err := func() (err error) {
+		defer contain("xfs test", &err)
+		var m map[string]int
+		m["x"]++
+		return nil
+	}()
+	wantFormatError(t, err, "xfs test", -1)
+	if !strings.Contains(err.Error(), "internal error") {
+		t.Error(err)
+	}
+}

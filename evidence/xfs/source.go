@@ -109,7 +109,8 @@ func (f *FS) dirIno(dir string) (uint64, error) {
 }
 
 // Lstat implements vfs.Source.
-func (f *FS) Lstat(name string) (*vfs.Stat, error) {
+func (f *FS) Lstat(name string) (_ *vfs.Stat, err error) {
+	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("lstat", name)
 	if err != nil {
 		return nil, err
@@ -120,7 +121,8 @@ func (f *FS) Lstat(name string) (*vfs.Stat, error) {
 // ReadDir implements vfs.Source: the entries of a directory sorted by
 // name. When some entries cannot be read, the others are returned with
 // the first error.
-func (f *FS) ReadDir(name string) ([]*vfs.Stat, error) {
+func (f *FS) ReadDir(name string) (_ []*vfs.Stat, err error) {
+	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("readdir", name)
 	if err != nil {
 		return nil, err
@@ -164,7 +166,8 @@ func (f *FS) ReadDir(name string) ([]*vfs.Stat, error) {
 }
 
 // Readlink implements vfs.Source.
-func (f *FS) Readlink(name string) (string, error) {
+func (f *FS) Readlink(name string) (_ string, err error) {
+	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("readlink", name)
 	if err != nil {
 		return "", err
@@ -184,7 +187,8 @@ func (f *FS) Readlink(name string) (string, error) {
 }
 
 // Xattrs implements vfs.Source.
-func (f *FS) Xattrs(name string) (map[string][]byte, error) {
+func (f *FS) Xattrs(name string) (_ map[string][]byte, err error) {
+	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("xattrs", name)
 	if err != nil {
 		return nil, err
@@ -201,7 +205,8 @@ func (f *FS) Xattrs(name string) (map[string][]byte, error) {
 var ErrRealtime = errors.New("file data is on the XFS realtime device, which is not read")
 
 // Open implements vfs.Source.
-func (f *FS) Open(name string) (vfs.File, error) {
+func (f *FS) Open(name string) (_ vfs.File, err error) {
+	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("open", name)
 	if err != nil {
 		return nil, err
@@ -233,7 +238,8 @@ func (x *file) Size() int64 { return x.size }
 
 func (x *file) Close() error { return nil }
 
-func (x *file) ReadAt(p []byte, off int64) (int, error) {
+func (x *file) ReadAt(p []byte, off int64) (_ int, err error) {
+	defer contain(x.name, &err)
 	n, err := x.fk.readAt(p, off, x.size)
 	if err != nil && err != io.EOF {
 		err = pathErr("read", x.name, err)
