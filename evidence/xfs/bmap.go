@@ -102,7 +102,11 @@ func (fk *fork) decodeRecs(b []byte, pos int64, lo, hi uint64) ([]extent, error)
 	prev := lo
 	for i := 0; i+16 <= len(b); i += 16 {
 		e := decodeExtent(b[i:])
-		if err := fk.checkExtent(e, pos+int64(i), prev, hi); err != nil {
+		at := int64(-1) // a record from the log has no device offset
+		if pos >= 0 {
+			at = pos + int64(i)
+		}
+		if err := fk.checkExtent(e, at, prev, hi); err != nil {
 			return nil, err
 		}
 		prev = e.end()

@@ -100,9 +100,6 @@ func (f *FS) dirIno(dir string) (uint64, error) {
 		}
 		cur = ino
 		done = vfs.Join(done, c)
-		if done == "" {
-			done = c
-		}
 		f.dirs.put(done, cur, 1)
 	}
 	return cur, nil
