@@ -28,8 +28,9 @@ const (
 //   - freed inodes whose on-disk data fork still holds extent records,
 //     as older kernels leave them (method inode; the size is then lost
 //     and given in whole blocks);
-//   - files unlinked while still open when the system went down, still
-//     on an AGI unlinked list with all their blocks (method inode);
+//   - files unlinked but still open when the system went down or the
+//     disk was snapshotted, on an AGI unlinked list with all their blocks
+//     (method inode);
 //   - names of deleted entries left in the free space of directory data
 //     blocks (method dirent), which also name the files above.
 //

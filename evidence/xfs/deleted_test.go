@@ -149,8 +149,8 @@ func TestDeleted(t *testing.T) {
 	}
 }
 
-// TestDeletedOrphan finds a file unlinked while still open when the
-// filesystem went down: on the AGI unlinked list, all its blocks its own.
+// TestDeletedOrphan finds a file that was unlinked but still open when the
+// disk was snapshotted: on the AGI unlinked list, all its blocks its own.
 func TestDeletedOrphan(t *testing.T) {
 	f := xfs.OpenFixture(t, "orphan")
 	ds, err := f.Deleted(context.Background(), ".")

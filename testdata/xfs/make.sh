@@ -21,8 +21,8 @@
 #           rmapbt, 2 AGs, mounted with 256 KiB log buffers
 #   legacy  1 KiB inodes, no bigtime (32-bit second timestamps), no finobt, no sparse
 #           inodes
-#   orphan  a file unlinked while open when the filesystem went down: on
-#           the AGI unlinked list, its blocks still allocated
+#   orphan  a snapshot taken while a file unlinked but still open: on the
+#           AGI unlinked list, its blocks still allocated
 #   fuzz    a 32 MiB image with a little of everything (fuzz seeds)
 set -euo pipefail
 
@@ -220,14 +220,15 @@ make_image v5 1G defaults
 make_image small 1G logbsize=256k -b size=1024 -n size=8192 -i nrext64=1 -m rmapbt=1,reflink=0 -d agcount=2
 make_image legacy 1G defaults -m bigtime=0,finobt=0,inobtcount=0 -i sparse=0,size=1024
 
-# orphan: the dropper runs from an open descriptor after its name is gone;
-# the filesystem is frozen (all metadata written) and shut down before the
-# last close, so the inode stays on the AGI unlinked list with its blocks.
+# orphan: the dropper runs from an open descriptor after its name is gone,
+# and the disk is snapshotted then (frozen, so that all metadata is
+# written, and copied), as a cloud snapshot of a running node would be:
+# the inode is on the AGI unlinked list with all its blocks.
 img=$out/orphan.img
-rm -f "$img"
-truncate -s 512M "$img"
-mkfs.xfs -q -f -L dn-orphan "$img"
-mount -o loop "$img" "$mnt"
+rm -f "$img" "$img.live"
+truncate -s 512M "$img.live"
+mkfs.xfs -q -f -L dn-orphan "$img.live"
+mount -o loop "$img.live" "$mnt"
 mkdir -p "$mnt/tmp"
 cp "$stage/node/$upper/tmp/.x/miner" "$mnt/tmp/dropper"
 pattern 4096 live >"$mnt/tmp/live"
@@ -236,10 +237,11 @@ exec 9<"$mnt/tmp/dropper"
 rm "$mnt/tmp/dropper"
 sync
 xfs_freeze -f "$mnt"
-xfs_io -x -c "shutdown" "$mnt" 2>/dev/null || true
-xfs_freeze -u "$mnt" 2>/dev/null || true
+cp --sparse=always "$img.live" "$img" || { xfs_freeze -u "$mnt"; exit 1; }
+xfs_freeze -u "$mnt"
 exec 9<&-
 umount "$mnt"
+rm -f "$img.live"
 
 # fuzz: small, for the committed fuzz base
 img=$out/fuzz.img
