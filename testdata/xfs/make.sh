@@ -191,12 +191,14 @@ delete_files() {
 	# sed -i writes a new file and renames it over the old one, whose
 	# inode is freed: the earlier version of a tampered file
 	sed -i '$a # deadnode' "$m/$upper/etc/passwd"
+	rm "$b/reused.txt"
 	sync
-	rm "$m/$upper/usr/local/bin/dropper" "$b/gone.txt" "$b/reused.txt"
-	sync
-	# a new file takes the lowest free inode number near its directory
-	# (reused.txt's); its long name fits none of the freed slots
+	# a new file takes a free inode number near its directory (usually
+	# reused.txt's); its long name fits none of the freed slots
 	pattern 100 new >"$b/$(printf 'n%.0s' $(seq 1 40))-takes-a-freed-inode"
+	sync
+	# nothing is allocated after these: their blocks stay as they were
+	rm "$m/$upper/usr/local/bin/dropper" "$b/gone.txt"
 	for i in 10 11 12 4000; do rm "$m/edge/dirs/node/n$i"; done
 	sync
 }
