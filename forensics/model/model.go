@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"sort"
 	"time"
+
+	"github.com/deadnode/deadnode/evidence"
 )
 
 // TimeLayout is how every timestamp is printed: RFC 3339, UTC, nanoseconds.
@@ -94,46 +96,46 @@ type Status struct {
 
 // Container is a container or a pod sandbox.
 type Container struct {
-	Runtime        string            `json:"runtime"`
-	ID             string            `json:"id"`
-	Namespace      string            `json:"namespace"`
-	Kind           string            `json:"kind"`
-	ContainerName  string            `json:"container_name"`
-	Attempt        uint32            `json:"attempt"`
-	Image          string            `json:"image"`
-	ImageRef       string            `json:"image_ref"`
-	RuntimeHandler string            `json:"runtime_handler"`
-	CreatedAt      Time              `json:"created_at"`
-	UpdatedAt      Time              `json:"updated_at"`
-	Labels         map[string]string `json:"labels"`
-	Annotations    map[string]string `json:"annotations,omitempty"`
-	Pod            *PodRef           `json:"pod"`
-	SandboxID      string            `json:"sandbox_id"`
-	LogPath        string            `json:"log_path"`
-	Snapshotter    string            `json:"snapshotter"`
-	SnapshotKey    string            `json:"snapshot_key"`
-	UpperDir       string            `json:"upper_dir"`
-	LowerDirs      []string          `json:"lower_dirs"`
-	Status         Status            `json:"status"`
-	Spec           *Spec             `json:"spec,omitempty"`
-	Warnings       []string          `json:"warnings"`
+	Runtime        string             `json:"runtime"`
+	ID             string             `json:"id"`
+	Namespace      string             `json:"namespace"`
+	Kind           string             `json:"kind"`
+	ContainerName  string             `json:"container_name"`
+	Attempt        uint32             `json:"attempt"`
+	Image          string             `json:"image"`
+	ImageRef       string             `json:"image_ref"`
+	RuntimeHandler string             `json:"runtime_handler"`
+	CreatedAt      Time               `json:"created_at"`
+	UpdatedAt      Time               `json:"updated_at"`
+	Labels         map[string]string  `json:"labels"`
+	Annotations    map[string]string  `json:"annotations,omitempty"`
+	Pod            *PodRef            `json:"pod"`
+	SandboxID      string             `json:"sandbox_id"`
+	LogPath        string             `json:"log_path"`
+	Snapshotter    string             `json:"snapshotter"`
+	SnapshotKey    string             `json:"snapshot_key"`
+	UpperDir       string             `json:"upper_dir"`
+	LowerDirs      []string           `json:"lower_dirs"`
+	Status         Status             `json:"status"`
+	Spec           *Spec              `json:"spec,omitempty"`
+	Warnings       []evidence.Warning `json:"warnings"`
 }
 
 // Pod is a Kubernetes pod seen through its sandbox and containers.
 type Pod struct {
-	Runtime      string            `json:"runtime"`
-	Namespace    string            `json:"namespace"`
-	Name         string            `json:"name"`
-	UID          string            `json:"uid"`
-	SandboxID    string            `json:"sandbox_id"`
-	RuntimeNS    string            `json:"runtime_namespace"`
-	IP           string            `json:"ip"`
-	CreatedAt    Time              `json:"created_at"`
-	Labels       map[string]string `json:"labels"`
-	State        string            `json:"state"`
-	Containers   []PodContainer    `json:"containers"`
-	Warnings     []string          `json:"warnings"`
-	CgroupParent string            `json:"cgroup_parent,omitempty"`
+	Runtime      string             `json:"runtime"`
+	Namespace    string             `json:"namespace"`
+	Name         string             `json:"name"`
+	UID          string             `json:"uid"`
+	SandboxID    string             `json:"sandbox_id"`
+	RuntimeNS    string             `json:"runtime_namespace"`
+	IP           string             `json:"ip"`
+	CreatedAt    Time               `json:"created_at"`
+	Labels       map[string]string  `json:"labels"`
+	State        string             `json:"state"`
+	Containers   []PodContainer     `json:"containers"`
+	Warnings     []evidence.Warning `json:"warnings"`
+	CgroupParent string             `json:"cgroup_parent,omitempty"`
 }
 
 // PodContainer is a container's entry in its pod.
@@ -153,52 +155,52 @@ type Descriptor struct {
 
 // Image is a named image record.
 type Image struct {
-	Runtime     string            `json:"runtime"`
-	Namespace   string            `json:"namespace"`
-	Name        string            `json:"name"`
-	Target      Descriptor        `json:"target"`
-	CreatedAt   Time              `json:"created_at"`
-	UpdatedAt   Time              `json:"updated_at"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Checkpoint  bool              `json:"checkpoint"`
-	Warnings    []string          `json:"warnings"`
+	Runtime     string             `json:"runtime"`
+	Namespace   string             `json:"namespace"`
+	Name        string             `json:"name"`
+	Target      Descriptor         `json:"target"`
+	CreatedAt   Time               `json:"created_at"`
+	UpdatedAt   Time               `json:"updated_at"`
+	Labels      map[string]string  `json:"labels"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Checkpoint  bool               `json:"checkpoint"`
+	Warnings    []evidence.Warning `json:"warnings"`
 }
 
 // Content is a blob of the content store.
 type Content struct {
-	Runtime   string            `json:"runtime"`
-	Namespace string            `json:"namespace"`
-	Digest    string            `json:"digest"`
-	Size      int64             `json:"size"`
-	Labels    map[string]string `json:"labels"`
-	CreatedAt Time              `json:"created_at"`
-	UpdatedAt Time              `json:"updated_at"`
-	BlobPath  string            `json:"blob_path"`
-	Present   bool              `json:"present"`
-	BlobSize  int64             `json:"blob_size"` // size of the file on disk, -1 when absent
-	Warnings  []string          `json:"warnings"`
+	Runtime   string             `json:"runtime"`
+	Namespace string             `json:"namespace"`
+	Digest    string             `json:"digest"`
+	Size      int64              `json:"size"`
+	Labels    map[string]string  `json:"labels"`
+	CreatedAt Time               `json:"created_at"`
+	UpdatedAt Time               `json:"updated_at"`
+	BlobPath  string             `json:"blob_path"`
+	Present   bool               `json:"present"`
+	BlobSize  int64              `json:"blob_size"` // size of the file on disk, -1 when absent
+	Warnings  []evidence.Warning `json:"warnings"`
 }
 
 // Snapshot is a snapshot of a snapshotter, joined across the metadata
 // database (key, labels) and the snapshotter's own database (id, kind).
 type Snapshot struct {
-	Runtime     string            `json:"runtime"`
-	Namespace   string            `json:"namespace"`
-	Snapshotter string            `json:"snapshotter"`
-	Key         string            `json:"key"`
-	Name        string            `json:"name"` // the snapshotter's key: "<ns>/<n>/<key>"
-	Parent      string            `json:"parent"`
-	Kind        string            `json:"kind"` // active|committed|view
-	ID          string            `json:"id"`
-	Dir         string            `json:"dir"` // inside the evidence
-	CreatedAt   Time              `json:"created_at"`
-	UpdatedAt   Time              `json:"updated_at"`
-	Labels      map[string]string `json:"labels"`
-	Size        int64             `json:"size"`
-	Inodes      int64             `json:"inodes"`
-	Containers  []string          `json:"containers"` // ids of containers whose RW layer this is
-	Warnings    []string          `json:"warnings"`
+	Runtime     string             `json:"runtime"`
+	Namespace   string             `json:"namespace"`
+	Snapshotter string             `json:"snapshotter"`
+	Key         string             `json:"key"`
+	Name        string             `json:"name"` // the snapshotter's key: "<ns>/<n>/<key>"
+	Parent      string             `json:"parent"`
+	Kind        string             `json:"kind"` // active|committed|view
+	ID          string             `json:"id"`
+	Dir         string             `json:"dir"` // inside the evidence
+	CreatedAt   Time               `json:"created_at"`
+	UpdatedAt   Time               `json:"updated_at"`
+	Labels      map[string]string  `json:"labels"`
+	Size        int64              `json:"size"`
+	Inodes      int64              `json:"inodes"`
+	Containers  []string           `json:"containers"` // ids of containers whose RW layer this is
+	Warnings    []evidence.Warning `json:"warnings"`
 }
 
 // LeaseResource is one resource a lease holds.

@@ -101,7 +101,7 @@ func FuzzOpenStore(f *testing.F) {
 			return
 		}
 		defer src.Close()
-		s, err := Open(src, Options{})
+		s, err := Open(src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
