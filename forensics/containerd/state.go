@@ -42,9 +42,10 @@ type runcState struct {
 
 // readStatus fills each container's status from what the evidence holds
 // (README, "State"): the CRI plugin's status file, runc's state.json, the
-// shim's task bundle.
+// shim's task bundle, and for a container the CRI plugin did not make, a
+// captured state directory that holds no task for it.
 func (s *Store) readStatus() {
-	s.capturedTasks()
+	tasks := s.capturedTasks()
 	for i := range s.Containers {
 		c := &s.Containers[i]
 		if c.Kind == model.KindContainer && safeName(c.ID) {
@@ -53,7 +54,16 @@ func (s *Store) readStatus() {
 		if s.StateDir == "" || !safeName(c.ID) || !safeName(c.Namespace) {
 			continue
 		}
-		s.readTask(c, s.extra[c.Namespace+"/"+c.ID])
+		ex := s.extra[c.Namespace+"/"+c.ID]
+		if s.readTask(c, ex) || tasks == "" {
+			continue
+		}
+		if c.Status.State == model.StateUnknown && len(c.Status.Sources) == 0 && c.Kind == model.KindContainer && !ex.criManaged(c) {
+			// Created and never given a task (or its task was deleted):
+			// what containerd's clients call "Created".
+			c.Status.State = model.StateCreated
+			c.Status.Sources = append(c.Status.Sources, tasks)
+		}
 	}
 }
 
