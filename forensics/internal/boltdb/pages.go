@@ -66,8 +66,12 @@ const (
 	maxBucketOffsets = 1 << 18
 )
 
+// belowNotRead ends the warning about a page cut out.
+const belowNotRead = "; what is below it is not read"
+
 // meta is the part of a meta page the check uses.
 type meta struct {
+	id       uint64 // of the meta page: 0 or 1
 	pageSize uint32
 	root     uint64
 	pgid     uint64
@@ -131,12 +135,12 @@ func checkPages(f file, size int64, name string) (*checker, error) {
 	c.ps = uint64(m.pageSize)
 	c.pages = min(m.pgid, uint64(size)/c.ps)
 	c.seen = make([]uint64, (c.pages+63)/64)
-	if !c.node(nil, m.root, 0, 0, 0) {
+	if !c.node(nil, m.root, m.id, 0, 0) {
 		if c.err != nil {
 			return nil, c.err
 		}
 		w := c.warns[len(c.warns)-1]
-		return nil, &evidence.FormatError{File: name, Offset: w.Offset, Msg: "the root bucket is unreadable: " + w.Msg}
+		return nil, &evidence.FormatError{File: name, Offset: w.Offset, Msg: strings.TrimSuffix(w.Msg, belowNotRead) + "; the database cannot be read"}
 	}
 	if c.err != nil {
 		return nil, c.err
@@ -179,6 +183,7 @@ func (c *checker) pickMeta() (meta, bool) {
 			continue
 		}
 		if m, ok := parseMeta(b[pageHeaderSize:]); ok && (!found || m.txid > best.txid) {
+			m.id = id
 			best, found = m, true
 		}
 	}
@@ -294,7 +299,7 @@ func (c *checker) node(path []string, id, from uint64, level, depth int) bool {
 		if h == (header{}) {
 			at = from // the page itself is not there: name the reference
 		}
-		c.warn(path, at, "%s; what is below it is not read", why)
+		c.warn(path, at, "%s%s", why, belowNotRead)
 		return false
 	}
 	off := id * c.ps
