@@ -312,12 +312,13 @@ func (c *checker) node(path []string, id, from uint64, level, depth int) bool {
 			c.warn(path, id, "branch page %d is %d levels below the bucket's root, deeper than a bbolt tree goes; what is below it is not read", id, level)
 			return false
 		}
+		data := dataRegion{next: pageHeaderSize + uint64(h.count)*elementSize, end: span}
 		for i := range int(h.count) {
 			e := elems[i*elementSize:]
 			eoff := uint64(pageHeaderSize + i*elementSize)
 			pos, ksize, child := le.Uint32(e), le.Uint32(e[4:]), le.Uint64(e[8:])
-			if eoff+uint64(pos)+uint64(ksize) > span {
-				c.warn(path, id, "branch page %d: element %d's key lies outside the page; the child it points to is not read", id, i)
+			if why := data.take(eoff+uint64(pos), uint64(ksize)); why != "" {
+				c.warn(path, id, "branch page %d: element %d's key %s; the child it points to is not read", id, i, why)
 				drop = append(drop, i)
 				continue
 			}
@@ -337,12 +338,13 @@ func (c *checker) node(path []string, id, from uint64, level, depth int) bool {
 func (c *checker) leaf(path []string, off, span uint64, elems []byte, id uint64, depth int) []int {
 	le := binary.LittleEndian
 	var drop []int
+	data := dataRegion{next: pageHeaderSize + uint64(len(elems)), end: span}
 	for i := range len(elems) / elementSize {
 		e := elems[i*elementSize:]
 		eoff := uint64(pageHeaderSize + i*elementSize)
 		flags, pos, ksize, vsize := le.Uint32(e), le.Uint32(e[4:]), le.Uint32(e[8:]), le.Uint32(e[12:])
-		if eoff+uint64(pos)+uint64(ksize)+uint64(vsize) > span {
-			c.warn(path, id, "page %d: element %d's key or value lies outside the page; the element is not read", id, i)
+		if why := data.take(eoff+uint64(pos), uint64(ksize)+uint64(vsize)); why != "" {
+			c.warn(path, id, "page %d: element %d's key and value %s; the element is not read", id, i, why)
 			drop = append(drop, i)
 			continue
 		}
@@ -413,6 +415,28 @@ func (c *checker) offset(path []string, off uint64) {
 	if len(c.offsets) < maxBucketOffsets {
 		c.offsets[pathKey(path)] = int64(off)
 	}
+}
+
+// dataRegion is the part of a page after its element array, where bbolt
+// writes the elements' keys and values one after the other. An element
+// whose data lies elsewhere — outside the page, inside the element array,
+// over another element's data — is refused: cutting elements out of the
+// array and clearing bucket flags then never changes bytes another element
+// reads.
+type dataRegion struct {
+	next, end uint64 // the first byte not yet taken; the page's size
+}
+
+// take claims n bytes at start (from the page's start) for one element.
+func (d *dataRegion) take(start, n uint64) string {
+	switch {
+	case start+n > d.end:
+		return "lies outside the page"
+	case start < d.next:
+		return "overlaps the element array or another element's data"
+	}
+	d.next = start + n
+	return ""
 }
 
 // dropElements rewrites the element array of the page at off without the

@@ -230,3 +230,115 @@ func (s *Source) Lstat(name string) (*evidence.Stat, error) {
 type bytesFile struct{ *bytes.Reader }
 
 func (f *bytesFile) Close() error { return nil }
+
+// TreePages lists the pages of the tree of an intact file: branch and
+// leaf pages reached from the root bucket, through sub-buckets too.
+func (f *File) TreePages() []uint64 {
+	var out []uint64
+	seen := map[uint64]bool{}
+	var node func(id uint64)
+	node = func(id uint64) {
+		if seen[id] || id >= f.Pages() {
+			return
+		}
+		seen[id] = true
+		out = append(out, id)
+		o := f.off(id)
+		for i := range int(f.Count(id)) {
+			e := elem(o, i)
+			if f.Flags(id) == FlagBranch {
+				node(f.Child(id, i))
+				continue
+			}
+			flags, pos, ksize := le.Uint32(f.B[e:]), le.Uint32(f.B[e+4:]), le.Uint32(f.B[e+8:])
+			if flags&1 != 0 {
+				if root := le.Uint64(f.B[e+uint64(pos)+uint64(ksize):]); root != 0 {
+					node(root)
+				}
+			}
+		}
+	}
+	node(f.Root())
+	return out
+}
+
+// Mutate applies edits to the pages of tree (see TreePages), 8 bytes an
+// edit: the page (an index into tree), the field, the element, how to
+// read the value, and a 32-bit value. The fields are a page's flags,
+// count, overflow and id, and an element's child (branch) or value size
+// (leaf), pos, key size, and a leaf element's bucket root (or its bucket
+// flag). Values are another page of the tree, the raw value, 2^40 plus
+// it, or just past the file's end: the references a damaged or hostile
+// file makes.
+func (f *File) Mutate(tree []uint64, edits []byte) {
+	if len(tree) == 0 {
+		return
+	}
+	for ; len(edits) >= 8; edits = edits[8:] {
+		id := tree[int(edits[0])%len(tree)]
+		o := f.off(id)
+		raw := le.Uint32(edits[4:])
+		var v uint64
+		switch edits[3] % 4 {
+		case 0:
+			v = tree[int(raw)%len(tree)]
+		case 1:
+			v = uint64(raw)
+		case 2:
+			v = 1<<40 | uint64(raw)
+		case 3:
+			v = f.Pages() + uint64(raw%16)
+		}
+		n := int(f.Count(id))
+		e := elem(o, int(edits[2])%max(n, 1))
+		if e+16 > o+f.PageSize {
+			continue
+		}
+		branch := f.Flags(id) == FlagBranch
+		switch edits[1] % 8 {
+		case 0:
+			le.PutUint16(f.B[o+8:], uint16(raw))
+		case 1:
+			le.PutUint16(f.B[o+10:], uint16(raw))
+		case 2:
+			le.PutUint32(f.B[o+12:], raw)
+		case 3:
+			le.PutUint64(f.B[o:], v)
+		case 4:
+			if branch {
+				le.PutUint64(f.B[e+8:], v)
+			} else {
+				le.PutUint32(f.B[e+12:], raw)
+			}
+		case 5:
+			if branch {
+				le.PutUint32(f.B[e:], raw)
+			} else {
+				le.PutUint32(f.B[e+4:], raw)
+			}
+		case 6:
+			if branch {
+				le.PutUint32(f.B[e+4:], raw)
+			} else {
+				le.PutUint32(f.B[e+8:], raw)
+			}
+		case 7:
+			if branch || n == 0 {
+				continue
+			}
+			flags, pos, ksize := le.Uint32(f.B[e:]), uint64(le.Uint32(f.B[e+4:])), uint64(le.Uint32(f.B[e+8:]))
+			if flags&1 == 0 || e+pos+ksize+8 > uint64(len(f.B)) {
+				le.PutUint32(f.B[e:], flags^1)
+				continue
+			}
+			le.PutUint64(f.B[e+pos+ksize:], v)
+		}
+	}
+}
+
+// Edit is one edit of Mutate, for seeds.
+func Edit(page, field, elem, how byte, value uint32) []byte {
+	b := []byte{page, field, elem, how, 0, 0, 0, 0}
+	le.PutUint32(b[4:], value)
+	return b
+}
