@@ -1,9 +1,13 @@
-// Package ondisk holds the decoding helpers that the Docker and
-// containers-storage readers share: both keep their records as single JSON
-// objects and both use the overlay2 driver's layout (lower files of
-// l/<short> link names). The decoders take bytes already read (and
-// bounded) by the caller; ResolveShort reads the evidence only through
-// evidence.Source and never writes to it.
+// Package ondisk holds the decoding helpers the runtime readers share:
+// JSON records decoded whole, with the byte offset of what is wrong
+// (OffsetError, Warning); the overlay drivers' layout of Docker and
+// containers-storage (lower files of l/<short> link names, resolved inside
+// the driver directory only: Lowers, ResolveShort); parent chains followed
+// with a bound and loop detection (Chain); directories of a store listed
+// with a bound (List). The decoders take bytes already read (and bounded)
+// by the caller; what reads the evidence does so only through
+// evidence.Source and never writes to it. Lowers is not safe for
+// concurrent use; the functions are.
 package ondisk
 
 import (
