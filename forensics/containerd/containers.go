@@ -1,7 +1,10 @@
 package containerd
 
 import (
+	"maps"
+
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,7 +19,7 @@ type ctrExtra struct {
 // whose bucket the database's page check cut out is still listed, by its
 // id, with the damage as its warnings.
 func (s *Store) readContainers(ns string, nb *bolt.Bucket, w where) {
-	records(nb, bucketContainers, w, func(k []byte, b *bolt.Bucket, cw where) {
+	eachRecord(nb, bucketContainers, w, true, func(k []byte, b *bolt.Bucket, cw where) {
 		c := model.Container{
 			Runtime:   model.RuntimeContainerd,
 			ID:        string(k),
@@ -42,9 +45,7 @@ func (s *Store) readContainers(ns string, nb *bolt.Bucket, w where) {
 func (s *Store) fillContainer(c *model.Container, ex *ctrExtra, b *bolt.Bucket, cw where) []evidence.Warning {
 	var warn []evidence.Warning
 	c.Image = string(b.Get([]byte(keyImage)))
-	c.CreatedAt = model.T(readTime(b, keyCreatedAt, cw, &warn))
-	c.UpdatedAt = model.T(readTime(b, keyUpdatedAt, cw, &warn))
-	c.Labels = readLabels(b, bucketLabels, cw, &warn)
+	c.CreatedAt, c.UpdatedAt, c.Labels = stamps(b, cw, &warn)
 	c.Snapshotter = string(b.Get([]byte(keySnapshotter)))
 	c.SnapshotKey = string(b.Get([]byte(keySnapshotKey)))
 	c.SandboxID = string(b.Get([]byte(keySandboxID)))
@@ -153,49 +154,40 @@ func (s *Store) resolveContainers() {
 // buildPods gathers the pods of the CRI plugin's sandboxes and of the
 // containers whose sandbox is gone.
 func (s *Store) buildPods() {
-	byID := map[string]*model.Pod{}
-	var order []string
-	for _, c := range s.Containers {
+	var pods records.Pods
+	for i := range s.Containers {
+		c := &s.Containers[i]
 		if c.Kind != model.KindSandbox {
 			continue
 		}
-		p := &model.Pod{Runtime: model.RuntimeContainerd, SandboxID: c.ID, RuntimeNS: c.Namespace, CreatedAt: c.CreatedAt, Labels: map[string]string{}, State: c.Status.State, Containers: []model.PodContainer{}, Warnings: []evidence.Warning{}}
+		p := pods.Get(c.Namespace+"/"+c.ID, func() *model.Pod {
+			return &model.Pod{Runtime: model.RuntimeContainerd, SandboxID: c.ID, RuntimeNS: c.Namespace, CreatedAt: c.CreatedAt, State: c.Status.State}
+		})
 		if c.Pod != nil {
 			p.Namespace, p.Name, p.UID = c.Pod.Namespace, c.Pod.Name, c.Pod.UID
 		}
-		for k, v := range c.Labels {
-			p.Labels[k] = v
-		}
+		maps.Copy(p.Labels, c.Labels)
 		if ex := s.extra[c.Namespace+"/"+c.ID]; ex != nil && ex.cri != nil {
 			p.IP = ex.cri.Metadata.IP
 			p.CgroupParent = ex.cri.Metadata.Config.Linux.CgroupParent
 		}
-		byID[c.Namespace+"/"+c.ID] = p
-		order = append(order, c.Namespace+"/"+c.ID)
 	}
-	for _, c := range s.Containers {
+	for i := range s.Containers {
+		c := &s.Containers[i]
 		if c.Kind != model.KindContainer || (c.SandboxID == "" && c.Pod == nil) {
 			continue
 		}
-		key := c.Namespace + "/" + c.SandboxID
-		p := byID[key]
-		if p == nil {
+		p := pods.Get(c.Namespace+"/"+c.SandboxID, func() *model.Pod {
 			// The sandbox is gone from the database: keep the pod as the
 			// container's labels name it.
-			p = &model.Pod{Runtime: model.RuntimeContainerd, SandboxID: c.SandboxID, RuntimeNS: c.Namespace, Labels: map[string]string{}, State: model.StateUnknown, Containers: []model.PodContainer{}}
+			p := &model.Pod{Runtime: model.RuntimeContainerd, SandboxID: c.SandboxID, RuntimeNS: c.Namespace, State: model.StateUnknown,
+				Warnings: []evidence.Warning{evidence.Warnf("", -1, "sandbox %q is not in the metadata database; pod known from its containers", c.SandboxID)}}
 			if c.Pod != nil {
 				p.Namespace, p.Name, p.UID = c.Pod.Namespace, c.Pod.Name, c.Pod.UID
 			}
-			p.Warnings = []evidence.Warning{evidence.Warnf("", -1, "sandbox %q is not in the metadata database; pod known from its containers", c.SandboxID)}
-			byID[key] = p
-			order = append(order, key)
-		}
-		p.Containers = append(p.Containers, model.PodContainer{ID: c.ID, Name: c.ContainerName, Image: c.Image, State: c.Status.State})
+			return p
+		})
+		records.Add(p, c)
 	}
-	for _, k := range order {
-		p := byID[k]
-		model.SortPodContainers(p.Containers)
-		s.Pods = append(s.Pods, *p)
-	}
-	model.SortPods(s.Pods)
+	s.Pods = pods.List()
 }

@@ -20,21 +20,11 @@ func (s *Store) readContent(ns string, nb *bolt.Bucket, w where) {
 	if cb == nil {
 		return
 	}
-	records(cb, bucketBlob, w.sub(bucketContent), func(k []byte, b *bolt.Bucket, bw where) {
-		if b == nil {
-			return
-		}
+	eachRecord(cb, bucketBlob, w.sub(bucketContent), false, func(k []byte, b *bolt.Bucket, bw where) {
 		var warn []evidence.Warning
-		c := model.Content{
-			Runtime:   model.RuntimeContainerd,
-			Namespace: ns,
-			Digest:    string(k),
-			Size:      readVarint(b, keySize, bw, &warn),
-			Labels:    readLabels(b, bucketLabels, bw, &warn),
-			CreatedAt: model.T(readTime(b, keyCreatedAt, bw, &warn)),
-			UpdatedAt: model.T(readTime(b, keyUpdatedAt, bw, &warn)),
-			BlobSize:  -1,
-		}
+		c := model.Content{Runtime: model.RuntimeContainerd, Namespace: ns, Digest: string(k), BlobSize: -1}
+		c.Size = readVarint(b, keySize, bw, &warn)
+		c.CreatedAt, c.UpdatedAt, c.Labels = stamps(b, bw, &warn)
 		if validDigest(c.Digest) {
 			c.BlobPath = s.blobPath(c.Digest)
 			if size, ok := s.blobSize(c.Digest); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/boltdb"
+	"github.com/deadnode/deadnode/forensics/model"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -48,6 +49,14 @@ func readTime(b *bolt.Bucket, key string, w where, warn *[]evidence.Warning) tim
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// stamps reads what most records of meta.db have: their creation and
+// update times and their labels.
+func stamps(b *bolt.Bucket, w where, warn *[]evidence.Warning) (created, updated model.Time, labels map[string]string) {
+	created = model.T(readTime(b, keyCreatedAt, w, warn))
+	updated = model.T(readTime(b, keyUpdatedAt, w, warn))
+	return created, updated, readLabels(b, bucketLabels, w, warn)
 }
 
 // readVarint decodes a binary.PutVarint value.

@@ -15,20 +15,11 @@ import (
 
 // readImages reads a namespace's images/<name> buckets.
 func (s *Store) readImages(ns string, nb *bolt.Bucket, w where) {
-	records(nb, bucketImages, w, func(k []byte, b *bolt.Bucket, iw where) {
-		if b == nil {
-			return
-		}
+	eachRecord(nb, bucketImages, w, false, func(k []byte, b *bolt.Bucket, iw where) {
 		var warn []evidence.Warning
-		im := model.Image{
-			Runtime:     model.RuntimeContainerd,
-			Namespace:   ns,
-			Name:        string(k),
-			CreatedAt:   model.T(readTime(b, keyCreatedAt, iw, &warn)),
-			UpdatedAt:   model.T(readTime(b, keyUpdatedAt, iw, &warn)),
-			Labels:      readLabels(b, bucketLabels, iw, &warn),
-			Annotations: readLabels(b, bucketAnnotation, iw, &warn),
-		}
+		im := model.Image{Runtime: model.RuntimeContainerd, Namespace: ns, Name: string(k)}
+		im.CreatedAt, im.UpdatedAt, im.Labels = stamps(b, iw, &warn)
+		im.Annotations = readLabels(b, bucketAnnotation, iw, &warn)
 		if tb := b.Bucket([]byte(bucketTarget)); tb != nil {
 			im.Target = model.Descriptor{
 				Digest:    string(tb.Get([]byte(keyDigest))),

@@ -8,12 +8,9 @@ import (
 // readLeases reads a namespace's leases/<id> buckets and the resources
 // each holds.
 func (s *Store) readLeases(ns string, nb *bolt.Bucket, w where) {
-	records(nb, bucketLeases, w, func(k []byte, b *bolt.Bucket, lw where) {
-		if b == nil {
-			return
-		}
-		l := model.Lease{Runtime: model.RuntimeContainerd, Namespace: ns, ID: string(k), Labels: readLabels(b, bucketLabels, lw, &s.Warnings), Resources: []model.LeaseResource{}}
-		l.CreatedAt = model.T(readTime(b, keyCreatedAt, lw, &s.Warnings))
+	eachRecord(nb, bucketLeases, w, false, func(k []byte, b *bolt.Bucket, lw where) {
+		l := model.Lease{Runtime: model.RuntimeContainerd, Namespace: ns, ID: string(k), Resources: []model.LeaseResource{}}
+		l.CreatedAt, _, l.Labels = stamps(b, lw, &s.Warnings)
 		keys := func(b *bolt.Bucket, typ string) {
 			b.ForEach(func(id, _ []byte) error {
 				l.Resources = append(l.Resources, model.LeaseResource{Type: typ, ID: string(id)})

@@ -64,12 +64,12 @@ func (s *Store) readMeta(only []string) error {
 	})
 }
 
-// records calls fn for each record of a bucket family of parent (a
+// eachRecord calls fn for each record of a bucket family of parent (a
 // bucket of buckets: containers, images, leases, …; "" for parent itself)
-// with the record's bucket and where it is. Plain values are skipped; a
-// record whose bucket the page check cut out is passed with a nil bucket,
-// so that it can still be listed by its key.
-func records(parent *bolt.Bucket, family string, w where, fn func(k []byte, b *bolt.Bucket, w where)) {
+// with the record's bucket and where it is. Plain values are skipped; with
+// damaged, a record whose bucket the page check cut out is passed with a
+// nil bucket, so that it can still be listed by its key.
+func eachRecord(parent *bolt.Bucket, family string, w where, damaged bool, fn func(k []byte, b *bolt.Bucket, w where)) {
 	fb := parent
 	if family != "" {
 		if fb = parent.Bucket([]byte(family)); fb == nil {
@@ -80,7 +80,7 @@ func records(parent *bolt.Bucket, family string, w where, fn func(k []byte, b *b
 	fb.ForEach(func(k, v []byte) error {
 		rw := w.sub(string(k))
 		b := fb.Bucket(k)
-		if b == nil && len(rw.damage()) == 0 {
+		if b == nil && (!damaged || len(rw.damage()) == 0) {
 			return nil
 		}
 		fn(k, b, rw)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -51,25 +53,13 @@ func Open(src evidence.Source, opt *Options) (*Store, error) {
 	if opt != nil {
 		o = *opt
 	}
-	s := &Store{src: src}
-	root := o.Root
-	if root == "" {
-		f := finder(src)
-		r, warns, err := f.Pick(ErrNotFound, func(roots []string) evidence.Warning {
-			return evidence.Warnf("", -1, "more than one containerd root in the evidence (%s); reading %s (use --containerd-root)", strings.Join(roots, ", "), roots[0])
-		})
-		if err != nil {
-			return nil, err
-		}
-		root = r
-		s.Notes = append(s.Notes, f.Notes...)
-		s.Warnings = append(s.Warnings, warns...)
-	}
-	r, err := evidence.Resolve(src, root, true)
+	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
+		return evidence.Warnf("", -1, "more than one containerd root in the evidence (%s); reading %s (use --containerd-root)", strings.Join(roots, ", "), roots[0])
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.Root = "/" + strings.TrimPrefix(r, "/")
+	s := &Store{src: src, Root: "/" + r, Notes: notes, Warnings: warns}
 	s.StateDir = s.findState()
 	if err := s.readMeta(o.Namespaces); err != nil {
 		return nil, err
@@ -79,28 +69,12 @@ func Open(src evidence.Source, opt *Options) (*Store, error) {
 	s.readStatus()
 	s.buildPods()
 	s.countNamespaces()
-	s.normalise()
+	records.Normalise(&s.Records)
 	return s, nil
 }
 
 // rel is a "/"-rooted path of the evidence as a Source name.
 func (s *Store) rel(p string) string { return strings.TrimPrefix(p, "/") }
-
-// normalise makes empty lists print as [] rather than null.
-func (s *Store) normalise() {
-	for i := range s.Containers {
-		s.Containers[i].Warnings = model.NonNil(s.Containers[i].Warnings)
-	}
-	for i := range s.Images {
-		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
-	}
-	for i := range s.Content {
-		s.Content[i].Warnings = model.NonNil(s.Content[i].Warnings)
-	}
-	for i := range s.Snapshots {
-		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
-	}
-}
 
 // Info names the runtime and its root (model.Runtime).
 func (s *Store) Info() model.RuntimeInfo {
@@ -112,22 +86,11 @@ func (s *Store) Recorded() *model.Records { return &s.Records }
 
 // Reader finds and reads containerd's root in the evidence
 // (model.Reader). It is safe for concurrent use.
-var Reader model.Reader = reader{}
-
-type reader struct{}
-
-func (reader) Name() string { return model.RuntimeContainerd }
-
-func (reader) Locations() []string { return knownRoots }
-
-func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
-	var o Options
-	if opt != nil {
-		o = Options{Root: opt.Root, Namespaces: opt.Namespaces}
-	}
-	s, err := Open(src, &o)
-	if err != nil {
-		return nil, err
-	}
-	return []model.Runtime{s}, nil
-}
+var Reader model.Reader = records.Reader{Runtime: model.RuntimeContainerd, Roots: knownRoots,
+	Read: func(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+		s, err := Open(src, &Options{Root: opt.Root, Namespaces: opt.Namespaces})
+		if err != nil {
+			return nil, err
+		}
+		return []model.Runtime{s}, nil
+	}}

@@ -15,30 +15,13 @@ import (
 // readSnapshotKeys reads a namespace's snapshots/<snapshotter>/<key>
 // buckets of meta.db.
 func (s *Store) readSnapshotKeys(ns string, nb *bolt.Bucket, w where) {
-	records(nb, bucketSnapshots, w, func(sn []byte, snb *bolt.Bucket, sw where) {
-		if snb == nil {
-			return
-		}
-		records(snb, "", sw, func(k []byte, b *bolt.Bucket, kw where) {
-			if b == nil {
-				return
-			}
-			var warn []evidence.Warning
-			s.Snapshots = append(s.Snapshots, model.Snapshot{
-				Runtime:     model.RuntimeContainerd,
-				Namespace:   ns,
-				Snapshotter: string(sn),
-				Key:         string(k),
-				Name:        string(b.Get([]byte(keyName))),
-				Parent:      string(b.Get([]byte(keyParent))),
-				CreatedAt:   model.T(readTime(b, keyCreatedAt, kw, &warn)),
-				UpdatedAt:   model.T(readTime(b, keyUpdatedAt, kw, &warn)),
-				Labels:      readLabels(b, bucketLabels, kw, &warn),
-				Kind:        "unknown",
-				Containers:  []string{},
-				Warnings:    warn,
-			})
-			s.Warnings = append(s.Warnings, warn...)
+	eachRecord(nb, bucketSnapshots, w, false, func(sn []byte, snb *bolt.Bucket, sw where) {
+		eachRecord(snb, "", sw, false, func(k []byte, b *bolt.Bucket, kw where) {
+			sp := model.Snapshot{Runtime: model.RuntimeContainerd, Namespace: ns, Snapshotter: string(sn), Key: string(k), Kind: "unknown", Containers: []string{}}
+			sp.Name, sp.Parent = string(b.Get([]byte(keyName))), string(b.Get([]byte(keyParent)))
+			sp.CreatedAt, sp.UpdatedAt, sp.Labels = stamps(b, kw, &sp.Warnings)
+			s.Warnings = append(s.Warnings, sp.Warnings...)
+			s.Snapshots = append(s.Snapshots, sp)
 		})
 	})
 }
@@ -106,10 +89,7 @@ func (s *Store) readStorage(name string) (map[string]*storageSnapshot, error) {
 		if v1 == nil {
 			return &evidence.FormatError{File: name, Offset: -1, Msg: "no v1 bucket: not a snapshotter database"}
 		}
-		records(v1, bucketSnapshots, where{db: db, path: []string{bucketV1}}, func(k []byte, b *bolt.Bucket, kw where) {
-			if b == nil {
-				return
-			}
+		eachRecord(v1, bucketSnapshots, where{db: db, path: []string{bucketV1}}, false, func(k []byte, b *bolt.Bucket, kw where) {
 			id, ok := readUvarint(b, keyID)
 			if !ok {
 				s.Warnings = append(s.Warnings, kw.warnf("no id"))

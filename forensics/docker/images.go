@@ -71,7 +71,7 @@ func (s *Store) readImages() {
 }
 
 func (s *Store) readImageConfig(file, id string, names []string) {
-	ic := ImageConfig{ID: id, Names: names}
+	ic := ImageConfig{ID: id, Names: names, Warnings: []evidence.Warning{}}
 	sort.Strings(ic.Names)
 	b, err := evidence.ReadFile(s.src, file, maxJSON)
 	if err != nil {

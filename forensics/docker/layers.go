@@ -39,7 +39,7 @@ func (s *Store) readLayers() {
 			continue
 		}
 		ld := path.Join(dir, name)
-		l := Layer{ChainID: "sha256:" + name}
+		l := Layer{ChainID: "sha256:" + name, Warnings: []evidence.Warning{}}
 		warn := func(format string, a ...any) {
 			l.Warnings = append(l.Warnings, evidence.Warnf("/"+ld, -1, format, a...))
 		}
@@ -118,7 +118,7 @@ func chainIDs(diffIDs []string) []string {
 
 // readRWLayer resolves a container's read-write layer and its lowers.
 func (s *Store) readRWLayer(id string) RWLayer {
-	rw := RWLayer{ContainerID: id, Lowers: []Lower{}}
+	rw := RWLayer{ContainerID: id, Lowers: []Lower{}, Warnings: []evidence.Warning{}}
 	md := path.Join(s.imageStore(), layerDBMounts, id)
 	warn := func(file, format string, a ...any) {
 		rw.Warnings = append(rw.Warnings, evidence.Warnf(file, -1, format, a...))

@@ -11,6 +11,7 @@ import (
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -187,24 +188,13 @@ func Open(src evidence.Source, opt *Options) (*Store, error) {
 	if opt != nil {
 		o = *opt
 	}
-	s := &Store{src: src, byChain: map[string]*Layer{}, byCache: map[string]string{}}
-	root := o.Root
-	if root == "" {
-		f := finder(src)
-		r, warns, err := f.Pick(ErrNotFound, func(roots []string) evidence.Warning {
-			return evidence.Warnf("", -1, "more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), roots[0])
-		})
-		if err != nil {
-			return nil, err
-		}
-		root = r
-		s.Notes = append(s.Notes, f.Notes...)
-		s.Warnings = append(s.Warnings, warns...)
-	}
-	r, err := evidence.Resolve(src, root, true)
+	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
+		return evidence.Warnf("", -1, "more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), roots[0])
+	})
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{src: src, Notes: notes, Warnings: warns, byChain: map[string]*Layer{}, byCache: map[string]string{}}
 	if st, err := src.Lstat(r); err != nil {
 		return nil, err
 	} else if !st.Mode.IsDir() {
@@ -231,7 +221,7 @@ func Open(src evidence.Source, opt *Options) (*Store, error) {
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespace()
-	s.normalise()
+	records.Normalise(&s.Records)
 	return s, nil
 }
 
@@ -272,22 +262,11 @@ func (s *Store) Recorded() *model.Records { return &s.Records }
 
 // Reader finds and reads Docker's data root in the evidence
 // (model.Reader). It is safe for concurrent use.
-var Reader model.Reader = reader{}
-
-type reader struct{}
-
-func (reader) Name() string { return model.RuntimeDocker }
-
-func (reader) Locations() []string { return knownRoots }
-
-func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
-	var o Options
-	if opt != nil {
-		o.Root = opt.Root
-	}
-	s, err := Open(src, &o)
-	if err != nil {
-		return nil, err
-	}
-	return []model.Runtime{s}, nil
-}
+var Reader model.Reader = records.Reader{Runtime: model.RuntimeDocker, Roots: knownRoots,
+	Read: func(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+		s, err := Open(src, &Options{Root: opt.Root})
+		if err != nil {
+			return nil, err
+		}
+		return []model.Runtime{s}, nil
+	}}

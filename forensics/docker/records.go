@@ -1,29 +1,24 @@
 package docker
 
 import (
+	"maps"
+
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
 // buildPods groups the containers dockershim or cri-dockerd made by pod.
 func (s *Store) buildPods() {
-	byKey := map[string]*model.Pod{}
-	var order []string
-	key := func(c *model.Container) string {
-		if c.Pod.UID != "" {
-			return c.Pod.UID
-		}
-		return c.Pod.Namespace + "/" + c.Pod.Name
-	}
+	var pods records.Pods
 	get := func(c *model.Container) *model.Pod {
-		k := key(c)
-		p := byKey[k]
-		if p == nil {
-			p = &model.Pod{Runtime: model.RuntimeDocker, Namespace: c.Pod.Namespace, Name: c.Pod.Name, UID: c.Pod.UID, RuntimeNS: Namespace, Labels: map[string]string{}, State: model.StateUnknown, Containers: []model.PodContainer{}, Warnings: []evidence.Warning{}}
-			byKey[k] = p
-			order = append(order, k)
+		key := c.Pod.UID
+		if key == "" {
+			key = c.Pod.Namespace + "/" + c.Pod.Name
 		}
-		return p
+		return pods.Get(key, func() *model.Pod {
+			return &model.Pod{Runtime: model.RuntimeDocker, Namespace: c.Pod.Namespace, Name: c.Pod.Name, UID: c.Pod.UID, RuntimeNS: Namespace, State: model.StateUnknown}
+		})
 	}
 	for i := range s.Containers {
 		c := &s.Containers[i]
@@ -38,30 +33,22 @@ func (s *Store) buildPods() {
 			}
 		}
 		p.SandboxID, p.CreatedAt, p.State = c.ID, c.CreatedAt, c.Status.State
-		for k, v := range c.Labels {
-			p.Labels[k] = v
-		}
+		maps.Copy(p.Labels, c.Labels)
 		if c.Spec != nil {
 			p.CgroupParent = c.Spec.CgroupsPath
 		}
 	}
 	for i := range s.Containers {
-		c := &s.Containers[i]
-		if c.Pod == nil || c.Kind != model.KindContainer {
-			continue
+		if c := &s.Containers[i]; c.Pod != nil && c.Kind == model.KindContainer {
+			records.Add(get(c), c)
 		}
-		p := get(c)
-		p.Containers = append(p.Containers, model.PodContainer{ID: c.ID, Name: c.ContainerName, Image: c.Image, State: c.Status.State})
 	}
-	for _, k := range order {
-		p := byKey[k]
+	pods.Each(func(p *model.Pod) {
 		if p.SandboxID == "" {
 			p.Warnings = append(p.Warnings, evidence.Warnf("", -1, "no pod sandbox container in the data root; pod known from its containers' labels"))
 		}
-		model.SortPodContainers(p.Containers)
-		s.Pods = append(s.Pods, *p)
-	}
-	model.SortPods(s.Pods)
+	})
+	s.Pods = pods.List()
 }
 
 func (s *Store) createdOf(id string) model.Time {
@@ -112,28 +99,4 @@ func (s *Store) countNamespace() {
 		}
 	}
 	s.Namespaces = []model.Namespace{ns}
-}
-
-// normalise makes empty lists print as [] rather than null.
-func (s *Store) normalise() {
-	for i := range s.Containers {
-		s.Containers[i].Warnings = model.NonNil(s.Containers[i].Warnings)
-		s.Containers[i].Labels = model.NonNilMap(s.Containers[i].Labels)
-	}
-	for i := range s.Images {
-		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
-		s.Images[i].Labels = model.NonNilMap(s.Images[i].Labels)
-	}
-	for i := range s.Snapshots {
-		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
-	}
-	for i := range s.Layers {
-		s.Layers[i].Warnings = model.NonNil(s.Layers[i].Warnings)
-	}
-	for i := range s.RWLayers {
-		s.RWLayers[i].Warnings = model.NonNil(s.RWLayers[i].Warnings)
-	}
-	for i := range s.ImageConfigs {
-		s.ImageConfigs[i].Warnings = model.NonNil(s.ImageConfigs[i].Warnings)
-	}
 }

@@ -40,7 +40,7 @@ func (s *Store) readImages() {
 			s.Warnings = append(s.Warnings, at.warnf("record %d: image id %q is not a plain name", i, im.ID))
 			return
 		}
-		rec := ImageRecord{ID: im.ID, Digest: im.Digest, Names: im.Names, TopLayer: im.TopLayer, Created: model.T(im.Created), ManifestSize: im.BigDataSizes[manifestKey]}
+		rec := ImageRecord{ID: im.ID, Digest: im.Digest, Names: im.Names, TopLayer: im.TopLayer, Created: model.T(im.Created), ManifestSize: im.BigDataSizes[manifestKey], Warnings: []evidence.Warning{}}
 		if im.TopLayer != "" {
 			var w []evidence.Warning
 			rec.Layers, w = s.chain(im.TopLayer)

@@ -67,7 +67,7 @@ func (s *Store) readLayers() {
 				return
 			}
 			lr := Layer{ID: l.ID, Names: l.Names, Parent: l.Parent, Created: model.T(l.Created), CompressedDigest: l.CompressedDigest, CompressedSize: l.CompressedSize,
-				DiffDigest: l.UncompressedDigest, DiffSize: l.UncompressedSize, MountPoint: l.MountPoint, Containers: []string{}}
+				DiffDigest: l.UncompressedDigest, DiffSize: l.UncompressedSize, MountPoint: l.MountPoint, Containers: []string{}, Warnings: []evidence.Warning{}}
 			if s.driverDir != "" && s.Driver == driverOverlay {
 				d := path.Join(s.driverDir, l.ID, diffDir)
 				if w, ok := ondisk.CheckDir(s.src, d, "layer directory"); !ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -186,34 +187,13 @@ func openRoot(src evidence.Source, root Root) (*Store, error) {
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespaces()
-	s.normalise()
+	records.Normalise(&s.Records)
 	return s, nil
 }
 
 // listFile is a file of one of the driver's stores: <dir>/<driver><name>.
 func (s *Store) listFile(dir, name string) string {
 	return path.Join(dir, s.Driver+name)
-}
-
-// normalise makes empty lists print as [] rather than null.
-func (s *Store) normalise() {
-	for i := range s.Containers {
-		c := &s.Containers[i]
-		c.Warnings = model.NonNil(c.Warnings)
-		c.Labels = model.NonNilMap(c.Labels)
-	}
-	for i := range s.Images {
-		s.Images[i].Warnings = model.NonNil(s.Images[i].Warnings)
-	}
-	for i := range s.Snapshots {
-		s.Snapshots[i].Warnings = model.NonNil(s.Snapshots[i].Warnings)
-	}
-	for i := range s.Layers {
-		s.Layers[i].Warnings = model.NonNil(s.Layers[i].Warnings)
-	}
-	for i := range s.ImageRecords {
-		s.ImageRecords[i].Warnings = model.NonNil(s.ImageRecords[i].Warnings)
-	}
 }
 
 // Info names the runtime and its root (model.Runtime).
@@ -226,23 +206,12 @@ func (s *Store) Recorded() *model.Records { return &s.Records }
 
 // Reader finds and reads every containers-storage graph root (Podman,
 // CRI-O) in the evidence (model.Reader). It is safe for concurrent use.
-var Reader model.Reader = reader{}
-
-type reader struct{}
-
-func (reader) Name() string { return runtimeName }
-
-func (reader) Locations() []string { return []string{defaultGraphRoot} }
-
-func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
-	var o Options
-	if opt != nil {
-		o.GraphRoot = opt.Root
-	}
-	ss, err := OpenAll(src, &o)
-	out := make([]model.Runtime, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out, err
-}
+var Reader model.Reader = records.Reader{Runtime: runtimeName, Roots: []string{defaultGraphRoot},
+	Read: func(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+		ss, err := OpenAll(src, &Options{GraphRoot: opt.Root})
+		out := make([]model.Runtime, len(ss))
+		for i, s := range ss {
+			out[i] = s
+		}
+		return out, err
+	}}

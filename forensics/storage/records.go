@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"maps"
 	"path"
+	"slices"
 	"sort"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -47,16 +50,9 @@ func (s *Store) findOrphans() {
 // buildPods gathers pods: CRI-O sandboxes, libpod pods, and containers
 // whose io.kubernetes.pod.* labels name a pod.
 func (s *Store) buildPods() {
-	byKey := map[string]*model.Pod{}
-	var order []string
+	var pods records.Pods
 	get := func(key, runtime string) *model.Pod {
-		p := byKey[key]
-		if p == nil {
-			p = &model.Pod{Runtime: runtime, Labels: map[string]string{}, State: model.StateUnknown, Containers: []model.PodContainer{}, Warnings: []evidence.Warning{}}
-			byKey[key] = p
-			order = append(order, key)
-		}
-		return p
+		return pods.Get(key, func() *model.Pod { return &model.Pod{Runtime: runtime, State: model.StateUnknown} })
 	}
 	podKey := func(c *model.Container) string {
 		if c.SandboxID != "" {
@@ -77,20 +73,13 @@ func (s *Store) buildPods() {
 		if c.Pod != nil {
 			p.Namespace, p.Name, p.UID = c.Pod.Namespace, c.Pod.Name, c.Pod.UID
 		}
-		for k, v := range c.Labels {
-			p.Labels[k] = v
-		}
+		maps.Copy(p.Labels, c.Labels)
 		if c.Spec != nil {
 			p.CgroupParent = c.Spec.CgroupsPath
 		}
 	}
 	if s.libpod != nil {
-		ids := make([]string, 0, len(s.libpod.pods))
-		for id := range s.libpod.pods {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(maps.Keys(s.libpod.pods)) {
 			lp := s.libpod.pods[id]
 			key := "uid:" + id
 			if lp.state != nil && lp.state.InfraContainerID != "" {
@@ -99,9 +88,7 @@ func (s *Store) buildPods() {
 			p := get(key, model.RuntimePodman)
 			p.Namespace, p.Name, p.UID, p.RuntimeNS = lp.config.Namespace, lp.config.Name, lp.config.ID, lp.config.Namespace
 			p.CreatedAt = model.T(lp.config.Created)
-			for k, v := range lp.config.Labels {
-				p.Labels[k] = v
-			}
+			maps.Copy(p.Labels, lp.config.Labels)
 			if lp.state != nil {
 				p.SandboxID, p.CgroupParent = lp.state.InfraContainerID, lp.state.CgroupPath
 			}
@@ -116,10 +103,8 @@ func (s *Store) buildPods() {
 			c.Pod = &model.PodRef{}
 		}
 		key := podKey(c)
-		if _, ok := byKey[key]; !ok && c.Pod.UID != "" {
-			if _, ok := byKey["uid:"+c.Pod.UID]; ok {
-				key = "uid:" + c.Pod.UID
-			}
+		if !pods.Has(key) && c.Pod.UID != "" && pods.Has("uid:"+c.Pod.UID) {
+			key = "uid:" + c.Pod.UID
 		}
 		p := get(key, c.Runtime)
 		if p.Name == "" && p.UID == "" {
@@ -131,14 +116,9 @@ func (s *Store) buildPods() {
 				p.Warnings = append(p.Warnings, evidence.Warnf("", -1, "no pod sandbox in the store; pod known from its containers' labels"))
 			}
 		}
-		p.Containers = append(p.Containers, model.PodContainer{ID: c.ID, Name: c.ContainerName, Image: c.Image, State: c.Status.State})
+		records.Add(p, c)
 	}
-	for _, k := range order {
-		p := byKey[k]
-		model.SortPodContainers(p.Containers)
-		s.Pods = append(s.Pods, *p)
-	}
-	model.SortPods(s.Pods)
+	s.Pods = pods.List()
 }
 
 // buildSnapshots lists the layers (active when a container's, else

@@ -12,6 +12,7 @@ package ondisk
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/image"
 )
 
 // OffsetError is a decoding error at a byte offset of the data decoded.
@@ -287,4 +289,37 @@ func K8sAttempt(name string) uint32 {
 		return 0
 	}
 	return uint32(n)
+}
+
+// TarSplitLayer is an image layer of a store that keeps no layer blobs
+// (Docker's overlay2, containers-storage): its unpacked directory, and
+// the tar-split record from which its tar is rebuilt.
+type TarSplitLayer struct {
+	DiffID   string // what the rebuilt tar must hash to
+	Dir      string // the unpacked directory ("/"-rooted)
+	TarSplit string // the tar-split file ("/"-rooted)
+}
+
+// VerifyTarSplit verifies one image's layers, ids bottom first, against
+// their tar-split records (image.VerifyTarSplitFile) and adds each to v.
+// layer finds a layer of the store; one it does not know is unverifiable
+// with the reason missing. done holds each layer's result, so that a layer
+// several images share is verified once.
+func VerifyTarSplit(ctx context.Context, src evidence.Source, v image.Verification, ids []string, layer func(id string) (TarSplitLayer, bool), missing string, done map[string]*image.LayerResult, opt *image.VerifyOptions) image.Verification {
+	v.Status, v.Layers = image.StatusVerified, []image.LayerVerification{}
+	for i, id := range ids {
+		res := done[id]
+		if res == nil {
+			if l, ok := layer(id); ok {
+				res = image.VerifyTarSplitFile(ctx, src, l.TarSplit, l.DiffID, l.Dir, opt)
+				done[id] = res
+			} else {
+				res = &image.LayerResult{Status: image.StatusUnverifiable, Reason: missing}
+			}
+		}
+		vl := image.LayerVerificationOf(i, "", res.DiffID, id, res.SnapshotDir, res)
+		v.Status = image.Worse(v.Status, vl.Status)
+		v.Layers = append(v.Layers, vl)
+	}
+	return v
 }

@@ -208,3 +208,25 @@ func (f *Finder) Pick(notFound error, several func(roots []string) evidence.Warn
 	}
 	return f.Roots[0], warns, nil
 }
+
+// Root resolves the root a reader is to read: given (a path inside the
+// evidence), or else the first root find finds (see Finder.Pick). It
+// returns the root resolved inside the evidence (no leading "/"), the
+// notes on how it was found and the warnings about it.
+func Root(src evidence.Source, given string, find func() *Finder, notFound error, several func(roots []string) evidence.Warning) (string, []string, []evidence.Warning, error) {
+	var notes []string
+	var warns []evidence.Warning
+	if given == "" {
+		f := find()
+		r, w, err := f.Pick(notFound, several)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		given, notes, warns = r, f.Notes, w
+	}
+	r, err := evidence.Resolve(src, given, true)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return strings.TrimPrefix(r, "/"), notes, warns, nil
+}
