@@ -68,6 +68,9 @@ func TestDamagedMetaDB(t *testing.T) {
 		{"leaf with an absurd count", func(t *testing.T, f *bolttest.File) {
 			f.SetCount(f.Child(bucketRoot(t, f, sb...), 0), 0xffff)
 		}, "offset 110592: bucket v1/k8s.io/containers/" + sbJobs + ": page 27 (from page 40) has 65535 elements, more than its 4096 bytes hold", false},
+		{"a sub-bucket's leaf with an absurd count", func(t *testing.T, f *bolttest.File) {
+			f.SetCount(bucketRoot(t, f, append(sb, "extensions")...), 0xffff)
+		}, "offset 49152: bucket v1/k8s.io/containers/" + sbJobs + "/extensions: page 12 (from page 27) has 65535 elements, more than its 4096 bytes hold", false},
 		{"bucket root 2^40", func(t *testing.T, f *bolttest.File) {
 			if err := f.SetBucketRoot(1<<40, sb...); err != nil {
 				t.Fatal(err)

@@ -110,13 +110,13 @@ func (d *DB) View(fn func(tx *bolt.Tx) error) error {
 	return Contain(d.File, func() error { return d.db.View(fn) })
 }
 
-// Damage returns the warnings about damage inside the bucket at path
-// (bucket names from the top) itself, not below it.
+// Damage returns the warnings about damage in the bucket at path (bucket
+// names from the top) and the buckets below it.
 func (d *DB) Damage(path ...string) []evidence.Warning { return d.damage[pathKey(path)] }
 
 // Offset is the byte offset in the file of the page of the bucket at
 // path: its root page, or for an inline bucket the page inside its value;
-// -1 when unknown.
+// -1 when unknown (a bucket more than five deep, or past the first 2^17).
 func (d *DB) Offset(path ...string) int64 {
 	if off, ok := d.offsets[pathKey(path)]; ok {
 		return off

@@ -192,8 +192,15 @@ func TestDamagedPages(t *testing.T) {
 					t.Errorf("warning %q does not say %q", db.Warnings[0], s)
 				}
 			}
+			// The damage is the bucket's and its parents', no one else's.
 			if dm := db.Damage("v1", "k8s.io", "containers", sbJobs); len(dm) != 1 {
 				t.Errorf("damage of the sandbox's bucket: %v", dm)
+			}
+			if dm := db.Damage("v1", "k8s.io"); len(dm) != 1 {
+				t.Errorf("damage of the namespace's bucket: %v", dm)
+			}
+			if dm := db.Damage("v1", "default"); len(dm) != 0 {
+				t.Errorf("damage of the default namespace: %v", dm)
 			}
 			// The rest is read: only the cut subtree's keys are missing.
 			if n != d.keys {

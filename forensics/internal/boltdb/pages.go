@@ -62,8 +62,11 @@ const (
 	maxWarnings = 1000
 	// maxNameInPath bounds a bucket name quoted in a warning.
 	maxNameInPath = 256
-	// maxBucketOffsets bounds the buckets whose offset is remembered.
-	maxBucketOffsets = 1 << 18
+	// maxBucketOffsets bounds the buckets whose offset is remembered, and
+	// maxOffsetDepth how deep they may be: records are found at most five
+	// buckets down (containerd's v1/<ns>/snapshots/<snapshotter>/<key>).
+	maxBucketOffsets = 1 << 17
+	maxOffsetDepth   = 5
 )
 
 // belowNotRead ends the warning about a page cut out.
@@ -213,8 +216,11 @@ func (c *checker) warn(path []string, id uint64, format string, args ...any) {
 	}
 	w := evidence.Warnf(c.name, off, "%s: %s", pathName(path), fmt.Sprintf(format, args...))
 	c.warns = append(c.warns, w)
-	k := pathKey(path)
-	c.damage[k] = append(c.damage[k], w)
+	// The damage is the bucket's and every enclosing bucket's.
+	for i := len(path); i >= 0; i-- {
+		k := pathKey(path[:i])
+		c.damage[k] = append(c.damage[k], w)
+	}
 }
 
 func (c *checker) read(off uint64, n int) []byte {
@@ -412,7 +418,7 @@ func (c *checker) bucket(path []string, vOff, vsize, id uint64, depth int) bool 
 
 // offset remembers where a bucket's page is, for warnings about its keys.
 func (c *checker) offset(path []string, off uint64) {
-	if len(c.offsets) < maxBucketOffsets {
+	if len(c.offsets) < maxBucketOffsets && len(path) <= maxOffsetDepth {
 		c.offsets[pathKey(path)] = int64(off)
 	}
 }
