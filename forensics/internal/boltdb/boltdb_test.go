@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -12,6 +13,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/internal/boltdb/bolttest"
 	"github.com/deadnode/deadnode/internal/testfix"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -249,4 +251,27 @@ func TestTempDirCleanup(t *testing.T) {
 		t.Errorf("still registered: %v", r)
 	}
 	done() // and done after it is harmless
+}
+
+// A temp directory too small for the copy: the error names the temp
+// space, not the database, as what is wrong (issue 15.5), and nothing is
+// left in it.
+func TestTempSpaceFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mounting a small tmpfs needs root (CI runs as root)")
+	}
+	db := metaDB(t) // read before TMPDIR is small: the archive spills there
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	t.Setenv("TMPDIR", dir)
+	_, err := open(t, db.B) // 512 KiB
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "/meta.db: copying 524288 bytes: no space left in the temp directory "+dir+" for a private copy of a database (set TMPDIR to a larger space)") {
+		t.Errorf("err %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in TMPDIR: %v", ents)
+	}
 }
