@@ -113,7 +113,7 @@ type checker struct {
 	ps    uint64 // page size
 	pages uint64 // usable pages: below the high-water mark and inside the file
 	seen  []uint64
-	// Visited counts the pages read, each once at most.
+	// visited counts the pages read, each once at most.
 	visited int
 	warns   []evidence.Warning
 	damage  map[string][]evidence.Warning // by bucket path key
