@@ -69,7 +69,7 @@ type ViewMount struct {
 // container: links are followed component by component across mounts, an
 // absolute link target restarts at the container's root (never the
 // node's), and ".." never climbs above it; the evidence is only read.
-// It is an fs.FS (StatFS, ReadDirFS) too. Safe for concurrent use.
+// It is an fs.FS (StatFS, ReadDirFS, ReadLinkFS) too. Safe for concurrent use.
 type MountedView struct {
 	// Root is the container's merged layers.
 	Root *overlay.View
@@ -140,10 +140,7 @@ func newMountedView(src evidence.Source, root *overlay.View, mounts []kube.Mount
 				ws = append(ws, evidence.Warnf(m.EvidencePath, -1, "a mount of %s over the container's root is not shown", m.Origin))
 				continue
 			}
-			// The runtime resolved the destination's links in the rootfs.
-			if r, err := root.Resolve(path.Dir(vm.At)); err == nil {
-				vm.At = path.Join("/", r, path.Base(vm.At))
-			}
+			vm.At = resolveMountPoint(root, vm.At)
 		}
 		if m.Exists && m.EvidencePath != "" {
 			if p, err := evidence.Resolve(src, m.EvidencePath, true); err == nil {
@@ -162,6 +159,19 @@ func newMountedView(src evidence.Source, root *overlay.View, mounts []kube.Mount
 	}
 	sort.SliceStable(v.Mounts, func(i, j int) bool { return v.Mounts[i].At < v.Mounts[j].At })
 	return v, ws
+}
+
+// resolveMountPoint resolves the links of a mount destination's parent in
+// the layers, as the runtime did when it mounted: the longest prefix that
+// exists is resolved, and the rest kept (the runtime creates it).
+func resolveMountPoint(root *overlay.View, at string) string {
+	parts := strings.Split(strings.Trim(path.Dir(at), "/"), "/")
+	for i := len(parts); i > 0; i-- {
+		if r, err := root.Resolve(strings.Join(parts[:i], "/")); err == nil {
+			return path.Join(append([]string{"/", r}, append(parts[i:], path.Base(at))...)...)
+		}
+	}
+	return at
 }
 
 // mountFor returns the mount that holds the container path p (absolute,
@@ -513,10 +523,38 @@ func (v *MountedView) Xattrs(e *MountedEntry) (map[string][]byte, error) {
 
 // The view is an io/fs file system.
 var (
-	_ fs.FS        = (*MountedView)(nil)
-	_ fs.StatFS    = (*MountedView)(nil)
-	_ fs.ReadDirFS = (*MountedView)(nil)
+	_ fs.FS         = (*MountedView)(nil)
+	_ fs.StatFS     = (*MountedView)(nil)
+	_ fs.ReadDirFS  = (*MountedView)(nil)
+	_ fs.ReadLinkFS = (*MountedView)(nil)
 )
+
+// Lstat implements fs.ReadLinkFS. Sys returns the *MountedEntry.
+func (v *MountedView) Lstat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrInvalid}
+	}
+	e, err := v.LstatEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	return mountedInfo{e}, nil
+}
+
+// ReadLink implements fs.ReadLinkFS.
+func (v *MountedView) ReadLink(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	e, err := v.LstatEntry(name)
+	if err != nil {
+		return "", err
+	}
+	if e.Stat.Mode&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return e.LinkTarget, nil
+}
 
 // Open implements fs.FS (links followed in the container's namespace).
 func (v *MountedView) Open(name string) (fs.File, error) {
