@@ -91,8 +91,10 @@ func (e *emitter) warn(err error) {
 const maxTimelineWarnings = 10000
 
 // Timeline yields every timestamp the node's evidence holds — runtime
-// records, CRI status, the file times of every container's drift,
-// container logs and checkpoints — sorted by time (events of one time in
+// records, CRI status, the file times of every container's drift (its
+// writable volumes included), every container log line, checkpoints, and
+// the kubelet's files, static pod manifests, pod directories and
+// service-account tokens — sorted by time (events of one time in
 // the order they were found). Problems with single records are yielded
 // first, as evidence.Warning errors; another error ends the timeline. The
 // events are sorted in memory up to MaxInMemory and merged from sorted runs
