@@ -349,3 +349,24 @@ func FuzzParseLogTime(f *testing.F) {
 		}
 	})
 }
+
+// A host without a container runtime still has a timeline: its logs and
+// its kubelet.
+func TestTimelineWithoutRuntime(t *testing.T) {
+	dir := t.TempDir()
+	ld := filepath.Join(dir, "var/log/pods/ns_pod_0b7e6f3a-1111-2222-3333-444455556666/c")
+	if err := os.MkdirAll(ld, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	if err := os.WriteFile(filepath.Join(ld, "0.log"), []byte("2026-01-02T03:04:05.000000000Z stdout F hello\n2026-01-02T03:04:06.000000000Z stderr F bye\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, "--root", dir, "timeline")
+	want := `{"time":"2026-01-02T03:04:05.000000000Z","source":"log","what":"log_line","message":"ns/pod/c stdout: hello","pod":"ns/pod","path":"c","evidence_path":"/var/log/pods/ns_pod_0b7e6f3a-1111-2222-3333-444455556666/c/0.log"}
+{"time":"2026-01-02T03:04:06.000000000Z","source":"log","what":"log_line","message":"ns/pod/c stderr: bye","pod":"ns/pod","path":"c","evidence_path":"/var/log/pods/ns_pod_0b7e6f3a-1111-2222-3333-444455556666/c/0.log"}
+`
+	if out != want {
+		t.Errorf("timeline:\n%s\nwant\n%s", out, want)
+	}
+}

@@ -54,7 +54,7 @@ func runTimeline(a *app, args []string, format, out string, hash, formatSet, out
 	if err := a.checkOutput(out); err != nil {
 		return err
 	}
-	n, err := a.node()
+	n, err := a.evidence() // a host without a runtime still has logs and a kubelet
 	if err != nil {
 		return err
 	}
