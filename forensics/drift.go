@@ -829,7 +829,7 @@ func (d *job) volumeEntry(m *kube.Mount, rel string, st *evidence.Stat) {
 	f.Change = ChangeAdded
 	f.Type = overlay.TypeOf(st.Mode)
 	f.Size = st.Size
-	f.Mode = modeString(st.Mode)
+	f.Mode = evidence.ModeString(st.Mode)
 	f.UID, f.GID = st.UID, st.GID
 	f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
 	f.EvidencePath = "/" + st.Name
