@@ -72,6 +72,7 @@ type Node struct {
 	Notes []string
 
 	closers []func() error
+	host    hostMemo // the host's reports, read once (hostanalyzer.go)
 }
 
 // ErrNoRuntime is returned when the evidence holds no runtime we read.

@@ -68,6 +68,7 @@ var timelineSources = []eventSource{
 	fileEvents,
 	logEvents,
 	checkpointEvents,
+	hostEvents,
 }
 
 // emitter collects events and warnings for Timeline.
@@ -95,7 +96,8 @@ const maxTimelineWarnings = 10000
 
 // Timeline yields every timestamp the node's evidence holds — runtime
 // records, CRI status, the file times of every container's drift,
-// container logs and checkpoints — sorted by time (events of one time in
+// container logs, checkpoints, and the host's persistence entries and
+// package drift above info — sorted by time (events of one time in
 // the order they were found). Problems with single records are yielded
 // first, as evidence.Warning errors; another error ends the timeline. The
 // events are sorted in memory up to MaxInMemory and merged from sorted runs

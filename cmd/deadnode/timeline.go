@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "timeline",
 		args:    "[--format bodyfile|timesketch|jsonl] [-f OUT]",
-		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times, logs, checkpoints",
+		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times, logs, checkpoints, host persistence and package drift",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var format, out string
 			var hash bool

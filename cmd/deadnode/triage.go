@@ -85,7 +85,7 @@ func runTriage(a *app, args []string, o triageFlags) error {
 }
 
 // triageAnalyzers are the analyzers triage adds to the runtimes' own.
-var triageAnalyzers = func() []forensics.Analyzer { return nil }
+var triageAnalyzers = forensics.DefaultAnalyzers
 
 // writeReport writes the HTML report.
 var writeReport = report.HTML
