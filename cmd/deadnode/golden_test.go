@@ -25,15 +25,16 @@ import (
 //	go test ./cmd/deadnode -run Golden -update
 //
 // and review the diff. Only what truly depends on the run is replaced: the
-// output directory (a fresh one per run) becomes $OUT, and the place of the
-// CRIU images directories' copies (see TestGolden) $CKPT. Nothing else is
-// normalised.
+// output directory (a fresh one per run) becomes $OUT, the place of the
+// CRIU images directories' copies (see TestGolden) $CKPT, and the host
+// archive testfix builds (in a cache directory named by its inputs'
+// digests) $HOST. Nothing else is normalised.
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
 
 // goldenCase is one run of the CLI. In args, $NODE, $DOCKER, $STORAGE,
-// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT and $GT stand for the fixtures,
-// and $OUT for this case's output directory. files are globs under $OUT
-// whose contents are kept (text) or hashed (binary).
+// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT and $HOST stand for the
+// fixtures, and $OUT for this case's output directory. files are globs
+// under $OUT whose contents are kept (text) or hashed (binary).
 type goldenCase struct {
 	name  string
 	args  []string
@@ -259,6 +260,14 @@ func goldenCases() []goldenCase {
 	add("errors/mem-core-no-file", "mem", "core", "$CRIU", "--pid", "1360")
 	add("errors/mount-archive", "--root", "$NODE", "mount", gApp, "$OUT/mnt")
 	add("errors/timeline-bad-format", "--root", "$NODE", "timeline", "--format", "csv")
+
+	// The compromised host (issue 13: persistence, package drift).
+	each(all, "host/persistence", "--root", "$HOST", "host", "persistence")
+	each(all, "host/packages", "--root", "$HOST", "host", "packages")
+	each("table", "host/packages-wide", "--root", "$HOST", "host", "packages", "--wide")
+	each("json", "host/persistence-node", "--root", "$NODE", "host", "persistence")
+	add("host/packages-no-database", "--root", "$NODE", "host", "packages")
+	add("host/persistence-args", "--root", "$HOST", "host", "persistence", "x")
 	return cs
 }
 
@@ -297,6 +306,7 @@ func TestGolden(t *testing.T) {
 		"$CRIU":       filepath.Join(ckptDir, "criu"),
 		"$CTR_CKPT":   filepath.Join(ckptDir, "ctr"),
 		"$GT":         rel(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md")),
+		"$HOST":       rel(testfix.KubeHostArchive(t)),
 	}
 	// The output directory: under the gitignored testdata/tmp, named with a
 	// fixed-length random suffix so that table columns do not move.
@@ -331,6 +341,7 @@ func TestGolden(t *testing.T) {
 			got = strings.ReplaceAll(got, out, "$OUT")
 			got = strings.ReplaceAll(got, filepath.Join(outAbs, fmt.Sprintf("%03d", i)), "$OUT")
 			got = strings.ReplaceAll(got, ckptDir, "$CKPT")
+			got = strings.ReplaceAll(got, vars["$HOST"], "$HOST")
 			file := filepath.Join("testdata", "golden", filepath.FromSlash(c.name)+".golden")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
