@@ -32,8 +32,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
 
 // goldenCase is one run of the CLI. In args, $NODE, $DOCKER, $STORAGE,
-// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT and $HOST stand for the
-// fixtures, and $OUT for this case's output directory. files are globs
+// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT, $HOST and $RPM stand for
+// the fixtures, and $OUT for this case's output directory. files are globs
 // under $OUT whose contents are kept (text) or hashed (binary).
 type goldenCase struct {
 	name  string
@@ -268,6 +268,8 @@ func goldenCases() []goldenCase {
 	each("json", "host/persistence-node", "--root", "$NODE", "host", "persistence")
 	add("host/packages-no-database", "--root", "$NODE", "host", "packages")
 	add("host/persistence-args", "--root", "$HOST", "host", "persistence", "x")
+	each("table,json", "host/packages-rpm", "--root", "$RPM", "host", "packages")
+	each("table", "host/persistence-rpm", "--root", "$RPM", "host", "persistence")
 	return cs
 }
 
@@ -307,6 +309,7 @@ func TestGolden(t *testing.T) {
 		"$CTR_CKPT":   filepath.Join(ckptDir, "ctr"),
 		"$GT":         rel(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md")),
 		"$HOST":       rel(testfix.KubeHostArchive(t)),
+		"$RPM":        rel(filepath.Join(repo, "forensics", "host", "testdata", "rpm", "rpm-root.tar.gz")),
 	}
 	// The output directory: under the gitignored testdata/tmp, named with a
 	// fixed-length random suffix so that table columns do not move.
