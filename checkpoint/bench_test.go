@@ -168,7 +168,7 @@ func writeLarge(fx, dst string) error {
 	if err != nil {
 		return err
 	}
-	mme, err := DecodeMM(ir)
+	mme, err := decodeMM(ir)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func BenchmarkOpenLarge(b *testing.B) {
 			st, _ := os.Stat(tc.path)
 			b.SetBytes(st.Size())
 			for b.Loop() {
-				cp, err := OpenFile(tc.path, &Options{Pages: tc.pages})
+				cp, err := OpenPath(ctx, tc.path, &Options{Pages: tc.pages})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -275,7 +275,7 @@ func BenchmarkOpenFixtures(b *testing.B) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst"} {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				cp, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+				cp, err := OpenPath(ctx, filepath.Join(fx, "podman-checkpoint", name), nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -285,7 +285,7 @@ func BenchmarkOpenFixtures(b *testing.B) {
 	}
 	b.Run("criu-dump-dir", func(b *testing.B) {
 		for b.Loop() {
-			cp, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), nil)
+			cp, err := OpenPath(ctx, filepath.Join(fx, "criu-dump", "images"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

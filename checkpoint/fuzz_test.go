@@ -67,19 +67,19 @@ func fuzzDecoder[T any](f *testing.F, dec func(*ImageReader) (T, error)) {
 	})
 }
 
-func FuzzDecodeInventory(f *testing.F)   { fuzzDecoder(f, DecodeInventory) }
-func FuzzDecodePstree(f *testing.F)      { fuzzDecoder(f, DecodePstree) }
-func FuzzDecodeCore(f *testing.F)        { fuzzDecoder(f, DecodeCore) }
-func FuzzDecodeIDs(f *testing.F)         { fuzzDecoder(f, DecodeIDs) }
-func FuzzDecodeMM(f *testing.F)          { fuzzDecoder(f, DecodeMM) }
-func FuzzDecodeFs(f *testing.F)          { fuzzDecoder(f, DecodeFs) }
-func FuzzDecodeFdinfo(f *testing.F)      { fuzzDecoder(f, DecodeFdinfo) }
-func FuzzDecodeFiles(f *testing.F)       { fuzzDecoder(f, DecodeFiles) }
-func FuzzDecodeMountpoints(f *testing.F) { fuzzDecoder(f, DecodeMountpoints) }
-func FuzzDecodeStats(f *testing.F)       { fuzzDecoder(f, DecodeStats) }
-func FuzzDecodeRemaps(f *testing.F)      { fuzzDecoder(f, DecodeRemaps) }
-func FuzzDecodeTtyInfo(f *testing.F)     { fuzzDecoder(f, DecodeTtyInfo) }
-func FuzzDecodeMemfdInodes(f *testing.F) { fuzzDecoder(f, DecodeMemfdInodes) }
+func FuzzDecodeInventory(f *testing.F)   { fuzzDecoder(f, decodeInventory) }
+func FuzzDecodePstree(f *testing.F)      { fuzzDecoder(f, decodePstree) }
+func FuzzDecodeCore(f *testing.F)        { fuzzDecoder(f, decodeCore) }
+func FuzzDecodeIDs(f *testing.F)         { fuzzDecoder(f, decodeIDs) }
+func FuzzDecodeMM(f *testing.F)          { fuzzDecoder(f, decodeMM) }
+func FuzzDecodeFs(f *testing.F)          { fuzzDecoder(f, decodeFs) }
+func FuzzDecodeFdinfo(f *testing.F)      { fuzzDecoder(f, decodeFdinfo) }
+func FuzzDecodeFiles(f *testing.F)       { fuzzDecoder(f, decodeFiles) }
+func FuzzDecodeMountpoints(f *testing.F) { fuzzDecoder(f, decodeMountpoints) }
+func FuzzDecodeStats(f *testing.F)       { fuzzDecoder(f, decodeStats) }
+func FuzzDecodeRemaps(f *testing.F)      { fuzzDecoder(f, decodeRemaps) }
+func FuzzDecodeTtyInfo(f *testing.F)     { fuzzDecoder(f, decodeTtyInfo) }
+func FuzzDecodeMemfdInodes(f *testing.F) { fuzzDecoder(f, decodeMemfdInodes) }
 func FuzzDecodeLegacyFiles(f *testing.F) { fuzzDecoder(f, decodeLegacyFiles) }
 
 func FuzzDecodePagemap(f *testing.F) {
@@ -148,7 +148,7 @@ func FuzzOpenArchive(f *testing.F) {
 			return
 		}
 		defer a.Close()
-		cp, err := Open(a, "", nil)
+		cp, err := Open(ctx, a, "", nil)
 		if err != nil {
 			return
 		}

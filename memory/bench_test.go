@@ -170,8 +170,8 @@ func writeLarge(fx, dst string) error {
 	if err != nil {
 		return err
 	}
-	mme, err := checkpoint.DecodeMM(ir)
-	if err != nil {
+	mme := &mm.MmEntry{}
+	if err := ir.NextMessage(mme); err != nil {
 		return err
 	}
 	nv := &vma.VmaEntry{Start: proto.Uint64(benchVaddr), End: proto.Uint64(benchVaddr + benchPages*pageSize), Pgoff: proto.Uint64(0),
@@ -255,7 +255,7 @@ func writeLarge(fx, dst string) error {
 // dumped memory searched.
 func searchAll(b *testing.B, r *Reader, pat *Pattern) (int, int64) {
 	hits := 0
-	for _, err := range Search(r, pat, nil) {
+	for _, err := range r.Search(ctx, pat, nil) {
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func BenchmarkSearchLarge(b *testing.B) {
 	}{{"tar/string", tarPath, lit}, {"tar/regex", tarPath, re}, {"tar.zst/string", zstPath, lit}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				r, err := OpenFile(tc.path, nil)
+				r, err := OpenPath(ctx, tc.path, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -305,7 +305,7 @@ func BenchmarkSearchFile(b *testing.B) {
 			b.SetBytes(benchPages * pageSize)
 			for b.Loop() {
 				hits := 0
-				for _, err := range SearchFile(tc.path, String(secret), &SearchOptions{Context: 32}, nil) {
+				for _, err := range SearchPath(ctx, tc.path, String(secret), &SearchOptions{Context: 32}, nil) {
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -338,7 +338,7 @@ func BenchmarkFloorRead(b *testing.B) {
 
 func BenchmarkCoreLarge(b *testing.B) {
 	tarPath, _ := largeCheckpoint(b)
-	r, err := OpenFile(tarPath, nil)
+	r, err := OpenPath(ctx, tarPath, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func BenchmarkCoreLarge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		info, err := r.WriteCore(s, f)
+		info, err := r.WriteCore(ctx, s, f)
 		if err != nil {
 			b.Fatal(err)
 		}

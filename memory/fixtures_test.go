@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -41,7 +42,7 @@ type want struct {
 func hitsOf(t *testing.T, r *Reader, pat *Pattern) []want {
 	t.Helper()
 	var out []want
-	for h, err := range Search(r, pat, &SearchOptions{Context: 16}) {
+	for h, err := range r.Search(ctx, pat, &SearchOptions{Context: 16}) {
 		if err != nil {
 			t.Errorf("search: %v", err)
 			continue
@@ -52,7 +53,7 @@ func hitsOf(t *testing.T, r *Reader, pat *Pattern) []want {
 }
 
 func TestSecretCriuDump(t *testing.T) {
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, filepath.Join(fixtures(t), "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestSecretCriuDump(t *testing.T) {
 func TestFileBackedPages(t *testing.T) {
 	fx := fixtures(t)
 	exe := filepath.Join(fx, "criu-dump", "forge-target.bin")
-	r, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
+	r, err := OpenPath(ctx, filepath.Join(fx, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
 		if p != "/tmp/forge/criu-target/forge-target" {
 			return nil, os.ErrNotExist
 		}
@@ -167,7 +168,7 @@ func TestSecretPodman(t *testing.T) {
 	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
-			r, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+			r, err := OpenPath(ctx, filepath.Join(fx, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +196,7 @@ func TestSecretContainerd(t *testing.T) {
 		{50, 0x7fffdd5b2ef7, 0, 0, "stack", "dumped"},
 	}
 	t.Run("image-path-dir", func(t *testing.T) {
-		r, err := OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+		r, err := OpenPath(ctx, filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +209,7 @@ func TestSecretContainerd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer a.Close()
-		cp, err := checkpoint.OpenContainerd(a, "node/var/lib/containerd/io.containerd.content.v1.content",
+		cp, err := checkpoint.OpenContainerd(ctx, a, "node/var/lib/containerd/io.containerd.content.v1.content",
 			"sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -226,7 +227,7 @@ func TestSecretContainerd(t *testing.T) {
 // mem maps agrees with crit x mems: the same VMAs, protections and files.
 func TestMapsMatchCrit(t *testing.T) {
 	fx := fixtures(t)
-	r, err := OpenFile(filepath.Join(fx, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, filepath.Join(fx, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,14 +305,14 @@ func TestMapsMatchCrit(t *testing.T) {
 }
 
 func TestStringsAndRegex(t *testing.T) {
-	r, err := OpenFile(filepath.Join(fixtures(t), "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, filepath.Join(fixtures(t), "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	s, _ := r.Space(1360)
 	var found bool
-	for st, err := range s.Strings(StringsOptions{Min: 8}) {
+	for st, err := range s.Strings(ctx, &StringsOptions{Min: 8}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +328,7 @@ func TestStringsAndRegex(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []uint64
-	for h, err := range s.Search(re, &SearchOptions{Context: 4, ChunkSize: 100}) {
+	for h, err := range s.Search(ctx, re, &SearchOptions{Context: 4, ChunkSize: 100}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +344,7 @@ func TestStringsAndRegex(t *testing.T) {
 	hx, _ := Hex(fmt.Sprintf("%x", secret))
 	for _, cs := range []int{64, 100, 4095, 1 << 20} {
 		var got []uint64
-		for h, err := range s.Search(hx, &SearchOptions{ChunkSize: cs}) {
+		for h, err := range s.Search(ctx, hx, &SearchOptions{ChunkSize: cs}) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -358,14 +359,14 @@ func TestStringsAndRegex(t *testing.T) {
 // Command lines and environments read through the address space agree
 // with the ground truth (pid 50 of the containerd checkpoint).
 func TestFillArgs(t *testing.T) {
-	cp, err := checkpoint.OpenFile(filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	cp, err := checkpoint.OpenPath(ctx, filepath.Join(fixtures(t), "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cp.Close()
 	p := cp.Process(50)
 	p.Cmdline, p.Environ = nil, nil
-	if err := FillArgs(cp, true, true); err != nil {
+	if err := FillArgs(ctx, cp, true, true); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"busybox", "sh", "-c", "POOL=stratum+tcp://pool.forge.invalid:3333; WALLET=FORGE-SECRET-7f3a9c; while :; do sleep 10; done"}
@@ -383,7 +384,7 @@ func TestFillArgs(t *testing.T) {
 func TestFileFromRootfsDiff(t *testing.T) {
 	fx := fixtures(t)
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz"} {
-		r, err := OpenFile(filepath.Join(fx, "podman-checkpoint", name), nil)
+		r, err := OpenPath(ctx, filepath.Join(fx, "podman-checkpoint", name), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +427,7 @@ func TestSearchFileStream(t *testing.T) {
 		p := filepath.Join(fx, "podman-checkpoint", name)
 		var got []want
 		var ctxs []string
-		for h, err := range SearchFile(p, String(secret), &SearchOptions{Context: 12}, nil) {
+		for h, err := range SearchPath(ctx, p, String(secret), &SearchOptions{Context: 12}, nil) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -437,12 +438,12 @@ func TestSearchFileStream(t *testing.T) {
 		if len(ctxs) != 4 || !strings.Contains(ctxs[0], "X="+secret+"; while") || len(ctxs[0]) != len(secret)+24 {
 			t.Fatalf("%s: context %q", name, ctxs[0])
 		}
-		r, err := OpenFile(p, nil)
+		r, err := OpenPath(ctx, p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ref []string
-		for h, err := range Search(r, String(secret), &SearchOptions{Context: 12}) {
+		for h, err := range r.Search(ctx, String(secret), &SearchOptions{Context: 12}) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -453,4 +454,16 @@ func TestSearchFileStream(t *testing.T) {
 			t.Fatalf("%s: stream contexts %q, spilled %q", name, ctxs, ref)
 		}
 	}
+}
+
+var ctx = context.Background()
+
+// warnText joins warnings as lines, as they print.
+func warnText(ws []evidence.Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -17,7 +17,7 @@ func TestParentLoop(t *testing.T) {
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x12000, flags: 0x22, status: stAnon}})
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, checkpoint.PageParent, false}), 0o644)
 	os.Symlink(".", filepath.Join(dir, "parent"))
-	r, err := OpenFile(dir, nil)
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestParentLoop(t *testing.T) {
 	if got := regs(s, 0x10000, 0x12000); !reflect.DeepEqual(got, []reg{{0x10000, 0x12000, NotCaptured, ReasonNoParent}}) {
 		t.Fatalf("regions %x", got)
 	}
-	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], "more than 64 parent images") {
+	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0].String(), "more than 64 parent images") {
 		t.Fatalf("errors %v", s.Errors)
 	}
 }
@@ -40,10 +40,10 @@ func TestParentAbsolute(t *testing.T) {
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x11000, flags: 0x22, status: stAnon}})
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, checkpoint.PageParent, false}), 0o644)
 	os.Symlink("/etc", filepath.Join(dir, "parent"))
-	r, _ := OpenFile(dir, nil)
+	r, _ := OpenPath(ctx, dir, nil)
 	defer r.Close()
 	s, _ := r.Space(1)
-	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], "outside the evidence") {
+	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0].String(), "outside the evidence") {
 		t.Fatalf("errors %v", s.Errors)
 	}
 }
@@ -60,7 +60,7 @@ func TestHostilePagemaps(t *testing.T) {
 		pme{0x20000, 1, checkpoint.PagePresent, false}, // past the end of the short pages image
 	), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), append(fill('x', 2), fill('y', 3)...), 0o644) // 5 of 7 pages
-	r, err := OpenFile(dir, nil)
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestHostilePagemaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined := strings.Join(s.Errors, "\n")
+	joined := warnText(s.Errors)
 	for _, w := range []string{"out of address order", "overlap at 0x12000", "0x90000 (1 pages) is outside every mapping", "holds 20480 bytes but the pagemap needs 28672: truncated"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("no error %q in\n%s", w, joined)
@@ -88,7 +88,7 @@ func TestHostilePagemaps(t *testing.T) {
 	}
 	// Missing pages image.
 	os.Remove(filepath.Join(dir, "pages-1.img"))
-	r2, _ := OpenFile(dir, nil)
+	r2, _ := OpenPath(ctx, dir, nil)
 	defer r2.Close()
 	s, _ = r2.Space(1)
 	if got := regs(s, 0x10000, 0x14000); !reflect.DeepEqual(got, []reg{{0x10000, 0x14000, NotCaptured, ReasonPages}}) {
