@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	vmapb "github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
@@ -162,6 +164,28 @@ func TestWriteDeepPstreeSeed(t *testing.T) {
 	b := image(magicPstree, true, pstreeMsgs(tasks)...)
 	seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
 	if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzDecodePstree", "deep-chain"), []byte(seed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteHugeMMSeed writes the seed of FuzzDecodeMM for the hostile mm
+// of issue 16 (a 64 TiB anonymous mapping never touched and a 94 TiB one
+// never dumped) when asked.
+func TestWriteHugeMMSeed(t *testing.T) {
+	if os.Getenv("DEADNODE_WRITE_FIXTURES") == "" {
+		return
+	}
+	const tib = uint64(1) << 40
+	vma := func(start, end uint64, status uint32) *vmapb.VmaEntry {
+		return &vmapb.VmaEntry{Start: proto.Uint64(start), End: proto.Uint64(end), Pgoff: proto.Uint64(0), Shmid: proto.Uint64(0),
+			Prot: u32(3), Flags: u32(0x22), Status: u32(status), Fd: proto.Int64(-1)}
+	}
+	m := &mm.MmEntry{MmStartCode: proto.Uint64(0), MmEndCode: proto.Uint64(0), MmStartData: proto.Uint64(0), MmEndData: proto.Uint64(0),
+		MmStartStack: proto.Uint64(0), MmStartBrk: proto.Uint64(0), MmBrk: proto.Uint64(0), MmArgStart: proto.Uint64(0), MmArgEnd: proto.Uint64(0),
+		MmEnvStart: proto.Uint64(0), MmEnvEnd: proto.Uint64(0),
+		Vmas: []*vmapb.VmaEntry{vma(1<<44, 1<<44+64*tib, VMAAreaRegular|VMAAnonPrivate), vma(1<<47, 1<<47+94*tib, VMAAreaRegular|VMAAreaVvar)}}
+	seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", image(magicMM, true, m))
+	if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzDecodeMM", "huge-vmas"), []byte(seed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
