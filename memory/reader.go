@@ -38,8 +38,8 @@ type Options struct {
 	ParentOutside bool
 	// NoPageData tells OpenPath that the caller reads mappings and
 	// provenance only, never the bytes of dumped pages: a compressed
-	// archive then keeps (spills) no pages image. Reads of dumped bytes
-	// fail.
+	// archive then keeps (spills) no pages image, and the tasks' command
+	// lines are not read. Reads of dumped bytes fail.
 	NoPageData bool
 	// TempDir is where OpenPath spills what a compressed archive keeps
 	// (default os.TempDir()).
@@ -129,7 +129,12 @@ func OpenPath(ctx context.Context, hostPath string, opt *Options) (*Reader, erro
 		o = *opt
 	}
 	o.ParentOutside = true
-	cp, err := checkpoint.OpenPath(ctx, hostPath, &checkpoint.Options{Pages: !o.NoPageData, TempDir: o.TempDir})
+	copt := &checkpoint.Options{Pages: !o.NoPageData, TempDir: o.TempDir}
+	if o.NoPageData {
+		// Nor command lines: they would need a pass over the pages.
+		copt.Skip = checkpoint.PartCmdlines
+	}
+	cp, err := checkpoint.OpenPath(ctx, hostPath, copt)
 	if err != nil {
 		return nil, err
 	}
