@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,37 +45,58 @@ func holeArchive(t *testing.T) string {
 }
 
 func writeHoleArchive(name string) error {
-	const base, pages = 0x7f0000000000, holeGiB << 18
-	imgs := t0Images(base, pages)
 	f, err := os.Create(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	zw, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(zw)
-	for _, n := range []string{"inventory.img", "pstree.img", "core-1.img", "mm-1.img", "pagemap-1.img"} {
-		if err := tw.WriteHeader(&tar.Header{Name: "checkpoint/" + n, Mode: 0o644, Size: int64(len(imgs[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(1_800_000_000, 0)}); err != nil {
-			return err
-		}
-		tw.Write(imgs[n])
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "checkpoint/pages-1.img", Mode: 0o644, Size: pages * pageSize, Typeflag: tar.TypeReg, ModTime: time.Unix(1_800_000_000, 0)}); err != nil {
-		return err
-	}
 	zero := make([]byte, 1<<20)
-	for range pages * pageSize / len(zero) {
-		if _, err := tw.Write(zero); err != nil {
+	return writeT0Archive(f, true, 0x7f0000000000, holeGiB<<18, func(w io.Writer) error {
+		for range holeGiB << 30 / len(zero) {
+			if _, err := w.Write(zero); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeT0Archive writes a checkpoint archive of one task with one
+// anonymous mapping of n pages at base, all dumped: pages writes them.
+func writeT0Archive(w io.Writer, compress bool, base uint64, n uint32, pages func(io.Writer) error) error {
+	imgs := t0Images(base, n)
+	out := w
+	var zw *zstd.Encoder
+	if compress {
+		var err error
+		if zw, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest)); err != nil {
 			return err
 		}
+		out = zw
+	}
+	tw := tar.NewWriter(out)
+	hdr := func(name string, size int64) error {
+		return tw.WriteHeader(&tar.Header{Name: "checkpoint/" + name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg, ModTime: time.Unix(1_800_000_000, 0)})
+	}
+	for _, name := range []string{"inventory.img", "pstree.img", "core-1.img", "mm-1.img", "pagemap-1.img"} {
+		if err := hdr(name, int64(len(imgs[name]))); err != nil {
+			return err
+		}
+		tw.Write(imgs[name])
+	}
+	if err := hdr("pages-1.img", int64(n)*pageSize); err != nil {
+		return err
+	}
+	if err := pages(tw); err != nil {
+		return err
 	}
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	return zw.Close()
+	if zw != nil {
+		return zw.Close()
+	}
+	return nil
 }
 
 // t0Images are the images of one task with one anonymous mapping of n
