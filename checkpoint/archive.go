@@ -31,6 +31,10 @@ func openArchive(ctx context.Context, f evidence.File, label string, col *argCol
 		// collector, and what it missed from one more pass.
 		done := col.apply(cp)
 		if err := cp.streamArgs(ctx, f, label, done); err != nil {
+			if ctx.Err() != nil {
+				a.Close()
+				return nil, ctx.Err()
+			}
 			cp.warn(err)
 		}
 	}

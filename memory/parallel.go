@@ -19,17 +19,19 @@ import (
 // span. A piece with too many hits or a read error is searched again by
 // that one pass, from the start of its span.
 
-const (
+// Variables only for the tests, which make them small.
+var (
 	// pieceSize is the bytes a worker scans at a time (and maps at most).
-	pieceSize = 8 << 20
+	pieceSize uint64 = 8 << 20
 	// parallelMin is the searchable size from which a space is searched
 	// in parallel.
 	parallelMin = 2 * pieceSize
 	// maxPieceHits bounds the hits a worker keeps for one piece.
 	maxPieceHits = 4096
-	// aheadPieces bounds the pieces scanned ahead of the one yielded.
-	aheadPieces = 4
 )
+
+// aheadPieces bounds the pieces scanned ahead of the one yielded.
+const aheadPieces = 4
 
 // spaceScan is one search of a space: the window for the spans searched
 // in one pass, and the consumer of the hits.
@@ -125,13 +127,9 @@ func (sc *spaceScan) parallel(spans []Range) bool {
 			continue
 		}
 		for _, h := range p.hits {
-			if !sc.yield(h, nil) {
+			if !sc.emit(h) {
 				return false
 			}
-		}
-		if err := sc.ctx.Err(); err != nil {
-			sc.yield(Hit{}, err)
-			return false
 		}
 	}
 	return true

@@ -213,18 +213,7 @@ func (sc *spaceScan) scanSeq(sp Range, skip uint64) bool {
 		}
 		return s.Read(p, a)
 	}
-	return sc.w.scan(sp, read, func(a uint64, n int, cs uint64, ctx []byte) bool {
-		if a < skip {
-			return true
-		}
-		return sc.yield(s.hit(a, n, cs, ctx), nil)
-	}, func(err error) bool {
-		if ctxErr := sc.ctx.Err(); ctxErr != nil {
-			sc.yield(Hit{}, ctxErr)
-			return true
-		}
-		return !sc.yield(Hit{PID: s.PID, Comm: s.Comm}, err)
-	})
+	return sc.w.scan(sp, read, sc.hitOf(skip), sc.failOf())
 }
 
 // window is the sliding window of a search: each read appends a chunk to

@@ -123,7 +123,7 @@ func streamSearch(ctx context.Context, r *Reader, hostPath string, pat *Pattern,
 	if len(byMember) > 0 {
 		done := false
 		if flat != nil {
-			ok, cont := flat.replay(byMember, yield)
+			ok, cont := flat.replay(ctx, byMember, yield)
 			if !cont {
 				return
 			}
@@ -266,8 +266,18 @@ func (sc *spaceScan) hitOf(skip uint64) func(a uint64, n int, cs uint64, ctx []b
 		if a < skip {
 			return true
 		}
-		return sc.yield(s.hit(a, n, cs, ctx), nil)
+		return sc.emit(s.hit(a, n, cs, ctx))
 	}
+}
+
+// emit yields a hit, unless ctx was cancelled: then the error, and the
+// search stops. It returns false when stopped.
+func (sc *spaceScan) emit(h Hit) bool {
+	if err := sc.ctx.Err(); err != nil {
+		sc.yield(Hit{}, err)
+		return false
+	}
+	return sc.yield(h, nil)
 }
 
 func (sc *spaceScan) failOf() func(error) bool {
@@ -383,7 +393,7 @@ func (fp *flatPass) abandon() {
 // replay yields the hits of the flat pass in the spans, as the span by
 // span pass would: ok is false when it cannot (nothing was yielded then),
 // cont false when the caller stopped.
-func (fp *flatPass) replay(byMember map[string][]streamItem, yield func(Hit, error) bool) (ok, cont bool) {
+func (fp *flatPass) replay(ctx context.Context, byMember map[string][]streamItem, yield func(Hit, error) bool) (ok, cont bool) {
 	<-fp.done
 	fp.cancel()
 	if fp.err != nil {
@@ -429,7 +439,8 @@ func (fp *flatPass) replay(byMember map[string][]streamItem, yield func(Hit, err
 				cs := max(h.ctxOff, ms.off)
 				ce := min(h.ctxOff+int64(len(h.ctx)), end)
 				a := ms.sp.Start + uint64(h.off-ms.off)
-				if !yield(ms.s.hit(a, fp.n, ms.sp.Start+uint64(cs-ms.off), h.ctx[cs-h.ctxOff:ce-h.ctxOff]), nil) {
+				sc := &spaceScan{ctx: ctx, s: ms.s, yield: yield}
+				if !sc.emit(ms.s.hit(a, fp.n, ms.sp.Start+uint64(cs-ms.off), h.ctx[cs-h.ctxOff:ce-h.ctxOff])) {
 					return true, false
 				}
 			}
