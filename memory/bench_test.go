@@ -294,13 +294,52 @@ func BenchmarkSearchLarge(b *testing.B) {
 	}
 }
 
-// BenchmarkFloorRead reads the uncompressed archive once, as
-// cat > /dev/null would: the floor for a search of its pages.
-// BenchmarkSearchFile is the one-pass search of the archives (the
-// compressed one streamed, its pages never spilled).
-func BenchmarkSearchFile(b *testing.B) {
+// largeDir is large.tar extracted (once) into a directory of images.
+func largeDir(tb testing.TB) string {
+	tarPath, _ := largeCheckpoint(tb)
+	dir := filepath.Join(benchDir(), "large.dir")
+	if _, err := os.Stat(filepath.Join(dir, "checkpoint", "pstree.img")); err == nil {
+		return dir
+	}
+	f, err := os.Open(tarPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return dir
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		name := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			os.MkdirAll(name, 0o755)
+			continue
+		}
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		out, err := os.Create(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			tb.Fatal(err)
+		}
+		out.Close()
+	}
+}
+
+// BenchmarkSearchPath is the search of mem search SOURCE: the directory
+// and the .tar read in place, the .tar.zst in one pass over its stream
+// (its pages never spilled). The floors are BenchmarkFloorRead (the .tar
+// read once, as cat > /dev/null does) and BenchmarkFloorZstd (the .tar.zst
+// decompressed once).
+func BenchmarkSearchPath(b *testing.B) {
 	tarPath, zstPath := largeCheckpoint(b)
-	for _, tc := range []struct{ name, path string }{{"tar", tarPath}, {"tar.zst", zstPath}} {
+	for _, tc := range []struct{ name, path string }{{"dir", largeDir(b)}, {"tar", tarPath}, {"tar.zst", zstPath}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(benchPages * pageSize)
 			for b.Loop() {
@@ -332,6 +371,27 @@ func BenchmarkFloorRead(b *testing.B) {
 		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf); err != nil {
 			b.Fatal(err)
 		}
+		f.Close()
+	}
+}
+
+func BenchmarkFloorZstd(b *testing.B) {
+	_, zstPath := largeCheckpoint(b)
+	b.SetBytes(benchPages * pageSize)
+	buf := make([]byte, 128<<10)
+	for b.Loop() {
+		f, err := os.Open(zstPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{d}, buf); err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
 		f.Close()
 	}
 }
