@@ -67,7 +67,7 @@ func fuzzDecoder[T any](f *testing.F, dec func(*ImageReader) (T, error)) {
 	})
 }
 
-func FuzzDecodeInventory(f *testing.F)   { fuzzDecoder(f, decodeInventory) }
+func FuzzDecodeInventory(f *testing.F) { fuzzDecoder(f, decodeInventory) }
 
 // FuzzDecodePstree decodes a pstree.img and checks the tree: after
 // checkTree no pid is listed twice, every task reaches a root, and the
