@@ -111,7 +111,11 @@ func openMem(a *app, args []string, pages bool) (*memory.Reader, func(), error) 
 		}
 		return r, func() { r.Close() }, nil
 	}
-	cp, closeEvidence, err := openNodeCheckpoint(a, args[0], checkpoint.Options{Pages: pages})
+	opt := checkpoint.Options{Pages: pages}
+	if !pages {
+		opt.Skip = checkpoint.PartCmdlines // they would need a pass over the pages
+	}
+	cp, closeEvidence, err := openNodeCheckpoint(a, args[0], opt)
 	if err != nil {
 		return nil, nil, err
 	}
