@@ -17,7 +17,10 @@
 // environments of a compressed archive's tasks (which live in the pages
 // images) are copied out by a second decompression of the archive that
 // runs alongside the index pass and keeps only those byte ranges; a last
-// sequential pass catches archives in an unusual order. Options.Skip
+// sequential pass catches archives in an unusual order. A Pass reads a
+// compressed archive once for a caller that needs each pages image once,
+// in archive order (package memory's search): the pages go to the caller
+// as they stream by, the rest is kept and decoded at the end. Options.Skip
 // leaves out what a caller does not need (file descriptors, mounts,
 // command lines, executables' origins). Every open takes a context and
 // stops with ctx.Err() when it is cancelled.

@@ -39,9 +39,10 @@
 // fills are returned as bytes, so callers that care check Space.Regions.
 //
 // SearchPath does the same over a host archive or directory, opened
-// without touching its access time; a compressed archive is then searched
-// in one pass over its stream, its pages never spilled to disk (the
-// file-backed ranges are searched afterwards). Options.NoPageData opens a
+// without touching its access time; a compressed archive is then
+// decompressed once (checkpoint.Pass), its pages searched as they stream
+// by and never spilled to disk (the file-backed ranges are searched
+// afterwards). Options.NoPageData opens a
 // checkpoint for its mappings and provenance alone: a compressed archive
 // then keeps none of its pages.
 //

@@ -467,3 +467,31 @@ func warnText(ws []evidence.Warning) string {
 	}
 	return b.String()
 }
+
+// A damaged compressed archive: the one pass gives up, and the search says
+// what opening the archive says, or finds what reading it finds.
+func TestSearchPathDamaged(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixtures(t), "podman-checkpoint", "ckpt-default-zstd.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frac := range []int{1, 3, 6, 9} {
+		cut := filepath.Join(t.TempDir(), "cut.tar.zst")
+		os.WriteFile(cut, b[:len(b)*frac/10], 0o644)
+		var got, want []string
+		for h, err := range SearchPath(ctx, cut, String(secret), nil, nil) {
+			got = append(got, fmt.Sprint(h.PID, h.Address, err))
+		}
+		if r, err := OpenPath(ctx, cut, nil); err != nil {
+			want = append(want, fmt.Sprint(0, 0, err))
+		} else {
+			for h, err := range r.Search(ctx, String(secret), nil) {
+				want = append(want, fmt.Sprint(h.PID, h.Address, err))
+			}
+			r.Close()
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("cut at %d/10: %q, want %q", frac, got, want)
+		}
+	}
+}

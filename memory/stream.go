@@ -1,13 +1,13 @@
 package memory
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"os"
-	"regexp"
 	"sort"
 
 	"github.com/deadnode/deadnode/checkpoint"
@@ -38,11 +38,12 @@ const searchSkip = checkpoint.PartFDs | checkpoint.PartMounts | checkpoint.PartC
 // as the stream is decompressed (hits come in archive order, then address
 // order), and the file-backed and parent ranges afterwards; in that mode
 // a match that spans a dumped range and a range of another provenance is
-// not found. For a literal pattern the one pass over the stream runs
-// alongside the indexing of the archive (each on its own core); a regular
-// expression, whose matches depend on where each range starts, is searched
-// in a second pass, range by range. A cancelled ctx ends the search with
-// ctx.Err().
+// not found. For a literal pattern the archive is decompressed once
+// (checkpoint.Pass): every pages image is searched as it goes by, and its
+// hits placed in the address spaces once the rest is decoded; a regular
+// expression, whose matches depend on where each range starts, is
+// searched in a second pass, range by range. A cancelled ctx ends the
+// search with ctx.Err().
 func SearchPath(ctx context.Context, hostPath string, pat *Pattern, opt *SearchOptions, mopt *Options) iter.Seq2[Hit, error] {
 	return func(yield func(Hit, error) bool) {
 		var o Options
@@ -51,27 +52,23 @@ func SearchPath(ctx context.Context, hostPath string, pat *Pattern, opt *SearchO
 		}
 		o.ParentOutside = true
 		compressed := false
-		var flat *flatPass
 		if st, err := os.Stat(hostPath); err == nil && st.Mode().IsRegular() {
 			if f, err := checkpoint.OpenHost(hostPath); err == nil {
 				compressed = evidence.DetectCompression(f) != evidence.CompressionNone
-				if compressed && !pat.empty() && pat.re == nil {
-					flat = startFlatPass(ctx, f, hostPath, pat, opt)
-				} else {
-					f.Close()
-				}
+				f.Close()
 			}
 		}
-		cp, err := checkpoint.OpenPath(ctx, hostPath, &checkpoint.Options{Pages: false, Skip: searchSkip, TempDir: o.TempDir})
+		if compressed && !pat.empty() && pat.re == nil && onePass(ctx, hostPath, pat, opt, &o, yield) {
+			return
+		}
+		cp, err := checkpoint.OpenPath(ctx, hostPath, &checkpoint.Options{Skip: searchSkip, TempDir: o.TempDir})
 		if err != nil {
-			flat.abandon()
 			yield(Hit{}, err)
 			return
 		}
 		defer cp.Close()
 		r, err := Open(cp, &o)
 		if err != nil {
-			flat.abandon()
 			yield(Hit{}, err)
 			return
 		}
@@ -84,8 +81,43 @@ func SearchPath(ctx context.Context, hostPath string, pat *Pattern, opt *SearchO
 			}
 			return
 		}
-		streamSearch(ctx, r, hostPath, pat, opt, flat, yield)
+		streamSearch(ctx, r, hostPath, pat, opt, nil, yield)
 	}
+}
+
+// onePass searches a compressed archive for a literal in one
+// decompression. It returns false, having yielded nothing, when the pass
+// could not be made (a damaged archive): the caller then opens the
+// archive the usual way, which says what is wrong.
+func onePass(ctx context.Context, hostPath string, pat *Pattern, opt *SearchOptions, o *Options, yield func(Hit, error) bool) bool {
+	pass, err := checkpoint.StartPass(ctx, hostPath, &checkpoint.Options{Skip: searchSkip, TempDir: o.TempDir})
+	if err != nil {
+		return false
+	}
+	fp := &flatPass{n: len(pat.lit), label: hostPath, members: map[string]*flatMember{}}
+	w := newWindow(pat, opt)
+	for pg, err := range pass.Pages() {
+		if err != nil {
+			break
+		}
+		if fp.err == nil {
+			// Past its bounds the pass goes on without recording: the
+			// rest of the checkpoint is still to be kept.
+			fp.err = fp.member(ctx, w, pg)
+		}
+	}
+	cp, err := pass.Checkpoint()
+	if err != nil {
+		return false
+	}
+	defer cp.Close()
+	r, err := Open(cp, o)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	streamSearch(ctx, r, hostPath, pat, opt, fp, yield)
+	return true
 }
 
 // streamItem is a range of a pages image that belongs to a space.
@@ -97,7 +129,6 @@ type streamItem struct {
 
 func streamSearch(ctx context.Context, r *Reader, hostPath string, pat *Pattern, opt *SearchOptions, flat *flatPass, yield func(Hit, error) bool) {
 	if pat.empty() {
-		flat.abandon()
 		yield(Hit{}, errEmptyPattern)
 		return
 	}
@@ -108,7 +139,6 @@ func streamSearch(ctx context.Context, r *Reader, hostPath string, pat *Pattern,
 		s, err := r.Space(pid)
 		if err != nil {
 			if !yield(Hit{PID: pid}, err) {
-				flat.abandon()
 				return
 			}
 			continue
@@ -132,8 +162,6 @@ func streamSearch(ctx context.Context, r *Reader, hostPath string, pat *Pattern,
 		if !done && !streamPass(ctx, hostPath, byMember, pat, opt, yield) {
 			return
 		}
-	} else {
-		flat.abandon()
 	}
 	// The ranges that are not in the stream (file, parent dirs on disk).
 	for _, s := range spaces {
@@ -195,7 +223,7 @@ func streamPass(ctx context.Context, hostPath string, byMember map[string][]stre
 			return yield(Hit{}, err)
 		}
 		items, ok := byMember[m.Name]
-		if !ok || !m.Header.FileInfo().Mode().IsRegular() {
+		if t := m.Header.Typeflag; !ok || (t != tar.TypeReg && t != tar.TypeGNUSparse) {
 			continue
 		}
 		delete(byMember, m.Name)
@@ -292,8 +320,8 @@ func (sc *spaceScan) failOf() func(error) bool {
 }
 
 // The flat pass: a literal's occurrences in every pages image of the
-// stream, by offset, found while the archive is being indexed; once the
-// spaces are built they are placed in them (replay). It gives up (and the
+// stream, by offset, found as the archive goes by; once the spaces are
+// built they are placed in them (replay). It gives up (and the
 // span-by-span pass runs instead) when the hits pass its bounds or an
 // image is shorter than its spans.
 
@@ -301,8 +329,6 @@ const (
 	maxFlatHits  = 1 << 16
 	maxFlatBytes = 32 << 20
 )
-
-var pagesMember = regexp.MustCompile(`(^|/)pages-[0-9]+\.img$`)
 
 type flatHit struct {
 	off    int64  // of the match in the pages image
@@ -317,85 +343,50 @@ type flatMember struct {
 }
 
 type flatPass struct {
-	done    chan struct{}
-	cancel  context.CancelFunc
 	n       int // the literal's length
 	label   string
 	members map[string]*flatMember
+	hits    int
+	bytes   int
 	err     error // gave up
-}
-
-// startFlatPass searches f (the compressed archive; the pass closes it)
-// in a goroutine of its own.
-func startFlatPass(ctx context.Context, f evidence.File, label string, pat *Pattern, opt *SearchOptions) *flatPass {
-	ctx, cancel := context.WithCancel(ctx)
-	fp := &flatPass{done: make(chan struct{}), cancel: cancel, n: len(pat.lit), label: label, members: map[string]*flatMember{}}
-	go func() {
-		defer close(fp.done)
-		defer f.Close()
-		fp.err = fp.run(ctx, f, pat, opt)
-	}()
-	return fp
 }
 
 var errFlatBounds = errors.New("too many hits for one pass")
 
-func (fp *flatPass) run(ctx context.Context, f evidence.File, pat *Pattern, opt *SearchOptions) error {
-	w := newWindow(pat, opt)
-	var hits, bytes int
-	for m, err := range evidence.TarStream(ctx, io.NewSectionReader(f, 0, f.Size()), &evidence.TarOptions{Label: fp.label}) {
-		if err != nil {
-			return err
+// member searches one pages image of the stream as a whole.
+func (fp *flatPass) member(ctx context.Context, w *window, pg checkpoint.PassPages) error {
+	fm := &flatMember{ordinal: len(fp.members)}
+	fp.members[pg.Member] = fm
+	var failed error
+	read := func(p []byte, _ uint64) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
 		}
-		if !pagesMember.MatchString(m.Name) || !m.Header.FileInfo().Mode().IsRegular() {
-			continue
-		}
-		fm := &flatMember{ordinal: len(fp.members)}
-		fp.members[m.Name] = fm
-		var failed error
-		read := func(p []byte, _ uint64) (int, error) {
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			n, err := io.ReadFull(m.Data, p)
-			fm.length += int64(n)
-			return n, err
-		}
-		w.scan(Range{Start: 0, End: uint64(m.Header.Size)}, read, func(a uint64, n int, cs uint64, c []byte) bool {
-			hits, bytes = hits+1, bytes+len(c)
-			if hits > maxFlatHits || bytes > maxFlatBytes {
-				failed = errFlatBounds
-				return false
-			}
-			fm.hits = append(fm.hits, flatHit{off: int64(a), ctxOff: int64(cs), ctx: append([]byte(nil), c...)})
-			return true
-		}, func(err error) bool {
-			if ctx.Err() != nil {
-				failed = ctx.Err()
-			}
-			return true // the span ends; the length says where
-		})
-		if failed != nil {
-			return failed
-		}
+		n, err := io.ReadFull(pg.Data, p)
+		fm.length += int64(n)
+		return n, err
 	}
-	return nil
-}
-
-// abandon stops the pass; it closes its file itself.
-func (fp *flatPass) abandon() {
-	if fp != nil {
-		fp.cancel()
-		<-fp.done
-	}
+	w.scan(Range{Start: 0, End: uint64(pg.Size)}, read, func(a uint64, n int, cs uint64, c []byte) bool {
+		fp.hits, fp.bytes = fp.hits+1, fp.bytes+len(c)
+		if fp.hits > maxFlatHits || fp.bytes > maxFlatBytes {
+			failed = errFlatBounds
+			return false
+		}
+		fm.hits = append(fm.hits, flatHit{off: int64(a), ctxOff: int64(cs), ctx: append([]byte(nil), c...)})
+		return true
+	}, func(err error) bool {
+		if ctx.Err() != nil {
+			failed = ctx.Err()
+		}
+		return true // the span ends; the length says where
+	})
+	return failed
 }
 
 // replay yields the hits of the flat pass in the spans, as the span by
 // span pass would: ok is false when it cannot (nothing was yielded then),
 // cont false when the caller stopped.
 func (fp *flatPass) replay(ctx context.Context, byMember map[string][]streamItem, yield func(Hit, error) bool) (ok, cont bool) {
-	<-fp.done
-	fp.cancel()
 	if fp.err != nil {
 		return false, true
 	}
