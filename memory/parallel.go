@@ -28,6 +28,8 @@ var (
 	parallelMin = 2 * pieceSize
 	// maxPieceHits bounds the hits a worker keeps for one piece.
 	maxPieceHits = 4096
+	// mapPieces maps pieces that lie in a host file (else they are read).
+	mapPieces = true
 )
 
 // aheadPieces bounds the pieces scanned ahead of the one yielded.
@@ -154,7 +156,10 @@ func (pw *pieceWorker) scan(p *piece, sp Range) {
 	if to < p.hi { // wrapped at the top of the address space
 		to = sp.End
 	}
-	data, unmap := s.mapRange(from, to)
+	data, unmap := []byte(nil), func() {}
+	if mapPieces {
+		data, unmap = s.mapRange(from, to)
+	}
 	if data == nil {
 		n := int(to - from)
 		if cap(pw.buf) < n {

@@ -223,10 +223,13 @@ func TestMappedSearch(t *testing.T) {
 		unmap()
 		var seq []Hit
 		withParallel(0, false, 0, func() { seq = allHits(t, s, String("MAPPED-SECRET"), &SearchOptions{Context: 8}) })
-		var par []Hit
+		var par, read []Hit
 		withParallel(1<<20, true, 1<<30, func() { par = allHits(t, s, String("MAPPED-SECRET"), &SearchOptions{Context: 8}) })
-		if !reflect.DeepEqual(seq, par) || len(par) != len(marks) {
-			t.Fatalf("mapped %d hits, read %d", len(par), len(seq))
+		mapPieces = false
+		withParallel(1<<20, true, 1<<30, func() { read = allHits(t, s, String("MAPPED-SECRET"), &SearchOptions{Context: 8}) })
+		mapPieces = true
+		if !reflect.DeepEqual(seq, par) || !reflect.DeepEqual(seq, read) || len(par) != len(marks) {
+			t.Fatalf("mapped %d hits, read in pieces %d, read in one pass %d", len(par), len(read), len(seq))
 		}
 		r.Close()
 	}
