@@ -90,7 +90,6 @@ const (
 	imgFdinfoFmt       = "fdinfo-%d.img"      // per files id
 	imgMountpointsFmt  = "mountpoints-%d.img" // per mount namespace id
 	fileDumpLog        = "dump.log"
-	fileDescriptor     = "descriptors.json"
 	// parentLink is the symlink (or directory) of an incremental dump that
 	// names the images of the previous (pre-)dump.
 	parentLink = "parent"
