@@ -239,7 +239,7 @@ func TestMappedSearch(t *testing.T) {
 func TestCancelCalls(t *testing.T) {
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	images := filepath.Join(fixtures(t), "criu-dump", "images")
+	images := filepath.Join("..", "checkpoint", "testdata", "criu-dump", "images")
 	if _, err := OpenPath(done, images, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("OpenPath: %v", err)
 	}
