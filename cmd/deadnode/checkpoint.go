@@ -60,6 +60,7 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	closeEvidence := func() {}
 	if a.root == "" {
 		cp, err = checkpoint.OpenPath(context.Background(), args[0], &opt)
+		err = sourceHint(args[0], err)
 	} else {
 		cp, closeEvidence, err = openNodeCheckpoint(a, args[0], opt)
 	}

@@ -104,7 +104,7 @@ func openMem(a *app, args []string, pages bool) (*memory.Reader, func(), error) 
 	if a.root == "" {
 		r, err := memory.OpenPath(context.Background(), args[0], &memory.Options{NoPageData: !pages})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, sourceHint(args[0], err)
 		}
 		for _, w := range r.CP.Warnings {
 			a.warn(w.String())
@@ -341,6 +341,9 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 	for h, err := range hits {
 		if err != nil {
 			if h.PID == 0 { // the source itself failed
+				if a.root == "" {
+					return sourceHint(args[0], err)
+				}
 				return err
 			} else {
 				a.warn(fmt.Sprintf("pid %d: %v", h.PID, err))
