@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -85,7 +86,7 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 		return nil, err
 	}
 	label := src.String() + ":" + bp
-	a, err := evidence.NewArchive(f, f.Size(), label, archiveOptions(&opt.Options))
+	a, err := evidence.NewArchive(context.TODO(), f, f.Size(), label, archiveOptions(&opt.Options))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -99,7 +100,7 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 	cp.closer = func() error { a.Close(); return f.Close() }
 	cp.Source = src.String() + ":" + indexDigest
 	cp.Format = "containerd"
-	cp.Warnings = append(a.Warnings(), cp.Warnings...)
+	cp.Warnings = append(evidence.WarningLines(a.Warnings()), cp.Warnings...)
 	c := &cp.Container
 	c.Engine = "containerd"
 	c.Image = firstOf(idx.Annotations[annotationIndexImageName], image)

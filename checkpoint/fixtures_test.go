@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -461,7 +462,7 @@ func checkAttacked(t *testing.T, cp *Checkpoint, sleep1, sleep2 uint32) {
 }
 
 func TestContainerdNode(t *testing.T) {
-	a, err := evidence.OpenArchive(filepath.Join(fixtures(t), "containerd-node", "containerd-node.tar.gz"), nil)
+	a, err := evidence.OpenArchive(context.Background(), filepath.Join(fixtures(t), "containerd-node", "containerd-node.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

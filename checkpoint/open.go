@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -120,7 +121,7 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 				}
 			}
 		}
-		a, err := evidence.OpenArchive(hostPath, archiveOptions(opt))
+		a, err := evidence.OpenArchive(context.TODO(), hostPath, archiveOptions(opt))
 		if err != nil {
 			if col != nil {
 				col.abandon()
@@ -138,7 +139,7 @@ func OpenFile(hostPath string, opt *Options) (*Checkpoint, error) {
 		return nil, err
 	}
 	if a, ok := src.(*evidence.Archive); ok {
-		cp.Warnings = append(a.Warnings(), cp.Warnings...)
+		cp.Warnings = append(evidence.WarningLines(a.Warnings()), cp.Warnings...)
 		if cp.Format == "criu" && st.Mode().IsRegular() {
 			cp.Format = "criu-tar"
 		}
@@ -615,7 +616,7 @@ func OpenKubelet(src evidence.Source, name string, opt *Options) (*Checkpoint, e
 		return nil, err
 	}
 	label := src.String() + ":" + name
-	a, err := evidence.NewArchive(f, f.Size(), label, archiveOptions(opt))
+	a, err := evidence.NewArchive(context.TODO(), f, f.Size(), label, archiveOptions(opt))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -626,7 +627,7 @@ func OpenKubelet(src evidence.Source, name string, opt *Options) (*Checkpoint, e
 		f.Close()
 		return nil, err
 	}
-	cp.Warnings = append(a.Warnings(), cp.Warnings...)
+	cp.Warnings = append(evidence.WarningLines(a.Warnings()), cp.Warnings...)
 	if m := kubeletName.FindStringSubmatch(path.Base(name)); m != nil {
 		applyKubeletName(cp, m)
 	}

@@ -343,11 +343,12 @@ func openNoatime(dirfd int, name string, flags int) (int, error) {
 	return fd, err
 }
 
-// ReadDir implements Source.
-func (d *Dir) ReadDir(name string) ([]*Stat, error) {
+// readDirNames opens a directory (O_NOATIME where the kernel allows) and
+// reads its names, sorted; the caller closes the returned file.
+func (d *Dir) readDirNames(name string) (*os.File, string, []string, error) {
 	pfd, last, clean, err := d.parent("readdir", name)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	defer d.closeParent(pfd)
 	target := last
@@ -359,31 +360,51 @@ func (d *Dir) ReadDir(name string) ([]*Stat, error) {
 		if err == unix.ELOOP {
 			err = ErrSymlinkInPath
 		}
-		return nil, &fs.PathError{Op: "readdir", Path: clean, Err: mapErrno(err)}
+		return nil, "", nil, &fs.PathError{Op: "readdir", Path: clean, Err: mapErrno(err)}
 	}
 	f := os.NewFile(uintptr(fd), clean)
-	defer f.Close()
 	var names []string
 	for {
 		batch, err := f.Readdirnames(4096)
 		names = append(names, batch...)
 		if len(names) > MaxDirEntries {
-			return nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
+			f.Close()
+			return nil, "", nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
 		}
 		if err != nil || len(batch) == 0 {
 			break
 		}
 	}
 	sort.Strings(names)
+	return f, clean, names, nil
+}
+
+// ReadDir implements Source.
+func (d *Dir) ReadDir(name string) ([]*Stat, error) {
+	f, clean, names, err := d.readDirNames(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	out := make([]*Stat, 0, len(names))
 	for _, n := range names {
-		st, err := statxAt(fd, n, join(clean, n))
+		st, err := statxAt(int(f.Fd()), n, join(clean, n))
 		if err != nil {
 			return out, err
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// ReadDirNames implements NameLister.
+func (d *Dir) ReadDirNames(name string) ([]string, error) {
+	f, _, names, err := d.readDirNames(name)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return names, nil
 }
 
 // Readlink implements Source.

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"testing"
 )
@@ -13,12 +14,12 @@ func FuzzArchive(f *testing.F) {
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := NewArchive(bytes.NewReader(data), int64(len(data)), "fuzz.tar", &ArchiveOptions{MaxMembers: 1000, MaxSpill: 1 << 20})
+		a, err := NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.tar", &ArchiveOptions{MaxMembers: 1000, MaxSpill: 1 << 20})
 		if err != nil {
 			return
 		}
 		defer a.Close()
-		Walk(a, ".", func(st *Stat, err error) error {
+		Walk(context.Background(), a, ".", func(st *Stat, err error) error {
 			if err != nil || st == nil {
 				return nil
 			}

@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -170,7 +171,7 @@ func Drift(ds *DriftSource, opt DriftOptions, fn func(Finding)) (warnings []stri
 			d.deleted = d.deleted[1:]
 		}
 	}
-	err = evidence.Walk(up, ".", func(st *evidence.Stat, err error) error {
+	err = evidence.Walk(context.TODO(), up, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			if st != nil {
 				d.warn("%s: %v", st.Name, err)

@@ -58,7 +58,7 @@ var (
 // fixtureNode is the archive of the containerd node, opened once.
 func fixtureNode(t testing.TB) evidence.Source {
 	nodeOnce.Do(func() {
-		a, err := evidence.OpenArchive(fixtureTar(t), nil)
+		a, err := evidence.OpenArchive(context.Background(), fixtureTar(t), nil)
 		if err != nil {
 			nodeErr = err
 			return

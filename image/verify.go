@@ -803,7 +803,7 @@ func (v *verifier) hardlink(key string, hdr *tar.Header, st *evidence.Stat) erro
 
 // walkDisk reports what the snapshot has that the tar does not.
 func (v *verifier) walkDisk() error {
-	return evidence.Walk(v.snap, ".", func(st *evidence.Stat, err error) error {
+	return evidence.Walk(v.ctx, v.snap, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			name := "."
 			if st != nil {

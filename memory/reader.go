@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -471,7 +472,7 @@ func (r *Reader) rootfsDiff() *evidence.Archive {
 	if err != nil {
 		return nil
 	}
-	a, err := evidence.NewArchive(f, f.Size(), r.src.String()+":"+name, &evidence.ArchiveOptions{})
+	a, err := evidence.NewArchive(context.TODO(), f, f.Size(), r.src.String()+":"+name, &evidence.ArchiveOptions{})
 	if err != nil {
 		f.Close()
 		return nil

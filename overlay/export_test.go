@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"sort"
@@ -15,7 +16,7 @@ import (
 // tarView opens an in-memory tar as a one-layer view below nothing, or as
 // the upper layer of lowers.
 func tarLayer(t testing.TB, data []byte, name string) Layer {
-	a, err := evidence.NewArchive(bytes.NewReader(data), int64(len(data)), name, nil)
+	a, err := evidence.NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestExportUpperRoundTripSynthetic(t *testing.T) {
 // Image layers read as OCI tars give the same tree as the snapshot dirs
 // containerd unpacked from them.
 func TestTarLayersMatchSnapshots(t *testing.T) {
-	img, err := evidence.OpenArchive(fixturePath(t, "images/app.oci.tar"), nil)
+	img, err := evidence.OpenArchive(context.Background(), fixturePath(t, "images/app.oci.tar"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestTarLayersMatchSnapshots(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := evidence.NewArchive(f, f.Size(), "sha256:"+d, nil)
+		a, err := evidence.NewArchive(context.Background(), f, f.Size(), "sha256:"+d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -124,12 +125,12 @@ func FuzzTarLayer(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		up, err := evidence.NewArchive(bytes.NewReader(data), int64(len(data)), "fuzz.tar", &evidence.ArchiveOptions{MaxMembers: 2000, MaxSpill: 8 << 20})
+		up, err := evidence.NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.tar", &evidence.ArchiveOptions{MaxMembers: 2000, MaxSpill: 8 << 20})
 		if err != nil {
 			return
 		}
 		defer up.Close()
-		low, err := evidence.NewArchive(bytes.NewReader(lower), int64(len(lower)), "lower.tar", nil)
+		low, err := evidence.NewArchive(context.Background(), bytes.NewReader(lower), int64(len(lower)), "lower.tar", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // podman's rootfs-diff.tar (no whiteouts; deletions in deleted.files) on
 // the app image's OCI layer tars, all read in place from the archives.
 func TestPodmanRootfsDiff(t *testing.T) {
-	ck, err := evidence.OpenArchive(fixturePath(t, "podman-checkpoint/ckpt-leave-running.tar"), nil)
+	ck, err := evidence.OpenArchive(context.Background(), fixturePath(t, "podman-checkpoint/ckpt-leave-running.tar"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,12 +22,12 @@ func TestPodmanRootfsDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff, err := evidence.NewArchive(f, f.Size(), "rootfs-diff.tar", nil)
+	diff, err := evidence.NewArchive(context.Background(), f, f.Size(), "rootfs-diff.tar", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer diff.Close()
-	img, err := evidence.OpenArchive(fixturePath(t, "images/app.oci.tar"), nil)
+	img, err := evidence.OpenArchive(context.Background(), fixturePath(t, "images/app.oci.tar"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := evidence.NewArchive(bf, bf.Size(), "sha256:"+d, nil)
+		a, err := evidence.NewArchive(context.Background(), bf, bf.Size(), "sha256:"+d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -297,3 +297,11 @@ func UnixMode(m fs.FileMode) uint32 {
 
 // ModeString prints UnixMode as four octal digits ("0755", "4755").
 func ModeString(m fs.FileMode) string { return fmt.Sprintf("%04o", UnixMode(m)) }
+
+// NameLister is implemented by sources that can list a directory's names
+// without the metadata of each entry: streaming walks hold one name per
+// entry of the directory they are in, not one Stat.
+type NameLister interface {
+	// ReadDirNames returns the names of a directory's entries, sorted.
+	ReadDirNames(name string) ([]string, error)
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -96,7 +97,7 @@ func FuzzOpenStore(f *testing.F) {
 		file(r+"overlay/L/lower", []byte(lower))
 		tw.WriteHeader(&tar.Header{Name: r + "overlay/l/X", Typeflag: tar.TypeSymlink, Linkname: target})
 		tw.Close()
-		src, err := evidence.NewArchive(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
+		src, err := evidence.NewArchive(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
 		if err != nil {
 			return
 		}
