@@ -549,7 +549,7 @@ func (d *job) identical(size int64, sum, self string) string {
 	}
 	d.sizeOnce.Do(func() {
 		d.bySize = map[int64][]string{}
-		for e, err := range d.lower.Walk(".") {
+		for e, err := range d.lower.Walk(context.TODO(), ".") {
 			if err != nil || e == nil || !e.Stat.Mode.IsRegular() || e.Stat.Size == 0 {
 				continue
 			}
@@ -578,7 +578,7 @@ func (d *drifter) countLower(p string) int {
 		return 0
 	}
 	n := 0
-	for e, err := range d.lower.Walk(p) {
+	for e, err := range d.lower.Walk(context.TODO(), p) {
 		if err == nil && e != nil && e.Path != p {
 			n++
 		}

@@ -52,7 +52,7 @@ func TestExportMergedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportMerged(&buf, v, nil)
+	man, err := CollectManifest(ExportMerged(context.Background(), &buf, v, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestExportUpperMatchesContainerdDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportUpper(&buf, snapshotLayers(src, attackedSnapshots[:1])[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &buf, snapshotLayers(src, attackedSnapshots[:1])[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestExportUpperRoundTripSynthetic(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportUpper(&buf, layers[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &buf, layers[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestExportUpperRoundTripSynthetic(t *testing.T) {
 	}
 	// The merged export keeps the base layer's hardlink pair.
 	buf.Reset()
-	if _, err := ExportMerged(&buf, full, nil); err != nil {
+	if _, err := CollectManifest(ExportMerged(context.Background(), &buf, full, nil)); err != nil {
 		t.Fatal(err)
 	}
 	mem = tarMembers(t, bytes.NewReader(buf.Bytes()))

@@ -139,7 +139,7 @@ func FuzzTarLayer(f *testing.F) {
 			return
 		}
 		n := 0
-		for e, err := range v.Walk(".") {
+		for e, err := range v.Walk(context.Background(), ".") {
 			if err != nil {
 				continue
 			}
@@ -156,8 +156,8 @@ func FuzzTarLayer(f *testing.F) {
 				v.Resolve(e.Path)
 			}
 		}
-		ExportMerged(io.Discard, v, nil)
-		ExportUpper(io.Discard, v.Layers()[0], mustView(t, v.Layers()[1:]), nil)
+		CollectManifest(ExportMerged(context.Background(), io.Discard, v, nil))
+		CollectManifest(ExportUpper(context.Background(), io.Discard, v.Layers()[0], mustView(t, v.Layers()[1:]), nil))
 	})
 }
 

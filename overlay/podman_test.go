@@ -81,7 +81,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 	// As an OCI diff the deletion becomes a whiteout.
 	var out bytes.Buffer
 	lower, _ := New(layers[1:], nil)
-	man, err := ExportUpper(&out, layers[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &out, layers[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func storeLayers(t *testing.T, src evidence.Source, driverDir, id string) []Laye
 // listings: path type mode uid gid size sha256 linktarget, sorted by path.
 func groundTruthListing(t *testing.T, v *View) []string {
 	var out []string
-	for e, err := range v.Walk(".") {
+	for e, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			t.Errorf("walk: %v", err)
 			continue

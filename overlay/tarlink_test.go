@@ -29,7 +29,7 @@ func TestExportKeepsTarLayerHardlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := ExportMerged(&out, v, nil); err != nil {
+	if _, err := CollectManifest(ExportMerged(context.Background(), &out, v, nil)); err != nil {
 		t.Fatal(err)
 	}
 	tr := tar.NewReader(&out)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -135,14 +136,14 @@ func runExport(a *app, args []string, o exportFlags) error {
 				return fmt.Errorf("container %s: lower layers: %w", c.ID, err)
 			}
 		}
-		man, xerr = overlay.ExportUpper(cw, ds.Upper, lower, opt)
+		man, xerr = overlay.CollectManifest(overlay.ExportUpper(context.Background(), cw, ds.Upper, lower, opt))
 	} else {
 		v, err := overlay.New(append([]overlay.Layer{ds.Upper}, ds.Lowers...), nil)
 		if err != nil {
 			p.Done()
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
-		man, xerr = overlay.ExportMerged(cw, v, opt)
+		man, xerr = overlay.CollectManifest(overlay.ExportMerged(context.Background(), cw, v, opt))
 	}
 	p.Done()
 	sum := exportSummary{Container: c.ID, Kind: kind, File: o.file, Members: len(man), Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}

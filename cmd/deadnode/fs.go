@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -214,14 +215,13 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	}
 	switch {
 	case o.recursive:
-		v.WalkFunc(top.Path, func(e *overlay.Entry, err error) error {
+		for e, err := range v.Walk(context.Background(), top.Path) {
 			if err != nil {
 				a.warn(err.Error())
-				return nil
+				continue
 			}
 			emit(e)
-			return nil
-		})
+		}
 	case top.Stat.Mode.IsDir():
 		ents, err := v.ReadDirEntries(top.Path)
 		if err != nil {
