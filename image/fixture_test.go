@@ -292,7 +292,7 @@ func TestVerifyTampered(t *testing.T) {
 			{"/bin/busybox", WhatContent, "first difference at byte 1000000"},
 			{"/bin/ls", WhatLinkTarget, "tar: /bin/busybox, disk: /tmp/.x/ls"},
 			{"/etc/passwd", WhatMode, "tar: 0644, disk: 0666"},
-			{"/usr/bin/.implant", WhatAddedOnDisk, "regular file, 5 bytes"},
+			{"/usr/bin/.implant", WhatAddedOnDisk, "file, 5 bytes"},
 		},
 		"3": {
 			{"/etc/app-old.conf", WhatMissingOnDisk, "whiteout (the tar has etc/.wh.app-old.conf)"},
