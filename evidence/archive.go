@@ -865,9 +865,7 @@ func (a *Archive) kid(d int32, name string) (int32, bool) {
 	return 0, false
 }
 
-// walkTo follows the components of a clean name from the root. A miss
-// below a symlink is ErrSymlinkInPath, below a file ENOTDIR, as the
-// directory source reports them.
+// walkTo follows the components of a clean name from the root.
 func (a *Archive) walkTo(clean string) (int32, error) {
 	cur := int32(0)
 	if clean == "." {
@@ -875,23 +873,30 @@ func (a *Archive) walkTo(clean string) (int32, error) {
 	}
 	for rest := clean; ; {
 		c, r, more := strings.Cut(rest, "/")
-		n := &a.nodes[cur]
-		switch {
-		case n.mode&fs.ModeSymlink != 0:
-			return 0, ErrSymlinkInPath
-		case !n.mode.IsDir():
-			return 0, unix.ENOTDIR
+		k, err := a.child(cur, c)
+		if err != nil || !more {
+			return k, err
 		}
-		k, ok := a.kid(cur, c)
-		if !ok {
-			return 0, fs.ErrNotExist
-		}
-		cur = k
-		if !more {
-			return cur, nil
-		}
-		rest = r
+		cur, rest = k, r
 	}
+}
+
+// child finds name in directory d. A miss below a symlink is
+// ErrSymlinkInPath, below a file ENOTDIR, as the directory source reports
+// them.
+func (a *Archive) child(d int32, name string) (int32, error) {
+	n := &a.nodes[d]
+	switch {
+	case n.mode&fs.ModeSymlink != 0:
+		return 0, ErrSymlinkInPath
+	case !n.mode.IsDir():
+		return 0, unix.ENOTDIR
+	}
+	k, ok := a.kid(d, name)
+	if !ok {
+		return 0, fs.ErrNotExist
+	}
+	return k, nil
 }
 
 // find returns the node of a clean name; sequential lookups in one
@@ -912,18 +917,7 @@ func (a *Archive) find(clean string) (int32, error) {
 		}
 		a.hint.Store(&dirHint{dir: dir, id: d})
 	}
-	n := &a.nodes[d]
-	switch {
-	case n.mode&fs.ModeSymlink != 0:
-		return 0, ErrSymlinkInPath
-	case !n.mode.IsDir():
-		return 0, unix.ENOTDIR
-	}
-	k, ok := a.kid(d, base)
-	if !ok {
-		return 0, fs.ErrNotExist
-	}
-	return k, nil
+	return a.child(d, base)
 }
 
 func (a *Archive) lookup(op, name string) (int32, string, error) {
@@ -955,18 +949,16 @@ func (a *Archive) dataNode(id int32) (int32, error) {
 }
 
 func (a *Archive) stat(id int32, name string) *Stat {
-	src := id
-	if a.nodes[id].flags&fHardlink != 0 {
-		d, err := a.dataNode(id)
-		if err != nil {
-			n := &a.nodes[id]
-			return &Stat{Name: name, Mode: 0o644, UID: n.uid, GID: n.gid, Size: n.size, Nlink: uint64(n.nlink), Ino: uint64(n.ino),
-				DevMajor: n.devMajor, DevMinor: n.devMinor, Atime: n.time(tAtime), Mtime: n.time(tMtime), Ctime: n.time(tCtime), Btime: n.time(tBtime)}
+	n := &a.nodes[id]
+	mode := n.mode
+	if n.flags&fHardlink != 0 {
+		if d, err := a.dataNode(id); err == nil {
+			n, mode = &a.nodes[d], a.nodes[d].mode
+		} else {
+			mode = 0o644 // a link to nothing: a file without data
 		}
-		src = d
 	}
-	n := &a.nodes[src]
-	return &Stat{Name: name, Mode: n.mode, UID: n.uid, GID: n.gid, Size: n.size, Nlink: uint64(n.nlink), Ino: uint64(n.ino),
+	return &Stat{Name: name, Mode: mode, UID: n.uid, GID: n.gid, Size: n.size, Nlink: uint64(n.nlink), Ino: uint64(n.ino),
 		DevMajor: n.devMajor, DevMinor: n.devMinor, Atime: n.time(tAtime), Mtime: n.time(tMtime), Ctime: n.time(tCtime), Btime: n.time(tBtime)}
 }
 

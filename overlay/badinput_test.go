@@ -118,7 +118,7 @@ func TestHostileRedirectsAndLinks(t *testing.T) {
 		t.Errorf("escape lookup: %v", err)
 	}
 	e, err := v.LstatEntry("a")
-	if err != nil || len(e.Anomalies) != 1 || !strings.Contains(e.Anomalies[0], "invalid overlay redirect") || len(e.Merged) != 2 {
+	if err != nil || len(e.Anomalies) != 1 || !strings.Contains(e.Anomalies[0].String(), "invalid overlay redirect") || len(e.Merged) != 2 {
 		t.Errorf("ignored redirect: %+v %v", e, err)
 	}
 	if p, err := v.Resolve("chain40"); err != nil || p != "target" {

@@ -28,10 +28,10 @@ type Entry struct {
 	Origin     Origin         `json:"origin"`
 	// Merged lists, for a directory, every layer directory whose entries
 	// it shows, upper first.
-	Merged    []Origin `json:"merged,omitempty"`
-	Opaque    bool     `json:"opaque,omitempty"`   // the origin dir hides lower layers
-	Redirect  string   `json:"redirect,omitempty"` // the origin dir's overlay.redirect
-	Anomalies []string `json:"anomalies,omitempty"`
+	Merged    []Origin           `json:"merged,omitempty"`
+	Opaque    bool               `json:"opaque,omitempty"`    // the origin dir hides lower layers
+	Redirect  string             `json:"redirect,omitempty"`  // the origin dir's overlay.redirect
+	Anomalies []evidence.Warning `json:"anomalies,omitempty"` // what the kernel would ignore (an invalid redirect)
 
 	n *node
 }

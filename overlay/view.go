@@ -101,7 +101,7 @@ type node struct {
 	stack     []lpath // directories: every layer dir merged, top first
 	opaque    bool
 	redirect  string
-	anomalies []string
+	anomalies []evidence.Warning
 	cont      *cont // where the lookup stopped, to find metacopy data
 }
 
@@ -238,7 +238,7 @@ type probe struct {
 	stopBelow bool // tar layer: .wh.NAME next to NAME hides lower NAMEs
 	implicit  bool // tar layer: a parent dir the archive does not hold as a member
 	redirect  *Redirect
-	anomaly   string
+	anomaly   *evidence.Warning
 }
 
 // Presence of a name in a layer directory, when the caller knows it from
@@ -265,25 +265,20 @@ func absent(err error) bool {
 // directory's listing holds the name, when the caller knows.
 func (v *View) probe(l *layer, dir string, dirXW bool, name string, known int8) (probe, error) {
 	p := join(dir, name)
-	pr := probe{path: p}
-	if l.deleted[p] {
-		pr.kind = kWhiteout
-		return pr, nil
-	}
-	if l.Kind == LayerTar {
+	if l.Kind == LayerTar && !l.deleted[p] {
 		if k, _ := ParseWhiteoutName(name); k != NotWhiteout {
-			return pr, nil // markers are never content
+			return probe{path: p}, nil // markers are never content
 		}
 	}
 	var st *evidence.Stat
-	if known != absentHere {
+	if known != absentHere && !l.deleted[p] {
 		var err error
 		st, err = l.src.Lstat(p)
 		if err != nil {
 			if absent(err) {
 				st = nil
 			} else {
-				return pr, v.layerErr(l, err)
+				return probe{path: p}, v.layerErr(l, err)
 			}
 		}
 	}
@@ -360,7 +355,8 @@ func (v *View) classify(l *layer, dir string, dirXW bool, name string, st *evide
 			case errors.Is(err, ErrRedirectEscape):
 				return pr, &fs.PathError{Op: "lookup", Path: p, Err: fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, err)}
 			default:
-				pr.anomaly = fmt.Sprintf("layer %d (%s): %s: %v (ignored, as the kernel does)", l.idx, l.Name, p, err)
+				w := evidence.Warnf("", -1, "layer %d (%s): %s: %v (ignored, as the kernel does)", l.idx, l.Name, p, err)
+				pr.anomaly = &w
 			}
 		}
 	}
@@ -484,8 +480,8 @@ loop:
 		if err != nil {
 			return nil, err
 		}
-		if pr.anomaly != "" && n != nil {
-			n.anomalies = append(n.anomalies, pr.anomaly)
+		if pr.anomaly != nil && n != nil {
+			n.anomalies = append(n.anomalies, *pr.anomaly)
 		}
 		switch pr.kind {
 		case kMissing:
@@ -504,8 +500,8 @@ loop:
 		}
 		if n == nil {
 			n = v.newNode(parent, name, l, pr)
-			if pr.anomaly != "" {
-				n.anomalies = append(n.anomalies, pr.anomaly)
+			if pr.anomaly != nil {
+				n.anomalies = append(n.anomalies, *pr.anomaly)
 			}
 			implicit = pr.implicit
 		} else if implicit && !pr.implicit {
@@ -637,54 +633,35 @@ func (v *View) resolve(op, name string, followLast bool) (*node, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	rest := strings.Split(name, "/")
-	nodes := []*node{v.root}
-	hops := 0
-	for len(rest) > 0 {
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(nodes) > 1 {
-				nodes = nodes[:len(nodes)-1]
-			}
-			continue
-		}
+	nodes, _, err := evidence.FollowLinks(name, v.root, func(nodes []*node, c string, more bool) (*node, string, bool, error) {
 		cur := nodes[len(nodes)-1]
 		if !cur.isDir() {
-			return nil, &fs.PathError{Op: op, Path: name, Err: unix.ENOTDIR}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: unix.ENOTDIR}
 		}
 		if len(nodes) > v.maxDepth {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", ErrTooDeep, v.maxDepth)}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", ErrTooDeep, v.maxDepth)}
 		}
 		child, err := v.cachedChild(cur, c)
 		if err != nil {
-			return nil, err
+			return nil, "", false, err
 		}
 		if child == nil {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
-		if child.st.Mode&fs.ModeSymlink != 0 && (len(rest) > 0 || followLast) {
-			hops++
-			if hops > MaxSymlinkHops {
-				return nil, &fs.PathError{Op: op, Path: name, Err: evidence.ErrTooManyLinks}
-			}
-			target, err := v.readlink(child)
-			if err != nil {
-				return nil, err
-			}
-			if len(target)+len(rest) > 1<<16 {
-				return nil, &fs.PathError{Op: op, Path: name, Err: unix.ENAMETOOLONG}
-			}
-			if strings.HasPrefix(target, "/") {
-				nodes = nodes[:1]
-			}
-			rest = append(strings.Split(target, "/"), rest...)
-			continue
+		if child.st.Mode&fs.ModeSymlink == 0 || !more && !followLast {
+			return child, "", false, nil
 		}
-		nodes = append(nodes, child)
+		target, err := v.readlink(child)
+		return nil, target, true, err
+	})
+	if errors.Is(err, evidence.ErrTooManyLinks) || errors.Is(err, unix.ENAMETOOLONG) {
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = &fs.PathError{Op: op, Path: name, Err: err}
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return nodes[len(nodes)-1], nil
 }

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/overlay"
 	"github.com/spf13/pflag"
@@ -291,34 +292,34 @@ func runFsCat(a *app, args []string) error {
 
 // fsStat is the output of fs stat.
 type fsStat struct {
-	Container  string            `json:"container"`
-	Path       string            `json:"path"`
-	Type       string            `json:"type"`
-	Mode       string            `json:"mode"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	Size       int64             `json:"size"`
-	Nlink      uint64            `json:"nlink"`
-	Ino        uint64            `json:"ino"`
-	DevMajor   uint32            `json:"dev_major,omitempty"`
-	DevMinor   uint32            `json:"dev_minor,omitempty"`
-	Atime      model.Time        `json:"atime"`
-	Mtime      model.Time        `json:"mtime"`
-	Ctime      model.Time        `json:"ctime"`
-	Btime      model.Time        `json:"btime"`
-	LinkTarget string            `json:"link_target,omitempty"`
-	Resolves   string            `json:"resolves_to,omitempty"` // where a symlink leads inside the container
-	SHA256     string            `json:"sha256,omitempty"`
-	Origin     overlay.Origin    `json:"origin"`
-	Data       *overlay.Origin   `json:"data,omitempty"` // metacopy: where the data is
-	Metacopy   *overlay.Metacopy `json:"metacopy,omitempty"`
-	Merged     []overlay.Origin  `json:"merged,omitempty"`
-	Opaque     bool              `json:"opaque"`
-	Redirect   string            `json:"redirect,omitempty"`
-	Overlay    map[string]string `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
-	Xattrs     map[string]string `json:"xattrs,omitempty"`
-	Anomalies  []string          `json:"anomalies,omitempty"`
-	Errors     []string          `json:"errors,omitempty"`
+	Container  string             `json:"container"`
+	Path       string             `json:"path"`
+	Type       string             `json:"type"`
+	Mode       string             `json:"mode"`
+	UID        uint32             `json:"uid"`
+	GID        uint32             `json:"gid"`
+	Size       int64              `json:"size"`
+	Nlink      uint64             `json:"nlink"`
+	Ino        uint64             `json:"ino"`
+	DevMajor   uint32             `json:"dev_major,omitempty"`
+	DevMinor   uint32             `json:"dev_minor,omitempty"`
+	Atime      model.Time         `json:"atime"`
+	Mtime      model.Time         `json:"mtime"`
+	Ctime      model.Time         `json:"ctime"`
+	Btime      model.Time         `json:"btime"`
+	LinkTarget string             `json:"link_target,omitempty"`
+	Resolves   string             `json:"resolves_to,omitempty"` // where a symlink leads inside the container
+	SHA256     string             `json:"sha256,omitempty"`
+	Origin     overlay.Origin     `json:"origin"`
+	Data       *overlay.Origin    `json:"data,omitempty"` // metacopy: where the data is
+	Metacopy   *overlay.Metacopy  `json:"metacopy,omitempty"`
+	Merged     []overlay.Origin   `json:"merged,omitempty"`
+	Opaque     bool               `json:"opaque"`
+	Redirect   string             `json:"redirect,omitempty"`
+	Overlay    map[string]string  `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
+	Xattrs     map[string]string  `json:"xattrs,omitempty"`
+	Anomalies  []evidence.Warning `json:"anomalies,omitempty"`
+	Errors     []string           `json:"errors,omitempty"`
 }
 
 // xattrText shows a value as text when it is printable, else as hex.

@@ -110,10 +110,7 @@ type FormatError struct {
 
 func (e *FormatError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Offset >= 0 {
-		fmt.Fprintf(&b, ": offset %d", e.Offset)
-	}
+	where(&b, e.File, e.Offset)
 	if e.Msg != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Msg)
@@ -126,6 +123,14 @@ func (e *FormatError) Error() string {
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// where writes "file: offset N" (the offset when known).
+func where(b *strings.Builder, file string, off int64) {
+	b.WriteString(file)
+	if off >= 0 {
+		fmt.Fprintf(b, ": offset %d", off)
+	}
+}
 
 // Clean turns a user or record path into a source name: leading slashes are
 // dropped, the path is cleaned, and any ".." that would climb above the root
@@ -234,10 +239,7 @@ func WarningOf(err error) Warning {
 func (w Warning) String() string {
 	var b strings.Builder
 	if w.File != "" {
-		b.WriteString(w.File)
-		if w.Offset >= 0 {
-			fmt.Fprintf(&b, ": offset %d", w.Offset)
-		}
+		where(&b, w.File, w.Offset)
 		if w.Msg != "" {
 			b.WriteString(": ")
 		}
