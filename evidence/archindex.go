@@ -21,6 +21,7 @@ import (
 //	         offset, header offset, 4 × (seconds, nanoseconds)
 //	kids     count, then node ids (each directory's children, by name)
 //	xattrs   count, then per node: id, count, (name, value)*
+//	sparse   count, then per node: id, count, (offset, length, place in data)*
 //	warnings count, then (file, offset, message)*, then the count left out
 //	trailer  sha256 of everything before it
 //
@@ -90,6 +91,20 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 		for _, k := range sortedKeys(xs) {
 			b = appendStr(b, k)
 			b = appendStr(b, string(xs[k]))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(a.sparse)))
+	for i := range a.nodes {
+		sp, ok := a.sparse[int32(i)]
+		if !ok {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(i))
+		b = binary.AppendUvarint(b, uint64(len(sp)))
+		for _, f := range sp {
+			b = binary.AppendVarint(b, f.Offset)
+			b = binary.AppendVarint(b, f.Length)
+			b = binary.AppendVarint(b, f.Physical)
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(a.warnings)))
@@ -258,9 +273,9 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 			d.fail("root")
 		case i > 0 && (n.parent < 0 || n.name == "" || n.name == "." || n.name == ".." || strings.ContainsAny(n.name, "/\x00")):
 			d.fail("node name")
-		case n.size < 0 || n.flags&fSparse != 0:
+		case n.size < 0 || n.flags&fSparse != 0 && n.flags&fInSpill == 0:
 			d.fail("node data")
-		case n.flags&fInSpill != 0 && (n.off < 0 || n.off > dataSize || n.size > dataSize-n.off):
+		case n.flags&(fInSpill|fSparse) == fInSpill && (n.off < 0 || n.off > dataSize || n.size > dataSize-n.off):
 			d.fail("data outside the data file")
 		}
 		if d.err != nil {
@@ -303,6 +318,38 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 			a.xattrs = map[int32]map[string][]byte{}
 		}
 		a.xattrs[int32(id)] = xs
+	}
+	ns := d.small(min(left()/2, uint64(len(a.nodes))), "sparse count")
+	total := 0
+	for i := uint64(0); i < ns && d.err == nil; i++ {
+		id := int32(d.small(uint64(len(a.nodes)-1), "sparse node"))
+		cnt := int(d.small(min(left()/3, MaxSparseFragments), "fragment count"))
+		total += cnt
+		n := &a.nodes[id]
+		if total > 4*MaxSparseFragments || n.flags&fSparse == 0 || a.sparse[id] != nil {
+			d.fail("sparse map")
+			break
+		}
+		sp := make([]SparseFragment, cnt)
+		end := int64(0)
+		for j := range sp {
+			f := SparseFragment{Offset: d.varint(), Length: d.varint(), Physical: d.varint()}
+			if f.Offset < end || f.Length < 0 || f.Offset > n.size || f.Length > n.size-f.Offset || f.Physical < 0 || f.Physical > dataSize || f.Length > dataSize-f.Physical {
+				d.fail("sparse fragment")
+				break
+			}
+			end = f.Offset + f.Length
+			sp[j] = f
+		}
+		if a.sparse == nil {
+			a.sparse = map[int32][]SparseFragment{}
+		}
+		a.sparse[id] = sp
+	}
+	for i := range a.nodes {
+		if a.nodes[i].flags&fSparse != 0 && a.sparse[int32(i)] == nil && d.err == nil {
+			d.fail("sparse node without a map")
+		}
 	}
 	nw := d.small(min(left()/3, maxWarnings), "warning count")
 	for i := uint64(0); i < nw && d.err == nil; i++ {

@@ -443,16 +443,23 @@ func (b *builder) member(ctx context.Context, m TarMember, keep func(string) boo
 	if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeGNUSparse {
 		return nil
 	}
+	sparse := IsSparse(h)
+	if sparse && m.Sparse == nil {
+		a.warnf(m.Offset, "member %q: its sparse map cannot be read; its data is left out", shorten(clean))
+		return nil
+	}
+	if sparse {
+		if b.sparseFrags+len(m.Sparse) > 4*MaxSparseFragments {
+			a.warnf(m.Offset, "member %q: more sparse fragments than the index keeps; its data is not read", shorten(clean))
+			return nil
+		}
+		b.sparseFrags += len(m.Sparse)
+		if a.sparse == nil {
+			a.sparse = map[int32][]SparseFragment{}
+		}
+	}
 	if a.compression == CompressionNone {
-		if m.Sparse != nil || IsSparse(h) {
-			if b.sparseFrags+len(m.Sparse) > 4*MaxSparseFragments {
-				a.warnf(m.Offset, "member %q: more sparse fragments than the index keeps; its data is not read", shorten(clean))
-				return nil
-			}
-			b.sparseFrags += len(m.Sparse)
-			if a.sparse == nil {
-				a.sparse = map[int32][]SparseFragment{}
-			}
+		if sparse {
 			a.sparse[id] = m.Sparse
 			n.flags |= fSparse | fRetained
 			return nil
@@ -470,6 +477,20 @@ func (b *builder) member(ctx context.Context, m TarMember, keep func(string) boo
 			return err
 		}
 		b.spill = s
+	}
+	if sparse {
+		// Only the fragments are read and written: the holes cost nothing,
+		// however large the file says it is.
+		sp, rerr, err := b.spill.addFragments(ctx, clean, m.Fragments, m.Sparse)
+		if err != nil {
+			return err
+		}
+		if rerr != nil {
+			a.warnf(m.Offset, "member %q: sparse data truncated: %v", shorten(clean), rerr)
+		}
+		a.sparse[id] = sp
+		a.nodes[id].flags |= fSparse | fInSpill | fRetained
+		return nil
 	}
 	off, size, rerr, err := b.spill.add(ctx, clean, m.Data)
 	if err != nil {
@@ -1054,12 +1075,12 @@ func (a *Archive) Open(name string) (File, error) {
 		return nil, &fs.PathError{Op: "open", Path: clean, Err: ErrNotRetained}
 	}
 	var ra io.ReaderAt = a.data
-	off := n.off
-	switch {
-	case n.flags&fSparse != 0:
-		ra, off = &sparseReaderAt{r: a.data, frags: a.sparse[d], size: n.size}, 0
-	case n.flags&fInSpill != 0:
+	if n.flags&fInSpill != 0 {
 		ra = a.spill
+	}
+	off := n.off
+	if n.flags&fSparse != 0 {
+		ra, off = &sparseReaderAt{r: ra, frags: a.sparse[d], size: n.size}, 0
 	}
 	return &sectionFile{SectionReader: io.NewSectionReader(ra, off, n.size)}, nil
 }

@@ -81,12 +81,12 @@ func DefaultCacheDir() (string, error) {
 // that it is not inside the evidence (device and inode of each ancestor,
 // so a bind mount of the evidence is seen through), that the user owns
 // it and that no one else may write to it.
-func openCacheDir(dir string, maxBytes int64, evidence string) (*cacheDir, error) {
+func openCacheDir(dir string, maxBytes int64, evidence ...string) (*cacheDir, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := notInside(dir, evidence); err != nil {
+	if err := notInside(dir, evidence...); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -112,7 +112,7 @@ func openCacheDir(dir string, maxBytes int64, evidence string) (*cacheDir, error
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is writable by group or others (mode %04o); make it private (chmod 700) or use another", ErrCacheUnsafe, dir, st.Mode&0o7777)
 	}
-	if err := notInside(dir, evidence); err != nil { // again, now that it exists
+	if err := notInside(dir, evidence...); err != nil { // again, now that it exists
 		unix.Close(fd)
 		return nil, err
 	}
@@ -129,16 +129,27 @@ func openCacheDir(dir string, maxBytes int64, evidence string) (*cacheDir, error
 func (c *cacheDir) close() { unix.Close(c.fd) }
 
 // notInside refuses a directory whose nearest existing ancestor, or any
-// ancestor of that, is the evidence.
-func notInside(dir, evidence string) error {
-	var ev unix.Stat_t
-	if err := unix.Stat(evidence, &ev); err != nil {
+// ancestor of that, is one of the evidence paths ("" entries ignored).
+func notInside(dir string, evidence ...string) error {
+	type devIno struct{ dev, ino uint64 }
+	ev := map[devIno]string{}
+	for _, e := range evidence {
+		if e == "" {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(e, &st); err != nil {
+			return err
+		}
+		ev[devIno{st.Dev, st.Ino}] = e
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
 		return err
 	}
 	p := dir
 	fd := -1
 	for {
-		var err error
 		fd, err = unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			break
@@ -155,8 +166,8 @@ func notInside(dir, evidence string) error {
 		if err := unix.Fstat(fd, &st); err != nil {
 			return err
 		}
-		if st.Dev == ev.Dev && st.Ino == ev.Ino {
-			return fmt.Errorf("%w: %s is inside the evidence %s; deadnode never writes there", ErrCacheUnsafe, dir, evidence)
+		if e, ok := ev[devIno{st.Dev, st.Ino}]; ok {
+			return fmt.Errorf("%w: %s is inside the evidence %s; deadnode never writes there", ErrCacheUnsafe, dir, e)
 		}
 		up, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -267,7 +278,7 @@ func openCached(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions, a
 	var c *cacheDir
 	var err error
 	if dir != "" {
-		c, err = openCacheDir(dir, o.MaxCacheBytes, ev.Path)
+		c, err = openCacheDir(dir, o.MaxCacheBytes, ev.Path, o.Within)
 	} else {
 		err = errors.New("no home directory")
 	}
@@ -294,9 +305,13 @@ func openCached(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions, a
 	// Reuse under a shared lock; build under an exclusive one, looking
 	// again once it is held (another command may have built it).
 	var old *Archive
+	var lk int
 	for _, how := range []int{unix.LOCK_SH, unix.LOCK_EX} {
-		lk, err := c.lock(ctx, key+".lock", how)
+		lk, err = c.lock(ctx, key+".lock", how)
 		if err != nil {
+			if old != nil {
+				old.Close()
+			}
 			return nil, nil, nil, err
 		}
 		a, h, err := c.load(key, id, opts, ev.Path)
@@ -315,21 +330,22 @@ func openCached(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions, a
 			}
 			old = a
 		}
-		if how == unix.LOCK_EX {
-			defer unlock(lk)
-		} else {
+		if how == unix.LOCK_SH {
 			unlock(lk)
 		}
 	}
 	var keep func(string) bool
 	if old != nil {
-		defer old.Close()
 		keep = func(name string) bool {
 			id, err := old.find(name)
 			return err == nil && old.nodes[id].flags&fRetained != 0
 		}
 	}
 	a, sum, err := c.build(ctx, key, f, ev, ao, indexHeader{id: id, opts: opts, comp: DetectCompression(f)}, keep)
+	unlock(lk)
+	if old != nil {
+		old.Close()
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

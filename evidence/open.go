@@ -49,6 +49,10 @@ type OpenOptions struct {
 	CacheDir string
 	// NoCache decompresses into TempDir, privately, for this Open only.
 	NoCache bool
+	// Within, when set, is the directory evidence that path is part of (a
+	// checkpoint archive inside a node's directory): the cache is refused
+	// inside it too, as it is inside the evidence itself.
+	Within string
 	// MaxCacheBytes bounds the disk space of the whole cache (default
 	// the smaller of DefaultMaxCacheBytes and half the free space of its
 	// filesystem); the least recently used entries are evicted first.
@@ -166,6 +170,13 @@ func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error)
 	ev := &Evidence{Path: abs, Root: "."}
 	switch {
 	case st.IsDir():
+		if o.CacheDir != "" && !o.NoCache {
+			// Nothing is cached for a directory, but a cache named inside
+			// it is refused all the same: nothing is written there.
+			if err := notInside(o.CacheDir, abs, o.Within); err != nil {
+				return nil, err
+			}
+		}
 		d, err := OpenDir(abs)
 		if err != nil {
 			return nil, err

@@ -111,26 +111,57 @@ func (s *spill) full(member string, err error) error {
 // how many bytes it has; rerr is an error reading r (the data read until
 // then is kept), err one writing the spill.
 func (s *spill) add(ctx context.Context, member string, r io.Reader) (off, n int64, rerr, err error) {
+	off = (s.end + spillBlock - 1) &^ (spillBlock - 1)
+	n, rerr, err = s.copyAt(ctx, member, r, off, -1)
+	s.end = off + n
+	return off, n, rerr, err
+}
+
+// addFragments writes a sparse member's fragments (read back to back
+// from r) one after the other at the end of the spill, and returns the
+// fragments with their place in the spill as Physical: the holes take
+// neither disk nor the spill's logical space, however large the file says
+// it is.
+func (s *spill) addFragments(ctx context.Context, member string, r io.Reader, frags []SparseFragment) ([]SparseFragment, error, error) {
+	out := make([]SparseFragment, len(frags))
+	for i, f := range frags {
+		off := (s.end + spillBlock - 1) &^ (spillBlock - 1)
+		n, rerr, err := s.copyAt(ctx, member, r, off, f.Length)
+		s.end = off + n
+		out[i] = SparseFragment{Offset: f.Offset, Length: n, Physical: off}
+		if err != nil || rerr != nil {
+			return out[:i+1], rerr, err
+		}
+		if n < f.Length {
+			return out[:i+1], io.ErrUnexpectedEOF, nil
+		}
+	}
+	return out, nil, nil
+}
+
+// copyAt copies r (n bytes, or to its end when n < 0) to the spill at
+// off, zero blocks as holes.
+func (s *spill) copyAt(ctx context.Context, member string, r io.Reader, off, n int64) (copied int64, rerr, err error) {
 	if s.buf == nil {
 		s.buf = make([]byte, 1<<20)
 	}
-	off = (s.end + spillBlock - 1) &^ (spillBlock - 1)
-	pos := off
+	if n >= 0 {
+		r = io.LimitReader(r, n)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return off, pos - off, nil, err
+			return copied, nil, err
 		}
 		k, e := fill(r, s.buf)
-		if werr := s.writeSparse(member, s.buf[:k], pos); werr != nil {
-			return off, pos - off, nil, werr
+		if werr := s.writeSparse(member, s.buf[:k], off+copied); werr != nil {
+			return copied, nil, werr
 		}
-		pos += int64(k)
-		s.end = pos
+		copied += int64(k)
 		if e == io.EOF {
-			return off, pos - off, nil, nil
+			return copied, nil, nil
 		}
 		if e != nil {
-			return off, pos - off, e, nil
+			return copied, e, nil
 		}
 	}
 }
