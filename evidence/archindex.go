@@ -49,7 +49,7 @@ type indexHeader struct {
 }
 
 func encodeIndex(a *Archive, h indexHeader) []byte {
-	b := make([]byte, 0, 64+len(a.nodes)*48)
+	b := make([]byte, 0, 64+a.n()*48)
 	b = append(b, indexMagic...)
 	b = append(b, indexVersion)
 	b = binary.AppendUvarint(b, h.id.Dev)
@@ -60,11 +60,11 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 	b = append(b, h.opts[:]...)
 	b = append(b, h.sha[:]...)
 	b = appendStr(b, string(h.comp))
-	b = binary.AppendUvarint(b, uint64(len(a.nodes)))
-	for i := range a.nodes {
-		n := &a.nodes[i]
+	b = binary.AppendUvarint(b, uint64(a.n()))
+	for i := range a.count {
+		n := a.nd(i)
 		b = appendStr(b, n.name)
-		b = appendStr(b, n.link)
+		b = appendStr(b, a.link(i))
 		for _, v := range []uint64{uint64(n.parent + 1), uint64(n.kid0), uint64(n.nkids), uint64(n.ino), uint64(n.mode), uint64(n.uid), uint64(n.gid), uint64(n.nlink), uint64(n.devMajor), uint64(n.devMinor), uint64(n.flags)} {
 			b = binary.AppendUvarint(b, v)
 		}
@@ -81,7 +81,7 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 		b = binary.AppendUvarint(b, uint64(k))
 	}
 	b = binary.AppendUvarint(b, uint64(len(a.xattrs)))
-	for i := range a.nodes {
+	for i := range a.count {
 		xs, ok := a.xattrs[int32(i)]
 		if !ok {
 			continue
@@ -94,7 +94,7 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(a.sparse)))
-	for i := range a.nodes {
+	for i := range a.count {
 		sp, ok := a.sparse[int32(i)]
 		if !ok {
 			continue
@@ -243,11 +243,11 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 	if d.err != nil {
 		return nil, h, d.err
 	}
-	a := &Archive{name: name, compression: h.comp, nodes: make([]anode, nn)}
-	for i := range a.nodes {
-		n := &a.nodes[i]
+	a := &Archive{name: name, compression: h.comp}
+	for i := int32(0); i < int32(nn); i++ {
+		var n anode
 		n.name = d.str(1 << 20)
-		n.link = d.str(1 << 20)
+		link := d.str(1 << 20)
 		parent := d.small(uint64(i), "parent")
 		n.parent = int32(parent) - 1
 		n.kid0 = int32(d.small(math.MaxInt32, "kid offset"))
@@ -281,33 +281,34 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 		if d.err != nil {
 			return nil, h, d.err
 		}
+		a.setLink(a.push(n), link)
 	}
-	nk := d.small(min(left(), uint64(len(a.nodes))), "kid count")
+	nk := d.small(min(left(), uint64(a.n())), "kid count")
 	if d.err != nil {
 		return nil, h, d.err
 	}
 	a.kids = make([]int32, nk)
 	for i := range a.kids {
-		a.kids[i] = int32(d.small(uint64(len(a.nodes)-1), "kid"))
+		a.kids[i] = int32(d.small(uint64(a.n()-1), "kid"))
 	}
 	if d.err != nil {
 		return nil, h, d.err
 	}
-	for i := range a.nodes {
-		n := &a.nodes[i]
+	for i := range a.count {
+		n := a.nd(i)
 		if int64(n.kid0)+int64(n.nkids) > int64(len(a.kids)) || n.nkids > 0 && !n.mode.IsDir() {
 			return nil, h, fmt.Errorf("%w: children of node %d", errIndex, i)
 		}
 		ks := a.kidsOf(int32(i))
 		for j, k := range ks {
-			if a.nodes[k].parent != int32(i) || j > 0 && a.nodes[ks[j-1]].name >= a.nodes[k].name {
+			if a.nd(k).parent != int32(i) || j > 0 && a.nd(ks[j-1]).name >= a.nd(k).name {
 				return nil, h, fmt.Errorf("%w: children of node %d", errIndex, i)
 			}
 		}
 	}
-	nx := d.small(min(left()/3, uint64(len(a.nodes))), "xattr count")
+	nx := d.small(min(left()/3, uint64(a.n())), "xattr count")
 	for i := uint64(0); i < nx && d.err == nil; i++ {
-		id := d.small(uint64(len(a.nodes)-1), "xattr node")
+		id := d.small(uint64(a.n()-1), "xattr node")
 		cnt := d.small(left()/2, "xattr count")
 		xs := map[string][]byte{}
 		for j := uint64(0); j < cnt && d.err == nil; j++ {
@@ -319,13 +320,13 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 		}
 		a.xattrs[int32(id)] = xs
 	}
-	ns := d.small(min(left()/2, uint64(len(a.nodes))), "sparse count")
+	ns := d.small(min(left()/2, uint64(a.n())), "sparse count")
 	total := 0
 	for i := uint64(0); i < ns && d.err == nil; i++ {
-		id := int32(d.small(uint64(len(a.nodes)-1), "sparse node"))
+		id := int32(d.small(uint64(a.n()-1), "sparse node"))
 		cnt := int(d.small(min(left()/3, MaxSparseFragments), "fragment count"))
 		total += cnt
-		n := &a.nodes[id]
+		n := a.nd(id)
 		if total > 4*MaxSparseFragments || n.flags&fSparse == 0 || a.sparse[id] != nil {
 			d.fail("sparse map")
 			break
@@ -346,8 +347,8 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 		}
 		a.sparse[id] = sp
 	}
-	for i := range a.nodes {
-		if a.nodes[i].flags&fSparse != 0 && a.sparse[int32(i)] == nil && d.err == nil {
+	for i := range a.count {
+		if a.nd(i).flags&fSparse != 0 && a.sparse[int32(i)] == nil && d.err == nil {
 			d.fail("sparse node without a map")
 		}
 	}

@@ -338,7 +338,7 @@ func openCached(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions, a
 	if old != nil {
 		keep = func(name string) bool {
 			id, err := old.find(name)
-			return err == nil && old.nodes[id].flags&fRetained != 0
+			return err == nil && old.nd(id).flags&fRetained != 0
 		}
 	}
 	a, sum, err := c.build(ctx, key, f, ev, ao, indexHeader{id: id, opts: opts, comp: DetectCompression(f)}, keep)
@@ -365,8 +365,8 @@ func openCached(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions, a
 // asks for (nil: all).
 func (a *Archive) covers(retain func(string, int64) bool) bool {
 	missing := false
-	for i := range a.nodes {
-		n := &a.nodes[i]
+	for i := range a.count {
+		n := a.nd(i)
 		if n.mode.IsRegular() && n.flags&(fRetained|fHardlink|fImplicit) == 0 {
 			missing = true
 			break
@@ -380,7 +380,7 @@ func (a *Archive) covers(retain func(string, int64) bool) bool {
 	}
 	ok := true
 	a.eachPath(func(id int32, name string) bool {
-		n := &a.nodes[id]
+		n := a.nd(id)
 		if n.mode.IsRegular() && n.flags&(fRetained|fHardlink) == 0 && retain(name, n.size) {
 			ok = false
 		}
@@ -394,7 +394,7 @@ func (a *Archive) eachPath(fn func(id int32, name string) bool) {
 	var rec func(d int32, dir string) bool
 	rec = func(d int32, dir string) bool {
 		for _, k := range a.kidsOf(d) {
-			p := join(dir, a.nodes[k].name)
+			p := join(dir, a.nd(k).name)
 			if !fn(k, p) || !rec(k, p) {
 				return false
 			}

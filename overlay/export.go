@@ -403,6 +403,9 @@ func (x *exporter) upperDir(ctx context.Context, v *View, l *layer, dir string, 
 		}
 	}
 	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := join(dir, name)
 		st, err := l.src.Lstat(p)
 		if err != nil {

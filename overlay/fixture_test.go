@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 const snapshotsDir = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -22,6 +23,9 @@ const snapshotsDir = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/
 var attackedSnapshots = []string{"6", "3", "2"}
 
 func fixturePath(t testing.TB, rel string) string {
+	if rel == "containerd-node/containerd-node.tar.gz" {
+		return testfix.NodeArchive(t) // committed: no need of ../shared
+	}
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
