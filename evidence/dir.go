@@ -23,7 +23,8 @@ const MaxDirEntries = 1 << 22
 // made relative to a file descriptor of the root, one component at a time
 // with O_NOFOLLOW, so nothing outside the root is ever reached. Where the
 // process may (CAP_SYS_ADMIN), that root is a private read-only, noatime
-// clone of the mount, so the kernel itself refuses any change.
+// clone of the mount, so the kernel itself refuses any change. A Dir is
+// safe for concurrent use.
 type Dir struct {
 	path  string
 	fd    int
@@ -95,7 +96,9 @@ func (d *Dir) Close() error {
 
 // ReadOnlyMount says whether the root is on a read-only mount. On a
 // writable mount the kernel may update the access time of a symbolic link
-// when its target is read: readlink has no O_NOATIME.
+// when its target is read (readlink has no O_NOATIME), and, for a process
+// without CAP_FOWNER, of files and directories it does not own (the kernel
+// refuses O_NOATIME on them and they are opened without it).
 func (d *Dir) ReadOnlyMount() bool {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(d.fd, &st); err != nil {
