@@ -14,7 +14,7 @@ import (
 // The cache stores an archive's index in one file:
 //
 //	magic "deadnode index\x00" version(1 byte)
-//	header   identity (dev, ino, size, mtime s, ns), options hash [32],
+//	header   identity (dev, ino, size, mtime s, ns, ctime s, ns), options hash [32],
 //	         sha256 of the evidence file [32], compression
 //	nodes    count, then per node: name, link, parent+1, kid0, nkids, ino,
 //	         mode, uid, gid, nlink, dev major, minor, flags, size, data
@@ -30,15 +30,19 @@ import (
 // every count, length, id and offset, and checks the tree's shape.
 const (
 	indexMagic   = "deadnode index\x00"
-	indexVersion = 1
+	indexVersion = 2
 )
 
-// identity is what identifies an evidence file for the cache.
+// identity is what identifies an evidence file for the cache: device,
+// inode, size, mtime and ctime (which no one can set back: any change to
+// the file, its mode or its times moves it).
 type identity struct {
 	Dev, Ino  uint64
 	Size      int64
 	MtimeSec  int64
 	MtimeNsec int64
+	CtimeSec  int64
+	CtimeNsec int64
 }
 
 type indexHeader struct {
@@ -57,6 +61,8 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 	b = binary.AppendVarint(b, h.id.Size)
 	b = binary.AppendVarint(b, h.id.MtimeSec)
 	b = binary.AppendVarint(b, h.id.MtimeNsec)
+	b = binary.AppendVarint(b, h.id.CtimeSec)
+	b = binary.AppendVarint(b, h.id.CtimeNsec)
 	b = append(b, h.opts[:]...)
 	b = append(b, h.sha[:]...)
 	b = appendStr(b, string(h.comp))
@@ -229,7 +235,7 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 		return nil, h, fmt.Errorf("%w: checksum mismatch", errIndex)
 	}
 	d := &dec{s: string(body), p: len(indexMagic) + 1}
-	h.id = identity{Dev: d.uvarint(), Ino: d.uvarint(), Size: d.varint(), MtimeSec: d.varint(), MtimeNsec: d.varint()}
+	h.id = identity{Dev: d.uvarint(), Ino: d.uvarint(), Size: d.varint(), MtimeSec: d.varint(), MtimeNsec: d.varint(), CtimeSec: d.varint(), CtimeNsec: d.varint()}
 	copy(h.opts[:], d.raw(32))
 	copy(h.sha[:], d.raw(32))
 	h.comp = Compression(d.str(16))

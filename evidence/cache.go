@@ -29,7 +29,7 @@ import (
 //	tmp.KEY.PID.RAND/     an entry being built; renamed to KEY when complete
 //
 // KEY is derived from the evidence file's identity (device, inode, size,
-// mtime) and the options that shape the index; the entry records the
+// mtime, ctime) and the options that shape the index; the entry records the
 // identity and the file's sha256 and is used only when they match. The
 // directory's mtime of an entry is its last use: the least recently used
 // entries go first when the cache passes its bound.
@@ -235,7 +235,7 @@ func unlock(fd int) {
 // cacheKey names the entry of an evidence file.
 func cacheKey(id identity, opts [32]byte) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "deadnode cache %d\x00%d\x00%d\x00%d\x00%d\x00%d\x00", indexVersion, id.Dev, id.Ino, id.Size, id.MtimeSec, id.MtimeNsec)
+	fmt.Fprintf(h, "deadnode cache %d\x00%d\x00%d\x00%d\x00%d\x00%d\x00%d\x00%d\x00", indexVersion, id.Dev, id.Ino, id.Size, id.MtimeSec, id.MtimeNsec, id.CtimeSec, id.CtimeNsec)
 	h.Write(opts[:])
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
@@ -260,7 +260,7 @@ func fileIdentity(f *os.File) (identity, error) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return identity{}, err
 	}
-	return identity{Dev: st.Dev, Ino: st.Ino, Size: st.Size, MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec}, nil
+	return identity{Dev: st.Dev, Ino: st.Ino, Size: st.Size, MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, CtimeSec: st.Ctim.Sec, CtimeNsec: st.Ctim.Nsec}, nil
 }
 
 // openCached opens a compressed collection through the cache: a valid

@@ -365,19 +365,36 @@ func ExportUpper(ctx context.Context, w io.Writer, upper Layer, lower *View, opt
 // the errors of single entries joined; a failing writer or a cancelled
 // context is returned alone.
 func CollectManifest(export iter.Seq2[ManifestEntry, error]) ([]ManifestEntry, error) {
+	man, _, err := drain(export, true)
+	return man, err
+}
+
+// CountManifest runs an export to its end as CollectManifest does, but
+// counts the members instead of keeping their entries: memory does not
+// grow with them.
+func CountManifest(export iter.Seq2[ManifestEntry, error]) (int, error) {
+	_, n, err := drain(export, false)
+	return n, err
+}
+
+func drain(export iter.Seq2[ManifestEntry, error], keep bool) ([]ManifestEntry, int, error) {
 	var man []ManifestEntry
 	var errs []error
+	n := 0
 	for m, err := range export {
 		if err != nil {
 			if errors.Is(err, ErrOutput) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return man, err
+				return man, n, err
 			}
 			errs = append(errs, err)
 			continue
 		}
-		man = append(man, m)
+		n++
+		if keep {
+			man = append(man, m)
+		}
 	}
-	return man, errors.Join(errs...)
+	return man, n, errors.Join(errs...)
 }
 
 func whiteoutName(p string) string {
