@@ -86,33 +86,23 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 	for _, k := range a.kids {
 		b = binary.AppendUvarint(b, uint64(k))
 	}
-	b = binary.AppendUvarint(b, uint64(len(a.xattrs)))
-	for i := range a.count {
-		xs, ok := a.xattrs[int32(i)]
-		if !ok {
-			continue
-		}
-		b = binary.AppendUvarint(b, uint64(i))
+	b = appendTable(b, a.count, a.xattrs, func(b []byte, xs map[string][]byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(xs)))
 		for _, k := range sortedKeys(xs) {
 			b = appendStr(b, k)
 			b = appendStr(b, string(xs[k]))
 		}
-	}
-	b = binary.AppendUvarint(b, uint64(len(a.sparse)))
-	for i := range a.count {
-		sp, ok := a.sparse[int32(i)]
-		if !ok {
-			continue
-		}
-		b = binary.AppendUvarint(b, uint64(i))
+		return b
+	})
+	b = appendTable(b, a.count, a.sparse, func(b []byte, sp []SparseFragment) []byte {
 		b = binary.AppendUvarint(b, uint64(len(sp)))
 		for _, f := range sp {
 			b = binary.AppendVarint(b, f.Offset)
 			b = binary.AppendVarint(b, f.Length)
 			b = binary.AppendVarint(b, f.Physical)
 		}
-	}
+		return b
+	})
 	b = binary.AppendUvarint(b, uint64(len(a.warnings)))
 	for _, w := range a.warnings {
 		b = appendStr(b, w.File)
@@ -122,6 +112,19 @@ func encodeIndex(a *Archive, h indexHeader) []byte {
 	b = binary.AppendUvarint(b, uint64(a.moreWarn))
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
+}
+
+// appendTable writes a side table of entries: its count, then each
+// entry's id and value, in id order.
+func appendTable[T any](b []byte, n int32, m map[int32]T, value func([]byte, T) []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for i := range n {
+		if v, ok := m[i]; ok {
+			b = binary.AppendUvarint(b, uint64(i))
+			b = value(b, v)
+		}
+	}
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {

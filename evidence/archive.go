@@ -432,17 +432,6 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // memberName cleans a member name; it warns and refuses names that climb
 // out of the archive, and reads absolute names as relative.
 func (a *Archive) memberName(n string, off int64) (string, bool) {
