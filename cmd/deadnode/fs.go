@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -244,14 +245,13 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	}
 	switch {
 	case o.recursive:
-		v.WalkFunc(top.Path, func(e *overlay.Entry, err error) error {
+		for e, err := range v.Walk(context.Background(), top.Path) {
 			if err != nil {
 				a.warn(err.Error())
-				return nil
+				continue
 			}
 			emit(e)
-			return nil
-		})
+		}
 	case top.Stat.Mode.IsDir():
 		ents, err := v.ReadDirEntries(top.Path)
 		if err != nil {
@@ -323,34 +323,34 @@ func runFsCat(a *app, args []string, vf viewFlag) error {
 
 // fsStat is the output of fs stat.
 type fsStat struct {
-	Container  string            `json:"container"`
-	Path       string            `json:"path"`
-	Type       string            `json:"type"`
-	Mode       string            `json:"mode"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	Size       int64             `json:"size"`
-	Nlink      uint64            `json:"nlink"`
-	Ino        uint64            `json:"ino"`
-	DevMajor   uint32            `json:"dev_major,omitempty"`
-	DevMinor   uint32            `json:"dev_minor,omitempty"`
-	Atime      model.Time        `json:"atime"`
-	Mtime      model.Time        `json:"mtime"`
-	Ctime      model.Time        `json:"ctime"`
-	Btime      model.Time        `json:"btime"`
-	LinkTarget string            `json:"link_target,omitempty"`
-	Resolves   string            `json:"resolves_to,omitempty"` // where a symlink leads inside the container
-	SHA256     string            `json:"sha256,omitempty"`
-	Origin     overlay.Origin    `json:"origin"`
-	Data       *overlay.Origin   `json:"data,omitempty"` // metacopy: where the data is
-	Metacopy   *overlay.Metacopy `json:"metacopy,omitempty"`
-	Merged     []overlay.Origin  `json:"merged,omitempty"`
-	Opaque     bool              `json:"opaque"`
-	Redirect   string            `json:"redirect,omitempty"`
-	Overlay    map[string]string `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
-	Xattrs     map[string]string `json:"xattrs,omitempty"`
-	Anomalies  []string          `json:"anomalies,omitempty"`
-	Errors     []string          `json:"errors,omitempty"`
+	Container  string             `json:"container"`
+	Path       string             `json:"path"`
+	Type       string             `json:"type"`
+	Mode       string             `json:"mode"`
+	UID        uint32             `json:"uid"`
+	GID        uint32             `json:"gid"`
+	Size       int64              `json:"size"`
+	Nlink      uint64             `json:"nlink"`
+	Ino        uint64             `json:"ino"`
+	DevMajor   uint32             `json:"dev_major,omitempty"`
+	DevMinor   uint32             `json:"dev_minor,omitempty"`
+	Atime      model.Time         `json:"atime"`
+	Mtime      model.Time         `json:"mtime"`
+	Ctime      model.Time         `json:"ctime"`
+	Btime      model.Time         `json:"btime"`
+	LinkTarget string             `json:"link_target,omitempty"`
+	Resolves   string             `json:"resolves_to,omitempty"` // where a symlink leads inside the container
+	SHA256     string             `json:"sha256,omitempty"`
+	Origin     overlay.Origin     `json:"origin"`
+	Data       *overlay.Origin    `json:"data,omitempty"` // metacopy: where the data is
+	Metacopy   *overlay.Metacopy  `json:"metacopy,omitempty"`
+	Merged     []overlay.Origin   `json:"merged,omitempty"`
+	Opaque     bool               `json:"opaque"`
+	Redirect   string             `json:"redirect,omitempty"`
+	Overlay    map[string]string  `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
+	Xattrs     map[string]string  `json:"xattrs,omitempty"`
+	Anomalies  []evidence.Warning `json:"anomalies,omitempty"`
+	Errors     []string           `json:"errors,omitempty"`
 	// ViewOrigin (--volumes) is the entry's origin as fs ls --volumes
 	// names it; Mount the mount it lies in (Origin is then layer -1, named
 	// after the mount, at the entry's evidence path).

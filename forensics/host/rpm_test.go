@@ -24,7 +24,7 @@ const rpmRoot = "testdata/rpm/rpm-root.tar.gz"
 
 func rpmForms(t *testing.T) map[string]evidence.Source {
 	t.Helper()
-	a, err := evidence.OpenArchive(rpmRoot, nil)
+	a, err := evidence.OpenArchive(context.Background(), rpmRoot, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"iter"
@@ -297,7 +298,7 @@ func WalkDir(src evidence.Source, dir string) iter.Seq2[VolumeFile, error] {
 			yield(VolumeFile{EvidencePath: dir}, err)
 			return
 		}
-		_ = evidence.Walk(src, root, func(st *evidence.Stat, err error) error {
+		_ = evidence.Walk(context.Background(), src, root, func(st *evidence.Stat, err error) error {
 			if err != nil {
 				name := root
 				if st != nil {

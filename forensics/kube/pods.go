@@ -228,7 +228,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 				}
 			}
 		case "volume-subpaths":
-			_ = evidence.Walk(src, e.Name, func(s *evidence.Stat, err error) error {
+			_ = evidence.Walk(context.Background(), src, e.Name, func(s *evidence.Stat, err error) error {
 				if err != nil || s == nil {
 					return nil
 				}
@@ -342,7 +342,7 @@ func countVolume(src evidence.Source, v *Volume) {
 		}
 	}
 	seen := 0
-	_ = evidence.Walk(src, dir, func(st *evidence.Stat, err error) error {
+	_ = evidence.Walk(context.Background(), src, dir, func(st *evidence.Stat, err error) error {
 		if err != nil || st == nil {
 			return nil
 		}
