@@ -209,34 +209,12 @@ func (f *FS) inodeSeed(in *inode) uint32 {
 	return crc32c(c, b[:])
 }
 
-// fileMode converts i_mode to an fs.FileMode.
+// fileMode converts i_mode to an fs.FileMode; type bits that name no type
+// give fs.ModeIrregular.
 func fileMode(m uint16) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & sIFMT {
-	case sIFDIR:
-		mode |= fs.ModeDir
-	case sIFLNK:
-		mode |= fs.ModeSymlink
-	case sIFIFO:
-		mode |= fs.ModeNamedPipe
-	case sIFSOCK:
-		mode |= fs.ModeSocket
-	case sIFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		mode |= fs.ModeDevice
-	case sIFREG:
-	default:
+	mode := vfs.FromUnixMode(uint32(m))
+	if mode.Type() == 0 && m&sIFMT != sIFREG {
 		mode |= fs.ModeIrregular
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
 	}
 	return mode
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	_ "modernc.org/sqlite" // pure-Go SQLite, for rpmdb.sqlite
 )
 
@@ -214,7 +215,7 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 	for i, name := range names {
 		f := RPMFile{Path: name}
 		if modes != nil {
-			f.Mode = unixToMode(uint32(uint16(modes[i])))
+			f.Mode = vfs.FromUnixMode(uint32(uint16(modes[i])))
 		}
 		if sizes != nil {
 			f.Size = sizes[i]
@@ -407,35 +408,6 @@ func (bl *rpmBlob) optStrs(tag uint32, n int) ([]string, error) {
 		return nil, bl.ferr(bl.entries[tag], "%d values for %d files", len(v), n)
 	}
 	return v, nil
-}
-
-// unixToMode converts st_mode bits to an fs.FileMode.
-func unixToMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & 0o170000 {
-	case 0o040000:
-		mode |= fs.ModeDir
-	case 0o120000:
-		mode |= fs.ModeSymlink
-	case 0o020000:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case 0o060000:
-		mode |= fs.ModeDevice
-	case 0o010000:
-		mode |= fs.ModeNamedPipe
-	case 0o140000:
-		mode |= fs.ModeSocket
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
 }
 
 // readRPM reads an rpmdb.sqlite: the database (and its write-ahead log)
