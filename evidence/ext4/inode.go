@@ -140,7 +140,7 @@ func (f *FS) inodeRaw(ino uint32) ([]byte, int64, error) {
 // inode returns inode ino, through the inode cache. A checksum mismatch is
 // a warning; the inode is still read.
 func (f *FS) inode(ino uint32) (*inode, error) {
-	if in, ok := f.inodes.get(ino); ok {
+	if in, ok := f.inodes.Get(ino); ok {
 		return in, nil
 	}
 	raw, off, err := f.inodeRaw(ino)
@@ -154,7 +154,7 @@ func (f *FS) inode(ino uint32) (*inode, error) {
 	if f.sb.metadataCsum() && !f.inodeCsumOK(ino, raw, in) && !allZero(raw) {
 		f.warnf("ext4 inode %d: offset %d: checksum mismatch", ino, off)
 	}
-	f.inodes.put(ino, in, 1)
+	f.inodes.Put(ino, in, 1)
 	return in, nil
 }
 

@@ -103,7 +103,7 @@ func (ip *inode) splitForks(lit []byte) error {
 
 // getInode reads and checks the live inode ino.
 func (f *FS) getInode(ino uint64) (*inode, error) {
-	if ip, ok := f.inodes.get(ino); ok {
+	if ip, ok := f.inodes.Get(ino); ok {
 		return ip, nil
 	}
 	ip, err := f.readInode(ino)
@@ -116,7 +116,7 @@ func (f *FS) getInode(ino uint64) (*inode, error) {
 	if err := f.checkInode(ip); err != nil {
 		return nil, err
 	}
-	f.inodes.put(ino, ip, 1)
+	f.inodes.Put(ino, ip, 1)
 	return ip, nil
 }
 
