@@ -237,34 +237,29 @@ func (ps *persist) cron() {
 
 // crontabFile lists the jobs of one crontab.
 func (ps *persist) crontabFile(p string, system bool, user string) {
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
-		return
-	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
+	cf := ps.readConf(p)
+	if cf == nil {
 		return
 	}
 	refused := ""
-	name := path.Base(rp)
-	if system && rp != crontab && !runPartsName(name) {
+	name := path.Base(cf.path)
+	if system && cf.path != crontab && !runPartsName(name) {
 		refused = "cron skips files in cron.d whose names are not letters, digits, '_' and '-'"
 	}
-	if fst, _ := lstat(ps.src, fp); fst != nil && system && (fst.UID != 0 || fst.Mode&0o022 != 0) {
+	if fst, _ := lstat(ps.src, cf.file); fst != nil && system && (fst.UID != 0 || fst.Mode&0o022 != 0) {
 		refused = "cron refuses a system crontab not owned by root or writable by group or others"
 	}
-	for _, cl := range parseCrontab(b, system) {
+	for _, cl := range parseCrontab(cf.data, system) {
 		if cl.Env {
 			continue
 		}
-		e := Entry{Path: rp, Line: cl.Line, Kind: KindCron, Target: cl.Text, Enabled: cl.Bad == "" && refused == "", EvidencePath: fp, Flags: []string{}}
+		e := Entry{Path: cf.path, Line: cl.Line, Kind: KindCron, Target: cl.Text, Enabled: cl.Bad == "" && refused == "", EvidencePath: cf.file, Flags: []string{}}
 		j := cl.Job
 		if !system {
 			j.User = user
 		}
 		e.Cron = &j
-		ps.stamp(&e, rp, st)
+		ps.stamp(&e, cf.path, cf.st)
 		if cl.Long {
 			addFlag(&e, FlagLongLine)
 		}
@@ -291,22 +286,17 @@ func (ps *persist) crontabFile(p string, system bool, user string) {
 }
 
 func (ps *persist) anacron() {
-	rp, st := ps.lstatAbs(anacrontab)
-	if st == nil {
+	cf := ps.readConf(anacrontab)
+	if cf == nil {
 		return
 	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", anacrontab, err)
-		return
-	}
-	for _, cl := range parseAnacrontab(b) {
+	for _, cl := range parseAnacrontab(cf.data) {
 		if cl.Env {
 			continue
 		}
 		j := cl.Job
-		e := Entry{Path: rp, Line: cl.Line, Kind: KindAnacron, Target: cl.Text, Enabled: cl.Bad == "", EvidencePath: fp, Cron: &j, Flags: []string{}}
-		ps.stamp(&e, rp, st)
+		e := Entry{Path: cf.path, Line: cl.Line, Kind: KindAnacron, Target: cl.Text, Enabled: cl.Bad == "", EvidencePath: cf.file, Cron: &j, Flags: []string{}}
+		ps.stamp(&e, cf.path, cf.st)
 		if cl.Bad != "" {
 			e.Note = "anacron rejects this line: " + cl.Bad
 		}

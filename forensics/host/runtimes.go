@@ -228,26 +228,21 @@ func (ps *persist) containerdFile(p string, depth int, seen map[string]bool) {
 		return
 	}
 	seen[p] = true
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
-		return
-	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
+	cf := ps.readConf(p)
+	if cf == nil {
 		return
 	}
 	var cfg map[string]any
-	if err := toml.Unmarshal(b, &cfg); err != nil {
+	if err := toml.Unmarshal(cf.data, &cfg); err != nil {
 		ps.w.add("%s: not readable TOML: %v", p, err)
 		return
 	}
 	add := func(rs RuntimeSetting, ordinary bool) {
-		e := Entry{Path: rp, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: fp, Runtime: &rs, Flags: []string{}}
+		e := Entry{Path: cf.path, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: cf.file, Runtime: &rs, Flags: []string{}}
 		if e.Target == "" {
 			e.Target = rs.RuntimeType
 		}
-		ps.stamp(&e, rp, st)
+		ps.stamp(&e, cf.path, cf.st)
 		if rs.Program != "" {
 			ps.runs(&e, "", rs.Program)
 		}
@@ -321,7 +316,7 @@ func (ps *persist) containerdFile(p string, depth int, seen map[string]bool) {
 			dir = d
 		}
 		add(RuntimeSetting{Runtime: "containerd", Setting: `plugins."io.containerd.nri.v1.nri"`, Program: "", RuntimeType: "nri", Detail: "NRI is enabled; plugins in " + dir + " are started with containerd"}, true)
-		ps.nriPlugins(rp, "containerd", dir)
+		ps.nriPlugins(cf.path, "containerd", dir)
 	}
 	if sp, ok := cfg["stream_processors"].(map[string]any); ok {
 		var names []string
@@ -386,25 +381,20 @@ func (ps *persist) crio() {
 		files = append(files, path.Join(rd, n))
 	}
 	for _, p := range files {
-		rp, st := ps.lstatAbs(p)
-		if st == nil {
-			continue
-		}
-		b, fp, err := ps.readFileAt(rp)
-		if err != nil {
-			ps.w.add("%s: %v", p, err)
+		cf := ps.readConf(p)
+		if cf == nil {
 			continue
 		}
 		var cfg map[string]any
-		if err := toml.Unmarshal(b, &cfg); err != nil {
+		if err := toml.Unmarshal(cf.data, &cfg); err != nil {
 			ps.w.add("%s: not readable TOML: %v", p, err)
 			continue
 		}
 		crio, _ := cfg["crio"].(map[string]any)
 		rt, _ := crio["runtime"].(map[string]any)
 		add := func(rs RuntimeSetting, ordinary bool) {
-			e := Entry{Path: rp, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: fp, Runtime: &rs, Flags: []string{}}
-			ps.stamp(&e, rp, st)
+			e := Entry{Path: cf.path, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: cf.file, Runtime: &rs, Flags: []string{}}
+			ps.stamp(&e, cf.path, cf.st)
 			if rs.Program != "" {
 				ps.runs(&e, "", rs.Program)
 			}
@@ -441,7 +431,7 @@ func (ps *persist) crio() {
 					dir = d
 				}
 				add(RuntimeSetting{Runtime: "cri-o", Setting: "crio.nri", RuntimeType: "nri", Detail: "NRI is enabled; plugins in " + dir + " are started with CRI-O"}, true)
-				ps.nriPlugins(rp, "cri-o", dir)
+				ps.nriPlugins(cf.path, "cri-o", dir)
 			}
 		}
 	}
