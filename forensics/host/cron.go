@@ -63,16 +63,11 @@ var cronKeywords = map[string]bool{
 func parseCrontab(b []byte, system bool) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range lines(b) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(b) {
+		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) {
-			cl.Env = true
-			k, v, _ := strings.Cut(t, "=")
-			cl.EnvValue = strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+			cl.Env, cl.EnvValue = true, cronEnv(t)
 			if len(env) < 64 {
 				env = append(env, cl.EnvValue)
 			}
@@ -131,6 +126,13 @@ func isCronEnv(t string) bool {
 	return k != "" && !strings.ContainsAny(k, " \t")
 }
 
+// cronEnv is a NAME=value line as the environment it sets ("NAME=value",
+// spaces around the name and value and quotes around the value dropped).
+func cronEnv(t string) string {
+	k, v, _ := strings.Cut(t, "=")
+	return strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+}
+
 func unquote(v string) string {
 	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 		return v[1 : len(v)-1]
@@ -176,17 +178,12 @@ func cronField(f string) bool {
 func parseAnacrontab(b []byte) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range lines(b) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(b) {
+		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) && !strings.HasPrefix(t, "@") {
 			if f, _ := cutFields(t, 1); len(f) == 1 && strings.Contains(f[0], "=") {
-				cl.Env = true
-				k, v, _ := strings.Cut(t, "=")
-				cl.EnvValue = strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+				cl.Env, cl.EnvValue = true, cronEnv(t)
 				env = append(env, cl.EnvValue)
 				out = append(out, cl)
 				continue

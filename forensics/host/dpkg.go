@@ -287,12 +287,8 @@ func parseDiversions(r io.Reader, file string, w *warnings) map[string]diversion
 // parseDpkgCfg reads path-exclude/path-include options of a dpkg.cfg file.
 func parseDpkgCfg(b []byte) []pathFilter {
 	var out []pathFilter
-	for _, l := range lines(b) {
-		s := strings.TrimSpace(l.Text)
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		s = strings.TrimPrefix(s, "--")
+	for _, l := range contentLines(b) {
+		s := strings.TrimPrefix(l.Text, "--")
 		name, val, ok := strings.Cut(s, "=")
 		if !ok {
 			name, val, ok = strings.Cut(s, " ")

@@ -370,11 +370,8 @@ func (ps *persist) keyFile(p, user string) {
 	if cf == nil {
 		return
 	}
-	for _, l := range lines(cf.data) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(cf.data) {
+		t := l.Text
 		k := parseAuthorizedKey(t)
 		k.User = user
 		target := k.Comment

@@ -150,6 +150,19 @@ type textLine struct {
 	Long bool   // the line was longer than MaxLine
 }
 
+// contentLines is lines(b) trimmed of surrounding space, without the
+// blank lines and '#' comments.
+func contentLines(b []byte) []textLine {
+	var out []textLine
+	for _, l := range lines(b) {
+		l.Text = strings.TrimSpace(l.Text)
+		if l.Text != "" && l.Text[0] != '#' {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // lines splits b into lines, each cut at MaxLine.
 func lines(b []byte) []textLine {
 	var out []textLine
