@@ -182,32 +182,32 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 		return nil, &evidence.FormatError{File: "rpm header", Offset: 0, Msg: fmt.Sprintf("%d files, over %d", n, maxRPMFiles)}
 	}
 	// per-file arrays: each must have one value per file when present
-	modes, err := bl.optInts(rpmTagFileModes, n)
+	modes, err := perFile(bl, rpmTagFileModes, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := bl.optInts(rpmTagLongFileSizes, n)
+	sizes, err := perFile(bl, rpmTagLongFileSizes, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
 	if sizes == nil {
-		if sizes, err = bl.optInts(rpmTagFileSizes, n); err != nil {
+		if sizes, err = perFile(bl, rpmTagFileSizes, n, bl.ints); err != nil {
 			return nil, err
 		}
 	}
-	flags, err := bl.optInts(rpmTagFileFlags, n)
+	flags, err := perFile(bl, rpmTagFileFlags, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	states, err := bl.optInts(rpmTagFileStates, n)
+	states, err := perFile(bl, rpmTagFileStates, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	digests, err := bl.optStrs(rpmTagFileDigests, n)
+	digests, err := perFile(bl, rpmTagFileDigests, n, bl.strs)
 	if err != nil {
 		return nil, err
 	}
-	links, err := bl.optStrs(rpmTagFileLinkTos, n)
+	links, err := perFile(bl, rpmTagFileLinkTos, n, bl.strs)
 	if err != nil {
 		return nil, err
 	}
@@ -380,24 +380,10 @@ func (bl *rpmBlob) str(tag uint32) (string, error) {
 	return s[0], nil
 }
 
-// optInts reads a per-file integer array: nil when absent, an error when
-// it does not hold n values.
-func (bl *rpmBlob) optInts(tag uint32, n int) ([]int64, error) {
-	v, err := bl.ints(tag)
-	if errors.Is(err, errNoTag) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(v) != n {
-		return nil, bl.ferr(bl.entries[tag], "%d values for %d files", len(v), n)
-	}
-	return v, nil
-}
-
-func (bl *rpmBlob) optStrs(tag uint32, n int) ([]string, error) {
-	v, err := bl.strs(tag)
+// perFile reads a per-file array with read (bl.ints, bl.strs): nil when
+// the tag is absent, an error when it does not hold n values.
+func perFile[T any](bl *rpmBlob, tag uint32, n int, read func(uint32) ([]T, error)) ([]T, error) {
+	v, err := read(tag)
 	if errors.Is(err, errNoTag) {
 		return nil, nil
 	}
