@@ -2,36 +2,24 @@ package vfs
 
 import "io/fs"
 
-// The file type bits of st_mode (S_IFMT and its values), as inodes of every
-// Linux filesystem and package databases (rpm) store them.
-const (
-	unixTypeMask = 0o170000
-	unixFifo     = 0o010000
-	unixChar     = 0o020000
-	unixDir      = 0o040000
-	unixBlock    = 0o060000
-	unixSymlink  = 0o120000
-	unixSocket   = 0o140000
-)
-
 // FromUnixMode converts an st_mode (type bits, rwx for all, setuid 04000,
 // setgid 02000, sticky 01000) to an fs.FileMode; it is the inverse of
 // UnixMode plus the type. Type bits that name no type (nor a regular file)
 // give no type bit: callers that must tell look at m&0o170000 themselves.
 func FromUnixMode(m uint32) fs.FileMode {
 	mode := fs.FileMode(m & 0o777)
-	switch m & unixTypeMask {
-	case unixDir:
+	switch m & 0o170000 {
+	case 0o040000: // S_IFDIR
 		mode |= fs.ModeDir
-	case unixSymlink:
+	case 0o120000: // S_IFLNK
 		mode |= fs.ModeSymlink
-	case unixFifo:
+	case 0o010000: // S_IFIFO
 		mode |= fs.ModeNamedPipe
-	case unixSocket:
+	case 0o140000: // S_IFSOCK
 		mode |= fs.ModeSocket
-	case unixChar:
+	case 0o020000: // S_IFCHR
 		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case unixBlock:
+	case 0o060000: // S_IFBLK
 		mode |= fs.ModeDevice
 	}
 	if m&0o4000 != 0 {
