@@ -110,7 +110,6 @@ type fsView[E fsViewEntry] interface {
 	LstatEntry(name string) (E, error)
 	StatEntry(name string) (E, error)
 	ReadDirEntries(name string) ([]E, error)
-	Walk(root string) iter.Seq2[E, error]
 	OpenEntry(e E) (evidence.File, error)
 	OpenFile(name string) (evidence.File, error)
 }
@@ -249,6 +248,7 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	base := o.view.layerBase(c)
 	return listFs(a, v, p, o, fsListing[*overlay.Entry]{
 		dir:    func(top *overlay.Entry) string { return top.Path },
+		walk:   v.Walk,
 		entry:  func(e *overlay.Entry) fsEntry { return newFsEntry(e, base) },
 		column: "LAYER",
 		origin: func(e fsEntry) string { return layerLabel(e.Layer, e.LayerName) },
@@ -258,6 +258,7 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 // fsListing says how fs ls shows the entries of one kind of view.
 type fsListing[E fsViewEntry] struct {
 	dir    func(top E) string // what PATH's listing reads, top being PATH's entry
+	walk   func(dir string) iter.Seq2[E, error]
 	entry  func(E) fsEntry
 	column string               // the origin column's header
 	origin func(fsEntry) string // its cell
@@ -289,7 +290,7 @@ func listFs[E fsViewEntry](a *app, v fsView[E], p string, o fsLsFlags, l fsListi
 	}
 	switch {
 	case o.recursive:
-		for e, err := range v.Walk(l.dir(top)) {
+		for e, err := range l.walk(l.dir(top)) {
 			if err != nil {
 				a.warn(err.Error())
 				continue

@@ -49,6 +49,7 @@ func runFsLsMounted(a *app, ref, p string, o fsLsFlags) error {
 	}
 	return listFs(a, v, p, o, fsListing[*forensics.MountedEntry]{
 		dir:    func(*forensics.MountedEntry) string { return p },
+		walk:   v.Walk,
 		entry:  newMountedFsEntry,
 		column: "ORIGIN",
 		origin: func(e fsEntry) string {
