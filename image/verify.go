@@ -170,28 +170,48 @@ func VerifyLayer(ctx context.Context, blob io.Reader, layer Layer, snap evidence
 // and hashes it, off the decompressor's goroutine.
 func readBlob(blob io.Reader, h hash.Hash, n *int64, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
 	defer close(full)
+	err := pump(blob, full, free, done, func(b []byte) error {
+		h.Write(b)
+		*n += int64(len(b))
+		return nil
+	})
+	switch {
+	case err == errStopped || err == io.EOF:
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading the blob at offset %d: %w", *n, err)
+	}
+	return nil
+}
+
+// errStopped is pump's error when done closed.
+var errStopped = errors.New("stopped")
+
+// pump is a stage of the verifier's pipeline: it fills buffers taken from
+// free with r's bytes and hands them on full, each chunk first passed to
+// check. It returns r's error (io.EOF at its end), check's, or errStopped
+// once done is closed.
+func pump(r io.Reader, full chan<- []byte, free <-chan []byte, done <-chan struct{}, check func([]byte) error) error {
 	for {
 		var buf []byte
 		select {
 		case buf = <-free:
 		case <-done:
-			return nil
+			return errStopped
 		}
-		m, err := fill(blob, buf)
-		if m > 0 {
-			h.Write(buf[:m])
-			*n += int64(m)
+		n, err := fill(r, buf)
+		if n > 0 {
+			if err := check(buf[:n]); err != nil {
+				return err
+			}
 			select {
-			case full <- buf[:m]:
+			case full <- buf[:n]:
 			case <-done:
-				return nil
+				return errStopped
 			}
 		}
-		if err == io.EOF {
-			return nil
-		}
 		if err != nil {
-			return fmt.Errorf("reading the blob at offset %d: %w", *n, err)
+			return err
 		}
 	}
 }
@@ -356,48 +376,39 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 func (v *verifier) produce(dec io.Reader, br *bufio.Reader, cs *stream, comp string, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
 	defer close(full)
 	var total int64
-	for {
-		var buf []byte
-		select {
-		case buf = <-free:
-		case <-done:
+	var limit error
+	err := pump(dec, full, free, done, func(b []byte) error {
+		if err := v.ctx.Err(); err != nil {
+			limit = err
+			return err
+		}
+		total += int64(len(b))
+		if total > v.opt.MaxBytes {
+			limit = fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
+		} else if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > cs.n {
+			limit = fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, cs.n, v.opt.MaxRatio)
+		}
+		return limit
+	})
+	switch {
+	case err == errStopped:
+		return nil
+	case limit != nil:
+		return limit
+	case err == io.EOF:
+		if comp == "none" {
 			return nil
 		}
-		n, err := fill(dec, buf)
-		if n > 0 {
-			total += int64(n)
-			if total > v.opt.MaxBytes {
-				return fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
-			}
-			if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > cs.n {
-				return fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, cs.n, v.opt.MaxRatio)
-			}
-			select {
-			case full <- buf[:n]:
-			case <-done:
-				return nil
-			}
-		}
-		if err == io.EOF {
-			if comp == "none" {
-				return nil
-			}
-			// Hash whatever follows the compressed stream too.
-			_, err := io.Copy(io.Discard, br)
-			return err
-		}
-		if err != nil {
-			select {
-			case <-done:
-				return nil // stopped by the consumer: its error is the one
-			default:
-			}
-			return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
-		}
-		if err := v.ctx.Err(); err != nil {
-			return err
-		}
+		// Hash whatever follows the compressed stream too.
+		_, err := io.Copy(io.Discard, br)
+		return err
 	}
+	select {
+	case <-done:
+		return nil // stopped by the consumer: its error is the one
+	default:
+	}
+	return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
 }
 
 func (v *verifier) consume(st *stream) error {

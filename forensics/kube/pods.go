@@ -295,36 +295,26 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 		return nil
 	}
 	var out []Volume
-	for _, pl := range plugins {
-		if !pl.Mode.IsDir() {
-			continue
-		}
-		plugin := path.Base(pl.Name)
-		kind, ok := pluginKinds[plugin]
-		if !ok {
-			kind = VolOther
-		}
-		vols, err := src.ReadDir(pl.Name)
+	for pv, err := range pluginVolumes(src, plugins) {
+		v := pv.st
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(pl.Name), err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(v.Name), err))
 			continue
 		}
-		for _, v := range vols {
-			if ctx.Err() != nil {
-				return out
-			}
-			vol := Volume{Name: path.Base(v.Name), Plugin: plugin, Kind: kind, Writable: kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
-			if !v.Mode.IsDir() {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", abs(v.Name), v.Mode))
-				out = append(out, vol)
-				continue
-			}
-			countVolume(src, &vol)
-			if kind == VolProjected || kind == VolSecret {
-				p.Tokens = append(p.Tokens, findTokens(src, &vol, p)...)
-			}
-			out = append(out, vol)
+		if ctx.Err() != nil {
+			return out
 		}
+		vol := Volume{Name: path.Base(v.Name), Plugin: pv.plugin, Kind: pv.kind, Writable: pv.kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
+		if !v.Mode.IsDir() {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", abs(v.Name), v.Mode))
+			out = append(out, vol)
+			continue
+		}
+		countVolume(src, &vol)
+		if pv.kind == VolProjected || pv.kind == VolSecret {
+			p.Tokens = append(p.Tokens, findTokens(src, &vol, p)...)
+		}
+		out = append(out, vol)
 	}
 	return out
 }
