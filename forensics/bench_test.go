@@ -29,7 +29,7 @@ func benchDriftNode(b *testing.B) (*Node, string) {
 		}
 		os.WriteFile(marker, []byte(lay.ContainerID+"\n"+lay.UpperDir+"\n"), 0o644)
 	}
-	n, err := OpenPath(benchDriftDir, &Options{})
+	n, err := OpenPath(context.Background(), benchDriftDir, &Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

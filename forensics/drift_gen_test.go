@@ -21,7 +21,7 @@ func TestDriftGeneratedNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := OpenPath(dir, &Options{})
+	n, err := OpenPath(context.Background(), dir, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ var attackedRows = map[string]row{
 
 func fixtureNode(t *testing.T) *Node {
 	t.Helper()
-	n, err := OpenPath(testfix.NodeArchive(t), &Options{})
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package forensics_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -11,7 +12,7 @@ import (
 // the runtime bound in. The layers hold an empty /etc/resolv.conf (runc's
 // mount point); the container read the sandbox's.
 func ExampleNode_MountedView() {
-	node, err := forensics.OpenPath(sampleNode, nil)
+	node, err := forensics.OpenPath(context.Background(), sampleNode, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,7 +12,7 @@ const sampleNode = "../testdata/containerd-node/containerd-node.tar.gz"
 
 // Open a node's evidence and list its pods and their containers.
 func Example() {
-	node, err := forensics.OpenPath(sampleNode, nil)
+	node, err := forensics.OpenPath(context.Background(), sampleNode, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -33,7 +33,7 @@ func Example() {
 
 // What the attacker changed in a container: the executables it dropped.
 func ExampleDrift() {
-	node, err := forensics.OpenPath(sampleNode, nil)
+	node, err := forensics.OpenPath(context.Background(), sampleNode, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -66,7 +66,7 @@ func ExampleDrift() {
 
 // Prove that the unpacked layers on disk are the images'.
 func ExampleNode_VerifyImages() {
-	node, err := forensics.OpenPath(sampleNode, nil)
+	node, err := forensics.OpenPath(context.Background(), sampleNode, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -91,7 +91,7 @@ func ExampleNode_VerifyImages() {
 
 // Open a container's checkpoint from the node and print its process tree.
 func ExampleNode_OpenCheckpoint() {
-	node, err := forensics.OpenPath(sampleNode, nil)
+	node, err := forensics.OpenPath(context.Background(), sampleNode, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

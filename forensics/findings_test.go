@@ -15,7 +15,7 @@ import (
 // info — and the checkpoint's miner process, running from the container
 // diff with a connection, critical.
 func TestFindingsOfTheAttackedContainer(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), nil)
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

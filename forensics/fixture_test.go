@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -203,7 +204,7 @@ func checkFixtureNode(t *testing.T, n *Node) {
 }
 
 func TestFixtureArchive(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), &Options{})
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,14 +214,14 @@ func TestFixtureArchive(t *testing.T) {
 
 func TestFixtureExtracted(t *testing.T) {
 	dir := testfix.Extract(t, testfix.NodeArchive(t))
-	n, err := OpenPath(dir, &Options{})
+	n, err := OpenPath(context.Background(), dir, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
 	checkFixtureNode(t, n)
 	// And rooted at the node directory itself, with the root given.
-	n2, err := OpenPath(filepath.Join(dir, "node"), &Options{Roots: map[string]string{"containerd": "/var/lib/containerd"}})
+	n2, err := OpenPath(context.Background(), filepath.Join(dir, "node"), &Options{Roots: map[string]string{"containerd": "/var/lib/containerd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestFixtureExtracted(t *testing.T) {
 }
 
 func TestFindContainer(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), &Options{})
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestFindContainer(t *testing.T) {
 }
 
 func TestNamespaceFilter(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), &Options{Namespaces: []string{"default"}})
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), &Options{Namespaces: []string{"default"}})
 	if err != nil {
 		t.Fatal(err)
 	}

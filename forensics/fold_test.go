@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestFoldDockerTasks(t *testing.T) {
 
 func TestNamespaceFilterDocker(t *testing.T) {
 	for ns, want := range map[string]int{"moby": 3, "k8s.io": 0} {
-		n, err := OpenPath(testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"), &Options{Namespaces: []string{ns}})
+		n, err := OpenPath(context.Background(), testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"), &Options{Namespaces: []string{ns}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 
 func openHost(t *testing.T, root string) *Node {
 	t.Helper()
-	n, err := OpenPath(root, &Options{AllowNoRuntime: true})
+	n, err := OpenPath(context.Background(), root, &Options{AllowNoRuntime: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func hostNodes(t *testing.T) []struct {
 	n    *Node
 } {
 	t.Helper()
-	dir, err := OpenPath(testfix.KubeHost(t), nil)
+	dir, err := OpenPath(context.Background(), testfix.KubeHost(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func hostNodes(t *testing.T) []struct {
 	hostArchive.Lock()
 	defer hostArchive.Unlock()
 	if hostArchive.n == nil {
-		a, err := OpenPath(testfix.KubeHostArchive(t), nil)
+		a, err := OpenPath(context.Background(), testfix.KubeHostArchive(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func TestKubeHostTriage(t *testing.T) {
 
 // A node without a kubelet: no error where the kubelet is optional.
 func TestNoKubelet(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), nil)
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestNoKubelet(t *testing.T) {
 
 // Node.Kubelet stops when cancelled, and a cancelled read is not kept.
 func TestKubeletCancel(t *testing.T) {
-	n, err := OpenPath(testfix.KubeHost(t), nil)
+	n, err := OpenPath(context.Background(), testfix.KubeHost(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

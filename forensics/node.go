@@ -55,6 +55,9 @@ type Options struct {
 	Roots map[string]string
 	// Namespaces keeps only these runtime namespaces (all when empty).
 	Namespaces []string
+	// Evidence tunes how OpenPath opens the evidence (the cache of
+	// decompressed collections, temp space, progress); nil for defaults.
+	Evidence *evidence.OpenOptions
 	// AllowNoRuntime opens evidence that holds no container runtime (a
 	// host whose kubelet checkpoints, logs or persistence are the
 	// question) instead of failing with ErrNoRuntime.
@@ -66,6 +69,9 @@ type Options struct {
 // goroutines.
 type Node struct {
 	Src evidence.Source
+	// Evidence is the opened evidence (its kind, size, cache and hash)
+	// when the node was opened by OpenPath; nil after Open.
+	Evidence *evidence.Evidence
 	// Runtimes are the stores read, in the order of the readers
 	// (containerd, Docker, containers-storage roots).
 	Runtimes []model.Runtime
@@ -83,35 +89,45 @@ type Node struct {
 // ErrNoRuntime is returned when the evidence holds no runtime we read.
 var ErrNoRuntime = errors.New("no container runtime found in the evidence")
 
-// OpenSource opens evidence from a host path through evidence.Open: a
-// directory (a mounted image) or a .tar, .tar.gz or .tar.zst collection,
-// told apart by content. An archive (or directory) that holds a single
-// top-level directory and no filesystem root of its own is read from
-// inside that directory. Closing the source closes the evidence.
-func OpenSource(root string) (evidence.Source, []string, error) {
-	ev, err := evidence.Open(context.TODO(), root, nil)
-	if err != nil {
-		return nil, nil, err
+// OpenPath opens the evidence at root through evidence.Open — a
+// directory (a mounted image), a .tar, .tar.gz or .tar.zst collection, or
+// a disk image, told apart by content; a collection holding a single
+// top-level directory is read from inside it — and reads every runtime
+// found in it. Opening a compressed collection decompresses and indexes
+// it (or reuses the cache of an earlier command); it stops when ctx is
+// cancelled. When it fails after the evidence was opened, the error is an
+// *OpenError carrying what was noted while opening (a damaged archive's
+// warning, say), so that a caller can say it before the error.
+func OpenPath(ctx context.Context, root string, opt *Options) (*Node, error) {
+	var eo *evidence.OpenOptions
+	if opt != nil {
+		eo = opt.Evidence
 	}
-	return ev.Source, evidence.WarningLines(ev.Notes), nil
-}
-
-// OpenPath opens the evidence at root (see OpenSource) and reads every
-// runtime found in it.
-func OpenPath(root string, opt *Options) (*Node, error) {
-	src, notes, err := OpenSource(root)
+	ev, err := evidence.Open(ctx, root, eo)
 	if err != nil {
 		return nil, err
 	}
-	n, err := Open(src, opt)
+	notes := evidence.WarningLines(ev.Notes)
+	n, err := Open(ev.Source, opt)
 	if err != nil {
-		src.Close()
-		return nil, err
+		ev.Close()
+		return nil, &OpenError{Notes: notes, Err: err}
 	}
+	n.Evidence = ev
 	n.Notes = append(notes, n.Notes...)
-	n.closers = append(n.closers, src.Close)
+	n.closers = append(n.closers, ev.Close)
 	return n, nil
 }
+
+// OpenError is OpenPath's error once the evidence itself was opened: the
+// notes made while opening it come with the error.
+type OpenError struct {
+	Notes []string
+	Err   error
+}
+
+func (e *OpenError) Error() string { return e.Err.Error() }
+func (e *OpenError) Unwrap() error { return e.Err }
 
 // Open reads the runtimes of an already opened evidence source.
 func Open(src evidence.Source, opt *Options) (*Node, error) {

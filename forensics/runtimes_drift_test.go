@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -66,7 +67,7 @@ func TestDriftDockerAndPodmanGroundTruth(t *testing.T) {
 			if err := json.Unmarshal(b, &rows); err != nil {
 				t.Fatal(err)
 			}
-			n, err := OpenPath(testfix.Fixture(t, "runtimes-c1", c.archive), &Options{})
+			n, err := OpenPath(context.Background(), testfix.Fixture(t, "runtimes-c1", c.archive), &Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 // Sorting through spilled runs gives exactly the in-memory order: the same
 // events, the same ties, on the sample node.
 func TestTimelineSpilledRunsSameOrder(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), nil)
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestTimelineSpilledRunsSameOrder(t *testing.T) {
 }
 
 func TestTimelineAndDriftCancel(t *testing.T) {
-	n, err := OpenPath(testfix.NodeArchive(t), nil)
+	n, err := OpenPath(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 func storedDiffs(t *testing.T, root string) (map[string]string, []image.Verification) {
 	t.Helper()
-	n, err := OpenPath(root, &Options{})
+	n, err := OpenPath(context.Background(), root, &Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

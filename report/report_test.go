@@ -31,7 +31,7 @@ func hostileCase(t *testing.T) *forensics.Case {
 	if err := os.WriteFile(filepath.Join(up, "esc\x1b]0;pwned\x07\x9b2J"), []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := forensics.OpenPath(dir, nil)
+	n, err := forensics.OpenPath(context.Background(), dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
 	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
 )
 
@@ -34,23 +36,23 @@ func looksLikeCheckpoint(p string) bool {
 	if _, err := os.Stat(p); err != nil {
 		return false
 	}
-	src, _, err := forensics.OpenSource(p)
+	ev, err := evidence.Open(context.Background(), p, &evidence.OpenOptions{NoCache: true})
 	if err != nil {
 		return false
 	}
-	defer src.Close()
-	return checkpoint.Holds(src)
+	defer ev.Close()
+	return checkpoint.Holds(ev.Source)
 }
 
 // looksLikeNode says whether a host path holds a node's evidence (a
 // filesystem root) rather than a checkpoint.
 func looksLikeNode(p string) bool {
-	src, _, err := forensics.OpenSource(p)
+	ev, err := evidence.Open(context.Background(), p, &evidence.OpenOptions{NoCache: true})
 	if err != nil {
 		return false
 	}
-	defer src.Close()
-	return forensics.LooksLikeNode(src)
+	defer ev.Close()
+	return forensics.LooksLikeNode(ev.Source)
 }
 
 // sourceHint adds to a checkpoint SOURCE's error the likely mix-up: a

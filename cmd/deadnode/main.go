@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/render"
 )
@@ -57,6 +59,8 @@ type app struct {
 	namespaces []string
 	output     string
 	wide       bool
+	cacheDir   string
+	noCache    bool
 	stdout     io.Writer
 	stderr     io.Writer
 
@@ -74,6 +78,8 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&a.namespaces, "namespace", "n", nil, "only these runtime namespaces (repeatable, comma-separated)")
 	fs.StringVarP(&a.output, "output", "o", "table", "output format: table, json or jsonl")
 	fs.BoolVar(&a.wide, "wide", false, "tables: print every cell whole (full ids and hashes), not fitted to the terminal")
+	fs.StringVar(&a.cacheDir, "cache", "", "where decompressed collections are kept for the next command (default $XDG_CACHE_HOME/deadnode; private, bounded, never inside the evidence)")
+	fs.BoolVar(&a.noCache, "no-cache", false, "decompress a compressed collection privately for this command only")
 }
 
 // rootFlags override the detection of a runtime's root.
@@ -85,7 +91,7 @@ var rootFlags = []struct{ flag, runtime, help string }{
 
 // valueFlags are global flags that take a value, for finding the command
 // words among the arguments.
-var valueFlags = map[string]bool{"--root": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
+var valueFlags = map[string]bool{"--cache": true, "--root": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
 
 func main() {
 	// A signal ends the process without running deferred removals: the
@@ -263,8 +269,21 @@ func (a *app) evidence() (*forensics.Node, error) {
 	}
 	o := a.options()
 	o.AllowNoRuntime = true
-	n, err := forensics.OpenPath(a.root, o)
+	p := a.newProgress("reading "+a.root, 0)
+	o.Evidence = &evidence.OpenOptions{CacheDir: a.cacheDir, NoCache: a.noCache, Progress: func(pr evidence.Progress) {
+		p.Set(pr.Done, pr.Total)
+	}}
+	n, err := forensics.OpenPath(context.Background(), a.root, o)
+	p.Done()
 	if err != nil {
+		var oe *forensics.OpenError
+		if errors.As(err, &oe) {
+			// What was noted while opening (a damaged archive, say) comes
+			// before the error it may explain.
+			for _, note := range oe.Notes {
+				render.Line(a.stderr, "note: ", note)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", a.root, err)
 	}
 	for _, note := range n.Notes {

@@ -38,6 +38,16 @@ func (p *progress) Start(label string, total int64) {
 	p.label, p.total, p.done = label, total, 0
 }
 
+// Set moves the bar to done of total units.
+func (p *progress) Set(done, total int64) {
+	p.done, p.total = done, total
+	if p.w == nil || time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.draw()
+}
+
 // Add advances the bar by n units.
 func (p *progress) Add(n int64) {
 	p.done += n

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -18,7 +19,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: listcontainers EVIDENCE (a directory or a .tar/.tar.gz/.tar.zst)")
 		os.Exit(2)
 	}
-	node, err := forensics.OpenPath(os.Args[1], nil)
+	node, err := forensics.OpenPath(context.Background(), os.Args[1], nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -25,7 +26,7 @@ func main() {
 }
 
 func run(w io.Writer, path string) error {
-	node, err := forensics.OpenPath(path, nil)
+	node, err := forensics.OpenPath(context.Background(), path, nil)
 	if err != nil {
 		return err
 	}

@@ -208,3 +208,28 @@ func Extract(t testing.TB, archive string) string {
 	}
 	return dir
 }
+
+// PrivateCache points the cache of decompressed collections
+// ($XDG_CACHE_HOME/deadnode) at the repository's gitignored
+// testdata/.cache/xdg, so that tests never write to the user's own cache
+// (and reuse what earlier runs decompressed). Call it from TestMain.
+func PrivateCache() {
+	dir, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return
+		}
+		dir = parent
+	}
+	xdg := filepath.Join(dir, "testdata", ".cache", "xdg")
+	if os.MkdirAll(xdg, 0o700) == nil {
+		os.Setenv("XDG_CACHE_HOME", xdg)
+	}
+}
