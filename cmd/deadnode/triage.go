@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/render"
@@ -49,7 +50,7 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	if err != nil {
 		return err
 	}
-	ev, err := evidenceInfo(a.root)
+	ev, err := evidenceInfo(a.root, n.Evidence)
 	if err != nil {
 		return err
 	}
@@ -91,16 +92,27 @@ var triageAnalyzers = forensics.DefaultAnalyzers
 // writeReport writes the HTML report.
 var writeReport = report.HTML
 
-// evidenceInfo is the identity of the evidence at a host path.
-func evidenceInfo(root string) (forensics.EvidenceInfo, error) {
+// evidenceInfo is the identity of the evidence at a host path: its kind,
+// size and sha256 — taken from the pass that decompressed a compressed
+// collection (or the cache entry it made) when there was one, else
+// hashed now.
+func evidenceInfo(root string, opened *evidence.Evidence) (forensics.EvidenceInfo, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		return forensics.EvidenceInfo{}, err
 	}
 	ev := forensics.EvidenceInfo{Path: root, Size: st.Size()}
+	if opened != nil {
+		ev.Kind = string(opened.Kind)
+	}
 	if st.IsDir() {
 		ev.Kind, ev.Size = "dir", 0
 		ev.SHA256Note = "a directory has no single hash: hash the image it was mounted or extracted from"
+		return ev, nil
+	}
+	if opened != nil && opened.Cache != nil && opened.Cache.SHA256 != "" {
+		sum := opened.Cache.SHA256
+		ev.SHA256 = &sum
 		return ev, nil
 	}
 	f, err := os.Open(root)
@@ -113,7 +125,10 @@ func evidenceInfo(root string) (forensics.EvidenceInfo, error) {
 		return ev, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	ev.SHA256, ev.Kind = &sum, "file"
+	ev.SHA256 = &sum
+	if ev.Kind == "" {
+		ev.Kind = "file"
+	}
 	return ev, nil
 }
 
