@@ -21,11 +21,12 @@ import (
 func init() {
 	register(&command{
 		name:    "triage",
-		args:    "[-f REPORT.html] [--no-memory] [--checkpoint SOURCE ...]",
+		args:    "[-f REPORT.html [--force]] [--no-memory] [--checkpoint SOURCE ...]",
 		summary: "one ranked case of the node: every analyzer's findings, containers ranked by risk, the timeline around the findings, the evidence's hash and the tool's version",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var o triageFlags
 			fs.StringVarP(&o.report, "file", "f", "", "also write a self-contained HTML report to this file")
+			fs.BoolVar(&o.force, "force", false, "overwrite an existing report file")
 			fs.BoolVar(&o.noMemory, "no-memory", false, "do not read checkpoints' process memory")
 			fs.StringArrayVar(&o.checkpoints, "checkpoint", nil, "a checkpoint archive or CRIU images directory on the host to include (repeatable)")
 			return func(a *app, args []string) error { return runTriage(a, args, o) }
@@ -35,6 +36,7 @@ func init() {
 
 type triageFlags struct {
 	report      string
+	force       bool
 	noMemory    bool
 	checkpoints []string
 }
@@ -70,7 +72,7 @@ func runTriage(a *app, args []string, o triageFlags) error {
 		a.warn(w.String())
 	}
 	if o.report != "" {
-		f, err := a.createOut(o.report, false, o.checkpoints...)
+		f, err := a.createOut(o.report, o.force, o.checkpoints...)
 		if err != nil {
 			return err
 		}
