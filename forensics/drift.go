@@ -25,6 +25,7 @@ import (
 
 // Change classes of a drift finding.
 const (
+	ChangeTooDeep         = "too_deep"          // a directory nested deeper than drift descends (evidence.DefaultMaxDepth levels)
 	ChangeAdded           = "added"             // no entry in the image
 	ChangeModified        = "modified"          // content (or link target) differs from the image's
 	ChangeMetadataOnly    = "metadata_only"     // copied up with the same content: mode, owner, times or xattrs changed
@@ -265,6 +266,13 @@ func (d *drifter) walk(ctx context.Context, stopped *bool) error {
 			return cerr
 		}
 		if err != nil {
+			var de *evidence.DepthError
+			if st != nil && errors.As(err, &de) {
+				// A tree deeper than any walk descends is itself evidence
+				// (a bomb, or hiding): an entry, not a warning.
+				chunk = append(chunk, item{st: st, deep: true})
+				return nil
+			}
 			if st != nil {
 				d.warn("%s: %v", st.Name, err)
 				return nil
@@ -355,6 +363,7 @@ const driftChunk = 256
 // item is an upper entry, or a path of deleted.files.
 type item struct {
 	st      *evidence.Stat
+	deep    bool // st is a directory nested too deep to walk
 	deleted string
 	vol     *kube.Mount // an entry of a writable volume, at rel in it
 	rel     string
@@ -381,7 +390,9 @@ func (d *drifter) run(items []item) {
 					return
 				}
 				j.out = nil
-				if it := items[i]; it.vol != nil {
+				if it := items[i]; it.deep {
+					j.tooDeep(it.st)
+				} else if it.vol != nil {
 					j.volumeEntry(it.vol, it.rel, it.st)
 				} else if it.st != nil {
 					j.entry(it.st)
@@ -931,4 +942,13 @@ func (d *job) classifyLower(f *DriftEntry, lo *overlay.Entry) {
 	}
 	defer file.Close()
 	d.classify(f, file)
+}
+
+// tooDeep reports a directory whose tree goes deeper than a walk
+// descends: what lies below is not examined.
+func (d *job) tooDeep(st *evidence.Stat) {
+	f := d.base(st.Name, st)
+	f.Change = ChangeTooDeep
+	f.Note = fmt.Sprintf("the tree below goes deeper than %d levels; it was not examined", evidence.DefaultMaxDepth)
+	d.out = append(d.out, f)
 }

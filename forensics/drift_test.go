@@ -436,3 +436,35 @@ func TestDriftInvalidUTF8Names(t *testing.T) {
 		t.Errorf("a valid name has path_bytes %q", got["/tmp"].PathBytes)
 	}
 }
+
+// Issue 16.4: a tree deeper than any walk descends is reported as what it
+// is — an entry of its own, judged — and drift goes on with the rest.
+func TestDriftTooDeepIsAFinding(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "up", "tmp")
+	for i := 0; i < evidence.DefaultMaxDepth+5; i++ {
+		p = filepath.Join(p, "d")
+	}
+	must(t, os.MkdirAll(p, 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "up", "tmp", "x.sh"), []byte("#!/bin/sh\n"), 0o755))
+	src, err := evidence.OpenDir(root)
+	must(t, err)
+	defer src.Close()
+	ds := &DriftSource{Container: model.Container{ID: "deep"}, Upper: overlay.Layer{Source: src, Dir: "up", Kind: overlay.LayerDir, Name: "up"}}
+	all, _, err := DriftAll(context.Background(), ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deep []DriftEntry
+	sawScript := false
+	for _, e := range all {
+		if e.Change == ChangeTooDeep {
+			deep = append(deep, e)
+		}
+		sawScript = sawScript || e.Path == "/tmp/x.sh"
+	}
+	want := "/tmp" + strings.Repeat("/d", evidence.DefaultMaxDepth-1)
+	if len(deep) != 1 || deep[0].Path != want || deep[0].Finding().Severity != model.SeverityMedium || !sawScript {
+		t.Fatalf("too deep: %d entries (%v), script %v", len(deep), deep, sawScript)
+	}
+}

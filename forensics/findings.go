@@ -75,6 +75,8 @@ func (e *DriftEntry) judge() (model.Severity, string) {
 	switch {
 	case e.has(classify.FlagBenign):
 		return model.SeverityInfo, "a mount point runc or the kubelet creates in every container (0 bytes in the upper layer): expected"
+	case e.Change == ChangeTooDeep:
+		return model.SeverityMedium, "a directory tree nested deeper than any tool walks was written into the container: a way to exhaust or hide from examination; what lies below was not examined"
 	case e.Change == ChangeDeleted || e.Change == ChangeDeletedDir || e.Change == ChangeOpaqueDir:
 		if e.has(classify.FlagPersistence) || strings.HasPrefix(e.Path, "/var/log/") || path.Base(e.Path) == ".bash_history" {
 			return model.SeverityMedium, "an image file of a security-relevant place was removed at run time (logs, history or boot/login configuration): possible clean-up of traces"
