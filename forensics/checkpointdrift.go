@@ -42,10 +42,10 @@ func (c closers) Close() error {
 // upper layer. When node is not nil and holds the container's image, its
 // layers are the lower view; otherwise changes are added_or_modified.
 // Close the returned closer when done.
-func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, error) {
+func CheckpointArchiveDrift(ctx context.Context, file string, node *Node) (*DriftSource, io.Closer, error) {
 	// Keep every member's data but the page images (the bulk of a
 	// checkpoint, not needed here).
-	arch, err := evidence.OpenArchive(context.TODO(), file, &evidence.ArchiveOptions{Retain: func(name string, _ int64) bool {
+	arch, err := evidence.OpenArchive(ctx, file, &evidence.ArchiveOptions{Retain: func(name string, _ int64) bool {
 		return !strings.HasPrefix(path.Base(name), "pages-")
 	}})
 	if err != nil {
@@ -56,7 +56,7 @@ func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, e
 		cl.Close()
 		return nil, nil, err
 	}
-	cp, err := checkpoint.Open(context.TODO(), arch, "", nil)
+	cp, err := checkpoint.Open(ctx, arch, "", nil)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", file, err))
 	}
@@ -68,7 +68,7 @@ func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, e
 		return fail(err)
 	}
 	diffName := file + ":" + memberRootfsDiff
-	diff, err := evidence.NewArchive(context.TODO(), f, f.Size(), diffName, nil)
+	diff, err := evidence.NewArchive(ctx, f, f.Size(), diffName, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -106,7 +106,7 @@ func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, e
 // image of the node: its RW layer diff as the upper layer, and as the lower
 // view the checkpointed container's own lower dirs when the container is
 // still recorded, else the layers of the base image.
-func (n *Node) CheckpointImageDrift(im *model.Image) (*DriftSource, io.Closer, error) {
+func (n *Node) CheckpointImageDrift(ctx context.Context, im *model.Image) (*DriftSource, io.Closer, error) {
 	img, err := n.ResolveImage(im)
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +121,7 @@ func (n *Node) CheckpointImageDrift(im *model.Image) (*DriftSource, io.Closer, e
 		return nil, nil, err
 	}
 	name := "checkpoint " + im.Name + " rw " + rw.Digest
-	arch, err := evidence.NewArchive(context.TODO(), blob, blob.Size(), name, nil)
+	arch, err := evidence.NewArchive(ctx, blob, blob.Size(), name, nil)
 	if err != nil {
 		blob.Close()
 		return nil, nil, err

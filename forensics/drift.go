@@ -170,7 +170,7 @@ func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[Dr
 	}
 	return func(yield func(DriftEntry, error) bool) {
 		stopped := false
-		d := &drifter{ds: ds, opt: o, lowerHash: map[string]string{}}
+		d := &drifter{ctx: ctx, ds: ds, opt: o, lowerHash: map[string]string{}}
 		d.fn = func(e DriftEntry) {
 			if !stopped && !yield(e, nil) {
 				stopped = true

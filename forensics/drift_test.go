@@ -163,7 +163,7 @@ func TestDriftContainerdCheckpointImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, cl, err := n.CheckpointImageDrift(im)
+	ds, cl, err := n.CheckpointImageDrift(context.Background(), im)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func nonNilFlags(f []string) []string {
 func TestDriftPodmanCheckpoints(t *testing.T) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
-			ds, cl, err := CheckpointArchiveDrift(testfix.Fixture(t, "podman-checkpoint", name), nil)
+			ds, cl, err := CheckpointArchiveDrift(context.Background(), testfix.Fixture(t, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,6 @@ package forensics
 // change class, content, executable kind, flags and identical copies.
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -216,7 +215,7 @@ func (d *job) identical(size int64, sum, self string) string {
 	}
 	d.sizeOnce.Do(func() {
 		d.bySize = map[int64][]string{}
-		for e, err := range d.lower.Walk(context.TODO(), ".") {
+		for e, err := range d.lower.Walk(d.ctx, ".") {
 			if err != nil || e == nil || !e.Stat.Mode.IsRegular() || e.Stat.Size == 0 {
 				continue
 			}
@@ -245,7 +244,7 @@ func (d *drifter) countLower(p string) int {
 		return 0
 	}
 	n := 0
-	for e, err := range d.lower.Walk(context.TODO(), p) {
+	for e, err := range d.lower.Walk(d.ctx, p) {
 		if err == nil && e != nil && e.Path != p {
 			n++
 		}

@@ -221,6 +221,7 @@ func orDot(s string) string {
 }
 
 type drifter struct {
+	ctx     context.Context
 	ds      *DriftSource
 	opt     DriftOptions
 	fn      func(DriftEntry)

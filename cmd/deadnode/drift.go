@@ -60,7 +60,7 @@ func runDrift(a *app, args []string, o driftFlags) error {
 				node = n
 			}
 			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) {
-				return forensics.CheckpointArchiveDrift(o.checkpoint, node)
+				return forensics.CheckpointArchiveDrift(context.Background(), o.checkpoint, node)
 			})
 		} else {
 			n, err := a.node()
@@ -71,7 +71,7 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			if err != nil {
 				return err
 			}
-			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) { return n.CheckpointImageDrift(im) })
+			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) { return n.CheckpointImageDrift(context.Background(), im) })
 		}
 	} else {
 		n, err := a.node()
