@@ -71,7 +71,9 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			if err != nil {
 				return err
 			}
-			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) { return n.CheckpointImageDrift(context.Background(), im) })
+			sources = append(sources, func() (*forensics.DriftSource, io.Closer, error) {
+				return n.CheckpointImageDrift(context.Background(), im)
+			})
 		}
 	} else {
 		n, err := a.node()

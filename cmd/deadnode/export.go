@@ -11,6 +11,7 @@ import (
 	"iter"
 	"os"
 
+	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/overlay"
 	"github.com/spf13/pflag"
 )
@@ -40,14 +41,15 @@ type exportFlags struct {
 
 // exportSummary is what export prints when done.
 type exportSummary struct {
-	Container string   `json:"container"`
-	Kind      string   `json:"kind"` // merged or upper
-	File      string   `json:"file"`
-	Members   int      `json:"members"`
-	Bytes     int64    `json:"bytes"`  // size of the tar
-	SHA256    string   `json:"sha256"` // of the tar
-	Manifest  string   `json:"manifest,omitempty"`
-	Errors    []string `json:"errors,omitempty"`
+	Tool      forensics.ToolInfo `json:"tool"`
+	Container string             `json:"container"`
+	Kind      string             `json:"kind"` // merged or upper
+	File      string             `json:"file"`
+	Members   int                `json:"members"`
+	Bytes     int64              `json:"bytes"`  // size of the tar
+	SHA256    string             `json:"sha256"` // of the tar
+	Manifest  string             `json:"manifest,omitempty"`
+	Errors    []string           `json:"errors,omitempty"`
 }
 
 type countHash struct {
@@ -148,7 +150,7 @@ func runExport(a *app, args []string, o exportFlags) error {
 		xerr = collect(overlay.ExportMerged(context.Background(), cw, v, opt))
 	}
 	p.Done()
-	sum := exportSummary{Container: c.ID, Kind: kind, File: o.file, Members: members, Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}
+	sum := exportSummary{Tool: forensics.ToolVersion(), Container: c.ID, Kind: kind, File: o.file, Members: members, Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}
 	if xerr != nil {
 		// A failing writer leaves a truncated tar and is an error; errors
 		// of single entries are reported and the export stands.

@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/memory"
+	"github.com/deadnode/deadnode/render"
 )
 
 const memSourceArgs = "SOURCE | --root EVIDENCE CHECKPOINT"
@@ -517,9 +519,13 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 		return err
 	}
 	if man.Note != "" {
-		fmt.Fprintf(a.stderr, "note: %s\n", man.Note)
+		render.Line(a.stderr, "note: ", man.Note)
 	}
-	return a.render(man, func(w io.Writer) {
+	type dumpOut struct {
+		Tool forensics.ToolInfo `json:"tool"`
+		*memory.Manifest
+	}
+	return a.render(dumpOut{forensics.ToolVersion(), man}, func(w io.Writer) {
 		row(w, "FILE", "SIZE", "KIND", "PATH", "PROVENANCE", "SHA256")
 		for _, d := range man.Regions {
 			var provs []string
@@ -553,7 +559,7 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	if err := a.checkOutput(file, args...); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := a.createOut(file, false, args...)
 	if err != nil {
 		return err
 	}
@@ -565,10 +571,11 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 		return errors.Join(err, os.Remove(file))
 	}
 	type coreOut struct {
-		File string `json:"file"`
+		Tool forensics.ToolInfo `json:"tool"`
+		File string             `json:"file"`
 		*memory.CoreInfo
 	}
-	out := coreOut{file, info}
+	out := coreOut{forensics.ToolVersion(), file, info}
 	return a.render(out, func(w io.Writer) {
 		fmt.Fprintf(w, "wrote %s: pid %d, %d threads, %d loads, %d bytes\n", file, info.PID, info.Threads, info.Loads, info.Size)
 		for _, nc := range info.NotCaptured {
