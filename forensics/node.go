@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics/containerd"
 	"github.com/deadnode/deadnode/forensics/docker"
 	"github.com/deadnode/deadnode/forensics/model"
@@ -57,6 +58,9 @@ type Options struct {
 	// host whose kubelet checkpoints, logs or persistence are the
 	// question) instead of failing with ErrNoRuntime.
 	AllowNoRuntime bool
+	// Disk tunes how OpenPath reads a disk image (the root volume, no
+	// assembly); nil picks the root and assembles it.
+	Disk *diskimage.Options
 }
 
 // Node is the evidence of one node and what its runtimes recorded. A Node
@@ -77,14 +81,26 @@ type Node struct {
 // ErrNoRuntime is returned when the evidence holds no runtime we read.
 var ErrNoRuntime = errors.New("no container runtime found in the evidence")
 
-// OpenSource opens evidence from a host path: a directory (a mounted image)
-// or a .tar, .tar.gz or .tar.zst collection. An archive (or directory) that
-// holds a single top-level directory and no filesystem root of its own is
-// read from inside that directory.
+// OpenSource opens evidence from a host path: a directory (a mounted image),
+// a .tar, .tar.gz or .tar.zst collection, or a disk image (by its content;
+// see package diskimage). An archive (or directory) that holds a single
+// top-level directory and no filesystem root of its own is read from
+// inside that directory.
 func OpenSource(root string) (evidence.Source, []string, error) {
+	return openSource(root, nil)
+}
+
+func openSource(root string, disk *diskimage.Options) (evidence.Source, []string, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !st.IsDir() && diskimage.Probe(root) {
+		im, err := diskimage.Open(root, disk)
+		if err != nil {
+			return nil, nil, err
+		}
+		return im, append([]string(nil), im.Notes...), nil
 	}
 	var src evidence.Source
 	var notes []string
@@ -149,7 +165,11 @@ func singleTopDir(src evidence.Source) (string, bool) {
 // OpenPath opens the evidence at root (see OpenSource) and reads every
 // runtime found in it.
 func OpenPath(root string, opt *Options) (*Node, error) {
-	src, notes, err := OpenSource(root)
+	var disk *diskimage.Options
+	if opt != nil {
+		disk = opt.Disk
+	}
+	src, notes, err := openSource(root, disk)
 	if err != nil {
 		return nil, err
 	}
