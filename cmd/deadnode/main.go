@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/render"
 )
@@ -54,6 +55,8 @@ type app struct {
 	namespaces []string
 	output     string
 	wide       bool
+	volume     string // --volume: the root volume of a disk image
+	noAssemble bool   // --no-assemble: a disk image's root filesystem alone
 	stdout     io.Writer
 	stderr     io.Writer
 
@@ -63,7 +66,9 @@ type app struct {
 
 // globalFlags are known to every command.
 func (a *app) globalFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory) or a .tar, .tar.gz, .tar.zst collection of it")
+	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory), a .tar, .tar.gz, .tar.zst collection of it, or the node's disk image (raw, split raw .001, qcow2, VMDK)")
+	fs.StringVar(&a.volume, "volume", "", "disk images: the volume holding the node's root (\"p2\", \"vg0/root\", \"UUID=…\"; see 'disk ls'), instead of finding it")
+	fs.BoolVar(&a.noAssemble, "no-assemble", false, "disk images: read the root filesystem alone, without mounting what its /etc/fstab names")
 	a.roots = map[string]*string{}
 	for _, rf := range rootFlags {
 		a.roots[rf.runtime] = fs.String(rf.flag, "", rf.help)
@@ -82,7 +87,7 @@ var rootFlags = []struct{ flag, runtime, help string }{
 
 // valueFlags are global flags that take a value, for finding the command
 // words among the arguments.
-var valueFlags = map[string]bool{"--root": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
+var valueFlags = map[string]bool{"--root": true, "--volume": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -217,13 +222,18 @@ func printUsage(w io.Writer) {
 
 // options are the node options the global flags give.
 func (a *app) options() *forensics.Options {
-	o := &forensics.Options{Namespaces: a.namespaces, Roots: map[string]string{}}
+	o := &forensics.Options{Namespaces: a.namespaces, Roots: map[string]string{}, Disk: a.diskOptions()}
 	for rt, v := range a.roots {
 		if v != nil && *v != "" {
 			o.Roots[rt] = *v
 		}
 	}
 	return o
+}
+
+// diskOptions are the disk-image options the global flags give.
+func (a *app) diskOptions() *diskimage.Options {
+	return &diskimage.Options{Volume: a.volume, NoAssemble: a.noAssemble}
 }
 
 // node opens the evidence named by --root, once, and requires a runtime.

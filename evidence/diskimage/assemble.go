@@ -123,6 +123,12 @@ func (im *Image) assemble() {
 	for _, e := range ents {
 		mt := Mount{MountPoint: e.Point, Source: e.Source, Type: e.Type, Options: strings.Join(e.Options, ","), Origin: e.Origin}
 		note := im.mountOne(e, &mt, &mounted)
+		if e.Point == "/" && note == "" {
+			// the configuration names the root read: one row for it
+			r := &im.Mounts[0]
+			r.Source, r.Type, r.Options, r.Origin = mt.Source, mt.Type, mt.Options, r.Origin+"; "+mt.Origin
+			continue
+		}
 		if note != "" {
 			mt.Note = note
 			if !mt.Mounted && !quiet(e) {

@@ -30,6 +30,8 @@ type Options struct {
 	// CacheBytes bounds each filesystem's metadata block cache (0: the
 	// readers' default, 32 MiB).
 	CacheBytes int64
+
+	listOnly bool // List: no root is not an error
 }
 
 // Image is a disk image opened as the node it holds: a vfs.Source over
@@ -249,8 +251,12 @@ func openImage(img disk.Image, path string, o *Options) (*Image, error) {
 	}
 	im.openFilesystems(o)
 	if err := im.pickRoot(o); err != nil {
-		im.closeFilesystems()
-		return nil, err
+		if !o.listOnly {
+			im.closeFilesystems()
+			return nil, err
+		}
+		im.Notes = append(im.Notes, err.Error())
+		return im, nil
 	}
 	im.table = newMountTable(path, im.Root)
 	if o.NoAssemble {

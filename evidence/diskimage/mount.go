@@ -353,3 +353,13 @@ func slash(p string) string {
 	}
 	return "/" + p
 }
+
+// MountPoint returns the node's name of the mount point of the
+// filesystem holding name ("." for the root filesystem).
+func (im *Image) MountPoint(name string) (string, error) {
+	m, _, _, err := im.at("mount", name)
+	if err != nil {
+		return "", err
+	}
+	return m.point, nil
+}
