@@ -141,15 +141,24 @@ func (im *Image) assemble() {
 
 // quiet entries are not worth a note: pseudo filesystems, swap.
 func quiet(e MountEntry) bool {
-	return pseudo[e.Type] || e.Type == "swap" || e.Point == "none" || e.Point == "swap"
+	return pseudo[e.Type] || e.Type == "swap" || e.Point == "none"
 }
 
 // mountOne mounts one configured entry, filling mt; it returns a note
 // (why it was not mounted, or what is odd).
 func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 	switch {
-	case e.Type == "swap" || e.Point == "none" || e.Point == "swap":
-		return "swap"
+	case e.Type == "swap" || e.Point == "none":
+		if v, err := im.Layout.Lookup(e.Source); err == nil {
+			mt.Volume = v.ID
+			if v.FS != nil {
+				mt.FSType, mt.UUID = v.FS.Type, v.FS.UUID
+			}
+		}
+		if e.Type == "swap" {
+			return "swap"
+		}
+		return "no mount point (none)"
 	case pseudo[e.Type]:
 		return e.Type + ": held in memory, not on the disk"
 	case network[e.Type] || strings.HasPrefix(e.Source, "//") || (strings.Contains(e.Source, ":/") && !strings.HasPrefix(e.Source, "/")):

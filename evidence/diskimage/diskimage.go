@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -579,8 +580,11 @@ func (im *Image) fstabRootIs(f *Filesystem) bool {
 // readFstab reads etc/fstab of a filesystem (links followed inside it).
 func readFstab(src vfs.Source) ([]MountEntry, []string) {
 	data, err := readSmall(src, "etc/fstab", maxFstabBytes)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, []string{"/etc/fstab: not read: " + err.Error()}
 	}
 	return ParseFstab(data, "/etc/fstab")
 }

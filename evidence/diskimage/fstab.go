@@ -82,8 +82,8 @@ func ParseFstab(data []byte, file string) ([]MountEntry, []string) {
 			continue
 		}
 		e := MountEntry{Source: f[0], Type: f[2], Options: splitOptions(f[3]), Origin: fmt.Sprintf("%s line %d", file, n)}
-		if f[2] == "swap" || f[1] == "none" || f[1] == "swap" {
-			e.Point = f[1]
+		if f[2] == "swap" || f[1] == "none" {
+			e.Point = "none" // swap has no mount point; "none" mounts nothing
 		} else if p, ok := cleanPoint(f[1]); ok {
 			e.Point = p
 		} else {
