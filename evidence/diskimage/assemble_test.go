@@ -80,11 +80,11 @@ func assemblyDisk(t *testing.T) string {
 		return p
 	}
 	root := tree("root", map[string]string{
-		"etc/fstab": asmFstab,
-		"etc/systemd/system/srv-units.mount":                          "[Unit]\nDescription=units\n[Mount]\nWhat=LABEL=units\nWhere=/srv/units\nType=ext4\n[Install]\nWantedBy=local-fs.target\n",
-		"etc/systemd/system/local-fs.target.wants/srv-units.mount":    "->/etc/systemd/system/srv-units.mount",
-		"etc/systemd/system/srv-off.mount":                            "[Mount]\nWhat=LABEL=data\nWhere=/srv/off\n",
-		"var/lib/containerd/": "", "var/lib/docker/": "", "data/": "", "tmp/": "", "proc/": "",
+		"etc/fstab":                          asmFstab,
+		"etc/systemd/system/srv-units.mount": "[Unit]\nDescription=units\n[Mount]\nWhat=LABEL=units\nWhere=/srv/units\nType=ext4\n[Install]\nWantedBy=local-fs.target\n",
+		"etc/systemd/system/local-fs.target.wants/srv-units.mount": "->/etc/systemd/system/srv-units.mount",
+		"etc/systemd/system/srv-off.mount":                         "[Mount]\nWhat=LABEL=data\nWhere=/srv/off\n",
+		"var/lib/containerd/":                                      "", "var/lib/docker/": "", "data/": "", "tmp/": "", "proc/": "",
 		"mnt/nfs/": "", "mnt/noauto/": "", "mnt/again/": "", "srv/units/": "", "srv/off/": "", "srv/lv/": "",
 		"applog/": "", "var/log/app": "->../../applog", "opt/x/": "", "home/": "",
 		"var/lib/containerd/hidden-by-the-mount": "root fs\n",
@@ -168,12 +168,12 @@ func TestAssembly(t *testing.T) {
 		return string(b)
 	}
 	for name, content := range map[string]string{
-		"data/hello.txt":             "on data\n",
-		"var/lib/docker/marker":      "docker on data\n",
-		"var/lib/containerd/marker":  "containerd on p3\n",
-		"applog/app.log":             "log line\n",
-		"opt/x/app.log":              "log line\n",
-		"srv/units/unit.txt":         "mounted by a unit\n",
+		"data/hello.txt":            "on data\n",
+		"var/lib/docker/marker":     "docker on data\n",
+		"var/lib/containerd/marker": "containerd on p3\n",
+		"applog/app.log":            "log line\n",
+		"opt/x/app.log":             "log line\n",
+		"srv/units/unit.txt":        "mounted by a unit\n",
 		"mnt/again/../../etc/fstab"[len("mnt/again/../../"):]: asmFstab,
 	} {
 		if got := read(name); got != content {
