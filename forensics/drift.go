@@ -170,13 +170,19 @@ func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[Dr
 
 // DriftAll collects Drift's entries and warnings.
 func DriftAll(ctx context.Context, ds *DriftSource, opt *DriftOptions) ([]DriftEntry, []evidence.Warning, error) {
-	var out []DriftEntry
+	return collectStream(Drift(ctx, ds, opt))
+}
+
+// collectStream gathers a stream's values and its warnings (evidence.Warning
+// errors); another error stops it and is returned with what came before.
+func collectStream[T any](seq iter.Seq2[T, error]) ([]T, []evidence.Warning, error) {
+	var out []T
 	var warns []evidence.Warning
-	for e, err := range Drift(ctx, ds, opt) {
+	for v, err := range seq {
 		var w evidence.Warning
 		switch {
 		case err == nil:
-			out = append(out, e)
+			out = append(out, v)
 		case errors.As(err, &w):
 			warns = append(warns, w)
 		default:
@@ -382,7 +388,7 @@ func (d *drifter) base(p string, st *evidence.Stat) DriftEntry {
 	if st != nil {
 		f.Type = overlay.TypeOf(st.Mode)
 		f.Size = st.Size
-		f.Mode = modeString(st.Mode)
+		f.Mode = evidence.ModeString(st.Mode)
 		f.UID, f.GID = st.UID, st.GID
 		f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
 		f.EvidencePath = evidencePath(d.ds.Upper, p)
@@ -397,21 +403,6 @@ func evidencePath(l overlay.Layer, p string) string {
 	return "/" + path.Join(strings.TrimPrefix(l.Dir, "/"), p)
 }
 
-// modeString prints permission bits in octal with the setuid, setgid and
-// sticky bits as chmod takes them.
-func modeString(m fs.FileMode) string {
-	v := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return fmt.Sprintf("%04o", v)
-}
 
 // lowerEntry looks a path up in the lower view (nil when absent).
 func (d *drifter) lowerEntry(p string) (*overlay.Entry, error) {

@@ -146,20 +146,7 @@ func (n *Node) Timeline(ctx context.Context, opt *TimelineOptions) iter.Seq2[Eve
 
 // TimelineAll collects Timeline's events and warnings.
 func (n *Node) TimelineAll(ctx context.Context, opt *TimelineOptions) ([]Event, []evidence.Warning, error) {
-	var out []Event
-	var warns []evidence.Warning
-	for e, err := range n.Timeline(ctx, opt) {
-		var w evidence.Warning
-		switch {
-		case err == nil:
-			out = append(out, e)
-		case errors.As(err, &w):
-			warns = append(warns, w)
-		default:
-			return out, warns, err
-		}
-	}
-	return out, warns, nil
+	return collectStream(n.Timeline(ctx, opt))
 }
 
 func podOf(c model.Container) string {

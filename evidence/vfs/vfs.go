@@ -158,7 +158,7 @@ func Join(dir, name string) string {
 // Recovery methods: how a deleted file was found.
 const (
 	MethodDirent  = "dirent"  // a name left in a directory block's slack (ext4 rec_len gaps, XFS freed entries)
-	MethodJournal = "journal" // an older copy of the inode in the filesystem journal (jbd2)
+	MethodJournal = "journal" // an older copy of the inode in the filesystem journal (ext4 jbd2, the XFS log)
 	MethodInode   = "inode"   // an unlinked inode whose block map still points at data
 )
 

@@ -152,7 +152,7 @@ var benignRuntime = map[string]bool{
 func RuntimeMountPoint(p string) bool { return benignRuntime[p] }
 
 var persistencePrefixes = []string{
-	"/etc/cron", "/var/spool/cron/", "/etc/anacrontab",
+	"/etc/cron", "/var/spool/cron/", "/etc/anacrontab", "/etc/periodic/",
 	"/etc/systemd/", "/lib/systemd/system/", "/usr/lib/systemd/system/", "/etc/init.d/", "/etc/rc.local", "/etc/rc.d/",
 	"/etc/profile", "/etc/bash.bashrc", "/etc/bashrc", "/etc/environment",
 	"/etc/ld.so.preload", "/etc/ld.so.conf",

@@ -1,0 +1,282 @@
+package xfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/deadnode/deadnode/evidence/vfs"
+)
+
+// baseInode resolves name on the unpatched fuzz base.
+func baseInode(t *testing.T, name string) (*FS, *inode) {
+	t.Helper()
+	f, err := openPatched(loadFuzzBase(t), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ip, err := f.resolve("test", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, ip
+}
+
+// wantFormatError requires err to carry a FormatError naming structure
+// (a substring of File) at offset off (-2: any).
+func wantFormatError(t *testing.T, err error, structure string, off int64) {
+	t.Helper()
+	var fe *vfs.FormatError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v (%T) is not a FormatError", err, err)
+	}
+	if !strings.Contains(fe.File, structure) || off != -2 && fe.Offset != off {
+		t.Fatalf("FormatError %q at %d, want %q at %d", fe.File, fe.Offset, structure, off)
+	}
+}
+
+func patchedWith(t *testing.T, off int64, patch []byte) *FS {
+	t.Helper()
+	f, err := openPatched(loadFuzzBase(t), off, patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestHostileSuperblock(t *testing.T) {
+	base := loadFuzzBase(t)
+	sb := func(edit func(b []byte)) error {
+		b := append([]byte(nil), base[:512]...)
+		edit(b)
+		_, err := openPatched(base, 0, b)
+		return err
+	}
+	cases := []struct {
+		name string
+		edit func([]byte)
+		off  int64
+		msg  string
+	}{
+		{"magic", func(b []byte) { b[0] = 'Y' }, 0, "no XFS superblock magic"},
+		{"v4", func(b []byte) { be.PutUint16(b[sbVersionnum:], 0xb4a4) }, sbVersionnum, "version 4"},
+		{"blocksize", func(b []byte) { be.PutUint32(b[sbBlocksize:], 3000) }, sbBlocksize, "bad block size"},
+		{"agcount", func(b []byte) { be.PutUint32(b[sbAgcount:], 0) }, sbAgcount, "AG count"},
+		{"dblocks", func(b []byte) { be.PutUint64(b[sbDblocks:], 1<<40) }, sbDblocks, "do not fit"},
+		{"dirblklog", func(b []byte) { b[sbDirblklog] = 64 }, sbDirblklog, "directory block"},
+		{"rootino", func(b []byte) { be.PutUint64(b[sbRootino:], 1<<50) }, sbRootino, "root inode"},
+		{"incompat", func(b []byte) { be.PutUint32(b[sbFeatIncompat:], 1<<30) }, sbFeatIncompat, "unknown incompatible"},
+	}
+	for _, c := range cases {
+		err := sb(c.edit)
+		if err == nil {
+			t.Errorf("%s: opened", c.name)
+			continue
+		}
+		wantFormatError(t, err, "xfs superblock", c.off)
+		if !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.msg)
+		}
+	}
+	if _, err := Open(strings.NewReader("short"), 5, nil); err == nil {
+		t.Error("opened 5 bytes")
+	}
+	// A CRC mismatch is a warning, not a refusal.
+	b := append([]byte(nil), base[:512]...)
+	b[sbFname] = 'X'
+	f, err := openPatched(base, 0, b)
+	if err != nil || len(f.Warnings()) != 1 || !strings.Contains(f.Warnings()[0], "CRC mismatch") {
+		t.Errorf("CRC mismatch: %v, warnings %q", err, f.Warnings())
+	}
+}
+
+// An extent that points past the end of the filesystem is a FormatError
+// at the extent record, and reads stop there.
+func TestHostileExtentPastDevice(t *testing.T) {
+	f0, ip := baseInode(t, "tiny")
+	rec := ip.pos + dinodeV3Core
+	e := decodeExtent(ip.dfork)
+	past := e
+	past.fsb = f0.agCount<<f0.agBlkLog | 5 // an AG past the last
+	cross := e
+	cross.fsb, cross.count = f0.agBlocks-1, 4 // runs over the end of AG 0
+	for _, bad := range []extent{past, cross} {
+		f := patchedWith(t, rec, encodeExtent(bad))
+		_, err := f.Open("tiny")
+		wantFormatError(t, err, "xfs data fork (inode ", rec)
+		var pe *fs.PathError
+		if !errors.As(err, &pe) || pe.Path != "tiny" || pe.Op != "open" {
+			t.Errorf("%v: not a PathError for tiny", err)
+		}
+	}
+	// A device shorter than the filesystem: reads past its end fail.
+	img := loadFuzzBase(t)
+	fl, err := Open(&patched{base: img}, int64(len(img))/2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := fl.Warnings(); len(w) == 0 || !strings.Contains(w[0], "truncated image") {
+		t.Errorf("warnings %q", w)
+	}
+	_, err = fl.ReadDir("node")
+	if err == nil {
+		_, err = fl.Open("fragmented")
+		if err == nil {
+			var x vfs.File
+			x, _ = fl.Open("fragmented")
+			_, err = io.Copy(io.Discard, x)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "past the end") {
+		t.Errorf("reading past the device: %v", err)
+	}
+}
+
+func encodeExtent(e extent) []byte {
+	b := make([]byte, 16)
+	l0 := e.off<<9 | e.fsb>>43
+	if e.unwritten {
+		l0 |= 1 << 63
+	}
+	be.PutUint64(b, l0)
+	be.PutUint64(b[8:], e.fsb<<21|e.count)
+	return b
+}
+
+// A bmbt whose root points twice at the same leaf is caught by the order
+// of the keys and records: no loop, no duplicate data, an error.
+func TestHostileBmbtLoop(t *testing.T) {
+	_, ip := baseInode(t, "fragmented")
+	root := append([]byte(nil), ip.dfork...)
+	n := int(be.Uint16(root[2:]))
+	if n < 2 {
+		t.Fatalf("root with %d pointers", n)
+	}
+	maxrecs := (len(root) - 4) / 16
+	copy(root[4+maxrecs*8+8:], root[4+maxrecs*8:4+maxrecs*8+8]) // ptr[1] = ptr[0]
+	f := patchedWith(t, ip.pos+dinodeV3Core, root)
+	fl, err := f.Open("fragmented")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, fl)
+	wantFormatError(t, err, "data fork (inode", -2)
+	fk, _ := f.dataFork(mustInode(t, f, "fragmented"))
+	wantFormatError(t, fk.each(func(extent) error { return nil }), "data fork", -2)
+}
+
+func mustInode(t *testing.T, f *FS, name string) *inode {
+	t.Helper()
+	_, ip, err := f.resolve("test", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ip
+}
+
+// An attribute leaf chain that loops back is an error, not a hang.
+func TestHostileAttrChainLoop(t *testing.T) {
+	f0, ip := baseInode(t, "attr-node")
+	fk, err := f0.attrFork(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// block 1 is the first leaf: make its forward sibling itself
+	_, pos, err := fk.readBlocks(1, 1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := patchedWith(t, pos, []byte{0, 0, 0, 1})
+	_, err = f.Xattrs("attr-node")
+	wantFormatError(t, err, "attribute block (inode", -1)
+	if !strings.Contains(err.Error(), "loops back") {
+		t.Errorf("%v", err)
+	}
+}
+
+// A directory that lists itself, or a directory whose ".." names another
+// parent, is left out of the listing (with an error), so a walk ends.
+func TestHostileDirectoryCycle(t *testing.T) {
+	f0, ip := baseInode(t, "short")
+	// short holds one entry, "a"; point it at short itself and make
+	// short its own parent
+	sf := append([]byte(nil), ip.dfork[:ip.size]...)
+	be.PutUint32(sf[2:], uint32(ip.ino)) // parent
+	p := 6 + 3 + int(sf[6]) + 1
+	be.PutUint32(sf[p:], uint32(ip.ino))
+	f := patchedWith(t, ip.pos+dinodeV3Core, sf)
+	ents, err := f.ReadDir("short")
+	if len(ents) != 0 || err == nil {
+		t.Errorf("self-listing directory: %v, %v", ents, err)
+	}
+	_ = f0
+	// a walk of the whole tree ends
+	n := 0
+	var walk func(string)
+	walk = func(d string) {
+		es, _ := f.ReadDir(d)
+		for _, e := range es {
+			if n++; n > 10000 {
+				t.Fatal("walk does not end")
+			}
+			if e.Mode.IsDir() {
+				walk(e.Name)
+			}
+		}
+	}
+	walk(".")
+}
+
+// A symlink claiming more than XFS allows is refused.
+func TestHostileSymlinkLength(t *testing.T) {
+	_, ip := baseInode(t, "long-link")
+	b := make([]byte, 8)
+	be.PutUint64(b, 5000)
+	f := patchedWith(t, ip.pos+diSize, b)
+	_, err := f.Readlink("long-link")
+	wantFormatError(t, err, "symlink (inode", ip.pos+diSize)
+}
+
+// Deleted on a corrupt log still answers, with what the rest says.
+func TestHostileLog(t *testing.T) {
+	f0, _ := baseInode(t, ".")
+	pos, _ := f0.fsbPos(f0.logStart)
+	junk := make([]byte, 256<<10)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	// make every sector look like a record header
+	for i := 0; i < len(junk); i += 512 {
+		be.PutUint32(junk[i:], logMagic)
+	}
+	f := patchedWith(t, pos, junk)
+	ds, err := f.Deleted(context.Background(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Method == vfs.MethodJournal && d.Path != "block/gone" {
+			t.Errorf("journal entry from junk: %+v", d)
+		}
+	}
+}
+
+// TestContain: a panic inside an exported method comes out as an error.
+func TestContain(t *testing.T) {
+	old := containPanics
+	containPanics = true
+	defer func() { containPanics = old }()
+	err := func() (err error) {
+		defer contain("xfs test", &err)
+		var m map[string]int
+		m["x"]++
+		return nil
+	}()
+	wantFormatError(t, err, "xfs test", -1)
+	if !strings.Contains(err.Error(), "internal error") {
+		t.Error(err)
+	}
+}
