@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -30,10 +32,14 @@ func runDiskLs(a *app, args []string) error {
 	case len(args) > 1 || (len(args) == 1 && a.root != ""):
 		return usagef("disk ls takes one disk image (IMAGE or --root IMAGE)")
 	case path == "":
-		return usagef("disk ls: name the disk image (IMAGE or --root IMAGE)")
+		return usagef("name the disk image (IMAGE or --root IMAGE)")
 	}
 	l, err := diskimage.List(path, a.diskOptions())
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return err // it names the file
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, n := range l.Notes {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,6 +67,9 @@ func runRecover(a *app, args []string, o recoverFlags) error {
 		return err
 	}
 	recs, err := n.Recover(context.Background(), args, &forensics.RecoverOptions{All: o.all})
+	if errors.Is(err, forensics.ErrNeedsDiskImage) {
+		return fmt.Errorf("%s: %w", a.root, forensics.ErrNeedsDiskImage)
+	}
 	if err != nil {
 		return err
 	}

@@ -423,12 +423,13 @@ func (im *Image) Filesystem(volumeID string) *Filesystem {
 }
 
 // pickRoot chooses the root filesystem: the one Options.Volume names, or
-// the one holding a node.
+// the one holding a node. Its errors do not name the image: Open's
+// caller does.
 func (im *Image) pickRoot(o *Options) error {
 	if o.Volume != "" {
 		v, err := im.Layout.Lookup(o.Volume)
 		if err != nil {
-			return fmt.Errorf("%s: volume %w", im.Path, err)
+			return fmt.Errorf("volume %w", err)
 		}
 		f := im.Filesystem(v.ID)
 		if f == nil || !f.Read {
@@ -436,7 +437,7 @@ func (im *Image) pickRoot(o *Options) error {
 			if f != nil {
 				why = f.Note
 			}
-			return fmt.Errorf("%s: volume %s cannot be the root: %s", im.Path, v.ID, why)
+			return fmt.Errorf("volume %s cannot be the root: %s", v.ID, why)
 		}
 		im.setRoot(f, "--volume", fmt.Sprintf("root filesystem: %s, as asked", describe(f)))
 		return nil
@@ -522,7 +523,7 @@ func (im *Image) noRoot() error {
 	if len(im.Filesystems) == 0 {
 		b.WriteString("; no volume holds a filesystem signature")
 	}
-	return fmt.Errorf("%s: %w%s (see 'deadnode disk ls %s'; name one with --volume)", im.Path, ErrNoRoot, b.String(), im.Path)
+	return fmt.Errorf("%w%s (see 'deadnode disk ls %s'; name one with --volume)", ErrNoRoot, b.String(), im.Path)
 }
 
 func (im *Image) setRoot(f *Filesystem, origin, note string) {
