@@ -266,6 +266,9 @@ func (a *app) evidence() (*forensics.Node, error) {
 	for _, note := range n.Notes {
 		render.Line(a.stderr, "note: ", note)
 	}
+	if _, disk := n.Src.(*diskimage.Image); !disk && (a.volume != "" || a.noAssemble) {
+		render.Line(a.stderr, "note: ", "--volume and --no-assemble apply to disk images only; "+a.root+" is not one")
+	}
 	for _, w := range n.Warnings() {
 		a.warn(w.String())
 	}
