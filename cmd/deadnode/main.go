@@ -261,6 +261,9 @@ func (a *app) evidence() (*forensics.Node, error) {
 	o.AllowNoRuntime = true
 	n, err := forensics.OpenPath(a.root, o)
 	if err != nil {
+		if strings.HasPrefix(err.Error(), a.root+": ") {
+			return nil, err // it names the evidence already
+		}
 		return nil, fmt.Errorf("%s: %w", a.root, err)
 	}
 	for _, note := range n.Notes {
