@@ -403,7 +403,6 @@ func evidencePath(l overlay.Layer, p string) string {
 	return "/" + path.Join(strings.TrimPrefix(l.Dir, "/"), p)
 }
 
-
 // lowerEntry looks a path up in the lower view (nil when absent).
 func (d *drifter) lowerEntry(p string) (*overlay.Entry, error) {
 	if d.lower == nil {

@@ -39,7 +39,7 @@ var jobsPod = &model.PodRef{Namespace: "jobs", Name: "report-job-28374651-q7wzt"
 // returns them.
 var fixtureContainers = []wantCtr{
 	{"default", "forge-default-cache", "container", "", "forge.local/library/busybox:1.35", nil, "", sd("9"), []string{sd("4")}, "stopped", nil},
-	{"default", "forge-default-idle", "container", "", "forge.local/library/busybox:1.35", nil, "", sd("10"), []string{sd("4")}, "unknown", nil},
+	{"default", "forge-default-idle", "container", "", "forge.local/library/busybox:1.35", nil, "", sd("10"), []string{sd("4")}, "created", nil},
 	{"k8s.io", ctrApp, "container", "app", "forge.local/shop/app:1.0", shopPod, sbShop, sd("6"), []string{sd("3"), sd("2")}, "running", nil},
 	{"k8s.io", ctrReport, "container", "report", "forge.local/library/busybox:1.35", jobsPod, sbJobs, sd("8"), []string{sd("2")}, "exited", &zero},
 	{"k8s.io", sbJobs, "sandbox", "report-job-28374651-q7wzt", "forge.local/pause:3.9", jobsPod, sbJobs, sd("7"), []string{sd("1")}, "running", nil},

@@ -12,6 +12,7 @@ import (
 	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics/containerd"
 	"github.com/deadnode/deadnode/forensics/docker"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/forensics/storage"
 )
@@ -523,3 +524,9 @@ func unreadable(src evidence.Source, loc string) error {
 	}
 	return nil
 }
+
+// CleanupTemp removes the private temp copies deadnode keeps while it
+// reads (databases that must be opened by name). Deferred removals do not
+// run when a signal ends the process: a CLI calls this from its signal
+// handler. Safe at any time, from any goroutine, more than once.
+func CleanupTemp() { boltdb.CleanupTemp() }

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -90,7 +92,22 @@ var rootFlags = []struct{ flag, runtime, help string }{
 var valueFlags = map[string]bool{"--root": true, "--volume": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// A signal ends the process without running deferred removals: the
+	// private temp copies of databases go first (128+signal, as shells do).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		forensics.CleanupTemp()
+		fmt.Fprintf(os.Stderr, "deadnode: %v\n", s)
+		if n, ok := s.(syscall.Signal); ok {
+			os.Exit(128 + int(n))
+		}
+		os.Exit(130)
+	}()
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	forensics.CleanupTemp()
+	os.Exit(code)
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {

@@ -25,7 +25,7 @@ pod shop/shop-frontend-7d9c8b6f5-x2k4q (uid 3f1c2a9e-8b7d-4e21-9c55-1a2b3c4d5e6f
 no pod: container default/forge-default-cache [stopped] image forge.local/library/busybox:1.35
     upper /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/9/fs
     lower /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/4/fs
-no pod: container default/forge-default-idle [unknown] image forge.local/library/busybox:1.35
+no pod: container default/forge-default-idle [created] image forge.local/library/busybox:1.35
     upper /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/10/fs
     lower /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/4/fs
 `

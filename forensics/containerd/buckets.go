@@ -67,10 +67,12 @@ const (
 
 	// Paths under the containerd root.
 	metaDBPath       = "io.containerd.metadata.v1.bolt/meta.db"
-	contentBlobsDir  = "io.containerd.content.v1.content/blobs"
+	contentStoreDir  = "io.containerd.content.v1.content"
+	contentBlobsDir  = contentStoreDir + "/blobs"
 	snapshotterDir   = "io.containerd.snapshotter.v1." // + name
 	criStateDir      = "io.containerd.grpc.v1.cri"
-	taskV2Dir        = "io.containerd.runtime.v2.task"
+	taskV2Dir        = "io.containerd.runtime.v2.task"  // under the state dir: <ns>/<id>, the shim's bundle
+	taskV1Dir        = "io.containerd.runtime.v1.linux" // the same for the old v1 shims
 	defaultStateDir  = "/run/containerd"
 	defaultRuncRoot  = "runc" // under the state dir
 	criContainerMeta = "io.cri-containerd.container.metadata"

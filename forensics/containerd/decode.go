@@ -5,50 +5,69 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb"
+	"github.com/deadnode/deadnode/forensics/model"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// bucketPath names a bucket in messages: "meta.db: v1/k8s.io/containers/x".
+// where names a bucket of a database in warnings:
+// "meta.db: offset N: v1/k8s.io/containers/x: …", N being the byte offset
+// of the bucket's page in the file.
 type where struct {
-	file string
-	path string
+	db   *boltdb.DB
+	path []string
 }
 
-func (w where) errf(format string, args ...any) string {
-	return fmt.Sprintf("%s: %s: %s", w.file, w.path, fmt.Sprintf(format, args...))
+func (w where) warnf(format string, args ...any) evidence.Warning {
+	return evidence.Warning{File: w.db.File, Offset: w.db.Offset(w.path...), Msg: strings.Join(w.path, "/") + ": " + fmt.Sprintf(format, args...)}
 }
 
-func (w where) sub(name string) where { return where{w.file, w.path + "/" + name} }
+func (w where) sub(name ...string) where {
+	return where{w.db, append(w.path[:len(w.path):len(w.path)], name...)}
+}
+
+// damage is what the database's page check cut out of this bucket.
+func (w where) damage() []evidence.Warning { return w.db.Damage(w.path...) }
 
 // readTime decodes a time.Time.MarshalBinary value; a missing key is the
 // zero time.
-func readTime(b *bolt.Bucket, key string, w where, warn *[]string) time.Time {
+func readTime(b *bolt.Bucket, key string, w where, warn *[]evidence.Warning) time.Time {
 	v := b.Get([]byte(key))
 	if v == nil {
 		return time.Time{}
 	}
 	var t time.Time
 	if err := t.UnmarshalBinary(v); err != nil {
-		*warn = append(*warn, w.errf("%s: bad timestamp %x: %v", key, v, err))
+		*warn = append(*warn, w.warnf("%s: bad timestamp %x: %v", key, v, err))
 		return time.Time{}
 	}
 	return t.UTC()
 }
 
+// stamps reads what most records of meta.db have: their creation and
+// update times and their labels.
+func stamps(b *bolt.Bucket, w where, warn *[]evidence.Warning) (created, updated model.Time, labels map[string]string) {
+	created = model.T(readTime(b, keyCreatedAt, w, warn))
+	updated = model.T(readTime(b, keyUpdatedAt, w, warn))
+	return created, updated, readLabels(b, bucketLabels, w, warn)
+}
+
 // readVarint decodes a binary.PutVarint value.
-func readVarint(b *bolt.Bucket, key string, w where, warn *[]string) int64 {
+func readVarint(b *bolt.Bucket, key string, w where, warn *[]evidence.Warning) int64 {
 	v := b.Get([]byte(key))
 	if v == nil {
 		return 0
 	}
 	n, k := binary.Varint(v)
 	if k <= 0 {
-		*warn = append(*warn, w.errf("%s: bad varint %x", key, v))
+		*warn = append(*warn, w.warnf("%s: bad varint %x", key, v))
 		return 0
 	}
 	return n
@@ -66,7 +85,7 @@ func readUvarint(b *bolt.Bucket, key string) (uint64, bool) {
 // MaxLabels bounds the labels read from one bucket.
 const MaxLabels = 4096
 
-func readLabels(b *bolt.Bucket, name string, w where, warn *[]string) map[string]string {
+func readLabels(b *bolt.Bucket, name string, w where, warn *[]evidence.Warning) map[string]string {
 	lb := b.Bucket([]byte(name))
 	out := map[string]string{}
 	if lb == nil {
@@ -83,7 +102,7 @@ func readLabels(b *bolt.Bucket, name string, w where, warn *[]string) map[string
 		return nil
 	})
 	if n > MaxLabels {
-		*warn = append(*warn, w.errf("%s: more than %d entries, the rest ignored", name, MaxLabels))
+		*warn = append(*warn, w.warnf("%s: more than %d entries, the rest ignored", name, MaxLabels))
 	}
 	return out
 }
@@ -135,7 +154,7 @@ func runcOptions(v []byte) (binaryName, root string) {
 	return
 }
 
-// criContainerMetadata is what the CRI plugin stores in the
+// criMetadata is what the CRI plugin stores in the
 // io.cri-containerd.container.metadata / sandbox.metadata extensions.
 type criMetadata struct {
 	Version  string `json:"Version"`
@@ -181,27 +200,6 @@ func decodeCRIMetadata(v []byte) (*criMetadata, error) {
 		return nil, fmt.Errorf("CRI metadata JSON: %w", err)
 	}
 	return &m, nil
-}
-
-// criStatus is the CRI plugin's io.containerd.grpc.v1.cri/containers/<id>/status.
-type criStatus struct {
-	Version    string `json:"Version"`
-	Pid        int    `json:"Pid"`
-	CreatedAt  int64  `json:"CreatedAt"`
-	StartedAt  int64  `json:"StartedAt"`
-	FinishedAt int64  `json:"FinishedAt"`
-	ExitCode   int    `json:"ExitCode"`
-	Reason     string `json:"Reason"`
-	Message    string `json:"Message"`
-	Removing   bool   `json:"Removing"`
-	Unknown    bool   `json:"Unknown"`
-}
-
-// runcState is the part of runc's state.json we read.
-type runcState struct {
-	ID      string    `json:"id"`
-	InitPid int       `json:"init_process_pid"`
-	Created time.Time `json:"created"`
 }
 
 var digestRE = regexp.MustCompile(`^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$`)

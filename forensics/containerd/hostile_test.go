@@ -28,7 +28,7 @@ func openStore(t *testing.T, dir string) (*Store, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	return Open(src, Options{})
+	return Open(src, nil)
 }
 
 func TestGeneratedTree(t *testing.T) {
@@ -108,7 +108,7 @@ func TestSnapshotParentLoop(t *testing.T) {
 	looped := 0
 	for _, c := range s.Containers {
 		for _, w := range c.Warnings {
-			if strings.Contains(w, "parent chain loops") {
+			if strings.Contains(w.String(), "parent chain loops") {
 				looped++
 			}
 		}

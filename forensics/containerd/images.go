@@ -4,23 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
+	bolt "go.etcd.io/bbolt"
 )
 
-// contentDir is the content store under containerd's root.
-const contentDir = "io.containerd.content.v1.content"
-
-// ContentStore returns the node's content store (blobs of images and
-// checkpoints).
-func (s *Store) ContentStore() *image.Store {
-	return &image.Store{Src: s.src, Dir: strings.TrimPrefix(path.Join(s.Root, contentDir), "/")}
+// readImages reads a namespace's images/<name> buckets.
+func (s *Store) readImages(ns string, nb *bolt.Bucket, w where) {
+	eachRecord(nb, bucketImages, w, false, func(k []byte, b *bolt.Bucket, iw where) {
+		var warn []evidence.Warning
+		im := model.Image{Runtime: model.RuntimeContainerd, Namespace: ns, Name: string(k)}
+		im.CreatedAt, im.UpdatedAt, im.Labels = stamps(b, iw, &warn)
+		im.Annotations = readLabels(b, bucketAnnotation, iw, &warn)
+		if tb := b.Bucket([]byte(bucketTarget)); tb != nil {
+			im.Target = model.Descriptor{
+				Digest:    string(tb.Get([]byte(keyDigest))),
+				MediaType: string(tb.Get([]byte(keyMediaType))),
+				Size:      readVarint(tb, keySize, iw.sub(bucketTarget), &warn),
+			}
+			if !validDigest(im.Target.Digest) {
+				warn = append(warn, iw.warnf("target digest %q is not a valid digest", im.Target.Digest))
+			}
+		} else {
+			warn = append(warn, iw.warnf("no target"))
+		}
+		im.Checkpoint = im.Labels[labelCheckpoint] == "true"
+		im.Warnings = warn
+		s.Warnings = append(s.Warnings, warn...)
+		s.Images = append(s.Images, im)
+	})
 }
 
 // Target is the descriptor an image record points at (with the
@@ -31,26 +47,6 @@ func Target(im model.Image) image.Descriptor {
 		d.Annotations = map[string]string{image.LabelCheckpoint: "true"}
 	}
 	return d
-}
-
-// LayerSnapshot finds the snapshot a layer was unpacked to: the snapshot
-// whose key is the layer's chain id in a namespace (overlayfs preferred
-// when several snapshotters hold one).
-func (s *Store) LayerSnapshot(ns, chainID string) (model.Snapshot, bool) {
-	if chainID == "" {
-		return model.Snapshot{}, false
-	}
-	var found model.Snapshot
-	ok := false
-	for _, sn := range s.Snapshots {
-		if sn.Namespace != ns || sn.Key != chainID {
-			continue
-		}
-		if !ok || found.Snapshotter != "overlayfs" {
-			found, ok = sn, true
-		}
-	}
-	return found, ok
 }
 
 // VerifyOptions tune VerifyImages.
@@ -161,78 +157,4 @@ func (s *Store) VerifyImages(ctx context.Context, recs []model.Image, opt *Verif
 		out = append(out, r)
 	}
 	return out
-}
-
-// Checkpoint is a checkpoint image of the store: a record of meta.db
-// labelled as one, or an index found in the content store that no record
-// names any more.
-type Checkpoint struct {
-	Namespace string
-	Name      string // the image name ("" for an unreferenced index)
-	Digest    string // the OCI index
-	Image     string // the image the container ran
-	Size      int64  // of the CRIU images tar
-	Created   model.Time
-	// Unreferenced is set for an index left in the content store after
-	// its image record was deleted.
-	Unreferenced bool
-}
-
-// Checkpoints lists the store's checkpoint images, records first (as
-// meta.db lists them), then unreferenced indexes by digest.
-func (s *Store) Checkpoints() ([]Checkpoint, []evidence.Warning) {
-	var out []Checkpoint
-	var warns []evidence.Warning
-	for _, im := range s.Images {
-		if im.Checkpoint {
-			out = append(out, Checkpoint{Namespace: im.Namespace, Name: im.Name, Digest: im.Target.Digest, Created: im.CreatedAt, Image: im.Annotations["image.name"]})
-		}
-	}
-	found, err := checkpoint.FindContainerd(s.src, strings.TrimPrefix(path.Join(s.Root, contentDir), "/"))
-	if err != nil {
-		warns = append(warns, evidence.WarningOf(err))
-	}
-	named := map[string]bool{}
-	for _, c := range out {
-		named[c.Digest] = true
-	}
-	byDigest := map[string]int{}
-	for i, f := range found {
-		byDigest[f.Digest] = i
-		if !named[f.Digest] {
-			out = append(out, Checkpoint{Digest: f.Digest, Size: f.CriuTarSize, Image: f.Image, Unreferenced: true})
-		}
-	}
-	for i := range out {
-		if k, ok := byDigest[out[i].Digest]; ok {
-			out[i].Size = found[k].CriuTarSize
-			if out[i].Image == "" {
-				out[i].Image = found[k].Image
-			}
-		}
-	}
-	return out, warns
-}
-
-// CheckpointContainerID is the id of the container a checkpoint image was
-// taken of: containerd names them "containerd.io/checkpoint/<id>:<time>".
-func CheckpointContainerID(name string) string {
-	id := strings.TrimPrefix(name, checkpointImagePrefix)
-	if id == name {
-		return ""
-	}
-	if i := strings.IndexByte(id, ':'); i > 0 {
-		id = id[:i]
-	}
-	return id
-}
-
-// OpenCheckpoint opens a checkpoint image of the store by its index digest
-// (name is the image record's name, "" for an unreferenced index).
-func (s *Store) OpenCheckpoint(digest, name string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
-	var o checkpoint.Options
-	if opt != nil {
-		o = *opt
-	}
-	return checkpoint.OpenContainerd(s.src, strings.TrimPrefix(path.Join(s.Root, contentDir), "/"), digest, &checkpoint.ContainerdOptions{Options: o, ImageName: name})
 }

@@ -25,7 +25,7 @@ func genRoot(t testing.TB, n int) evidence.Source {
 // The generated tree reads back exactly as planned.
 func TestGeneratedDockerRoot(t *testing.T) {
 	const n = 60
-	s, err := Open(genRoot(t, n), Options{})
+	s, err := Open(genRoot(t, n), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkListContainers500(b *testing.B) {
 	src := genRoot(b, 500)
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := Open(src, Options{})
+		s, err := Open(src, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,8 +28,13 @@
 //     layer, container or -init layer owns, and layerdb/mounts records of
 //     containers whose containers/<id> is gone (their layers are still
 //     resolved, in RWLayers).
-//   - A damaged record becomes a warning on that record (naming the file)
-//     and everything else is still read. Nothing is written to the evidence
-//     and nothing is followed outside it. Only the overlay2 driver's layers
-//     are resolved; other drivers' containers are listed with a warning.
+//   - A damaged record becomes an evidence.Warning on that record (naming
+//     the file, and the byte offset of bad JSON) and everything else is
+//     still read; a data root that exists but may not be read is a
+//     *fs.PathError naming it (errors.Is fs.ErrPermission), never
+//     ErrNotFound. Nothing is written to the evidence and nothing is
+//     followed outside it. Only the overlay2 driver's layers are resolved;
+//     other drivers' containers are listed with a warning.
+//   - A Store is read once by Open and is safe for concurrent reading
+//     afterwards; Reader is safe for concurrent use.
 package docker

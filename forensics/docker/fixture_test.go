@@ -100,7 +100,7 @@ var fixtureDockerCtrs = []wantDockerCtr{
 
 func checkDockerFixture(t *testing.T, src evidence.Source) {
 	t.Helper()
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestFixtureDockerDataRootRebased(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	s, err := Open(d, Options{})
+	s, err := Open(d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 )
 
 // FuzzConfigV2 feeds config.v2.json and hostconfig.json to the decoders
@@ -26,7 +27,7 @@ func FuzzConfigV2(f *testing.F) {
 		if sp == nil || len(sp.Raw) == 0 {
 			t.Fatal("no spec")
 		}
-		_ = k8sAttempt(cfg.Name)
+		_ = ondisk.K8sAttempt(cfg.Name)
 	})
 }
 
@@ -107,7 +108,7 @@ func FuzzResolveLower(f *testing.F) {
 			return
 		}
 		defer src.Close()
-		s, err := Open(src, Options{})
+		s, err := Open(src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

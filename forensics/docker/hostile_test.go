@@ -85,7 +85,7 @@ func openTree(t *testing.T, files map[string]string) (*Store, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +101,23 @@ func find(s *Store, id string) *model.Container {
 	return nil
 }
 
-func hasWarning(ws []string, subs ...string) bool {
+func hasWarning(ws []evidence.Warning, subs ...string) bool {
 	for _, w := range ws {
 		ok := true
 		for _, s := range subs {
-			ok = ok && strings.Contains(w, s)
+			ok = ok && strings.Contains(w.String(), s)
 		}
 		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTyped says whether a warning names file at offset off.
+func hasTyped(ws []evidence.Warning, file string, off int64) bool {
+	for _, w := range ws {
+		if w.File == file && w.Offset == off {
 			return true
 		}
 	}
@@ -173,7 +183,7 @@ func TestHostileDockerRoot(t *testing.T) {
 		"abs":      "link l/Iabs -> /etc leaves /var/lib/docker/overlay2 (resolves to /etc); refused",
 		"dotdot":   "link l/Idotdot -> ../../../../../../etc leaves /var/lib/docker/overlay2 (resolves to /etc); refused",
 		"hostabs":  "link l/Ihostabs -> " + outside + "/diff leaves /var/lib/docker/overlay2",
-		"badlower": `/var/lib/docker/overlay2/m-badlower/lower: lower file: offset 12: lower entry "../../../../etc" is not an l/<short> link name`,
+		"badlower": `/var/lib/docker/overlay2/m-badlower/lower: offset 12: lower file: lower entry "../../../../etc" is not an l/<short> link name`,
 	} {
 		c := find(s, id)
 		if c == nil {
@@ -185,6 +195,10 @@ func TestHostileDockerRoot(t *testing.T) {
 		if !reflect.DeepEqual(c.LowerDirs, []string{"/var/lib/docker/overlay2/m-" + id + "-init/diff", base}) {
 			t.Errorf("%s: lowers %v", id, c.LowerDirs)
 		}
+	}
+	// The warnings are typed: the file and the byte offset of the damage.
+	if bl := find(s, "badlower"); bl == nil || !hasTyped(bl.Warnings, "/var/lib/docker/overlay2/m-badlower/lower", 12) {
+		t.Errorf("badlower: no typed warning at offset 12: %#v", bl)
 	}
 	torn := find(s, "torn")
 	if torn == nil || !hasWarning(torn.Warnings, "/var/lib/docker/containers/torn/config.v2.json", "container config JSON", "the container is known only by its directory") || torn.Status.State != model.StateUnknown {
@@ -205,7 +219,7 @@ func TestHostileDockerRoot(t *testing.T) {
 	if !hasWarning(lp.Warnings, "layer parent chain loops at "+loop) {
 		t.Errorf("loop warnings %q", lp.Warnings)
 	}
-	if !hasWarning(s.Warnings, "/var/lib/docker/image/overlay2/repositories.json: repositories JSON") ||
+	if !hasWarning(s.Warnings, "/var/lib/docker/image/overlay2/repositories.json: offset 36: repositories JSON: torn") ||
 		!hasWarning(s.Warnings, "not-a-chain-id: not a chain id; skipped") ||
 		!hasWarning(s.Warnings, "/var/lib/docker/containers/linked is a symbolic link, not a container directory; not followed") {
 		t.Errorf("store warnings %q", s.Warnings)
@@ -266,7 +280,7 @@ func TestDockerNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if _, err := Open(src, Options{}); err != ErrNotFound {
+	if _, err := Open(src, nil); err != ErrNotFound {
 		t.Errorf("err %v", err)
 	}
 }

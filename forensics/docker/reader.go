@@ -1,19 +1,17 @@
 package docker
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -23,7 +21,9 @@ type Options struct {
 	Root string
 }
 
-// Store is everything read from one Docker data root of the evidence.
+// Store is everything read from one Docker data root of the evidence. It
+// is read once by Open; reading it afterwards is safe from several
+// goroutines (VerifyImages too, when the Source is).
 type Store struct {
 	Root   string // the data root inside the evidence (resolved, with a leading "/")
 	Driver string // the storage driver whose image store was read ("overlay2")
@@ -42,32 +42,26 @@ type Store struct {
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
-	Warnings []string
+	Warnings []evidence.Warning
 
 	src       evidence.Source
 	root      string // resolved, no leading "/"
 	driverDir string // resolved <root>/overlay2, no leading "/"; "" when absent
 	byChain   map[string]*Layer
 	byCache   map[string]string // cache-id -> chain id
-	links     map[string]link   // l/<short> -> its resolution
-}
-
-// link is the resolution of an l/<short> entry.
-type link struct {
-	dir, id string
-	err     error
+	lowers    *ondisk.Lowers    // overlay2 lower files, l/<short> links resolved once
 }
 
 // Layer is an image layer of layerdb/sha256/<chainID>.
 type Layer struct {
-	ChainID  string   `json:"chain_id"`
-	DiffID   string   `json:"diff_id"`
-	Parent   string   `json:"parent"`
-	Size     int64    `json:"size"`
-	CacheID  string   `json:"cache_id"`
-	Dir      string   `json:"dir"`  // overlay2/<cache-id>/diff inside the evidence
-	Link     string   `json:"link"` // its short name under overlay2/l/
-	Warnings []string `json:"warnings"`
+	ChainID  string             `json:"chain_id"`
+	DiffID   string             `json:"diff_id"`
+	Parent   string             `json:"parent"`
+	Size     int64              `json:"size"`
+	CacheID  string             `json:"cache_id"`
+	Dir      string             `json:"dir"`  // overlay2/<cache-id>/diff inside the evidence
+	Link     string             `json:"link"` // its short name under overlay2/l/
+	Warnings []evidence.Warning `json:"warnings"`
 }
 
 // RWLayer is a container's read-write layer and what lies below it.
@@ -80,8 +74,8 @@ type RWLayer struct {
 	InitDir     string `json:"init_dir"`
 	// Lowers are the lower directories, top first, as the overlay mount
 	// stacks them.
-	Lowers   []Lower  `json:"lowers"`
-	Warnings []string `json:"warnings"`
+	Lowers   []Lower            `json:"lowers"`
+	Warnings []evidence.Warning `json:"warnings"`
 }
 
 // Lower is one lower directory of a container.
@@ -101,22 +95,22 @@ type Orphan = model.Orphan
 
 // ImageConfig is an image config of imagedb/content/sha256.
 type ImageConfig struct {
-	ID           string            `json:"id"` // sha256:<hex>, the config's digest
-	Names        []string          `json:"names"`
-	Created      model.Time        `json:"created"`
-	Architecture string            `json:"architecture"`
-	OS           string            `json:"os"`
-	User         string            `json:"user"`
-	Env          []string          `json:"env"`
-	Entrypoint   []string          `json:"entrypoint"`
-	Cmd          []string          `json:"cmd"`
-	WorkingDir   string            `json:"working_dir"`
-	Labels       map[string]string `json:"labels"`
-	DiffIDs      []string          `json:"diff_ids"`
-	ChainIDs     []string          `json:"chain_ids"`
-	History      []History         `json:"history"`
-	Size         int64             `json:"size"` // bytes of the config blob
-	Warnings     []string          `json:"warnings"`
+	ID           string             `json:"id"` // sha256:<hex>, the config's digest
+	Names        []string           `json:"names"`
+	Created      model.Time         `json:"created"`
+	Architecture string             `json:"architecture"`
+	OS           string             `json:"os"`
+	User         string             `json:"user"`
+	Env          []string           `json:"env"`
+	Entrypoint   []string           `json:"entrypoint"`
+	Cmd          []string           `json:"cmd"`
+	WorkingDir   string             `json:"working_dir"`
+	Labels       map[string]string  `json:"labels"`
+	DiffIDs      []string           `json:"diff_ids"`
+	ChainIDs     []string           `json:"chain_ids"`
+	History      []History          `json:"history"`
+	Size         int64              `json:"size"` // bytes of the config blob
+	Warnings     []evidence.Warning `json:"warnings"`
 }
 
 // History is one step of an image's history.
@@ -132,106 +126,75 @@ var ErrNotFound = fmt.Errorf("no Docker data root found: %w", model.ErrRuntimeNo
 
 var knownRoots = []string{defaultRoot, "var/snap/docker/common/var-lib-docker"}
 
-// isRoot says whether r (resolved) looks like a Docker data root.
-func isRoot(src evidence.Source, r string) bool {
+// isRoot says whether r (resolved) looks like a Docker data root; a
+// permission error says it could not be told.
+func isRoot(src evidence.Source, r string) (bool, error) {
+	var denied error
 	for _, d := range []string{containersDir, imageDir} {
-		if st, err := src.Lstat(path.Join(r, d)); err == nil && st.Mode.IsDir() {
-			return true
+		st, err := src.Lstat(path.Join(r, d))
+		if err == nil && st.Mode.IsDir() {
+			return true, nil
+		}
+		if err != nil && errors.Is(err, fs.ErrPermission) {
+			denied = err
 		}
 	}
-	return false
+	return false, denied
 }
 
 // Detect returns the Docker data roots found in the evidence, in order of
-// preference, with notes on how each was found.
-func Detect(src evidence.Source) (roots []string, notes []string) {
-	seen := map[string]bool{}
-	add := func(r, why string) {
-		if r == "" || seen[r] || !isRoot(src, r) {
-			return
+// preference, with notes on how each was found, and the places that exist
+// but may not be read (errors.Is fs.ErrPermission; nil when none).
+func Detect(src evidence.Source) (roots []string, notes []string, denied error) {
+	f := finder(src)
+	return f.Roots, f.Notes, errors.Join(f.Denied...)
+}
+
+// finder looks for Docker's data root: daemon.json's, the default places,
+// then rootless daemons' in the users' homes.
+func finder(src evidence.Source) *pathutil.Finder {
+	f := &pathutil.Finder{Src: src, IsRoot: func(r string) (bool, error) { return isRoot(src, r) }}
+	if b := f.ReadConfig(daemonConfig, maxConfig); b != nil {
+		var cfg struct {
+			DataRoot string `json:"data-root"`
+			Graph    string `json:"graph"`
 		}
-		seen[r] = true
-		roots = append(roots, "/"+r)
-		if why != "" {
-			notes = append(notes, why)
-		}
-	}
-	if p, err := evidence.Resolve(src, daemonConfig, true); err == nil {
-		if b, err := evidence.ReadFile(src, p, 1<<20); err == nil {
-			var cfg struct {
-				DataRoot string `json:"data-root"`
-				Graph    string `json:"graph"`
-			}
-			if json.Unmarshal(b, &cfg) == nil {
-				for _, dr := range []string{cfg.DataRoot, cfg.Graph} {
-					if dr == "" {
-						continue
-					}
-					r, how := rebase(src, dr)
-					add(r, fmt.Sprintf("Docker data root %s from /%s%s", dr, daemonConfig, how))
+		if json.Unmarshal(b, &cfg) == nil {
+			for _, dr := range []string{cfg.DataRoot, cfg.Graph} {
+				if dr != "" {
+					f.Host(dr, fmt.Sprintf("Docker data root %s from /%s", dr, daemonConfig))
 				}
 			}
 		}
 	}
 	for _, k := range knownRoots {
-		if r, err := evidence.Resolve(src, k, true); err == nil {
-			add(r, "")
-		}
+		f.Known(k, "")
 	}
 	// Rootless daemons keep their data root in the user's home.
-	for _, home := range homes(src) {
-		if r, err := evidence.Resolve(src, path.Join(home, ".local/share/docker"), true); err == nil {
-			add(r, fmt.Sprintf("rootless Docker data root in /%s", home))
+	for _, h := range pathutil.Homes(src) {
+		if r, err := evidence.Resolve(src, path.Join(h.Dir, rootlessRoot), true); err == nil {
+			f.Add(r, fmt.Sprintf("rootless Docker data root in /%s", h.Dir))
 		}
 	}
-	return roots, notes
-}
-
-// homes lists root's and every /home/* home directory of the evidence.
-func homes(src evidence.Source) []string {
-	out := []string{"root"}
-	ents, err := src.ReadDir("home")
-	if err != nil {
-		return out
-	}
-	for i, e := range ents {
-		if i >= 4096 {
-			break
-		}
-		if e.Mode.IsDir() && plainName(path.Base(e.Name)) {
-			out = append(out, path.Join("home", path.Base(e.Name)))
-		}
-	}
-	return out
-}
-
-// rebase finds a host-absolute path of the seized node inside the evidence,
-// dropping leading components until what is left is a data root (see
-// pathutil.Rebase).
-func rebase(src evidence.Source, abs string) (string, string) {
-	return pathutil.Rebase(src, abs, func(r string) bool { return isRoot(src, r) })
+	return f
 }
 
 // Open reads the Docker data root of the evidence (detected unless
-// opt.Root is set).
-func Open(src evidence.Source, opt Options) (*Store, error) {
-	s := &Store{src: src, byChain: map[string]*Layer{}, byCache: map[string]string{}, links: map[string]link{}}
-	root := opt.Root
-	if root == "" {
-		roots, notes := Detect(src)
-		if len(roots) == 0 {
-			return nil, ErrNotFound
-		}
-		root = roots[0]
-		s.Notes = append(s.Notes, notes...)
-		if len(roots) > 1 {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), root))
-		}
+// opt.Root is set; nil options are the defaults). A root that exists but
+// may not be read is a *fs.PathError (errors.Is fs.ErrPermission) naming
+// it, not ErrNotFound.
+func Open(src evidence.Source, opt *Options) (*Store, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
 	}
-	r, err := evidence.Resolve(src, root, true)
+	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
+		return evidence.Warnf("", -1, "more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), roots[0])
+	})
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{src: src, Notes: notes, Warnings: warns, byChain: map[string]*Layer{}, byCache: map[string]string{}}
 	if st, err := src.Lstat(r); err != nil {
 		return nil, err
 	} else if !st.Mode.IsDir() {
@@ -247,8 +210,9 @@ func Open(src evidence.Source, opt Options) (*Store, error) {
 			}
 		}
 		if s.driverDir == "" {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("%s/%s: not in the evidence; no layer directories", s.Root, driverOverlay2))
+			s.Warnings = append(s.Warnings, evidence.Warnf(s.Root+"/"+driverOverlay2, -1, "not in the evidence; no layer directories"))
 		}
+		s.lowers = &ondisk.Lowers{Src: src, DriverDir: s.driverDir, LinkDir: linkDir, DiffDir: diffDir, MaxFile: maxLowerFile, MaxLowers: maxLowers}
 	}
 	s.readLayers()
 	s.readImages()
@@ -257,7 +221,7 @@ func Open(src evidence.Source, opt Options) (*Store, error) {
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespace()
-	s.normalise()
+	records.Normalise(&s.Records)
 	return s, nil
 }
 
@@ -282,274 +246,27 @@ func (s *Store) findDriver() string {
 		}
 	}
 	if len(drivers) > 0 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("storage driver %s: only overlay2 layers are resolved; containers are listed without layer directories", drivers[0]))
+		s.Warnings = append(s.Warnings, evidence.Warnf("", -1, "storage driver %s: only overlay2 layers are resolved; containers are listed without layer directories", drivers[0]))
 		return drivers[0]
 	}
 	return driverOverlay2
 }
 
-func (s *Store) imageStore() string { return path.Join(s.root, imageDir, s.Driver) }
-
-// readSmall reads a small one-line file (an id, a digest, a number).
-func (s *Store) readSmall(name string) (string, error) {
-	b, err := evidence.ReadFile(s.src, name, maxSmallFile)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func (s *Store) readLayers() {
-	dir := path.Join(s.imageStore(), layerDBSha)
-	ents, err := s.src.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: %v", dir, err))
-		}
-		return
-	}
-	for i, e := range ents {
-		if i >= maxEntries {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: more than %d layers; the rest is not read", dir, maxEntries))
-			break
-		}
-		name := path.Base(e.Name)
-		if !e.Mode.IsDir() {
-			continue
-		}
-		if !validHex(name) {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s/%s: not a chain id; skipped", dir, name))
-			continue
-		}
-		ld := path.Join(dir, name)
-		l := Layer{ChainID: "sha256:" + name}
-		warn := func(format string, a ...any) {
-			l.Warnings = append(l.Warnings, fmt.Sprintf("/%s: ", ld)+fmt.Sprintf(format, a...))
-		}
-		if v, err := s.readSmall(path.Join(ld, diffIDFile)); err != nil {
-			warn("diff: %v", err)
-		} else if !validDigest(v) {
-			warn("diff %q is not a sha256 digest", v)
-		} else {
-			l.DiffID = v
-		}
-		if v, err := s.readSmall(path.Join(ld, parentFile)); err == nil {
-			if validDigest(v) {
-				l.Parent = v
-			} else {
-				warn("parent %q is not a sha256 digest", v)
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			warn("parent: %v", err)
-		}
-		if v, err := s.readSmall(path.Join(ld, sizeFile)); err == nil {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				warn("size %q is not a byte count", v)
-			} else {
-				l.Size = n
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			warn("size: %v", err)
-		}
-		if v, err := s.readSmall(path.Join(ld, cacheIDFile)); err != nil {
-			warn("cache-id: %v", err)
-		} else if !plainName(v) {
-			warn("cache-id %q is not a plain name", v)
-		} else {
-			l.CacheID = v
-			s.byCache[v] = l.ChainID
-			if s.driverDir != "" {
-				l.Dir, l.Link = s.layerDir(v, warn)
-			}
-		}
-		s.Layers = append(s.Layers, l)
-	}
-	for i := range s.Layers {
-		s.byChain[s.Layers[i].ChainID] = &s.Layers[i]
-		s.Warnings = append(s.Warnings, s.Layers[i].Warnings...)
-	}
-}
-
-// layerDir is overlay2/<id>/diff when it is a directory of the evidence,
-// and the layer's short link name.
-func (s *Store) layerDir(id string, warn func(string, ...any)) (dir, link string) {
-	d := path.Join(s.driverDir, id, diffDir)
-	if st, err := s.src.Lstat(d); err != nil {
-		warn("layer directory /%s: %v", d, err)
-		return "", ""
-	} else if !st.Mode.IsDir() {
-		warn("layer directory /%s is not a directory (%v)", d, st.Mode.Type())
-		return "", ""
-	}
-	if v, err := s.readSmall(path.Join(s.driverDir, id, linkFile)); err == nil && plainName(v) {
-		link = v
-	}
-	return "/" + d, link
-}
-
-// chainIDs computes the chain ids of a list of diff ids.
-func chainIDs(diffIDs []string) []string {
-	out := make([]string, 0, len(diffIDs))
-	for i, d := range diffIDs {
-		if i == 0 {
-			out = append(out, d)
-			continue
-		}
-		h := sha256.Sum256([]byte(out[i-1] + " " + d))
-		out = append(out, "sha256:"+hex.EncodeToString(h[:]))
-	}
-	return out
-}
-
-func (s *Store) readImages() {
-	store := s.imageStore()
-	names := map[string][]string{}
-	repoFile := path.Join(store, repositoriesFile)
-	if b, err := evidence.ReadFile(s.src, repoFile, maxJSON); err == nil {
-		repos, err := decodeRepositories(b)
-		if err != nil {
-			s.Warnings = append(s.Warnings, (&evidence.FormatError{File: "/" + repoFile, Offset: -1, Msg: "repositories JSON", Err: err}).Error())
-		}
-		for _, refs := range repos {
-			for ref, id := range refs {
-				if !validDigest(id) {
-					s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: %s names %q, not an image id", repoFile, ref, id))
-					continue
-				}
-				names[id] = append(names[id], ref)
-			}
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: %v", repoFile, err))
-	}
-	dir := path.Join(store, imageDBContent)
-	ents, err := s.src.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: %v", dir, err))
-	}
-	seen := map[string]bool{}
-	for i, e := range ents {
-		if i >= maxEntries {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: more than %d images; the rest is not read", dir, maxEntries))
-			break
-		}
-		name := path.Base(e.Name)
-		if !e.Mode.IsRegular() || !validHex(name) {
-			continue
-		}
-		id := "sha256:" + name
-		seen[id] = true
-		s.readImageConfig(path.Join(dir, name), id, names[id])
-	}
-	for id, ns := range names {
-		if seen[id] {
-			continue
-		}
-		ic := ImageConfig{ID: id, Names: ns, Warnings: []string{fmt.Sprintf("image %s is named in /%s but its config is not in /%s", id, repoFile, dir)}}
-		sort.Strings(ic.Names)
-		s.Warnings = append(s.Warnings, ic.Warnings...)
-		s.addImage(ic)
-	}
-	sort.Slice(s.ImageConfigs, func(i, j int) bool { return s.ImageConfigs[i].ID < s.ImageConfigs[j].ID })
-	sort.Slice(s.Images, func(i, j int) bool {
-		if s.Images[i].Name != s.Images[j].Name {
-			return s.Images[i].Name < s.Images[j].Name
-		}
-		return s.Images[i].Target.Digest < s.Images[j].Target.Digest
-	})
-}
-
-func (s *Store) readImageConfig(file, id string, names []string) {
-	ic := ImageConfig{ID: id, Names: names}
-	sort.Strings(ic.Names)
-	b, err := evidence.ReadFile(s.src, file, maxJSON)
-	if err != nil {
-		ic.Warnings = append(ic.Warnings, fmt.Sprintf("/%s: %v", file, err))
-	} else {
-		ic.Size = int64(len(b))
-		if h := sha256.Sum256(b); "sha256:"+hex.EncodeToString(h[:]) != id {
-			ic.Warnings = append(ic.Warnings, fmt.Sprintf("/%s: content digest is sha256:%x, not the image id: the config was altered", file, h))
-		}
-		c, err := decodeImageConfig(b)
-		if err != nil {
-			ic.Warnings = append(ic.Warnings, (&evidence.FormatError{File: "/" + file, Offset: -1, Msg: "image config JSON", Err: err}).Error())
-		} else {
-			ic.Created = model.T(c.Created)
-			ic.Architecture, ic.OS = c.Architecture, c.OS
-			ic.User, ic.Env, ic.Entrypoint, ic.Cmd = c.Config.User, c.Config.Env, c.Config.Entrypoint, c.Config.Cmd
-			ic.WorkingDir, ic.Labels = c.Config.WorkingDir, c.Config.Labels
-			for _, d := range c.RootFS.DiffIDs {
-				if !validDigest(d) {
-					ic.Warnings = append(ic.Warnings, fmt.Sprintf("/%s: diff_id %q is not a sha256 digest; chain ids stop there", file, d))
-					break
-				}
-				ic.DiffIDs = append(ic.DiffIDs, d)
-			}
-			ic.ChainIDs = chainIDs(ic.DiffIDs)
-			for _, h := range c.History {
-				ic.History = append(ic.History, History{Created: model.T(h.Created), CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer})
-			}
-			for _, ch := range ic.ChainIDs {
-				if s.byChain[ch] == nil {
-					ic.Warnings = append(ic.Warnings, fmt.Sprintf("layer %s of image %s is not in layerdb", ch, id))
-				}
-			}
-		}
-	}
-	s.Warnings = append(s.Warnings, ic.Warnings...)
-	s.addImage(ic)
-}
-
-func (s *Store) addImage(ic ImageConfig) {
-	s.ImageConfigs = append(s.ImageConfigs, ic)
-	names := ic.Names
-	if len(names) == 0 {
-		names = []string{ic.ID} // dangling: shown by its id, as "docker images" shows <none>
-	}
-	for _, n := range names {
-		s.Images = append(s.Images, model.Image{
-			Runtime:   model.RuntimeDocker,
-			Namespace: Namespace,
-			Name:      n,
-			Target:    model.Descriptor{Digest: ic.ID, MediaType: mediaTypeImageConfig, Size: ic.Size},
-			CreatedAt: ic.Created,
-			Labels:    ic.Labels,
-			Warnings:  ic.Warnings,
-		})
-	}
-}
-
 // Info names the runtime and its root (model.Runtime).
 func (s *Store) Info() model.RuntimeInfo {
-	ws := make([]evidence.Warning, len(s.Warnings))
-	for i, w := range s.Warnings {
-		ws[i] = evidence.Warning{Offset: -1, Msg: w}
-	}
-	return model.RuntimeInfo{Name: model.RuntimeDocker, Root: s.Root, Notes: s.Notes, Warnings: ws}
+	return model.RuntimeInfo{Name: model.RuntimeDocker, Root: s.Root, Notes: s.Notes, Warnings: s.Warnings}
 }
 
 // Recorded returns the records read (model.Runtime).
 func (s *Store) Recorded() *model.Records { return &s.Records }
 
 // Reader finds and reads Docker's data root in the evidence
-// (model.Reader).
-var Reader model.Reader = reader{}
-
-type reader struct{}
-
-func (reader) Name() string { return model.RuntimeDocker }
-
-func (reader) Locations() []string { return knownRoots }
-
-func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
-	var o Options
-	if opt != nil {
-		o.Root = opt.Root
-	}
-	s, err := Open(src, o)
-	if err != nil {
-		return nil, err
-	}
-	return []model.Runtime{s}, nil
-}
+// (model.Reader). It is safe for concurrent use.
+var Reader model.Reader = records.Reader{Runtime: model.RuntimeDocker, Roots: knownRoots,
+	Read: func(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+		s, err := Open(src, &Options{Root: opt.Root})
+		if err != nil {
+			return nil, err
+		}
+		return []model.Runtime{s}, nil
+	}}

@@ -8,6 +8,7 @@ const (
 	Namespace = "moby"
 
 	defaultRoot   = "var/lib/docker"
+	rootlessRoot  = ".local/share/docker" // in a user's home
 	daemonConfig  = "etc/docker/daemon.json"
 	containersDir = "containers"
 	configV2File  = "config.v2.json"
@@ -49,11 +50,11 @@ const (
 	labelSandboxID     = "io.kubernetes.sandbox.id"
 	dockerTypeSandbox  = "podsandbox"
 	annotationPrefix   = "annotation."
-	k8sNamePrefix      = "k8s_"
 )
 
 // Bounds on what is read from the evidence.
 const (
+	maxConfig    = 1 << 20  // daemon.json
 	maxJSON      = 16 << 20 // a config.v2.json, hostconfig.json, image config, repositories.json
 	maxSmallFile = 4096     // mount-id, init-id, cache-id, parent, size, diff, link
 	maxLowerFile = 64 << 10 // a lower file

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
 )
 
@@ -15,32 +17,21 @@ import (
 // must match the disk. A layer shared by several images is verified once.
 func (s *Store) VerifyImages(ctx context.Context, refs []string, opt *image.VerifyOptions) []image.Verification {
 	done := map[string]*image.LayerResult{}
-	byChain := map[string]int{}
-	for i, l := range s.Layers {
-		byChain[l.ChainID] = i
+	layer := func(chain string) (ondisk.TarSplitLayer, bool) {
+		l := s.byChain[chain]
+		if l == nil {
+			return ondisk.TarSplitLayer{}, false
+		}
+		ts := path.Join(s.Root, imageDir, s.Driver, layerDBSha, strings.TrimPrefix(chain, "sha256:"), tarSplitFile)
+		return ondisk.TarSplitLayer{DiffID: l.DiffID, Dir: l.Dir, TarSplit: ts}, true
 	}
 	var out []image.Verification
 	for _, ic := range s.ImageConfigs {
 		if !image.MatchesRef(refs, ic.Names, ic.ID) {
 			continue
 		}
-		r := image.Verification{Runtime: "docker", Name: strings.Join(ic.Names, ","), Digest: ic.ID, Kind: image.KindImage, Status: image.StatusVerified, Layers: []image.LayerVerification{}}
-		for i, chain := range ic.ChainIDs {
-			var res *image.LayerResult
-			k, ok := byChain[chain]
-			if !ok {
-				res = &image.LayerResult{Status: image.StatusUnverifiable, Reason: "layer not in layerdb"}
-			} else if res = done[chain]; res == nil {
-				l := s.Layers[k]
-				ts := path.Join(s.Root, "image", s.Driver, "layerdb", "sha256", strings.TrimPrefix(chain, "sha256:"), tarSplitFile)
-				res = image.VerifyTarSplitFile(ctx, s.src, ts, l.DiffID, l.Dir, opt)
-				done[chain] = res
-			}
-			vl := image.LayerVerificationOf(i, "", res.DiffID, chain, res.SnapshotDir, res)
-			r.Status = image.Worse(r.Status, vl.Status)
-			r.Layers = append(r.Layers, vl)
-		}
-		out = append(out, r)
+		v := image.Verification{Runtime: model.RuntimeDocker, Name: strings.Join(ic.Names, ","), Digest: ic.ID, Kind: image.KindImage}
+		out = append(out, ondisk.VerifyTarSplit(ctx, s.src, v, ic.ChainIDs, layer, "layer not in layerdb", done, opt))
 	}
 	return out
 }

@@ -177,4 +177,3 @@ func ordered[T any](ctx context.Context, n, workers int, do func(i int, buf []by
 	wg.Wait()
 	return err
 }
-

@@ -299,7 +299,7 @@ func checkFindings(t *testing.T, fs []model.Finding) {
 // runtimeContainers reads the host's containerd records.
 func runtimeContainers(t *testing.T, src evidence.Source) []model.Container {
 	t.Helper()
-	st, err := containerd.Open(src, containerd.Options{})
+	st, err := containerd.Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +493,7 @@ func TestLogsOnHost(t *testing.T) {
 // Pod directories named from the runtime's pods when given.
 func TestPodsNamedByRuntime(t *testing.T) {
 	for _, hs := range hostSources(t) {
-		st, err := containerd.Open(hs.src, containerd.Options{})
+		st, err := containerd.Open(hs.src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 	"unicode/utf8"
+
+	"github.com/deadnode/deadnode/evidence"
 )
 
 // TimeLayout is how every timestamp is printed: RFC 3339, UTC, nanoseconds.
@@ -119,25 +121,25 @@ type Container struct {
 	Status         Status            `json:"status"`
 	Spec           *Spec             `json:"spec,omitempty"`
 	// Execs are the exec sessions run in the container (set by inspect).
-	Execs    []Exec   `json:"execs,omitempty"`
-	Warnings []string `json:"warnings"`
+	Execs    []Exec             `json:"execs,omitempty"`
+	Warnings []evidence.Warning `json:"warnings"`
 }
 
 // Pod is a Kubernetes pod seen through its sandbox and containers.
 type Pod struct {
-	Runtime      string            `json:"runtime"`
-	Namespace    string            `json:"namespace"`
-	Name         string            `json:"name"`
-	UID          string            `json:"uid"`
-	SandboxID    string            `json:"sandbox_id"`
-	RuntimeNS    string            `json:"runtime_namespace"`
-	IP           string            `json:"ip"`
-	CreatedAt    Time              `json:"created_at"`
-	Labels       map[string]string `json:"labels"`
-	State        string            `json:"state"`
-	Containers   []PodContainer    `json:"containers"`
-	Warnings     []string          `json:"warnings"`
-	CgroupParent string            `json:"cgroup_parent,omitempty"`
+	Runtime      string             `json:"runtime"`
+	Namespace    string             `json:"namespace"`
+	Name         string             `json:"name"`
+	UID          string             `json:"uid"`
+	SandboxID    string             `json:"sandbox_id"`
+	RuntimeNS    string             `json:"runtime_namespace"`
+	IP           string             `json:"ip"`
+	CreatedAt    Time               `json:"created_at"`
+	Labels       map[string]string  `json:"labels"`
+	State        string             `json:"state"`
+	Containers   []PodContainer     `json:"containers"`
+	Warnings     []evidence.Warning `json:"warnings"`
+	CgroupParent string             `json:"cgroup_parent,omitempty"`
 }
 
 // PodContainer is a container's entry in its pod.
@@ -157,52 +159,52 @@ type Descriptor struct {
 
 // Image is a named image record.
 type Image struct {
-	Runtime     string            `json:"runtime"`
-	Namespace   string            `json:"namespace"`
-	Name        string            `json:"name"`
-	Target      Descriptor        `json:"target"`
-	CreatedAt   Time              `json:"created_at"`
-	UpdatedAt   Time              `json:"updated_at"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Checkpoint  bool              `json:"checkpoint"`
-	Warnings    []string          `json:"warnings"`
+	Runtime     string             `json:"runtime"`
+	Namespace   string             `json:"namespace"`
+	Name        string             `json:"name"`
+	Target      Descriptor         `json:"target"`
+	CreatedAt   Time               `json:"created_at"`
+	UpdatedAt   Time               `json:"updated_at"`
+	Labels      map[string]string  `json:"labels"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Checkpoint  bool               `json:"checkpoint"`
+	Warnings    []evidence.Warning `json:"warnings"`
 }
 
 // Content is a blob of the content store.
 type Content struct {
-	Runtime   string            `json:"runtime"`
-	Namespace string            `json:"namespace"`
-	Digest    string            `json:"digest"`
-	Size      int64             `json:"size"`
-	Labels    map[string]string `json:"labels"`
-	CreatedAt Time              `json:"created_at"`
-	UpdatedAt Time              `json:"updated_at"`
-	BlobPath  string            `json:"blob_path"`
-	Present   bool              `json:"present"`
-	BlobSize  int64             `json:"blob_size"` // size of the file on disk, -1 when absent
-	Warnings  []string          `json:"warnings"`
+	Runtime   string             `json:"runtime"`
+	Namespace string             `json:"namespace"`
+	Digest    string             `json:"digest"`
+	Size      int64              `json:"size"`
+	Labels    map[string]string  `json:"labels"`
+	CreatedAt Time               `json:"created_at"`
+	UpdatedAt Time               `json:"updated_at"`
+	BlobPath  string             `json:"blob_path"`
+	Present   bool               `json:"present"`
+	BlobSize  int64              `json:"blob_size"` // size of the file on disk, -1 when absent
+	Warnings  []evidence.Warning `json:"warnings"`
 }
 
 // Snapshot is a snapshot of a snapshotter, joined across the metadata
 // database (key, labels) and the snapshotter's own database (id, kind).
 type Snapshot struct {
-	Runtime     string            `json:"runtime"`
-	Namespace   string            `json:"namespace"`
-	Snapshotter string            `json:"snapshotter"`
-	Key         string            `json:"key"`
-	Name        string            `json:"name"` // the snapshotter's key: "<ns>/<n>/<key>"
-	Parent      string            `json:"parent"`
-	Kind        string            `json:"kind"` // active|committed|view
-	ID          string            `json:"id"`
-	Dir         string            `json:"dir"` // inside the evidence
-	CreatedAt   Time              `json:"created_at"`
-	UpdatedAt   Time              `json:"updated_at"`
-	Labels      map[string]string `json:"labels"`
-	Size        int64             `json:"size"`
-	Inodes      int64             `json:"inodes"`
-	Containers  []string          `json:"containers"` // ids of containers whose RW layer this is
-	Warnings    []string          `json:"warnings"`
+	Runtime     string             `json:"runtime"`
+	Namespace   string             `json:"namespace"`
+	Snapshotter string             `json:"snapshotter"`
+	Key         string             `json:"key"`
+	Name        string             `json:"name"` // the snapshotter's key: "<ns>/<n>/<key>"
+	Parent      string             `json:"parent"`
+	Kind        string             `json:"kind"` // active|committed|view
+	ID          string             `json:"id"`
+	Dir         string             `json:"dir"` // inside the evidence
+	CreatedAt   Time               `json:"created_at"`
+	UpdatedAt   Time               `json:"updated_at"`
+	Labels      map[string]string  `json:"labels"`
+	Size        int64              `json:"size"`
+	Inodes      int64              `json:"inodes"`
+	Containers  []string           `json:"containers"` // ids of containers whose RW layer this is
+	Warnings    []evidence.Warning `json:"warnings"`
 }
 
 // LeaseResource is one resource a lease holds.

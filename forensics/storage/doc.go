@@ -21,8 +21,11 @@
 //     come from Podman's libpod/bolt_state.db (BoltDB) or libpod/db.sql
 //     (SQLite, Podman 4.5+; read with modernc.org/sqlite, its write-ahead
 //     log included), each copied to a private temp file and opened
-//     read-only (a corrupt database is an error naming it, never a panic),
-//     or from CRI-O's userdata/state.json and conmon's exit file
+//     read-only; the bolt copy is unnamed and its page graph is checked
+//     before bbolt walks it (a damaged subtree is left out with a warning
+//     naming the bucket and page, package forensics/internal/boltdb), and
+//     a database that cannot be read is a store warning naming it, never a
+//     panic; or from CRI-O's userdata/state.json and conmon's exit file
 //     (/run/crio/exits/<id>: exit code, mtime = when).
 //   - A container's spec is its userdata/config.json (the OCI spec given to
 //     the OCI runtime), else the spec libpod recorded.
@@ -39,7 +42,11 @@
 //   - Orphans lists what a removal left behind: overlay/<id> directories
 //     not in layers.json, overlay-containers/<id> directories of
 //     containers not in containers.json.
-//   - A damaged record becomes a warning on that record (naming the file and
-//     offset) and everything else is still read; nothing is written to the
-//     evidence.
+//   - A damaged record becomes an evidence.Warning on that record (naming
+//     the file and the record's byte offset) and everything else is still
+//     read; a graph root that exists but may not be read is a *fs.PathError
+//     naming it (errors.Is fs.ErrPermission), never ErrNotFound. Nothing is
+//     written to the evidence.
+//   - A Store is read once by Open and is safe for concurrent reading
+//     afterwards; Reader is safe for concurrent use.
 package storage

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
@@ -15,6 +18,35 @@ import (
 // free pages. libpod keeps the full command of each session, so a
 // deleted record can hold what an attacker ran through exec.
 type ExecSession = model.Exec
+
+// carveExec reads the exec sessions of the libpod state database, deleted
+// ones included.
+func (s *Store) carveExec() {
+	if s.StateDB == "" {
+		return
+	}
+	live := map[string]bool{}
+	if s.libpod != nil {
+		live = s.libpod.execIDs
+	}
+	xs, torn, err := carveExecSessions(s.src, strings.TrimPrefix(s.StateDB, "/"), live)
+	if err != nil {
+		s.Warnings = append(s.Warnings, evidence.WarningOf(err))
+	}
+	if torn > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%s: %d exec session record remnants too torn to decode", s.StateDB, torn))
+	}
+	s.Execs = xs
+	found := map[string]bool{}
+	for _, x := range xs {
+		found[x.ID] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(live)) {
+		if !found[id] {
+			s.Warnings = append(s.Warnings, evidence.Warnf(s.StateDB, -1, "live exec session %s: its record was not found", id))
+		}
+	}
+}
 
 // execRecord is libpod's ExecSession JSON.
 type execRecord struct {
@@ -97,7 +129,7 @@ func carveExecSessions(src evidence.Source, name string, live map[string]bool) (
 	for base := int64(0); base < size && len(out) < maxExecCarve; base += maxExecScan {
 		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
 		if err != nil && err != io.EOF {
-			return out, torn, fmt.Errorf("/%s: offset %d: %w", name, base, err)
+			return out, torn, &evidence.FormatError{File: "/" + name, Offset: base, Err: err}
 		}
 		win := buf[:n]
 		for i := 0; i < len(win) && i < maxExecScan; {

@@ -51,7 +51,7 @@ var fixtureLayers = []wantLayer{
 
 func checkStorageFixture(t *testing.T, src evidence.Source) {
 	t.Helper()
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestFixtureStorageGraphRootRebased(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	s, err := Open(d, Options{})
+	s, err := Open(d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

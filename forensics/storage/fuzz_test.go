@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb/bolttest"
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 // FuzzContainersJSON streams a containers.json (or layers.json,
@@ -101,7 +105,7 @@ func FuzzOpenStore(f *testing.F) {
 			return
 		}
 		defer src.Close()
-		s, err := Open(src, Options{})
+		s, err := Open(src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +119,82 @@ func FuzzOpenStore(f *testing.F) {
 				if !ok || len(parts) != 2 || parts[1] != "diff" || parts[0] == "l" || parts[0] == ".." {
 					t.Fatalf("directory %q escapes overlay/", d)
 				}
+			}
+		}
+	})
+}
+
+// fuzzStore is the containers-storage fixture and its bolt_state.db,
+// loaded once per process.
+var fuzzStore struct {
+	once sync.Once
+	src  evidence.Source
+	base []byte
+	tree []uint64
+}
+
+func loadFuzzStore(t testing.TB) {
+	fuzzStore.once.Do(func() {
+		a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "storage-root.tar.zst"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := evidence.ReadFile(a, stateName, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bf, err := bolttest.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fuzzStore.src, fuzzStore.base, fuzzStore.tree = a, b, bf.TreePages()
+	})
+	if fuzzStore.src == nil {
+		t.Fatal("the fixture did not load")
+	}
+}
+
+// FuzzLibpodStatePages damages the page structure of the fixture's
+// libpod bolt_state.db (bolttest.Mutate: page headers, branch children,
+// element positions and sizes, bucket roots) and reads the store: the
+// reader must return, bbolt must never panic past the page check, and no
+// private copy may stay registered.
+func FuzzLibpodStatePages(f *testing.F) {
+	loadFuzzStore(f)
+	idx := func(id uint64) byte {
+		for i, p := range fuzzStore.tree {
+			if p == id {
+				return byte(i)
+			}
+		}
+		f.Fatalf("page %d is not in the tree", id)
+		return 0
+	}
+	edit := bolttest.Edit
+	// The root leaf 3, the ctr bucket's leaf 2, the containers' leaves 17
+	// and 6 (4 pages each).
+	f.Add(edit(idx(2), 7, 1, 0, uint32(idx(2))))      // a container bucket rooted at its parent
+	f.Add(edit(idx(2), 7, 0, 2, 7))                   // a bucket root of 2^40+7
+	f.Add(edit(idx(6), 1, 0, 1, 0xffff))              // absurd count
+	f.Add(edit(idx(17), 2, 0, 1, 1000))               // overflow past the end
+	f.Add(edit(idx(3), 5, 4, 1, 0xfffffff0))          // a key outside the root page
+	f.Add(edit(idx(6), 0, 0, 1, bolttest.FlagBranch)) // a leaf read as a branch
+	f.Fuzz(func(t *testing.T, edits []byte) {
+		if len(edits) > 8*64 {
+			edits = edits[:8*64]
+		}
+		bf := &bolttest.File{B: append([]byte(nil), fuzzStore.base...), PageSize: 4096}
+		bf.Mutate(fuzzStore.tree, edits)
+		s, err := Open(&bolttest.Source{Source: fuzzStore.src, Name: stateName, Data: bf.B}, nil)
+		if r := boltdb.Registered(); len(r) != 0 {
+			t.Fatalf("private copies left: %v", r)
+		}
+		if err != nil {
+			t.Fatalf("the store is read whatever its state database: %v", err)
+		}
+		for _, w := range s.Warnings {
+			if strings.Contains(w.Msg, "panicked") {
+				t.Fatalf("bbolt panicked past the page check: %v", w)
 			}
 		}
 	})

@@ -85,7 +85,7 @@ func openStore(t *testing.T, files map[string]string) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +101,11 @@ func find(s *Store, id string) *model.Container {
 	return nil
 }
 
-func hasWarning(ws []string, subs ...string) bool {
+func hasWarning(ws []evidence.Warning, subs ...string) bool {
 	for _, w := range ws {
 		ok := true
 		for _, s := range subs {
-			ok = ok && strings.Contains(w, s)
+			ok = ok && strings.Contains(w.String(), s)
 		}
 		if ok {
 			return true
@@ -157,7 +157,7 @@ func TestHostileStorage(t *testing.T) {
 		"abs":      "link l/ABS -> /etc leaves /var/lib/containers/storage/overlay (resolves to /etc); refused",
 		"dotdot":   "link l/DOTDOT -> ../../../../../../../etc leaves /var/lib/containers/storage/overlay (resolves to /etc); refused",
 		"hostabs":  "link l/HOST -> " + outside + " leaves /var/lib/containers/storage/overlay",
-		"badlower": `/var/lib/containers/storage/overlay/L-badlower/lower: lower file: offset 0: lower entry "../../../../etc" is not an l/<short> link name`,
+		"badlower": `/var/lib/containers/storage/overlay/L-badlower/lower: offset 0: lower file: lower entry "../../../../etc" is not an l/<short> link name`,
 	} {
 		if c := find(s, id); !hasWarning(c.Warnings, why, "lower directories computed from layers.json") {
 			t.Errorf("%s: warnings %q, want %q", id, c.Warnings, why)
@@ -226,7 +226,7 @@ func TestStorageLibpodPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestStorageExecSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestStorageTornBoltDB(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			s, err := Open(src, Options{})
+			s, err := Open(src, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -471,7 +471,7 @@ func TestStorageRootless(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	all, err := OpenAll(src, Options{})
+	all, err := OpenAll(src, nil)
 	if err != nil || len(all) != 1 {
 		t.Fatalf("%v %v", all, err)
 	}

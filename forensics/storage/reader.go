@@ -1,20 +1,15 @@
 package storage
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
-	"github.com/deadnode/deadnode/forensics/internal/pathutil"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
-	toml "github.com/pelletier/go-toml/v2"
 )
 
 // Options tune Open and OpenAll.
@@ -25,14 +20,9 @@ type Options struct {
 	RunRoot string
 }
 
-// Root is a graph root found in the evidence and its run root.
-type Root struct {
-	Graph string `json:"graph"` // resolved, with a leading "/"
-	Run   string `json:"run"`   // resolved, with a leading "/"; "" when not in the evidence
-	Note  string `json:"note,omitempty"`
-}
-
-// Store is everything read from one containers-storage graph root.
+// Store is everything read from one containers-storage graph root. It is
+// read once by Open; reading it afterwards is safe from several
+// goroutines (VerifyImages too, when the Source is).
 type Store struct {
 	GraphRoot string
 	RunRoot   string
@@ -51,7 +41,7 @@ type Store struct {
 	// Notes say how the root was found.
 	Notes []string
 	// Warnings are problems with single records; the rest was read.
-	Warnings []string
+	Warnings []evidence.Warning
 
 	src       evidence.Source
 	graph     string // resolved, no leading "/"
@@ -62,45 +52,39 @@ type Store struct {
 	// libpodUnread is set when a libpod state database is present but
 	// could not be read.
 	libpodUnread bool
-	runtime      string          // of the images and layers: podman unless only CRI-O made containers
-	links        map[string]link // l/<short> -> its resolution
-}
-
-// link is the resolution of an l/<short> entry.
-type link struct {
-	dir string
-	err error
+	runtime      string         // of the images and layers: podman unless only CRI-O made containers
+	lowers       *ondisk.Lowers // overlay lower files, l/<short> links resolved once
 }
 
 // Layer is a record of layers.json.
 type Layer struct {
-	ID               string     `json:"id"`
-	Names            []string   `json:"names"`
-	Parent           string     `json:"parent"`
-	Created          model.Time `json:"created"`
-	CompressedDigest string     `json:"compressed_diff_digest"`
-	CompressedSize   int64      `json:"compressed_size"`
-	DiffDigest       string     `json:"diff_digest"`
-	DiffSize         int64      `json:"diff_size"`
-	Dir              string     `json:"dir"`  // overlay/<id>/diff inside the evidence
-	Link             string     `json:"link"` // its short name under overlay/l/
-	MountPoint       string     `json:"mount_point"`
-	Containers       []string   `json:"containers"`
-	Warnings         []string   `json:"warnings"`
+	ID               string             `json:"id"`
+	Names            []string           `json:"names"`
+	Parent           string             `json:"parent"`
+	Created          model.Time         `json:"created"`
+	CompressedDigest string             `json:"compressed_diff_digest"`
+	CompressedSize   int64              `json:"compressed_size"`
+	DiffDigest       string             `json:"diff_digest"`
+	DiffSize         int64              `json:"diff_size"`
+	Dir              string             `json:"dir"`  // overlay/<id>/diff inside the evidence
+	Link             string             `json:"link"` // its short name under overlay/l/
+	MountPoint       string             `json:"mount_point"`
+	Containers       []string           `json:"containers"`
+	Warnings         []evidence.Warning `json:"warnings"`
 }
 
 // ImageRecord is a record of images.json.
 type ImageRecord struct {
-	ID                string     `json:"id"`
-	Digest            string     `json:"digest"` // of the manifest
-	Names             []string   `json:"names"`
-	TopLayer          string     `json:"top_layer"`
-	Layers            []string   `json:"layers"` // the layer chain, top first
-	Created           model.Time `json:"created"`
-	ManifestMediaType string     `json:"manifest_media_type"`
-	ManifestSize      int64      `json:"manifest_size"`
-	ConfigDigest      string     `json:"config_digest"`
-	Warnings          []string   `json:"warnings"`
+	ID                string             `json:"id"`
+	Digest            string             `json:"digest"` // of the manifest
+	Names             []string           `json:"names"`
+	TopLayer          string             `json:"top_layer"`
+	Layers            []string           `json:"layers"` // the layer chain, top first
+	Created           model.Time         `json:"created"`
+	ManifestMediaType string             `json:"manifest_media_type"`
+	ManifestSize      int64              `json:"manifest_size"`
+	ConfigDigest      string             `json:"config_digest"`
+	Warnings          []evidence.Warning `json:"warnings"`
 }
 
 // Orphan is something of the store no record refers to.
@@ -109,115 +93,26 @@ type Orphan = model.Orphan
 // ErrNotFound is returned when no graph root is found in the evidence.
 var ErrNotFound = fmt.Errorf("no containers-storage graph root found: %w", model.ErrRuntimeNotFound)
 
-func (s *Store) out(rel string) string { return "/" + rel }
-
-// isGraphRoot says whether r (resolved) holds a containers-storage store.
-func isGraphRoot(src evidence.Source, r string) bool {
-	for _, m := range []string{driverOverlay + containersSuffix, driverOverlay + layersSuffix, driverOverlay + imagesSuffix, "vfs" + layersSuffix} {
-		if st, err := src.Lstat(path.Join(r, m)); err == nil && st.Mode.IsDir() {
-			return true
-		}
+// OpenAll reads every graph root of the evidence (or only opt.GraphRoot;
+// nil options are the defaults). A root that exists but may not be read
+// is a *fs.PathError (errors.Is fs.ErrPermission) naming it, when no root
+// is found.
+func OpenAll(src evidence.Source, opt *Options) ([]*Store, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
 	}
-	return false
-}
-
-func isDir(src evidence.Source, r string) bool {
-	st, err := src.Lstat(r)
-	return err == nil && st.Mode.IsDir()
-}
-
-// Detect returns the graph roots found in the evidence, in order of
-// preference.
-func Detect(src evidence.Source) []Root {
-	var out []Root
-	seen := map[string]bool{}
-	add := func(g, run, note string) {
-		if g == "" || seen[g] || !isGraphRoot(src, g) {
-			return
-		}
-		seen[g] = true
-		r := Root{Graph: "/" + g, Note: note}
-		if run != "" && isDir(src, run) {
-			r.Run = "/" + run
-		}
-		out = append(out, r)
-	}
-	defRun := ""
-	if r, err := evidence.Resolve(src, defaultRunRoot, true); err == nil {
-		defRun = r
-	}
-	if p, err := evidence.Resolve(src, storageConf, true); err == nil {
-		if b, err := evidence.ReadFile(src, p, 1<<20); err == nil {
-			var cfg struct {
-				Storage struct {
-					GraphRoot string `toml:"graphroot"`
-					RunRoot   string `toml:"runroot"`
-				} `toml:"storage"`
-			}
-			if toml.Unmarshal(b, &cfg) == nil && cfg.Storage.GraphRoot != "" {
-				g, how := pathutil.Rebase(src, cfg.Storage.GraphRoot, func(r string) bool { return isGraphRoot(src, r) })
-				run := defRun
-				if cfg.Storage.RunRoot != "" {
-					if r, _ := pathutil.Rebase(src, cfg.Storage.RunRoot, func(r string) bool { return isDir(src, r) }); r != "" {
-						run = r
-					}
-				}
-				add(g, run, fmt.Sprintf("graph root %s from /%s%s", cfg.Storage.GraphRoot, storageConf, how))
-			}
-		}
-	}
-	if r, err := evidence.Resolve(src, defaultGraphRoot, true); err == nil {
-		add(r, defRun, "")
-	}
-	for _, h := range homes(src) {
-		r, err := evidence.Resolve(src, path.Join(h.dir, rootlessStore), true)
-		if err != nil {
-			continue
-		}
-		run := ""
-		if h.uid != 0 {
-			if rr, err := evidence.Resolve(src, fmt.Sprintf("run/user/%d/containers", h.uid), true); err == nil {
-				run = rr
-			}
-		}
-		add(r, run, fmt.Sprintf("rootless store of /%s", h.dir))
-	}
-	return out
-}
-
-type home struct {
-	dir string
-	uid uint32
-}
-
-// homes lists /root and every /home/* directory of the evidence.
-func homes(src evidence.Source) []home {
-	out := []home{{dir: "root"}}
-	ents, err := src.ReadDir("home")
-	if err != nil {
-		return out
-	}
-	for i, e := range ents {
-		if i >= 4096 {
-			break
-		}
-		if e.Mode.IsDir() && plainName(path.Base(e.Name)) {
-			out = append(out, home{dir: path.Join("home", path.Base(e.Name)), uid: e.UID})
-		}
-	}
-	return out
-}
-
-// OpenAll reads every graph root of the evidence (or only opt.GraphRoot).
-func OpenAll(src evidence.Source, opt Options) ([]*Store, error) {
 	var roots []Root
-	if opt.GraphRoot != "" {
-		roots = []Root{{Graph: opt.GraphRoot, Run: opt.RunRoot}}
+	var denied []evidence.Warning
+	if o.GraphRoot != "" {
+		roots = []Root{{Graph: o.GraphRoot, Run: o.RunRoot}}
 	} else {
-		roots = Detect(src)
-	}
-	if len(roots) == 0 {
-		return nil, ErrNotFound
+		f, found := finder(src)
+		_, warns, err := f.Pick(ErrNotFound, nil) // OpenAll reads every root found
+		if err != nil {
+			return nil, err
+		}
+		roots, denied = found, warns
 	}
 	var out []*Store
 	for _, r := range roots {
@@ -227,31 +122,38 @@ func OpenAll(src evidence.Source, opt Options) ([]*Store, error) {
 		}
 		out = append(out, s)
 	}
+	if len(out) > 0 {
+		out[0].Warnings = append(out[0].Warnings, denied...)
+	}
 	return out, nil
 }
 
-// Open reads the first graph root of the evidence (or opt.GraphRoot).
-func Open(src evidence.Source, opt Options) (*Store, error) {
-	if opt.GraphRoot != "" {
-		return openRoot(src, Root{Graph: opt.GraphRoot, Run: opt.RunRoot})
+// Open reads the first graph root of the evidence (or opt.GraphRoot; nil
+// options are the defaults).
+func Open(src evidence.Source, opt *Options) (*Store, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
 	}
-	roots := Detect(src)
-	if len(roots) == 0 {
-		return nil, ErrNotFound
+	if o.GraphRoot != "" {
+		return openRoot(src, Root{Graph: o.GraphRoot, Run: o.RunRoot})
+	}
+	f, roots := finder(src)
+	_, warns, err := f.Pick(ErrNotFound, func(rs []string) evidence.Warning {
+		return evidence.Warnf("", -1, "more than one graph root in the evidence (%s); reading %s (OpenAll reads them all)", strings.Join(rs, ", "), rs[0])
+	})
+	if err != nil {
+		return nil, err
 	}
 	s, err := openRoot(src, roots[0])
-	if err == nil && len(roots) > 1 {
-		var g []string
-		for _, r := range roots {
-			g = append(g, r.Graph)
-		}
-		s.Warnings = append(s.Warnings, fmt.Sprintf("more than one graph root in the evidence (%s); reading %s (OpenAll reads them all)", strings.Join(g, ", "), roots[0].Graph))
+	if err == nil {
+		s.Warnings = append(s.Warnings, warns...)
 	}
 	return s, err
 }
 
 func openRoot(src evidence.Source, root Root) (*Store, error) {
-	s := &Store{src: src, byLayer: map[string]*Layer{}, Driver: driverOverlay, runtime: model.RuntimePodman, links: map[string]link{}}
+	s := &Store{src: src, byLayer: map[string]*Layer{}, Driver: driverOverlay, runtime: model.RuntimePodman}
 	g, err := evidence.Resolve(src, root.Graph, true)
 	if err != nil {
 		return nil, err
@@ -271,9 +173,10 @@ func openRoot(src evidence.Source, root Root) (*Store, error) {
 	if d, err := evidence.Resolve(src, path.Join(g, driverOverlay), true); err == nil && isDir(src, d) {
 		s.driverDir = d
 	}
+	s.lowers = &ondisk.Lowers{Src: src, DriverDir: s.driverDir, LinkDir: linkDir, DiffDir: diffDir, MaxFile: maxLowerFile, MaxLowers: maxLowers}
 	if !isDir(src, path.Join(g, driverOverlay+layersSuffix)) && isDir(src, path.Join(g, "vfs"+layersSuffix)) {
 		s.Driver = "vfs"
-		s.Warnings = append(s.Warnings, "storage driver vfs: only overlay layers are resolved; containers are listed without layer directories")
+		s.Warnings = append(s.Warnings, evidence.Warnf("", -1, "storage driver vfs: only overlay layers are resolved; containers are listed without layer directories"))
 	}
 	s.readLibpod()
 	s.readLayers()
@@ -284,267 +187,31 @@ func openRoot(src evidence.Source, root Root) (*Store, error) {
 	s.buildPods()
 	s.buildSnapshots()
 	s.countNamespaces()
-	s.normalise()
+	records.Normalise(&s.Records)
 	return s, nil
 }
 
+// listFile is a file of one of the driver's stores: <dir>/<driver><name>.
 func (s *Store) listFile(dir, name string) string {
 	return path.Join(dir, s.Driver+name)
 }
 
-// readList streams one JSON list file of the store; a missing file is
-// an empty list.
-func (s *Store) readList(file string, fn func(i int, off int64, raw json.RawMessage)) {
-	f, err := s.src.Open(file)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: %v", file, err))
-		}
-		return
-	}
-	defer f.Close()
-	if _, err := decodeList(io.NewSectionReader(f, 0, f.Size()), maxRecords, fn); err != nil {
-		s.Warnings = append(s.Warnings, (&evidence.FormatError{File: "/" + file, Offset: -1, Msg: "JSON list", Err: err}).Error())
-	}
-}
-
-func (s *Store) readLibpod() {
-	db := path.Join(s.graph, libpodDir, boltStateFile)
-	if _, err := s.src.Lstat(db); err == nil {
-		lp, err := readLibpod(s.src, db)
-		if err != nil {
-			s.libpodUnread = true
-			s.Warnings = append(s.Warnings, fmt.Sprintf("libpod state unread, containers have no recorded state: %v", err))
-		} else {
-			s.libpod, s.StateDB = lp, "/"+db
-			s.Warnings = append(s.Warnings, lp.warnings...)
-			if g := lp.runtimeCfg["graph-root"]; g != "" && !strings.HasSuffix(s.GraphRoot, strings.TrimRight(g, "/")) {
-				s.Notes = append(s.Notes, fmt.Sprintf("libpod state at %s was made for graph root %s", s.StateDB, g))
-			}
-		}
-	}
-	sq := path.Join(s.graph, libpodDir, sqliteState)
-	if _, err := s.src.Lstat(sq); err != nil {
-		return
-	}
-	if s.libpod != nil {
-		// Podman keeps using BoltDB when bolt_state.db exists and no
-		// database_backend is configured.
-		s.Notes = append(s.Notes, fmt.Sprintf("/%s is present too; the state was read from %s", sq, s.StateDB))
-		return
-	}
-	lp, err := readLibpodSQLite(s.src, sq)
-	if err != nil {
-		s.libpodUnread = true
-		s.Warnings = append(s.Warnings, fmt.Sprintf("libpod state unread, containers have no recorded state: %v", err))
-		return
-	}
-	s.libpod, s.StateDB, s.libpodUnread = lp, "/"+sq, false
-	s.Warnings = append(s.Warnings, lp.warnings...)
-}
-
-// carveExec reads the exec sessions of the libpod state database, deleted
-// ones included.
-func (s *Store) carveExec() {
-	if s.StateDB == "" {
-		return
-	}
-	live := map[string]bool{}
-	if s.libpod != nil {
-		live = s.libpod.execIDs
-	}
-	xs, torn, err := carveExecSessions(s.src, strings.TrimPrefix(s.StateDB, "/"), live)
-	if err != nil {
-		s.Warnings = append(s.Warnings, err.Error())
-	}
-	if torn > 0 {
-		s.Notes = append(s.Notes, fmt.Sprintf("%s: %d exec session record remnants too torn to decode", s.StateDB, torn))
-	}
-	s.Execs = xs
-	for id := range live {
-		found := false
-		for _, x := range xs {
-			found = found || x.ID == id
-		}
-		if !found {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: live exec session %s: its record was not found", s.StateDB, id))
-		}
-	}
-}
-
-func (s *Store) readLayers() {
-	var files []string
-	files = append(files, s.listFile(s.graph, layersSuffix+"/"+layersJSON))
-	if s.run != "" {
-		files = append(files, s.listFile(s.run, layersSuffix+"/"+volatileLayersJSN))
-	}
-	for _, file := range files {
-		s.readList(file, func(i int, off int64, raw json.RawMessage) {
-			l, err := decodeLayer(raw)
-			if err != nil {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: record %d: %v", file, off, i, err))
-				return
-			}
-			if !plainName(l.ID) {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: record %d: layer id %q is not a plain name", file, off, i, l.ID))
-				return
-			}
-			if s.byLayer[l.ID] != nil {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: layer %s listed twice; the first is kept", file, off, l.ID))
-				return
-			}
-			lr := Layer{ID: l.ID, Names: l.Names, Parent: l.Parent, Created: model.T(l.Created), CompressedDigest: l.CompressedDigest, CompressedSize: l.CompressedSize,
-				DiffDigest: l.UncompressedDigest, DiffSize: l.UncompressedSize, MountPoint: l.MountPoint, Containers: []string{}}
-			if s.driverDir != "" && s.Driver == driverOverlay {
-				d := path.Join(s.driverDir, l.ID, diffDir)
-				if st, err := s.src.Lstat(d); err != nil {
-					lr.Warnings = append(lr.Warnings, fmt.Sprintf("layer directory /%s: %v", d, err))
-				} else if !st.Mode.IsDir() {
-					lr.Warnings = append(lr.Warnings, fmt.Sprintf("layer directory /%s is not a directory", d))
-				} else {
-					lr.Dir = "/" + d
-				}
-				if b, err := evidence.ReadFile(s.src, path.Join(s.driverDir, l.ID, linkFile), maxSmallFile); err == nil && plainName(strings.TrimSpace(string(b))) {
-					lr.Link = strings.TrimSpace(string(b))
-				}
-			}
-			s.Layers = append(s.Layers, lr)
-			s.byLayer[l.ID] = &s.Layers[len(s.Layers)-1]
-		})
-	}
-	// Appending may have moved the slice: index again.
-	for i := range s.Layers {
-		s.byLayer[s.Layers[i].ID] = &s.Layers[i]
-	}
-	if s.run != "" {
-		file := s.listFile(s.run, layersSuffix+"/"+mountpointsJSON)
-		s.readList(file, func(i int, off int64, raw json.RawMessage) {
-			var mp struct {
-				ID   string `json:"id"`
-				Path string `json:"path"`
-			}
-			if err := object(raw, &mp); err != nil {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: record %d: %v", file, off, i, err))
-				return
-			}
-			if l := s.byLayer[mp.ID]; l != nil {
-				l.MountPoint = mp.Path
-			}
-		})
-	}
-	for i := range s.Layers {
-		s.Warnings = append(s.Warnings, s.Layers[i].Warnings...)
-	}
-}
-
-// chain is the layer chain from id down, top first.
-func (s *Store) chain(id string) ([]string, []string) {
-	var out, warn []string
-	seen := map[string]bool{}
-	for p := id; p != ""; {
-		if seen[p] || len(seen) >= maxChain {
-			warn = append(warn, fmt.Sprintf("layer parent chain loops at %s; cut there", p))
-			break
-		}
-		seen[p] = true
-		l := s.byLayer[p]
-		if l == nil {
-			warn = append(warn, fmt.Sprintf("layer %s is not in layers.json; chain incomplete", p))
-			break
-		}
-		out = append(out, p)
-		p = l.Parent
-	}
-	return out, warn
-}
-
-// bigDataName is the file name containers-storage gives an image's big
-// data item: the key itself when it is made of [0-9a-z.], else "=" and
-// its base64.
-func bigDataName(key string) string {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
-			return "=" + base64.StdEncoding.EncodeToString([]byte(key))
-		}
-	}
-	return key
-}
-
-func (s *Store) readImages() {
-	file := s.listFile(s.graph, imagesSuffix+"/"+imagesJSON)
-	dir := s.listFile(s.graph, imagesSuffix)
-	s.readList(file, func(i int, off int64, raw json.RawMessage) {
-		im, err := decodeImage(raw)
-		if err != nil {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: record %d: %v", file, off, i, err))
-			return
-		}
-		if !plainName(im.ID) {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("/%s: offset %d: record %d: image id %q is not a plain name", file, off, i, im.ID))
-			return
-		}
-		rec := ImageRecord{ID: im.ID, Digest: im.Digest, Names: im.Names, TopLayer: im.TopLayer, Created: model.T(im.Created), ManifestSize: im.BigDataSizes[manifestKey]}
-		if im.TopLayer != "" {
-			var w []string
-			rec.Layers, w = s.chain(im.TopLayer)
-			for _, x := range w {
-				rec.Warnings = append(rec.Warnings, fmt.Sprintf("image %s: %s", im.ID, x))
-			}
-		}
-		mf := path.Join(dir, im.ID, bigDataName(manifestKey))
-		if b, err := evidence.ReadFile(s.src, mf, maxJSON); err == nil {
-			var m struct {
-				MediaType string `json:"mediaType"`
-				Config    struct {
-					Digest string `json:"digest"`
-				} `json:"config"`
-			}
-			if err := object(b, &m); err != nil {
-				rec.Warnings = append(rec.Warnings, (&evidence.FormatError{File: "/" + mf, Offset: -1, Msg: "manifest JSON", Err: err}).Error())
-			} else {
-				rec.ManifestMediaType, rec.ConfigDigest = m.MediaType, m.Config.Digest
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			rec.Warnings = append(rec.Warnings, fmt.Sprintf("/%s: %v", mf, err))
-		}
-		s.Warnings = append(s.Warnings, rec.Warnings...)
-		s.ImageRecords = append(s.ImageRecords, rec)
-	})
-	sort.Slice(s.ImageRecords, func(i, j int) bool { return s.ImageRecords[i].ID < s.ImageRecords[j].ID })
-}
-
 // Info names the runtime and its root (model.Runtime).
 func (s *Store) Info() model.RuntimeInfo {
-	ws := make([]evidence.Warning, len(s.Warnings))
-	for i, w := range s.Warnings {
-		ws[i] = evidence.Warning{Offset: -1, Msg: w}
-	}
-	return model.RuntimeInfo{Name: "containers-storage", Root: s.GraphRoot, Notes: s.Notes, Warnings: ws}
+	return model.RuntimeInfo{Name: runtimeName, Root: s.GraphRoot, Notes: s.Notes, Warnings: s.Warnings}
 }
 
 // Recorded returns the records read (model.Runtime).
 func (s *Store) Recorded() *model.Records { return &s.Records }
 
 // Reader finds and reads every containers-storage graph root (Podman,
-// CRI-O) in the evidence (model.Reader).
-var Reader model.Reader = reader{}
-
-type reader struct{}
-
-func (reader) Name() string { return "containers-storage" }
-
-func (reader) Locations() []string { return []string{defaultGraphRoot} }
-
-func (reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
-	var o Options
-	if opt != nil {
-		o.GraphRoot = opt.Root
-	}
-	ss, err := OpenAll(src, o)
-	out := make([]model.Runtime, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out, err
-}
+// CRI-O) in the evidence (model.Reader). It is safe for concurrent use.
+var Reader model.Reader = records.Reader{Runtime: runtimeName, Roots: []string{defaultGraphRoot},
+	Read: func(src evidence.Source, opt *model.ReaderOptions) ([]model.Runtime, error) {
+		ss, err := OpenAll(src, &Options{GraphRoot: opt.Root})
+		out := make([]model.Runtime, len(ss))
+		for i, s := range ss {
+			out[i] = s
+		}
+		return out, err
+	}}

@@ -2,6 +2,9 @@ package storage
 
 // On-disk names of containers-storage, libpod and CRI-O.
 const (
+	// runtimeName is the runtime's name as the node lists it.
+	runtimeName = "containers-storage"
+
 	defaultGraphRoot = "var/lib/containers/storage"
 	defaultRunRoot   = "run/containers/storage"
 	storageConf      = "etc/containers/storage.conf"
@@ -79,6 +82,7 @@ const (
 
 // Bounds on what is read from the evidence.
 const (
+	maxConfig    = 1 << 20   // storage.conf
 	maxListJSON  = 512 << 20 // containers.json, layers.json, images.json
 	maxJSON      = 16 << 20  // a spec, a manifest, a state file
 	maxSmallFile = 4096      // link

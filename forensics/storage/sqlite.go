@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/boltdb"
 	_ "modernc.org/sqlite" // pure-Go SQLite, for Podman's db.sql
 )
 
@@ -39,11 +40,11 @@ func copyOut(src evidence.Source, name, dir, base string, max int64) error {
 	}
 	out, err := os.OpenFile(filepath.Join(dir, base), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return err
+		return boltdb.TempError(err)
 	}
 	if _, err := io.Copy(out, io.NewSectionReader(f, 0, f.Size())); err != nil {
 		out.Close()
-		return fmt.Errorf("/%s: copy: %w", name, err)
+		return fmt.Errorf("/%s: copying %d bytes: %w", name, f.Size(), boltdb.TempError(err))
 	}
 	return out.Close()
 }
@@ -53,11 +54,11 @@ func copyOut(src evidence.Source, name, dir, base string, max int64) error {
 // checkpoint) are copied to a private temp directory, and only the copy is
 // opened, query-only: SQLite never touches the evidence.
 func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
-	tmp, err := os.MkdirTemp("", "deadnode-libpod-sql-*")
+	tmp, done, err := boltdb.TempDir("deadnode-libpod-sql-*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("/%s: %w", name, err)
 	}
-	defer os.RemoveAll(tmp)
+	defer done()
 	if err := copyOut(src, name, tmp, "db.sql", maxDBSize); err != nil {
 		return nil, err
 	}
@@ -65,8 +66,9 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 		return nil, err
 	}
 	file := "/" + name
-	out := &libpodDB{file: file, containers: map[string]*lpContainer{}, pods: map[string]*lpPodRec{}, runtimeCfg: map[string]string{}, execIDs: map[string]bool{}}
-	err = contain(file, func() error {
+	out := newLibpodDB(file)
+	warnf := func(format string, args ...any) evidence.Warning { return evidence.Warnf(file, -1, format, args...) }
+	err = boltdb.Contain(file, func() error {
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(tmp, "db.sql")+"?_pragma=query_only(1)&_pragma=busy_timeout(1000)")
 		if err != nil {
 			return err
@@ -86,7 +88,7 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			}
 			c := &lpContainer{id: id, name: name}
 			if cfg, err := decodeLibpodConfig([]byte(js)); err != nil {
-				c.warnings = append(c.warnings, fmt.Sprintf("%s: ContainerConfig %s: JSON: %v", file, id, err))
+				c.warnings = append(c.warnings, warnf("ContainerConfig %s: JSON: %v", id, err))
 			} else {
 				if cfg.Pod == "" {
 					cfg.Pod = pod
@@ -109,18 +111,18 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			}
 			c := out.containers[id]
 			if c == nil {
-				out.warnings = append(out.warnings, fmt.Sprintf("%s: ContainerState %s has no ContainerConfig", file, id))
+				out.warnings = append(out.warnings, warnf("ContainerState %s has no ContainerConfig", id))
 				return nil
 			}
 			if st, err := decodeLibpodState([]byte(js)); err != nil {
-				c.warnings = append(c.warnings, fmt.Sprintf("%s: ContainerState %s: JSON: %v", file, id, err))
+				c.warnings = append(c.warnings, warnf("ContainerState %s: JSON: %v", id, err))
 			} else {
 				c.state = st
 			}
 			return nil
 		})
 		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("%s: ContainerState: %v", file, err))
+			out.warnings = append(out.warnings, warnf("ContainerState: %v", err))
 		}
 		rows(db, sqlExecSessions, func(sc func(...any) error) error {
 			var id string
@@ -149,7 +151,7 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			}
 			p := &lpPodRec{config: &libpodPod{ID: id}}
 			if err := object([]byte(js), p.config); err != nil {
-				out.warnings = append(out.warnings, fmt.Sprintf("%s: PodConfig %s: JSON: %v", file, id, err))
+				out.warnings = append(out.warnings, warnf("PodConfig %s: JSON: %v", id, err))
 				p.config = &libpodPod{ID: id}
 			}
 			if p.config.ID == "" {
@@ -159,7 +161,7 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			return nil
 		})
 		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("%s: PodConfig: %v", file, err))
+			out.warnings = append(out.warnings, warnf("PodConfig: %v", err))
 		}
 		err = rows(db, sqlPodState, func(sc func(...any) error) error {
 			var id, js string
@@ -172,14 +174,14 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			}
 			var ps libpodPodState
 			if err := object([]byte(js), &ps); err != nil {
-				out.warnings = append(out.warnings, fmt.Sprintf("%s: PodState %s: JSON: %v", file, id, err))
+				out.warnings = append(out.warnings, warnf("PodState %s: JSON: %v", id, err))
 				return nil
 			}
 			p.state = &ps
 			return nil
 		})
 		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("%s: PodState: %v", file, err))
+			out.warnings = append(out.warnings, warnf("PodState: %v", err))
 		}
 		for _, id := range out.order {
 			if c := out.containers[id]; c.config != nil && c.config.Pod != "" {

@@ -93,7 +93,7 @@ func TestStorageSQLiteState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	s, err := Open(src, Options{})
+	s, err := Open(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestStorageSQLiteTorn(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			s, err := Open(src, Options{})
+			s, err := Open(src, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

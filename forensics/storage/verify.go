@@ -3,8 +3,10 @@ package storage
 import (
 	"context"
 	"path"
+	"slices"
 	"strings"
 
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/image"
 )
 
@@ -16,33 +18,24 @@ import (
 // is verified once.
 func (s *Store) VerifyImages(ctx context.Context, refs []string, opt *image.VerifyOptions) []image.Verification {
 	done := map[string]*image.LayerResult{}
-	byID := map[string]int{}
-	for i, l := range s.Layers {
-		byID[l.ID] = i
+	layer := func(id string) (ondisk.TarSplitLayer, bool) {
+		l := s.byLayer[id]
+		if l == nil {
+			return ondisk.TarSplitLayer{}, false
+		}
+		ts := path.Join(s.GraphRoot, driverOverlay+layersSuffix, id+tarSplitSuffix)
+		return ondisk.TarSplitLayer{DiffID: l.DiffDigest, Dir: l.Dir, TarSplit: ts}, true
 	}
 	var out []image.Verification
 	for _, im := range s.ImageRecords {
 		if !image.MatchesRef(refs, im.Names, im.ID) {
 			continue
 		}
-		r := image.Verification{Runtime: "containers-storage", Name: strings.Join(im.Names, ","), Digest: im.ID, Kind: image.KindImage, Status: image.StatusVerified, Layers: []image.LayerVerification{}}
-		for k := len(im.Layers) - 1; k >= 0; k-- { // bottom first, as image configs list them
-			id := im.Layers[k]
-			var res *image.LayerResult
-			i, ok := byID[id]
-			if !ok {
-				res = &image.LayerResult{Status: image.StatusUnverifiable, Reason: "layer not in layers.json"}
-			} else if res = done[id]; res == nil {
-				l := s.Layers[i]
-				ts := path.Join(s.GraphRoot, "overlay-layers", id+tarSplitSuffix)
-				res = image.VerifyTarSplitFile(ctx, s.src, ts, l.DiffDigest, l.Dir, opt)
-				done[id] = res
-			}
-			vl := image.LayerVerificationOf(len(im.Layers)-1-k, "", res.DiffID, id, res.SnapshotDir, res)
-			r.Status = image.Worse(r.Status, vl.Status)
-			r.Layers = append(r.Layers, vl)
-		}
-		out = append(out, r)
+		v := image.Verification{Runtime: runtimeName, Name: strings.Join(im.Names, ","), Digest: im.ID, Kind: image.KindImage}
+		// Bottom first, as image configs list them.
+		bottomUp := slices.Clone(im.Layers)
+		slices.Reverse(bottomUp)
+		out = append(out, ondisk.VerifyTarSplit(ctx, s.src, v, bottomUp, layer, "layer not in layers.json", done, opt))
 	}
 	return out
 }

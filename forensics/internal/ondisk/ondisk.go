@@ -1,26 +1,43 @@
-// Package ondisk holds the decoding helpers that the Docker and
-// containers-storage readers share: both keep their records as single JSON
-// objects and both use the overlay2 driver's layout (lower files of
-// l/<short> link names). The decoders take bytes already read (and
-// bounded) by the caller; ResolveShort reads the evidence only through
-// evidence.Source and never writes to it.
+// Package ondisk holds the decoding helpers the runtime readers share:
+// JSON records decoded whole, with the byte offset of what is wrong
+// (OffsetError, Warning); the overlay drivers' layout of Docker and
+// containers-storage (lower files of l/<short> link names, resolved inside
+// the driver directory only: Lowers, ResolveShort); parent chains followed
+// with a bound and loop detection (Chain); directories of a store listed
+// with a bound (List). The decoders take bytes already read (and bounded)
+// by the caller; what reads the evidence does so only through
+// evidence.Source and never writes to it. Lowers is not safe for
+// concurrent use; the functions are.
 package ondisk
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/image"
 )
 
+// OffsetError is a decoding error at a byte offset of the data decoded.
+type OffsetError struct {
+	Offset int64
+	Err    error
+}
+
+func (e *OffsetError) Error() string { return fmt.Sprintf("offset %d: %v", e.Offset, e.Err) }
+func (e *OffsetError) Unwrap() error { return e.Err }
+
 // Object decodes one JSON object from b and refuses trailing data (a torn
-// or concatenated file). empty is the error text for a blank b.
+// or concatenated file). empty is the error text for a blank b. An error
+// that has a place is an *OffsetError.
 func Object(b []byte, v any, empty string) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
@@ -32,34 +49,47 @@ func Object(b []byte, v any, empty string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("offset %d: torn: the data ends inside the object", len(b))
+			return &OffsetError{int64(len(b)), errors.New("torn: the data ends inside the object")}
 		}
 		return JSONErr(err, 0)
 	}
 	if dec.More() {
-		return fmt.Errorf("trailing data at offset %d", dec.InputOffset())
+		return &OffsetError{dec.InputOffset(), errors.New("trailing data")}
 	}
 	return nil
 }
 
-// JSONErr names the byte offset (from base) of a JSON syntax or type error;
-// other errors are returned as they are.
+// JSONErr places a JSON syntax or type error at its byte offset (from
+// base) as an *OffsetError; other errors are returned as they are.
 func JSONErr(err error, base int64) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("offset %d: %v", base+se.Offset, err)
+		return &OffsetError{base + se.Offset, err}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("offset %d: %v", base+te.Offset, err)
+		return &OffsetError{base + te.Offset, err}
 	}
 	return err
+}
+
+// Warning is a warning about file: what failed to decode and why, at the
+// byte offset err names when it is an *OffsetError (-1 otherwise).
+func Warning(file, what string, err error) evidence.Warning {
+	if oe, ok := err.(*OffsetError); ok {
+		return evidence.Warning{File: file, Offset: oe.Offset, Msg: what + ": " + oe.Err.Error()}
+	}
+	var fe *evidence.FormatError
+	if errors.As(err, &fe) {
+		return evidence.WarningOf(err)
+	}
+	return evidence.Warning{File: file, Offset: -1, Msg: what + ": " + err.Error()}
 }
 
 // ParseLower splits an overlay lower file ("l/A:l/B:…", top first) into
 // its entries. Each must be <linkDir>/<short>, a plain name under the
 // driver's link directory: anything else (an absolute path, "..", an empty
-// entry) is an error naming the entry and its offset. More than max
+// entry) is an *OffsetError naming the entry and its offset. More than max
 // entries is an error.
 func ParseLower(b []byte, linkDir string, max int) ([]string, error) {
 	s := strings.TrimRight(string(b), "\n")
@@ -74,7 +104,7 @@ func ParseLower(b []byte, linkDir string, max int) ([]string, error) {
 	for _, p := range parts {
 		short, ok := strings.CutPrefix(p, linkDir+"/")
 		if !ok || !PlainName(short) {
-			return nil, fmt.Errorf("offset %d: lower entry %q is not an %s/<short> link name", off, p, linkDir)
+			return nil, &OffsetError{int64(off), fmt.Errorf("lower entry %q is not an %s/<short> link name", p, linkDir)}
 		}
 		off += len(p) + 1
 	}
@@ -137,4 +167,159 @@ func ResolveShort(src evidence.Source, driverDir, entry, linkDir, diffDir string
 		return "", "", fmt.Errorf("link %s -> %s is not a directory", entry, target)
 	}
 	return "/" + r, parts[0], nil
+}
+
+// Lowers reads the lower files of one overlay driver directory and
+// resolves their <linkDir>/<short> entries (see ResolveShort), each link
+// once. It is not safe for concurrent use.
+type Lowers struct {
+	Src       evidence.Source
+	DriverDir string // resolved, no leading "/"
+	LinkDir   string // "l"
+	DiffDir   string // "diff"
+	MaxFile   int64  // bytes of a lower file
+	MaxLowers int    // entries of a lower file
+
+	links map[string]link
+}
+
+// Lower is one entry of a lower file, resolved.
+type Lower struct {
+	Short string // the entry ("l/<short>")
+	Dir   string // the diff directory it links to ("/"-rooted)
+	ID    string // the layer directory it belongs to (<DriverDir>/<ID>)
+}
+
+type link struct {
+	dir, id string
+	err     error
+}
+
+// Read reads the lower file name (inside the evidence) and resolves its
+// entries, top first. An error names the file (and the byte offset of a
+// bad entry).
+func (l *Lowers) Read(name string) ([]Lower, error) {
+	b, err := evidence.ReadFile(l.Src, name, l.MaxFile)
+	if err != nil {
+		return nil, fmt.Errorf("/%s: %w", name, err)
+	}
+	entries, err := ParseLower(b, l.LinkDir, l.MaxLowers)
+	if err != nil {
+		w := Warning("/"+name, "lower file", err)
+		return nil, &evidence.FormatError{File: w.File, Offset: w.Offset, Msg: w.Msg}
+	}
+	if l.links == nil {
+		l.links = map[string]link{}
+	}
+	out := make([]Lower, 0, len(entries))
+	for _, e := range entries {
+		r, ok := l.links[e]
+		if !ok {
+			r.dir, r.id, r.err = ResolveShort(l.Src, l.DriverDir, e, l.LinkDir, l.DiffDir)
+			l.links[e] = r
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("/%s: %w", name, r.err)
+		}
+		out = append(out, Lower{Short: e, Dir: r.dir, ID: r.id})
+	}
+	return out, nil
+}
+
+// List reads a directory of a store, at most max entries: an absent one is
+// empty; one that cannot be read, or that holds more than max entries
+// (what names them: "containers"), is a warning naming it.
+func List(src evidence.Source, dir string, max int, what string) ([]*evidence.Stat, []evidence.Warning) {
+	ents, err := src.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, []evidence.Warning{evidence.Warnf("/"+dir, -1, "%v", err)}
+	}
+	if len(ents) > max {
+		return ents[:max], []evidence.Warning{evidence.Warnf("/"+dir, -1, "more than %d %s; the rest is not read", max, what)}
+	}
+	return ents, nil
+}
+
+// CheckDir says whether dir (inside the evidence) is a directory; when it
+// is not, the warning says so, naming it as what ("layer directory").
+func CheckDir(src evidence.Source, dir, what string) (evidence.Warning, bool) {
+	st, err := src.Lstat(dir)
+	switch {
+	case err != nil:
+		return evidence.Warnf("", -1, "%s /%s: %v", what, dir, err), false
+	case !st.Mode.IsDir():
+		return evidence.Warnf("", -1, "%s /%s is not a directory", what, dir), false
+	}
+	return evidence.Warning{}, true
+}
+
+// Chain follows a parent chain from start: next returns an id's parent
+// ("" at the end) and whether the id is known. It returns the ids
+// followed, the id where the chain loops (or passes max ids), and the id
+// that is not known ("" when none).
+func Chain(start string, max int, next func(id string) (parent string, ok bool)) (ids []string, loop, missing string) {
+	seen := map[string]bool{}
+	for p := start; p != ""; {
+		if seen[p] || len(seen) >= max {
+			return ids, p, ""
+		}
+		seen[p] = true
+		parent, ok := next(p)
+		if !ok {
+			return ids, "", p
+		}
+		ids = append(ids, p)
+		p = parent
+	}
+	return ids, "", ""
+}
+
+// K8sAttempt is the restart attempt of a container named the kubelet's
+// way (dockershim, cri-dockerd, podman kube play):
+// k8s_<container>_<pod>_<namespace>_<uid>_<attempt>; 0 for other names.
+func K8sAttempt(name string) uint32 {
+	if !strings.HasPrefix(name, "k8s_") {
+		return 0
+	}
+	n, err := strconv.ParseUint(name[strings.LastIndexByte(name, '_')+1:], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(n)
+}
+
+// TarSplitLayer is an image layer of a store that keeps no layer blobs
+// (Docker's overlay2, containers-storage): its unpacked directory, and
+// the tar-split record from which its tar is rebuilt.
+type TarSplitLayer struct {
+	DiffID   string // what the rebuilt tar must hash to
+	Dir      string // the unpacked directory ("/"-rooted)
+	TarSplit string // the tar-split file ("/"-rooted)
+}
+
+// VerifyTarSplit verifies one image's layers, ids bottom first, against
+// their tar-split records (image.VerifyTarSplitFile) and adds each to v.
+// layer finds a layer of the store; one it does not know is unverifiable
+// with the reason missing. done holds each layer's result, so that a layer
+// several images share is verified once.
+func VerifyTarSplit(ctx context.Context, src evidence.Source, v image.Verification, ids []string, layer func(id string) (TarSplitLayer, bool), missing string, done map[string]*image.LayerResult, opt *image.VerifyOptions) image.Verification {
+	v.Status, v.Layers = image.StatusVerified, []image.LayerVerification{}
+	for i, id := range ids {
+		res := done[id]
+		if res == nil {
+			if l, ok := layer(id); ok {
+				res = image.VerifyTarSplitFile(ctx, src, l.TarSplit, l.DiffID, l.Dir, opt)
+				done[id] = res
+			} else {
+				res = &image.LayerResult{Status: image.StatusUnverifiable, Reason: missing}
+			}
+		}
+		vl := image.LayerVerificationOf(i, "", res.DiffID, id, res.SnapshotDir, res)
+		v.Status = image.Worse(v.Status, vl.Status)
+		v.Layers = append(v.Layers, vl)
+	}
+	return v
 }
