@@ -179,12 +179,12 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 		}
 		points := map[string]bool{}
 		for _, root := range roots {
+			if st, err := n.Src.Lstat(root); err != nil || !st.Mode.IsDir() {
+				continue // a root the evidence does not hold as a directory
+			}
 			ds, err := rec.Deleted(ctx, root)
 			if err != nil {
-				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-					return nil, err
-				}
-				continue
+				return nil, fmt.Errorf("%s: %w", root, err)
 			}
 			for _, d := range ds {
 				add(d)
