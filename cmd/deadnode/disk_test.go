@@ -189,6 +189,12 @@ func TestDiskFormsLikeKernelMount(t *testing.T) {
 				sameDisk(t, dir, f.image, f.raw)
 			}
 			img := filepath.Join(dir, f.image)
+			before := statLine(t, img)
+			defer func() {
+				if after := statLine(t, img); after != before {
+					t.Errorf("the image changed: %s -> %s", before, after)
+				}
+			}()
 			mnt := mountKernel(t, filepath.Join(dir, f.raw), f.mounts(t, dir))
 			for i, args := range diskCommands(img) {
 				kargs := diskCommands(mnt)[i]
@@ -400,4 +406,15 @@ func TestKubeletCheckpointInDisk(t *testing.T) {
 			t.Errorf("%v differs from the kernel mount's: %s", args, firstDiff(want, got))
 		}
 	}
+}
+
+// statLine is what a write, a chmod or a truncation of a file would
+// change: size, mode, owner, mtime and ctime.
+func statLine(t *testing.T, p string) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("size %d mode %o uid %d mtime %d.%09d ctime %d.%09d", st.Size, st.Mode, st.Uid, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
