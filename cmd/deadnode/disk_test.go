@@ -117,7 +117,11 @@ func mountKernel(t *testing.T, raw string, ms []kernelMount) string {
 		l := strings.TrimSpace(string(out))
 		loops = append(loops, l)
 		p := filepath.Join(mnt, m.point)
-		if out, err := exec.Command("mount", "-o", "ro", "-t", m.fstype, l, p).CombinedOutput(); err != nil {
+		opts := "ro"
+		if m.fstype == "xfs" {
+			opts += ",nouuid" // the same filesystem may be mounted elsewhere already
+		}
+		if out, err := exec.Command("mount", "-o", opts, "-t", m.fstype, l, p).CombinedOutput(); err != nil {
 			t.Fatalf("mount %s on %s: %v: %s", l, p, err, out)
 		}
 		points = append(points, p)
