@@ -306,3 +306,31 @@ func TestRootPicking(t *testing.T) {
 }
 
 var _ io.Reader = memFile{}
+
+// TestUnreadableVolumesListed: LVs device-mapper logic would be needed
+// for (thin, RAID) and filesystems deadnode does not read are listed
+// with the reason, never opened.
+func TestUnreadableVolumesListed(t *testing.T) {
+	im := &Image{Path: "mem.img", Layout: &volume.Layout{Volumes: []*volume.Volume{
+		{ID: "vg0/thin", Kind: "lv", VG: "vg0", LV: "thin", Offset: -1, Note: "segment type thin needs device-mapper's logic: not read"},
+		{ID: "vg0/mirror", Kind: "lv", Offset: -1, FS: &volume.Filesystem{Type: "ext4"}, Note: "segment type raid1 needs device-mapper's logic: not read"},
+		{ID: "p3", Kind: "partition", Readable: true, FS: &volume.Filesystem{Type: "btrfs", UUID: "b"}},
+		{ID: "p4", Kind: "partition", Readable: true, FS: &volume.Filesystem{Type: "crypto_LUKS"}},
+	}}}
+	im.openFilesystems(&Options{})
+	want := []string{
+		"vg0/thin: not readable: segment type thin needs device-mapper's logic: not read",
+		"vg0/mirror (ext4): not readable: segment type raid1 needs device-mapper's logic: not read",
+		"p3 (btrfs): skipped: btrfs is not read",
+		"p4 (crypto_LUKS): skipped: LUKS-encrypted: not read (open it with cryptsetup and give the decrypted device)",
+	}
+	if strings.Join(im.Notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes:\n%s", strings.Join(im.Notes, "\n"))
+	}
+	if len(im.Filesystems) != 3 || im.Filesystems[0].Read || im.Filesystems[0].Note == "" {
+		t.Errorf("filesystems %+v", im.Filesystems)
+	}
+	if err := im.pickRoot(&Options{}); !errors.Is(err, ErrNoRoot) || !strings.Contains(err.Error(), "vg0/mirror: ext4 (not readable: segment type raid1") {
+		t.Errorf("no root: %v", err)
+	}
+}
