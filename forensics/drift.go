@@ -18,6 +18,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
+	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/overlay"
 )
@@ -88,7 +89,13 @@ type DriftEntry struct {
 	Hides           int        `json:"hides,omitempty"`            // entries a deleted_dir/opaque_dir hides
 	EvidencePath    string     `json:"evidence_path"`
 	Layer           string     `json:"layer"`
-	Note            string     `json:"note,omitempty"`
+	// Volume names the pod volume a file lies in ("host:<path>" for a
+	// host path mount), for files the container wrote through a mount
+	// rather than into its writable layer; Layer is then the mount's
+	// content in the evidence, and Path the container path (the
+	// PseudoPath of the mount when the container path is unknown).
+	Volume string `json:"volume,omitempty"`
+	Note   string `json:"note,omitempty"`
 	// Diff is how a modified file differs from the image's version (with
 	// DriftOptions.Diff).
 	Diff *FileDiff `json:"diff,omitempty"`
@@ -110,6 +117,11 @@ type DriftOptions struct {
 	// Diff adds a unified diff to every modified text file (sizes and
 	// hashes for binary ones).
 	Diff bool
+	// HostPaths walks the read-write host path mounts of DriftSource.Volumes
+	// too (by default only the pod's writable volumes: emptyDir). A host
+	// path is the node's own content, shared with the node and other
+	// containers: everything in it is reported as added.
+	HostPaths bool
 }
 
 // DriftSource is what drift compares: an upper layer (a snapshot dir, a
@@ -119,6 +131,11 @@ type DriftSource struct {
 	Container model.Container
 	Upper     overlay.Layer
 	Lowers    []overlay.Layer
+	// Volumes are the container's writable mounts (emptyDir volumes, host
+	// paths mounted read-write), read from VolumeSource: what the
+	// container wrote there never reached its upper layer.
+	Volumes      []kube.Mount
+	VolumeSource evidence.Source
 }
 
 // ContainerDrift returns the drift source of a container of the node.
@@ -130,6 +147,13 @@ func (n *Node) ContainerDrift(c *model.Container) (*DriftSource, error) {
 	for _, l := range c.LowerDirs {
 		ds.Lowers = append(ds.Lowers, overlay.Layer{Source: n.Src, Dir: strings.TrimPrefix(l, "/"), Kind: overlay.LayerDir, Name: l})
 	}
+	ms, _ := n.ContainerMounts(c, false) // the kubelet's warnings are the kubelet command's
+	for _, m := range ms {
+		if m.Writable {
+			ds.Volumes = append(ds.Volumes, m)
+		}
+	}
+	ds.VolumeSource = n.Src
 	return ds, nil
 }
 
@@ -138,7 +162,10 @@ const MaxHeader = classify.MaxHeader
 
 // Drift classifies every entry of the upper layer against the merged view
 // of the lower layers and yields the entries in lexical path order, as
-// they are found. A problem with a single entry is yielded as an
+// they are found; then every entry of the container's writable volumes
+// (DriftSource.Volumes: emptyDir, and read-write host paths with
+// DriftOptions.HostPaths), a volume at a time in the order of their
+// container paths, each as added with Volume set. A problem with a single entry is yielded as an
 // evidence.Warning (the walk goes on); any other error ends the walk
 // (the layers cannot be read, or ctx was cancelled).
 func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[DriftEntry, error] {
@@ -259,8 +286,66 @@ func (d *drifter) walk(ctx context.Context, stopped *bool) error {
 	}
 	queueDeleted("\xff")
 	flush()
+	vols := append([]kube.Mount(nil), ds.Volumes...)
+	sort.SliceStable(vols, func(i, j int) bool { return mountAt(vols[i]) < mountAt(vols[j]) })
+	for i := range vols {
+		m := &vols[i]
+		if !m.Writable || (m.Kind == kube.MountHostPath && !d.opt.HostPaths) {
+			continue
+		}
+		if err := d.walkVolume(ctx, m, &chunk, stopped); err != nil {
+			return err
+		}
+		flush()
+	}
 	d.flushWarnings()
 	return ctx.Err()
+}
+
+// walkVolume queues the entries of a writable mount's content.
+func (d *drifter) walkVolume(ctx context.Context, m *kube.Mount, chunk *[]item, stopped *bool) error {
+	src := d.ds.VolumeSource
+	if src == nil || !m.Exists || m.EvidencePath == "" {
+		d.warn("%s at %s: its content is not in the evidence", m.Origin, mountAt(*m))
+		return nil
+	}
+	dir, err := evidence.Resolve(src, m.EvidencePath, true)
+	if err != nil {
+		d.warn("%s: %v", m.EvidencePath, err)
+		return nil
+	}
+	err = evidence.Walk(src, dir, func(st *evidence.Stat, err error) error {
+		if *stopped {
+			return fs.SkipAll
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			name := dir
+			if st != nil {
+				name = st.Name
+			}
+			d.warn("%s: %v", name, err)
+			return nil
+		}
+		rel := ""
+		if st.Name != dir {
+			rel = strings.TrimPrefix(st.Name, dir+"/")
+			if dir == "." {
+				rel = st.Name
+			}
+		} else if st.Mode.IsDir() {
+			return nil // the volume's own directory
+		}
+		*chunk = append(*chunk, item{st: st, vol: m, rel: rel})
+		if len(*chunk) >= driftChunk {
+			d.run(*chunk)
+			*chunk = (*chunk)[:0]
+		}
+		return nil
+	})
+	return err
 }
 
 // driftChunk is how many entries are classified before their findings
@@ -271,6 +356,8 @@ const driftChunk = 256
 type item struct {
 	st      *evidence.Stat
 	deleted string
+	vol     *kube.Mount // an entry of a writable volume, at rel in it
+	rel     string
 }
 
 // run classifies a chunk of items with one worker per CPU and emits the
@@ -294,7 +381,9 @@ func (d *drifter) run(items []item) {
 					return
 				}
 				j.out = nil
-				if it := items[i]; it.st != nil {
+				if it := items[i]; it.vol != nil {
+					j.volumeEntry(it.vol, it.rel, it.st)
+				} else if it.st != nil {
 					j.entry(it.st)
 				} else {
 					j.whiteout(it.deleted, nil, "listed in deleted.files")
@@ -727,6 +816,58 @@ func (d *job) emit(f DriftEntry, st *evidence.Stat, xs map[string][]byte) {
 		f.Flags = append(f.Flags, FlagCapability)
 	}
 	d.out = append(d.out, f)
+}
+
+// volumeEntry classifies an entry of a writable volume: added, with the
+// same content checks as an upper layer's file.
+func (d *job) volumeEntry(m *kube.Mount, rel string, st *evidence.Stat) {
+	p := m.ContainerPathOf(rel)
+	if p == "" {
+		p = path.Join(PseudoPath(*m), rel)
+	}
+	f := d.base(strings.TrimPrefix(p, "/"), nil)
+	f.Change = ChangeAdded
+	f.Type = overlay.TypeOf(st.Mode)
+	f.Size = st.Size
+	f.Mode = evidence.ModeString(st.Mode)
+	f.UID, f.GID = st.UID, st.GID
+	f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+	f.EvidencePath = "/" + st.Name
+	f.Layer = m.EvidencePath
+	f.Volume = m.Volume
+	if m.Kind == kube.MountHostPath || f.Volume == "" {
+		f.Volume = m.Origin
+	}
+	if m.ContainerPath == nil {
+		f.Note = "in volume " + m.Volume + " (" + m.VolumeKind + "), which the container's OCI spec does not list: container path unknown"
+	}
+	src := d.ds.VolumeSource
+	xs, err := src.Xattrs(st.Name)
+	if err != nil {
+		d.warn("%s: xattrs: %v", st.Name, err)
+	}
+	switch {
+	case st.Mode&fs.ModeSymlink != 0:
+		if f.LinkTarget, err = src.Readlink(st.Name); err != nil {
+			d.warn("%s: readlink: %v", st.Name, err)
+		}
+	case st.Mode.IsRegular():
+		file, err := src.Open(st.Name)
+		if err != nil {
+			f.Note = strings.TrimPrefix(f.Note+"; unreadable: "+err.Error(), "; ")
+			break
+		}
+		d.classify(&f, file)
+		if !d.opt.NoHash {
+			if f.SHA256, err = d.hashReader(io.NewSectionReader(file, 0, file.Size())); err != nil {
+				f.Note = strings.TrimPrefix(f.Note+"; read error: "+err.Error(), "; ")
+			} else if st.Size > 0 && (f.ExecKind != "" || d.opt.IdenticalAll) {
+				f.IdenticalTo = d.identical(st.Size, f.SHA256, "")
+			}
+		}
+		file.Close()
+	}
+	d.emit(f, st, xs)
 }
 
 // metaDiff names what differs between two entries' metadata.

@@ -32,6 +32,9 @@ func (e *DriftEntry) has(flag string) bool {
 // The severity is explained in Why; the entry rides along in Details.
 func (e DriftEntry) Finding() model.Finding {
 	sev, why := e.judge()
+	if e.Volume != "" {
+		why += "; it lies in volume " + e.Volume + ": node storage the container wrote through a mount, outside its writable layer"
+	}
 	f := model.Finding{
 		Severity: sev, Analyzer: AnalyzerDrift, Kind: e.Change, Why: why,
 		Runtime: e.Runtime, ContainerID: e.ContainerID, Pod: e.Pod, Path: e.Path,

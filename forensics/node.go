@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/evidence/diskimage"
@@ -77,6 +78,9 @@ type Node struct {
 	Notes []string
 
 	closers []func() error
+
+	kubeMu sync.Mutex
+	kube   kubeletCache
 }
 
 // ErrNoRuntime is returned when the evidence holds no runtime we read.

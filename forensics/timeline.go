@@ -1,27 +1,25 @@
 package forensics
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"iter"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
 // Event is one timestamped fact of the node.
 type Event struct {
 	Time         model.Time `json:"time"`
-	Source       string     `json:"source"` // container, sandbox, image, snapshot, content, lease, cri_status, file, log, checkpoint
-	What         string     `json:"what"`   // created, updated, started, finished, atime, mtime, ctime, btime, first_log_line, last_log_line, checkpointed
+	Source       string     `json:"source"` // container, sandbox, image, snapshot, content, lease, exec, orphan, cri_status, file, log, checkpoint, kubelet, static_pod, kube_pod, sa_token
+	What         string     `json:"what"`   // created, updated, started, finished, terminated, atime, mtime, ctime, btime, log_line, checkpointed, iat, nbf, exp
 	Message      string     `json:"message"`
 	Runtime      string     `json:"runtime,omitempty"`
 	Namespace    string     `json:"namespace,omitempty"`
@@ -53,10 +51,6 @@ type TimelineOptions struct {
 	Drift map[string][]DriftEntry
 }
 
-// MaxLogTail bounds how much of a log file is read for its first and last
-// lines.
-const MaxLogTail = 64 << 10
-
 // eventSource emits the events of one kind of record. Adding a source of
 // events (the kubelet, host persistence, logs) is one function and one
 // line in timelineSources.
@@ -68,6 +62,9 @@ var timelineSources = []eventSource{
 	fileEvents,
 	logEvents,
 	checkpointEvents,
+	kubeletEvents,
+	staticPodEvents,
+	kubePodEvents,
 }
 
 // emitter collects events and warnings for Timeline.
@@ -94,8 +91,10 @@ func (e *emitter) warn(err error) {
 const maxTimelineWarnings = 10000
 
 // Timeline yields every timestamp the node's evidence holds — runtime
-// records, CRI status, the file times of every container's drift,
-// container logs and checkpoints — sorted by time (events of one time in
+// records, CRI status, the file times of every container's drift (its
+// writable volumes included), every container log line, checkpoints, and
+// the kubelet's files, static pod manifests, pod directories and
+// service-account tokens — sorted by time (events of one time in
 // the order they were found). Problems with single records are yielded
 // first, as evidence.Warning errors; another error ends the timeline. The
 // events are sorted in memory up to MaxInMemory and merged from sorted runs
@@ -319,113 +318,85 @@ func shortID(id string) string {
 	return id
 }
 
-// podLogDir is where the kubelet keeps container logs:
-// /var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log.
-const podLogDir = "var/log/pods"
-
-// logEvents reads the first and last lines of every container log.
+// logEvents: every line of every container log (kube.LogEvents: the CRI
+// files with their rotations, Docker's and Podman's), one event each,
+// joined to the runtimes' containers. Streamed into the sorter, which
+// spills to disk: memory does not grow with the logs.
 func logEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
-	pods, err := n.Src.ReadDir(podLogDir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			em.warn(err)
-		}
-		return nil
+	ctrs := n.Containers()
+	byID := make(map[string]*model.Container, len(ctrs))
+	for i := range ctrs {
+		byID[ctrs[i].ID] = &ctrs[i]
 	}
-	for _, p := range pods {
-		if !p.Mode.IsDir() {
-			continue
-		}
-		podName := path.Base(p.Name)
-		parts := strings.SplitN(podName, "_", 3)
-		podRef := podName
-		if len(parts) == 3 {
-			podRef = parts[0] + "/" + parts[1]
-		}
-		ctrs, err := n.Src.ReadDir(p.Name)
+	for ke, err := range kube.LogEvents(ctx, n.Src, kube.LogFilter{Containers: ctrs}) {
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			em.warn(err)
 			continue
 		}
-		for _, c := range ctrs {
-			if !c.Mode.IsDir() {
-				continue
-			}
-			logs, err := n.Src.ReadDir(c.Name)
-			if err != nil {
-				em.warn(err)
-				continue
-			}
-			for _, l := range logs {
-				if !l.Mode.IsRegular() || !strings.HasSuffix(l.Name, ".log") || l.Size == 0 {
-					continue
-				}
-				first, last, err := logEnds(n.Src, l.Name)
-				if err != nil {
-					em.warn(err)
-					continue
-				}
-				for _, x := range []struct {
-					what, line string
-				}{{"first_log_line", first}, {"last_log_line", last}} {
-					ts, text, ok := criLogLine(x.line)
-					if !ok {
-						continue
-					}
-					em.add(ts, Event{Source: "log", What: x.what, Pod: podRef, Path: path.Base(c.Name), EvidencePath: "/" + l.Name,
-						Message: fmt.Sprintf("%s of %s/%s: %s", strings.ReplaceAll(x.what, "_", " "), podRef, path.Base(c.Name), text)})
-					if first == last {
-						break
-					}
-				}
+		e := kubeEvent(ke)
+		if c := byID[ke.ContainerID]; c != nil {
+			e.Runtime, e.Namespace = c.Runtime, c.Namespace
+		}
+		em.add(ke.Time.Time, e)
+		if em.err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// kubeEvent is a kube.Event on the node's timeline.
+func kubeEvent(k kube.Event) Event {
+	return Event{Source: k.Source, What: k.What, Message: k.Message, ContainerID: k.ContainerID, Pod: k.Pod,
+		Path: k.Path, PathBytes: model.PathBytes(k.Path), EvidencePath: k.EvidencePath}
+}
+
+// kubeletReportEvents emits the kubelet report's events of one source.
+func kubeletReportEvents(ctx context.Context, n *Node, em *emitter, source ...string) error {
+	r, err := n.Kubelet(ctx)
+	if err != nil {
+		if errors.Is(err, kube.ErrNoKubelet) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		em.warn(err)
+		if r == nil {
+			return nil
+		}
+	}
+	for _, ke := range r.Events() {
+		for _, s := range source {
+			if ke.Source == s {
+				em.add(ke.Time.Time, kubeEvent(ke))
 			}
 		}
 	}
 	return nil
 }
 
-// logEnds returns the first and last lines of a log file, reading at most
-// MaxLogTail bytes from each end.
-func logEnds(src evidence.Source, name string) (string, string, error) {
-	f, err := src.Open(name)
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	size := f.Size()
-	head := make([]byte, min(size, MaxLogTail))
-	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
-		return "", "", err
-	}
-	first, _, _ := bytes.Cut(head, []byte("\n"))
-	tail := head
-	if size > MaxLogTail {
-		tail = make([]byte, MaxLogTail)
-		if _, err := f.ReadAt(tail, size-MaxLogTail); err != nil && err != io.EOF {
-			return "", "", err
-		}
-	}
-	tail = bytes.TrimRight(tail, "\n")
-	if i := bytes.LastIndexByte(tail, '\n'); i >= 0 {
-		tail = tail[i+1:]
-	}
-	return string(first), string(tail), nil
+// kubeletEvents: the times of the kubelet's unit, drop-ins, environment
+// files, config file (and its drop-ins and earlier copies) and
+// kubeconfigs.
+func kubeletEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
+	return kubeletReportEvents(ctx, n, em, kube.EventKubelet)
 }
 
-// criLogLine parses a CRI log line: "<RFC3339Nano> <stream> <P|F> <text>".
-func criLogLine(line string) (time.Time, string, bool) {
-	ts, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		return time.Time{}, "", false
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	if len(rest) > 200 {
-		rest = rest[:200] + "…"
-	}
-	return t.UTC(), rest, true
+// staticPodEvents: the times of every static pod manifest.
+func staticPodEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
+	return kubeletReportEvents(ctx, n, em, kube.EventStaticPod)
+}
+
+// kubePodEvents: the kubelet's pod directories, the container starts
+// their termination-message files record, and the service-account
+// tokens: their files' times and their iat, nbf and exp claims (exp, in
+// the future of most incidents, tells until when a stolen copy works).
+func kubePodEvents(ctx context.Context, n *Node, _ *TimelineOptions, em *emitter) error {
+	return kubeletReportEvents(ctx, n, em, kube.EventPod, kube.EventToken)
 }
 
 // checkpointEvents lists the kubelet checkpoint archives of the node.

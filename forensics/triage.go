@@ -15,6 +15,7 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
+	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
 	"github.com/deadnode/deadnode/memory"
@@ -125,8 +126,9 @@ type TriageOptions struct {
 	Evidence EvidenceInfo
 	// CommandLine is recorded in the case.
 	CommandLine []string
-	// Analyzers add findings of their own (host, kubelet…); each runs
-	// once, in parallel with the others.
+	// Analyzers add findings of their own (kubelet, host…); each runs
+	// once, in parallel with the others. Nil means DefaultAnalyzers(); an
+	// empty, non-nil list runs none.
 	Analyzers []Analyzer
 	// Progress, when set, is told each step as it starts.
 	Progress func(step string)
@@ -207,6 +209,10 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 		mu.Unlock()
 	}
 	var extraEvents []Event
+	extra := o.Analyzers
+	if extra == nil {
+		extra = DefaultAnalyzers()
+	}
 
 	// Drift of every container, the images' verification and the extra
 	// analyzers are independent: run them side by side.
@@ -214,7 +220,7 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 	drifts := make([][]DriftEntry, len(ctrs))
 	var verifs []image.Verification
 	var wg sync.WaitGroup
-	errs := make(chan error, 3+len(o.Analyzers))
+	errs := make(chan error, 3+len(extra))
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -258,7 +264,7 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 		verifs = v
 	}()
 	var kubelet any
-	for _, a := range o.Analyzers {
+	for _, a := range extra {
 		wg.Add(1)
 		go func(a Analyzer) {
 			defer wg.Done()
@@ -622,6 +628,10 @@ func window(tl []Event, fs []model.Finding) []Event {
 func findingTime(f model.Finding) time.Time {
 	switch d := f.Details.(type) {
 	case DriftEntry:
+		return d.Mtime.Time
+	case *kube.StaticPod:
+		return d.Mtime.Time
+	case kube.StaticPod:
 		return d.Mtime.Time
 	case interface{ EventTime() time.Time }:
 		return d.EventTime()

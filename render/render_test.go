@@ -9,16 +9,16 @@ import (
 
 func TestCleanEscapesEveryControl(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain name.txt":          "plain name.txt",
-		"dir/ünïcödé 日本":          "dir/ünïcödé 日本",
+		"plain name.txt":           "plain name.txt",
+		"dir/ünïcödé 日本":           "dir/ünïcödé 日本",
 		"\x1b[2J\x1b]0;pwned\x07X": `\x1b[2J\x1b]0;pwned\aX`, // C0: CSI, OSC, BEL
-		"del\x7f":                 `del\x7f`,
-		"c1-csi\u009b2J":          `c1-csi\u009b2J`, // C1 CSI as UTF-8
-		"c1-osc\u009d0;x\u009c":   `c1-osc\u009d0;x\u009c`,
-		"raw\x9b":                 `raw\x9b`, // a lone C1 byte: invalid UTF-8
-		"bidi\u202etxt.exe":       `bidi\u202etxt.exe`, // right-to-left override
-		"zero\u200bwidth":         `zero\u200bwidth`,
-		"new\nline\ttab":          `new\nline\ttab`,
+		"del\x7f":                  `del\x7f`,
+		"c1-csi\u009b2J":           `c1-csi\u009b2J`, // C1 CSI as UTF-8
+		"c1-osc\u009d0;x\u009c":    `c1-osc\u009d0;x\u009c`,
+		"raw\x9b":                  `raw\x9b`,           // a lone C1 byte: invalid UTF-8
+		"bidi\u202etxt.exe":        `bidi\u202etxt.exe`, // right-to-left override
+		"zero\u200bwidth":          `zero\u200bwidth`,
+		"new\nline\ttab":           `new\nline\ttab`,
 	} {
 		if got := Clean(in); got != want {
 			t.Errorf("Clean(%q) = %q, want %q", in, got, want)

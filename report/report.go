@@ -46,6 +46,7 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 // page is what the template receives.
 type page struct {
 	Case        *forensics.Case
+	Kubelet     *forensics.KubeletSummary
 	CSS         template.CSS
 	JS          template.JS
 	CSP         string
@@ -114,6 +115,9 @@ func HTML(w io.Writer, cs *forensics.Case) error {
 		p.Trees[c.Ref] = tree(c.Processes)
 	}
 	p.Chart = chart(cs)
+	if k, ok := cs.Node.Kubelet.(*forensics.KubeletSummary); ok {
+		p.Kubelet = k
+	}
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, p); err != nil {
 		return err

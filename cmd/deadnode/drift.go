@@ -32,18 +32,19 @@ func init() {
 			fs.BoolVar(&o.noHash, "no-hash", false, "do not hash contents (faster; no sha256, no identical_to)")
 			fs.BoolVar(&o.identicalAll, "identical-all", false, "look for an identical image file for every added or modified file, not only executables")
 			fs.BoolVar(&o.diff, "diff", false, "a unified diff of every modified text file against the image's version (binary files: sizes and hashes)")
+			fs.BoolVar(&o.hostPaths, "host-paths", false, "also report the files of the containers' read-write host path mounts (node files, shared with the node: every one as added)")
 			return func(a *app, args []string) error { return runDrift(a, args, o) }
 		},
 	})
 }
 
 type driftFlags struct {
-	all, execOnly, noHash, identicalAll, diff bool
-	pod, checkpoint                           string
+	all, execOnly, noHash, identicalAll, diff, hostPaths bool
+	pod, checkpoint                                      string
 }
 
 func runDrift(a *app, args []string, o driftFlags) error {
-	opt := &forensics.DriftOptions{NoHash: o.noHash, IdenticalAll: o.identicalAll, Diff: o.diff}
+	opt := &forensics.DriftOptions{NoHash: o.noHash, IdenticalAll: o.identicalAll, Diff: o.diff, HostPaths: o.hostPaths}
 	var sources []func() (*forensics.DriftSource, io.Closer, error)
 	if o.checkpoint != "" {
 		if len(args) > 0 || o.all || o.pod != "" {
@@ -221,6 +222,9 @@ func driftTable(all []forensics.DriftEntry, diffs bool) *render.Table {
 			path := f.Path
 			if f.LinkTarget != "" {
 				path += " -> " + f.LinkTarget
+			}
+			if f.Volume != "" && f.Note == "" {
+				note = strings.TrimPrefix(note+"; volume "+f.Volume, "; ")
 			}
 			t.Row(f.Change, f.Type, f.ExecKind, f.Mode, f.Size, f.Mtime, path, strings.Join(f.Flags, ","), note)
 		}

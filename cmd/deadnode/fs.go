@@ -21,7 +21,7 @@ import (
 func init() {
 	register(&command{
 		name:    "fs ls",
-		args:    "CONTAINER [PATH] [-R] [--hash] [--image | --layer N]",
+		args:    "CONTAINER [PATH] [-R] [--hash] [--image | --layer N | --volumes]",
 		summary: "list a container's merged root filesystem with the layer each entry comes from",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var o fsLsFlags
@@ -33,7 +33,7 @@ func init() {
 	})
 	register(&command{
 		name:    "fs cat",
-		args:    "CONTAINER PATH [--image | --layer N]",
+		args:    "CONTAINER PATH [--image | --layer N | --volumes]",
 		summary: "write a file of a container's merged root to stdout (links resolved inside the container); --image: the image's version of it",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var v viewFlag
@@ -43,7 +43,7 @@ func init() {
 	})
 	register(&command{
 		name:    "fs stat",
-		args:    "CONTAINER PATH [-L] [--image | --layer N]",
+		args:    "CONTAINER PATH [-L] [--image | --layer N | --volumes]",
 		summary: "metadata of a path of a container's merged root: origin layer, overlay attributes, xattrs, sha256",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var follow bool
@@ -62,13 +62,15 @@ type fsLsFlags struct {
 
 // viewFlag chooses the layers a fs command reads.
 type viewFlag struct {
-	image bool
-	layer int
+	image   bool
+	layer   int
+	volumes bool
 }
 
 func viewFlags(fs *pflag.FlagSet, v *viewFlag) {
 	fs.BoolVar(&v.image, "image", false, "the image's version: the merged image layers without the container's upper layer (works for files the container deleted or changed)")
 	fs.IntVar(&v.layer, "layer", -1, "one layer alone, numbered as fs ls's LAYER column (0 the upper layer, 1… the image's, top first)")
+	fs.BoolVar(&v.volumes, "volumes", false, "the container as its processes saw it: its layers with its mounts (pod volumes, host paths, runtime files) at their container paths; mounts of unknown container path under /(volume:NAME)")
 }
 
 // containerView opens the view of a container's layers the flags ask for.
@@ -115,9 +117,14 @@ type fsEntry struct {
 	Mtime      model.Time `json:"mtime"`
 	LinkTarget string     `json:"link_target,omitempty"`
 	SHA256     string     `json:"sha256,omitempty"`
-	Layer      int        `json:"layer"` // 0 = the upper (writable) layer
+	Layer      int        `json:"layer"` // 0 = the upper (writable) layer; -1 an entry of a mount (--volumes)
 	LayerName  string     `json:"layer_name"`
-	Note       string     `json:"note,omitempty"`
+	// Origin (--volumes) is "layer", a mount's origin ("volume:<name>",
+	// "host:<path>", "runtime:<what>"), or "mount_point"; EvidencePath
+	// is then where a mount's entry lies in the evidence.
+	Origin       string `json:"origin,omitempty"`
+	EvidencePath string `json:"evidence_path,omitempty"`
+	Note         string `json:"note,omitempty"`
 
 	mode fs.FileMode
 }
@@ -205,6 +212,9 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	p := "/"
 	if len(args) == 2 {
 		p = args[1]
+	}
+	if o.view.volumes {
+		return runFsLsMounted(a, args[0], p, o)
 	}
 	v, c, err := a.containerView(args[0], o.view)
 	if err != nil {
@@ -295,6 +305,9 @@ func runFsCat(a *app, args []string, vf viewFlag) error {
 	if len(args) != 2 {
 		return usagef("fs cat takes CONTAINER PATH")
 	}
+	if vf.volumes {
+		return runFsCatMounted(a, args[0], args[1], vf)
+	}
 	v, _, err := a.containerView(args[0], vf)
 	if err != nil {
 		return err
@@ -338,6 +351,12 @@ type fsStat struct {
 	Xattrs     map[string]string `json:"xattrs,omitempty"`
 	Anomalies  []string          `json:"anomalies,omitempty"`
 	Errors     []string          `json:"errors,omitempty"`
+	// ViewOrigin (--volumes) is the entry's origin as fs ls --volumes
+	// names it; Mount the mount it lies in (Origin is then layer -1, named
+	// after the mount, at the entry's evidence path).
+	ViewOrigin string               `json:"view_origin,omitempty"`
+	Mount      *forensics.ViewMount `json:"mount,omitempty"`
+	Note       string               `json:"note,omitempty"`
 }
 
 // xattrText shows a value as text when it is printable, else as hex.
@@ -370,6 +389,9 @@ func xattrMap(xs map[string][]byte) map[string]string {
 func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 	if len(args) != 2 {
 		return usagef("fs stat takes CONTAINER PATH")
+	}
+	if vf.volumes {
+		return runFsStatMounted(a, args[0], args[1], follow, vf)
 	}
 	v, c, err := a.containerView(args[0], vf)
 	if err != nil {
@@ -427,18 +449,23 @@ func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 	} else {
 		out.Xattrs = xattrMap(xs)
 	}
+	return a.show(out, fsStatTable(out, st.Mode))
+}
+
+// fsStatTable is fs stat's key-value table.
+func fsStatTable(out fsStat, mode fs.FileMode) *render.Table {
 	t := render.KeyValue()
 	kv := t.KVAlways
 	{
 		kv("Container", out.Container)
 		kv("Path", out.Path)
 		kv("Type", out.Type)
-		kv("Mode", fmt.Sprintf("%s (%s)", out.Mode, lsMode(st.Mode)))
+		kv("Mode", fmt.Sprintf("%s (%s)", out.Mode, lsMode(mode)))
 		kv("Owner", fmt.Sprintf("%d:%d", out.UID, out.GID))
 		kv("Size", out.Size)
 		kv("Links", out.Nlink)
 		kv("Inode", out.Ino)
-		if st.Mode&fs.ModeDevice != 0 {
+		if mode&fs.ModeDevice != 0 {
 			kv("Device", fmt.Sprintf("%d:%d", out.DevMajor, out.DevMinor))
 		}
 		kv("Access", out.Atime)
@@ -452,7 +479,18 @@ func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 		if out.SHA256 != "" {
 			kv("SHA256", out.SHA256)
 		}
-		kv("Origin layer", fmt.Sprintf("%d %s (%s)", out.Origin.Layer, out.Origin.LayerName, out.Origin.Path))
+		if out.ViewOrigin != "" {
+			kv("Origin", out.ViewOrigin)
+		}
+		if m := out.Mount; m != nil {
+			kv("Mount", fmt.Sprintf("%s at %s (%s, %s)", m.Origin, m.At, firstOfStr(m.VolumeKind, m.Kind), m.EvidencePath))
+			kv("Evidence path", out.Origin.Path)
+		} else if out.ViewOrigin != forensics.OriginMountPoint {
+			kv("Origin layer", fmt.Sprintf("%d %s (%s)", out.Origin.Layer, out.Origin.LayerName, out.Origin.Path))
+		}
+		if out.Note != "" {
+			kv("Note", out.Note)
+		}
 		if out.Data != nil {
 			kv("Data layer", fmt.Sprintf("%d %s (%s), metacopy", out.Data.Layer, out.Data.LayerName, out.Data.Path))
 		}
@@ -472,5 +510,5 @@ func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 			kv("Error", s)
 		}
 	}
-	return a.show(out, t)
+	return t
 }

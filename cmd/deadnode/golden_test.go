@@ -31,8 +31,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
 
 // goldenCase is one run of the CLI. In args, $NODE, $DOCKER, $STORAGE,
-// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT and $GT stand for the fixtures,
-// and $OUT for this case's output directory; $DISK_EXT4, $DISK_VAR,
+// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT and $HOST (the compromised
+// Kubernetes host, see hostGoldenArchive) stand for the fixtures, $OUT
+// for this case's output directory, and $DISK_EXT4, $DISK_VAR,
 // $DISK_QCOW2 and $DISK_VMDK for the generated disk images, whose paths
 // the output shows as these placeholders. files are globs under $OUT
 // whose contents are kept (text) or hashed (binary).
@@ -262,6 +263,52 @@ func goldenCases() []goldenCase {
 	add("errors/mount-archive", "--root", "$NODE", "mount", gApp, "$OUT/mnt")
 	add("errors/timeline-bad-format", "--root", "$NODE", "timeline", "--format", "csv")
 
+	// The compromised Kubernetes host (issue 13): kubelet, logs, volumes.
+	const gScratch = "/(volume:scratch)"
+	each("table,json", "host/kubelet", "--root", "$HOST", "kubelet")
+	each(all, "host/logs", "--root", "$HOST", "logs")
+	each("table,json", "host/logs-app", "--root", "$HOST", "logs", "app")
+	each("jsonl", "host/logs-id-prefix", "--root", "$HOST", "logs", "f617888d")
+	each("table", "host/logs-pod", "--root", "$HOST", "logs", "--pod", "jobs/report-job-28374651-q7wzt")
+	each("table", "host/logs-pod-container", "--root", "$HOST", "logs", "app", "--pod", "shop/shop-frontend-7d9c8b6f5-x2k4q")
+	each("table", "host/logs-grep", "--root", "$HOST", "logs", "--grep", "miner|core_pattern")
+	each("table", "host/logs-since-relative", "--root", "$HOST", "logs", "--since", "1s")
+	each("table", "host/logs-since-until", "--root", "$HOST", "logs", "--since", "2026-11-26T21:14:00Z", "--until", "2026-11-27")
+	each("table,json", "host/ls-pods", "--root", "$HOST", "ls", "pods")
+	each("table,json", "host/inspect-app", "--root", "$HOST", "inspect", "app")
+	each("json", "host/inspect-report", "--root", "$HOST", "inspect", "report")
+	each(all, "host/drift-app", "--root", "$HOST", "drift", "app")
+	each("table,json", "host/drift-all-exec-only", "--root", "$HOST", "drift", "--all", "--exec-only")
+	each("json", "host/drift-app-host-paths-no-hash", "--root", "$HOST", "drift", "app", "--host-paths", "--no-hash")
+	each("table,json", "host/fs-ls-volumes", "--root", "$HOST", "fs", "ls", "app", "--volumes")
+	each("table,json", "host/fs-ls-volumes-etc", "--root", "$HOST", "fs", "ls", "app", "/etc", "--volumes")
+	each(all, "host/fs-ls-volumes-R-hash", "--root", "$HOST", "fs", "ls", "app", gScratch, "-R", "--hash", "--volumes")
+	add("host/fs-cat-volumes-sync", "--root", "$HOST", "fs", "cat", "app", gScratch+"/.cache/sync.sh", "--volumes")
+	add("host/fs-cat-volumes-hostname", "--root", "$HOST", "fs", "cat", "app", "/etc/hostname", "--volumes")
+	add("host/fs-cat-volumes-dotdot", "--root", "$HOST", "fs", "cat", "app", gScratch+"/.cache/../../../"+gScratch+"/.cache/sync.sh", "--volumes")
+	each("table,json", "host/fs-stat-volumes-sync", "--root", "$HOST", "fs", "stat", "app", gScratch+"/.cache/sync.sh", "--volumes")
+	each("json", "host/fs-stat-volumes-hosts", "--root", "$HOST", "fs", "stat", "app", "/etc/hosts", "--volumes")
+	each("json", "host/fs-stat-volumes-layer", "--root", "$HOST", "fs", "stat", "app", "/etc/passwd", "--volumes")
+	add("host/timeline.jsonl", "--root", "$HOST", "timeline")
+	add("host/timeline.table", "--root", "$HOST", "timeline", "-o", "table")
+	add("host/timeline.bodyfile", "--root", "$HOST", "timeline", "--format", "bodyfile")
+	add("host/timeline.timesketch", "--root", "$HOST", "timeline", "--format", "timesketch")
+	each(all, "node/logs", "--root", "$NODE", "logs")
+	each("json", "node/logs-app", "--root", "$NODE", "logs", gApp)
+	each("table,json", "node/fs-ls-volumes", "--root", "$NODE", "fs", "ls", gApp, "/etc", "--volumes")
+	add("node/fs-cat-volumes-resolv", "--root", "$NODE", "fs", "cat", gApp, "/etc/resolv.conf", "--volumes")
+	add("errors/kubelet-none", "--root", "$NODE", "kubelet")
+	add("errors/kubelet-args", "--root", "$HOST", "kubelet", "x")
+	add("errors/logs-unknown", "--root", "$HOST", "logs", "nosuchcontainer")
+	add("errors/logs-unknown-pod", "--root", "$HOST", "logs", "--pod", "shop/nosuchpod")
+	add("errors/logs-ambiguous", "--root", "$HOST", "logs", "f")
+	add("errors/logs-sandbox", "--root", "$HOST", "logs", gSandbox)
+	add("errors/logs-bad-since", "--root", "$HOST", "logs", "--since", "yesterday")
+	add("errors/logs-bad-pod", "--root", "$HOST", "logs", "--pod", "shop")
+	add("errors/logs-bad-grep", "--root", "$HOST", "logs", "--grep", "(")
+	add("errors/fs-volumes-image", "--root", "$HOST", "fs", "ls", "app", "--volumes", "--image")
+	add("errors/fs-volumes-missing", "--root", "$HOST", "fs", "cat", "app", gScratch+"/nope", "--volumes")
+
 	// Disk images (testdata/disk/forge-disk.sh, made by testfix.DiskImages).
 	each("table,json", "disk/ls-gpt-ext4", "disk", "ls", "$DISK_EXT4")
 	each("json", "disk/ls-gpt-ext4-root-flag", "--root", "$DISK_EXT4", "disk", "ls")
@@ -316,6 +363,7 @@ func TestGolden(t *testing.T) {
 		"$CRIU":       filepath.Join(ckptDir, "criu"),
 		"$CTR_CKPT":   filepath.Join(ckptDir, "ctr"),
 		"$GT":         rel(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md")),
+		"$HOST":       rel(hostGoldenArchive(t)),
 	}
 	// The disk images are generated (under a directory named by a hash of
 	// their script): their paths are put back as placeholders in the
@@ -363,6 +411,7 @@ func TestGolden(t *testing.T) {
 			got = strings.ReplaceAll(got, out, "$OUT")
 			got = strings.ReplaceAll(got, filepath.Join(outAbs, fmt.Sprintf("%03d", i)), "$OUT")
 			got = strings.ReplaceAll(got, ckptDir, "$CKPT")
+			got = strings.ReplaceAll(got, vars["$HOST"], "$HOST")
 			for k, v := range diskVars {
 				got = strings.ReplaceAll(got, v, k)
 			}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/render"
 )
 
@@ -29,10 +32,14 @@ func runInspect(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := n.Inspect(args[0])
+	d, ws, err := n.InspectDetail(context.Background(), args[0])
 	if err != nil {
 		return err
 	}
+	for _, w := range ws {
+		a.warn(w.String())
+	}
+	c := &d.Container
 	t := render.KeyValue()
 	kv := t.KVAlways
 	{
@@ -90,6 +97,15 @@ func runInspect(a *app, args []string) error {
 				kv("Mount", fmt.Sprintf("%s <- %s (%s) %s", m.Destination, m.Source, m.Type, strings.Join(m.Options, ",")))
 			}
 		}
+		for _, m := range d.Mounts {
+			kv(mountLabel[m.Kind], mountLine(m))
+		}
+		if d.StaticPod != nil {
+			kv("Static pod manifest", *d.StaticPod)
+		}
+		for _, tk := range d.ServiceAccountTokens {
+			kv("SA token", claimsLine(tk))
+		}
 		for _, x := range c.Execs {
 			live := "live"
 			if !x.Live {
@@ -101,7 +117,41 @@ func runInspect(a *app, args []string) error {
 			kv("Warning", wmsg)
 		}
 	}
-	return a.show(c, t)
+	return a.show(d, t)
+}
+
+var mountLabel = map[string]string{kube.MountVolume: "Volume mount", kube.MountHostPath: "Host path mount", kube.MountRuntime: "Runtime mount"}
+
+// mountLine shows a mount: where the container sees it, what it is, and
+// where its content lies in the evidence.
+func mountLine(m kube.Mount) string {
+	at := "(container path unknown: not in the OCI spec)"
+	if m.ContainerPath != nil {
+		at = *m.ContainerPath
+	}
+	what := m.Origin
+	if m.VolumeKind != "" {
+		what += " (" + m.VolumeKind + ")"
+	}
+	ro := "rw"
+	if m.ReadOnly {
+		ro = "ro"
+	}
+	where := m.EvidencePath
+	if !m.Exists {
+		where = "not in the evidence"
+	}
+	return fmt.Sprintf("%s <- %s %s, %s", at, what, ro, where)
+}
+
+// claimsLine shows a token's claims, never the token.
+func claimsLine(tk forensics.TokenClaims) string {
+	c := tk.Claims
+	s := fmt.Sprintf("%s (kid %s, issued %s, expires %s) in %s", c.Subject, tk.Kid, c.IssuedAt, c.Expires, tk.Path)
+	if c.PodName != "" {
+		s += ", bound to pod " + c.Namespace + "/" + c.PodName
+	}
+	return s
 }
 
 func printMap(t *render.Table, what string, m map[string]string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -70,14 +71,17 @@ func runLs(a *app, args []string) error {
 		}
 		v = rows
 	case "pods":
-		rows := nonNil(n.Pods())
-		t = render.Cols("NAMESPACE", "POD", "UID", "SANDBOX#", "IP", "STATE=", "CREATED=", "CONTAINERS")
+		rows, ws := n.PodDetails(context.Background())
+		for _, w := range ws {
+			a.warn(w.String())
+		}
+		t = render.Cols("NAMESPACE", "POD", "UID", "SANDBOX#", "IP", "STATE=", "CREATED=", "VOLUMES=", "CONTAINERS")
 		for _, p := range rows {
 			var cs []string
 			for _, c := range p.Containers {
 				cs = append(cs, c.Name+"("+c.State+")")
 			}
-			t.Row(p.Namespace, p.Name, p.UID, p.SandboxID, p.IP, p.State, p.CreatedAt, strings.Join(cs, ","))
+			t.Row(p.Namespace, p.Name, p.UID, p.SandboxID, p.IP, p.State, p.CreatedAt, len(p.Volumes), strings.Join(cs, ","))
 		}
 		v = rows
 	case "containers":

@@ -140,7 +140,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	a.globalFlags(fs)
 	runFn := cmd.setup(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: deadnode %s %s\n\n%s\n\nflags:\n%s", cmd.name, cmd.args, cmd.summary, fs.FlagUsages())
+		fmt.Fprintf(stderr, "usage: deadnode %s\n\n%s\n\nflags:\n%s", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary, fs.FlagUsages())
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -231,7 +231,7 @@ func printUsage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		fmt.Fprintf(w, "  %s %s\n      %s\n", n, c.args, c.summary)
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(n+" "+c.args), c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'deadnode COMMAND --help' for a command's flags.")
 	fmt.Fprintln(w, "Exit status: 0 success (findings are success), 1 the evidence or what a command names could not be read or found, or an output could not be written, 2 usage error.")

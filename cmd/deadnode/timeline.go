@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "timeline",
 		args:    "[--format bodyfile|timesketch|jsonl] [-f OUT]",
-		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times, logs, checkpoints",
+		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times (volumes too), every log line, checkpoints, the kubelet's files, static pods, pod directories, service-account tokens",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var format, out string
 			var hash bool
@@ -54,7 +54,7 @@ func runTimeline(a *app, args []string, format, out string, hash, formatSet, out
 	if err := a.checkOutput(out); err != nil {
 		return err
 	}
-	n, err := a.node()
+	n, err := a.evidence() // a host without a runtime still has logs and a kubelet
 	if err != nil {
 		return err
 	}
@@ -249,17 +249,20 @@ func writeBodyfile(w io.Writer, events iter.Seq2[forensics.Event, error]) error 
 }
 
 var timestampDesc = map[string]string{
-	"created":        "Creation Time",
-	"updated":        "Modification Time",
-	"started":        "Start Time",
-	"finished":       "End Time",
-	"atime":          "Last Access Time",
-	"mtime":          "Content Modification Time",
-	"ctime":          "Metadata Modification Time",
-	"btime":          "Creation Time",
-	"first_log_line": "First Log Line",
-	"last_log_line":  "Last Log Line",
-	"checkpointed":   "Checkpoint Time",
+	"created":      "Creation Time",
+	"updated":      "Modification Time",
+	"started":      "Start Time",
+	"finished":     "End Time",
+	"atime":        "Last Access Time",
+	"mtime":        "Content Modification Time",
+	"ctime":        "Metadata Modification Time",
+	"btime":        "Creation Time",
+	"terminated":   "End Time",
+	"log_line":     "Log Line",
+	"checkpointed": "Checkpoint Time",
+	"iat":          "Token Issued",
+	"nbf":          "Token Valid From",
+	"exp":          "Token Expiry",
 }
 
 // writeTimesketch writes Timesketch's JSONL: message, datetime,

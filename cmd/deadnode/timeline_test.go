@@ -130,8 +130,8 @@ func TestTimelineJSONL(t *testing.T) {
 		}
 	}
 	want := []string{
-		"2026-11-27T02:30:17.312554391Z first_log_line jobs/report-job-28374651-q7wzt",
-		"2026-11-27T02:30:19.314444802Z last_log_line jobs/report-job-28374651-q7wzt",
+		"2026-11-27T02:30:17.312554391Z log_line jobs/report-job-28374651-q7wzt",
+		"2026-11-27T02:30:19.314444802Z log_line jobs/report-job-28374651-q7wzt",
 	}
 	if strings.Join(logs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("log events:\n%s", strings.Join(logs, "\n"))

@@ -88,8 +88,9 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	return a.show(cs, triageTable(cs))
 }
 
-// triageAnalyzers are the analyzers triage adds to the runtimes' own.
-var triageAnalyzers = func() []forensics.Analyzer { return nil }
+// triageAnalyzers are the analyzers triage adds to the runtimes' own
+// (the library's defaults: the same case as forensics.Triage gives).
+var triageAnalyzers = forensics.DefaultAnalyzers
 
 // writeReport writes the HTML report.
 var writeReport = report.HTML
