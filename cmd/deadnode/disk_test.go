@@ -43,6 +43,8 @@ func diskCommands(root string) [][]string {
 		{"--root", root, "checkpoint", "inspect", ckptK8sDigest, "--all", "-o", "json"},
 		{"--root", root, "timeline", "--hash"},
 		{"--root", root, "timeline", "--format", "bodyfile"},
+		{"--root", root, "logs", "-o", "json"},
+		{"--root", root, "fs", "ls", ctrApp, "/etc", "--volumes", "-o", "json"},
 	}
 }
 
