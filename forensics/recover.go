@@ -71,11 +71,11 @@ func (r *Recovered) Open() (io.Reader, error) {
 	return io.NewSectionReader(ra, 0, r.RecoveredBytes), nil
 }
 
-// mountPointer is implemented by evidence assembled from several
-// filesystems (a disk image): the mount point of the filesystem that
-// holds a name, where its files known only by inode are listed.
-type mountPointer interface {
-	MountPoint(name string) (string, error)
+// fsDeleter is implemented by evidence assembled from several
+// filesystems (a disk image): what was deleted on the whole filesystem
+// holding a name, its files known only by inode included.
+type fsDeleter interface {
+	DeletedFS(ctx context.Context, name string) ([]vfs.Deleted, error)
 }
 
 // Recover lists the files deleted from the upper dirs of the containers
@@ -177,7 +177,7 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 				}
 			}
 		}
-		points := map[string]bool{}
+		wholeDone := false
 		for _, root := range roots {
 			if st, err := n.Src.Lstat(root); err != nil || !st.Mode.IsDir() {
 				continue // a root the evidence does not hold as a directory
@@ -189,23 +189,19 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 			for _, d := range ds {
 				add(d)
 			}
-			if mp, ok := n.Src.(mountPointer); ok {
-				if p, err := mp.MountPoint(root); err == nil {
-					points[p] = true
-				}
-			} else {
-				points["."] = true
+			// The files known only by inode, on the filesystem holding
+			// the root (a plain Recoverer is one filesystem: once).
+			switch fd, ok := n.Src.(fsDeleter); {
+			case ok:
+				ds, err = fd.DeletedFS(ctx, root)
+			case !wholeDone:
+				ds, err = rec.Deleted(ctx, ".")
+				wholeDone = true
+			default:
+				ds = nil
 			}
-		}
-		var ps []string
-		for p := range points {
-			ps = append(ps, p)
-		}
-		sort.Strings(ps)
-		for _, p := range ps {
-			ds, err := rec.Deleted(ctx, p)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p, err)
+				return nil, fmt.Errorf("%s: %w", root, err)
 			}
 			for _, d := range ds {
 				if d.Path == "" { // named ones outside the runtimes' roots are not asked for

@@ -274,6 +274,25 @@ func TestDeletedDropper(t *testing.T) {
 					t.Errorf("%s: recovered %q", d, b)
 				}
 			}
+			// the whole filesystem holding the upper dir has it too, and
+			// only that filesystem's records
+			ds, err := im.DeletedFS(context.Background(), upper)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _, _ := im.MountOf(upper)
+			named := 0
+			for _, x := range ds {
+				if x.Path == upper+"/tmp/.dropper.sh" {
+					named++
+				}
+				if x.Path == "" && !strings.Contains(strings.Join(x.Notes, " "), "on volume "+f.Volume+" ") {
+					t.Errorf("DeletedFS: a record of another filesystem: %+v", x)
+				}
+			}
+			if named != 1 {
+				t.Errorf("DeletedFS: %d records of the dropper", named)
+			}
 			if _, err := im.Lstat(upper + "/tmp/.dropper.sh"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the deleted dropper is visible: %v", err)
 			}

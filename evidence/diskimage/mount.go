@@ -287,35 +287,59 @@ func (im *Image) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error)
 	var out []vfs.Deleted
 	done := map[string]bool{}
 	for _, j := range jobs {
-		rec, ok := j.m.fs.src.(vfs.Recoverer)
-		if !ok {
-			continue
-		}
 		key := j.m.fs.Volume + "\x00" + j.rel
 		if done[key] {
 			continue
 		}
 		done[key] = true
-		ds, err := rec.Deleted(ctx, j.rel)
+		ds, err := im.deletedOn(ctx, j.m, j.rel)
 		if err != nil {
 			return out, nodeErr(err, j.rel, c)
 		}
-		for _, d := range ds {
-			d.Notes = append([]string(nil), d.Notes...)
-			if d.Path == "" {
-				d.Notes = append(d.Notes, fmt.Sprintf("on volume %s (%s, mounted at %s); only the inode is known", j.m.fs.Volume, j.m.fs.Type, slash(j.m.point)))
-				out = append(out, d)
-				continue
-			}
-			node, visible := im.nodeName(j.m, d.Path)
-			if !visible {
-				d.Notes = append(d.Notes, fmt.Sprintf("on volume %s at %s, a directory hidden by a mount on the node", j.m.fs.Volume, slash(d.Path)))
-				d.Path = ""
-			} else {
-				d.Path = node
-			}
+		out = append(out, ds...)
+	}
+	return out, nil
+}
+
+// DeletedFS lists what was deleted on the whole filesystem holding name
+// (its files known only by inode included), with the node's names as
+// Deleted gives them.
+func (im *Image) DeletedFS(ctx context.Context, name string) ([]vfs.Deleted, error) {
+	m, _, c, err := im.at("deleted", name)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := im.deletedOn(ctx, m, ".")
+	return ds, nodeErr(err, ".", c)
+}
+
+// deletedOn lists what was deleted below rel on the filesystem of m and
+// maps the names to the node's.
+func (im *Image) deletedOn(ctx context.Context, m *mount, rel string) ([]vfs.Deleted, error) {
+	rec, ok := m.fs.src.(vfs.Recoverer)
+	if !ok {
+		return nil, nil
+	}
+	ds, err := rec.Deleted(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]vfs.Deleted, 0, len(ds))
+	for _, d := range ds {
+		d.Notes = append([]string(nil), d.Notes...)
+		if d.Path == "" {
+			d.Notes = append(d.Notes, fmt.Sprintf("on volume %s (%s, mounted at %s); only the inode is known", m.fs.Volume, m.fs.Type, slash(m.point)))
 			out = append(out, d)
+			continue
 		}
+		node, visible := im.nodeName(m, d.Path)
+		if !visible {
+			d.Notes = append(d.Notes, fmt.Sprintf("on volume %s at %s, a directory hidden by a mount on the node", m.fs.Volume, slash(d.Path)))
+			d.Path = ""
+		} else {
+			d.Path = node
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }
