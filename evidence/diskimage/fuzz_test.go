@@ -3,9 +3,12 @@ package diskimage
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 // fixtureFstabs are the fstabs forge-disk.sh writes into the disk-image
@@ -136,8 +139,47 @@ func FuzzMatch(f *testing.F) {
 	tar[0x438], tar[0x439] = 0x53, 0xef
 	f.Add(tar)
 	f.Fuzz(func(t *testing.T, head []byte) {
-		if Match(head) && len(head) >= 263 && string(head[257:262]) == "ustar" {
+		if Match(head) && isTarHeader(head) {
 			t.Fatal("a tar header matched")
 		}
 	})
 }
+
+// TestMatch: every disk form of the committed seeds (real images made by
+// forge-disk.sh) is a disk; a tar of a file holding an ext4 superblock, a
+// tar.gz and text are not.
+func TestMatch(t *testing.T) {
+	for _, n := range []string{"tiny-gpt.raw", "tiny-mbr-ext.raw", "tiny-lvm.raw", "tiny.qcow2", "tiny.v2.qcow2", "tiny.zstd.qcow2",
+		"tiny.sparse.vmdk", "tiny.stream.vmdk", "tiny.gdend.vmdk", "tiny.descriptor.vmdk", "fs-ext4.head", "fs-xfs.head", "fs-ext2.head", "gpt-ext4.head", "gpt-xfs.head", "mbr-lvm-xfs.head", "mbr-lvm-xfs.pv.head"} {
+		if !Match(head(testfix.DiskSeed(t, n))) {
+			t.Errorf("%s is not matched", n)
+		}
+	}
+	// a real tar (GNU tar's own header) whose member holds an ext4 superblock at the disk offset
+	dir := t.TempDir()
+	body := make([]byte, 2048)
+	body[0x438-512], body[0x439-512] = 0x53, 0xef
+	if err := os.WriteFile(filepath.Join(dir, "sb"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"gnu", "v7", "ustar", "pax"} {
+		out, err := exec.Command("tar", "-C", dir, "--format="+format, "-cf", "-", "sb").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Match(head(out)) {
+			t.Errorf("a %s tar is matched", format)
+		}
+	}
+	for _, n := range []string{"../../testdata/containerd-node/containerd-node.tar.gz", "testdata/tmp.mount"} {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Match(head(b)) {
+			t.Errorf("%s is matched", n)
+		}
+	}
+}
+
+func head(b []byte) []byte { return b[:min(len(b), ProbeBytes)] }
