@@ -12,9 +12,11 @@
 // it holds, the mount table with each configured entry that was not
 // mounted and why, and Notes saying what was assembled ("root
 // filesystem: p2 ext4 UUID …", "/var from p3 xfs UUID … (/etc/fstab line
-// 2)"). Probe and Match tell a disk image by its content: a VM image
-// header, a GPT or MBR partition table, an LVM label, or an ext or XFS
-// superblock at the start; never by its name.
+// 2)"). List gives the same description (a Listing, what `deadnode disk
+// ls` prints) of an image whose root cannot be found, too. Probe and
+// Match tell a disk image by its content: a VM image header, a GPT or MBR
+// partition table, an LVM label, or an ext or XFS superblock at the
+// start, and never a tar header; never by its name.
 //
 // Root picking: a filesystem holding /etc and one of /var/lib/containerd,
 // /var/lib/docker, /var/lib/containers or /var/lib/kubelet is a node's
@@ -46,6 +48,9 @@
 // kernel's stat reports. Everything read from the node's configuration is
 // bounded (fstab 1 MiB and 4096 entries, 512 units of 64 KiB, fields of
 // 4 KiB, 40 link hops). Errors from a filesystem carry the node's name
-// of the entry. Deleted files are reached only through Deleted and are
-// never shown by the Source methods. An Image is safe for concurrent use.
+// of the entry. Deleted files are reached only through Deleted (below a
+// directory, and on every filesystem mounted below it) and DeletedFS (the
+// whole filesystem holding a name), with the node's names mapped back
+// from each filesystem's; they are never shown by the Source methods. An
+// Image is safe for concurrent use.
 package diskimage
