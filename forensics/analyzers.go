@@ -6,11 +6,13 @@ package forensics
 // and one line here.
 var analyzers = []func() Analyzer{
 	KubeletAnalyzer,
+	HostAnalyzer,
 }
 
 // DefaultAnalyzers returns the analyzers Triage runs when
 // TriageOptions.Analyzers is nil: the same case for a Go program as for
-// the CLI.
+// the CLI. Each finds nothing, quietly, on evidence that lacks what it
+// reads.
 func DefaultAnalyzers() []Analyzer {
 	out := make([]Analyzer, 0, len(analyzers))
 	for _, a := range analyzers {

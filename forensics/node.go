@@ -81,6 +81,7 @@ type Node struct {
 
 	kubeMu sync.Mutex
 	kube   kubeletCache
+	host   hostMemo // the host's reports, read once (hostanalyzer.go)
 }
 
 // ErrNoRuntime is returned when the evidence holds no runtime we read.

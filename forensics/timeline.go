@@ -65,6 +65,7 @@ var timelineSources = []eventSource{
 	kubeletEvents,
 	staticPodEvents,
 	kubePodEvents,
+	hostEvents,
 }
 
 // emitter collects events and warnings for Timeline.
@@ -92,9 +93,10 @@ const maxTimelineWarnings = 10000
 
 // Timeline yields every timestamp the node's evidence holds — runtime
 // records, CRI status, the file times of every container's drift (its
-// writable volumes included), every container log line, checkpoints, and
-// the kubelet's files, static pod manifests, pod directories and
-// service-account tokens — sorted by time (events of one time in
+// writable volumes included), every container log line, checkpoints, the
+// kubelet's files, static pod manifests, pod directories and
+// service-account tokens, and the host's persistence entries and package
+// drift above info — sorted by time (events of one time in
 // the order they were found). Problems with single records are yielded
 // first, as evidence.Warning errors; another error ends the timeline. The
 // events are sorted in memory up to MaxInMemory and merged from sorted runs

@@ -25,15 +25,16 @@ import (
 //	go test ./cmd/deadnode -run Golden -update
 //
 // and review the diff. Only what truly depends on the run is replaced: the
-// output directory (a fresh one per run) becomes $OUT, and the place of the
-// CRIU images directories' copies (see TestGolden) $CKPT. Nothing else is
-// normalised.
+// output directory (a fresh one per run) becomes $OUT, the place of the
+// CRIU images directories' copies (see TestGolden) $CKPT, and the host
+// archive testfix builds (in a cache directory named by its inputs'
+// digests) $HOST. Nothing else is normalised.
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden")
 
 // goldenCase is one run of the CLI. In args, $NODE, $DOCKER, $STORAGE,
-// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT and $HOST (the compromised
-// Kubernetes host, see hostGoldenArchive) stand for the fixtures, $OUT
-// for this case's output directory, and $DISK_EXT4, $DISK_VAR,
+// $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT, $HOST (the compromised
+// Kubernetes host, see hostGoldenArchive) and $RPM stand for the fixtures,
+// $OUT for this case's output directory, and $DISK_EXT4, $DISK_VAR,
 // $DISK_QCOW2 and $DISK_VMDK for the generated disk images, whose paths
 // the output shows as these placeholders. files are globs under $OUT
 // whose contents are kept (text) or hashed (binary).
@@ -308,6 +309,15 @@ func goldenCases() []goldenCase {
 	add("errors/logs-bad-grep", "--root", "$HOST", "logs", "--grep", "(")
 	add("errors/fs-volumes-image", "--root", "$HOST", "fs", "ls", "app", "--volumes", "--image")
 	add("errors/fs-volumes-missing", "--root", "$HOST", "fs", "cat", "app", gScratch+"/nope", "--volumes")
+	// The compromised host (issue 13: persistence, package drift).
+	each(all, "host/persistence", "--root", "$HOST", "host", "persistence")
+	each(all, "host/packages", "--root", "$HOST", "host", "packages")
+	each("table", "host/packages-wide", "--root", "$HOST", "host", "packages", "--wide")
+	each("json", "host/persistence-node", "--root", "$NODE", "host", "persistence")
+	add("host/packages-no-database", "--root", "$NODE", "host", "packages")
+	add("host/persistence-args", "--root", "$HOST", "host", "persistence", "x")
+	each("table,json", "host/packages-rpm", "--root", "$RPM", "host", "packages")
+	each("table", "host/persistence-rpm", "--root", "$RPM", "host", "persistence")
 
 	// Disk images (testdata/disk/forge-disk.sh, made by testfix.DiskImages).
 	each("table,json", "disk/ls-gpt-ext4", "disk", "ls", "$DISK_EXT4")
@@ -364,6 +374,7 @@ func TestGolden(t *testing.T) {
 		"$CTR_CKPT":   filepath.Join(ckptDir, "ctr"),
 		"$GT":         rel(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md")),
 		"$HOST":       rel(hostGoldenArchive(t)),
+		"$RPM":        rel(filepath.Join(repo, "forensics", "host", "testdata", "rpm", "rpm-root.tar.gz")),
 	}
 	// The disk images are generated (under a directory named by a hash of
 	// their script): their paths are put back as placeholders in the

@@ -261,9 +261,9 @@ func (pc *pkgCheck) owned(f *OwnedFile, buf []byte) (c *FileChange, checked, exc
 	// than its digest (Open checks that it is a regular file).
 	if !f.HasMode && !pc.opt.All {
 		if fh, err := pc.src.Open(srcName(f.Path)); err == nil {
-			d, err := hashOpen(fh, f.Algo, false, buf)
+			sum, err := digestOnly(fh, f.Algo, buf)
 			fh.Close()
-			if err == nil && digestMatches(f, d.db) {
+			if err == nil && digestMatches(f, sum) {
 				return nil, 1, 0
 			}
 		}

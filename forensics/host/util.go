@@ -228,8 +228,12 @@ func (r *resolver) dir(d string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		out, err = evidence.Resolve(r.src, joinName(parent, path.Base(d)), true)
-		if err != nil {
+		// parent is resolved (no link left in it): a child that is no
+		// link needs one lstat, not a walk from the root
+		name := joinName(parent, path.Base(d))
+		if st, lerr := r.src.Lstat(name); lerr == nil && st.Mode&fs.ModeSymlink == 0 {
+			out = name
+		} else if out, err = evidence.Resolve(r.src, name, true); err != nil {
 			return "", err
 		}
 	}

@@ -54,7 +54,7 @@ func buildKubeHost(t testing.TB) {
 			kubeHost.err = err.Error()
 			return
 		}
-		final := filepath.Join(RepoRoot(t), "testdata", ".cache", "kube-host-"+key)
+		final := filepath.Join(RepoRoot(t), "testdata", ".cache", "kube-host-"+key+kubeHostRecipe)
 		if _, err := os.Stat(filepath.Join(final, "node-host-a.tar.zst")); err == nil {
 			kubeHost.dir, kubeHost.archive = filepath.Join(final, "root"), filepath.Join(final, "node-host-a.tar.zst")
 			return
@@ -77,7 +77,10 @@ func buildKubeHost(t testing.TB) {
 		steps := [][]string{
 			{"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpzf", NodeArchive(t), "-C", dir, "--strip-components=1"},
 			{"sh", "-c", `zstd -dc "$1" | tar --xattrs --xattrs-include='*' --numeric-owner -xp -C "$2"`, "sh", KubeHostMin(t), dir},
-			{"sh", "-c", `tar --xattrs --xattrs-include='*' --numeric-owner --sort=name -C "$1" -cf - . | zstd -q -3 -o "$2"`, "sh", dir, filepath.Join(base, "node-host-a.tar.zst")},
+			// no atime/ctime pax records: they would be the extraction's
+			// times, and the archive (golden outputs read it) must be the
+			// same in every clone
+			{"sh", "-c", `tar --xattrs --xattrs-include='*' --numeric-owner --sort=name --pax-option=delete=atime,delete=ctime -C "$1" -cf - . | zstd -q -3 -o "$2"`, "sh", dir, filepath.Join(base, "node-host-a.tar.zst")},
 		}
 		for _, s := range steps {
 			if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
@@ -97,6 +100,10 @@ func buildKubeHost(t testing.TB) {
 		t.Fatalf("host fixture: %s", kubeHost.err)
 	}
 }
+
+// kubeHostRecipe names how the cached host is built: change it when the
+// steps change, so that a cache built the old way is not reused.
+const kubeHostRecipe = "-r2"
 
 // fileDigests is a short digest of the named files' contents.
 func fileDigests(files ...string) (string, error) {
