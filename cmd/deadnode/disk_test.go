@@ -45,6 +45,7 @@ func diskCommands(root string) [][]string {
 		{"--root", root, "timeline", "--format", "bodyfile"},
 		{"--root", root, "logs", "-o", "json"},
 		{"--root", root, "fs", "ls", ctrApp, "/etc", "--volumes", "-o", "json"},
+		{"--root", root, "host", "persistence", "-o", "json"},
 	}
 }
 
