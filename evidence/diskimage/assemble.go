@@ -163,8 +163,8 @@ func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 		return e.Type + ": held in memory, not on the disk"
 	case network[e.Type] || strings.HasPrefix(e.Source, "//") || (strings.Contains(e.Source, ":/") && !strings.HasPrefix(e.Source, "/")):
 		return "a network filesystem: not in this image"
-	case e.Has("noauto"):
-		return "noauto: not mounted at boot"
+	case e.Has("noauto") && !e.Has("x-systemd.automount"):
+		return "noauto: not mounted at boot" // an automount is mounted on first access: it is mounted here
 	}
 	bind := e.Has("bind") || e.Has("rbind")
 	var fsys *Filesystem

@@ -263,6 +263,12 @@ func TestHostileMountTables(t *testing.T) {
 			t.Errorf("mounts:\n%s", got)
 		}
 	})
+	t.Run("automount", func(t *testing.T) {
+		im := memImage(t, root("UUID=u2 /var/lib/x ext4 noauto,x-systemd.automount 0 0\n", nil), map[string]string{"data": "x"})
+		if got := mountLines(im); got != "/ p1 true \"\"\n/var/lib/x p2 true \"\"" {
+			t.Errorf("mounts:\n%s", got)
+		}
+	})
 	t.Run("a huge fstab", func(t *testing.T) {
 		big := strings.Repeat("# padding padding padding padding padding padding padding padding\n", (maxFstabBytes/64)+100)
 		im := memImage(t, root(big+"UUID=u2 /var/lib/x ext4 defaults\n", nil), map[string]string{})
