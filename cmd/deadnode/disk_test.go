@@ -219,6 +219,22 @@ func TestDiskFormsLikeKernelMount(t *testing.T) {
 					t.Errorf("%v differs from the kernel mount's: %s", args[2:], firstDiff(want, got))
 				}
 			}
+			// export writes the same tar and manifest
+			for _, mode := range []string{"--upper", "--merged"} {
+				var tars, mans []string
+				for _, root := range []string{mnt, img} {
+					out := t.TempDir()
+					if _, stderr, code := runCLI(t, "--root", root, "export", ctrApp, mode, "-f", filepath.Join(out, "x.tar"), "--manifest", filepath.Join(out, "m.json")); code != 0 {
+						t.Fatalf("export %s: exit %d: %s", mode, code, stderr)
+					}
+					tb, _ := os.ReadFile(filepath.Join(out, "x.tar"))
+					mb, _ := os.ReadFile(filepath.Join(out, "m.json"))
+					tars, mans = append(tars, string(tb)), append(mans, string(mb))
+				}
+				if len(tars[0]) < 10000 || tars[0] != tars[1] || mans[0] != mans[1] {
+					t.Errorf("export %s differs from the kernel mount's (%d and %d bytes): %s", mode, len(tars[0]), len(tars[1]), firstDiff(mans[0], mans[1]))
+				}
+			}
 		})
 	}
 }
