@@ -146,6 +146,11 @@ func Probe(path string) bool {
 	return Match(head[:n])
 }
 
+// maxFilesystems bounds the filesystems opened on one disk (each reads
+// its superblock and root, and replays its journal when the node died
+// unclean); the others are listed, with a note.
+var maxFilesystems = 256
+
 // ProbeBytes is how much of the start of a file Match needs to see.
 const ProbeBytes = 8 << 10
 
@@ -343,6 +348,7 @@ var notRead = map[string]string{
 // openFilesystems opens every readable volume holding a filesystem deadnode
 // reads, and records the others with the reason they are skipped.
 func (im *Image) openFilesystems(o *Options) {
+	opened := 0
 	for _, v := range im.Layout.Volumes {
 		if v.FS == nil {
 			if !v.Readable && v.Kind == "lv" {
@@ -370,6 +376,12 @@ func (im *Image) openFilesystems(o *Options) {
 			im.Notes = append(im.Notes, fmt.Sprintf("%s (%s): skipped: %s", v.ID, v.FS.Type, f.Note))
 			continue
 		}
+		if opened >= maxFilesystems {
+			f.Note = fmt.Sprintf("not opened: more than %d filesystems on the disk", maxFilesystems)
+			im.Notes = append(im.Notes, fmt.Sprintf("%s (%s): %s", v.ID, v.FS.Type, f.Note))
+			continue
+		}
+		opened++
 		r, err := v.Open()
 		if err != nil {
 			f.Note = err.Error()

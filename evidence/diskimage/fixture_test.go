@@ -335,3 +335,34 @@ func TestBootMountedFromLVMNode(t *testing.T) {
 		t.Errorf("mount points %q", f.MountPoint)
 	}
 }
+
+// TestFilesystemBound: past maxFilesystems, filesystems are listed with a
+// note and not opened (the MBR disk with logical partitions has three ext
+// filesystems; its /etc is on the third).
+func TestFilesystemBound(t *testing.T) {
+	defer func(n int) { maxFilesystems = n }(maxFilesystems)
+	maxFilesystems = 2
+	p := filepath.Join(testfix.DiskImages(t), "mbr-ext.raw")
+	l, err := List(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range l.Filesystems {
+		got = append(got, fmt.Sprintf("%s %s %v %q", f.Volume, f.Type, f.Read, f.Note))
+	}
+	want := `p1 ext4 true ""
+p3 ext2 true ""
+p5 ext4 false "not opened: more than 2 filesystems on the disk"
+p6 swap false "swap space: not a filesystem"
+p7 vfat false "vfat is not read (an EFI or boot partition; mount it to look)"`
+	if strings.Join(got, "\n") != want || l.Root != "" {
+		t.Errorf("root %q filesystems:\n%s", l.Root, strings.Join(got, "\n"))
+	}
+	maxFilesystems = 256
+	if im, err := Open(p, nil); err != nil || im.Root.Volume != "p5" {
+		t.Errorf("unbounded: %v", err)
+	} else {
+		im.Close()
+	}
+}
