@@ -45,10 +45,10 @@
 // link (names crossing one fail as vfs.ErrSymlinkInPath; link resolution
 // is the caller's, through evidence.Resolve); a mount point's entry in
 // ReadDir and its Lstat are the mounted filesystem's root, as the
-// kernel's stat reports. Everything read from the node's configuration is
-// bounded (fstab 1 MiB and 4096 entries, 512 units of 64 KiB, fields of
-// 4 KiB, 40 link hops). Errors from a filesystem carry the node's name
-// of the entry. Deleted files are reached only through Deleted (below a
+// kernel's stat reports. At most 256 filesystems are opened, and
+// everything read from the node's configuration is bounded (fstab 1 MiB
+// and 4096 entries, 512 units of 64 KiB, fields of 4 KiB, 40 link hops).
+// Errors from a filesystem carry the node's name of the entry. Deleted files are reached only through Deleted (below a
 // directory, and on every filesystem mounted below it) and DeletedFS (the
 // whole filesystem holding a name), with the node's names mapped back
 // from each filesystem's; they are never shown by the Source methods. An
