@@ -275,7 +275,8 @@ func TestDiskFormsUnprivileged(t *testing.T) {
 			}
 			os.Chmod(img, 0o644)
 			defer os.Remove(img)
-			for _, args := range diskCommands(img) {
+			cmds := append(diskCommands(img), []string{"--root", img, "recover", "--all", "-o", "json"}, []string{"disk", "ls", img, "-o", "json"})
+			for _, args := range cmds {
 				want, _, code := runCLI(t, args...)
 				if code != 0 {
 					t.Fatalf("%v: root: exit %d", args, code)
@@ -286,10 +287,10 @@ func TestDiskFormsUnprivileged(t *testing.T) {
 				cmd.Stderr = &stderr
 				got, err := cmd.Output()
 				if err != nil {
-					t.Fatalf("%v as nobody: %v: %s", args[2:], err, stderr.String())
+					t.Fatalf("%v as nobody: %v: %s", args, err, stderr.String())
 				}
 				if string(got) != want {
-					t.Errorf("%v as nobody differs: %s", args[2:], firstDiff(want, string(got)))
+					t.Errorf("%v as nobody differs: %s", args, firstDiff(want, string(got)))
 				}
 			}
 			// and nobody may not read what it may not read
