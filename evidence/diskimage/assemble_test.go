@@ -203,6 +203,12 @@ func TestAssembly(t *testing.T) {
 	if len(ents) != 2 || ents[0].Name != "var/lib/containerd" || ents[0].Ino != 2 || *ents[0] != *ctr || ents[1].Name != "var/lib/docker" || *ents[1] != *docker || docker.Ino == 2 {
 		t.Errorf("readdir var/lib: %+v %+v; lstat %+v %+v", ents[0], ents[1], ctr, docker)
 	}
+	if names, err := im.ReadDirNames("var/lib"); err != nil || strings.Join(names, ",") != "containerd,docker" {
+		t.Errorf("names of var/lib: %q %v", names, err)
+	}
+	if names, err := im.ReadDirNames("var/lib/docker"); err != nil || strings.Join(names, ",") != "image,marker" {
+		t.Errorf("names of var/lib/docker: %q %v", names, err)
+	}
 	if mp, err := im.MountPoint("var/lib/docker/image"); err != nil || mp != "var/lib/docker" {
 		t.Errorf("mount point %q %v", mp, err)
 	}

@@ -387,3 +387,32 @@ func (im *Image) MountPoint(name string) (string, error) {
 	}
 	return m.point, nil
 }
+
+// nameLister is a source that lists a directory's names without a Stat
+// per entry (vfs.NameLister).
+type nameLister interface {
+	ReadDirNames(name string) ([]string, error)
+}
+
+// ReadDirNames returns the sorted names of a directory's entries, through
+// the filesystem's own name listing when it has one. A mount point is
+// named in its parent as the kernel's readdir names it.
+func (im *Image) ReadDirNames(name string) ([]string, error) {
+	m, rel, c, err := im.at("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	if nl, ok := m.fs.src.(nameLister); ok {
+		names, err := nl.ReadDirNames(rel)
+		return names, nodeErr(err, rel, c)
+	}
+	ents, err := m.fs.src.ReadDir(rel)
+	if err != nil {
+		return nil, nodeErr(err, rel, c)
+	}
+	out := make([]string, len(ents))
+	for i, st := range ents {
+		out[i] = path.Base(st.Name)
+	}
+	return out, nil
+}
