@@ -170,7 +170,7 @@ func writeLarge(ckpt, dst string) error {
 	if err != nil {
 		return err
 	}
-	mme, err := DecodeMM(ir)
+	mme, err := decodeMM(ir)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func BenchmarkOpenLarge(b *testing.B) {
 			st, _ := os.Stat(tc.path)
 			b.SetBytes(st.Size())
 			for b.Loop() {
-				cp, err := OpenFile(tc.path, &Options{Pages: tc.pages})
+				cp, err := OpenPath(ctx, tc.path, &Options{Pages: tc.pages})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -277,7 +277,7 @@ func BenchmarkOpenFixtures(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			p := testfix.Fixture(b, "podman-checkpoint", name)
 			for b.Loop() {
-				cp, err := OpenFile(p, nil)
+				cp, err := OpenPath(ctx, p, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -288,7 +288,7 @@ func BenchmarkOpenFixtures(b *testing.B) {
 	b.Run("criu-dump-dir", func(b *testing.B) {
 		p := testfix.Fixture(b, "criu-dump", "images")
 		for b.Loop() {
-			cp, err := OpenFile(p, nil)
+			cp, err := OpenPath(ctx, p, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

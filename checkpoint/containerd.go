@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -30,7 +31,17 @@ func blobPath(contentDir, digest string) (string, error) {
 	if !digestRe.MatchString(digest) {
 		return "", fmt.Errorf("%q is not a sha256 digest", digest)
 	}
-	return path.Join(contentDir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:")), nil
+	return path.Join(contentDir, containerdBlobsDir, strings.TrimPrefix(digest, "sha256:")), nil
+}
+
+// readBlob reads a small blob of the content store; label names it.
+func readBlob(src evidence.Source, contentDir, digest string, max int64) (b []byte, label string, err error) {
+	bp, err := blobPath(contentDir, digest)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err = evidence.ReadFile(src, bp, max)
+	return b, src.String() + ":" + bp, err
 }
 
 // ContainerdOptions adds what the node's metadata knows about a containerd
@@ -47,8 +58,9 @@ type ContainerdOptions struct {
 // store: contentDir is the io.containerd.content.v1.content directory
 // inside src, indexDigest the image's target (an OCI index whose manifests
 // include the CRIU tar, the spec and the RW layer). The CRIU tar is read in
-// place. Close the Checkpoint.
-func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *ContainerdOptions) (*Checkpoint, error) {
+// place. Close the Checkpoint. It stops with ctx.Err() when ctx is
+// cancelled.
+func OpenContainerd(ctx context.Context, src evidence.Source, contentDir, indexDigest string, opt *ContainerdOptions) (*Checkpoint, error) {
 	if opt == nil {
 		opt = &ContainerdOptions{}
 	}
@@ -60,7 +72,7 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 	if err != nil {
 		return nil, err
 	}
-	var criuDigest, configDigest, layerDigest, layerType, image string
+	var criuDigest, configDigest, layerDigest, image string
 	for _, m := range idx.Manifests {
 		switch m.MediaType {
 		case mediaTypeCriuTar:
@@ -68,7 +80,7 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 		case mediaTypeCheckpointConfig:
 			configDigest = m.Digest
 		case mediaTypeLayerGzip, mediaTypeLayerTar:
-			layerDigest, layerType = m.Digest, m.MediaType
+			layerDigest = m.Digest // gzip or plain: scanDiff tells by the magic
 		case mediaTypeImageManifest:
 			image = firstOf(m.Annotations[annotationContainerdName], image)
 		}
@@ -84,28 +96,19 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 	if err != nil {
 		return nil, err
 	}
-	label := src.String() + ":" + bp
-	a, err := evidence.NewArchive(f, f.Size(), label, archiveOptions(&opt.Options))
+	cp, err := openArchive(ctx, f, src.String()+":"+bp, nil, &opt.Options)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	cp, err := Open(a, "", &opt.Options)
-	if err != nil {
-		a.Close()
-		f.Close()
-		return nil, err
-	}
-	cp.closer = func() error { a.Close(); return f.Close() }
 	cp.Source = src.String() + ":" + indexDigest
 	cp.Format = "containerd"
-	cp.Warnings = append(a.Warnings(), cp.Warnings...)
 	c := &cp.Container
 	c.Engine = "containerd"
 	c.Image = firstOf(idx.Annotations[annotationIndexImageName], image)
 	if configDigest != "" {
 		if sp, err := readCheckpointConfig(src, contentDir, configDigest); err != nil {
-			cp.Warnings = append(cp.Warnings, err.Error())
+			cp.warn(err)
 		} else {
 			applySpec(c, sp)
 			c.Image = firstOf(c.Image, sp.Annotations[annCRIImageName])
@@ -126,39 +129,45 @@ func OpenContainerd(src evidence.Source, contentDir, indexDigest string, opt *Co
 			c.ID = rest
 		}
 	}
-	if layerDigest != "" {
-		lp, err := blobPath(contentDir, layerDigest)
-		if err == nil {
-			var lf evidence.File
-			if lf, err = src.Open(lp); err == nil {
-				var have map[string]bool
-				var info *RootfsDiff
-				have, info, err = scanDiff(lf, lf.Size(), src.String()+":"+lp, exePaths(cp), layerType == mediaTypeLayerGzip)
-				lf.Close()
-				info.Member = layerDigest
-				cp.RootfsDiff = info
-				setOrigins(cp, have, &opt.Options)
+	if layerDigest != "" && !opt.skips(PartExeOrigins) {
+		if err := cp.readRWLayer(ctx, src, contentDir, layerDigest, &opt.Options); err != nil {
+			if ctx.Err() != nil {
+				cp.Close()
+				return nil, ctx.Err()
 			}
-		}
-		if err != nil {
-			cp.Warnings = append(cp.Warnings, fmt.Sprintf("RW layer %s: %v", layerDigest, err))
+			cp.addWarning(evidence.Warnf("", -1, "RW layer %s: %v", layerDigest, err))
 		}
 	}
 	return cp, nil
 }
 
-func readIndex(src evidence.Source, contentDir, digest string) (*ociIndex, error) {
-	bp, err := blobPath(contentDir, digest)
+// readRWLayer scans containerd's RW layer blob for the executables of the
+// tasks and sets their origins.
+func (cp *Checkpoint) readRWLayer(ctx context.Context, src evidence.Source, contentDir, digest string, opt *Options) error {
+	lp, err := blobPath(contentDir, digest)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b, err := evidence.ReadFile(src, bp, maxIndex)
+	lf, err := src.Open(lp)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	have, info, err := scanDiff(ctx, lf, src.String()+":"+lp, exePaths(cp))
+	info.Member = digest
+	cp.RootfsDiff = info
+	setOrigins(cp, have, opt)
+	return err
+}
+
+func readIndex(src evidence.Source, contentDir, digest string) (*ociIndex, error) {
+	b, label, err := readBlob(src, contentDir, digest, maxIndex)
 	if err != nil {
 		return nil, err
 	}
 	var idx ociIndex
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, &evidence.FormatError{File: src.String() + ":" + bp, Offset: -1, Msg: "not an OCI index", Err: err}
+		return nil, &evidence.FormatError{File: label, Offset: -1, Msg: "not an OCI index", Err: err}
 	}
 	return &idx, nil
 }
@@ -166,15 +175,10 @@ func readIndex(src evidence.Source, contentDir, digest string) (*ociIndex, error
 // readCheckpointConfig decodes the checkpoint config blob: a protobuf Any
 // (field 1 type_url, field 2 value) whose value is the OCI spec as JSON.
 func readCheckpointConfig(src evidence.Source, contentDir, digest string) (*specDump, error) {
-	bp, err := blobPath(contentDir, digest)
+	b, label, err := readBlob(src, contentDir, digest, maxMetadata)
 	if err != nil {
 		return nil, err
 	}
-	b, err := evidence.ReadFile(src, bp, maxMetadata)
-	if err != nil {
-		return nil, err
-	}
-	label := src.String() + ":" + bp
 	value, err := anyValue(b)
 	if err != nil {
 		return nil, &evidence.FormatError{File: label, Offset: -1, Msg: "not a protobuf Any", Err: err}
@@ -231,32 +235,24 @@ type ContainerdCheckpoint struct {
 // FindContainerd scans a content store for checkpoint image indexes by
 // content: small JSON blobs that are OCI indexes with a CRIU tar manifest.
 // The node's meta.db (read elsewhere) names them; this needs no database.
-func FindContainerd(src evidence.Source, contentDir string) ([]ContainerdCheckpoint, error) {
-	contentDir, err := evidence.Clean(contentDir)
+// It stops with ctx.Err() when ctx is cancelled.
+func FindContainerd(ctx context.Context, src evidence.Source, contentDir string) ([]ContainerdCheckpoint, error) {
+	ents, err := readDirIfAny(src, contentDir, containerdBlobsDir)
 	if err != nil {
 		return nil, err
 	}
-	dir := path.Join(contentDir, "blobs", "sha256")
-	ents, err := src.ReadDir(dir)
-	if err != nil {
-		if isNotExist(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
+	contentDir, _ = evidence.Clean(contentDir)
 	var out []ContainerdCheckpoint
-	for _, e := range ents {
+	for i, e := range ents {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		if !e.Mode.IsRegular() || e.Size > maxIndex || e.Size < 2 {
 			continue
 		}
-		f, err := src.Open(e.Name)
-		if err != nil {
-			continue
-		}
-		var first [1]byte
-		_, err = f.ReadAt(first[:], 0)
-		f.Close()
-		if err != nil || first[0] != '{' {
+		if first, err := head(src, e.Name, 0, 1); err != nil || first[0] != '{' {
 			continue
 		}
 		d := "sha256:" + path.Base(e.Name)

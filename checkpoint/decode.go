@@ -23,33 +23,37 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The decoders below each read one kind of CRIU image through an
-// ImageReader. They are exported so that other packages (memory) and the
-// fuzzers can use them on a single image.
+// The decoders of each kind of CRIU image, with go-criu's generated types.
+// They stay inside the package: callers get project types (Process,
+// Pagemap, Registers, …) from the Checkpoint.
+// Images of one record:
+var (
+	decodeInventory = one[inventory.InventoryEntry](magicInventory) // inventory.img
+	decodeCore      = one[criu_core.CoreEntry](magicCore)           // core-<tid>.img
+	decodeIDs       = one[criu_core.TaskKobjIdsEntry](magicIDs)     // ids-<pid>.img
+	decodeMM        = one[mm.MmEntry](magicMM)                      // mm-<pid>.img
+	decodeFs        = one[criufs.FsEntry](magicFs)                  // fs-<pid>.img
+	decodeStats     = one[stats.StatsEntry](magicStats)             // stats-dump
+)
 
-// DecodeInventory reads inventory.img.
-func DecodeInventory(ir *ImageReader) (*inventory.InventoryEntry, error) {
-	e := &inventory.InventoryEntry{}
-	return e, decodeOne(ir, magicInventory, e)
-}
+// Images of a list of records:
+var (
+	decodeFdinfo      = all[fdinfo.FdinfoEntry](magicFdinfo)           // fdinfo-<files_id>.img
+	decodeFiles       = all[fdinfo.FileEntry](magicFiles)              // files.img
+	decodeMountpoints = all[mnt.MntEntry](magicMountpoints)            // mountpoints-<ns>.img
+	decodeRemaps      = all[remap.RemapFilePathEntry](magicRemapFpath) // remap-fpath.img
+	decodeTtyInfo     = all[tty.TtyInfoEntry](magicTtyInfo)            // tty-info.img
+	decodeMemfdInodes = all[memfd.MemfdInodeEntry](magicMemfdInode)    // memfd.img
+)
 
-// DecodePstree reads pstree.img, bounded to maxProcesses entries of at
+// decodePstree reads pstree.img, bounded to maxProcesses entries of at
 // most maxThreads threads.
-func DecodePstree(ir *ImageReader) ([]*pstree.PstreeEntry, error) {
+func decodePstree(ir *ImageReader) ([]*pstree.PstreeEntry, error) {
 	if err := ir.Expect(magicPstree); err != nil {
 		return nil, err
 	}
 	var out []*pstree.PstreeEntry
-	for {
-		e := &pstree.PstreeEntry{}
-		off := ir.Offset()
-		err := ir.NextMessage(e)
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
+	for e, off := range records[pstree.PstreeEntry](ir) {
 		if len(out) >= maxProcesses {
 			return out, ir.errf(off, fmt.Sprintf("more than %d tasks", maxProcesses), nil)
 		}
@@ -58,73 +62,14 @@ func DecodePstree(ir *ImageReader) ([]*pstree.PstreeEntry, error) {
 		}
 		out = append(out, e)
 	}
+	return out, ir.err
 }
 
-// DecodeCore reads core-<tid>.img.
-func DecodeCore(ir *ImageReader) (*criu_core.CoreEntry, error) {
-	e := &criu_core.CoreEntry{}
-	return e, decodeOne(ir, magicCore, e)
-}
-
-// DecodeIDs reads ids-<pid>.img.
-func DecodeIDs(ir *ImageReader) (*criu_core.TaskKobjIdsEntry, error) {
-	e := &criu_core.TaskKobjIdsEntry{}
-	return e, decodeOne(ir, magicIDs, e)
-}
-
-// DecodeMM reads mm-<pid>.img.
-func DecodeMM(ir *ImageReader) (*mm.MmEntry, error) {
-	e := &mm.MmEntry{}
-	return e, decodeOne(ir, magicMM, e)
-}
-
-// DecodeFs reads fs-<pid>.img.
-func DecodeFs(ir *ImageReader) (*criufs.FsEntry, error) {
-	e := &criufs.FsEntry{}
-	return e, decodeOne(ir, magicFs, e)
-}
-
-// DecodeFdinfo reads fdinfo-<files_id>.img.
-func DecodeFdinfo(ir *ImageReader) ([]*fdinfo.FdinfoEntry, error) {
-	return decodeAll(ir, magicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} })
-}
-
-// DecodeFiles reads files.img.
-func DecodeFiles(ir *ImageReader) ([]*fdinfo.FileEntry, error) {
-	return decodeAll(ir, magicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
-}
-
-// DecodeMountpoints reads mountpoints-<mnt_ns_id>.img.
-func DecodeMountpoints(ir *ImageReader) ([]*mnt.MntEntry, error) {
-	return decodeAll(ir, magicMountpoints, func() *mnt.MntEntry { return &mnt.MntEntry{} })
-}
-
-// DecodeRemaps reads remap-fpath.img.
-func DecodeRemaps(ir *ImageReader) ([]*remap.RemapFilePathEntry, error) {
-	return decodeAll(ir, magicRemapFpath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
-}
-
-// DecodeTtyInfo reads tty-info.img.
-func DecodeTtyInfo(ir *ImageReader) ([]*tty.TtyInfoEntry, error) {
-	return decodeAll(ir, magicTtyInfo, func() *tty.TtyInfoEntry { return &tty.TtyInfoEntry{} })
-}
-
-// DecodeMemfdInodes reads memfd.img.
-func DecodeMemfdInodes(ir *ImageReader) ([]*memfd.MemfdInodeEntry, error) {
-	return decodeAll(ir, magicMemfdInode, func() *memfd.MemfdInodeEntry { return &memfd.MemfdInodeEntry{} })
-}
-
-// DecodeStats reads stats-dump.
-func DecodeStats(ir *ImageReader) (*stats.StatsEntry, error) {
-	e := &stats.StatsEntry{}
-	return e, decodeOne(ir, magicStats, e)
-}
-
-// DecodePagemap reads pagemap-<pid>.img: a pagemap_head record, then
-// pagemap_entry records. nr_pages is normalised as CRIU does (CRIU < 4.2
-// writes only compat_nr_pages, field 2). The result is bounded: a run of
-// pages must fit in the 64-bit address space and the offsets in the pages
-// image must not overflow.
+// DecodePagemap reads pagemap-<pid>.img (or pagemap-shmem-<shmid>.img): a
+// pagemap_head record, then pagemap_entry records. nr_pages is normalised
+// as CRIU does (CRIU < 4.2 writes only compat_nr_pages, field 2). The
+// result is bounded: a run of pages must fit in the 64-bit address space
+// and the offsets in the pages image must not overflow.
 func DecodePagemap(ir *ImageReader) (*Pagemap, error) {
 	if err := ir.Expect(magicPagemap); err != nil {
 		return nil, err
@@ -138,16 +83,7 @@ func DecodePagemap(ir *ImageReader) (*Pagemap, error) {
 	}
 	pm := &Pagemap{PagesID: head.GetPagesId()}
 	var off int64
-	e := &pagemap.PagemapEntry{}
-	for {
-		at := ir.Offset()
-		err := ir.NextMessage(e)
-		if err == io.EOF {
-			return pm, nil
-		}
-		if err != nil {
-			return pm, err
-		}
+	for e, at := range records[pagemap.PagemapEntry](ir) {
 		n := e.GetNrPages()
 		if n == 0 {
 			n = uint64(e.GetCompatNrPages())
@@ -174,6 +110,7 @@ func DecodePagemap(ir *ImageReader) (*Pagemap, error) {
 		}
 		pm.Entries = append(pm.Entries, ent)
 	}
+	return pm, ir.err
 }
 
 // PresentPages is the number of pages stored in the pages image.
@@ -197,42 +134,36 @@ func (pm *Pagemap) Lookup(vaddr uint64) (PagemapEntry, bool) {
 	return PagemapEntry{}, false
 }
 
-// Legacy per-kind file images (CRIU before files.img).
+// legacyKinds are the per-kind file images of CRIU before files.img: each
+// record becomes the FileEntry files.img would hold.
+var legacyKinds = map[uint32]func(ir *ImageReader) ([]*fdinfo.FileEntry, error){
+	magicRegFiles: legacy(fdinfo.FdTypes_REG, all[regfile.RegFileEntry](magicRegFiles), (*regfile.RegFileEntry).GetId,
+		func(f *fdinfo.FileEntry, r *regfile.RegFileEntry) { f.Reg = r }),
+	magicInetSk: legacy(fdinfo.FdTypes_INETSK, all[sk_inet.InetSkEntry](magicInetSk), (*sk_inet.InetSkEntry).GetId,
+		func(f *fdinfo.FileEntry, r *sk_inet.InetSkEntry) { f.Isk = r }),
+	magicUnixSk: legacy(fdinfo.FdTypes_UNIXSK, all[sk_unix.UnixSkEntry](magicUnixSk), (*sk_unix.UnixSkEntry).GetId,
+		func(f *fdinfo.FileEntry, r *sk_unix.UnixSkEntry) { f.Usk = r }),
+	magicPipes: legacy(fdinfo.FdTypes_PIPE, all[pipe.PipeEntry](magicPipes), (*pipe.PipeEntry).GetId,
+		func(f *fdinfo.FileEntry, r *pipe.PipeEntry) { f.Pipe = r }),
+}
+
+func legacy[R any](t fdinfo.FdTypes, dec decoder[[]R], id func(R) uint32, set func(*fdinfo.FileEntry, R)) func(*ImageReader) ([]*fdinfo.FileEntry, error) {
+	return func(ir *ImageReader) ([]*fdinfo.FileEntry, error) {
+		l, err := dec(ir)
+		out := make([]*fdinfo.FileEntry, 0, len(l))
+		for _, r := range l {
+			fe := &fdinfo.FileEntry{Type: t.Enum(), Id: proto.Uint32(id(r))}
+			set(fe, r)
+			out = append(out, fe)
+		}
+		return out, err
+	}
+}
+
+// decodeLegacyFiles reads a legacy per-kind file image (CRIU before 3.x).
 func decodeLegacyFiles(ir *ImageReader) ([]*fdinfo.FileEntry, error) {
-	var out []*fdinfo.FileEntry
-	add := func(t fdinfo.FdTypes, id uint32, set func(*fdinfo.FileEntry)) {
-		fe := &fdinfo.FileEntry{Type: t.Enum(), Id: proto.Uint32(id)}
-		set(fe)
-		out = append(out, fe)
+	if dec := legacyKinds[ir.Magic()]; dec != nil {
+		return dec(ir)
 	}
-	var err error
-	switch ir.Magic() {
-	case magicRegFiles:
-		var l []*regfile.RegFileEntry
-		l, err = decodeAll(ir, magicRegFiles, func() *regfile.RegFileEntry { return &regfile.RegFileEntry{} })
-		for _, r := range l {
-			add(fdinfo.FdTypes_REG, r.GetId(), func(f *fdinfo.FileEntry) { f.Reg = r })
-		}
-	case magicInetSk:
-		var l []*sk_inet.InetSkEntry
-		l, err = decodeAll(ir, magicInetSk, func() *sk_inet.InetSkEntry { return &sk_inet.InetSkEntry{} })
-		for _, r := range l {
-			add(fdinfo.FdTypes_INETSK, r.GetId(), func(f *fdinfo.FileEntry) { f.Isk = r })
-		}
-	case magicUnixSk:
-		var l []*sk_unix.UnixSkEntry
-		l, err = decodeAll(ir, magicUnixSk, func() *sk_unix.UnixSkEntry { return &sk_unix.UnixSkEntry{} })
-		for _, r := range l {
-			add(fdinfo.FdTypes_UNIXSK, r.GetId(), func(f *fdinfo.FileEntry) { f.Usk = r })
-		}
-	case magicPipes:
-		var l []*pipe.PipeEntry
-		l, err = decodeAll(ir, magicPipes, func() *pipe.PipeEntry { return &pipe.PipeEntry{} })
-		for _, r := range l {
-			add(fdinfo.FdTypes_PIPE, r.GetId(), func(f *fdinfo.FileEntry) { f.Pipe = r })
-		}
-	default:
-		err = ir.errf(0, fmt.Sprintf("magic 0x%08x is not a file image", ir.Magic()), ErrWrongMagic)
-	}
-	return out, err
+	return nil, ir.errf(0, fmt.Sprintf("magic 0x%08x is not a file image", ir.Magic()), ErrWrongMagic)
 }

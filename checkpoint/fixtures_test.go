@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,7 +72,7 @@ func TestPodmanArchives(t *testing.T) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
 			tree, perTask := groundTruthPodman(t, testfix.Fixture(t, "podman-checkpoint", "ground-truth", podmanGroundTruth(name)+".txt"))
-			cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
+			cp, err := OpenPath(ctx, testfix.Fixture(t, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +189,7 @@ func TestPodmanArchives(t *testing.T) {
 }
 
 func TestPodmanZstdWithPages(t *testing.T) {
-	cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), &Options{Pages: true})
+	cp, err := OpenPath(ctx, testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"), &Options{Pages: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestPodmanZstdWithPages(t *testing.T) {
 
 func TestExeOriginLookup(t *testing.T) {
 	var asked []string
-	cp, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-leave-running.tar"), &Options{ExeOrigin: func(p string) string {
+	cp, err := OpenPath(ctx, testfix.Fixture(t, "podman-checkpoint", "ckpt-leave-running.tar"), &Options{ExeOrigin: func(p string) string {
 		asked = append(asked, p)
 		if p == "/bin/busybox" {
 			return OriginImage
@@ -269,7 +270,7 @@ func num(v any) uint64 {
 
 func TestCRIUDumpAgainstCrit(t *testing.T) {
 	dir := testfix.Fixture(t, "criu-dump", "images")
-	cp, err := OpenFile(dir, nil)
+	cp, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +407,7 @@ func TestCRIUDumpAgainstCrit(t *testing.T) {
 }
 
 func TestContainerdImagePathDir(t *testing.T) {
-	cp, err := OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	cp, err := OpenPath(ctx, testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +468,7 @@ func TestContainerdNode(t *testing.T) {
 	}
 	defer a.Close()
 	const content = "node/var/lib/containerd/io.containerd.content.v1.content"
-	found, err := FindContainerd(a, content)
+	found, err := FindContainerd(ctx, a, content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +484,7 @@ func TestContainerdNode(t *testing.T) {
 		t.Fatalf("found %v", digests)
 	}
 
-	cp, err := OpenContainerd(a, content, "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96",
+	cp, err := OpenContainerd(ctx, a, content, "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96",
 		&ContainerdOptions{ImageName: "containerd.io/checkpoint/4b324cab25486a33822d1672700ac0cdad1d9d183089b7126b778bc3343c4007:11-27-2026-02:31:57"})
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +518,7 @@ func TestContainerdNode(t *testing.T) {
 	}
 	f.Close()
 
-	cp2, err := OpenContainerd(a, content, "sha256:d3d78e7b9623e022a3a060efa46f163236ebf1bb9195f9ef3d9b7876b96e73b1", nil)
+	cp2, err := OpenContainerd(ctx, a, content, "sha256:d3d78e7b9623e022a3a060efa46f163236ebf1bb9195f9ef3d9b7876b96e73b1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,10 +534,10 @@ func TestContainerdNode(t *testing.T) {
 			t.Errorf("sleep fd %+v", fd)
 		}
 	}
-	if _, err := OpenContainerd(a, content, "sha256:013186c8be0daeb5aba409480e2295e5afd755816f6a562a2d11169983737912", nil); err == nil || !strings.Contains(err.Error(), "not a checkpoint image") {
+	if _, err := OpenContainerd(ctx, a, content, "sha256:013186c8be0daeb5aba409480e2295e5afd755816f6a562a2d11169983737912", nil); err == nil || !strings.Contains(err.Error(), "not a checkpoint image") {
 		t.Errorf("an image manifest must be refused: %v", err)
 	}
-	if _, err := OpenContainerd(a, content, "sha256:../../etc", nil); err == nil {
+	if _, err := OpenContainerd(ctx, a, content, "sha256:../../etc", nil); err == nil {
 		t.Error("a malformed digest must be refused")
 	}
 	// No kubelet checkpoints in this node.
@@ -575,7 +576,7 @@ func TestFindKubelet(t *testing.T) {
 		l[0].CheckpointedAt.Format("15:04:05") != "02:35:10" || l[0].Size != 2673152 {
 		t.Fatalf("found %+v", l[0])
 	}
-	cp, err := OpenKubelet(src, l[0].Path, nil)
+	cp, err := OpenKubelet(ctx, src, l[0].Path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +629,7 @@ func TestCmdlineOddOrder(t *testing.T) {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := OpenFile(p, nil)
+	cp, err := OpenPath(ctx, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,4 +642,16 @@ func TestCmdlineOddOrder(t *testing.T) {
 	if got := cp.Process(7).Cmdline; strings.Join(got, " ") != "httpd -p 127.0.0.1:8080 -h /app/www" {
 		t.Errorf("httpd %q", got)
 	}
+}
+
+var ctx = context.Background()
+
+// warnText joins warnings as lines, as they print.
+func warnText(ws []evidence.Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -67,19 +67,58 @@ func fuzzDecoder[T any](f *testing.F, dec func(*ImageReader) (T, error)) {
 	})
 }
 
-func FuzzDecodeInventory(f *testing.F)   { fuzzDecoder(f, DecodeInventory) }
-func FuzzDecodePstree(f *testing.F)      { fuzzDecoder(f, DecodePstree) }
-func FuzzDecodeCore(f *testing.F)        { fuzzDecoder(f, DecodeCore) }
-func FuzzDecodeIDs(f *testing.F)         { fuzzDecoder(f, DecodeIDs) }
-func FuzzDecodeMM(f *testing.F)          { fuzzDecoder(f, DecodeMM) }
-func FuzzDecodeFs(f *testing.F)          { fuzzDecoder(f, DecodeFs) }
-func FuzzDecodeFdinfo(f *testing.F)      { fuzzDecoder(f, DecodeFdinfo) }
-func FuzzDecodeFiles(f *testing.F)       { fuzzDecoder(f, DecodeFiles) }
-func FuzzDecodeMountpoints(f *testing.F) { fuzzDecoder(f, DecodeMountpoints) }
-func FuzzDecodeStats(f *testing.F)       { fuzzDecoder(f, DecodeStats) }
-func FuzzDecodeRemaps(f *testing.F)      { fuzzDecoder(f, DecodeRemaps) }
-func FuzzDecodeTtyInfo(f *testing.F)     { fuzzDecoder(f, DecodeTtyInfo) }
-func FuzzDecodeMemfdInodes(f *testing.F) { fuzzDecoder(f, DecodeMemfdInodes) }
+func FuzzDecodeInventory(f *testing.F) { fuzzDecoder(f, decodeInventory) }
+
+// FuzzDecodePstree decodes a pstree.img and checks the tree: after
+// checkTree no pid is listed twice, every task reaches a root, and the
+// check followed at most one parent link a task (seeds: the fixtures, a
+// cycle, a 2,000-task chain).
+func FuzzDecodePstree(f *testing.F) {
+	dir, err := evidence.OpenDir(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ir := newReader(t, b)
+		if ir == nil {
+			return
+		}
+		tree, err := decodePstree(ir)
+		checkErr(t, err)
+		bld := &builder{cp: &Checkpoint{}, im: NewImageDir(dir, ".")}
+		tree = bld.checkTree(tree)
+		if bld.treeSteps > len(tree) {
+			t.Fatalf("%d steps for %d tasks", bld.treeSteps, len(tree))
+		}
+		parent := map[uint32]uint32{}
+		for _, e := range tree {
+			if _, dup := parent[e.GetPid()]; dup || e.GetPid() == 0 {
+				t.Fatalf("task %d kept twice or invalid", e.GetPid())
+			}
+			parent[e.GetPid()] = e.GetPpid()
+		}
+		for _, e := range tree {
+			p, n := e.GetPid(), 0
+			for ; p != 0 && n <= len(tree); n++ {
+				p = parent[p]
+			}
+			if p != 0 {
+				t.Fatalf("task %d never reaches a root", e.GetPid())
+			}
+		}
+	})
+}
+func FuzzDecodeCore(f *testing.F)        { fuzzDecoder(f, decodeCore) }
+func FuzzDecodeIDs(f *testing.F)         { fuzzDecoder(f, decodeIDs) }
+func FuzzDecodeMM(f *testing.F)          { fuzzDecoder(f, decodeMM) }
+func FuzzDecodeFs(f *testing.F)          { fuzzDecoder(f, decodeFs) }
+func FuzzDecodeFdinfo(f *testing.F)      { fuzzDecoder(f, decodeFdinfo) }
+func FuzzDecodeFiles(f *testing.F)       { fuzzDecoder(f, decodeFiles) }
+func FuzzDecodeMountpoints(f *testing.F) { fuzzDecoder(f, decodeMountpoints) }
+func FuzzDecodeStats(f *testing.F)       { fuzzDecoder(f, decodeStats) }
+func FuzzDecodeRemaps(f *testing.F)      { fuzzDecoder(f, decodeRemaps) }
+func FuzzDecodeTtyInfo(f *testing.F)     { fuzzDecoder(f, decodeTtyInfo) }
+func FuzzDecodeMemfdInodes(f *testing.F) { fuzzDecoder(f, decodeMemfdInodes) }
 func FuzzDecodeLegacyFiles(f *testing.F) { fuzzDecoder(f, decodeLegacyFiles) }
 
 func FuzzDecodePagemap(f *testing.F) {
@@ -148,7 +187,7 @@ func FuzzOpenArchive(f *testing.F) {
 			return
 		}
 		defer a.Close()
-		cp, err := Open(a, "", nil)
+		cp, err := Open(ctx, a, "", nil)
 		if err != nil {
 			return
 		}

@@ -89,7 +89,7 @@ func TestPstreeCycle(t *testing.T) {
 		"core-2.img": coreImg("b"),
 		"core-3.img": []byte{1, 2, 3},
 	})
-	cp, err := OpenFile(dir, nil)
+	cp, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +110,12 @@ func TestPstreeCycle(t *testing.T) {
 			t.Errorf("task %d never reaches a root", p.PID)
 		}
 	}
-	w := strings.Join(cp.Warnings, "\n")
+	w := warnText(cp.Warnings)
 	if !strings.Contains(w, "parent cycle") || !strings.Contains(w, "task 2 listed again") {
 		t.Errorf("warnings %q", w)
 	}
 	// The truncated core image of task 3 is a per-task error, not a failure.
-	if p := cp.Process(3); p.State != "unknown" || len(p.Errors) == 0 || !strings.Contains(p.Errors[0], "core-3.img") {
+	if p := cp.Process(3); p.State != "unknown" || len(p.Errors) == 0 || !strings.Contains(p.Errors[0].String(), "core-3.img") {
 		t.Errorf("task 3 %+v", p)
 	}
 }
@@ -124,14 +124,14 @@ func TestHugeLengthPrefix(t *testing.T) {
 	b := image(magicPstree, true)
 	b = binary.LittleEndian.AppendUint32(b, 0xffffffff)
 	dir := writeDir(t, map[string][]byte{imgInventory: inventoryImg(), imgPstree: b})
-	_, err := OpenFile(dir, nil)
+	_, err := OpenPath(ctx, dir, nil)
 	var fe *evidence.FormatError
 	if !errors.As(err, &fe) || fe.Offset != 8 || !strings.Contains(fe.Msg, "4294967295 bytes passes the 16777216-byte limit") || !strings.HasSuffix(fe.File, "pstree.img") {
 		t.Fatalf("err %v", err)
 	}
 	// Under the per-record limit but past the end of the file.
 	b = binary.LittleEndian.AppendUint32(image(magicPstree, true), 1<<20)
-	_, err = OpenFile(writeDir(t, map[string][]byte{imgInventory: inventoryImg(), imgPstree: b}), nil)
+	_, err = OpenPath(ctx, writeDir(t, map[string][]byte{imgInventory: inventoryImg(), imgPstree: b}), nil)
 	if !errors.As(err, &fe) || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(fe.Msg, "0 bytes left") {
 		t.Fatalf("err %v", err)
 	}
@@ -139,12 +139,12 @@ func TestHugeLengthPrefix(t *testing.T) {
 
 func TestWrongMagic(t *testing.T) {
 	dir := writeDir(t, map[string][]byte{imgInventory: inventoryImg(), imgPstree: coreImg("x")})
-	_, err := OpenFile(dir, nil)
+	_, err := OpenPath(ctx, dir, nil)
 	if !errors.Is(err, ErrWrongMagic) || !strings.Contains(err.Error(), "pstree.img: offset 0: magic 0x55053847, want 0x50273030") {
 		t.Fatalf("err %v", err)
 	}
 	// An inventory with the wrong magic is not a CRIU directory at all.
-	_, err = OpenFile(writeDir(t, map[string][]byte{imgInventory: coreImg("x"), imgPstree: coreImg("x")}), nil)
+	_, err = OpenPath(ctx, writeDir(t, map[string][]byte{imgInventory: coreImg("x"), imgPstree: coreImg("x")}), nil)
 	if err == nil || !strings.Contains(err.Error(), "no CRIU images found") {
 		t.Fatalf("err %v", err)
 	}
@@ -261,33 +261,33 @@ func decodeAny(b []byte, name string) error {
 	}
 	switch ir.Magic() {
 	case magicInventory:
-		_, err = DecodeInventory(ir)
+		_, err = decodeInventory(ir)
 	case magicPstree:
-		_, err = DecodePstree(ir)
+		_, err = decodePstree(ir)
 	case magicCore:
-		_, err = DecodeCore(ir)
+		_, err = decodeCore(ir)
 	case magicIDs:
-		_, err = DecodeIDs(ir)
+		_, err = decodeIDs(ir)
 	case magicMM:
-		_, err = DecodeMM(ir)
+		_, err = decodeMM(ir)
 	case magicPagemap:
 		_, err = DecodePagemap(ir)
 	case magicFiles:
-		_, err = DecodeFiles(ir)
+		_, err = decodeFiles(ir)
 	case magicFdinfo:
-		_, err = DecodeFdinfo(ir)
+		_, err = decodeFdinfo(ir)
 	case magicFs:
-		_, err = DecodeFs(ir)
+		_, err = decodeFs(ir)
 	case magicMountpoints:
-		_, err = DecodeMountpoints(ir)
+		_, err = decodeMountpoints(ir)
 	case magicRemapFpath:
-		_, err = DecodeRemaps(ir)
+		_, err = decodeRemaps(ir)
 	case magicTtyInfo:
-		_, err = DecodeTtyInfo(ir)
+		_, err = decodeTtyInfo(ir)
 	case magicStats:
-		_, err = DecodeStats(ir)
+		_, err = decodeStats(ir)
 	case magicMemfdInode:
-		_, err = DecodeMemfdInodes(ir)
+		_, err = decodeMemfdInodes(ir)
 	case magicRegFiles, magicInetSk, magicUnixSk, magicPipes:
 		_, err = decodeLegacyFiles(ir)
 	default:
@@ -331,7 +331,7 @@ func TestDotDotMembers(t *testing.T) {
 	if err := os.WriteFile(arc, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := OpenFile(arc, nil)
+	cp, err := OpenPath(ctx, arc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestDotDotMembers(t *testing.T) {
 	if got := pids(cp); len(got) != 1 || got[0] != 1360 {
 		t.Fatalf("pids %v", got)
 	}
-	w := strings.Join(cp.Warnings, "\n")
+	w := warnText(cp.Warnings)
 	if strings.Count(w, `climbs out of the archive`) != 3 {
 		t.Fatalf("warnings %q", w)
 	}
@@ -355,12 +355,12 @@ func TestDotDotMembers(t *testing.T) {
 	if err := os.WriteFile(arc+".gz", gz.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cpz, err := OpenFile(arc+".gz", &Options{TempDir: tmp})
+	cpz, err := OpenPath(ctx, arc+".gz", &Options{TempDir: tmp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cpz.Close()
-	if got := pids(cpz); len(got) != 1 || got[0] != 1360 || strings.Count(strings.Join(cpz.Warnings, "\n"), "climbs out") != 3 {
+	if got := pids(cpz); len(got) != 1 || got[0] != 1360 || strings.Count(warnText(cpz.Warnings), "climbs out") != 3 {
 		t.Fatalf("gz: pids %v warnings %q", got, cpz.Warnings)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 2 {
@@ -369,10 +369,10 @@ func TestDotDotMembers(t *testing.T) {
 }
 
 func TestNotACheckpoint(t *testing.T) {
-	if _, err := OpenFile(testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md"), nil); err == nil {
+	if _, err := OpenPath(ctx, testfix.Fixture(t, "containerd-node", "GROUND_TRUTH.md"), nil); err == nil {
 		t.Fatal("a text file is not a checkpoint")
 	}
-	if _, err := OpenFile(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "no CRIU images found") {
+	if _, err := OpenPath(ctx, t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "no CRIU images found") {
 		t.Fatalf("empty dir: %v", err)
 	}
 }

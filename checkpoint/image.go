@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/deadnode/deadnode/evidence"
 	"google.golang.org/protobuf/proto"
@@ -28,6 +29,7 @@ type ImageReader struct {
 	off   int64
 	count int
 	buf   []byte
+	err   error // what ended records
 }
 
 // NewImageReader reads the magic of an image of size bytes.
@@ -126,33 +128,72 @@ func (ir *ImageReader) NextMessage(m proto.Message) error {
 	return nil
 }
 
-// decodeAll reads every record of an image with the wanted magic.
-func decodeAll[T proto.Message](ir *ImageReader, magic uint32, newT func() T) ([]T, error) {
-	if err := ir.Expect(magic); err != nil {
-		return nil, err
-	}
-	var out []T
-	for {
-		m := newT()
-		err := ir.NextMessage(m)
-		if err == io.EOF {
-			return out, nil
+// records decodes the records of an image one by one, each into a new
+// message, with its offset; a damaged record ends them with its error.
+func records[T any, P interface {
+	*T
+	proto.Message
+}](ir *ImageReader) iter.Seq2[P, int64] {
+	return func(yield func(P, int64) bool) {
+		for {
+			m, off := P(new(T)), ir.Offset()
+			ir.err = ir.NextMessage(m)
+			if ir.err == io.EOF {
+				ir.err = nil
+				return
+			}
+			if ir.err != nil || !yield(m, off) {
+				return
+			}
 		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
 	}
 }
 
-// decodeOne reads the first record of an image with the wanted magic.
-func decodeOne[T proto.Message](ir *ImageReader, magic uint32, m T) error {
+// decodeAll reads every record of an image with the wanted magic.
+func decodeAll[T any, P interface {
+	*T
+	proto.Message
+}](ir *ImageReader, magic uint32) ([]P, error) {
 	if err := ir.Expect(magic); err != nil {
-		return err
+		return nil, err
+	}
+	var out []P
+	for m := range records[T, P](ir) {
+		out = append(out, m)
+	}
+	return out, ir.err
+}
+
+// decodeOne reads the first record of an image with the wanted magic.
+func decodeOne[T any, P interface {
+	*T
+	proto.Message
+}](ir *ImageReader, magic uint32) (P, error) {
+	m := P(new(T))
+	if err := ir.Expect(magic); err != nil {
+		return m, err
 	}
 	err := ir.NextMessage(m)
 	if err == io.EOF {
-		return ir.errf(ir.off, "image holds no record", io.ErrUnexpectedEOF)
+		return m, ir.errf(ir.off, "image holds no record", io.ErrUnexpectedEOF)
 	}
-	return err
+	return m, err
+}
+
+// A decoder reads one kind of image.
+type decoder[R any] func(*ImageReader) (R, error)
+
+// all and one make the decoder of an image of records of type T.
+func all[T any, P interface {
+	*T
+	proto.Message
+}](magic uint32) decoder[[]P] {
+	return func(ir *ImageReader) ([]P, error) { return decodeAll[T, P](ir, magic) }
+}
+
+func one[T any, P interface {
+	*T
+	proto.Message
+}](magic uint32) decoder[P] {
+	return func(ir *ImageReader) (P, error) { return decodeOne[T, P](ir, magic) }
 }

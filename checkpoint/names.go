@@ -1,217 +1,181 @@
 package checkpoint
 
-import (
-	"encoding/binary"
-	"fmt"
-	"net/netip"
-	"strconv"
-	"strings"
+// On-disk schema names of the formats this package reads, in one place:
+// CRIU image magics (criu/include/magic.h), the file names CRIU, Podman,
+// CRI-O and the kubelet give their artefacts, and containerd's media types.
+// Other packages (memory) reach these images through this package's
+// methods, never by name.
+//
+// A Podman, CRI-O or kubelet checkpoint archive (.tar, .tar.gz, .tar.zst):
+//
+//	config.dump             the engine's container config (JSON)
+//	spec.dump               the OCI runtime spec (JSON)
+//	network.status          the container's networks (JSON)
+//	deleted.files           paths deleted from the image (JSON list)
+//	stats-dump              CRIU's dump statistics (also inside checkpoint/)
+//	rootfs-diff.tar         the container's changed files
+//	checkpoint/             the CRIU images:
+//	    inventory.img           image format version, root namespace ids
+//	    pstree.img              the tasks: pid, ppid, pgid, sid, threads
+//	    core-<tid>.img          a thread: registers, signals, creds, comm
+//	    ids-<pid>.img           a task's namespace and files ids
+//	    mm-<pid>.img            a task's memory descriptor and VMAs
+//	    pagemap-<pid>.img       a task's runs of pages: which are in
+//	    pages-<id>.img              this raw image (PE_PRESENT, in order),
+//	    parent/                     in the parent dump (PE_PARENT), or lazy
+//	    pagemap-shmem-<shmid>.img   shared memory objects, same scheme
+//	    fs-<pid>.img            cwd, root, umask
+//	    fdinfo-<files_id>.img   a task's fds -> file ids
+//	    files.img               every open file by id (reg, sockets, pipes…)
+//	    reg-files.img …         the same, per kind, before CRIU 3
+//	    remap-fpath.img         deleted (ghost, linked) files
+//	    tty-info.img            ttys
+//	    memfd.img               memfd inodes -> shmem ids
+//	    mountpoints-<ns>.img    a mount namespace's mounts
+//	    dump.log                CRIU's log (its version line)
+//
+// A raw CRIU dump is the checkpoint/ directory alone. containerd keeps a
+// checkpoint as an OCI index in its content store whose manifests name a
+// tar of the CRIU images, the OCI spec (a protobuf Any) and the RW layer.
+
+// CRIU image magics. An image starts with one of the two prefix magics
+// (IMG_COMMON or IMG_SERVICE) followed by the image's own magic, except for
+// inventory.img (its magic stands alone) and raw images (pages, tar dumps).
+const (
+	magicImgCommon  uint32 = 0x54564319 // IMG_COMMON, "Pskov"
+	magicImgService uint32 = 0x55105940 // IMG_SERVICE, "Zlatoust"
+
+	magicInventory   uint32 = 0x58313116 // INVENTORY
+	magicPstree      uint32 = 0x50273030 // PSTREE
+	magicCore        uint32 = 0x55053847 // CORE
+	magicIDs         uint32 = 0x54432030 // IDS
+	magicMM          uint32 = 0x57492820 // MM
+	magicPagemap     uint32 = 0x56084025 // PAGEMAP
+	magicFiles       uint32 = 0x56303138 // FILES
+	magicFdinfo      uint32 = 0x56213732 // FDINFO
+	magicFs          uint32 = 0x51403912 // FS
+	magicMountpoints uint32 = 0x55563928 // MNTS
+	magicRemapFpath  uint32 = 0x59133954 // REMAP_FPATH
+	magicTtyInfo     uint32 = 0x59453036 // TTY_INFO
+	magicStats       uint32 = 0x57093306 // STATS
+	magicMemfdInode  uint32 = 0x48453499 // MEMFD_INODE
+	// Images of CRIU before 3.x kept each file kind in its own image.
+	magicRegFiles uint32 = 0x50363636 // REG_FILES
+	magicInetSk   uint32 = 0x56443851 // INETSK
+	magicUnixSk   uint32 = 0x54373943 // UNIXSK
+	magicPipes    uint32 = 0x56513555 // PIPES
 )
 
-// Names of the kernel constants that appear in CRIU images.
+// Image file names; the per-task and per-id ones take a number.
+const (
+	imgInventory       = "inventory.img"
+	imgPstree          = "pstree.img"
+	imgFiles           = "files.img"
+	imgRemapFpath      = "remap-fpath.img"
+	imgTtyInfo         = "tty-info.img"
+	imgMemfdInode      = "memfd.img"
+	imgStatsDump       = "stats-dump"
+	imgRegFiles        = "reg-files.img" // before CRIU 3
+	imgInetSk          = "inetsk.img"    // before CRIU 3
+	imgUnixSk          = "unixsk.img"    // before CRIU 3
+	imgPipes           = "pipes.img"     // before CRIU 3
+	imgCoreFmt         = "core-%d.img"   // per thread id
+	imgIDsFmt          = "ids-%d.img"    // per pid
+	imgMMFmt           = "mm-%d.img"     // per pid
+	imgFsFmt           = "fs-%d.img"     // per pid
+	imgPagemapFmt      = "pagemap-%d.img"
+	imgPagemapShmemFmt = "pagemap-shmem-%d.img" // anon shared, memfd and SysV shm pages, per shmid
+	imgPagesFmt        = "pages-%d.img"         // per pages id (pagemap head)
+	imgPagesPrefix     = "pages-"
+	imgFdinfoFmt       = "fdinfo-%d.img"      // per files id
+	imgMountpointsFmt  = "mountpoints-%d.img" // per mount namespace id
+	fileDumpLog        = "dump.log"
+	// parentLink is the symlink (or directory) of an incremental dump that
+	// names the images of the previous (pre-)dump.
+	parentLink = "parent"
+)
 
-var openFlagNames = []struct {
-	bit  uint32
-	name string
-}{
-	{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"},
-	{0o2000, "O_APPEND"}, {0o4000, "O_NONBLOCK"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"},
-	{0o40000, "O_DIRECT"}, {0o100000, "O_LARGEFILE"}, {0o200000, "O_DIRECTORY"},
-	{0o400000, "O_NOFOLLOW"}, {0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"},
-	{0o4000000, "__O_SYNC"}, {0o10000000, "O_PATH"}, {0o20000000, "__O_TMPFILE"},
-}
+// Container engine files around the CRIU images (Podman, CRI-O and the
+// kubelet use the same layout, which checkpointctl reads too).
+const (
+	fileConfigDump    = "config.dump"
+	fileSpecDump      = "spec.dump"
+	fileNetworkStatus = "network.status"
+	fileDeletedFiles  = "deleted.files"
+	fileRootfsDiff    = "rootfs-diff.tar"
+	dirCheckpoint     = "checkpoint"
+	// The kubelet's checkpoint directory; its file names are
+	// checkpoint-<pod>_<namespace>-<container>-<RFC3339 time>.tar.
+	kubeletCheckpointDir = "var/lib/kubelet/checkpoints"
+)
 
-// OpenFlags renders open(2) flags as "O_WRONLY|O_APPEND|…".
-func OpenFlags(f uint32) string {
-	var parts []string
-	switch f & 3 {
-	case 0:
-		parts = append(parts, "O_RDONLY")
-	case 1:
-		parts = append(parts, "O_WRONLY")
-	case 2:
-		parts = append(parts, "O_RDWR")
-	default:
-		parts = append(parts, "O_ACCMODE")
-	}
-	rest := f &^ 3
-	for _, n := range openFlagNames {
-		if rest&n.bit != 0 {
-			parts = append(parts, n.name)
-			rest &^= n.bit
-		}
-	}
-	if rest != 0 {
-		parts = append(parts, fmt.Sprintf("0%o", rest))
-	}
-	return strings.Join(parts, "|")
-}
+// containerd checkpoint images (an OCI index).
+const (
+	mediaTypeCriuTar          = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
+	mediaTypeCheckpointConfig = "application/vnd.containerd.container.checkpoint.config.v1+proto"
+	mediaTypeLayerGzip        = "application/vnd.oci.image.layer.v1.tar+gzip"
+	mediaTypeLayerTar         = "application/vnd.oci.image.layer.v1.tar"
+	mediaTypeImageManifest    = "application/vnd.oci.image.manifest.v1+json"
+	annotationIndexImageName  = "image.name"
+	annotationContainerdName  = "io.containerd.image.name"
+	// containerd names checkpoint images containerd.io/checkpoint/<id>:<time>.
+	containerdCheckpointPrefix  = "containerd.io/checkpoint/"
+	containerdCheckpointTimeFmt = "01-02-2006-15:04:05"
+	containerdBlobsDir          = "blobs/sha256"
+)
 
-func familyName(f uint32) string {
-	switch f {
-	case 1:
-		return "unix"
-	case 2:
-		return "inet"
-	case 10:
-		return "inet6"
-	case 16:
-		return "netlink"
-	case 17:
-		return "packet"
-	}
-	return "af" + strconv.Itoa(int(f))
-}
+// Annotations and labels that name a Kubernetes pod.
+const (
+	annKubePodName       = "io.kubernetes.pod.name"
+	annKubePodNamespace  = "io.kubernetes.pod.namespace"
+	annKubeContainerName = "io.kubernetes.container.name"
+	annCRIOCreated       = "io.kubernetes.cri-o.Created"
+	annCRIOName          = "io.kubernetes.cri-o.Name"
+	annCRIOImageName     = "io.kubernetes.cri-o.ImageName"
+	annContainerManager  = "io.container.manager"
+	annCRIContainerName  = "io.kubernetes.cri.container-name"
+	annCRIImageName      = "io.kubernetes.cri.image-name"
+	annCRISandboxName    = "io.kubernetes.cri.sandbox-name"
+	annCRISandboxNs      = "io.kubernetes.cri.sandbox-namespace"
+)
 
-func sockTypeName(t uint32) string {
-	switch t {
-	case 1:
-		return "stream"
-	case 2:
-		return "dgram"
-	case 3:
-		return "raw"
-	case 4:
-		return "rdm"
-	case 5:
-		return "seqpacket"
-	case 10:
-		return "packet"
-	}
-	return "type" + strconv.Itoa(int(t))
-}
+// Pagemap entry flags (criu/include/pagemap.h).
+const (
+	PageParent  uint32 = 1 << 0 // PE_PARENT: the pages are in the parent (pre-dump) image
+	PageLazy    uint32 = 1 << 1 // PE_LAZY: may be restored lazily
+	PagePresent uint32 = 1 << 2 // PE_PRESENT: the pages are in this pages image
+)
 
-func protoName(p uint32) string {
-	switch p {
-	case 0:
-		return ""
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmpv6"
-	case 136:
-		return "udplite"
-	case 255:
-		return "raw"
-	}
-	return "proto" + strconv.Itoa(int(p))
-}
+// VMA status bits (criu/include/image.h), used in summaries here and by
+// package memory to place pages.
+const (
+	VMAAreaRegular  uint32 = 1 << 0
+	VMAAreaStack    uint32 = 1 << 1
+	VMAAreaVsyscall uint32 = 1 << 2
+	VMAAreaVdso     uint32 = 1 << 3
+	VMAAreaHeap     uint32 = 1 << 5
+	VMAFilePrivate  uint32 = 1 << 6
+	VMAFileShared   uint32 = 1 << 7
+	VMAAnonShared   uint32 = 1 << 8
+	VMAAnonPrivate  uint32 = 1 << 9
+	VMAAreaSysvipc  uint32 = 1 << 10
+	VMAAreaSocket   uint32 = 1 << 11
+	VMAAreaVvar     uint32 = 1 << 12
+	VMAAreaAio      uint32 = 1 << 13
+	VMAAreaMemfd    uint32 = 1 << 14
+	VMAUnsupp       uint32 = 1 << 31
+)
 
-// tcpStateName names the kernel's TCP_* states, which CRIU also uses for
-// unix sockets.
-func tcpStateName(s uint32) string {
-	names := [...]string{"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-		"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"}
-	if s > 0 && int(s) < len(names) {
-		return names[s]
-	}
-	return "STATE" + strconv.Itoa(int(s))
-}
-
-// sockAddr turns CRIU's address words (the kernel's big-endian words as
-// stored in memory of a little-endian host) into an address.
-func sockAddr(family uint32, words []uint32) (netip.Addr, bool) {
-	var b [16]byte
-	switch {
-	case family == 2 && len(words) >= 1:
-		binary.LittleEndian.PutUint32(b[:4], words[0])
-		return netip.AddrFrom4([4]byte(b[:4])), true
-	case family == 10 && len(words) >= 4:
-		for i := 0; i < 4; i++ {
-			binary.LittleEndian.PutUint32(b[i*4:], words[i])
-		}
-		return netip.AddrFrom16(b), true
-	}
-	return netip.Addr{}, false
-}
-
-func permString(prot, flags uint32) string {
-	b := []byte("---p")
-	if prot&1 != 0 {
-		b[0] = 'r'
-	}
-	if prot&2 != 0 {
-		b[1] = 'w'
-	}
-	if prot&4 != 0 {
-		b[2] = 'x'
-	}
-	if flags&1 != 0 { // MAP_SHARED
-		b[3] = 's'
-	}
-	return string(b)
-}
-
-func vmaKind(status uint32) string {
-	switch {
-	case status&VMAAreaHeap != 0:
-		return "heap"
-	case status&VMAAreaStack != 0:
-		return "stack"
-	case status&VMAAreaVdso != 0:
-		return "vdso"
-	case status&VMAAreaVvar != 0:
-		return "vvar"
-	case status&VMAAreaVsyscall != 0:
-		return "vsyscall"
-	case status&VMAAreaSysvipc != 0:
-		return "sysvipc"
-	case status&VMAAreaSocket != 0:
-		return "socket"
-	case status&VMAAreaAio != 0:
-		return "aio"
-	case status&VMAAreaMemfd != 0:
-		return "memfd"
-	case status&(VMAFilePrivate|VMAFileShared) != 0:
-		return "file"
-	case status&VMAAnonShared != 0:
-		return "shmem"
-	case status&VMAAnonPrivate != 0:
-		return "anon"
-	}
-	return ""
-}
-
-var fstypeNames = map[uint32]string{
-	1: "proc", 2: "sysfs", 3: "devtmpfs", 4: "binfmt_misc", 5: "tmpfs", 6: "devpts", 7: "simfs",
-	8: "pstore", 9: "securityfs", 10: "fusectl", 11: "debugfs", 12: "cgroup", 13: "aufs",
-	14: "mqueue", 15: "fuse", 16: "auto", 17: "overlay", 18: "autofs", 19: "tracefs", 23: "cgroup2",
-}
-
-func taskState(s uint32) string {
-	switch s {
-	case 1:
-		return StateAlive
-	case 2:
-		return StateDead
-	case 3:
-		return StateStopped
-	case 6:
-		return StateZombie
-	}
-	return "state" + strconv.Itoa(int(s))
-}
-
-func seccompName(m int32) string {
-	switch m {
-	case 0:
-		return "disabled"
-	case 1:
-		return "strict"
-	case 2:
-		return "filter"
-	}
-	return "mode" + strconv.Itoa(int(m))
-}
-
-func caps64(w []uint32) uint64 {
-	var v uint64
-	for i := 0; i < len(w) && i < 2; i++ {
-		v |= uint64(w[i]) << (32 * i)
-	}
-	return v
-}
+// Limits on what a hostile image may make us read or allocate.
+const (
+	maxRecord      = 16 << 20 // bytes of one protobuf record
+	maxRecords     = 1 << 20  // records in one image
+	maxProcesses   = 1 << 16  // entries of pstree.img
+	maxThreads     = 1 << 16  // threads of one task
+	maxMetadata    = 16 << 20 // config.dump, spec.dump, …
+	maxDumpLogHead = 64 << 10 // bytes of dump.log read for the CRIU version
+	maxIndex       = 4 << 20  // an OCI index blob
+	maxArgBytes    = 256 << 10
+	maxWarnings    = 1000
+	pageSize       = 4096
+)

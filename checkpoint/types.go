@@ -1,8 +1,17 @@
 package checkpoint
 
-import "time"
+import (
+	"sync"
+	"time"
 
-// Checkpoint is what a container checkpoint holds, decoded.
+	"github.com/deadnode/deadnode/evidence"
+)
+
+// Checkpoint is what a container checkpoint holds, decoded. Its fields are
+// filled by Open and only read afterwards; its methods (Images, Pagemap,
+// Registers, MemfdShmid, RootfsDiffSource, …) decode from the source on
+// demand and may be called from several goroutines at once. Close it
+// once, when no call is running.
 type Checkpoint struct {
 	Source      string    `json:"source"`                 // the archive, directory or content blob read
 	Format      string    `json:"format"`                 // "podman", "cri-o", "kubelet", "containerd", "criu"
@@ -25,10 +34,18 @@ type Checkpoint struct {
 	// StaleImages lists per-task images for pids absent from pstree.img
 	// (left over in a reused checkpoint directory); they were ignored.
 	StaleImages []string `json:"stale_images,omitempty"`
-	Warnings    []string `json:"warnings,omitempty"`
+	// Warnings are problems of the evidence that did not stop the decoding
+	// (each marshals to one line: "file: message").
+	Warnings []evidence.Warning `json:"warnings,omitempty"`
 
-	imgs   *images
+	imgs   *ImageDir // the CRIU images
+	top    *ImageDir // the engine files around them
 	closer func() error
+
+	mu    sync.Mutex // guards what follows: caches of on-demand reads
+	byPID map[uint32]int
+	diff  *diffSource
+	memfd *memfdIndex
 }
 
 // Container is the engine's metadata about the checkpointed container.
@@ -133,11 +150,13 @@ type Process struct {
 	Brk        uint64   `json:"brk,omitempty"`
 	StartStack uint64   `json:"start_stack,omitempty"`
 	// PagesID names pages-<id>.img that holds this task's memory.
-	PagesID     uint32   `json:"pages_id,omitempty"`
-	PageCount   uint64   `json:"page_count"` // pages present in the pages image
-	OOMScoreAdj int32    `json:"oom_score_adj"`
-	Loginuid    uint32   `json:"loginuid"`
-	Errors      []string `json:"errors,omitempty"` // per-image problems of this task
+	PagesID     uint32 `json:"pages_id,omitempty"`
+	PageCount   uint64 `json:"page_count"` // pages present in the pages image
+	OOMScoreAdj int32  `json:"oom_score_adj"`
+	Loginuid    uint32 `json:"loginuid"`
+	// Errors are the per-image problems of this task (a missing or
+	// damaged image); the rest of the task was still decoded.
+	Errors []evidence.Warning `json:"errors,omitempty"`
 }
 
 // Caps are the capability sets, as 64-bit masks.
@@ -211,6 +230,11 @@ type VMA struct {
 	Kind   string `json:"kind,omitempty"` // heap, stack, vdso, vvar, vsyscall, anon, file, shmem, memfd, socket, sysvipc, aio
 	File   string `json:"file,omitempty"`
 	FileID uint32 `json:"file_id,omitempty"`
+	// Shmid is the VMA's shmid field as CRIU wrote it: the shared memory
+	// object of an anonymous shared or SysV mapping (its pages are in
+	// pagemap-shmem-<shmid>.img), the file id of a file or memfd mapping
+	// (also in FileID). Not in the JSON, which has always had FileID only.
+	Shmid uint64 `json:"-"`
 }
 
 // Mount is a mount of the container's mount namespace.
@@ -226,11 +250,15 @@ type Mount struct {
 	Deleted    bool   `json:"deleted,omitempty"`
 }
 
-// Pagemap is a task's pagemap-<pid>.img.
+// Pagemap is a task's pagemap-<pid>.img (or a shared memory object's
+// pagemap-shmem-<shmid>.img).
 type Pagemap struct {
 	PID     uint32         `json:"pid"`
 	PagesID uint32         `json:"pages_id"`
 	Entries []PagemapEntry `json:"entries"`
+	// Image names the image decoded, for messages: the source, then the
+	// path inside it.
+	Image string `json:"-"`
 }
 
 // PagemapEntry is one run of pages. NrPages is normalised across CRIU
@@ -244,4 +272,34 @@ type PagemapEntry struct {
 	NrPages uint64 `json:"nr_pages"`
 	Flags   uint32 `json:"flags"`
 	Offset  int64  `json:"offset"`
+}
+
+// Registers are a thread's saved registers (core-<tid>.img). Only the set
+// of the thread's architecture is filled: X86 (and X86FP) on x86-64.
+type Registers struct {
+	TID   uint32
+	Arch  string // "x86_64", "aarch64", … as Thread.Arch
+	X86   *X86Regs
+	X86FP *X86FPRegs
+	// PendingSigs counts the thread's pending signals; BlockedSigs is its
+	// blocked signal mask.
+	PendingSigs int
+	BlockedSigs uint64
+}
+
+// X86Regs are the general-purpose registers of an x86-64 thread, as the
+// kernel's struct user_regs_struct holds them.
+type X86Regs struct {
+	R15, R14, R13, R12, BP, BX, R11, R10, R9, R8, AX, CX, DX, SI, DI, OrigAX, IP,
+	CS, Flags, SP, SS, FSBase, GSBase, DS, ES, FS, GS uint64
+}
+
+// X86FPRegs are an x86-64 thread's FPU and SSE state (the FXSAVE area of
+// struct user_fpregs_struct): ST holds the x87 registers as 32 words, XMM
+// the 16 XMM registers as 64 words.
+type X86FPRegs struct {
+	CWD, SWD, TWD, FOP uint32
+	RIP, RDP           uint64
+	MXCSR, MXCSRMask   uint32
+	ST, XMM            []uint32
 }

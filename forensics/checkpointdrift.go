@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, e
 		cl.Close()
 		return nil, nil, err
 	}
-	cp, err := checkpoint.Open(arch, "", nil)
+	cp, err := checkpoint.Open(context.TODO(), arch, "", nil)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", file, err))
 	}

@@ -1,6 +1,7 @@
 package forensics
 
 import (
+	"context"
 	"path"
 	"sort"
 	"strings"
@@ -41,11 +42,11 @@ func (c CheckpointRef) ContainerID() string { return c.containerID }
 // Checkpoints lists the node's checkpoints: containerd checkpoint images
 // (records, then unreferenced indexes) and kubelet archives
 // (var/lib/kubelet/checkpoints), sorted by kind and name.
-func (n *Node) Checkpoints() ([]CheckpointRef, []evidence.Warning) {
+func (n *Node) Checkpoints(ctx context.Context) ([]CheckpointRef, []evidence.Warning) {
 	var rows []CheckpointRef
 	var warns []evidence.Warning
 	if cs := n.containerdStore(); cs != nil {
-		cks, w := cs.Checkpoints()
+		cks, w := cs.Checkpoints(ctx)
 		warns = append(warns, w...)
 		for _, c := range cks {
 			kind := CheckpointContainerd
@@ -107,8 +108,8 @@ func (n *Node) kubeletCheckpointContainer(r CheckpointRef) string {
 // digest prefix of at least 12 hex digits, or by the id (or a unique id
 // prefix, or the name: see FindContainer) of the container it was taken
 // of.
-func (n *Node) FindCheckpoint(ref string) (CheckpointRef, error) {
-	rows, _ := n.Checkpoints()
+func (n *Node) FindCheckpoint(ctx context.Context, ref string) (CheckpointRef, error) {
+	rows, _ := n.Checkpoints(ctx)
 	clean := strings.TrimPrefix(ref, "/")
 	hex := strings.TrimPrefix(ref, "sha256:")
 	var hits []CheckpointRef
@@ -160,8 +161,8 @@ func firstOf(s ...string) string {
 // a containerd checkpoint of a container still in the evidence, the
 // container's image layers answer "was this executable in the image?"
 // (checkpoint's exe_origin) unless opt sets ExeOrigin.
-func (n *Node) OpenCheckpoint(ref string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
-	r, err := n.FindCheckpoint(ref)
+func (n *Node) OpenCheckpoint(ctx context.Context, ref string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
+	r, err := n.FindCheckpoint(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +171,10 @@ func (n *Node) OpenCheckpoint(ref string, opt *checkpoint.Options) (*checkpoint.
 		o = *opt
 	}
 	if r.Kind == CheckpointKubelet {
-		return checkpoint.OpenKubelet(n.Src, r.Name, &o)
+		return checkpoint.OpenKubelet(ctx, n.Src, r.Name, &o)
 	}
 	if o.ExeOrigin == nil && r.containerID != "" {
 		o.ExeOrigin = n.ExeOrigin(r.containerID)
 	}
-	return n.containerdStore().OpenCheckpoint(r.Digest, r.Name, &o)
+	return n.containerdStore().OpenCheckpoint(ctx, r.Digest, r.Name, &o)
 }

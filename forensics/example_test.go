@@ -99,7 +99,7 @@ func ExampleNode_OpenCheckpoint() {
 	defer node.Close()
 	// A checkpoint is named by its image, its digest (or a prefix), or the
 	// container it was taken of.
-	cp, err := node.OpenCheckpoint("shop/shop-frontend-7d9c8b6f5-x2k4q/app", nil)
+	cp, err := node.OpenCheckpoint(context.Background(), "shop/shop-frontend-7d9c8b6f5-x2k4q/app", nil)
 	if err != nil {
 		fmt.Println(err)
 		return

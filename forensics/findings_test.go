@@ -52,7 +52,7 @@ func TestFindingsOfTheAttackedContainer(t *testing.T) {
 			t.Errorf("%s: %v (found %v), want %v", p, got, ok, want)
 		}
 	}
-	cp, err := n.OpenCheckpoint("sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", &checkpoint.Options{})
+	cp, err := n.OpenCheckpoint(context.Background(), "sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", &checkpoint.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

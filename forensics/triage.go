@@ -336,28 +336,28 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 	// Checkpoints: processes, sockets, memory indicators.
 	step("checkpoints")
 	indicators := caseIndicators(cs.Findings)
-	refs, ws := n.Checkpoints()
+	refs, ws := n.Checkpoints(ctx)
 	addWarnings(ws...)
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		name := firstOf(r.Name, r.Digest)
-		cp, err := n.OpenCheckpoint(firstOf(r.Digest, r.Name), &checkpoint.Options{Pages: !o.NoMemory})
+		cp, err := n.OpenCheckpoint(ctx, firstOf(r.Digest, r.Name), &checkpoint.Options{Pages: !o.NoMemory})
 		if err != nil {
 			addWarnings(evidence.Warnf(name, -1, "checkpoint: %v", err))
 			continue
 		}
-		cs.addCheckpoint(name, cp, indicators, !o.NoMemory, n, byCtr, addFindings, addWarnings)
+		cs.addCheckpoint(ctx, name, cp, indicators, !o.NoMemory, n, byCtr, addFindings, addWarnings)
 		cp.Close()
 	}
 	for _, p := range o.CheckpointPaths {
-		cp, err := checkpoint.OpenFile(p, &checkpoint.Options{Pages: !o.NoMemory})
+		cp, err := checkpoint.OpenPath(ctx, p, &checkpoint.Options{Pages: !o.NoMemory})
 		if err != nil {
 			addWarnings(evidence.Warnf(p, -1, "checkpoint: %v", err))
 			continue
 		}
-		cs.addCheckpoint(p, cp, indicators, !o.NoMemory, n, byCtr, addFindings, addWarnings)
+		cs.addCheckpoint(ctx, p, cp, indicators, !o.NoMemory, n, byCtr, addFindings, addWarnings)
 		cp.Close()
 	}
 
@@ -499,7 +499,7 @@ func caseIndicators(fs []model.Finding) []string {
 	return out
 }
 
-func (cs *Case) addCheckpoint(name string, cp *checkpoint.Checkpoint, indicators []string, mem bool, n *Node, byCtr map[string]*ContainerCase,
+func (cs *Case) addCheckpoint(ctx context.Context, name string, cp *checkpoint.Checkpoint, indicators []string, mem bool, n *Node, byCtr map[string]*ContainerCase,
 	addFindings func([]model.Finding), addWarnings func(...evidence.Warning)) {
 	rt := cp.Container.Engine
 	if cc := byCtr[cp.Container.ID]; cc != nil {
@@ -512,7 +512,7 @@ func (cs *Case) addCheckpoint(name string, cp *checkpoint.Checkpoint, indicators
 	addFindings(CheckpointFindings(cp, rt))
 	sum := CheckpointSummary{Ref: name, ContainerID: cp.Container.ID, Processes: cp.Processes, MemoryHits: []MemoryIndicator{}}
 	if mem && len(indicators) > 0 {
-		sum.MemoryHits = memoryIndicators(cp, indicators, addWarnings)
+		sum.MemoryHits = memoryIndicators(ctx, cp, indicators, addWarnings)
 		for _, h := range sum.MemoryHits {
 			f := model.Finding{Severity: model.SeverityHigh, Analyzer: AnalyzerCheckpoint, Kind: "memory_indicator", Runtime: rt, ContainerID: cp.Container.ID,
 				Pid: model.PidPtr(int(h.PID)), Path: h.Indicator,
@@ -531,7 +531,7 @@ func (cs *Case) addCheckpoint(name string, cp *checkpoint.Checkpoint, indicators
 // memoryIndicators searches every process of a checkpoint for the
 // indicators (one pass, one alternation), counting hits per process and
 // indicator.
-func memoryIndicators(cp *checkpoint.Checkpoint, indicators []string, addWarnings func(...evidence.Warning)) []MemoryIndicator {
+func memoryIndicators(ctx context.Context, cp *checkpoint.Checkpoint, indicators []string, addWarnings func(...evidence.Warning)) []MemoryIndicator {
 	r, err := memory.Open(cp, nil)
 	if err != nil {
 		addWarnings(evidence.Warnf("", -1, "memory: %v", err))
@@ -553,7 +553,7 @@ func memoryIndicators(cp *checkpoint.Checkpoint, indicators []string, addWarning
 	}
 	hits := map[key]*MemoryIndicator{}
 	var order []key
-	for h, err := range memory.Search(r, pat, &memory.SearchOptions{Context: 256}) {
+	for h, err := range r.Search(ctx, pat, &memory.SearchOptions{Context: 256}) {
 		if err != nil {
 			if !errors.Is(err, memory.ErrNotCaptured) {
 				addWarnings(evidence.Warnf("", -1, "memory of pid %d: %v", h.PID, err))

@@ -1,10 +1,9 @@
 package memory
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/deadnode/deadnode/checkpoint"
 )
@@ -24,15 +23,7 @@ func (s *Space) argStrings(start, end uint64) ([]string, error) {
 	}
 	buf := make([]byte, end-start)
 	n, err := s.Read(buf, start)
-	buf = bytes.TrimRight(buf[:n], "\x00")
-	if len(buf) == 0 {
-		return nil, err
-	}
-	var out []string
-	for _, f := range bytes.Split(buf, []byte{0}) {
-		out = append(out, strings.ToValidUTF8(string(f), "\uFFFD"))
-	}
-	return out, err
+	return checkpoint.SplitArgs(buf[:n]), err
 }
 
 // Cmdline reads argv from the mm's arg_start..arg_end, through the
@@ -56,8 +47,9 @@ func (s *Space) Environ() ([]string, error) {
 // task of cp from its memory, read through this package. cp must give
 // access to its pages (compressed archives: opened with Options.Pages).
 // A task whose memory cannot be read keeps what checkpoint read and the
-// reason is returned, joined with the others'.
-func FillArgs(cp *checkpoint.Checkpoint, cmd, env bool) error {
+// reason is returned, joined with the others'. It stops with ctx.Err()
+// when ctx is cancelled.
+func FillArgs(ctx context.Context, cp *checkpoint.Checkpoint, cmd, env bool) error {
 	r, err := Open(cp, nil)
 	if err != nil {
 		return err
@@ -65,6 +57,9 @@ func FillArgs(cp *checkpoint.Checkpoint, cmd, env bool) error {
 	defer r.Close()
 	var errs []error
 	for i := range cp.Processes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := &cp.Processes[i]
 		if p.State != checkpoint.StateAlive && p.State != checkpoint.StateStopped {
 			continue
@@ -74,22 +69,21 @@ func FillArgs(cp *checkpoint.Checkpoint, cmd, env bool) error {
 			errs = append(errs, err)
 			continue
 		}
-		if cmd {
-			l, err := s.Cmdline()
+		for _, f := range []struct {
+			want bool
+			what string
+			read func() ([]string, error)
+			dst  *[]string
+		}{{cmd, "argv", s.Cmdline, &p.Cmdline}, {env, "environment", s.Environ, &p.Environ}} {
+			if !f.want {
+				continue
+			}
+			l, err := f.read()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("pid %d argv: %w", p.PID, err))
+				errs = append(errs, fmt.Errorf("pid %d %s: %w", p.PID, f.what, err))
 			}
 			if l != nil || err == nil {
-				p.Cmdline = l
-			}
-		}
-		if env {
-			l, err := s.Environ()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("pid %d environment: %w", p.PID, err))
-			}
-			if l != nil || err == nil {
-				p.Environ = l
+				*f.dst = l
 			}
 		}
 	}

@@ -172,8 +172,8 @@ func writeLarge(ckpt, dst string) error {
 	if err != nil {
 		return err
 	}
-	mme, err := checkpoint.DecodeMM(ir)
-	if err != nil {
+	mme := &mm.MmEntry{}
+	if err := ir.NextMessage(mme); err != nil {
 		return err
 	}
 	nv := &vma.VmaEntry{Start: proto.Uint64(benchVaddr), End: proto.Uint64(benchVaddr + benchPages*pageSize), Pgoff: proto.Uint64(0),
@@ -257,7 +257,7 @@ func writeLarge(ckpt, dst string) error {
 // dumped memory searched.
 func searchAll(b *testing.B, r *Reader, pat *Pattern) (int, int64) {
 	hits := 0
-	for _, err := range Search(r, pat, nil) {
+	for _, err := range r.Search(ctx, pat, nil) {
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func BenchmarkSearchLarge(b *testing.B) {
 	}{{"tar/string", tarPath, lit}, {"tar/regex", tarPath, re}, {"tar.zst/string", zstPath, lit}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				r, err := OpenFile(tc.path, nil)
+				r, err := OpenPath(ctx, tc.path, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -296,18 +296,57 @@ func BenchmarkSearchLarge(b *testing.B) {
 	}
 }
 
-// BenchmarkFloorRead reads the uncompressed archive once, as
-// cat > /dev/null would: the floor for a search of its pages.
-// BenchmarkSearchFile is the one-pass search of the archives (the
-// compressed one streamed, its pages never spilled).
-func BenchmarkSearchFile(b *testing.B) {
+// largeDir is large.tar extracted (once) into a directory of images.
+func largeDir(tb testing.TB) string {
+	tarPath, _ := largeCheckpoint(tb)
+	dir := filepath.Join(benchDir(), "large.dir")
+	if _, err := os.Stat(filepath.Join(dir, "checkpoint", "pstree.img")); err == nil {
+		return dir
+	}
+	f, err := os.Open(tarPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return dir
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		name := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			os.MkdirAll(name, 0o755)
+			continue
+		}
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		out, err := os.Create(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			tb.Fatal(err)
+		}
+		out.Close()
+	}
+}
+
+// BenchmarkSearchPath is the search of mem search SOURCE: the directory
+// and the .tar read in place, the .tar.zst in one pass over its stream
+// (its pages never spilled). The floors are BenchmarkFloorRead (the .tar
+// read once, as cat > /dev/null does) and BenchmarkFloorZstd (the .tar.zst
+// decompressed once).
+func BenchmarkSearchPath(b *testing.B) {
 	tarPath, zstPath := largeCheckpoint(b)
-	for _, tc := range []struct{ name, path string }{{"tar", tarPath}, {"tar.zst", zstPath}} {
+	for _, tc := range []struct{ name, path string }{{"dir", largeDir(b)}, {"tar", tarPath}, {"tar.zst", zstPath}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(benchPages * pageSize)
 			for b.Loop() {
 				hits := 0
-				for _, err := range SearchFile(tc.path, String(secret), &SearchOptions{Context: 32}, nil) {
+				for _, err := range SearchPath(ctx, tc.path, String(secret), &SearchOptions{Context: 32}, nil) {
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -338,9 +377,30 @@ func BenchmarkFloorRead(b *testing.B) {
 	}
 }
 
+func BenchmarkFloorZstd(b *testing.B) {
+	_, zstPath := largeCheckpoint(b)
+	b.SetBytes(benchPages * pageSize)
+	buf := make([]byte, 128<<10)
+	for b.Loop() {
+		f, err := os.Open(zstPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{d}, buf); err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+		f.Close()
+	}
+}
+
 func BenchmarkCoreLarge(b *testing.B) {
 	tarPath, _ := largeCheckpoint(b)
-	r, err := OpenFile(tarPath, nil)
+	r, err := OpenPath(ctx, tarPath, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -355,7 +415,7 @@ func BenchmarkCoreLarge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		info, err := r.WriteCore(s, f)
+		info, err := r.WriteCore(ctx, s, f)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,13 +2,13 @@ package memory
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	criu_core "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/deadnode/deadnode/checkpoint"
 )
 
@@ -56,31 +56,23 @@ type load struct {
 // mapping, split where bytes are not captured (those get p_filesz 0), and
 // the notes NT_PRSTATUS (and NT_PRFPREG) per thread from the core images'
 // registers, NT_PRPSINFO, NT_AUXV and NT_FILE. Bytes are streamed to w;
-// memory does not grow with the process.
-func (r *Reader) WriteCore(s *Space, w io.Writer) (*CoreInfo, error) {
+// memory does not grow with the process. It stops with ctx.Err() when ctx
+// is cancelled.
+func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInfo, error) {
 	p := s.Process
 	if p == nil {
 		return nil, errors.New("no process")
 	}
-	type thr struct {
-		tid  uint32
-		core *criu_core.CoreEntry
-	}
-	var threads []thr
+	var threads []*checkpoint.Registers
 	for _, t := range p.Threads {
-		ir, c, err := r.CP.Image(fmt.Sprintf(imgCoreFmt, t.TID))
+		regs, err := r.CP.Registers(t.TID)
 		if err != nil {
 			return nil, err
 		}
-		ce, err := checkpoint.DecodeCore(ir)
-		c.Close()
-		if err != nil {
-			return nil, err
+		if regs.X86 == nil {
+			return nil, fmt.Errorf("thread %d: %s registers; only x86-64 cores are written", t.TID, strings.ToUpper(regs.Arch))
 		}
-		if ce.GetMtype() != criu_core.CoreEntry_X86_64 || ce.GetThreadInfo().GetGpregs() == nil {
-			return nil, fmt.Errorf("thread %d: %s registers; only x86-64 cores are written", t.TID, ce.GetMtype())
-		}
-		threads = append(threads, thr{t.TID, ce})
+		threads = append(threads, regs)
 	}
 	if len(threads) == 0 {
 		return nil, fmt.Errorf("task %d has no threads", p.PID)
@@ -88,11 +80,11 @@ func (r *Reader) WriteCore(s *Space, w io.Writer) (*CoreInfo, error) {
 	// Notes.
 	var notes []byte
 	for _, t := range threads {
-		notes = appendNote(notes, ntPrstatus, prstatus(p, t.tid, t.core))
-		if fp := fpregs(t.core); fp != nil {
+		notes = appendNote(notes, ntPrstatus, prstatus(p, t))
+		if fp := fpregs(t.X86FP); fp != nil {
 			notes = appendNote(notes, ntPrfpreg, fp)
 		}
-		if t.tid == threads[0].tid {
+		if t.TID == threads[0].TID {
 			notes = appendNote(notes, ntPrpsinfo, prpsinfo(p))
 			if a := auxv(p.Auxv); len(a) > 0 {
 				notes = appendNote(notes, ntAuxv, a)
@@ -198,6 +190,9 @@ func (r *Reader) WriteCore(s *Space, w io.Writer) (*CoreInfo, error) {
 				continue
 			}
 			for a := rg.Start; a < rg.End; {
+				if err := ctx.Err(); err != nil {
+					return info, err
+				}
 				k := int(min(uint64(len(buf)), rg.End-a))
 				if _, err := s.Read(buf[:k], a); err != nil {
 					return info, err
@@ -228,54 +223,47 @@ func appendNote(b []byte, typ uint32, desc []byte) []byte {
 	return b
 }
 
-func prstatus(p *checkpoint.Process, tid uint32, ce *criu_core.CoreEntry) []byte {
+func prstatus(p *checkpoint.Process, t *checkpoint.Registers) []byte {
 	b := make([]byte, prstatusSize)
 	le := binary.LittleEndian
-	tc := ce.GetThreadCore()
-	le.PutUint64(b[16:], uint64(len(tc.GetSignalsP().GetSignals()))) // pr_sigpend: a count is all CRIU keeps cheaply
-	blk := tc.GetBlkSigset()
-	if tc.BlkSigset == nil {
-		blk = ce.GetTc().GetBlkSigset()
-	}
-	le.PutUint64(b[24:], blk)
-	le.PutUint32(b[32:], tid)
+	le.PutUint64(b[16:], uint64(t.PendingSigs)) // pr_sigpend: a count is all CRIU keeps cheaply
+	le.PutUint64(b[24:], t.BlockedSigs)
+	le.PutUint32(b[32:], t.TID)
 	le.PutUint32(b[36:], p.PPID)
 	le.PutUint32(b[40:], p.PGID)
 	le.PutUint32(b[44:], p.SID)
-	g := ce.GetThreadInfo().GetGpregs()
-	regs := []uint64{g.GetR15(), g.GetR14(), g.GetR13(), g.GetR12(), g.GetBp(), g.GetBx(), g.GetR11(), g.GetR10(),
-		g.GetR9(), g.GetR8(), g.GetAx(), g.GetCx(), g.GetDx(), g.GetSi(), g.GetDi(), g.GetOrigAx(), g.GetIp(),
-		g.GetCs(), g.GetFlags(), g.GetSp(), g.GetSs(), g.GetFsBase(), g.GetGsBase(), g.GetDs(), g.GetEs(), g.GetFs(), g.GetGs()}
+	g := t.X86
+	regs := []uint64{g.R15, g.R14, g.R13, g.R12, g.BP, g.BX, g.R11, g.R10, g.R9, g.R8, g.AX, g.CX, g.DX, g.SI, g.DI,
+		g.OrigAX, g.IP, g.CS, g.Flags, g.SP, g.SS, g.FSBase, g.GSBase, g.DS, g.ES, g.FS, g.GS}
 	for i, v := range regs {
 		le.PutUint64(b[112+8*i:], v)
 	}
-	if ce.GetThreadInfo().GetFpregs() != nil {
+	if t.X86FP != nil {
 		le.PutUint32(b[328:], 1) // pr_fpvalid
 	}
 	return b
 }
 
-func fpregs(ce *criu_core.CoreEntry) []byte {
-	f := ce.GetThreadInfo().GetFpregs()
+func fpregs(f *checkpoint.X86FPRegs) []byte {
 	if f == nil {
 		return nil
 	}
 	b := make([]byte, fpregsSize)
 	le := binary.LittleEndian
-	le.PutUint16(b[0:], uint16(f.GetCwd()))
-	le.PutUint16(b[2:], uint16(f.GetSwd()))
-	le.PutUint16(b[4:], uint16(f.GetTwd()))
-	le.PutUint16(b[6:], uint16(f.GetFop()))
-	le.PutUint64(b[8:], f.GetRip())
-	le.PutUint64(b[16:], f.GetRdp())
-	le.PutUint32(b[24:], f.GetMxcsr())
-	le.PutUint32(b[28:], f.GetMxcsrMask())
-	for i, v := range f.GetStSpace() {
+	le.PutUint16(b[0:], uint16(f.CWD))
+	le.PutUint16(b[2:], uint16(f.SWD))
+	le.PutUint16(b[4:], uint16(f.TWD))
+	le.PutUint16(b[6:], uint16(f.FOP))
+	le.PutUint64(b[8:], f.RIP)
+	le.PutUint64(b[16:], f.RDP)
+	le.PutUint32(b[24:], f.MXCSR)
+	le.PutUint32(b[28:], f.MXCSRMask)
+	for i, v := range f.ST {
 		if i < 32 {
 			le.PutUint32(b[32+4*i:], v)
 		}
 	}
-	for i, v := range f.GetXmmSpace() {
+	for i, v := range f.XMM {
 		if i < 64 {
 			le.PutUint32(b[160+4*i:], v)
 		}

@@ -15,7 +15,7 @@ import (
 
 func writeCriuCore(t *testing.T) (string, *CoreInfo) {
 	t.Helper()
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func writeCriuCore(t *testing.T) (string, *CoreInfo) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := r.WriteCore(s, f)
+	info, err := r.WriteCore(ctx, s, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestCoreGDB(t *testing.T) {
 // Dump writes not-captured bytes as holes and says so in the manifest;
 // the sha256 is of the file as written.
 func TestDumpManifest(t *testing.T) {
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestDumpManifest(t *testing.T) {
 	for _, m := range s.Mappings {
 		all = append(all, Range{Start: m.Start, End: m.End})
 	}
-	man, err := s.Dump(dir, "criu-dump", all)
+	man, err := s.Dump(ctx, dir, "criu-dump", all, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestDumpManifest(t *testing.T) {
 			t.Fatalf("vvar %+v", d)
 		}
 	}
-	if _, err := s.Dump(dir, "again", all[:1]); err == nil {
+	if _, err := s.Dump(ctx, dir, "again", all[:1], nil); err == nil {
 		t.Fatal("overwrote a dump")
 	}
 }

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,7 +18,7 @@ type DumpedRegion struct {
 	Start  uint64 `json:"start"`
 	End    uint64 `json:"end"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"` // of the file as written (not_captured ranges are holes that read as zeros)
+	SHA256 string `json:"sha256"` // of the file as written (zero and not_captured ranges are holes that read as zeros)
 	Kind   string `json:"kind,omitempty"`
 	Path   string `json:"path,omitempty"`
 	Perms  string `json:"perms,omitempty"`
@@ -32,20 +33,60 @@ type Manifest struct {
 	PID     uint32         `json:"pid"`
 	Comm    string         `json:"comm"`
 	Regions []DumpedRegion `json:"regions"`
+	// Skipped lists the zero, not_captured and unmapped ranges that no
+	// file covers because they would have passed DumpOptions.MaxHoles;
+	// Note says so. A skipped range splits its region: the bytes after
+	// it are in a file of their own.
+	Skipped []Range `json:"skipped,omitempty"`
+	Note    string  `json:"note,omitempty"`
 }
 
 // ManifestName is the manifest's file name in a dump directory.
 const ManifestName = "manifest.json"
 
+// DefaultMaxHoles is how many bytes of zero and not_captured memory the
+// files of one Dump cover by default (1 GiB), and MaxHolesLimit the most
+// any Dump covers (64 GiB).
+const (
+	DefaultMaxHoles = 1 << 30
+	MaxHolesLimit   = 64 << 30
+)
+
+// DumpOptions tune Dump. Nil means the defaults.
+type DumpOptions struct {
+	// MaxHoles bounds the bytes of zero, not_captured and unmapped ranges
+	// the region files cover (default DefaultMaxHoles, at most
+	// MaxHolesLimit). Such bytes are never written (the files are sparse)
+	// but each file's sha256 hashes them as zeros, which takes time: a
+	// hostile mm can declare a 64 TiB mapping that was never touched. A
+	// range that would pass the bound is left out and listed in
+	// Manifest.Skipped.
+	MaxHoles int64
+}
+
+func (o *DumpOptions) maxHoles() int64 {
+	if o == nil || o.MaxHoles <= 0 {
+		return DefaultMaxHoles
+	}
+	return min(o.MaxHoles, MaxHolesLimit)
+}
+
+// ReasonUnmapped marks a skipped range between two mappings.
+const ReasonUnmapped = "unmapped"
+
 // Dump writes each region [Start,End) of the space to a file of dir named
 // by its addresses (0x<start>-0x<end>.bin), and manifest.json. Regions
-// that leave the mappings are cut to them. Existing files are not
-// overwritten.
-func (s *Space) Dump(dir, source string, regions []Range) (*Manifest, error) {
+// that leave the mappings are cut to them. Dumped, parent and file bytes
+// are written; zero and not_captured ranges (and gaps between mappings)
+// are holes, up to DumpOptions.MaxHoles. Existing files are not
+// overwritten. It stops with ctx.Err() when ctx is cancelled.
+func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, opt *DumpOptions) (*Manifest, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	man := &Manifest{Source: source, PID: s.PID, Comm: s.Comm, Regions: []DumpedRegion{}}
+	bound := opt.maxHoles()
+	p := &dumpPlan{s: s, left: bound, man: man}
 	buf := make([]byte, 1<<20)
 	for _, rg := range regions {
 		if rg.End <= rg.Start {
@@ -55,61 +96,20 @@ func (s *Space) Dump(dir, source string, regions []Range) (*Manifest, error) {
 		if len(parts) == 0 {
 			return man, fmt.Errorf("0x%x-0x%x: not mapped", rg.Start, rg.End)
 		}
-		start, end := parts[0].Start, parts[len(parts)-1].End
-		d := DumpedRegion{File: fmt.Sprintf("0x%x-0x%x.bin", start, end), Start: start, End: end, Ranges: parts}
-		if m := s.Mapping(start); m != nil {
-			d.Kind, d.Path, d.Perms = m.Kind, m.Path, m.Perms
-		}
-		f, err := os.OpenFile(filepath.Join(dir, d.File), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return man, err
-		}
-		h := sha256.New()
-		var size int64
-		for _, p := range parts {
-			n := int64(p.End - p.Start)
-			if p.Start > start+uint64(size) { // an unmapped gap between mappings
-				gap := int64(p.Start - start - uint64(size))
-				if _, err := f.Seek(gap, io.SeekCurrent); err != nil {
-					f.Close()
-					return man, err
-				}
-				hashZeros(h, gap)
-				size += gap
+		for _, f := range p.region(parts) {
+			d, err := s.writeFile(ctx, dir, f, buf)
+			if err != nil {
+				return man, err
 			}
-			if p.Provenance == NotCaptured {
-				if _, err := f.Seek(n, io.SeekCurrent); err != nil {
-					f.Close()
-					return man, err
-				}
-				hashZeros(h, n)
-				size += n
-				continue
-			}
-			for a := p.Start; a < p.End; {
-				k := int(min(uint64(len(buf)), p.End-a))
-				if _, err := s.Read(buf[:k], a); err != nil {
-					f.Close()
-					return man, err
-				}
-				if _, err := f.Write(buf[:k]); err != nil {
-					f.Close()
-					return man, err
-				}
-				h.Write(buf[:k])
-				a += uint64(k)
-				size += int64(k)
-			}
+			man.Regions = append(man.Regions, d)
 		}
-		if err := f.Truncate(size); err != nil {
-			f.Close()
-			return man, err
+	}
+	if n := len(man.Skipped); n > 0 {
+		var total uint64
+		for _, r := range man.Skipped {
+			total += r.End - r.Start
 		}
-		if err := f.Close(); err != nil {
-			return man, err
-		}
-		d.Size, d.SHA256 = size, hex.EncodeToString(h.Sum(nil))
-		man.Regions = append(man.Regions, d)
+		man.Note = fmt.Sprintf("%d bytes of zero, not captured or unmapped memory in %d ranges were not written: past the bound of %d bytes of holes (see skipped)", total, n, bound)
 	}
 	b, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
@@ -123,12 +123,120 @@ func (s *Space) Dump(dir, source string, regions []Range) (*Manifest, error) {
 	return man, errors.Join(err, mf.Close())
 }
 
+// dumpPlan lays requested regions out in files: a file runs from data to
+// data across the holes the bound allows; a hole past it is skipped and
+// ends the file.
+type dumpPlan struct {
+	s    *Space
+	left int64 // what is left of the bound on holes
+	man  *Manifest
+}
+
+// planned is one file to write: its pieces in address order (holes
+// included: gaps between mappings carry ReasonUnmapped).
+type planned struct {
+	pieces []Range
+}
+
+func (p *dumpPlan) region(parts []Range) []planned {
+	var out []planned
+	var cur []Range
+	end := func() {
+		if len(cur) > 0 {
+			out = append(out, planned{cur})
+			cur = nil
+		}
+	}
+	add := func(r Range) {
+		if r.Provenance == Zero || r.Provenance == NotCaptured {
+			n := r.End - r.Start
+			if n > uint64(p.left) {
+				p.man.Skipped = append(p.man.Skipped, r)
+				end()
+				return
+			}
+			p.left -= int64(n)
+		}
+		cur = append(cur, r)
+	}
+	at := parts[0].Start
+	for _, r := range parts {
+		if r.Start > at {
+			add(Range{Start: at, End: r.Start, Provenance: NotCaptured, Reason: ReasonUnmapped})
+		}
+		add(r)
+		at = r.End
+	}
+	end()
+	return out
+}
+
+// writeFile writes one planned file: data bytes written, holes sought
+// over, the sha256 of the whole.
+func (s *Space) writeFile(ctx context.Context, dir string, pl planned, buf []byte) (DumpedRegion, error) {
+	ps := pl.pieces
+	d := DumpedRegion{Start: ps[0].Start, End: ps[len(ps)-1].End}
+	d.File = fmt.Sprintf("0x%x-0x%x.bin", d.Start, d.End)
+	if m := s.Mapping(d.Start); m != nil {
+		d.Kind, d.Path, d.Perms = m.Kind, m.Path, m.Perms
+	}
+	f, err := os.OpenFile(filepath.Join(dir, d.File), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return d, err
+	}
+	h := sha256.New()
+	err = func() error {
+		for _, p := range ps {
+			if p.Reason != ReasonUnmapped {
+				d.Ranges = append(d.Ranges, p)
+			}
+			n := int64(p.End - p.Start)
+			if p.Provenance == Zero || p.Provenance == NotCaptured {
+				if _, err := f.Seek(n, io.SeekCurrent); err != nil {
+					return err
+				}
+				if err := hashZeros(ctx, h, n); err != nil {
+					return err
+				}
+				continue
+			}
+			for a := p.Start; a < p.End; {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				k := int(min(uint64(len(buf)), p.End-a))
+				if _, err := s.Read(buf[:k], a); err != nil {
+					return err
+				}
+				if _, err := f.Write(buf[:k]); err != nil {
+					return err
+				}
+				h.Write(buf[:k])
+				a += uint64(k)
+			}
+		}
+		return f.Truncate(int64(d.End - d.Start))
+	}()
+	if err := errors.Join(err, f.Close()); err != nil {
+		return d, err
+	}
+	d.Size, d.SHA256 = int64(d.End-d.Start), hex.EncodeToString(h.Sum(nil))
+	return d, nil
+}
+
 var zeroPage [64 << 10]byte
 
-func hashZeros(w io.Writer, n int64) {
-	for n > 0 {
+// hashZeros feeds n zero bytes to h.
+func hashZeros(ctx context.Context, h io.Writer, n int64) error {
+	for i := 0; n > 0; i++ {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		k := min(n, int64(len(zeroPage)))
-		w.Write(zeroPage[:k])
+		h.Write(zeroPage[:k])
 		n -= k
 	}
+	return nil
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -31,7 +32,7 @@ type want struct {
 func hitsOf(t *testing.T, r *Reader, pat *Pattern) []want {
 	t.Helper()
 	var out []want
-	for h, err := range Search(r, pat, &SearchOptions{Context: 16}) {
+	for h, err := range r.Search(ctx, pat, &SearchOptions{Context: 16}) {
 		if err != nil {
 			t.Errorf("search: %v", err)
 			continue
@@ -42,7 +43,7 @@ func hitsOf(t *testing.T, r *Reader, pat *Pattern) []want {
 }
 
 func TestSecretCriuDump(t *testing.T) {
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestSecretCriuDump(t *testing.T) {
 // provides the container's filesystem.
 func TestFileBackedPages(t *testing.T) {
 	exe := testfix.Fixture(t, "criu-dump", "forge-target.bin")
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), &Options{Files: func(p string) (evidence.File, error) {
 		if p != "/tmp/forge/criu-target/forge-target" {
 			return nil, os.ErrNotExist
 		}
@@ -155,7 +156,7 @@ func checkWant(t *testing.T, got, exp []want) {
 func TestSecretPodman(t *testing.T) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz", "ckpt-default-zstd.tar.zst", "ckpt.tar.gz"} {
 		t.Run(name, func(t *testing.T) {
-			r, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
+			r, err := OpenPath(ctx, testfix.Fixture(t, "podman-checkpoint", name), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +184,7 @@ func TestSecretContainerd(t *testing.T) {
 		{50, 0x7fffdd5b2ef7, 0, 0, "stack", "dumped"},
 	}
 	t.Run("image-path-dir", func(t *testing.T) {
-		r, err := OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+		r, err := OpenPath(ctx, testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +197,7 @@ func TestSecretContainerd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer a.Close()
-		cp, err := checkpoint.OpenContainerd(a, "node/var/lib/containerd/io.containerd.content.v1.content",
+		cp, err := checkpoint.OpenContainerd(ctx, a, "node/var/lib/containerd/io.containerd.content.v1.content",
 			"sha256:59633960fda9a188befcefff9d80fd7afe76cbe3540012e71f55835d04873a96", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -213,7 +214,7 @@ func TestSecretContainerd(t *testing.T) {
 
 // mem maps agrees with crit x mems: the same VMAs, protections and files.
 func TestMapsMatchCrit(t *testing.T) {
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,14 +292,14 @@ func TestMapsMatchCrit(t *testing.T) {
 }
 
 func TestStringsAndRegex(t *testing.T) {
-	r, err := OpenFile(testfix.Fixture(t, "criu-dump", "images"), nil)
+	r, err := OpenPath(ctx, testfix.Fixture(t, "criu-dump", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	s, _ := r.Space(1360)
 	var found bool
-	for st, err := range s.Strings(StringsOptions{Min: 8}) {
+	for st, err := range s.Strings(ctx, &StringsOptions{Min: 8}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +315,7 @@ func TestStringsAndRegex(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []uint64
-	for h, err := range s.Search(re, &SearchOptions{Context: 4, ChunkSize: 100}) {
+	for h, err := range s.Search(ctx, re, &SearchOptions{Context: 4, ChunkSize: 100}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +331,7 @@ func TestStringsAndRegex(t *testing.T) {
 	hx, _ := Hex(fmt.Sprintf("%x", secret))
 	for _, cs := range []int{64, 100, 4095, 1 << 20} {
 		var got []uint64
-		for h, err := range s.Search(hx, &SearchOptions{ChunkSize: cs}) {
+		for h, err := range s.Search(ctx, hx, &SearchOptions{ChunkSize: cs}) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,14 +346,14 @@ func TestStringsAndRegex(t *testing.T) {
 // Command lines and environments read through the address space agree
 // with the ground truth (pid 50 of the containerd checkpoint).
 func TestFillArgs(t *testing.T) {
-	cp, err := checkpoint.OpenFile(testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
+	cp, err := checkpoint.OpenPath(ctx, testfix.Fixture(t, "containerd-node", "ctr-checkpoint-image-path", "images"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cp.Close()
 	p := cp.Process(50)
 	p.Cmdline, p.Environ = nil, nil
-	if err := FillArgs(cp, true, true); err != nil {
+	if err := FillArgs(ctx, cp, true, true); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"busybox", "sh", "-c", "POOL=stratum+tcp://pool.forge.invalid:3333; WALLET=FORGE-SECRET-7f3a9c; while :; do sleep 10; done"}
@@ -369,7 +370,7 @@ func TestFillArgs(t *testing.T) {
 // provenance file, and match the binary (a busybox copy, sha256 3d9f2889…).
 func TestFileFromRootfsDiff(t *testing.T) {
 	for _, name := range []string{"ckpt-leave-running.tar", "ckpt-leave-running.tar.gz"} {
-		r, err := OpenFile(testfix.Fixture(t, "podman-checkpoint", name), nil)
+		r, err := OpenPath(ctx, testfix.Fixture(t, "podman-checkpoint", name), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +412,7 @@ func TestSearchFileStream(t *testing.T) {
 		p := testfix.Fixture(t, "podman-checkpoint", name)
 		var got []want
 		var ctxs []string
-		for h, err := range SearchFile(p, String(secret), &SearchOptions{Context: 12}, nil) {
+		for h, err := range SearchPath(ctx, p, String(secret), &SearchOptions{Context: 12}, nil) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -422,12 +423,12 @@ func TestSearchFileStream(t *testing.T) {
 		if len(ctxs) != 4 || !strings.Contains(ctxs[0], "X="+secret+"; while") || len(ctxs[0]) != len(secret)+24 {
 			t.Fatalf("%s: context %q", name, ctxs[0])
 		}
-		r, err := OpenFile(p, nil)
+		r, err := OpenPath(ctx, p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ref []string
-		for h, err := range Search(r, String(secret), &SearchOptions{Context: 12}) {
+		for h, err := range r.Search(ctx, String(secret), &SearchOptions{Context: 12}) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,6 +437,46 @@ func TestSearchFileStream(t *testing.T) {
 		r.Close()
 		if !slices.Equal(ctxs, ref) {
 			t.Fatalf("%s: stream contexts %q, spilled %q", name, ctxs, ref)
+		}
+	}
+}
+
+var ctx = context.Background()
+
+// warnText joins warnings as lines, as they print.
+func warnText(ws []evidence.Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// A damaged compressed archive: the one pass gives up, and the search says
+// what opening the archive says, or finds what reading it finds.
+func TestSearchPathDamaged(t *testing.T) {
+	b, err := os.ReadFile(testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frac := range []int{1, 3, 6, 9} {
+		cut := filepath.Join(t.TempDir(), "cut.tar.zst")
+		os.WriteFile(cut, b[:len(b)*frac/10], 0o644)
+		var got, want []string
+		for h, err := range SearchPath(ctx, cut, String(secret), nil, nil) {
+			got = append(got, fmt.Sprint(h.PID, h.Address, err))
+		}
+		if r, err := OpenPath(ctx, cut, nil); err != nil {
+			want = append(want, fmt.Sprint(0, 0, err))
+		} else {
+			for h, err := range r.Search(ctx, String(secret), nil) {
+				want = append(want, fmt.Sprint(h.PID, h.Address, err))
+			}
+			r.Close()
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("cut at %d/10: %q, want %q", frac, got, want)
 		}
 	}
 }

@@ -1,31 +1,13 @@
 package memory
 
-// On-disk schema names this package reads beyond what package checkpoint
-// decodes: CRIU's shared-memory pagemaps and the parent link of incremental
-// dumps. VMA status bits (criu/include/image.h) and pagemap flags
-// (criu/include/pagemap.h) are checkpoint's exported constants.
+// The kernel's and CRIU's numbers this package places pages by. Image
+// names and decoding belong to package checkpoint; VMA status bits
+// (criu/include/image.h) and pagemap flags (criu/include/pagemap.h) are
+// its exported constants.
 
 import "github.com/deadnode/deadnode/checkpoint"
 
-// CRIU image names.
-const (
-	imgPagemapFmt      = "pagemap-%d.img"
-	imgPagemapShmemFmt = "pagemap-shmem-%d.img" // anon shared, memfd and SysV shm pages
-	imgMMFmt           = "mm-%d.img"
-	imgCoreFmt         = "core-%d.img"
-	imgPagesFmt        = "pages-%d.img"
-	imgFiles           = "files.img"
-	imgMemfd           = "memfd.img"
-	// parentLink is the symlink (or directory) of an incremental dump that
-	// names the images of the previous (pre-)dump.
-	parentLink = "parent"
-	// rootfsDiff is the container's changed files, next to the "checkpoint"
-	// directory of Podman, CRI-O and kubelet archives.
-	rootfsDiff = "rootfs-diff.tar"
-)
-
-// peKnown is every pagemap entry flag CRIU writes (checkpoint.Page*);
-// VMA status bits are checkpoint.VMA*.
+// peKnown is every pagemap entry flag CRIU writes (checkpoint.Page*).
 const peKnown = checkpoint.PageParent | checkpoint.PageLazy | checkpoint.PagePresent
 
 // mmap flags.
@@ -38,4 +20,6 @@ const (
 	// maxSegments bounds the index of one address space (a hostile
 	// pagemap of millions of one-page runs still fits in memory).
 	maxSegments = 1 << 22
+	// maxSpaceErrors bounds the problems kept for one address space.
+	maxSpaceErrors = 256
 )

@@ -57,7 +57,7 @@ func FuzzSpaceBuilder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pmImg, spec []byte) {
 		src := memSource{"pagemap-1.img": pmImg, "pages-1.img": make([]byte, 16*pageSize), "pages-2.img": make([]byte, 3*pageSize),
 			"pagemap-shmem-7.img": pmImg}
-		lv := newLevel(src, ".")
+		lv := newLevel(checkpoint.NewImageDir(src, "."))
 		pm, _ := lv.pagemap(1)
 		if pm == nil {
 			pm = &checkpoint.Pagemap{}
@@ -72,8 +72,7 @@ func FuzzSpaceBuilder(f *testing.F) {
 			vmas = append(vmas, Mapping{Start: start, End: start + n*pageSize, Status: st, Shmid: 7, Pgoff: uint64(spec[i+3]) * pageSize, Path: "/f"})
 		}
 		sort.Slice(vmas, func(i, j int) bool { return vmas[i].Start < vmas[j].Start })
-		r := &Reader{CP: &checkpoint.Checkpoint{}, src: src, dir: ".", top: lv, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{},
-			memfdShmid: map[uint32]uint64{}, memfdErr: fs.ErrNotExist}
+		r := &Reader{CP: &checkpoint.Checkpoint{}, top: lv, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{}}
 		s := &Space{PID: 1}
 		b := &builder{r: r, s: s}
 		b.build(vmas, pm, lv)
@@ -131,11 +130,11 @@ func FuzzSearchWindow(f *testing.F) {
 		if split < len(data) {
 			s.segs = append(s.segs, seg{start: 0x1000 + uint64(split), end: 0x1000 + uint64(len(data)), prov: Dumped, r: ra, off: int64(split)})
 		}
-		ctx := int(cut % 7)
-		opt := &SearchOptions{ChunkSize: int(chunk), Context: ctx}
+		cw := int(cut % 7)
+		opt := &SearchOptions{ChunkSize: int(chunk), Context: cw}
 		checkCtx := func(h Hit) {
 			a := int(h.Address - 0x1000)
-			cs, ce := max(0, a-ctx), min(len(data), a+h.Length+ctx)
+			cs, ce := max(0, a-cw), min(len(data), a+h.Length+cw)
 			if h.ContextStart != 0x1000+uint64(cs) || !bytes.Equal(h.Context, data[cs:ce]) {
 				t.Fatalf("hit at %d: context %q at %x, want %q", a, h.Context, h.ContextStart, data[cs:ce])
 			}
@@ -147,7 +146,7 @@ func FuzzSearchWindow(f *testing.F) {
 			}
 		}
 		var got []uint64
-		for h, err := range s.Search(Bytes(lit), opt) {
+		for h, err := range s.Search(ctx, Bytes(lit), opt) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +164,7 @@ func FuzzSearchWindow(f *testing.F) {
 			want = append(want, 0x1000+uint64(m[0]))
 		}
 		got = got[:0]
-		for h, err := range s.Search(pat, opt) {
+		for h, err := range s.Search(ctx, pat, opt) {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,12 +1,11 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -20,7 +19,7 @@ import (
 // not known.
 type FileOpener func(path string) (evidence.File, error)
 
-// Options tune Open.
+// Options tune Open and OpenPath. Nil means the defaults.
 type Options struct {
 	// Files fills unmodified file-backed pages from the container's own
 	// filesystem (the lead wires the node's merged overlay view here). It
@@ -35,41 +34,41 @@ type Options struct {
 	// out of the evidence source when the source is a host directory (the
 	// usual case of a CRIU images dir opened on its own, whose parent is a
 	// sibling directory "../pre-dump"). Only relative links are followed.
+	// OpenPath sets it.
 	ParentOutside bool
+	// NoPageData tells OpenPath that the caller reads mappings and
+	// provenance only, never the bytes of dumped pages: a compressed
+	// archive then keeps (spills) no pages image, and the tasks' command
+	// lines are not read. Reads of dumped bytes fail.
+	NoPageData bool
+	// TempDir is where OpenPath spills what a compressed archive keeps
+	// (default os.TempDir()).
+	TempDir string
 }
 
-// Reader gives the address spaces of a checkpoint's processes. It keeps
-// the pages images it opened; Close it (the Checkpoint stays the caller's).
+// Reader gives the address spaces of a checkpoint's processes. It caches
+// the images it opened (pagemaps, pages, parents, mapped files) and is not
+// safe for concurrent use; the Spaces it builds are (see Space). Close it
+// (a Checkpoint given to Open stays the caller's).
 type Reader struct {
 	CP  *checkpoint.Checkpoint
-	src evidence.Source
-	dir string
 	opt Options
 
 	top     *level   // the checkpoint's own images
 	parents []*level // parents[i] is the i+1th ancestor
 	parErr  error
 
-	shmem      map[uint64]*shmemObj
-	memfdShmid map[uint32]uint64 // memfd file id -> shmid
-	memfdErr   error
+	shmem map[uint64]*shmemObj
+	files map[string]*fileBacking
 
-	diff     *evidence.Archive
-	diffFile evidence.File
-	diffDone bool
-
-	files   map[string]*fileBacking
 	closers []io.Closer
 }
 
 // level is one directory of images of the dump chain.
 type level struct {
-	stream bool // pages images not kept by a compressed archive are streamed
-	src    evidence.Source
-	dir    string
-	label  string
-	pms    map[uint32]*pmIndex
-	pages  map[uint32]*pagesFile
+	dir   *checkpoint.ImageDir
+	pms   map[uint32]*pmIndex
+	pages map[uint32]*pagesFile
 }
 
 type pmIndex struct {
@@ -79,11 +78,11 @@ type pmIndex struct {
 
 type pagesFile struct {
 	f      evidence.File
-	stream *streamPages // the pages are read from the archive's stream
+	stream *streamPages // not kept by a compressed archive: only in its stream
 	size   int64
 	name   string
+	img    *checkpoint.PagesImage
 	err    error
-	check  bool
 }
 
 // ra is what the ranges of this pages image read from.
@@ -104,33 +103,40 @@ type fileBacking struct {
 }
 
 // Open prepares cp's memory for reading. The pages of compressed archives
-// need cp opened with checkpoint.Options{Pages: true} (OpenFile does it).
+// need cp opened with checkpoint.Options{Pages: true} (OpenPath does it);
+// without them the mappings and provenance are still given, but dumped
+// bytes cannot be read.
 func Open(cp *checkpoint.Checkpoint, opt *Options) (*Reader, error) {
-	src, dir := cp.ImagesSource()
-	if src == nil {
-		return nil, errors.New("memory: checkpoint has no images source")
+	if cp.Images() == nil {
+		return nil, errors.New("memory: checkpoint has no images")
 	}
-	r := &Reader{CP: cp, src: src, dir: dir, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{}}
+	r := &Reader{CP: cp, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{}}
 	if opt != nil {
 		r.opt = *opt
 	}
-	r.top = newLevel(src, dir)
+	r.top = newLevel(cp.Images())
 	return r, nil
 }
 
-// OpenFile opens a checkpoint archive or images directory on the host
-// (checkpoint.OpenFile with the pages kept) and its memory; parents of a
-// host images directory may be siblings of it. Close the Reader to close
-// both.
-func OpenFile(hostPath string, opt *Options) (*Reader, error) {
-	cp, err := checkpoint.OpenFile(hostPath, &checkpoint.Options{Pages: true})
-	if err != nil {
-		return nil, err
-	}
-	o := Options{ParentOutside: true}
+// OpenPath opens a checkpoint archive or images directory on the host
+// (checkpoint.OpenPath, with the pages kept unless Options.NoPageData) and
+// its memory; parents of a host images directory may be siblings of it.
+// Close the Reader to close both. It stops with ctx.Err() when ctx is
+// cancelled.
+func OpenPath(ctx context.Context, hostPath string, opt *Options) (*Reader, error) {
+	var o Options
 	if opt != nil {
 		o = *opt
-		o.ParentOutside = true
+	}
+	o.ParentOutside = true
+	copt := &checkpoint.Options{Pages: !o.NoPageData, TempDir: o.TempDir}
+	if o.NoPageData {
+		// Nor command lines: they would need a pass over the pages.
+		copt.Skip = checkpoint.PartCmdlines
+	}
+	cp, err := checkpoint.OpenPath(ctx, hostPath, copt)
+	if err != nil {
+		return nil, err
 	}
 	r, err := Open(cp, &o)
 	if err != nil {
@@ -141,39 +147,27 @@ func OpenFile(hostPath string, opt *Options) (*Reader, error) {
 	return r, nil
 }
 
-func newLevel(src evidence.Source, dir string) *level {
-	return &level{src: src, dir: dir, label: src.String() + ":" + dir, pms: map[uint32]*pmIndex{}, pages: map[uint32]*pagesFile{}}
+func newLevel(dir *checkpoint.ImageDir) *level {
+	return &level{dir: dir, pms: map[uint32]*pmIndex{}, pages: map[uint32]*pagesFile{}}
 }
-
-func (lv *level) path(name string) string {
-	if lv.dir == "" || lv.dir == "." {
-		return name
-	}
-	return path.Join(lv.dir, name)
-}
-
-func (lv *level) name(name string) string { return lv.src.String() + ":" + lv.path(name) }
 
 // Close releases the files the Reader opened.
 func (r *Reader) Close() error {
 	var errs []error
-	for _, pl := range append([]*level{r.top}, r.parents...) {
-		for _, p := range pl.pages {
+	for _, lv := range append([]*level{r.top}, r.parents...) {
+		for _, p := range lv.pages {
 			if p.f != nil {
 				errs = append(errs, p.f.Close())
 			}
 		}
 	}
+	for _, lv := range r.parents {
+		errs = append(errs, lv.dir.Close())
+	}
 	for _, fb := range r.files {
 		if fb.f != nil {
 			errs = append(errs, fb.f.Close())
 		}
-	}
-	if r.diff != nil {
-		errs = append(errs, r.diff.Close())
-	}
-	if r.diffFile != nil {
-		errs = append(errs, r.diffFile.Close())
 	}
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		errs = append(errs, r.closers[i].Close())
@@ -187,59 +181,37 @@ func (lv *level) pagemap(pid uint32) (*checkpoint.Pagemap, error) {
 	if ix, ok := lv.pms[pid]; ok {
 		return ix.pm, ix.err
 	}
-	pm, err := decodePagemapFile(lv, fmt.Sprintf(imgPagemapFmt, pid))
-	if pm != nil {
-		pm.PID = pid
-	}
+	pm, err := sorted(lv.dir.Pagemap(pid))
 	lv.pms[pid] = &pmIndex{pm, err}
 	return pm, err
 }
 
-func decodePagemapFile(lv *level, name string) (*checkpoint.Pagemap, error) {
-	f, err := lv.src.Open(lv.path(name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ir, err := checkpoint.NewImageReader(f, f.Size(), lv.name(name))
-	if err != nil {
-		return nil, err
-	}
-	pm, err := checkpoint.DecodePagemap(ir)
+// sorted orders the runs of a decoded pagemap by address and cuts
+// overlaps (CRIU writes them sorted and disjoint; a hostile image may
+// not), keeping the earlier run's pages.
+func sorted(pm *checkpoint.Pagemap, err error) (*checkpoint.Pagemap, error) {
 	if pm == nil {
 		return nil, err
 	}
-	if err2 := sortEntries(pm, lv.name(name)); err == nil {
-		err = err2
-	}
-	return pm, err
-}
-
-// sortEntries orders the runs by address and cuts overlaps (CRIU writes
-// them sorted and disjoint; a hostile image may not), keeping the earlier
-// run's pages.
-func sortEntries(pm *checkpoint.Pagemap, label string) error {
 	e := pm.Entries
-	sorted := sort.SliceIsSorted(e, func(i, j int) bool { return e[i].Vaddr < e[j].Vaddr })
-	if !sorted {
+	isSorted := sort.SliceIsSorted(e, func(i, j int) bool { return e[i].Vaddr < e[j].Vaddr })
+	errs := []error{err}
+	if !isSorted {
 		sort.SliceStable(e, func(i, j int) bool { return e[i].Vaddr < e[j].Vaddr })
-	}
-	var errs []error
-	if !sorted {
-		errs = append(errs, &evidence.FormatError{File: label, Offset: -1, Msg: "pagemap runs out of address order (sorted)"})
+		errs = append(errs, &evidence.FormatError{File: pm.Image, Offset: -1, Msg: "pagemap runs out of address order (sorted)"})
 	}
 	overlap := false
 	out := e[:0]
 	var prevEnd uint64
-	for i, x := range e {
+	for _, x := range e {
 		if x.NrPages == 0 {
 			continue
 		}
 		end := runEnd(x)
-		if i > 0 && len(out) > 0 && x.Vaddr < prevEnd {
+		if len(out) > 0 && x.Vaddr < prevEnd {
 			if !overlap {
 				overlap = true
-				errs = append(errs, &evidence.FormatError{File: label, Offset: -1, Msg: fmt.Sprintf("pagemap runs overlap at 0x%x; the later run is cut", x.Vaddr)})
+				errs = append(errs, &evidence.FormatError{File: pm.Image, Offset: -1, Msg: fmt.Sprintf("pagemap runs overlap at 0x%x; the later run is cut", x.Vaddr)})
 			}
 			if end <= prevEnd {
 				continue
@@ -255,7 +227,7 @@ func sortEntries(pm *checkpoint.Pagemap, label string) error {
 		prevEnd = end
 	}
 	pm.Entries = out
-	return errors.Join(errs...)
+	return pm, errors.Join(errs...)
 }
 
 // runEnd is the end address of a run, saturated at the top of the space.
@@ -268,42 +240,23 @@ func runEnd(e checkpoint.PagemapEntry) uint64 {
 }
 
 // pagesImage opens pages-<id>.img of a level once and checks that it holds
-// what the pagemap says: a shorter file is a truncated image, or one whose
-// pages were compressed, which this package does not read.
+// what the pagemap says (checkpoint.PagesImage.Check).
 func (lv *level) pagesImage(id uint32, need int64) *pagesFile {
 	p := lv.pages[id]
 	if p == nil {
-		name := fmt.Sprintf(imgPagesFmt, id)
-		p = &pagesFile{name: lv.name(name)}
-		f, err := lv.src.Open(lv.path(name))
-		switch {
-		case err == nil:
-			p.f, p.size = f, f.Size()
-		case lv.stream && errors.Is(err, evidence.ErrNotRetained):
-			if st, err := lv.src.Lstat(lv.path(name)); err == nil {
-				p.stream, p.size = &streamPages{member: lv.path(name), name: p.name}, st.Size
-			} else {
-				p.err = err
-			}
-		default:
+		p = &pagesFile{}
+		if img, err := lv.dir.Pages(id); err != nil {
 			p.err = err
+		} else {
+			p.img, p.name, p.size, p.f = img, img.Name, img.Size, img.File
+			if img.File == nil {
+				p.stream = &streamPages{member: img.Member, name: img.Name}
+			}
 		}
 		lv.pages[id] = p
 	}
-	if p.err == nil && need > p.size && !p.check {
-		p.check = true
-		kind := "truncated"
-		if p.f == nil {
-			// streamed: the magic is not at hand
-		} else if c := evidence.DetectCompression(p.f); c != evidence.CompressionNone {
-			kind = fmt.Sprintf("compressed (%v): compressed pages images are not supported", c)
-		} else if p.size > 4 {
-			var m [4]byte
-			if _, err := p.f.ReadAt(m[:], 0); err == nil && string(m[:]) == "\x04\x22\x4d\x18" {
-				kind = "compressed (lz4): compressed pages images are not supported"
-			}
-		}
-		p.err = &evidence.FormatError{File: p.name, Offset: p.size, Msg: fmt.Sprintf("holds %d bytes but the pagemap needs %d: %s", p.size, need, kind)}
+	if p.err == nil {
+		p.err = p.img.Check(need)
 	}
 	return p
 }
@@ -332,57 +285,14 @@ func (r *Reader) parent(depth int) (*level, error) {
 		if n := len(r.parents); n > 0 {
 			child = r.parents[n-1]
 		}
-		lv, err := r.openParent(child)
+		dir, err := child.dir.Parent(r.opt.ParentOutside)
 		if err != nil {
 			r.parErr = err
 			return nil, err
 		}
-		r.parents = append(r.parents, lv)
+		r.parents = append(r.parents, newLevel(dir))
 	}
 	return r.parents[depth-1], nil
-}
-
-func (r *Reader) openParent(child *level) (*level, error) {
-	link := child.path(parentLink)
-	st, err := child.src.Lstat(link)
-	if err != nil {
-		return nil, fmt.Errorf("%s: no parent images: %w", child.name(parentLink), err)
-	}
-	if st.Mode.IsDir() {
-		return newLevel(child.src, link), nil
-	}
-	if st.Mode&fs.ModeSymlink == 0 {
-		return nil, fmt.Errorf("%s: not a directory or link", child.name(parentLink))
-	}
-	target, err := child.src.Readlink(link)
-	if err != nil {
-		return nil, err
-	}
-	lexical := path.Join(child.dir, target)
-	if !strings.HasPrefix(target, "/") && lexical != ".." && !strings.HasPrefix(lexical, "../") {
-		res, err := evidence.Resolve(child.src, link, true)
-		if err != nil {
-			return nil, err
-		}
-		if st, err := child.src.Lstat(res); err != nil || !st.Mode.IsDir() {
-			return nil, fmt.Errorf("%s -> %s: parent images not in the evidence", child.name(parentLink), target)
-		}
-		return newLevel(child.src, res), nil
-	}
-	hp, ok := child.src.(evidence.HostPather)
-	if !r.opt.ParentOutside || !ok || strings.HasPrefix(target, "/") {
-		return nil, fmt.Errorf("%s -> %s: parent images outside the evidence", child.name(parentLink), target)
-	}
-	base, err := hp.HostPath(child.dir)
-	if err != nil {
-		return nil, err
-	}
-	d, err := evidence.OpenDir(filepath.Join(base, filepath.FromSlash(target)))
-	if err != nil {
-		return nil, fmt.Errorf("%s -> %s: %w", child.name(parentLink), target, err)
-	}
-	r.closers = append(r.closers, d)
-	return newLevel(d, "."), nil
 }
 
 // file opens (once) a file of the container's filesystem for file-backed
@@ -401,21 +311,23 @@ func (r *Reader) file(p string) *fileBacking {
 		fb.err = err
 		return fb
 	}
-	if d := r.rootfsDiff(); d != nil {
-		if res, err := evidence.Resolve(d, name, true); err == nil {
-			if f, err := d.Open(res); err == nil {
-				fb.f, fb.size, fb.err = f, f.Size(), nil
-				return fb
+	if !r.opt.NoRootfsDiff {
+		if d, err := r.CP.RootfsDiffSource(); err == nil {
+			if res, err := evidence.Resolve(d, name, true); err == nil {
+				if f, err := d.Open(res); err == nil {
+					fb.f, fb.size, fb.err = f, f.Size(), nil
+					return fb
+				}
 			}
 		}
 	}
 	if r.opt.Files != nil {
-		if f, err := r.opt.Files(p); err == nil {
+		f, err := r.opt.Files(p)
+		if err == nil {
 			fb.f, fb.size, fb.err = f, f.Size(), nil
 			return fb
-		} else {
-			fb.err = err
 		}
+		fb.err = err
 	}
 	if r.opt.FS != nil {
 		if f, err := r.opt.FS.Open(name); err == nil {
@@ -450,32 +362,4 @@ func (f *fsFile) Size() int64 {
 		return 0
 	}
 	return st.Size()
-}
-
-// rootfsDiff indexes the checkpoint's rootfs-diff.tar (Podman, CRI-O,
-// kubelet) in place, once.
-func (r *Reader) rootfsDiff() *evidence.Archive {
-	if r.diffDone {
-		return r.diff
-	}
-	r.diffDone = true
-	if r.opt.NoRootfsDiff {
-		return nil
-	}
-	top := "."
-	if r.dir != "." && r.dir != "" {
-		top = path.Dir(r.dir)
-	}
-	name := path.Join(top, rootfsDiff)
-	f, err := r.src.Open(name)
-	if err != nil {
-		return nil
-	}
-	a, err := evidence.NewArchive(f, f.Size(), r.src.String()+":"+name, &evidence.ArchiveOptions{})
-	if err != nil {
-		f.Close()
-		return nil
-	}
-	r.diff, r.diffFile = a, f
-	return a
 }

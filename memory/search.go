@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,6 +84,10 @@ func (p *Pattern) overlap() int {
 	return len(p.lit) - 1
 }
 
+var errEmptyPattern = errors.New("empty pattern")
+
+func (p *Pattern) empty() bool { return p == nil || (p.re == nil && len(p.lit) == 0) }
+
 // SearchOptions tune Search.
 type SearchOptions struct {
 	PIDs []uint32 // nil: every task of the pstree
@@ -127,19 +132,16 @@ type Hit struct {
 
 // Search looks for pat in the memory of the checkpoint's tasks, in pstree
 // order and address order. An error for one task is yielded and the
-// search goes on with the next.
-func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
+// search goes on with the next; a cancelled ctx ends it with ctx.Err().
+// Large address spaces are searched on several goroutines (literal
+// patterns), with the hits still in order.
+func (r *Reader) Search(ctx context.Context, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 	return func(yield func(Hit, error) bool) {
-		var pids []uint32
-		if opt != nil && opt.PIDs != nil {
-			pids = opt.PIDs
-		} else {
-			for _, p := range r.CP.Processes {
-				pids = append(pids, p.PID)
+		for _, pid := range r.pids(opt) {
+			if err := ctx.Err(); err != nil {
+				yield(Hit{}, err)
+				return
 			}
-		}
-		var w *window // one buffer for every task
-		for _, pid := range pids {
 			s, err := r.Space(pid)
 			if err != nil {
 				if !yield(Hit{PID: pid}, err) {
@@ -147,10 +149,7 @@ func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 				}
 				continue
 			}
-			if w == nil && pat != nil && (pat.re != nil || len(pat.lit) > 0) {
-				w = newWindow(pat, opt)
-			}
-			for h, err := range s.search(pat, opt, w) {
+			for h, err := range s.Search(ctx, pat, opt) {
 				if !yield(h, err) {
 					return
 				}
@@ -159,8 +158,22 @@ func Search(r *Reader, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 	}
 }
 
+// pids are the tasks a search covers: SearchOptions.PIDs, else every task
+// of the pstree.
+func (r *Reader) pids(opt *SearchOptions) []uint32 {
+	if opt != nil && opt.PIDs != nil {
+		return opt.PIDs
+	}
+	pids := make([]uint32, 0, len(r.CP.Processes))
+	for _, p := range r.CP.Processes {
+		pids = append(pids, p.PID)
+	}
+	return pids
+}
+
 // spans lists the maximal address-contiguous runs of ranges whose
-// provenance is in provs.
+// provenance is in provs (ranges only in a compressed archive's stream
+// left out).
 func (s *Space) spans(provs map[Provenance]bool) []Range {
 	var out []Range
 	for _, g := range s.segs {
@@ -176,31 +189,31 @@ func (s *Space) spans(provs map[Provenance]bool) []Range {
 	return out
 }
 
-// Search looks for pat in this address space.
-func (s *Space) Search(pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
-	return s.search(pat, opt, nil)
-}
-
-func (s *Space) search(pat *Pattern, opt *SearchOptions, w *window) iter.Seq2[Hit, error] {
+// Search looks for pat in this address space, in address order. A
+// cancelled ctx ends it with ctx.Err().
+func (s *Space) Search(ctx context.Context, pat *Pattern, opt *SearchOptions) iter.Seq2[Hit, error] {
 	return func(yield func(Hit, error) bool) {
-		if pat == nil || (pat.re == nil && len(pat.lit) == 0) {
-			yield(Hit{PID: s.PID}, errors.New("empty pattern"))
+		if pat.empty() {
+			yield(Hit{PID: s.PID}, errEmptyPattern)
 			return
 		}
-		if w == nil {
-			w = newWindow(pat, opt)
-		}
-		for _, sp := range s.spans(opt.provs()) {
-			stop := w.scan(sp, s.Read, func(a uint64, n int, cs uint64, ctx []byte) bool {
-				return yield(s.hit(a, n, cs, ctx), nil)
-			}, func(err error) bool {
-				return yield(Hit{PID: s.PID, Comm: s.Comm}, err)
-			})
-			if stop {
-				return
-			}
-		}
+		sc := &spaceScan{ctx: ctx, s: s, w: newWindow(pat, opt), yield: yield}
+		sc.run(s.spans(opt.provs()))
 	}
+}
+
+// scanSeq runs the window over one span, read by read, from its start;
+// hits starting below skip were reported already. It returns true when the
+// caller stopped (or ctx was cancelled).
+func (sc *spaceScan) scanSeq(sp Range, skip uint64) bool {
+	s := sc.s
+	read := func(p []byte, a uint64) (int, error) {
+		if err := sc.ctx.Err(); err != nil {
+			return 0, err
+		}
+		return s.Read(p, a)
+	}
+	return sc.w.scan(sp, read, sc.hitOf(skip), sc.failOf())
 }
 
 // window is the sliding window of a search: each read appends a chunk to

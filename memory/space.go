@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"sort"
 
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/evidence"
 )
 
 // Provenance says where the bytes of a range come from. Only "dumped" and
@@ -85,12 +86,14 @@ type seg struct {
 }
 
 // Space is one process's address space, read by virtual address. Only the
-// pagemaps are indexed; bytes are read from the images when asked.
+// pagemaps are indexed; bytes are read from the images when asked. Once
+// built it is not changed: its methods (Read, Regions, Search, Strings,
+// Dump, …) may be called from several goroutines at once.
 type Space struct {
 	PID      uint32              `json:"pid"`
 	Comm     string              `json:"comm"`
 	Mappings []Mapping           `json:"mappings"`
-	Errors   []string            `json:"errors,omitempty"`
+	Errors   []evidence.Warning  `json:"errors,omitempty"` // problems of the images, each once
 	Process  *checkpoint.Process `json:"-"`
 
 	segs []seg
@@ -128,7 +131,7 @@ func (r *Reader) Space(pid uint32) (*Space, error) {
 	b := &builder{r: r, s: s}
 	pm, err := r.top.pagemap(pid)
 	if err != nil {
-		s.Errors = append(s.Errors, err.Error())
+		s.Errors = append(s.Errors, evidence.WarningOf(err))
 		if pm == nil {
 			pm = &checkpoint.Pagemap{PID: pid}
 		}
@@ -137,19 +140,11 @@ func (r *Reader) Space(pid uint32) (*Space, error) {
 	return s, nil
 }
 
-// vmas pairs package checkpoint's VMAs with the raw entries of
-// mm-<pid>.img, which give the shmid of shared mappings.
+// vmas are the task's mappings, sorted by address.
 func (r *Reader) vmas(p *checkpoint.Process) ([]Mapping, error) {
 	out := make([]Mapping, 0, len(p.VMAs))
-	var raw []*vma.VmaEntry
-	if ir, c, err := r.CP.Image(fmt.Sprintf(imgMMFmt, p.PID)); err == nil {
-		if e, err := checkpoint.DecodeMM(ir); err == nil {
-			raw = e.GetVmas()
-		}
-		c.Close()
-	}
-	for i, v := range p.VMAs {
-		m := Mapping{Start: v.Start, End: v.End, Pgoff: v.Pgoff, Perms: v.Perms, Prot: v.Prot, Flags: v.Flags, Status: v.Status, Kind: v.Kind, Path: v.File}
+	for _, v := range p.VMAs {
+		m := Mapping{Start: v.Start, End: v.End, Pgoff: v.Pgoff, Perms: v.Perms, Prot: v.Prot, Flags: v.Flags, Status: v.Status, Kind: v.Kind, Path: v.File, Shmid: v.Shmid}
 		if m.Kind == "" {
 			m.Kind = "anon"
 		}
@@ -161,8 +156,6 @@ func (r *Reader) vmas(p *checkpoint.Process) ([]Mapping, error) {
 		}
 		if v.Status&(checkpoint.VMAFilePrivate|checkpoint.VMAFileShared|checkpoint.VMAAreaMemfd) != 0 {
 			m.Shmid = uint64(v.FileID)
-		} else if i < len(raw) && raw[i].GetStart() == v.Start && raw[i].GetEnd() == v.End {
-			m.Shmid = raw[i].GetShmid()
 		}
 		out = append(out, m)
 	}
@@ -177,16 +170,23 @@ type builder struct {
 	err map[string]bool
 }
 
-func (b *builder) errorf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+// warn records a problem of the space, each once.
+func (b *builder) warn(w evidence.Warning) {
+	msg := w.String()
 	if b.err == nil {
 		b.err = map[string]bool{}
 	}
-	if !b.err[msg] && len(b.s.Errors) < 256 {
+	if !b.err[msg] && len(b.s.Errors) < maxSpaceErrors {
 		b.err[msg] = true
-		b.s.Errors = append(b.s.Errors, msg)
+		b.s.Errors = append(b.s.Errors, w)
 	}
 }
+
+func (b *builder) errorf(format string, args ...any) {
+	b.warn(evidence.Warning{Offset: -1, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (b *builder) fail(err error) { b.warn(evidence.WarningOf(err)) }
 
 func (b *builder) add(sg seg) {
 	if sg.end <= sg.start {
@@ -228,7 +228,7 @@ func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
 	if need := need(pm); need > 0 {
 		pages = lv.pagesImage(pm.PagesID, need)
 		if pages.err != nil {
-			b.errorf("%v", pages.err)
+			b.fail(pages.err)
 		}
 	}
 	j := 0
@@ -264,25 +264,52 @@ func (b *builder) build(vmas []Mapping, pm *checkpoint.Pagemap, lv *level) {
 
 func pagesOf(a, e uint64) uint64 { return (e - a + pageSize - 1) / pageSize }
 
-// entry adds [a,e) of pagemap run x.
+// runsIn yields the runs of a sorted, disjoint pagemap that overlap
+// [a,e), with the part of each inside it.
+func runsIn(ents []checkpoint.PagemapEntry, a, e uint64) iter.Seq2[checkpoint.PagemapEntry, Range] {
+	return func(yield func(checkpoint.PagemapEntry, Range) bool) {
+		k := sort.Search(len(ents), func(i int) bool { return runEnd(ents[i]) > a })
+		for ; k < len(ents) && ents[k].Vaddr < e; k++ {
+			x := ents[k]
+			if !yield(x, Range{Start: max(x.Vaddr, a), End: min(runEnd(x), e)}) {
+				return
+			}
+		}
+	}
+}
+
+// entry adds [a,e) of pagemap run x of the task's own pagemap.
 func (b *builder) entry(v *Mapping, x checkpoint.PagemapEntry, a, e uint64, pages *pagesFile) {
-	switch {
-	case x.Flags&^peKnown != 0:
+	if x.Flags&^peKnown != 0 {
 		b.errorf("pagemap run at 0x%x has flags 0x%x: unknown page encoding (compressed?) not supported", x.Vaddr, x.Flags)
-		v.Pages.Absent += pagesOf(a, e)
+	}
+	b.run(x.Flags, a, e, pages, x.Offset+int64(a-x.Vaddr), Dumped, &v.Pages, func(a, e uint64) { b.fromParent(1, a, e) })
+}
+
+// run adds [a,e) of a pagemap run with these flags: present pages are at
+// off in pages and have provenance prov; parent resolves PE_PARENT pages.
+// counts, when not nil, counts the pages.
+func (b *builder) run(flags uint32, a, e uint64, pages *pagesFile, off int64, prov Provenance, counts *PageCounts, parent func(a, e uint64)) {
+	var c PageCounts
+	if counts == nil {
+		counts = &c
+	}
+	n := pagesOf(a, e)
+	switch {
+	case flags&^peKnown != 0:
+		counts.Absent += n
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonFlags})
-	case x.Flags&checkpoint.PagePresent != 0:
-		v.Pages.Dumped += pagesOf(a, e)
-		off := x.Offset + int64(a-x.Vaddr)
-		b.present(pages, a, e, off, Dumped)
-	case x.Flags&checkpoint.PageParent != 0:
-		v.Pages.Parent += pagesOf(a, e)
-		b.fromParent(1, a, e)
-	case x.Flags&checkpoint.PageLazy != 0:
-		v.Pages.Lazy += pagesOf(a, e)
+	case flags&checkpoint.PagePresent != 0:
+		counts.Dumped += n
+		b.present(pages, a, e, off, prov)
+	case flags&checkpoint.PageParent != 0:
+		counts.Parent += n
+		parent(a, e)
+	case flags&checkpoint.PageLazy != 0:
+		counts.Lazy += n
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonLazy})
 	default:
-		v.Pages.Absent += pagesOf(a, e)
+		counts.Absent += n
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoData})
 	}
 }
@@ -309,13 +336,13 @@ func (b *builder) present(p *pagesFile, a, e uint64, off int64, prov Provenance)
 func (b *builder) fromParent(depth int, a, e uint64) {
 	lv, err := b.r.parent(depth)
 	if err != nil {
-		b.errorf("%v", err)
+		b.fail(err)
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoParent})
 		return
 	}
 	pm, err := lv.pagemap(b.s.PID)
 	if err != nil {
-		b.errorf("%v", err)
+		b.fail(err)
 		if pm == nil {
 			b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoParent})
 			return
@@ -325,31 +352,19 @@ func (b *builder) fromParent(depth int, a, e uint64) {
 	if n := need(pm); n > 0 {
 		pages = lv.pagesImage(pm.PagesID, n)
 		if pages.err != nil {
-			b.errorf("%v", pages.err)
+			b.fail(pages.err)
 		}
 	}
-	ents := pm.Entries
-	k := sort.Search(len(ents), func(i int) bool { return runEnd(ents[i]) > a })
 	pos := a
-	for ; k < len(ents) && ents[k].Vaddr < e; k++ {
-		x := ents[k]
-		xs, xe := max(x.Vaddr, a), min(runEnd(x), e)
+	for x, in := range runsIn(pm.Entries, a, e) {
+		xs, xe := in.Start, in.End
 		if xs > pos {
 			b.add(seg{start: pos, end: xs, prov: NotCaptured, reason: ReasonNoParent})
 		}
-		switch {
-		case x.Flags&^peKnown != 0:
-			b.errorf("%s: pagemap run at 0x%x has flags 0x%x: not supported", lv.label, x.Vaddr, x.Flags)
-			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonFlags})
-		case x.Flags&checkpoint.PagePresent != 0:
-			b.present(pages, xs, xe, x.Offset+int64(xs-x.Vaddr), Parent)
-		case x.Flags&checkpoint.PageParent != 0:
-			b.fromParent(depth+1, xs, xe)
-		case x.Flags&checkpoint.PageLazy != 0:
-			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonLazy})
-		default:
-			b.add(seg{start: xs, end: xe, prov: NotCaptured, reason: ReasonNoData})
+		if x.Flags&^peKnown != 0 {
+			b.errorf("%s: pagemap run at 0x%x has flags 0x%x: not supported", lv.dir, x.Vaddr, x.Flags)
 		}
+		b.run(x.Flags, xs, xe, pages, x.Offset+int64(xs-x.Vaddr), Parent, nil, func(a, e uint64) { b.fromParent(depth+1, a, e) })
 		pos = xe
 	}
 	if pos < e {

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"iter"
 )
 
@@ -26,8 +27,13 @@ func printable(c byte) bool { return c >= 0x20 && c < 0x7f || c == '\t' }
 
 // Strings lists the printable ASCII (0x20-0x7e and tab) or UTF-16LE
 // (the same characters, each followed by a zero byte) runs of at least
-// Min characters, streaming over the readable ranges of the space.
-func (s *Space) Strings(opt StringsOptions) iter.Seq2[Text, error] {
+// Min characters, streaming over the readable ranges of the space. A
+// cancelled ctx ends it with ctx.Err().
+func (s *Space) Strings(ctx context.Context, o *StringsOptions) iter.Seq2[Text, error] {
+	var opt StringsOptions
+	if o != nil {
+		opt = *o
+	}
 	if opt.Min <= 0 {
 		opt.Min = 6
 	}
@@ -73,6 +79,10 @@ func (s *Space) Strings(opt StringsOptions) iter.Seq2[Text, error] {
 				var odd byte // a byte carried across chunks (UTF-16)
 				haveOdd := false
 				for pos := sp.Start + phase; pos < sp.End; {
+					if err := ctx.Err(); err != nil {
+						yield(Text{}, err)
+						return
+					}
 					n := int(min(uint64(len(buf)), sp.End-pos))
 					k, err := s.Read(buf[:n], pos)
 					data := buf[:k]

@@ -219,7 +219,7 @@ func checkChain(t *testing.T, r *Reader) {
 	// A match spanning two runs of two adjacent VMAs, with tiny windows.
 	for _, cs := range []int{64, 4096, 1 << 20} {
 		var hits []Hit
-		for h, err := range s.Search(String("SPANNING-SECRET"), &SearchOptions{ChunkSize: cs, Context: 4}) {
+		for h, err := range s.Search(ctx, String("SPANNING-SECRET"), &SearchOptions{ChunkSize: cs, Context: 4}) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +232,7 @@ func checkChain(t *testing.T, r *Reader) {
 	}
 	// Parent bytes are searched and tagged.
 	var hits []Hit
-	for h, err := range s.Search(String("pg"), nil) {
+	for h, err := range s.Search(ctx, String("pg"), nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func checkChain(t *testing.T, r *Reader) {
 	}
 	// Zero fill only when asked.
 	var zeros int
-	for _, err := range s.Search(Bytes([]byte{0, 0, 0, 0}), &SearchOptions{Provenances: []Provenance{Zero}}) {
+	for _, err := range s.Search(ctx, Bytes([]byte{0, 0, 0, 0}), &SearchOptions{Provenances: []Provenance{Zero}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func checkChain(t *testing.T, r *Reader) {
 
 func TestParentChainHostDir(t *testing.T) {
 	root := chain(t)
-	r, err := OpenFile(filepath.Join(root, "dump"), nil)
+	r, err := OpenPath(ctx, filepath.Join(root, "dump"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestParentChainInsideEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	cp, err := checkpoint.Open(src, "dump", nil)
+	cp, err := checkpoint.Open(ctx, src, "dump", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestParentChainInsideEvidence(t *testing.T) {
 	// outside the evidence: those pages are not captured, with a reason.
 	sub, _ := evidence.OpenDir(filepath.Join(root, "dump"))
 	defer sub.Close()
-	cp2, err := checkpoint.Open(sub, "", nil)
+	cp2, err := checkpoint.Open(ctx, sub, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,13 +304,13 @@ func TestCompressedPages(t *testing.T) {
 	task(t, dir, 1, []tvma{{start: 0x10000, end: 0x12000, flags: 0x22, status: stAnon}})
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, checkpoint.PagePresent, false}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), []byte("\x28\xb5\x2f\xfd compressed"), 0o644)
-	r, err := OpenFile(dir, nil)
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	s, _ := r.Space(1)
-	if len(s.Errors) != 1 || !bytes.Contains([]byte(s.Errors[0]), []byte("compressed (zstd): compressed pages images are not supported")) {
+	if len(s.Errors) != 1 || !bytes.Contains([]byte(s.Errors[0].String()), []byte("compressed (zstd): compressed pages images are not supported")) {
 		t.Fatalf("errors %v", s.Errors)
 	}
 	if got := regs(s, 0x10000, 0x12000); got[len(got)-1].prov != NotCaptured || got[len(got)-1].reason != ReasonPages {
@@ -318,7 +318,7 @@ func TestCompressedPages(t *testing.T) {
 	}
 	// Unknown flag bits are refused, not guessed.
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 2, 1 << 5, false}), 0o644)
-	r2, _ := OpenFile(dir, nil)
+	r2, _ := OpenPath(ctx, dir, nil)
 	defer r2.Close()
 	s, _ = r2.Space(1)
 	if got := regs(s, 0x10000, 0x12000); !reflect.DeepEqual(got, []reg{{0x10000, 0x12000, NotCaptured, ReasonFlags}}) || len(s.Errors) != 1 {
@@ -335,14 +335,14 @@ func TestUTF16AndStrings(t *testing.T) {
 	copy(pages[100:], "narrow-text\x00")
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1, pme{0x10000, 1, checkpoint.PagePresent, false}, pme{0x11000, 1, checkpoint.PagePresent, false}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pages-1.img"), pages, 0o644)
-	r, err := OpenFile(dir, nil)
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	s, _ := r.Space(1)
 	var got []uint64
-	for h, err := range s.Search(UTF16("WIDE-SECRET"), &SearchOptions{ChunkSize: 64}) {
+	for h, err := range s.Search(ctx, UTF16("WIDE-SECRET"), &SearchOptions{ChunkSize: 64}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestUTF16AndStrings(t *testing.T) {
 		t.Fatalf("utf16 hits %x", got)
 	}
 	var texts []Text
-	for st, err := range s.Strings(StringsOptions{UTF16: true, Min: 5}) {
+	for st, err := range s.Strings(ctx, &StringsOptions{UTF16: true, Min: 5}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +362,7 @@ func TestUTF16AndStrings(t *testing.T) {
 		t.Fatalf("utf16 strings %+v", texts)
 	}
 	texts = nil
-	for st, err := range s.Strings(StringsOptions{Min: 5}) {
+	for st, err := range s.Strings(ctx, &StringsOptions{Min: 5}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +387,7 @@ func TestMemfd(t *testing.T) {
 	w("pagemap-1.img", pagemapImg(1))
 	w("pagemap-shmem-1234.img", pagemapImg(3, pme{pageSize, 1, checkpoint.PagePresent, false}))
 	w("pages-3.img", append([]byte("MEMFD-PAYLOAD"), make([]byte, pageSize-13)...))
-	r, err := OpenFile(dir, nil)
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestMemfd(t *testing.T) {
 		t.Fatalf("regions %x %v", got, s.Errors)
 	}
 	var hits []Hit
-	for h, err := range s.Search(String("MEMFD-PAYLOAD"), nil) {
+	for h, err := range s.Search(ctx, String("MEMFD-PAYLOAD"), nil) {
 		if err != nil {
 			t.Fatal(err)
 		}

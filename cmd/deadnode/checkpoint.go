@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -58,7 +59,8 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	var err error
 	closeEvidence := func() {}
 	if a.root == "" {
-		cp, err = checkpoint.OpenFile(args[0], &opt)
+		cp, err = checkpoint.OpenPath(context.Background(), args[0], &opt)
+		err = sourceHint(args[0], err)
 	} else {
 		cp, closeEvidence, err = openNodeCheckpoint(a, args[0], opt)
 	}
@@ -68,10 +70,10 @@ func runCheckpointInspect(a *app, args []string, o ckptFlags) error {
 	defer closeEvidence()
 	defer cp.Close()
 	for _, w := range cp.Warnings {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	if o.memCmd || o.memEnv {
-		if err := memory.FillArgs(cp, o.memCmd, o.memEnv); err != nil {
+		if err := memory.FillArgs(context.Background(), cp, o.memCmd, o.memEnv); err != nil {
 			a.warn(err.Error())
 		}
 	}
@@ -85,7 +87,7 @@ func openNodeCheckpoint(a *app, ref string, opt checkpoint.Options) (*checkpoint
 	if err != nil {
 		return nil, nil, err
 	}
-	cp, err := n.OpenCheckpoint(ref, &opt)
+	cp, err := n.OpenCheckpoint(context.Background(), ref, &opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,7 +102,7 @@ func runCheckpointLs(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, warns := n.Checkpoints()
+	rows, warns := n.Checkpoints(context.Background())
 	for _, w := range warns {
 		a.warn(w.String())
 	}
@@ -125,6 +127,10 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// maxTreeIndent is the depth of the process tree past which the table's
+// indentation stops growing.
+const maxTreeIndent = 32
 
 // printCheckpoint draws the checkpoint for people: the container, then a
 // pstree-like tree of the processes with what the flags ask for.
@@ -176,24 +182,43 @@ func printCheckpoint(w io.Writer, cp *checkpoint.Checkpoint, o ckptFlags) {
 			children[p.PPID] = append(children[p.PPID], i)
 		}
 	}
+	// A depth-first walk with a stack of its own (a chain of tasks may be
+	// as deep as pstree.img is long); past maxTreeIndent levels the
+	// indentation stops growing and a marker gives the depth left out, so
+	// the table stays linear in the number of tasks.
+	type frame struct {
+		i          int
+		prefix     string
+		last, root bool
+		depth      int
+	}
+	var stack []frame
+	for k := len(roots) - 1; k >= 0; k-- {
+		stack = append(stack, frame{i: roots[k], last: true, root: true})
+	}
 	seen := map[uint32]bool{}
-	var walk func(i int, prefix string, last, root bool)
-	walk = func(i int, prefix string, last, root bool) {
-		p := &cp.Processes[i]
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := &cp.Processes[f.i]
 		if seen[p.PID] {
-			return
+			continue
 		}
 		seen[p.PID] = true
 		branch, next := "├─ ", "│  "
-		if last {
+		if f.last {
 			branch, next = "└─ ", "   "
 		}
-		if root {
+		switch {
+		case f.root:
 			branch, next = "", ""
+		case f.depth > maxTreeIndent:
+			branch, next = fmt.Sprintf("└─(+%d) ", f.depth-maxTreeIndent), "   "
 		}
-		fmt.Fprintf(w, "%s%s%s\n", prefix, branch, cleanCell(procLine(p, o)))
-		detail := prefix + next
-		if kids := children[p.PID]; len(kids) > 0 {
+		fmt.Fprintf(w, "%s%s%s\n", f.prefix, branch, cleanCell(procLine(p, o)))
+		detail := f.prefix + next
+		kids := children[p.PID]
+		if len(kids) > 0 {
 			detail += "│  "
 		} else {
 			detail += "   "
@@ -201,13 +226,13 @@ func printCheckpoint(w io.Writer, cp *checkpoint.Checkpoint, o ckptFlags) {
 		for _, l := range procDetails(p, o) {
 			fmt.Fprintf(w, "%s%s\n", detail, cleanCell(l))
 		}
-		kids := children[p.PID]
-		for k, ci := range kids {
-			walk(ci, prefix+next, k == len(kids)-1, false)
+		childPrefix := f.prefix
+		if f.depth < maxTreeIndent {
+			childPrefix += next
 		}
-	}
-	for _, r := range roots {
-		walk(r, "", true, true)
+		for k := len(kids) - 1; k >= 0; k-- {
+			stack = append(stack, frame{i: kids[k], prefix: childPrefix, last: k == len(kids)-1, depth: f.depth + 1})
+		}
 	}
 	if o.mounts && len(cp.Mounts) > 0 {
 		fmt.Fprintln(w, "Mounts:")
@@ -298,7 +323,7 @@ func procDetails(p *checkpoint.Process, o ckptFlags) []string {
 		}
 	}
 	for _, e := range p.Errors {
-		out = append(out, "error: "+e)
+		out = append(out, "error: "+e.String())
 	}
 	return out
 }

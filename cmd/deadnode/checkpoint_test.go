@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,5 +136,48 @@ func TestCheckpointKubelet(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// TestCheckpointInspectDeepTree: a pstree of one 40,000-task parent chain
+// (issue 16.7) prints a table whose indentation stops at 32 levels, a
+// marker giving the depth left out, so the output is linear in the tasks.
+func TestCheckpointInspectDeepTree(t *testing.T) {
+	archive := filepath.Join(testfix.RepoRoot(t), "checkpoint", "testdata", "hostile", "deep-pstree.tar.zst")
+	out, stderr, code := runCLI(t, "checkpoint", "inspect", archive)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	tree := lines[slices.Index(lines, "Process tree:")+1:]
+	var errs, widest int
+	for _, l := range tree {
+		if strings.Contains(l, "error: ") {
+			errs++
+		} else {
+			widest = max(widest, len(l))
+		}
+	}
+	if len(tree)-errs != 40000 || errs != 40000 {
+		t.Fatalf("%d tree lines, %d of them errors", len(tree), errs)
+	}
+	if !strings.HasPrefix(tree[0], "1 ") || !strings.Contains(tree[2], "└─ 2 ") {
+		t.Fatalf("top of the tree:\n%s", strings.Join(tree[:4], "\n"))
+	}
+	last := tree[len(tree)-2]
+	if want := strings.Repeat("   ", 31) + "└─(+39967) 40000 "; !strings.HasPrefix(last, want) {
+		t.Fatalf("deepest task: %q, want prefix %q", last, want)
+	}
+	if widest > 200 {
+		t.Fatalf("a line of %d bytes", widest)
+	}
+	out, _, code = runCLI(t, "checkpoint", "inspect", archive, "-o", "json")
+	var v struct {
+		Processes []struct {
+			PID, PPID uint32
+		} `json:"processes"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || len(v.Processes) != 40000 || v.Processes[39999].PPID != 39999 {
+		t.Fatalf("json: exit %d, %v, %d tasks", code, err, len(v.Processes))
 	}
 }

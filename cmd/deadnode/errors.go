@@ -52,3 +52,12 @@ func looksLikeNode(p string) bool {
 	defer src.Close()
 	return forensics.LooksLikeNode(src)
 }
+
+// sourceHint adds to a checkpoint SOURCE's error the likely mix-up: a
+// node's evidence given where a checkpoint was expected.
+func sourceHint(source string, err error) error {
+	if err == nil || !looksLikeNode(source) {
+		return err
+	}
+	return fmt.Errorf("%w; %s looks like a node's evidence, not a checkpoint: give it as --root and name one of its checkpoints (deadnode --root %s checkpoint ls)", err, source, source)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,7 @@ func init() {
 			fs.StringVar(&o.vma, "vma", "", "the mapping holding this address (hex)")
 			fs.StringVar(&o.rng, "range", "", "an address range START-END (hex)")
 			fs.StringVarP(&o.dir, "dir", "d", "", "output directory (created; existing files are not overwritten)")
+			fs.BoolVar(&o.uncaptured, "include-uncaptured", false, fmt.Sprintf("cover zero and not-captured ranges of any size as holes of the files (up to %d GiB; by default past %d GiB in all they are listed as skipped, not written)", memory.MaxHolesLimit>>30, memory.DefaultMaxHoles>>30))
 			return func(a *app, args []string) error { return runMemDump(a, args, o) }
 		},
 	})
@@ -93,26 +95,32 @@ func init() {
 
 // openMem opens the checkpoint named by the arguments and its memory: a
 // host archive or images dir, or with --root a checkpoint of the node.
-func openMem(a *app, args []string) (*memory.Reader, func(), error) {
+// Without pages, a compressed archive keeps none of its pages images (the
+// mappings and provenance are still known, dumped bytes cannot be read).
+func openMem(a *app, args []string, pages bool) (*memory.Reader, func(), error) {
 	if len(args) != 1 {
 		return nil, nil, usagef("takes one SOURCE (or, with --root, one CHECKPOINT)")
 	}
 	if a.root == "" {
-		r, err := memory.OpenFile(args[0], nil)
+		r, err := memory.OpenPath(context.Background(), args[0], &memory.Options{NoPageData: !pages})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, sourceHint(args[0], err)
 		}
 		for _, w := range r.CP.Warnings {
-			a.warn(w)
+			a.warn(w.String())
 		}
 		return r, func() { r.Close() }, nil
 	}
-	cp, closeEvidence, err := openNodeCheckpoint(a, args[0], checkpoint.Options{Pages: true})
+	opt := checkpoint.Options{Pages: pages}
+	if !pages {
+		opt.Skip = checkpoint.PartCmdlines // they would need a pass over the pages
+	}
+	cp, closeEvidence, err := openNodeCheckpoint(a, args[0], opt)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, w := range cp.Warnings {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	// Unmodified file-backed pages come from the checkpointed container's
 	// own filesystem on the node, when it is still there.
@@ -187,7 +195,7 @@ type memRange struct {
 }
 
 func runMemMaps(a *app, args []string, pidFlags []uint, ranges bool) error {
-	r, closeFn, err := openMem(a, args)
+	r, closeFn, err := openMem(a, args, false)
 	if err != nil {
 		return err
 	}
@@ -315,9 +323,9 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 		for _, p := range o.pids {
 			opt.PIDs = append(opt.PIDs, uint32(p))
 		}
-		hits = memory.SearchFile(args[0], pat, opt, nil)
+		hits = memory.SearchPath(context.Background(), args[0], pat, opt, nil)
 	} else {
-		r, closeFn, err := openMem(a, args)
+		r, closeFn, err := openMem(a, args, true)
 		if err != nil {
 			return err
 		}
@@ -325,7 +333,7 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 		if opt.PIDs, err = pidList(r, o.pids); err != nil {
 			return err
 		}
-		hits = memory.Search(r, pat, opt)
+		hits = r.Search(context.Background(), pat, opt)
 	}
 	out := []memHit{}
 	enc := json.NewEncoder(a.stdout)
@@ -333,6 +341,9 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 	for h, err := range hits {
 		if err != nil {
 			if h.PID == 0 { // the source itself failed
+				if a.root == "" {
+					return sourceHint(args[0], err)
+				}
 				return err
 			} else {
 				a.warn(fmt.Sprintf("pid %d: %v", h.PID, err))
@@ -379,7 +390,7 @@ func runMemStrings(a *app, args []string, pid uint32, minLen int, u16 bool) erro
 	if minLen < 1 {
 		return usagef("--min must be at least 1")
 	}
-	r, closeFn, err := openMem(a, args)
+	r, closeFn, err := openMem(a, args, true)
 	if err != nil {
 		return err
 	}
@@ -398,7 +409,7 @@ func runMemStrings(a *app, args []string, pid uint32, minLen int, u16 bool) erro
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
 	out := []str{}
-	for t, err := range s.Strings(memory.StringsOptions{Min: minLen, UTF16: u16}) {
+	for t, err := range s.Strings(context.Background(), &memory.StringsOptions{Min: minLen, UTF16: u16}) {
 		if err != nil {
 			a.warn(err.Error())
 			continue
@@ -422,9 +433,9 @@ func runMemStrings(a *app, args []string, pid uint32, minLen int, u16 bool) erro
 }
 
 type memDumpFlags struct {
-	pid           uint
-	all           bool
-	vma, rng, dir string
+	pid             uint
+	all, uncaptured bool
+	vma, rng, dir   string
 }
 
 func runMemDump(a *app, args []string, o memDumpFlags) error {
@@ -473,7 +484,7 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 		}
 		rs = []memory.Range{{Start: st, End: en}}
 	}
-	r, closeFn, err := openMem(a, args)
+	r, closeFn, err := openMem(a, args, true)
 	if err != nil {
 		return err
 	}
@@ -497,9 +508,16 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	if err := a.checkOutput(o.dir, args...); err != nil {
 		return err
 	}
-	man, err := s.Dump(o.dir, r.CP.Source, rs)
+	dopt := &memory.DumpOptions{}
+	if o.uncaptured {
+		dopt.MaxHoles = memory.MaxHolesLimit
+	}
+	man, err := s.Dump(context.Background(), o.dir, r.CP.Source, rs, dopt)
 	if err != nil {
 		return err
+	}
+	if man.Note != "" {
+		fmt.Fprintf(a.stderr, "note: %s\n", man.Note)
 	}
 	return a.render(man, func(w io.Writer) {
 		row(w, "FILE", "SIZE", "KIND", "PATH", "PROVENANCE", "SHA256")
@@ -523,7 +541,7 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	if file == "" {
 		return usagef("-f CORE is required")
 	}
-	r, closeFn, err := openMem(a, args)
+	r, closeFn, err := openMem(a, args, true)
 	if err != nil {
 		return err
 	}
@@ -539,7 +557,7 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	if err != nil {
 		return err
 	}
-	info, err := r.WriteCore(s, f)
+	info, err := r.WriteCore(context.Background(), s, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"context"
 	"strings"
 
 	"github.com/deadnode/deadnode/checkpoint"
@@ -25,7 +26,7 @@ type Checkpoint struct {
 
 // Checkpoints lists the store's checkpoint images, records first (as
 // meta.db lists them), then unreferenced indexes by digest.
-func (s *Store) Checkpoints() ([]Checkpoint, []evidence.Warning) {
+func (s *Store) Checkpoints(ctx context.Context) ([]Checkpoint, []evidence.Warning) {
 	var out []Checkpoint
 	var warns []evidence.Warning
 	for _, im := range s.Images {
@@ -33,7 +34,7 @@ func (s *Store) Checkpoints() ([]Checkpoint, []evidence.Warning) {
 			out = append(out, Checkpoint{Namespace: im.Namespace, Name: im.Name, Digest: im.Target.Digest, Created: im.CreatedAt, Image: im.Annotations["image.name"]})
 		}
 	}
-	found, err := checkpoint.FindContainerd(s.src, s.contentDir())
+	found, err := checkpoint.FindContainerd(ctx, s.src, s.contentDir())
 	if err != nil {
 		warns = append(warns, evidence.WarningOf(err))
 	}
@@ -74,10 +75,10 @@ func CheckpointContainerID(name string) string {
 
 // OpenCheckpoint opens a checkpoint image of the store by its index digest
 // (name is the image record's name, "" for an unreferenced index).
-func (s *Store) OpenCheckpoint(digest, name string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
+func (s *Store) OpenCheckpoint(ctx context.Context, digest, name string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
 	var o checkpoint.Options
 	if opt != nil {
 		o = *opt
 	}
-	return checkpoint.OpenContainerd(s.src, s.contentDir(), digest, &checkpoint.ContainerdOptions{Options: o, ImageName: name})
+	return checkpoint.OpenContainerd(ctx, s.src, s.contentDir(), digest, &checkpoint.ContainerdOptions{Options: o, ImageName: name})
 }

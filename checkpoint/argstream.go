@@ -2,8 +2,8 @@ package checkpoint
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +11,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/deadnode/deadnode/evidence"
 )
+
+// Command lines of compressed archives whose pages are not kept: argv and
+// envp are a few KiB inside the pages images, so they are copied out of
+// the archive's stream as it goes by, and neither memory nor disk grows
+// with the size of the pages.
 
 // sparse is an io.ReaderAt over the few byte ranges of a pages image that
 // were copied out of a compressed archive.
@@ -34,72 +38,81 @@ func (s *sparse) ReadAt(p []byte, off int64) (int, error) {
 	return 0, errors.New("range not copied")
 }
 
-// streamArgs fills the command lines and environments of the tasks of a
-// compressed archive whose pages images were not kept: one more pass over
-// the compressed stream copies out just the byte ranges of argv and envp
-// (at most 2 × maxArgBytes a task), so neither memory nor disk grows with
-// the size of the pages.
-func (cp *Checkpoint) streamArgs(r io.ReaderAt, size int64, label string, done map[uint32]bool) error {
-	type want struct {
-		proc       *Process
-		pm         *Pagemap
-		args, envs []span
+// ctxReader stops a long read (a member skipped or copied out) when its
+// context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
 	}
-	byMember := map[string][]*want{}
-	b := &builder{cp: cp, im: cp.imgs}
+	return c.r.Read(p)
+}
+
+// streamArgs fills the command lines and environments of the tasks of a
+// compressed archive whose pages images were not kept (but those of the
+// tasks in done): one more pass over the compressed stream copies out just
+// the byte ranges of argv and envp (at most 2 × maxArgBytes a task).
+func (cp *Checkpoint) streamArgs(ctx context.Context, r evidence.File, label string, done map[uint32]bool) error {
+	type want struct {
+		proc *Process
+		pm   *Pagemap
+	}
+	byMember := map[string][]want{}
 	for i := range cp.Processes {
 		p := &cp.Processes[i]
 		if p.PageCount == 0 || p.Cmdline != nil || done[p.PID] {
 			continue
 		}
-		pm, err := b.pagemap(p.PID)
+		pm, err := cp.imgs.Pagemap(p.PID)
 		if err != nil {
 			continue
 		}
-		w := &want{proc: p, pm: pm, args: spans(pm, p.ArgStart, p.ArgEnd), envs: spans(pm, p.EnvStart, p.EnvEnd)}
-		if len(w.args)+len(w.envs) == 0 {
+		if len(argSpans(p, pm)) == 0 {
 			continue
 		}
 		name := cp.imgs.path(fmt.Sprintf(imgPagesFmt, pm.PagesID))
-		byMember[name] = append(byMember[name], w)
+		byMember[name] = append(byMember[name], want{p, pm})
 	}
 	if len(byMember) == 0 {
 		return nil
 	}
-	dr, err := evidence.Decompress(bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20), evidence.DetectCompression(r))
-	if err != nil {
-		return &evidence.FormatError{File: label, Offset: 0, Err: err}
-	}
-	defer dr.Close()
-	tr := tar.NewReader(dr)
-	left := len(byMember)
-	for left > 0 {
-		h, err := tr.Next()
-		if err == io.EOF {
+	for m, err := range evidence.TarStream(ctx, io.NewSectionReader(r, 0, r.Size()), &evidence.TarOptions{Label: label}) {
+		if len(byMember) == 0 {
 			break
 		}
 		if err != nil {
-			return &evidence.FormatError{File: label, Offset: -1, Msg: "second pass for command lines", Err: err}
+			return err
 		}
-		name := strings.TrimLeft(strings.TrimPrefix(h.Name, "./"), "/")
-		ws := byMember[name]
-		if ws == nil || h.Typeflag != tar.TypeReg {
+		ws := byMember[m.Name]
+		if ws == nil || m.Header.Typeflag != tar.TypeReg {
 			continue
 		}
-		delete(byMember, name)
-		left--
+		delete(byMember, m.Name)
 		var all []span
 		for _, w := range ws {
-			all = append(all, w.args...)
-			all = append(all, w.envs...)
+			all = append(all, argSpans(w.proc, w.pm)...)
 		}
-		sp := captureSpans(tr, all)
+		sp := captureSpans(ctxReader{ctx, m.Data}, all)
 		for _, w := range ws {
-			w.proc.Cmdline = readStrings(sp, w.pm, w.proc.ArgStart, w.proc.ArgEnd)
-			w.proc.Environ = readStrings(sp, w.pm, w.proc.EnvStart, w.proc.EnvEnd)
+			setArgs(w.proc, sp, w.pm)
 		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+// argSpans are where a task's argv and envp lie in its pages image.
+func argSpans(p *Process, pm *Pagemap) []span {
+	return append(spans(pm, p.ArgStart, p.ArgEnd), spans(pm, p.EnvStart, p.EnvEnd)...)
+}
+
+// setArgs reads a task's argv and envp from its pages.
+func setArgs(p *Process, pages io.ReaderAt, pm *Pagemap) {
+	p.Cmdline = readStrings(pages, pm, p.ArgStart, p.ArgEnd)
+	p.Environ = readStrings(pages, pm, p.EnvStart, p.EnvEnd)
 }
 
 // captureSpans copies the wanted byte ranges of the tar member being read.
@@ -139,24 +152,28 @@ func captureSpans(tr io.Reader, all []span) *sparse {
 // bytes: the pstree decoded by Open decides which tasks exist.
 type argCollector struct {
 	done    chan struct{}
-	stop    atomic.Bool
+	cancel  context.CancelFunc
 	pages   map[string]*sparse // pages member name -> copied ranges
-	ranges  map[string]argRange
+	tasks   map[string]*Process
 	maps    map[string]*Pagemap
 	memUsed int64
 }
 
-type argRange struct{ argStart, argEnd, envStart, envEnd uint64 }
-
 var perTaskMember = regexp.MustCompile(`^(.*?)(mm|pagemap|pages)-([0-9]+)\.img$`)
 
-// startArgCollector takes ownership of f and closes it when done.
-func startArgCollector(f evidence.File) *argCollector {
-	c := &argCollector{done: make(chan struct{}), pages: map[string]*sparse{}, ranges: map[string]argRange{}, maps: map[string]*Pagemap{}}
+// startArgCollector reads the host file hostPath in a goroutine of its
+// own; nil when the file cannot be opened.
+func startArgCollector(ctx context.Context, hostPath string) *argCollector {
+	f, err := OpenHost(hostPath)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &argCollector{done: make(chan struct{}), cancel: cancel, pages: map[string]*sparse{}, tasks: map[string]*Process{}, maps: map[string]*Pagemap{}}
 	go func() {
 		defer close(c.done)
 		defer f.Close()
-		c.run(f, f.Size())
+		c.run(ctx, f)
 	}()
 	return c
 }
@@ -165,47 +182,40 @@ func startArgCollector(f evidence.File) *argCollector {
 // images (decoded) and of copied ranges.
 const maxCollectorMemory = 8 << 20
 
-func (c *argCollector) run(r io.ReaderAt, size int64) {
-	dr, err := evidence.Decompress(bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20), evidence.DetectCompression(r))
-	if err != nil {
-		return
-	}
-	defer dr.Close()
-	tr := tar.NewReader(dr)
-	for !c.stop.Load() {
-		h, err := tr.Next()
+func (c *argCollector) run(ctx context.Context, f evidence.File) {
+	for mem, err := range evidence.TarStream(ctx, io.NewSectionReader(f, 0, f.Size()), nil) {
 		if err != nil {
 			return
 		}
-		if h.Typeflag != tar.TypeReg {
+		if mem.Header.Typeflag != tar.TypeReg {
 			continue
 		}
-		name := strings.TrimLeft(strings.TrimPrefix(h.Name, "./"), "/")
-		m := perTaskMember.FindStringSubmatch(name)
+		m := perTaskMember.FindStringSubmatch(mem.Name)
 		if m == nil {
 			continue
 		}
-		dir, kind := m[1], m[2]
+		dir, kind, key := m[1], m[2], m[1]+m[3]
 		switch kind {
 		case "mm", "pagemap":
-			if h.Size > maxRecord+8 || c.memUsed+h.Size > maxCollectorMemory {
+			size := mem.Header.Size
+			if size > maxRecord+8 || c.memUsed+size > maxCollectorMemory {
 				continue
 			}
-			b, err := io.ReadAll(io.LimitReader(tr, h.Size))
+			b, err := io.ReadAll(io.LimitReader(ctxReader{ctx, mem.Data}, size))
 			if err != nil {
 				return
 			}
 			c.memUsed += int64(len(b))
-			ir, err := NewImageReader(bytesReader(b), int64(len(b)), name)
+			ir, err := NewImageReader(bytes.NewReader(b), int64(len(b)), mem.Name)
 			if err != nil {
 				continue
 			}
 			if kind == "mm" {
-				if mme, err := DecodeMM(ir); err == nil {
-					c.ranges[dir+m[3]] = argRange{mme.GetMmArgStart(), mme.GetMmArgEnd(), mme.GetMmEnvStart(), mme.GetMmEnvEnd()}
+				if mme, err := decodeMM(ir); err == nil {
+					c.tasks[key] = &Process{ArgStart: mme.GetMmArgStart(), ArgEnd: mme.GetMmArgEnd(), EnvStart: mme.GetMmEnvStart(), EnvEnd: mme.GetMmEnvEnd()}
 				}
 			} else if pm, err := DecodePagemap(ir); err == nil {
-				c.maps[dir+m[3]] = pm
+				c.maps[key] = pm
 			}
 		case "pages":
 			var all []span
@@ -216,21 +226,18 @@ func (c *argCollector) run(r io.ReaderAt, size int64) {
 				if _, err := strconv.ParseUint(key[len(dir):], 10, 32); err != nil {
 					continue // a key of a deeper directory
 				}
-				ar, ok := c.ranges[key]
-				if !ok {
-					continue
+				if t, ok := c.tasks[key]; ok {
+					all = append(all, argSpans(t, pm)...)
 				}
-				all = append(all, spans(pm, ar.argStart, ar.argEnd)...)
-				all = append(all, spans(pm, ar.envStart, ar.envEnd)...)
 			}
 			if len(all) == 0 {
 				continue
 			}
-			sp := captureSpans(tr, all)
+			sp := captureSpans(ctxReader{ctx, mem.Data}, all)
 			for _, ch := range sp.chunks {
 				c.memUsed += int64(len(ch.data))
 			}
-			c.pages[name] = sp
+			c.pages[mem.Name] = sp
 			if c.memUsed > maxCollectorMemory {
 				return
 			}
@@ -239,17 +246,20 @@ func (c *argCollector) run(r io.ReaderAt, size int64) {
 }
 
 // apply fills the command lines the collector could read and returns the
-// tasks it covered.
+// tasks it covered (none for a nil collector).
 func (c *argCollector) apply(cp *Checkpoint) map[uint32]bool {
+	if c == nil {
+		return nil
+	}
 	<-c.done
+	c.cancel()
 	done := map[uint32]bool{}
-	b := &builder{cp: cp, im: cp.imgs}
 	for i := range cp.Processes {
 		p := &cp.Processes[i]
 		if p.PageCount == 0 || p.Cmdline != nil {
 			continue
 		}
-		pm, err := b.pagemap(p.PID)
+		pm, err := cp.imgs.Pagemap(p.PID)
 		if err != nil {
 			continue
 		}
@@ -257,15 +267,16 @@ func (c *argCollector) apply(cp *Checkpoint) map[uint32]bool {
 		if sp == nil {
 			continue
 		}
-		p.Cmdline = readStrings(sp, pm, p.ArgStart, p.ArgEnd)
-		p.Environ = readStrings(sp, pm, p.EnvStart, p.EnvEnd)
+		setArgs(p, sp, pm)
 		done[p.PID] = true
 	}
 	return done
 }
 
-// abandon asks the collector to stop at the next member; it closes its
-// file itself.
-func (c *argCollector) abandon() { c.stop.Store(true) }
-
-func bytesReader(b []byte) io.ReaderAt { return bytes.NewReader(b) }
+// abandon stops the collector (at once: its reads check its context); it
+// closes its file itself.
+func (c *argCollector) abandon() {
+	if c != nil {
+		c.cancel()
+	}
+}
