@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -169,7 +170,7 @@ func (cp *Checkpoint) RootfsDiffSource() (evidence.Source, error) {
 		f, err := cp.top.src.Open(name)
 		if err != nil {
 			cp.diff.err = err
-		} else if a, err := evidence.NewArchive(f, f.Size(), cp.top.label(fileRootfsDiff), &evidence.ArchiveOptions{}); err != nil {
+		} else if a, err := evidence.NewArchive(context.Background(), f, f.Size(), cp.top.label(fileRootfsDiff), &evidence.ArchiveOptions{}); err != nil {
 			f.Close()
 			cp.diff.err = err
 		} else {

@@ -13,7 +13,7 @@ import (
 // nil, is a command-line collector already reading a second stream of f.
 // On success the Checkpoint owns f; on error the caller closes it.
 func openArchive(ctx context.Context, f evidence.File, label string, col *argCollector, opt *Options) (*Checkpoint, error) {
-	a, err := evidence.NewArchive(f, f.Size(), label, archiveOptions(opt))
+	a, err := evidence.NewArchive(ctx, f, f.Size(), label, archiveOptions(opt))
 	if err != nil {
 		col.abandon()
 		return nil, err
@@ -44,11 +44,7 @@ func openArchive(ctx context.Context, f evidence.File, label string, col *argCol
 // archiveWarnings are the archive index's warnings (refused names,
 // damage) as typed warnings.
 func archiveWarnings(a *evidence.Archive) []evidence.Warning {
-	var out []evidence.Warning
-	for _, w := range a.Warnings() {
-		out = append(out, evidence.Warning{Offset: -1, Msg: w})
-	}
-	return out
+	return append([]evidence.Warning(nil), a.Warnings()...)
 }
 
 // warningOf turns err into a Warning that prints as err did.

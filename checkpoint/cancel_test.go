@@ -30,7 +30,7 @@ func (c *cancelAfter) Open(name string) (evidence.File, error) {
 // starts, or while it decodes (here after 100 of the 40,000 tasks of the
 // deep chain, and the decoding stopped within a few hundred images).
 func TestOpenCancel(t *testing.T) {
-	a, err := evidence.OpenArchive(deepArchive, nil)
+	a, err := evidence.OpenArchive(context.Background(), deepArchive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestOpenCancel(t *testing.T) {
 	done, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	node := testfix.NodeArchive(t)
-	na, err := evidence.OpenArchive(node, nil)
+	na, err := evidence.OpenArchive(context.Background(), node, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func ExampleOpenPath() {
 // store (the committed sample node) and print its process tree.
 func ExampleOpenContainerd() {
 	ctx := context.Background()
-	node, err := evidence.OpenArchive("../testdata/containerd-node/containerd-node.tar.gz", nil)
+	node, err := evidence.OpenArchive(context.Background(), "../testdata/containerd-node/containerd-node.tar.gz", nil)
 	if err != nil {
 		fmt.Println(err)
 		return

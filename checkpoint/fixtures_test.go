@@ -462,7 +462,7 @@ func checkAttacked(t *testing.T, cp *Checkpoint, sleep1, sleep2 uint32) {
 }
 
 func TestContainerdNode(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz"), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -182,7 +183,7 @@ func FuzzAnyValue(f *testing.F) {
 // the whole decoding path (archive index, detection, every decoder).
 func FuzzOpenArchive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := evidence.NewArchive(bytes.NewReader(b), int64(len(b)), "fuzz.tar", archiveOptions(&Options{TempDir: t.TempDir()}))
+		a, err := evidence.NewArchive(context.Background(), bytes.NewReader(b), int64(len(b)), "fuzz.tar", archiveOptions(&Options{TempDir: t.TempDir()}))
 		if err != nil {
 			return
 		}

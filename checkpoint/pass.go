@@ -167,7 +167,7 @@ func (p *Pass) Checkpoint() (*Checkpoint, error) {
 		p.Close()
 		return nil, err
 	}
-	a, err := evidence.NewArchive(p.tmp, st.Size(), p.hostPath, nil)
+	a, err := evidence.NewArchive(context.Background(), p.tmp, st.Size(), p.hostPath, nil)
 	if err != nil {
 		p.Close()
 		return nil, err

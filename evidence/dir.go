@@ -23,7 +23,8 @@ const MaxDirEntries = 1 << 22
 // made relative to a file descriptor of the root, one component at a time
 // with O_NOFOLLOW, so nothing outside the root is ever reached. Where the
 // process may (CAP_SYS_ADMIN), that root is a private read-only, noatime
-// clone of the mount, so the kernel itself refuses any change.
+// clone of the mount, so the kernel itself refuses any change. A Dir is
+// safe for concurrent use.
 type Dir struct {
 	path  string
 	fd    int
@@ -95,7 +96,9 @@ func (d *Dir) Close() error {
 
 // ReadOnlyMount says whether the root is on a read-only mount. On a
 // writable mount the kernel may update the access time of a symbolic link
-// when its target is read: readlink has no O_NOATIME.
+// when its target is read (readlink has no O_NOATIME), and, for a process
+// without CAP_FOWNER, of files and directories it does not own (the kernel
+// refuses O_NOATIME on them and they are opened without it).
 func (d *Dir) ReadOnlyMount() bool {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(d.fd, &st); err != nil {
@@ -343,11 +346,12 @@ func openNoatime(dirfd int, name string, flags int) (int, error) {
 	return fd, err
 }
 
-// ReadDir implements Source.
-func (d *Dir) ReadDir(name string) ([]*Stat, error) {
+// readDirNames opens a directory (O_NOATIME where the kernel allows) and
+// reads its names, sorted; the caller closes the returned file.
+func (d *Dir) readDirNames(name string) (*os.File, string, []string, error) {
 	pfd, last, clean, err := d.parent("readdir", name)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	defer d.closeParent(pfd)
 	target := last
@@ -359,31 +363,51 @@ func (d *Dir) ReadDir(name string) ([]*Stat, error) {
 		if err == unix.ELOOP {
 			err = ErrSymlinkInPath
 		}
-		return nil, &fs.PathError{Op: "readdir", Path: clean, Err: mapErrno(err)}
+		return nil, "", nil, &fs.PathError{Op: "readdir", Path: clean, Err: mapErrno(err)}
 	}
 	f := os.NewFile(uintptr(fd), clean)
-	defer f.Close()
 	var names []string
 	for {
 		batch, err := f.Readdirnames(4096)
 		names = append(names, batch...)
 		if len(names) > MaxDirEntries {
-			return nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
+			f.Close()
+			return nil, "", nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
 		}
 		if err != nil || len(batch) == 0 {
 			break
 		}
 	}
 	sort.Strings(names)
+	return f, clean, names, nil
+}
+
+// ReadDir implements Source.
+func (d *Dir) ReadDir(name string) ([]*Stat, error) {
+	f, clean, names, err := d.readDirNames(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	out := make([]*Stat, 0, len(names))
 	for _, n := range names {
-		st, err := statxAt(fd, n, join(clean, n))
+		st, err := statxAt(int(f.Fd()), n, join(clean, n))
 		if err != nil {
 			return out, err
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// ReadDirNames implements NameLister.
+func (d *Dir) ReadDirNames(name string) ([]string, error) {
+	f, _, names, err := d.readDirNames(name)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return names, nil
 }
 
 // Readlink implements Source.

@@ -1,12 +1,16 @@
 package evidence
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/deadnode/deadnode/evidence/vfs"
 	"io"
 	"io/fs"
+	"path"
 	"strings"
+
+	"github.com/deadnode/deadnode/evidence/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // The shared types live in package vfs, so that filesystem readers can
@@ -21,6 +25,7 @@ type (
 	Deleted     = vfs.Deleted
 	Recoverer   = vfs.Recoverer
 	Warning     = vfs.Warning
+	NameLister  = vfs.NameLister
 )
 
 // Warnf makes a Warning about file at offset off (-1 when unknown).
@@ -39,6 +44,10 @@ func TypeName(m fs.FileMode) string { return vfs.TypeName(m) }
 // ModeString prints the permission bits with setuid/setgid/sticky as four
 // octal digits ("0755", "4755").
 func ModeString(m fs.FileMode) string { return vfs.ModeString(m) }
+
+// UnixMode is the st_mode permission bits of m (with setuid 04000, setgid
+// 02000, sticky 01000), as tar headers and stat(2) have them.
+func UnixMode(m fs.FileMode) uint32 { return vfs.UnixMode(m) }
 
 var (
 	// ErrNotRegular is returned by Open for anything but a regular file.
@@ -68,8 +77,59 @@ const MaxSymlinkHops = 40
 // symlink is left as it is. The result names an entry free of links in its
 // intermediate components; it may not exist.
 func Resolve(src Source, name string, followLast bool) (string, error) {
-	rest := strings.Split(strings.Trim(name, "/"), "/")
-	var cur []string
+	stack, rest, err := FollowLinks(strings.Trim(name, "/"), "", func(stack []string, c string, more bool) (string, string, bool, error) {
+		cand := strings.Join(append(stack[1:len(stack):len(stack)], c), "/")
+		st, err := src.Lstat(cand)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return "", "", false, errLexical
+			}
+			return "", "", false, err
+		}
+		if st.Mode&fs.ModeSymlink == 0 || (!more && !followLast) {
+			return c, "", false, nil
+		}
+		target, err := src.Readlink(cand)
+		return "", target, true, err
+	})
+	switch {
+	case err == errLexical:
+		// The rest cannot exist either; return the lexical remainder.
+		out := stack[1:]
+		for _, r := range rest {
+			if r == ".." && len(out) > 0 {
+				out = out[:len(out)-1]
+			} else if r != "" && r != "." && r != ".." {
+				out = append(out, r)
+			}
+		}
+		return joinOrDot(out), nil
+	case errors.Is(err, ErrTooManyLinks), errors.Is(err, unix.ENAMETOOLONG):
+		return "", &fs.PathError{Op: "resolve", Path: name, Err: err}
+	case err != nil:
+		return "", err
+	}
+	return joinOrDot(stack[1:]), nil
+}
+
+var errLexical = errors.New("resolve: the rest does not exist")
+
+// maxResolve bounds what FollowLinks has left to resolve, in components
+// and in the bytes of one link target.
+const maxResolve = 1 << 16
+
+// FollowLinks resolves name one component at a time in a namespace whose
+// entries are N, following symbolic links as the kernel does but inside
+// the namespace: "" and "." are skipped, ".." goes up (never above root),
+// an absolute link target restarts at root, at most MaxSymlinkHops links
+// are followed (then ErrTooManyLinks) and what is left to resolve stays
+// bounded (then ENAMETOOLONG). step looks c up below the last entry of
+// stack (more says whether components follow c) and returns the child, or
+// a link target to follow instead. It returns the entries from root to
+// the result; on an error, the stack so far and what was left, c first.
+func FollowLinks[N any](name string, root N, step func(stack []N, c string, more bool) (child N, target string, follow bool, err error)) ([]N, []string, error) {
+	rest := strings.Split(name, "/")
+	stack := []N{root}
 	hops := 0
 	for len(rest) > 0 {
 		c := rest[0]
@@ -78,46 +138,34 @@ func Resolve(src Source, name string, followLast bool) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
 			}
 			continue
 		}
-		cand := strings.Join(append(cur[:len(cur):len(cur)], c), "/")
-		st, err := src.Lstat(cand)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				// The rest cannot exist either; return the lexical remainder.
-				out := append(cur, c)
-				for _, r := range rest {
-					if r == ".." && len(out) > 0 {
-						out = out[:len(out)-1]
-					} else if r != "" && r != "." && r != ".." {
-						out = append(out, r)
-					}
-				}
-				return joinOrDot(out), nil
+		child, target, follow, err := step(stack, c, len(rest) > 0)
+		if err == nil && follow {
+			hops++
+			switch {
+			case hops > MaxSymlinkHops:
+				err = ErrTooManyLinks
+			case len(target) > maxResolve || len(rest)+strings.Count(target, "/") > maxResolve:
+				err = unix.ENAMETOOLONG
 			}
-			return "", err
 		}
-		if st.Mode&fs.ModeSymlink == 0 || (len(rest) == 0 && !followLast) {
-			cur = append(cur, c)
-			continue
-		}
-		hops++
-		if hops > MaxSymlinkHops {
-			return "", &fs.PathError{Op: "resolve", Path: name, Err: ErrTooManyLinks}
-		}
-		target, err := src.Readlink(cand)
 		if err != nil {
-			return "", err
+			return stack, append([]string{c}, rest...), err
+		}
+		if !follow {
+			stack = append(stack, child)
+			continue
 		}
 		if strings.HasPrefix(target, "/") {
-			cur = cur[:0]
+			stack = stack[:1]
 		}
 		rest = append(strings.Split(target, "/"), rest...)
 	}
-	return joinOrDot(cur), nil
+	return stack, nil, nil
 }
 
 func joinOrDot(parts []string) string {
@@ -145,14 +193,58 @@ func ReadFile(src Source, name string, max int64) ([]byte, error) {
 	return buf[:n], nil
 }
 
+// DefaultMaxDepth is the one bound on directory nesting for every walk
+// (Walk, overlay's walks and exports): a directory at that depth is
+// reported with a *DepthError and not descended.
+const DefaultMaxDepth = 1024
+
+// ErrTooDeep is matched (errors.Is) by a *DepthError.
+var ErrTooDeep = errors.New("directory nesting too deep")
+
+// DepthError reports a directory nested deeper than a walk descends. The
+// walk goes on beside it; the tree below is not visited. A tree this deep
+// is itself a finding (a container that looped mkdir d; cd d).
+type DepthError struct {
+	Op    string // "walk", "export"
+	Path  string // the directory not descended
+	Limit int    // the bound, in levels below the walk's root
+}
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("%s %s: %v (more than %d levels), not descended", e.Op, e.Path, ErrTooDeep, e.Limit)
+}
+
+func (e *DepthError) Unwrap() error { return ErrTooDeep }
+
+// ReadDirNames lists the names of a directory's entries, sorted, through
+// the source's NameLister when it has one (no Stat per entry).
+func ReadDirNames(src Source, name string) ([]string, error) {
+	if nl, ok := src.(NameLister); ok {
+		return nl.ReadDirNames(name)
+	}
+	ents, err := src.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ents))
+	for i, st := range ents {
+		out[i] = path.Base(st.Name)
+	}
+	return out, nil
+}
+
 // WalkFunc is called for every entry by Walk. Returning fs.SkipDir on a
 // directory skips it; fs.SkipAll stops the walk.
 type WalkFunc func(st *Stat, err error) error
 
 // Walk visits root and everything below it in lexical order, without
-// following symbolic links. An error reading a directory is passed to fn
-// with the directory's Stat, and the walk goes on.
-func Walk(src Source, root string, fn WalkFunc) error {
+// following symbolic links. An error reading a directory, or an entry of
+// it, is passed to fn with the directory's Stat, and the walk goes on; a
+// directory DefaultMaxDepth levels below root is passed with a
+// *DepthError and not descended. Memory holds the names of one directory
+// per level, never a Stat per entry. Walk stops with ctx.Err() when ctx is
+// cancelled.
+func Walk(ctx context.Context, src Source, root string, fn WalkFunc) error {
 	root, err := Clean(root)
 	if err != nil {
 		return fn(nil, err)
@@ -161,32 +253,44 @@ func Walk(src Source, root string, fn WalkFunc) error {
 	if err != nil {
 		return fn(nil, err)
 	}
-	err = walk(src, st, fn)
+	err = walk(ctx, src, st, 0, fn)
 	if err == fs.SkipDir || err == fs.SkipAll {
 		return nil
 	}
 	return err
 }
 
-func walk(src Source, st *Stat, fn WalkFunc) error {
+func walk(ctx context.Context, src Source, st *Stat, depth int, fn WalkFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := fn(st, nil); err != nil {
 		return err
 	}
 	if !st.Mode.IsDir() {
 		return nil
 	}
-	ents, err := src.ReadDir(st.Name)
-	if err != nil {
+	dirErr := func(err error) error {
 		if err := fn(st, err); err != nil && err != fs.SkipDir {
 			return err
 		}
 		return nil
 	}
-	for _, e := range ents {
-		if err := walk(src, e, fn); err != nil {
-			if err == fs.SkipDir {
-				continue
-			}
+	if depth >= DefaultMaxDepth {
+		return dirErr(&DepthError{Op: "walk", Path: st.Name, Limit: DefaultMaxDepth})
+	}
+	names, err := ReadDirNames(src, st.Name)
+	if err != nil {
+		return dirErr(err)
+	}
+	for _, n := range names {
+		cst, err := src.Lstat(join(st.Name, n))
+		if err == nil {
+			err = walk(ctx, src, cst, depth+1, fn)
+		} else if err = fn(st, err); err == fs.SkipDir {
+			return nil
+		}
+		if err != nil && err != fs.SkipDir {
 			return err
 		}
 	}
@@ -198,3 +302,13 @@ func join(dir, name string) string { return vfs.Join(dir, name) }
 
 // Join returns dir/name for source names ("." joins to name).
 func Join(dir, name string) string { return vfs.Join(dir, name) }
+
+// WarningLines prints warnings as their one-line strings, for records that
+// still keep warnings as strings.
+func WarningLines(ws []Warning) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.String()
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package evidence
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func TestDirNeverLeavesRoot(t *testing.T) {
 		t.Errorf("Readlink = %q, %v", tgt, err)
 	}
 	var names []string
-	must(t, Walk(src, ".", func(st *Stat, err error) error {
+	must(t, Walk(context.Background(), src, ".", func(st *Stat, err error) error {
 		if err != nil {
 			return err
 		}
@@ -214,20 +215,20 @@ func TestArchiveHostileMembers(t *testing.T) {
 	for _, c := range []Compression{CompressionNone, CompressionGzip, CompressionZstd} {
 		t.Run(string(c), func(t *testing.T) {
 			data := compress(t, raw, c)
-			a, err := NewArchive(bytes.NewReader(data), int64(len(data)), "hostile.tar", nil)
+			a, err := NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "hostile.tar", nil)
 			must(t, err)
 			defer a.Close()
 			if a.Compression() != c {
 				t.Errorf("compression %s", a.Compression())
 			}
-			w := strings.Join(a.Warnings(), "\n")
+			w := fmt.Sprint(a.Warnings())
 			for _, want := range []string{`member "../escape" climbs out`, `member "a/../../escape2" climbs out`, `member "/abs/file" has an absolute name`} {
 				if !strings.Contains(w, want) {
 					t.Errorf("warnings lack %q:\n%s", want, w)
 				}
 			}
 			var names []string
-			must(t, Walk(a, ".", func(st *Stat, err error) error {
+			must(t, Walk(context.Background(), a, ".", func(st *Stat, err error) error {
 				names = append(names, st.Name)
 				return err
 			}))
@@ -274,7 +275,7 @@ func TestArchiveHostileMembers(t *testing.T) {
 func TestArchiveTruncatedAndGarbage(t *testing.T) {
 	raw := hostileTar(t)
 	cut := raw[:1024+300] // inside the third member
-	a, err := NewArchive(bytes.NewReader(cut), int64(len(cut)), "cut.tar", nil)
+	a, err := NewArchive(context.Background(), bytes.NewReader(cut), int64(len(cut)), "cut.tar", nil)
 	must(t, err)
 	defer a.Close()
 	if _, err := a.Lstat("etc"); err != nil {
@@ -285,7 +286,7 @@ func TestArchiveTruncatedAndGarbage(t *testing.T) {
 		t.Errorf("read %q from a member cut short", b)
 	}
 	garbage := bytes.Repeat([]byte("not a tar "), 100)
-	_, err = NewArchive(bytes.NewReader(garbage), int64(len(garbage)), "garbage.tar", nil)
+	_, err = NewArchive(context.Background(), bytes.NewReader(garbage), int64(len(garbage)), "garbage.tar", nil)
 	var fe *FormatError
 	if !errors.As(err, &fe) || fe.File != "garbage.tar" || fe.Offset != 0 {
 		t.Errorf("garbage: %v", err)
@@ -298,11 +299,11 @@ func TestArchiveSpillLimitAndRetain(t *testing.T) {
 		{tar.Header{Name: "small", Typeflag: tar.TypeReg}, "s"},
 	})
 	gz := compress(t, raw, CompressionGzip)
-	_, err := NewArchive(bytes.NewReader(gz), int64(len(gz)), "bomb.tar.gz", &ArchiveOptions{MaxSpill: 50000})
+	_, err := NewArchive(context.Background(), bytes.NewReader(gz), int64(len(gz)), "bomb.tar.gz", &ArchiveOptions{MaxSpill: 50000})
 	if err == nil || !strings.Contains(err.Error(), "passes the 50000-byte limit") {
 		t.Errorf("spill limit: %v", err)
 	}
-	a, err := NewArchive(bytes.NewReader(gz), int64(len(gz)), "sel.tar.gz", &ArchiveOptions{Retain: func(n string, _ int64) bool { return n == "small" }})
+	a, err := NewArchive(context.Background(), bytes.NewReader(gz), int64(len(gz)), "sel.tar.gz", &ArchiveOptions{Retain: func(n string, _ int64) bool { return n == "small" }})
 	must(t, err)
 	defer a.Close()
 	if _, err := a.Open("big"); !errors.Is(err, ErrNotRetained) {
@@ -315,7 +316,7 @@ func TestArchiveSpillLimitAndRetain(t *testing.T) {
 
 func TestSub(t *testing.T) {
 	raw := hostileTar(t)
-	a, err := NewArchive(bytes.NewReader(raw), int64(len(raw)), "h.tar", nil)
+	a, err := NewArchive(context.Background(), bytes.NewReader(raw), int64(len(raw)), "h.tar", nil)
 	must(t, err)
 	s, err := Sub(a, "etc")
 	must(t, err)
@@ -328,7 +329,7 @@ func TestSub(t *testing.T) {
 	}
 	// A root-level dot name keeps its dot.
 	raw2 := buildTar(t, []member{{tar.Header{Name: "d/.hidden", Typeflag: tar.TypeReg}, "h"}, {tar.Header{Name: "d/.", Typeflag: tar.TypeDir}, ""}})
-	a2, err := NewArchive(bytes.NewReader(raw2), int64(len(raw2)), "h2.tar", nil)
+	a2, err := NewArchive(context.Background(), bytes.NewReader(raw2), int64(len(raw2)), "h2.tar", nil)
 	must(t, err)
 	s2, err := Sub(a2, "d")
 	must(t, err)
@@ -395,7 +396,9 @@ func TestDirCacheConcurrent(t *testing.T) {
 		t.Errorf("%d descriptors open while in use, cache holds %d", n, dirCacheSize)
 	}
 	must(t, src.Close())
-	if n := fdCount(t); n != before {
+	// Fewer than before is fine: a descriptor of an earlier test may be
+	// closed (by the garbage collector) meanwhile; more is a leak.
+	if n := fdCount(t); n > before {
 		t.Errorf("%d descriptors after Close, %d before", n, before)
 	}
 }

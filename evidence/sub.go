@@ -90,6 +90,15 @@ func (s *subSource) ReadDir(name string) ([]*Stat, error) {
 	return l, s.relErr(err)
 }
 
+func (s *subSource) ReadDirNames(name string) ([]string, error) {
+	f, err := s.full(name)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ReadDirNames(s.src, f)
+	return l, s.relErr(err)
+}
+
 func (s *subSource) Readlink(name string) (string, error) {
 	f, err := s.full(name)
 	if err != nil {

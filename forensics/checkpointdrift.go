@@ -45,7 +45,7 @@ func (c closers) Close() error {
 func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, error) {
 	// Keep every member's data but the page images (the bulk of a
 	// checkpoint, not needed here).
-	arch, err := evidence.OpenArchive(file, &evidence.ArchiveOptions{Retain: func(name string, _ int64) bool {
+	arch, err := evidence.OpenArchive(context.TODO(), file, &evidence.ArchiveOptions{Retain: func(name string, _ int64) bool {
 		return !strings.HasPrefix(path.Base(name), "pages-")
 	}})
 	if err != nil {
@@ -68,7 +68,7 @@ func CheckpointArchiveDrift(file string, node *Node) (*DriftSource, io.Closer, e
 		return fail(err)
 	}
 	diffName := file + ":" + memberRootfsDiff
-	diff, err := evidence.NewArchive(f, f.Size(), diffName, nil)
+	diff, err := evidence.NewArchive(context.TODO(), f, f.Size(), diffName, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -121,7 +121,7 @@ func (n *Node) CheckpointImageDrift(im *model.Image) (*DriftSource, io.Closer, e
 		return nil, nil, err
 	}
 	name := "checkpoint " + im.Name + " rw " + rw.Digest
-	arch, err := evidence.NewArchive(blob, blob.Size(), name, nil)
+	arch, err := evidence.NewArchive(context.TODO(), blob, blob.Size(), name, nil)
 	if err != nil {
 		blob.Close()
 		return nil, nil, err

@@ -257,7 +257,7 @@ func (d *drifter) walk(ctx context.Context, stopped *bool) error {
 			d.deleted = d.deleted[1:]
 		}
 	}
-	err = evidence.Walk(up, ".", func(st *evidence.Stat, err error) error {
+	err = evidence.Walk(ctx, up, ".", func(st *evidence.Stat, err error) error {
 		if *stopped {
 			return fs.SkipAll
 		}
@@ -314,7 +314,7 @@ func (d *drifter) walkVolume(ctx context.Context, m *kube.Mount, chunk *[]item, 
 		d.warn("%s: %v", m.EvidencePath, err)
 		return nil
 	}
-	err = evidence.Walk(src, dir, func(st *evidence.Stat, err error) error {
+	err = evidence.Walk(ctx, src, dir, func(st *evidence.Stat, err error) error {
 		if *stopped {
 			return fs.SkipAll
 		}
@@ -718,7 +718,7 @@ func (d *job) identical(size int64, sum, self string) string {
 	}
 	d.sizeOnce.Do(func() {
 		d.bySize = map[int64][]string{}
-		for e, err := range d.lower.Walk(".") {
+		for e, err := range d.lower.Walk(context.TODO(), ".") {
 			if err != nil || e == nil || !e.Stat.Mode.IsRegular() || e.Stat.Size == 0 {
 				continue
 			}
@@ -747,7 +747,7 @@ func (d *drifter) countLower(p string) int {
 		return 0
 	}
 	n := 0
-	for e, err := range d.lower.Walk(p) {
+	for e, err := range d.lower.Walk(context.TODO(), p) {
 		if err == nil && e != nil && e.Path != p {
 			n++
 		}

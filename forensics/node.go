@@ -1,10 +1,10 @@
 package forensics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -87,85 +87,22 @@ type Node struct {
 // ErrNoRuntime is returned when the evidence holds no runtime we read.
 var ErrNoRuntime = errors.New("no container runtime found in the evidence")
 
-// OpenSource opens evidence from a host path: a directory (a mounted image),
-// a .tar, .tar.gz or .tar.zst collection, or a disk image (by its content;
-// see package diskimage). An archive (or directory) that holds a single
-// top-level directory and no filesystem root of its own is read from
-// inside that directory.
+// OpenSource opens evidence from a host path through evidence.Open: a
+// directory (a mounted image), a .tar, .tar.gz or .tar.zst collection,
+// or a disk image (raw, split raw, qcow2, VMDK: the node's filesystems
+// assembled), told apart by content. An archive (or directory) that holds
+// a single top-level directory and no filesystem root of its own is read
+// from inside that directory. Closing the source closes the evidence.
 func OpenSource(root string) (evidence.Source, []string, error) {
 	return openSource(root, nil)
 }
 
 func openSource(root string, disk *diskimage.Options) (evidence.Source, []string, error) {
-	st, err := os.Stat(root)
+	ev, err := evidence.Open(context.TODO(), root, &evidence.OpenOptions{Disk: disk})
 	if err != nil {
 		return nil, nil, err
 	}
-	if !st.IsDir() && diskimage.Probe(root) {
-		im, err := diskimage.Open(root, disk)
-		if err != nil {
-			return nil, nil, err
-		}
-		return im, append([]string(nil), im.Notes...), nil
-	}
-	var src evidence.Source
-	var notes []string
-	if st.IsDir() {
-		d, err := evidence.OpenDir(root)
-		if err != nil {
-			return nil, nil, err
-		}
-		src = d
-		if !d.ReadOnlyMount() && !d.ReadOnlyClone() {
-			notes = append(notes, "the evidence directory is on a writable mount: reading a symbolic link's target can update the link's access time (the kernel has no O_NOATIME for readlink); mount the image read-only to rule that out")
-		}
-	} else {
-		a, err := evidence.OpenArchive(root, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		notes = append(notes, a.Warnings()...)
-		src = a
-	}
-	if sub, ok := singleTopDir(src); ok {
-		s, err := evidence.Sub(src, sub)
-		if err == nil {
-			notes = append(notes, fmt.Sprintf("the evidence holds one top-level directory %q and no root of its own; reading it as the node's root", sub))
-			return &closeBoth{Source: s, parent: src}, notes, nil
-		}
-	}
-	return src, notes, nil
-}
-
-type closeBoth struct {
-	evidence.Source
-	parent evidence.Source
-}
-
-func (c *closeBoth) Close() error { return c.parent.Close() }
-
-func (c *closeBoth) OpenDirFD(name string) (*os.File, error) {
-	if o, ok := c.Source.(evidence.DirFDOpener); ok {
-		return o.OpenDirFD(name)
-	}
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-}
-
-func (c *closeBoth) HostPath(name string) (string, error) {
-	if hp, ok := c.Source.(evidence.HostPather); ok {
-		return hp.HostPath(name)
-	}
-	return "", fs.ErrInvalid
-}
-
-var rootDirs = map[string]bool{"etc": true, "var": true, "run": true, "usr": true, "bin": true, "lib": true, "opt": true, "home": true, "root": true, "srv": true, "tmp": true, "sbin": true, "boot": true, "mnt": true, "data": true}
-
-func singleTopDir(src evidence.Source) (string, bool) {
-	ents, err := src.ReadDir(".")
-	if err != nil || len(ents) != 1 || !ents[0].Mode.IsDir() || rootDirs[ents[0].Name] {
-		return "", false
-	}
-	return ents[0].Name, true
+	return ev.Source, evidence.WarningLines(ev.Notes), nil
 }
 
 // OpenPath opens the evidence at root (see OpenSource) and reads every

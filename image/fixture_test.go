@@ -52,7 +52,7 @@ var (
 // fixtureNode is the archive of the containerd node, opened once.
 func fixtureNode(t testing.TB) evidence.Source {
 	nodeOnce.Do(func() {
-		a, err := evidence.OpenArchive(fixtureTar(t), nil)
+		a, err := evidence.OpenArchive(context.Background(), fixtureTar(t), nil)
 		if err != nil {
 			nodeErr = err
 			return
@@ -286,7 +286,7 @@ func TestVerifyTampered(t *testing.T) {
 			{"/bin/busybox", WhatContent, "first difference at byte 1000000"},
 			{"/bin/ls", WhatLinkTarget, "tar: /bin/busybox, disk: /tmp/.x/ls"},
 			{"/etc/passwd", WhatMode, "tar: 0644, disk: 0666"},
-			{"/usr/bin/.implant", WhatAddedOnDisk, "regular file, 5 bytes"},
+			{"/usr/bin/.implant", WhatAddedOnDisk, "file, 5 bytes"},
 		},
 		"3": {
 			{"/etc/app-old.conf", WhatMissingOnDisk, "whiteout (the tar has etc/.wh.app-old.conf)"},

@@ -145,7 +145,7 @@ func FuzzVerifyTarSplit(f *testing.F) {
 		w := gzip.NewWriter(&gz)
 		w.Write(b)
 		w.Close()
-		snap, _ := evidence.NewArchive(bytes.NewReader(emptyTar), int64(len(emptyTar)), "empty.tar", nil)
+		snap, _ := evidence.NewArchive(context.Background(), bytes.NewReader(emptyTar), int64(len(emptyTar)), "empty.tar", nil)
 		VerifyTarSplit(context.Background(), &gz, "sha256:"+strings.Repeat("0", 64), snap, ".", &VerifyOptions{MaxBytes: 1 << 20})
 	})
 }

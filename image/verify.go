@@ -170,28 +170,48 @@ func VerifyLayer(ctx context.Context, blob io.Reader, layer Layer, snap evidence
 // and hashes it, off the decompressor's goroutine.
 func readBlob(blob io.Reader, h hash.Hash, n *int64, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
 	defer close(full)
+	err := pump(blob, full, free, done, func(b []byte) error {
+		h.Write(b)
+		*n += int64(len(b))
+		return nil
+	})
+	switch {
+	case err == errStopped || err == io.EOF:
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading the blob at offset %d: %w", *n, err)
+	}
+	return nil
+}
+
+// errStopped is pump's error when done closed.
+var errStopped = errors.New("stopped")
+
+// pump is a stage of the verifier's pipeline: it fills buffers taken from
+// free with r's bytes and hands them on full, each chunk first passed to
+// check. It returns r's error (io.EOF at its end), check's, or errStopped
+// once done is closed.
+func pump(r io.Reader, full chan<- []byte, free <-chan []byte, done <-chan struct{}, check func([]byte) error) error {
 	for {
 		var buf []byte
 		select {
 		case buf = <-free:
 		case <-done:
-			return nil
+			return errStopped
 		}
-		m, err := fill(blob, buf)
-		if m > 0 {
-			h.Write(buf[:m])
-			*n += int64(m)
+		n, err := fill(r, buf)
+		if n > 0 {
+			if err := check(buf[:n]); err != nil {
+				return err
+			}
 			select {
-			case full <- buf[:m]:
+			case full <- buf[:n]:
 			case <-done:
-				return nil
+				return errStopped
 			}
 		}
-		if err == io.EOF {
-			return nil
-		}
 		if err != nil {
-			return fmt.Errorf("reading the blob at offset %d: %w", *n, err)
+			return err
 		}
 	}
 }
@@ -356,62 +376,52 @@ func (v *verifier) run(blob io.Reader, layer Layer) error {
 func (v *verifier) produce(dec io.Reader, br *bufio.Reader, cs *stream, comp string, full chan<- []byte, free <-chan []byte, done <-chan struct{}) error {
 	defer close(full)
 	var total int64
-	for {
-		var buf []byte
-		select {
-		case buf = <-free:
-		case <-done:
+	var limit error
+	err := pump(dec, full, free, done, func(b []byte) error {
+		if err := v.ctx.Err(); err != nil {
+			limit = err
+			return err
+		}
+		total += int64(len(b))
+		if total > v.opt.MaxBytes {
+			limit = fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
+		} else if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > cs.n {
+			limit = fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, cs.n, v.opt.MaxRatio)
+		}
+		return limit
+	})
+	switch {
+	case err == errStopped:
+		return nil
+	case limit != nil:
+		return limit
+	case err == io.EOF:
+		if comp == "none" {
 			return nil
 		}
-		n, err := fill(dec, buf)
-		if n > 0 {
-			total += int64(n)
-			if total > v.opt.MaxBytes {
-				return fmt.Errorf("%w: more than %d uncompressed bytes", ErrDecompressionLimit, v.opt.MaxBytes)
-			}
-			if comp != "none" && v.opt.MaxRatio > 0 && total > ratioSlack && total/v.opt.MaxRatio > cs.n {
-				return fmt.Errorf("%w: %d uncompressed bytes from %d compressed (ratio over %d)", ErrDecompressionLimit, total, cs.n, v.opt.MaxRatio)
-			}
-			select {
-			case full <- buf[:n]:
-			case <-done:
-				return nil
-			}
-		}
-		if err == io.EOF {
-			if comp == "none" {
-				return nil
-			}
-			// Hash whatever follows the compressed stream too.
-			_, err := io.Copy(io.Discard, br)
-			return err
-		}
-		if err != nil {
-			select {
-			case <-done:
-				return nil // stopped by the consumer: its error is the one
-			default:
-			}
-			return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
-		}
-		if err := v.ctx.Err(); err != nil {
-			return err
-		}
+		// Hash whatever follows the compressed stream too.
+		_, err := io.Copy(io.Discard, br)
+		return err
 	}
+	select {
+	case <-done:
+		return nil // stopped by the consumer: its error is the one
+	default:
+	}
+	return fmt.Errorf("%s stream at uncompressed offset %d: %w", comp, total, err)
 }
 
 func (v *verifier) consume(st *stream) error {
-	tr := tar.NewReader(st)
-	for {
-		if err := v.ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
+	// The stream is already decompressed: its first member name must not
+	// be taken for a magic number.
+	topt := &evidence.TarOptions{Compression: evidence.CompressionNone, MaxMembers: v.opt.MaxEntries + 1}
+	for m, err := range evidence.TarStream(v.ctx, st, topt) {
 		if err != nil {
-			return fmt.Errorf("tar at offset %d: %w", st.n-int64(len(st.cur)), err)
+			var fe *evidence.FormatError
+			if errors.As(err, &fe) {
+				return fmt.Errorf("tar at offset %d: %w", fe.Offset, fe.Err)
+			}
+			return err
 		}
 		v.res.Entries++
 		if v.res.Entries > v.opt.MaxEntries {
@@ -420,13 +430,14 @@ func (v *verifier) consume(st *stream) error {
 		if v.snap == nil {
 			continue
 		}
-		if err := v.entry(hdr, tr); err != nil {
+		if err := v.entry(m.Header, m.Name, m.Data); err != nil {
 			return err
 		}
 		if v.nameBytes > v.opt.MaxNameBytes {
 			return fmt.Errorf("%w: entry names exceed %d bytes", ErrDecompressionLimit, v.opt.MaxNameBytes)
 		}
 	}
+	return nil
 }
 
 func (v *verifier) add(p, what, detail string) {
@@ -448,21 +459,6 @@ func abs(key string) string {
 		return "/"
 	}
 	return "/" + key
-}
-
-// cleanName turns a tar member name into a snapshot name.
-func cleanName(n string) (string, bool) {
-	n = strings.TrimLeft(n, "/")
-	for _, c := range strings.Split(n, "/") {
-		if c == ".." {
-			return "", false
-		}
-	}
-	n = path.Clean(n)
-	if n == "" || strings.ContainsRune(n, 0) {
-		n = "."
-	}
-	return n, true
 }
 
 // mark records a name (and its ancestors as parents). A name seen twice
@@ -495,82 +491,46 @@ func (v *verifier) mark(key string, f uint8) {
 	}
 }
 
-func typeName(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "regular file"
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
+// tarFileMode is the file type a tar member unpacks to (a hard link: a
+// regular file); false for types that do not unpack.
+func tarFileMode(t byte) (fs.FileMode, bool) {
+	switch t {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeLink:
+		return 0, true
+	case tar.TypeDir:
+		return fs.ModeDir, true
+	case tar.TypeSymlink:
+		return fs.ModeSymlink, true
+	case tar.TypeChar:
+		return fs.ModeDevice | fs.ModeCharDevice, true
+	case tar.TypeBlock:
+		return fs.ModeDevice, true
+	case tar.TypeFifo:
+		return fs.ModeNamedPipe, true
 	}
-	return "unknown"
+	return 0, false
 }
 
+// tarTypeName names a member's type in evidence.TypeName's words ("file",
+// "dir", …, and "hardlink").
 func tarTypeName(t byte) string {
-	switch t {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		return "regular file"
-	case tar.TypeDir:
-		return "directory"
-	case tar.TypeSymlink:
-		return "symlink"
-	case tar.TypeLink:
+	if m, ok := tarFileMode(t); ok && t != tar.TypeLink {
+		return evidence.TypeName(m)
+	}
+	if t == tar.TypeLink {
 		return "hardlink"
-	case tar.TypeChar:
-		return "character device"
-	case tar.TypeBlock:
-		return "block device"
-	case tar.TypeFifo:
-		return "fifo"
 	}
 	return fmt.Sprintf("type %q", t)
 }
 
-// wantMode is the fs.FileMode type a tar type unpacks to.
+// typeMatches says whether a member of type t unpacks to an entry of mode m.
 func typeMatches(t byte, m fs.FileMode) bool {
-	switch t {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeLink:
-		return m.IsRegular()
-	case tar.TypeDir:
-		return m.IsDir()
-	case tar.TypeSymlink:
-		return m&fs.ModeSymlink != 0
-	case tar.TypeChar:
-		return m&fs.ModeCharDevice != 0
-	case tar.TypeBlock:
-		return m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0
-	case tar.TypeFifo:
-		return m&fs.ModeNamedPipe != 0
-	}
-	return false
+	tm, ok := tarFileMode(t)
+	return ok && evidence.TypeName(tm) == evidence.TypeName(m)
 }
 
-func unixPerm(m fs.FileMode) int64 {
-	p := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		p |= 04000
-	}
-	if m&fs.ModeSetgid != 0 {
-		p |= 02000
-	}
-	if m&fs.ModeSticky != 0 {
-		p |= 01000
-	}
-	return p
-}
-
-func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
-	key, ok := cleanName(hdr.Name)
-	if !ok {
+func (v *verifier) entry(hdr *tar.Header, key string, data io.Reader) error {
+	if key == "" {
 		v.addErr(hdr.Name, errors.New("member name climbs out of the layer"))
 		return nil
 	}
@@ -600,7 +560,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		case err != nil:
 			v.addErr(target, err)
 		case !st.IsWhiteout():
-			v.add(abs(target), WhatType, "tar: whiteout, disk: "+typeName(st.Mode))
+			v.add(abs(target), WhatType, "tar: whiteout, disk: "+evidence.TypeName(st.Mode))
 		}
 		return nil
 	}
@@ -617,7 +577,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if !typeMatches(hdr.Typeflag, st.Mode) {
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeLink, tar.TypeDir, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			v.add(abs(key), WhatType, "tar: "+tarTypeName(hdr.Typeflag)+", disk: "+typeName(st.Mode))
+			v.add(abs(key), WhatType, "tar: "+tarTypeName(hdr.Typeflag)+", disk: "+evidence.TypeName(st.Mode))
 		default:
 			v.addErr(key, fmt.Errorf("unsupported tar entry %s", tarTypeName(hdr.Typeflag)))
 		}
@@ -627,7 +587,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return v.hardlink(key, hdr, st)
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
-		if want, have := hdr.Mode&07777, unixPerm(st.Mode); want != have {
+		if want, have := hdr.Mode&07777, int64(evidence.UnixMode(st.Mode)); want != have {
 			v.add(abs(key), WhatMode, fmt.Sprintf("tar: %04o, disk: %04o", want, have))
 		}
 	}
@@ -652,7 +612,7 @@ func (v *verifier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			v.add(abs(key), WhatContent, fmt.Sprintf("size tar: %d, disk: %d", hdr.Size, st.Size))
 			return nil
 		}
-		return v.compareContent(key, tr)
+		return v.compareContent(key, data)
 	}
 	return nil
 }
@@ -748,8 +708,8 @@ func (v *verifier) compareContent(key string, tr io.Reader) error {
 // hardlink checks a tar hardlink: on disk, a regular file with the content
 // of its target (the same inode when the evidence records inodes).
 func (v *verifier) hardlink(key string, hdr *tar.Header, st *evidence.Stat) error {
-	target, ok := cleanName(hdr.Linkname)
-	if !ok {
+	target := evidence.TarName(hdr.Linkname)
+	if target == "" {
 		v.addErr(key, errors.New("hardlink target climbs out of the layer"))
 		return nil
 	}
@@ -803,7 +763,7 @@ func (v *verifier) hardlink(key string, hdr *tar.Header, st *evidence.Stat) erro
 
 // walkDisk reports what the snapshot has that the tar does not.
 func (v *verifier) walkDisk() error {
-	return evidence.Walk(v.snap, ".", func(st *evidence.Stat, err error) error {
+	return evidence.Walk(v.ctx, v.snap, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			name := "."
 			if st != nil {
@@ -828,12 +788,12 @@ func (v *verifier) walkDisk() error {
 			}
 			return nil
 		}
-		detail := typeName(st.Mode)
+		detail := evidence.TypeName(st.Mode)
 		switch {
 		case st.IsWhiteout():
 			detail = "whiteout"
 		case st.Mode.IsRegular():
-			detail = fmt.Sprintf("regular file, %d bytes", st.Size)
+			detail = fmt.Sprintf("file, %d bytes", st.Size)
 		}
 		v.add(abs(key), WhatAddedOnDisk, detail)
 		return nil

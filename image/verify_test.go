@@ -251,13 +251,13 @@ func TestVerifySyntheticTampered(t *testing.T) {
 		{"/bin", WhatOpaque, "trusted.overlay.opaque=y on disk but the tar has no bin/.wh..wh..opq"},
 		{"/bin/tool", WhatMode, "tar: 4755, disk: 0755"},
 		{"/bin/tool2", WhatContent, "hardlink to /bin/tool: disk sizes 399999 and 400000"},
-		{"/dev/fifo", WhatType, "tar: fifo, disk: regular file"},
+		{"/dev/fifo", WhatType, "tar: fifo, disk: file"},
 		{"/dev/null", WhatDevice, "tar: 1:3, disk: 1:5"},
 		{"/etc/conf", WhatXattr, `security.capability="\x01\x00\x00\x02\x00 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" on disk, not in the tar`},
 		{"/etc/conf", WhatXattr, `user.origin: tar "layer", disk "other"`},
-		{"/etc/gone", WhatType, "tar: whiteout, disk: regular file"},
+		{"/etc/gone", WhatType, "tar: whiteout, disk: file"},
 		{"/etc/other", WhatAddedOnDisk, "whiteout"},
-		{"/var/cache/x", WhatMissingOnDisk, "regular file"},
+		{"/var/cache/x", WhatMissingOnDisk, "file"},
 	}
 	if got := sortedDiffs(r); r.Status != StatusTampered || !sameDiffs(got, want) {
 		t.Errorf("%s\n got  %v\n want %v", r.Status, got, want)

@@ -13,7 +13,7 @@ import (
 // sample node) for a string: every hit says where its bytes come from.
 func ExampleReader_Search() {
 	ctx := context.Background()
-	node, err := evidence.OpenArchive("../testdata/containerd-node/containerd-node.tar.gz", nil)
+	node, err := evidence.OpenArchive(context.Background(), "../testdata/containerd-node/containerd-node.tar.gz", nil)
 	if err != nil {
 		fmt.Println(err)
 		return

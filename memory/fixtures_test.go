@@ -192,7 +192,7 @@ func TestSecretContainerd(t *testing.T) {
 		checkWant(t, hitsOf(t, r, String(secret)), exp)
 	})
 	t.Run("content-store", func(t *testing.T) {
-		a, err := evidence.OpenArchive(filepath.Join("..", "testdata", "containerd-node", "containerd-node.tar.gz"), nil)
+		a, err := evidence.OpenArchive(context.Background(), filepath.Join("..", "testdata", "containerd-node", "containerd-node.tar.gz"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

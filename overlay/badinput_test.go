@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -88,7 +89,7 @@ func TestHostileRedirectsAndLinks(t *testing.T) {
 	}
 	var paths []string
 	var errs []error
-	for e, err := range v.Walk(".") {
+	for e, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -117,7 +118,7 @@ func TestHostileRedirectsAndLinks(t *testing.T) {
 		t.Errorf("escape lookup: %v", err)
 	}
 	e, err := v.LstatEntry("a")
-	if err != nil || len(e.Anomalies) != 1 || !strings.Contains(e.Anomalies[0], "invalid overlay redirect") || len(e.Merged) != 2 {
+	if err != nil || len(e.Anomalies) != 1 || !strings.Contains(e.Anomalies[0].String(), "invalid overlay redirect") || len(e.Merged) != 2 {
 		t.Errorf("ignored redirect: %+v %v", e, err)
 	}
 	if p, err := v.Resolve("chain40"); err != nil || p != "target" {
@@ -140,7 +141,7 @@ func TestHostileRedirectsAndLinks(t *testing.T) {
 	}
 	// Export goes on past the bad entries and says which they were.
 	var buf bytes.Buffer
-	man, err := ExportMerged(&buf, v, nil)
+	man, err := CollectManifest(ExportMerged(context.Background(), &buf, v, nil))
 	if err == nil || !strings.Contains(err.Error(), "mc-orphan") {
 		t.Errorf("export error: %v", err)
 	}
@@ -193,7 +194,7 @@ func TestDeepDirectory(t *testing.T) {
 	}
 	start := time.Now()
 	n, deep := 0, 0
-	for _, err := range v.Walk(".") {
+	for _, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			if !errors.Is(err, ErrTooDeep) {
 				t.Errorf("walk: %v", err)
@@ -212,7 +213,7 @@ func TestDeepDirectory(t *testing.T) {
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("deep walk took %v", d)
 	}
-	if _, err := ExportMerged(io.Discard, v, nil); !errors.Is(err, ErrTooDeep) {
+	if _, err := CollectManifest(ExportMerged(context.Background(), io.Discard, v, nil)); !errors.Is(err, ErrTooDeep) {
 		t.Errorf("deep export: %v", err)
 	}
 }

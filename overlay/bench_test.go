@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -80,7 +81,7 @@ func BenchmarkMergedWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 		n = 0
-		for _, err := range v.Walk(".") {
+		for _, err := range v.Walk(context.Background(), ".") {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func benchExport(b *testing.B, v *View) {
 	var bytes int64
 	for i := 0; i < b.N; i++ {
 		cw := &countWriter{}
-		if _, err := ExportMerged(cw, v, nil); err != nil {
+		if _, err := CollectManifest(ExportMerged(context.Background(), cw, v, nil)); err != nil {
 			b.Fatal(err)
 		}
 		bytes = cw.n

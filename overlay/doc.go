@@ -27,11 +27,20 @@
 // Symbolic links are resolved only inside the merged namespace (absolute
 // targets from the container root, ".." stops at it, 40 hops), never on the
 // host. ExportMerged and ExportUpper stream tars (the merged root, or the
-// upper layer as an OCI diff) with a sha256 manifest.
+// upper layer as an OCI diff) and yield each member's sha256 manifest entry
+// as it is written.
 //
-// Nothing is written to the evidence. Memory is bounded by one directory
-// listing per level of the current path and by a small directory cache;
-// nesting deeper than MaxDepth, symlink loops, redirects with ".." and
-// layers that are missing give errors naming the path and the layer, and
-// the rest of the tree is still served.
+// Nothing is written to the evidence. Walk and the exports stream: a
+// merged directory is the k-way merge of its layer directories' sorted
+// names, each name resolved when it is reached and dropped after, so
+// memory holds one directory's names per level of the current path and a
+// small directory cache, never an entry per file visited. Nesting deeper
+// than MaxDepth (evidence.DefaultMaxDepth, the one bound of every walk) is
+// yielded as an *evidence.DepthError and not descended; symlink loops,
+// redirects with ".." and missing layers give errors naming the path and
+// the layer, and the rest of the tree is still served. Walks and exports
+// take a context and stop with its error when it is cancelled.
+//
+// A View is safe for concurrent use; an export (and a Walk) iterates on the
+// caller's goroutine.
 package overlay

@@ -1,8 +1,8 @@
 package overlay
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"iter"
 	"strings"
@@ -28,37 +28,21 @@ type Entry struct {
 	Origin     Origin         `json:"origin"`
 	// Merged lists, for a directory, every layer directory whose entries
 	// it shows, upper first.
-	Merged    []Origin `json:"merged,omitempty"`
-	Opaque    bool     `json:"opaque,omitempty"`   // the origin dir hides lower layers
-	Redirect  string   `json:"redirect,omitempty"` // the origin dir's overlay.redirect
-	Anomalies []string `json:"anomalies,omitempty"`
+	Merged    []Origin           `json:"merged,omitempty"`
+	Opaque    bool               `json:"opaque,omitempty"`    // the origin dir hides lower layers
+	Redirect  string             `json:"redirect,omitempty"`  // the origin dir's overlay.redirect
+	Anomalies []evidence.Warning `json:"anomalies,omitempty"` // what the kernel would ignore (an invalid redirect)
 
 	n *node
 }
 
-// Type names the entry's file type.
-func (e *Entry) Type() string { return TypeOf(e.Stat.Mode) }
+// Type names the entry's file type (evidence.TypeName).
+func (e *Entry) Type() string { return evidence.TypeName(e.Stat.Mode) }
 
-// TypeOf names a file type: dir, file, symlink, char, block, fifo, socket.
-func TypeOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "dir"
-	case m.IsRegular():
-		return "file"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m&fs.ModeCharDevice != 0:
-		return "char"
-	case m&fs.ModeDevice != 0:
-		return "block"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "unknown"
-}
+// TypeOf names a file type.
+//
+// Deprecated: use evidence.TypeName, the one vocabulary.
+func TypeOf(m fs.FileMode) string { return evidence.TypeName(m) }
 
 func (v *View) entry(n *node) (*Entry, error) {
 	l := v.layers[n.li]
@@ -214,72 +198,46 @@ func (v *View) OpenFile(name string) (evidence.File, error) {
 	return v.OpenEntry(e)
 }
 
-// WalkFunc is called by WalkFunc for every entry in lexical order. err is
-// non-nil for a directory that could not be listed completely or an entry
-// that could not be resolved (e is then the directory, or nil). Returning
-// fs.SkipDir skips a directory, fs.SkipAll stops the walk.
-type WalkFunc func(e *Entry, err error) error
-
-// WalkFunc walks the merged tree from root (links in root are followed,
+// Walk streams the merged tree from root (links in root are followed,
 // none below it) in lexical order, directories before their contents.
-// Memory holds one listing per level; nesting deeper than MaxDepth is
-// reported as an error and not descended.
-func (v *View) WalkFunc(root string, fn WalkFunc) error {
-	n, err := v.resolve("walk", root, true)
-	if err != nil {
-		return fn(nil, err)
+// Errors are yielded with the entry they concern: a directory that could
+// not be listed completely, or nil for an entry that could not be
+// resolved; a directory MaxDepth levels below root comes with an
+// *evidence.DepthError (errors.Is(err, evidence.ErrTooDeep)) and is not
+// descended. The walk goes on after an error; breaking the loop stops it,
+// and so does cancelling ctx (ctx.Err() is yielded last). Memory holds the
+// names of one directory per level and the entry being yielded: it does not
+// grow with the number of entries already visited.
+func (v *View) Walk(ctx context.Context, root string) iter.Seq2[*Entry, error] {
+	return func(yield func(*Entry, error) bool) {
+		n, err := v.resolve("walk", root, true)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		v.walk(ctx, n, 0, "walk", yield)
 	}
-	err = v.walk(n, 0, fn)
-	if err == fs.SkipDir || err == fs.SkipAll {
-		return nil
-	}
-	return err
 }
 
-func (v *View) walk(n *node, depth int, fn WalkFunc) error {
+func (v *View) walk(ctx context.Context, n *node, depth int, op string, yield func(*Entry, error) bool) bool {
+	if err := ctx.Err(); err != nil {
+		yield(nil, err)
+		return false
+	}
 	e, err := v.entry(n)
-	if err := fn(e, err); err != nil {
-		return err
+	if !yield(e, err) {
+		return false
 	}
 	if !n.isDir() {
-		return nil
+		return true
 	}
 	if depth >= v.maxDepth {
-		err := &fs.PathError{Op: "walk", Path: n.path, Err: fmt.Errorf("%w (more than %d levels), not descended", ErrTooDeep, v.maxDepth)}
-		if err := fn(e, err); err != nil && err != fs.SkipDir {
-			return err
+		return yield(e, &evidence.DepthError{Op: op, Path: n.path, Limit: v.maxDepth})
+	}
+	return v.children(n, func(k *node, err error) bool {
+		if err != nil {
+			return yield(e, err)
 		}
-		return nil
-	}
-	kids, errs := v.readDir(n)
-	for _, ke := range errs {
-		if err := fn(e, ke); err != nil {
-			if err == fs.SkipDir {
-				return nil
-			}
-			return err
-		}
-	}
-	for _, k := range kids {
-		if err := v.walk(k, depth+1, fn); err != nil {
-			if err == fs.SkipDir {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// Walk is WalkFunc as an iterator. Errors are yielded with the entry they
-// concern (or nil) and the walk goes on; stopping the loop stops the walk.
-func (v *View) Walk(root string) iter.Seq2[*Entry, error] {
-	return func(yield func(*Entry, error) bool) {
-		v.WalkFunc(root, func(e *Entry, err error) error {
-			if !yield(e, err) {
-				return fs.SkipAll
-			}
-			return nil
-		})
-	}
+		return v.walk(ctx, k, depth+1, op, yield)
+	})
 }

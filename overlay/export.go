@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"iter"
 	"sort"
 	"strings"
 	"sync"
@@ -44,14 +46,14 @@ type ExportOptions struct {
 }
 
 type exporter struct {
-	tw    *tar.Writer
-	opt   ExportOptions
-	buf   []byte
-	h     hash.Hash
-	man   []ManifestEntry
-	links map[linkKey]string
-	errs  []error
-	prog  Progress
+	tw      *tar.Writer
+	opt     ExportOptions
+	buf     []byte
+	h       hash.Hash
+	links   map[linkKey]string // first member name of each multiply linked layer inode
+	linkSum map[string]string  // sha256 of those first members
+	prog    Progress
+	yield   func(ManifestEntry, error) bool
 }
 
 // bufPool holds the 1 MiB copy buffers of exports.
@@ -62,8 +64,8 @@ type linkKey struct {
 	ino   uint64
 }
 
-func newExporter(w io.Writer, opt *ExportOptions) *exporter {
-	x := &exporter{tw: tar.NewWriter(w), h: sha256.New(), links: map[linkKey]string{}}
+func newExporter(w io.Writer, opt *ExportOptions, yield func(ManifestEntry, error) bool) *exporter {
+	x := &exporter{tw: tar.NewWriter(w), h: sha256.New(), links: map[linkKey]string{}, linkSum: map[string]string{}, yield: yield}
 	if opt != nil {
 		x.opt = *opt
 	}
@@ -80,24 +82,22 @@ func (e errWrite) Error() string        { return "writing tar: " + e.err.Error()
 func (e errWrite) Unwrap() error        { return e.err }
 func (e errWrite) Is(target error) bool { return target == ErrOutput }
 
-func tarMode(m fs.FileMode) int64 {
-	mode := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		mode |= 04000
+// errStopped ends an export whose consumer stopped the iteration.
+var errStopped = errors.New("export stopped")
+
+// report yields an error about one entry; the export goes on unless the
+// consumer stops.
+func (x *exporter) report(err error) error {
+	if !x.yield(ManifestEntry{}, err) {
+		return errStopped
 	}
-	if m&fs.ModeSetgid != 0 {
-		mode |= 02000
-	}
-	if m&fs.ModeSticky != 0 {
-		mode |= 01000
-	}
-	return mode
+	return nil
 }
 
 func header(name string, st *evidence.Stat) *tar.Header {
 	h := &tar.Header{
 		Name:    name,
-		Mode:    tarMode(st.Mode),
+		Mode:    int64(evidence.UnixMode(st.Mode)),
 		Uid:     int(st.UID),
 		Gid:     int(st.GID),
 		ModTime: st.Mtime,
@@ -132,26 +132,26 @@ func (x *exporter) addXattrs(h *tar.Header, xs map[string][]byte) {
 	}
 }
 
-// write writes one member; open, for regular files, gives the data.
+// write writes one member; open, for regular files, gives the data. It
+// returns an error only when the export must end (errWrite, errStopped).
 func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func() (evidence.File, error)) error {
 	m := ManifestEntry{Path: strings.TrimSuffix(h.Name, "/"), Type: typ, Mode: fmt.Sprintf("%04o", h.Mode), Link: h.Linkname}
 	var f evidence.File
 	if open != nil {
 		var err error
 		if f, err = open(); err != nil {
-			x.errs = append(x.errs, err)
-			return nil
+			return x.report(err)
 		}
 		defer f.Close()
 		h.Size = f.Size()
 	}
 	if err := x.tw.WriteHeader(h); err != nil {
 		if errors.Is(err, tar.ErrFieldTooLong) || errors.Is(err, tar.ErrHeader) {
-			x.errs = append(x.errs, fmt.Errorf("%s: %w", h.Name, err))
-			return nil
+			return x.report(fmt.Errorf("%s: %w", h.Name, err))
 		}
 		return errWrite{err}
 	}
+	var short error
 	if f != nil {
 		if x.buf == nil {
 			bp := bufPool.Get().(*[]byte)
@@ -176,25 +176,30 @@ func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func
 					return errWrite{werr}
 				}
 			}
-			x.errs = append(x.errs, fmt.Errorf("%s: data short after %d of %d bytes (zero-filled in the tar): %w", h.Name, n, h.Size, err))
+			short = fmt.Errorf("%s: data short after %d of %d bytes (zero-filled in the tar): %w", h.Name, n, h.Size, err)
 		}
 		m.Size = h.Size
 		m.SHA256 = hex.EncodeToString(x.h.Sum(nil))
+		if _, ok := x.linkSum[h.Name]; ok {
+			x.linkSum[h.Name] = m.SHA256
+		}
 		x.prog.Bytes += n
 	} else if typ == "hardlink" {
 		m.Size = st.Size
-		for i := len(x.man) - 1; i >= 0; i-- {
-			if x.man[i].Path == h.Linkname {
-				m.SHA256 = x.man[i].SHA256
-				break
-			}
-		}
+		m.SHA256 = x.linkSum[h.Linkname]
 	}
-	x.man = append(x.man, m)
 	x.prog.Entries++
 	x.prog.Path = m.Path
 	if x.opt.Progress != nil {
 		x.opt.Progress(x.prog)
+	}
+	if short != nil {
+		if err := x.report(short); err != nil {
+			return err
+		}
+	}
+	if !x.yield(m, nil) {
+		return errStopped
 	}
 	return nil
 }
@@ -210,11 +215,13 @@ func (x *exporter) writeEntry(v *View, e *Entry, name string) error {
 	if !x.opt.NoXattrs {
 		var err error
 		if xs, err = v.Xattrs(e); err != nil {
-			x.errs = append(x.errs, err)
+			if err := x.report(err); err != nil {
+				return err
+			}
 		}
 	}
 	x.addXattrs(h, xs)
-	typ := TypeOf(st.Mode)
+	typ := evidence.TypeName(st.Mode)
 	var open func() (evidence.File, error)
 	switch typ {
 	case "dir":
@@ -228,6 +235,7 @@ func (x *exporter) writeEntry(v *View, e *Entry, name string) error {
 				return x.write(h, st, "hardlink", nil)
 			}
 			x.links[k] = name
+			x.linkSum[name] = ""
 		}
 		open = func() (evidence.File, error) { return v.OpenEntry(e) }
 	case "symlink":
@@ -241,8 +249,7 @@ func (x *exporter) writeEntry(v *View, e *Entry, name string) error {
 	case "fifo":
 		h.Typeflag = tar.TypeFifo
 	default:
-		x.errs = append(x.errs, fmt.Errorf("%s: %s cannot be stored in a tar, left out", e.Path, typ))
-		return nil
+		return x.report(fmt.Errorf("%s: %s cannot be stored in a tar, left out", e.Path, typ))
 	}
 	return x.write(h, st, typ, open)
 }
@@ -252,40 +259,59 @@ func (x *exporter) writeMarker(name, typ string, mtime time.Time) error {
 	return x.write(h, nil, typ, nil)
 }
 
-func (x *exporter) finish() ([]ManifestEntry, error) {
+// finish closes the tar: its end-of-archive blocks.
+func (x *exporter) finish() {
 	if err := x.tw.Close(); err != nil {
-		return x.man, errWrite{err}
+		x.yield(ManifestEntry{}, errWrite{err})
 	}
-	return x.man, errors.Join(x.errs...)
+}
+
+// end yields the error that ended an export (none when the consumer
+// stopped it).
+func (x *exporter) end(err error) {
+	if err != nil && err != errStopped {
+		x.yield(ManifestEntry{}, err)
+	}
+}
+
+// tree writes the merged subtree of n (n itself when withRoot), from a
+// streaming walk: memory does not grow with the number of entries.
+func (x *exporter) tree(ctx context.Context, v *View, n *node, withRoot bool) error {
+	var fatal error
+	v.walk(ctx, n, 0, "walk", func(e *Entry, err error) bool {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			fatal = err
+		case err != nil:
+			fatal = x.report(err)
+		case e.n == n && !withRoot:
+		default:
+			fatal = x.writeEntry(v, e, e.Path)
+		}
+		return fatal == nil
+	})
+	return fatal
 }
 
 // ExportMerged writes the merged tree of v as a PAX tar to w: members in
 // lexical order without the root, extended attributes as SCHILY.xattr.*
 // (overlay-internal ones left out), a hard link for the second and later
-// names of one layer inode. Data is streamed with one 1 MiB buffer. Errors
-// for single entries are joined into the returned error and the export
-// goes on; a failing writer ends it. The manifest lists every member.
-func ExportMerged(w io.Writer, v *View, opt *ExportOptions) ([]ManifestEntry, error) {
-	x := newExporter(w, opt)
-	var fatal error
-	v.WalkFunc(".", func(e *Entry, err error) error {
-		if err != nil {
-			x.errs = append(x.errs, err)
-			return nil
+// names of one layer inode. Data is streamed with one 1 MiB buffer, and
+// the tree from a streaming walk (memory does not grow with the number of
+// members). Each member's manifest entry is yielded as it is written.
+// Errors for single entries are yielded (with a zero ManifestEntry) and the
+// export goes on; a failing writer (errors.Is(err, ErrOutput)) or a
+// cancelled ctx is yielded last. The tar is complete when the loop ends
+// without a break.
+func ExportMerged(ctx context.Context, w io.Writer, v *View, opt *ExportOptions) iter.Seq2[ManifestEntry, error] {
+	return func(yield func(ManifestEntry, error) bool) {
+		x := newExporter(w, opt, yield)
+		if err := x.tree(ctx, v, v.root, false); err != nil {
+			x.end(err)
+			return
 		}
-		if e.Path == "." {
-			return nil
-		}
-		if err := x.writeEntry(v, e, e.Path); err != nil {
-			fatal = err
-			return fs.SkipAll
-		}
-		return nil
-	})
-	if fatal != nil {
-		return x.man, fatal
+		x.finish()
 	}
-	return x.finish()
 }
 
 // ExportUpper writes the upper layer as an OCI layer diff over lower: its
@@ -293,40 +319,82 @@ func ExportMerged(w io.Writer, v *View, opt *ExportOptions) ([]ManifestEntry, er
 // opaque directory. A renamed directory (overlay.redirect) is written whole,
 // from the merged view, as an opaque directory; a metacopy file is written
 // with the data of its lower file. lower may be nil when upper has no
-// lower layers.
-func ExportUpper(w io.Writer, upper Layer, lower *View, opt *ExportOptions) ([]ManifestEntry, error) {
-	layers := []Layer{upper}
-	var o *Options
-	if lower != nil {
-		layers = append(layers, lower.Layers()...)
-		o = &Options{MaxDepth: lower.maxDepth}
-		switch {
-		case len(lower.prefixes) == 2:
-		case lower.prefixes[0] == XattrTrustedPrefix:
-			o.Xattrs = XattrTrusted
-		default:
-			o.Xattrs = XattrUser
+// lower layers. Members, errors and the end are yielded as ExportMerged
+// yields them.
+func ExportUpper(ctx context.Context, w io.Writer, upper Layer, lower *View, opt *ExportOptions) iter.Seq2[ManifestEntry, error] {
+	return func(yield func(ManifestEntry, error) bool) {
+		layers := []Layer{upper}
+		var o *Options
+		if lower != nil {
+			layers = append(layers, lower.Layers()...)
+			o = &Options{MaxDepth: lower.maxDepth}
+			switch {
+			case len(lower.prefixes) == 2:
+			case lower.prefixes[0] == XattrTrustedPrefix:
+				o.Xattrs = XattrTrusted
+			default:
+				o.Xattrs = XattrUser
+			}
+		}
+		full, err := New(layers, o)
+		if err != nil {
+			yield(ManifestEntry{}, err)
+			return
+		}
+		x := newExporter(w, opt, yield)
+		if err := x.upperDir(ctx, full, full.layers[0], ".", full.root, full.root.stack[0].xw, 0); err != nil {
+			x.end(err)
+			return
+		}
+		var dels []string
+		for p := range full.layers[0].deleted {
+			dels = append(dels, p)
+		}
+		sort.Strings(dels)
+		for _, p := range dels {
+			if err := x.writeMarker(whiteoutName(p), "whiteout", time.Time{}); err != nil {
+				x.end(err)
+				return
+			}
+		}
+		x.finish()
+	}
+}
+
+// CollectManifest runs an export to its end and returns the manifest and
+// the errors of single entries joined; a failing writer or a cancelled
+// context is returned alone.
+func CollectManifest(export iter.Seq2[ManifestEntry, error]) ([]ManifestEntry, error) {
+	man, _, err := drain(export, true)
+	return man, err
+}
+
+// CountManifest runs an export to its end as CollectManifest does, but
+// counts the members instead of keeping their entries: memory does not
+// grow with them.
+func CountManifest(export iter.Seq2[ManifestEntry, error]) (int, error) {
+	_, n, err := drain(export, false)
+	return n, err
+}
+
+func drain(export iter.Seq2[ManifestEntry, error], keep bool) ([]ManifestEntry, int, error) {
+	var man []ManifestEntry
+	var errs []error
+	n := 0
+	for m, err := range export {
+		if err != nil {
+			if errors.Is(err, ErrOutput) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return man, n, err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		n++
+		if keep {
+			man = append(man, m)
 		}
 	}
-	full, err := New(layers, o)
-	if err != nil {
-		return nil, err
-	}
-	x := newExporter(w, opt)
-	if err := x.upperDir(full, full.layers[0], ".", full.root.stack[0].xw, 0); err != nil {
-		return x.man, err
-	}
-	var dels []string
-	for p := range full.layers[0].deleted {
-		dels = append(dels, p)
-	}
-	sort.Strings(dels)
-	for _, p := range dels {
-		if err := x.writeMarker(whiteoutName(p), "whiteout", time.Time{}); err != nil {
-			return x.man, err
-		}
-	}
-	return x.finish()
+	return man, n, errors.Join(errs...)
 }
 
 func whiteoutName(p string) string {
@@ -336,26 +404,41 @@ func whiteoutName(p string) string {
 	return WhiteoutPrefix + p
 }
 
-func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) error {
+// upperDir writes the entries of the upper layer's directory dir (merged
+// node parent), streaming its names.
+func (x *exporter) upperDir(ctx context.Context, v *View, l *layer, dir string, parent *node, xw bool, depth int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if depth >= v.maxDepth {
-		x.errs = append(x.errs, &fs.PathError{Op: "export", Path: dir, Err: fmt.Errorf("%w (more than %d levels), not descended", ErrTooDeep, v.maxDepth)})
-		return nil
+		return x.report(&evidence.DepthError{Op: "export", Path: dir, Limit: v.maxDepth})
 	}
-	ents, err := l.src.ReadDir(dir)
+	names, err := evidence.ReadDirNames(l.src, dir)
 	if err != nil {
-		x.errs = append(x.errs, &fs.PathError{Op: "readdir", Path: dir, Err: v.layerErr(l, err)})
+		if err := x.report(&fs.PathError{Op: "readdir", Path: dir, Err: v.layerErr(l, err)}); err != nil {
+			return err
+		}
 	}
-	for _, st := range ents {
-		name := baseName(st.Name)
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := join(dir, name)
+		st, err := l.src.Lstat(p)
+		if err != nil {
+			if err := x.report(v.layerErr(l, err)); err != nil {
+				return err
+			}
+			continue
+		}
 		if l.Kind == LayerTar {
 			if k, _ := ParseWhiteoutName(name); k != NotWhiteout {
+				if k == WhiteoutMeta {
+					continue
+				}
 				typ := "whiteout"
 				if k == OpaqueWhiteout {
 					typ = "opaque"
-				}
-				if k == WhiteoutMeta {
-					continue
 				}
 				if err := x.writeMarker(p, typ, st.Mtime); err != nil {
 					return err
@@ -363,9 +446,11 @@ func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) e
 				continue
 			}
 		}
-		pr, err := v.probe(l, dir, xw, name, listing(ents))
+		pr, err := v.classify(l, dir, xw, name, st)
 		if err != nil {
-			x.errs = append(x.errs, err)
+			if err := x.report(err); err != nil {
+				return err
+			}
 			continue
 		}
 		switch pr.kind {
@@ -377,9 +462,21 @@ func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) e
 			}
 			continue
 		}
-		e, err := v.LstatEntry(p)
+		n, err := v.lookupChild(parent, name, nil)
+		if err == nil && n == nil {
+			err = &fs.PathError{Op: "lstat", Path: p, Err: fs.ErrNotExist}
+		}
 		if err != nil {
-			x.errs = append(x.errs, err)
+			if err := x.report(err); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := v.entry(n)
+		if err != nil {
+			if err := x.report(err); err != nil {
+				return err
+			}
 			continue
 		}
 		if e.Origin.Layer != 0 && !e.Stat.Mode.IsDir() {
@@ -393,23 +490,8 @@ func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) e
 			if err := x.writeMarker(p+"/"+WhiteoutOpaque, "opaque", st.Mtime); err != nil {
 				return err
 			}
-			var fatal error
-			v.WalkFunc(p, func(se *Entry, err error) error {
-				if err != nil {
-					x.errs = append(x.errs, err)
-					return nil
-				}
-				if se.Path == p {
-					return nil
-				}
-				if err := x.writeEntry(v, se, se.Path); err != nil {
-					fatal = err
-					return fs.SkipAll
-				}
-				return nil
-			})
-			if fatal != nil {
-				return fatal
+			if err := x.tree(ctx, v, n, false); err != nil {
+				return err
 			}
 			continue
 		}
@@ -422,7 +504,7 @@ func (x *exporter) upperDir(v *View, l *layer, dir string, xw bool, depth int) e
 					return err
 				}
 			}
-			if err := x.upperDir(v, l, p, pr.opaque == OpaqueXWhiteouts, depth+1); err != nil {
+			if err := x.upperDir(ctx, v, l, p, n, pr.opaque == OpaqueXWhiteouts, depth+1); err != nil {
 				return err
 			}
 		}

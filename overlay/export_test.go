@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"sort"
@@ -15,7 +16,7 @@ import (
 // tarView opens an in-memory tar as a one-layer view below nothing, or as
 // the upper layer of lowers.
 func tarLayer(t testing.TB, data []byte, name string) Layer {
-	a, err := evidence.NewArchive(bytes.NewReader(data), int64(len(data)), name, nil)
+	a, err := evidence.NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestExportMergedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportMerged(&buf, v, nil)
+	man, err := CollectManifest(ExportMerged(context.Background(), &buf, v, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestExportUpperMatchesContainerdDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportUpper(&buf, snapshotLayers(src, attackedSnapshots[:1])[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &buf, snapshotLayers(src, attackedSnapshots[:1])[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestExportUpperRoundTripSynthetic(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	man, err := ExportUpper(&buf, layers[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &buf, layers[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestExportUpperRoundTripSynthetic(t *testing.T) {
 	}
 	// The merged export keeps the base layer's hardlink pair.
 	buf.Reset()
-	if _, err := ExportMerged(&buf, full, nil); err != nil {
+	if _, err := CollectManifest(ExportMerged(context.Background(), &buf, full, nil)); err != nil {
 		t.Fatal(err)
 	}
 	mem = tarMembers(t, bytes.NewReader(buf.Bytes()))
@@ -205,7 +206,7 @@ func TestTarLayersMatchSnapshots(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := evidence.NewArchive(f, f.Size(), "sha256:"+d, nil)
+		a, err := evidence.NewArchive(context.Background(), f, f.Size(), "sha256:"+d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

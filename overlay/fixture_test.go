@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"io/fs"
 	"os"
@@ -50,7 +51,7 @@ func TestMain(m *testing.M) {
 // nodeArchive opens the containerd node collection in place (once).
 func nodeArchive(t testing.TB) evidence.Source {
 	p := fixturePath(t, "containerd-node/containerd-node.tar.gz")
-	fixtureOnce.Do(func() { fixtureArch, fixtureErr = evidence.OpenArchive(p, nil) })
+	fixtureOnce.Do(func() { fixtureArch, fixtureErr = evidence.OpenArchive(context.Background(), p, nil) })
 	if fixtureErr != nil {
 		t.Fatal(fixtureErr)
 	}

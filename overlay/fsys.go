@@ -50,23 +50,20 @@ func (v *View) Open(name string) (fs.File, error) {
 }
 
 // Stat implements fs.StatFS (links followed). Sys returns the *Entry.
-func (v *View) Stat(name string) (fs.FileInfo, error) {
-	if err := checkName("stat", name); err != nil {
+func (v *View) Stat(name string) (fs.FileInfo, error) { return v.info("stat", name, true) }
+
+// Lstat implements fs.ReadLinkFS. Sys returns the *Entry.
+func (v *View) Lstat(name string) (fs.FileInfo, error) { return v.info("lstat", name, false) }
+
+func (v *View) info(op, name string, follow bool) (fs.FileInfo, error) {
+	if err := checkName(op, name); err != nil {
 		return nil, err
 	}
-	e, err := v.StatEntry(name)
+	n, err := v.resolve(op, name, follow)
 	if err != nil {
 		return nil, err
 	}
-	return info{e}, nil
-}
-
-// Lstat implements fs.ReadLinkFS. Sys returns the *Entry.
-func (v *View) Lstat(name string) (fs.FileInfo, error) {
-	if err := checkName("lstat", name); err != nil {
-		return nil, err
-	}
-	e, err := v.LstatEntry(name)
+	e, err := v.entry(n)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -124,12 +125,12 @@ func FuzzTarLayer(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		up, err := evidence.NewArchive(bytes.NewReader(data), int64(len(data)), "fuzz.tar", &evidence.ArchiveOptions{MaxMembers: 2000, MaxSpill: 8 << 20})
+		up, err := evidence.NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.tar", &evidence.ArchiveOptions{MaxMembers: 2000, MaxSpill: 8 << 20})
 		if err != nil {
 			return
 		}
 		defer up.Close()
-		low, err := evidence.NewArchive(bytes.NewReader(lower), int64(len(lower)), "lower.tar", nil)
+		low, err := evidence.NewArchive(context.Background(), bytes.NewReader(lower), int64(len(lower)), "lower.tar", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func FuzzTarLayer(f *testing.F) {
 			return
 		}
 		n := 0
-		for e, err := range v.Walk(".") {
+		for e, err := range v.Walk(context.Background(), ".") {
 			if err != nil {
 				continue
 			}
@@ -155,8 +156,8 @@ func FuzzTarLayer(f *testing.F) {
 				v.Resolve(e.Path)
 			}
 		}
-		ExportMerged(io.Discard, v, nil)
-		ExportUpper(io.Discard, v.Layers()[0], mustView(t, v.Layers()[1:]), nil)
+		CollectManifest(ExportMerged(context.Background(), io.Discard, v, nil))
+		CollectManifest(ExportUpper(context.Background(), io.Discard, v.Layers()[0], mustView(t, v.Layers()[1:]), nil))
 	})
 }
 

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -122,7 +123,7 @@ func hostXattrs(p string) map[string][]byte {
 // viewTree walks a View the same way.
 func viewTree(t testing.TB, v *View) map[string]rec {
 	out := map[string]rec{}
-	for e, err := range v.Walk(".") {
+	for e, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			t.Errorf("view walk: %v", err)
 			continue

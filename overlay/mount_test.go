@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -76,7 +77,7 @@ func TestMountManyLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ours := map[string]string{}
-	for e, err := range v.Walk(".") {
+	for e, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // podman's rootfs-diff.tar (no whiteouts; deletions in deleted.files) on
 // the app image's OCI layer tars, all read in place from the archives.
 func TestPodmanRootfsDiff(t *testing.T) {
-	ck, err := evidence.OpenArchive(fixturePath(t, "podman-checkpoint/ckpt-leave-running.tar"), nil)
+	ck, err := evidence.OpenArchive(context.Background(), fixturePath(t, "podman-checkpoint/ckpt-leave-running.tar"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +22,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff, err := evidence.NewArchive(f, f.Size(), "rootfs-diff.tar", nil)
+	diff, err := evidence.NewArchive(context.Background(), f, f.Size(), "rootfs-diff.tar", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := evidence.NewArchive(bf, bf.Size(), "sha256:"+d, nil)
+		a, err := evidence.NewArchive(context.Background(), bf, bf.Size(), "sha256:"+d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +77,7 @@ func TestPodmanRootfsDiff(t *testing.T) {
 	// As an OCI diff the deletion becomes a whiteout.
 	var out bytes.Buffer
 	lower, _ := New(layers[1:], nil)
-	man, err := ExportUpper(&out, layers[0], lower, nil)
+	man, err := CollectManifest(ExportUpper(context.Background(), &out, layers[0], lower, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -39,7 +40,7 @@ func storeLayers(t *testing.T, src evidence.Source, driverDir, id string) []Laye
 // listings: path type mode uid gid size sha256 linktarget, sorted by path.
 func groundTruthListing(t *testing.T, v *View) []string {
 	var out []string
-	for e, err := range v.Walk(".") {
+	for e, err := range v.Walk(context.Background(), ".") {
 		if err != nil {
 			t.Errorf("walk: %v", err)
 			continue
@@ -89,7 +90,7 @@ func TestRuntimeStoresMatchKernelListing(t *testing.T) {
 		{"runtimes-c1/storage-root.tar.gz", "var/lib/containers/storage/overlay", "8b3f6761c8a638d70517e8ca7c41e7ebe9f2136d552f7ed92fe7e465c21807d9", "merged-podman-015674db7f57680cac399505aa6e903f2837396a880b3e6bfa0ce13193fb8672.txt"},
 	} {
 		t.Run(c.listing[:13], func(t *testing.T) {
-			src, err := evidence.OpenArchive(fixturePath(t, c.archive), nil)
+			src, err := evidence.OpenArchive(context.Background(), fixturePath(t, c.archive), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,5 +1,7 @@
 package overlay
 
+import "github.com/deadnode/deadnode/evidence"
+
 // On-disk schema of overlay layers: the xattr names the kernel's overlayfs
 // reads from its layers (fs/overlayfs/overlayfs.h, Documentation/filesystems/
 // overlayfs.rst) and the whiteout names of OCI image layers
@@ -51,6 +53,7 @@ const (
 
 	// MaxSymlinkHops is the kernel's MAXSYMLINKS.
 	MaxSymlinkHops = 40
-	// DefaultMaxDepth bounds directory nesting in walks and lookups.
-	DefaultMaxDepth = 1024
+	// DefaultMaxDepth bounds directory nesting in walks and lookups: the
+	// one bound of every walk, evidence.DefaultMaxDepth.
+	DefaultMaxDepth = evidence.DefaultMaxDepth
 )

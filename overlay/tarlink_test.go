@@ -3,6 +3,7 @@ package overlay
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"testing"
 
@@ -19,7 +20,7 @@ func TestExportKeepsTarLayerHardlinks(t *testing.T) {
 	tw.Write([]byte("data"))
 	tw.WriteHeader(&tar.Header{Name: "bin/b", Typeflag: tar.TypeLink, Linkname: "bin/a"})
 	tw.Close()
-	a, err := evidence.NewArchive(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "layer.tar", nil)
+	a, err := evidence.NewArchive(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "layer.tar", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func TestExportKeepsTarLayerHardlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := ExportMerged(&out, v, nil); err != nil {
+	if _, err := CollectManifest(ExportMerged(context.Background(), &out, v, nil)); err != nil {
 		t.Fatal(err)
 	}
 	tr := tar.NewReader(&out)

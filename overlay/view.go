@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 
@@ -81,7 +80,8 @@ type View struct {
 type layer struct {
 	Layer
 	idx     int
-	src     evidence.Source
+	src     evidence.Source // the layer root (evidence.Sub of Source at dir)
+	dir     string          // the layer root inside Source, cleaned
 	deleted map[string]bool
 }
 
@@ -101,7 +101,7 @@ type node struct {
 	stack     []lpath // directories: every layer dir merged, top first
 	opaque    bool
 	redirect  string
-	anomalies []string
+	anomalies []evidence.Warning
 	cont      *cont // where the lookup stopped, to find metacopy data
 }
 
@@ -117,8 +117,10 @@ func (n *node) isDir() bool { return n.st.Mode.IsDir() }
 // ErrLayer wraps problems with a layer itself (missing dir, not a dir).
 var ErrLayer = errors.New("bad overlay layer")
 
-// ErrTooDeep is returned for directories nested deeper than MaxDepth.
-var ErrTooDeep = errors.New("directory nesting too deep")
+// ErrTooDeep is matched by errors for directories nested deeper than
+// MaxDepth: walks yield an *evidence.DepthError, lookups a path error. It is
+// evidence.ErrTooDeep, the one sentinel of every walk.
+var ErrTooDeep = evidence.ErrTooDeep
 
 // New builds the merged view of layers (upper first).
 func New(layers []Layer, opt *Options) (*View, error) {
@@ -164,7 +166,10 @@ func New(layers []Layer, opt *Options) (*View, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, L.Dir, L.Source, err)
 		}
-		src := newSub(L.Source, dir)
+		src, err := evidence.Sub(L.Source, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, dir, L.Source, err)
+		}
 		st, err := src.Lstat(".")
 		if err != nil {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s: %w", ErrLayer, i, L.Name, dir, L.Source, err)
@@ -172,7 +177,7 @@ func New(layers []Layer, opt *Options) (*View, error) {
 		if !st.Mode.IsDir() {
 			return nil, fmt.Errorf("%w %d (%s): %s in %s is not a directory", ErrLayer, i, L.Name, dir, L.Source)
 		}
-		l := &layer{Layer: L, idx: i, src: src}
+		l := &layer{Layer: L, idx: i, src: src, dir: dir}
 		for _, d := range L.Deleted {
 			c, err := evidence.Clean(d)
 			if err != nil || c == "." {
@@ -233,19 +238,16 @@ type probe struct {
 	stopBelow bool // tar layer: .wh.NAME next to NAME hides lower NAMEs
 	implicit  bool // tar layer: a parent dir the archive does not hold as a member
 	redirect  *Redirect
-	anomaly   string
+	anomaly   *evidence.Warning
 }
 
-// listing is one layer directory's entries, sorted by name.
-type listing []*evidence.Stat
-
-func (ls listing) find(name string) *evidence.Stat {
-	i := sort.Search(len(ls), func(i int) bool { return path.Base(ls[i].Name) >= name })
-	if i < len(ls) && path.Base(ls[i].Name) == name {
-		return ls[i]
-	}
-	return nil
-}
+// Presence of a name in a layer directory, when the caller knows it from
+// the directory's listing (saving an lstat where the name is absent).
+const (
+	unknown int8 = iota
+	absentHere
+	presentHere
+)
 
 func join(dir, name string) string {
 	if dir == "." || dir == "" {
@@ -259,9 +261,33 @@ func absent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, evidence.ErrSymlinkInPath)
 }
 
-// probe looks name up in one layer directory. ls, when not nil, is that
-// directory's listing, saving an lstat.
-func (v *View) probe(l *layer, dir string, dirXW bool, name string, ls listing) (probe, error) {
+// probe looks name up in one layer directory. known says whether the
+// directory's listing holds the name, when the caller knows.
+func (v *View) probe(l *layer, dir string, dirXW bool, name string, known int8) (probe, error) {
+	p := join(dir, name)
+	if l.Kind == LayerTar && !l.deleted[p] {
+		if k, _ := ParseWhiteoutName(name); k != NotWhiteout {
+			return probe{path: p}, nil // markers are never content
+		}
+	}
+	var st *evidence.Stat
+	if known != absentHere && !l.deleted[p] {
+		var err error
+		st, err = l.src.Lstat(p)
+		if err != nil {
+			if absent(err) {
+				st = nil
+			} else {
+				return probe{path: p}, v.layerErr(l, err)
+			}
+		}
+	}
+	return v.classify(l, dir, dirXW, name, st)
+}
+
+// classify says what the entry st (nil: none) called name in one layer
+// directory means for the merge.
+func (v *View) classify(l *layer, dir string, dirXW bool, name string, st *evidence.Stat) (probe, error) {
 	p := join(dir, name)
 	pr := probe{path: p}
 	if l.deleted[p] {
@@ -269,32 +295,8 @@ func (v *View) probe(l *layer, dir string, dirXW bool, name string, ls listing) 
 		return pr, nil
 	}
 	if l.Kind == LayerTar {
-		if k, _ := ParseWhiteoutName(name); k != NotWhiteout {
-			return pr, nil // markers are never content
-		}
-	}
-	var st *evidence.Stat
-	if ls != nil {
-		st = ls.find(name)
-	} else {
-		var err error
-		st, err = l.src.Lstat(p)
-		if err != nil {
-			if absent(err) {
-				st = nil
-			} else {
-				return pr, v.layerErr(l, err)
-			}
-		}
-	}
-	if l.Kind == LayerTar {
-		wh := join(dir, WhiteoutPrefix+name)
-		var hasWh bool
-		if ls != nil {
-			hasWh = ls.find(WhiteoutPrefix+name) != nil
-		} else if _, err := l.src.Lstat(wh); err == nil {
-			hasWh = true
-		}
+		_, err := l.src.Lstat(join(dir, WhiteoutPrefix+name))
+		hasWh := err == nil
 		if st == nil {
 			if hasWh {
 				pr.kind = kWhiteout
@@ -353,17 +355,25 @@ func (v *View) probe(l *layer, dir string, dirXW bool, name string, ls listing) 
 			case errors.Is(err, ErrRedirectEscape):
 				return pr, &fs.PathError{Op: "lookup", Path: p, Err: fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, err)}
 			default:
-				pr.anomaly = fmt.Sprintf("layer %d (%s): %s: %v (ignored, as the kernel does)", l.idx, l.Name, p, err)
+				w := evidence.Warnf("", -1, "layer %d (%s): %s: %v (ignored, as the kernel does)", l.idx, l.Name, p, err)
+				pr.anomaly = &w
 			}
 		}
 	}
 	return pr, nil
 }
 
+// layerErr names the layer in an error from its source, with the path
+// inside the evidence (the layer dir joined back), which says which
+// layer dir was read.
 func (v *View) layerErr(l *layer, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return &fs.PathError{Op: pe.Op, Path: pe.Path, Err: fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, pe.Err)}
+		p := pe.Path
+		if l.dir != "." && !strings.HasPrefix(p, l.dir+"/") && p != l.dir {
+			p = join(l.dir, p)
+		}
+		return &fs.PathError{Op: pe.Op, Path: p, Err: fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, pe.Err)}
 	}
 	return fmt.Errorf("layer %d (%s): %w", l.idx, l.Name, err)
 }
@@ -403,7 +413,7 @@ func (v *View) probeAbs(l *layer, abs string) (probe, string, bool, error) {
 	newAbs := abs
 	for i, c := range comps {
 		last := i == len(comps)-1
-		pr, err := v.probe(l, dir, xw, c, nil)
+		pr, err := v.probe(l, dir, xw, c, unknown)
 		if err != nil {
 			return pr, newAbs, stop, err
 		}
@@ -443,7 +453,7 @@ func (v *View) probeAbs(l *layer, abs string) (probe, string, bool, error) {
 // directory or the last layer; redirects change the name looked up in the
 // layers below. lists, when not nil, holds the listing of each of the
 // parent's layer dirs. It returns nil when the name does not exist.
-func (v *View) lookupChild(parent *node, name string, lists []listing) (*node, error) {
+func (v *View) lookupChild(parent *node, name string, known []int8) (*node, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return nil, &fs.PathError{Op: "lookup", Path: join(parent.path, name), Err: fs.ErrInvalid}
 	}
@@ -461,17 +471,17 @@ loop:
 		if abs != "" {
 			pr, abs, stopAfter, err = v.probeAbs(l, abs)
 		} else {
-			var ls listing
-			if lists != nil && cur == name {
-				ls = lists[k]
+			kn := unknown
+			if known != nil && cur == name && len(cands) == len(parent.stack) {
+				kn = known[k]
 			}
-			pr, err = v.probe(l, c.path, c.xw, cur, ls)
+			pr, err = v.probe(l, c.path, c.xw, cur, kn)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if pr.anomaly != "" && n != nil {
-			n.anomalies = append(n.anomalies, pr.anomaly)
+		if pr.anomaly != nil && n != nil {
+			n.anomalies = append(n.anomalies, *pr.anomaly)
 		}
 		switch pr.kind {
 		case kMissing:
@@ -490,8 +500,8 @@ loop:
 		}
 		if n == nil {
 			n = v.newNode(parent, name, l, pr)
-			if pr.anomaly != "" {
-				n.anomalies = append(n.anomalies, pr.anomaly)
+			if pr.anomaly != nil {
+				n.anomalies = append(n.anomalies, *pr.anomaly)
 			}
 			implicit = pr.implicit
 		} else if implicit && !pr.implicit {
@@ -541,74 +551,78 @@ func (v *View) newNode(parent *node, name string, l *layer, pr probe) *node {
 	return n
 }
 
-// readDir lists the merged directory n: the union of its layer dirs, each
-// name resolved by lookupChild. Errors for single names are collected and
-// the listing goes on.
-func (v *View) readDir(n *node) ([]*node, []error) {
-	lists := make([]listing, len(n.stack))
-	var errs []error
+// children streams the merged directory n: the union of its layer dirs'
+// names, merged in name order as they are listed (one name list per layer
+// dir, no Stat held), each resolved by lookupChild. Errors for single
+// names (and unreadable layer dirs) are yielded with a nil node and the
+// listing goes on. It returns false when yield stopped it.
+func (v *View) children(n *node, yield func(*node, error) bool) bool {
+	lists := make([][]string, len(n.stack))
 	for i, c := range n.stack {
 		l := v.layers[c.li]
-		ents, err := l.src.ReadDir(c.path)
+		names, err := evidence.ReadDirNames(l.src, c.path)
 		if err != nil {
-			errs = append(errs, &fs.PathError{Op: "readdir", Path: n.path, Err: v.layerErr(l, err)})
+			if !yield(nil, &fs.PathError{Op: "readdir", Path: n.path, Err: v.layerErr(l, err)}) {
+				return false
+			}
 		}
-		lists[i] = ents
-		if lists[i] == nil {
-			lists[i] = listing{}
+		if l.Kind == LayerTar {
+			kept := names[:0]
+			for _, nm := range names {
+				if !strings.HasPrefix(nm, WhiteoutPrefix) {
+					kept = append(kept, nm)
+				}
+			}
+			names = kept
+		}
+		lists[i] = names
+	}
+	known := make([]int8, len(lists))
+	for {
+		// The smallest name at the head of any list, and which lists hold it.
+		name, any := "", false
+		for _, ls := range lists {
+			if len(ls) > 0 && (!any || ls[0] < name) {
+				name, any = ls[0], true
+			}
+		}
+		if !any {
+			return true
+		}
+		for i, ls := range lists {
+			if len(ls) > 0 && ls[0] == name {
+				known[i], lists[i] = presentHere, ls[1:]
+			} else {
+				known[i] = absentHere
+			}
+		}
+		child, err := v.lookupChild(n, name, known)
+		switch {
+		case err != nil:
+			if !yield(nil, err) {
+				return false
+			}
+		case child != nil:
+			if !yield(child, nil) {
+				return false
+			}
 		}
 	}
-	names := unionNames(lists, v.layers, n.stack)
-	out := make([]*node, 0, len(names))
-	for _, name := range names {
-		child, err := v.lookupChild(n, name, lists)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if child != nil {
-			out = append(out, child)
-		}
-	}
-	return out, errs
 }
 
-// unionNames merges the sorted listings, dropping OCI whiteout markers of
-// tar layers.
-func unionNames(lists []listing, layers []*layer, stack []lpath) []string {
-	total := 0
-	for _, ls := range lists {
-		total += len(ls)
-	}
-	if len(lists) == 1 {
-		out := make([]string, 0, total)
-		tar := layers[stack[0].li].Kind == LayerTar
-		for _, st := range lists[0] {
-			b := path.Base(st.Name)
-			if tar && strings.HasPrefix(b, WhiteoutPrefix) {
-				continue
-			}
-			out = append(out, b)
+// readDir lists the merged directory n whole (see children).
+func (v *View) readDir(n *node) ([]*node, []error) {
+	var out []*node
+	var errs []error
+	v.children(n, func(k *node, err error) bool {
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out = append(out, k)
 		}
-		return out
-	}
-	seen := make(map[string]struct{}, total)
-	out := make([]string, 0, total)
-	for i, ls := range lists {
-		tar := layers[stack[i].li].Kind == LayerTar
-		for _, st := range ls {
-			b := path.Base(st.Name)
-			if tar && strings.HasPrefix(b, WhiteoutPrefix) {
-				continue
-			}
-			if _, ok := seen[b]; !ok {
-				seen[b] = struct{}{}
-				out = append(out, b)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
+		return true
+	})
+	return out, errs
 }
 
 // resolve walks name from the root of the merged tree. Symbolic links in
@@ -619,54 +633,35 @@ func (v *View) resolve(op, name string, followLast bool) (*node, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	rest := strings.Split(name, "/")
-	nodes := []*node{v.root}
-	hops := 0
-	for len(rest) > 0 {
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(nodes) > 1 {
-				nodes = nodes[:len(nodes)-1]
-			}
-			continue
-		}
+	nodes, _, err := evidence.FollowLinks(name, v.root, func(nodes []*node, c string, more bool) (*node, string, bool, error) {
 		cur := nodes[len(nodes)-1]
 		if !cur.isDir() {
-			return nil, &fs.PathError{Op: op, Path: name, Err: unix.ENOTDIR}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: unix.ENOTDIR}
 		}
 		if len(nodes) > v.maxDepth {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", ErrTooDeep, v.maxDepth)}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", ErrTooDeep, v.maxDepth)}
 		}
 		child, err := v.cachedChild(cur, c)
 		if err != nil {
-			return nil, err
+			return nil, "", false, err
 		}
 		if child == nil {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
-		if child.st.Mode&fs.ModeSymlink != 0 && (len(rest) > 0 || followLast) {
-			hops++
-			if hops > MaxSymlinkHops {
-				return nil, &fs.PathError{Op: op, Path: name, Err: evidence.ErrTooManyLinks}
-			}
-			target, err := v.readlink(child)
-			if err != nil {
-				return nil, err
-			}
-			if len(target)+len(rest) > 1<<16 {
-				return nil, &fs.PathError{Op: op, Path: name, Err: unix.ENAMETOOLONG}
-			}
-			if strings.HasPrefix(target, "/") {
-				nodes = nodes[:1]
-			}
-			rest = append(strings.Split(target, "/"), rest...)
-			continue
+		if child.st.Mode&fs.ModeSymlink == 0 || !more && !followLast {
+			return child, "", false, nil
 		}
-		nodes = append(nodes, child)
+		target, err := v.readlink(child)
+		return nil, target, true, err
+	})
+	if errors.Is(err, evidence.ErrTooManyLinks) || errors.Is(err, unix.ENAMETOOLONG) {
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = &fs.PathError{Op: op, Path: name, Err: err}
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return nodes[len(nodes)-1], nil
 }
@@ -742,7 +737,7 @@ func (v *View) dataOf(n *node) (*layer, string, *Metacopy, error) {
 		if c.abs != "" {
 			pr, c.abs, _, err = v.probeAbs(ll, c.abs)
 		} else {
-			pr, err = v.probe(ll, cd.path, cd.xw, c.cur, nil)
+			pr, err = v.probe(ll, cd.path, cd.xw, c.cur, unknown)
 		}
 		if err != nil {
 			return nil, "", first, err

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 
 	"github.com/deadnode/deadnode/overlay"
@@ -114,6 +116,19 @@ func runExport(a *app, args []string, o exportFlags) error {
 	p := a.newProgress("export "+kind, 0)
 	opt := &overlay.ExportOptions{NoXattrs: o.noXattrs, Progress: func(pr overlay.Progress) { p.Add(1) }}
 	var man []overlay.ManifestEntry
+	members := 0
+	// The manifest is kept only when it is to be written: an export of 10⁶
+	// members then holds no entry per member.
+	collect := func(exp iter.Seq2[overlay.ManifestEntry, error]) error {
+		if o.manifest == "" {
+			n, err := overlay.CountManifest(exp)
+			members = n
+			return err
+		}
+		m, err := overlay.CollectManifest(exp)
+		man, members = m, len(m)
+		return err
+	}
 	var xerr error
 	if o.upper {
 		var lower *overlay.View
@@ -123,17 +138,17 @@ func runExport(a *app, args []string, o exportFlags) error {
 				return fmt.Errorf("container %s: lower layers: %w", c.ID, err)
 			}
 		}
-		man, xerr = overlay.ExportUpper(cw, ds.Upper, lower, opt)
+		xerr = collect(overlay.ExportUpper(context.Background(), cw, ds.Upper, lower, opt))
 	} else {
 		v, err := overlay.New(append([]overlay.Layer{ds.Upper}, ds.Lowers...), nil)
 		if err != nil {
 			p.Done()
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
-		man, xerr = overlay.ExportMerged(cw, v, opt)
+		xerr = collect(overlay.ExportMerged(context.Background(), cw, v, opt))
 	}
 	p.Done()
-	sum := exportSummary{Container: c.ID, Kind: kind, File: o.file, Members: len(man), Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}
+	sum := exportSummary{Container: c.ID, Kind: kind, File: o.file, Members: members, Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil)), Manifest: o.manifest}
 	if xerr != nil {
 		// A failing writer leaves a truncated tar and is an error; errors
 		// of single entries are reported and the export stands.

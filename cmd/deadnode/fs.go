@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"path"
 	"strings"
 
@@ -78,11 +80,7 @@ func (a *app) containerView(ref string, vf viewFlag) (*overlay.View, *model.Cont
 	if vf.image && vf.layer >= 0 {
 		return nil, nil, usagef("--image and --layer exclude each other")
 	}
-	n, err := a.node()
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := n.FindContainer(ref)
+	n, c, err := a.container(ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,6 +90,33 @@ func (a *app) containerView(ref string, vf viewFlag) (*overlay.View, *model.Cont
 	}
 	return v, c, nil
 }
+
+// container opens the node and finds the container ref names.
+func (a *app) container(ref string) (*forensics.Node, *model.Container, error) {
+	n, err := a.node()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := n.FindContainer(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, c, nil
+}
+
+// fsView is what the fs commands read of a container: the overlay view of
+// its layers (*overlay.View) or that view with its mounts over it
+// (*forensics.MountedView, --volumes).
+type fsView[E fsViewEntry] interface {
+	LstatEntry(name string) (E, error)
+	StatEntry(name string) (E, error)
+	ReadDirEntries(name string) ([]E, error)
+	OpenEntry(e E) (evidence.File, error)
+	OpenFile(name string) (evidence.File, error)
+}
+
+// fsViewEntry is an entry of an fsView.
+type fsViewEntry interface{ Type() string }
 
 // layerBase is what a view's layer numbers are offset by to read as the
 // container's: with --image the view starts at layer 1, with --layer N at N.
@@ -184,8 +209,9 @@ func newFsEntry(e *overlay.Entry, base int) fsEntry {
 	}
 }
 
-// hashEntry returns the sha256 of a regular file of the view.
-func hashEntry(v *overlay.View, e *overlay.Entry) (string, error) {
+// hashEntry returns the sha256 of a regular file of the view; name (its
+// container path) is in a read error.
+func hashEntry[E fsViewEntry](v fsView[E], e E, name string) (string, error) {
 	f, err := v.OpenEntry(e)
 	if err != nil {
 		return "", err
@@ -193,7 +219,7 @@ func hashEntry(v *overlay.View, e *overlay.Entry) (string, error) {
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, f.Size())); err != nil {
-		return "", fmt.Errorf("%s: %w", ctrPath(e.Path), err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -221,6 +247,27 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 		return err
 	}
 	base := o.view.layerBase(c)
+	return listFs(a, v, p, o, fsListing[*overlay.Entry]{
+		dir:    func(top *overlay.Entry) string { return top.Path },
+		walk:   func(p string) iter.Seq2[*overlay.Entry, error] { return v.Walk(context.Background(), p) },
+		entry:  func(e *overlay.Entry) fsEntry { return newFsEntry(e, base) },
+		column: "LAYER",
+		origin: func(e fsEntry) string { return layerLabel(e.Layer, e.LayerName) },
+	})
+}
+
+// fsListing says how fs ls shows the entries of one kind of view.
+type fsListing[E fsViewEntry] struct {
+	dir    func(top E) string // what PATH's listing reads, top being PATH's entry
+	walk   func(dir string) iter.Seq2[E, error]
+	entry  func(E) fsEntry
+	column string               // the origin column's header
+	origin func(fsEntry) string // its cell
+}
+
+// listFs is fs ls on a view: PATH's tree (-R), a directory's entries or
+// the entry itself, streamed (-o jsonl) or as one table or document.
+func listFs[E fsViewEntry](a *app, v fsView[E], p string, o fsLsFlags, l fsListing[E]) error {
 	top, err := v.StatEntry(p)
 	if err != nil {
 		return err
@@ -228,10 +275,10 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	var all []fsEntry
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
-	emit := func(e *overlay.Entry) {
-		fe := newFsEntry(e, base)
-		if o.hash && e.Stat.Mode.IsRegular() {
-			if fe.SHA256, err = hashEntry(v, e); err != nil {
+	emit := func(e E) {
+		fe := l.entry(e)
+		if o.hash && fe.mode.IsRegular() {
+			if fe.SHA256, err = hashEntry(v, e, fe.Path); err != nil {
 				fe.Note = err.Error()
 				a.warn(err.Error())
 			}
@@ -244,16 +291,15 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	}
 	switch {
 	case o.recursive:
-		v.WalkFunc(top.Path, func(e *overlay.Entry, err error) error {
+		for e, err := range l.walk(l.dir(top)) {
 			if err != nil {
 				a.warn(err.Error())
-				return nil
+				continue
 			}
 			emit(e)
-			return nil
-		})
-	case top.Stat.Mode.IsDir():
-		ents, err := v.ReadDirEntries(top.Path)
+		}
+	case top.Type() == "dir":
+		ents, err := v.ReadDirEntries(l.dir(top))
 		if err != nil {
 			for _, e := range splitErr(err) {
 				a.warn(e.Error())
@@ -274,7 +320,7 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 	if all == nil {
 		all = []fsEntry{}
 	}
-	hdr := []string{"MODE=", "UID=", "GID=", "SIZE=", "MTIME=", "LAYER"}
+	hdr := []string{"MODE=", "UID=", "GID=", "SIZE=", "MTIME=", l.column}
 	if o.hash {
 		hdr = append(hdr, "SHA256#")
 	}
@@ -284,7 +330,7 @@ func runFsLs(a *app, args []string, o fsLsFlags) error {
 		if e.LinkTarget != "" {
 			name += " -> " + e.LinkTarget
 		}
-		cells := []any{lsMode(e.mode), e.UID, e.GID, e.Size, e.Mtime, layerLabel(e.Layer, e.LayerName)}
+		cells := []any{lsMode(e.mode), e.UID, e.GID, e.Size, e.Mtime, l.origin(e)}
 		if o.hash {
 			cells = append(cells, e.SHA256)
 		}
@@ -306,13 +352,24 @@ func runFsCat(a *app, args []string, vf viewFlag) error {
 		return usagef("fs cat takes CONTAINER PATH")
 	}
 	if vf.volumes {
-		return runFsCatMounted(a, args[0], args[1], vf)
+		v, _, err := a.mountedView(args[0], vf)
+		if err != nil {
+			return err
+		}
+		return catFile(a, v, args[1])
 	}
 	v, _, err := a.containerView(args[0], vf)
 	if err != nil {
 		return err
 	}
-	f, err := v.OpenFile(args[1])
+	return catFile(a, v, args[1])
+}
+
+// catFile writes a file of a view to stdout.
+func catFile(a *app, v interface {
+	OpenFile(name string) (evidence.File, error)
+}, name string) error {
+	f, err := v.OpenFile(name)
 	if err != nil {
 		return err
 	}
@@ -323,40 +380,62 @@ func runFsCat(a *app, args []string, vf viewFlag) error {
 
 // fsStat is the output of fs stat.
 type fsStat struct {
-	Container  string            `json:"container"`
-	Path       string            `json:"path"`
-	Type       string            `json:"type"`
-	Mode       string            `json:"mode"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	Size       int64             `json:"size"`
-	Nlink      uint64            `json:"nlink"`
-	Ino        uint64            `json:"ino"`
-	DevMajor   uint32            `json:"dev_major,omitempty"`
-	DevMinor   uint32            `json:"dev_minor,omitempty"`
-	Atime      model.Time        `json:"atime"`
-	Mtime      model.Time        `json:"mtime"`
-	Ctime      model.Time        `json:"ctime"`
-	Btime      model.Time        `json:"btime"`
-	LinkTarget string            `json:"link_target,omitempty"`
-	Resolves   string            `json:"resolves_to,omitempty"` // where a symlink leads inside the container
-	SHA256     string            `json:"sha256,omitempty"`
-	Origin     overlay.Origin    `json:"origin"`
-	Data       *overlay.Origin   `json:"data,omitempty"` // metacopy: where the data is
-	Metacopy   *overlay.Metacopy `json:"metacopy,omitempty"`
-	Merged     []overlay.Origin  `json:"merged,omitempty"`
-	Opaque     bool              `json:"opaque"`
-	Redirect   string            `json:"redirect,omitempty"`
-	Overlay    map[string]string `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
-	Xattrs     map[string]string `json:"xattrs,omitempty"`
-	Anomalies  []string          `json:"anomalies,omitempty"`
-	Errors     []string          `json:"errors,omitempty"`
+	Container  string             `json:"container"`
+	Path       string             `json:"path"`
+	Type       string             `json:"type"`
+	Mode       string             `json:"mode"`
+	UID        uint32             `json:"uid"`
+	GID        uint32             `json:"gid"`
+	Size       int64              `json:"size"`
+	Nlink      uint64             `json:"nlink"`
+	Ino        uint64             `json:"ino"`
+	DevMajor   uint32             `json:"dev_major,omitempty"`
+	DevMinor   uint32             `json:"dev_minor,omitempty"`
+	Atime      model.Time         `json:"atime"`
+	Mtime      model.Time         `json:"mtime"`
+	Ctime      model.Time         `json:"ctime"`
+	Btime      model.Time         `json:"btime"`
+	LinkTarget string             `json:"link_target,omitempty"`
+	Resolves   string             `json:"resolves_to,omitempty"` // where a symlink leads inside the container
+	SHA256     string             `json:"sha256,omitempty"`
+	Origin     overlay.Origin     `json:"origin"`
+	Data       *overlay.Origin    `json:"data,omitempty"` // metacopy: where the data is
+	Metacopy   *overlay.Metacopy  `json:"metacopy,omitempty"`
+	Merged     []overlay.Origin   `json:"merged,omitempty"`
+	Opaque     bool               `json:"opaque"`
+	Redirect   string             `json:"redirect,omitempty"`
+	Overlay    map[string]string  `json:"overlay_xattrs,omitempty"` // raw overlay attributes of the origin, hex for binary values
+	Xattrs     map[string]string  `json:"xattrs,omitempty"`
+	Anomalies  []evidence.Warning `json:"anomalies,omitempty"`
+	Errors     []string           `json:"errors,omitempty"`
 	// ViewOrigin (--volumes) is the entry's origin as fs ls --volumes
 	// names it; Mount the mount it lies in (Origin is then layer -1, named
 	// after the mount, at the entry's evidence path).
 	ViewOrigin string               `json:"view_origin,omitempty"`
 	Mount      *forensics.ViewMount `json:"mount,omitempty"`
 	Note       string               `json:"note,omitempty"`
+}
+
+// newFsStat is fs stat's output for an entry's metadata.
+func newFsStat(container, path, typ string, st *evidence.Stat, linkTarget string) fsStat {
+	return fsStat{
+		Container: container, Path: path, Type: typ, Mode: evidence.ModeString(st.Mode), UID: st.UID, GID: st.GID,
+		Size: st.Size, Nlink: st.Nlink, Ino: st.Ino, DevMajor: st.DevMajor, DevMinor: st.DevMinor,
+		Atime: model.T(st.Atime), Mtime: model.T(st.Mtime), Ctime: model.T(st.Ctime), Btime: model.T(st.Btime),
+		LinkTarget: linkTarget,
+	}
+}
+
+// fail adds an error met while reading the entry.
+func (out *fsStat) fail(err error) { out.Errors = append(out.Errors, err.Error()) }
+
+// keep stores v in *dst, or adds err to out's errors.
+func keep[T any](out *fsStat, dst *T, v T, err error) {
+	if err != nil {
+		out.fail(err)
+		return
+	}
+	*dst = v
 }
 
 // xattrText shows a value as text when it is printable, else as hex.
@@ -407,48 +486,31 @@ func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 		return err
 	}
 	st := e.Stat
-	out := fsStat{
-		Container: c.ID, Path: ctrPath(e.Path), Type: e.Type(), Mode: evidence.ModeString(st.Mode), UID: st.UID, GID: st.GID,
-		Size: st.Size, Nlink: st.Nlink, Ino: st.Ino, DevMajor: st.DevMajor, DevMinor: st.DevMinor,
-		Atime: model.T(st.Atime), Mtime: model.T(st.Mtime), Ctime: model.T(st.Ctime), Btime: model.T(st.Btime),
-		LinkTarget: e.LinkTarget, Origin: e.Origin, Merged: e.Merged, Opaque: e.Opaque, Redirect: e.Redirect, Anomalies: e.Anomalies,
-	}
+	out := newFsStat(c.ID, ctrPath(e.Path), e.Type(), st, e.LinkTarget)
+	out.Origin, out.Merged, out.Opaque, out.Redirect, out.Anomalies = e.Origin, e.Merged, e.Opaque, e.Redirect, e.Anomalies
 	base := vf.layerBase(c)
 	out.Origin.Layer += base
 	for i := range out.Merged {
 		out.Merged[i].Layer += base
 	}
-	fail := func(err error) { out.Errors = append(out.Errors, err.Error()) }
 	if e.LinkTarget != "" {
-		if r, err := v.Resolve(e.Path); err == nil {
-			out.Resolves = ctrPath(r)
-		} else {
-			fail(err)
-		}
+		r, err := v.Resolve(e.Path)
+		keep(&out, &out.Resolves, ctrPath(r), err)
 	}
 	if st.Mode.IsRegular() {
 		if o, mc, err := v.DataOrigin(e); err != nil {
-			fail(err)
+			out.fail(err)
 		} else if mc != nil {
 			o.Layer += base
 			out.Data, out.Metacopy = &o, mc
 		}
-		if h, err := hashEntry(v, e); err != nil {
-			fail(err)
-		} else {
-			out.SHA256 = h
-		}
+		h, err := hashEntry(v, e, out.Path)
+		keep(&out, &out.SHA256, h, err)
 	}
-	if xs, err := v.OverlayXattrs(e); err != nil {
-		fail(err)
-	} else {
-		out.Overlay = xattrMap(xs)
-	}
-	if xs, err := v.Xattrs(e); err != nil {
-		fail(err)
-	} else {
-		out.Xattrs = xattrMap(xs)
-	}
+	xs, err := v.OverlayXattrs(e)
+	keep(&out, &out.Overlay, xattrMap(xs), err)
+	xs, err = v.Xattrs(e)
+	keep(&out, &out.Xattrs, xattrMap(xs), err)
 	return a.show(out, fsStatTable(out, st.Mode))
 }
 

@@ -51,6 +51,13 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 		}
 		t.Title(s)
 	}
+	// list opens a section of n items; an empty one says none.
+	list := func(s, key string, n int) {
+		section(s)
+		if n == 0 {
+			t.KVAlways(key, "none")
+		}
+	}
 	section("KUBELET")
 	if u := r.Unit; u != nil {
 		unit := "none found"
@@ -128,10 +135,7 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 	if !r.StaticPodPathConfigured {
 		sp += " (the default: the configuration names none)"
 	}
-	section(sp)
-	if len(r.StaticPods) == 0 {
-		t.KVAlways("Static pods", "none")
-	}
+	list(sp, "Static pods", len(r.StaticPods))
 	for i, p := range r.StaticPods {
 		if i > 0 {
 			t.Break()
@@ -153,10 +157,7 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 			kv("Warning", w)
 		}
 	}
-	section("POD DIRECTORIES")
-	if len(r.Pods) == 0 {
-		t.KVAlways("Pods", "none")
-	}
+	list("POD DIRECTORIES", "Pods", len(r.Pods))
 	for i, p := range r.Pods {
 		if i > 0 {
 			t.Break()
@@ -183,10 +184,7 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 			kv("Unexpected entry", o)
 		}
 	}
-	section("FINDINGS")
-	if len(r.Findings) == 0 {
-		t.KVAlways("Findings", "none")
-	}
+	list("FINDINGS", "Findings", len(r.Findings))
 	for _, f := range r.Findings {
 		kv(f.Severity.String(), fmt.Sprintf("%s %s: %s", f.Analyzer, f.Kind, f.Summary))
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -102,17 +101,7 @@ func runLogs(a *app, args []string, o logsFlags) error {
 	defer bw.Flush()
 	switch a.output {
 	case "jsonl":
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		for l, err := range lines {
-			if err != nil {
-				return err
-			}
-			if err := enc.Encode(l); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(bw, lines)
 	case "json":
 		return writeJSONSeq(bw, lines)
 	}
@@ -212,32 +201,6 @@ func logTime(ctx context.Context, n *forensics.Node, f kube.LogFilter, s, flag s
 		return time.Time{}, fmt.Errorf("%s %s: no dated log line to count back from", flag, s)
 	}
 	return newest.Add(-rel), nil
-}
-
-// writeJSONSeq writes a stream as one JSON array, an element a line.
-func writeJSONSeq[T any](w io.Writer, seq iter.Seq2[T, error]) error {
-	io.WriteString(w, "[")
-	first := true
-	for v, err := range seq {
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if !first {
-			io.WriteString(w, ",")
-		}
-		first = false
-		io.WriteString(w, "\n  ")
-		w.Write(b)
-	}
-	if !first {
-		io.WriteString(w, "\n")
-	}
-	_, err := io.WriteString(w, "]\n")
-	return err
 }
 
 // writeLogTable prints TIME, STREAM, POD, CONTAINER and TEXT (cleaned: log

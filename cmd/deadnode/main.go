@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -224,11 +225,7 @@ func findCommand(argv []string) (*command, []string) {
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "deadnode: offline forensics of Kubernetes and container nodes ("+versionLine()+")")
 	fmt.Fprintln(w, "\nusage: deadnode --root EVIDENCE COMMAND [ARGS] [-o table|json|jsonl]\n       deadnode --version\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(commands))
 	for _, n := range names {
 		c := commands[n]
 		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(n+" "+c.args), c.summary)

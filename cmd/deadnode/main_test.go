@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -38,7 +39,7 @@ func fingerprint(t *testing.T, dir string) map[string]string {
 	}
 	defer src.Close()
 	fp := map[string]string{}
-	err = evidence.Walk(src, ".", func(st *evidence.Stat, err error) error {
+	err = evidence.Walk(context.Background(), src, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			return err
 		}

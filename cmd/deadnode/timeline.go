@@ -80,19 +80,9 @@ func runTimeline(a *app, args []string, format, out string, hash, formatSet, out
 	}
 	if a.output == "json" {
 		// One array, streamed.
-		return writeJSONArray(bw, events)
+		return writeJSONSeq(bw, events)
 	}
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	for e, err := range events {
-		if err != nil {
-			return err
-		}
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeJSONLines(bw, events)
 }
 
 // events passes a timeline's events on, printing its warnings.
@@ -109,32 +99,6 @@ func (a *app) events(seq iter.Seq2[forensics.Event, error]) iter.Seq2[forensics.
 			}
 		}
 	}
-}
-
-// writeJSONArray writes the events as one JSON array, one event a line.
-func writeJSONArray(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
-	io.WriteString(w, "[")
-	first := true
-	for e, err := range events {
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if !first {
-			io.WriteString(w, ",")
-		}
-		first = false
-		io.WriteString(w, "\n  ")
-		w.Write(b)
-	}
-	if !first {
-		io.WriteString(w, "\n")
-	}
-	_, err := io.WriteString(w, "]\n")
-	return err
 }
 
 // writeTimelineTable prints TIME, SOURCE, WHAT, CONTAINER and MESSAGE.

@@ -15,50 +15,42 @@ import (
 // cluster or grain that inflates to less (or to garbage) is an error, never
 // a short block padded with zeros.
 
-var flatePool sync.Pool // io.ReadCloser implementing flate.Resetter
+var flatePool, zlibPool sync.Pool // io.ReadCloser implementing flate.Resetter, zlib.Resetter
 
 // inflateRaw inflates a raw deflate stream (qcow2's zlib compression type:
 // deflate with a -12 window, no zlib header).
 func inflateRaw(src, out []byte) error {
-	br := bytes.NewReader(src)
-	var fr io.ReadCloser
-	if v := flatePool.Get(); v != nil {
-		fr = v.(io.ReadCloser)
-		if err := fr.(flate.Resetter).Reset(br, nil); err != nil {
-			return err
-		}
-	} else {
-		fr = flate.NewReader(br)
-	}
-	_, err := io.ReadFull(fr, out)
-	flatePool.Put(fr)
-	if err != nil {
-		return fmt.Errorf("deflate: %w", err)
-	}
-	return nil
+	return inflate(&flatePool, "deflate", src, out,
+		func(r io.Reader) (io.ReadCloser, error) { return flate.NewReader(r), nil },
+		func(rc io.ReadCloser, r io.Reader) error { return rc.(flate.Resetter).Reset(r, nil) })
 }
-
-var zlibPool sync.Pool // io.ReadCloser implementing zlib.Resetter
 
 // inflateZlib inflates a zlib (RFC 1950) stream, as VMDK grains are stored.
 func inflateZlib(src, out []byte) error {
+	return inflate(&zlibPool, "zlib", src, out, zlib.NewReader,
+		func(rc io.ReadCloser, r io.Reader) error { return rc.(zlib.Resetter).Reset(r, nil) })
+}
+
+// inflate fills out from src with a decompressor of pool, reset for src,
+// or a new one made by open.
+func inflate(pool *sync.Pool, what string, src, out []byte, open func(io.Reader) (io.ReadCloser, error), reset func(io.ReadCloser, io.Reader) error) error {
 	br := bytes.NewReader(src)
-	var zr io.ReadCloser
-	if v := zlibPool.Get(); v != nil {
-		zr = v.(io.ReadCloser)
-		if err := zr.(zlib.Resetter).Reset(br, nil); err != nil {
-			return fmt.Errorf("zlib: %w", err)
+	var rc io.ReadCloser
+	if v := pool.Get(); v != nil {
+		rc = v.(io.ReadCloser)
+		if err := reset(rc, br); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	} else {
 		var err error
-		if zr, err = zlib.NewReader(br); err != nil {
-			return fmt.Errorf("zlib: %w", err)
+		if rc, err = open(br); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	_, err := io.ReadFull(zr, out)
-	zlibPool.Put(zr)
+	_, err := io.ReadFull(rc, out)
+	pool.Put(rc)
 	if err != nil {
-		return fmt.Errorf("zlib: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -363,6 +363,75 @@ func clip(p []byte, off, size int64) ([]byte, bool, error) {
 	return p, false, nil
 }
 
+// readBlocks is ReadAt of a disk of size bytes stored in blocks of bs
+// bytes (qcow2 clusters, VMDK grains): read fills each piece of p from
+// block b, starting at byte in of it.
+func readBlocks(p []byte, off, size, bs int64, read func(p []byte, b, in int64) error) (int, error) {
+	r, eof, err := clip(p, off, size)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for done < len(r) {
+		pos := off + int64(done)
+		in := pos % bs
+		chunk := r[done:]
+		if rem := bs - in; int64(len(chunk)) > rem {
+			chunk = chunk[:rem]
+		}
+		if err := read(chunk, pos/bs, in); err != nil {
+			return done, err
+		}
+		done += len(chunk)
+	}
+	if eof {
+		return done, io.EOF
+	}
+	return done, nil
+}
+
+// closeWithParent closes an image's file, then its parent image (nil when
+// it has none).
+func closeWithParent(own io.Closer, parent Image) error {
+	err := own.Close()
+	if parent != nil {
+		err = errors.Join(err, parent.Close())
+	}
+	return err
+}
+
+// parentInfo is a parent image's Info for Info.Backing (nil without one).
+func parentInfo(parent Image) *Info {
+	if parent == nil {
+		return nil
+	}
+	in := parent.Info()
+	return &in
+}
+
+// readParent fills p, an unallocated piece of a child image at pos, from
+// its parent (backing file) of size bytes: zeros past the parent's end.
+// The error is the parent's, as it said it.
+func readParent(p []byte, parent io.ReaderAt, pos, size int64) error {
+	if pos >= size {
+		zero(p)
+		return nil
+	}
+	n := len(p)
+	if rem := size - pos; int64(n) > rem {
+		n = int(rem)
+		zero(p[n:])
+	}
+	m, err := parent.ReadAt(p[:n], pos)
+	if m == n {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 func zero(p []byte) {
 	clear(p)
 }

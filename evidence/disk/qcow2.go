@@ -2,7 +2,6 @@ package disk
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
@@ -262,13 +261,7 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 func (q *qcow2Image) Size() int64    { return q.size }
 func (q *qcow2Image) Format() Format { return QCOW2 }
-func (q *qcow2Image) Close() error {
-	err := q.r.Close()
-	if q.backing != nil {
-		err = errors.Join(err, q.backing.Close())
-	}
-	return err
-}
+func (q *qcow2Image) Close() error   { return closeWithParent(q.r, q.backing) }
 
 func (q *qcow2Image) Info() Info {
 	in := Info{Format: QCOW2, Size: q.size, Files: []string{q.path}, Version: q.version,
@@ -277,35 +270,12 @@ func (q *qcow2Image) Info() Info {
 	if q.compression == qcowCompressZstd {
 		in.Compression = "zstd"
 	}
-	if q.backing != nil {
-		b := q.backing.Info()
-		in.Backing = &b
-	}
+	in.Backing = parentInfo(q.backing)
 	return in
 }
 
 func (q *qcow2Image) ReadAt(p []byte, off int64) (int, error) {
-	r, eof, err := clip(p, off, q.size)
-	if err != nil {
-		return 0, err
-	}
-	done := 0
-	for done < len(r) {
-		pos := off + int64(done)
-		in := pos & (q.clusterSize - 1)
-		chunk := r[done:]
-		if rem := q.clusterSize - in; int64(len(chunk)) > rem {
-			chunk = chunk[:rem]
-		}
-		if err := q.readCluster(chunk, pos>>q.clusterBits, in); err != nil {
-			return done, err
-		}
-		done += len(chunk)
-	}
-	if eof {
-		return done, io.EOF
-	}
-	return done, nil
+	return readBlocks(p, off, q.size, q.clusterSize, q.readCluster)
 }
 
 // readCluster fills p from virtual cluster vc at byte in within it.
@@ -398,23 +368,8 @@ func (q *qcow2Image) unallocated(p []byte, vc, in int64) error {
 		zero(p)
 		return nil
 	}
-	pos := vc<<q.clusterBits + in
-	bs := q.backing.Size()
-	if pos >= bs {
-		zero(p)
-		return nil
+	if err := readParent(p, q.backing, vc<<q.clusterBits+in, q.backing.Size()); err != nil {
+		return fmt.Errorf("%s: backing file %q: %w", q.path, q.backingName, err)
 	}
-	n := len(p)
-	if rem := bs - pos; int64(n) > rem {
-		n = int(rem)
-		zero(p[n:])
-	}
-	m, err := q.backing.ReadAt(p[:n], pos)
-	if m == n {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("%s: backing file %q: %w", q.path, q.backingName, err)
+	return nil
 }

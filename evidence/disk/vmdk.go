@@ -211,27 +211,7 @@ func indexByte(b []byte, c byte) int {
 }
 
 func (e *sparseExtent) ReadAt(p []byte, off int64) (int, error) {
-	r, eof, err := clip(p, off, e.size)
-	if err != nil {
-		return 0, err
-	}
-	done := 0
-	for done < len(r) {
-		pos := off + int64(done)
-		in := pos % e.grainSize
-		chunk := r[done:]
-		if rem := e.grainSize - in; int64(len(chunk)) > rem {
-			chunk = chunk[:rem]
-		}
-		if err := e.readGrain(chunk, pos/e.grainSize, in); err != nil {
-			return done, err
-		}
-		done += len(chunk)
-	}
-	if eof {
-		return done, io.EOF
-	}
-	return done, nil
+	return readBlocks(p, off, e.size, e.grainSize, e.readGrain)
 }
 
 func (e *sparseExtent) readGrain(p []byte, g, in int64) error {
@@ -315,24 +295,10 @@ func (e *sparseExtent) unallocated(p []byte, g, in int64) error {
 		zero(p)
 		return nil
 	}
-	pos := e.parentBase + g*e.grainSize + in
-	n := len(p)
-	if pos >= e.parentSize {
-		zero(p)
-		return nil
+	if err := readParent(p, e.parent, e.parentBase+g*e.grainSize+in, e.parentSize); err != nil {
+		return fmt.Errorf("%s: vmdk parent: %w", e.path, err)
 	}
-	if rem := e.parentSize - pos; int64(n) > rem {
-		n = int(rem)
-		zero(p[n:])
-	}
-	m, err := e.parent.ReadAt(p[:n], pos)
-	if m == n {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("%s: vmdk parent: %w", e.path, err)
+	return nil
 }
 
 // vmdkImage is a KDMV file opened as a whole disk.
@@ -373,22 +339,13 @@ func (m *vmdkImage) Format() Format {
 	}
 	return VMDKSparse
 }
-func (m *vmdkImage) Close() error {
-	err := m.r.Close()
-	if m.parentImg != nil {
-		err = errors.Join(err, m.parentImg.Close())
-	}
-	return err
-}
+func (m *vmdkImage) Close() error { return closeWithParent(m.r, m.parentImg) }
 func (m *vmdkImage) Info() Info {
 	in := Info{Format: m.Format(), Size: m.size, Files: []string{m.path}, Version: m.version,
 		ClusterSize: m.grainSize, BackingFile: m.parentRef, Notes: m.notes}
 	if m.compressed {
 		in.Compression = "deflate"
 	}
-	if m.parentImg != nil {
-		b := m.parentImg.Info()
-		in.Backing = &b
-	}
+	in.Backing = parentInfo(m.parentImg)
 	return in
 }

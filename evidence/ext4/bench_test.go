@@ -1,6 +1,7 @@
 package ext4_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"io"
 	"os"
@@ -108,7 +109,7 @@ func benchWalkHash(b *testing.B, src func() evidence.Source, workers int) {
 				mu.Unlock()
 			}()
 		}
-		err := evidence.Walk(s, ".", func(st *evidence.Stat, err error) error {
+		err := evidence.Walk(context.Background(), s, ".", func(st *evidence.Stat, err error) error {
 			if err != nil {
 				return err
 			}

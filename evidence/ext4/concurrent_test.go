@@ -1,6 +1,7 @@
 package ext4_test
 
 import (
+	"context"
 	"os"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ func TestConcurrentReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var files []string
-	if err := evidence.Walk(fsys, ".", func(st *evidence.Stat, err error) error {
+	if err := evidence.Walk(context.Background(), fsys, ".", func(st *evidence.Stat, err error) error {
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence/internal/lru"
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
@@ -51,7 +52,7 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 	r := &recovery{
 		f: f, ctx: ctx, whole: clean == ".",
 		livePath: map[uint32]string{}, names: map[incarnation][]nameRef{}, cands: map[incarnation]*candidate{},
-		live: map[uint32]bool{}, icopies: map[uint32][]inodeCopy{}, copies: newLRU[uint32, []byte](256),
+		live: map[uint32]bool{}, icopies: map[uint32][]inodeCopy{}, copies: lru.New[uint32, []byte](256),
 	}
 	if f.sb.journalInum != 0 && f.sb.hasCompat(compatHasJournal) {
 		js, err := f.scanJournal()
@@ -121,7 +122,7 @@ type recovery struct {
 	notes    []string
 	itables  []itableRange
 	icopies  map[uint32][]inodeCopy
-	copies   *lru[uint32, []byte] // journal copies read, by log block
+	copies   *lru.Cache[uint32, []byte] // journal copies read, by log block
 }
 
 // inodeCopy is one journal copy of an inode.
@@ -165,14 +166,14 @@ func (r *recovery) inodeCopies(ino uint32) []inodeCopy {
 // readCopy reads a journal copy through a small cache (a copy of an inode
 // table block is read for each of its inodes).
 func (r *recovery) readCopy(c jcopy) ([]byte, error) {
-	if b, ok := r.copies.get(c.pos); ok {
+	if b, ok := r.copies.Get(c.pos); ok {
 		return b, nil
 	}
 	b, err := r.js.readCopy(c)
 	if err != nil {
 		return nil, err
 	}
-	r.copies.put(c.pos, b, 1)
+	r.copies.Put(c.pos, b, 1)
 	return b, nil
 }
 

@@ -174,7 +174,7 @@ func (f *FS) dirBlocks(in *inode, rd blockReader, fn func(lblk, phys uint64, b [
 // directory cache. Damaged blocks are skipped (and kept in damage); only a
 // directory that cannot be read at all is an error.
 func (f *FS) dir(in *inode) (*dirIndex, error) {
-	if d, ok := f.dirs.get(in.ino); ok {
+	if d, ok := f.dirs.Get(in.ino); ok {
 		return d, nil
 	}
 	if in.has(flagEncrypt) {
@@ -264,7 +264,7 @@ func (f *FS) dir(in *inode) (*dirIndex, error) {
 	for _, e := range d.damage {
 		f.warnErr(e)
 	}
-	f.dirs.put(in.ino, d, len(d.ents)+1)
+	f.dirs.Put(in.ino, d, int64(len(d.ents)+1))
 	return d, nil
 }
 

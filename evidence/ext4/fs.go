@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence/internal/lru"
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
@@ -35,10 +36,10 @@ type FS struct {
 	sb   *superblock
 	bs   int64 // block size in bytes
 
-	blocks *lru[uint64, []byte]
-	inodes *lru[uint32, *inode]
-	dirs   *lru[uint32, *dirIndex]
-	groups *lru[uint32, groupDesc]
+	blocks *lru.Cache[uint64, []byte]
+	inodes *lru.Cache[uint32, *inode]
+	dirs   *lru.Cache[uint32, *dirIndex]
+	groups *lru.Cache[uint32, groupDesc]
 
 	// replay maps a filesystem block to the journal block (a physical
 	// block number) holding its newest committed copy, when the journal
@@ -93,11 +94,11 @@ func Open(r io.ReaderAt, size int64, opt *Options) (*FS, error) {
 		return nil, formatErr("superblock", 0, superblockOffset+sbFeatureIncompat, "this is an external journal device, not a filesystem")
 	}
 	f := &FS{r: r, size: size, name: o.Name, sb: sb, bs: int64(sb.blockSize)}
-	blocks := int(o.CacheBytes / f.bs)
-	f.blocks = newLRU[uint64, []byte](max(blocks, 64))
-	f.inodes = newLRU[uint32, *inode](16384)
-	f.dirs = newLRU[uint32, *dirIndex](1 << 19)
-	f.groups = newLRU[uint32, groupDesc](8192)
+	blocks := o.CacheBytes / f.bs
+	f.blocks = lru.New[uint64, []byte](max(blocks, 64))
+	f.inodes = lru.New[uint32, *inode](16384)
+	f.dirs = lru.New[uint32, *dirIndex](1 << 19)
+	f.groups = lru.New[uint32, groupDesc](8192)
 	if sb.metadataCsum() && !sb.csumOK {
 		f.warnf("ext4 superblock: offset %d: checksum mismatch", superblockOffset+sbChecksum)
 	}
@@ -137,10 +138,10 @@ func (f *FS) String() string { return f.name }
 // Close drops the caches and the journal index; the ReaderAt is the
 // caller's to close. The FS stays usable (it reads again as needed).
 func (f *FS) Close() error {
-	f.blocks.reset()
-	f.inodes.reset()
-	f.dirs.reset()
-	f.groups.reset()
+	f.blocks.Reset()
+	f.inodes.Reset()
+	f.dirs.Reset()
+	f.groups.Reset()
 	f.jmu.Lock()
 	f.journal, f.jerr = nil, nil
 	f.jmu.Unlock()
@@ -274,7 +275,7 @@ func (f *FS) readBlock(b uint64, what string, ino uint32) ([]byte, error) {
 		return nil, &vfs.FormatError{File: errName(what, ino), Offset: int64(min(b, 1<<62/uint64(f.bs))) * f.bs,
 			Msg: fmt.Sprintf("block %d past the end of the filesystem (%d blocks)", b, f.sb.blocksCount), Err: ErrOutside}
 	}
-	if v, ok := f.blocks.get(b); ok {
+	if v, ok := f.blocks.Get(b); ok {
 		return v, nil
 	}
 	src := b
@@ -292,7 +293,7 @@ func (f *FS) readBlock(b uint64, what string, ino uint32) ([]byte, error) {
 	if f.escaped[b] {
 		be.PutUint32(buf, jbdMagic)
 	}
-	f.blocks.put(b, buf, 1)
+	f.blocks.Put(b, buf, 1)
 	return buf, nil
 }
 
@@ -329,7 +330,7 @@ type groupDesc struct {
 
 // group returns the descriptor of block group g.
 func (f *FS) group(g uint32) (groupDesc, error) {
-	if gd, ok := f.groups.get(g); ok {
+	if gd, ok := f.groups.Get(g); ok {
 		return gd, nil
 	}
 	sb := f.sb
@@ -377,6 +378,6 @@ func (f *FS) group(g uint32) (groupDesc, error) {
 	if gd.itableUnused > sb.inodesPerGroup {
 		gd.itableUnused = 0
 	}
-	f.groups.put(g, gd, 1)
+	f.groups.Put(g, gd, 1)
 	return gd, nil
 }

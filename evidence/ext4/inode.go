@@ -140,7 +140,7 @@ func (f *FS) inodeRaw(ino uint32) ([]byte, int64, error) {
 // inode returns inode ino, through the inode cache. A checksum mismatch is
 // a warning; the inode is still read.
 func (f *FS) inode(ino uint32) (*inode, error) {
-	if in, ok := f.inodes.get(ino); ok {
+	if in, ok := f.inodes.Get(ino); ok {
 		return in, nil
 	}
 	raw, off, err := f.inodeRaw(ino)
@@ -154,7 +154,7 @@ func (f *FS) inode(ino uint32) (*inode, error) {
 	if f.sb.metadataCsum() && !f.inodeCsumOK(ino, raw, in) && !allZero(raw) {
 		f.warnf("ext4 inode %d: offset %d: checksum mismatch", ino, off)
 	}
-	f.inodes.put(ino, in, 1)
+	f.inodes.Put(ino, in, 1)
 	return in, nil
 }
 
@@ -209,34 +209,12 @@ func (f *FS) inodeSeed(in *inode) uint32 {
 	return crc32c(c, b[:])
 }
 
-// fileMode converts i_mode to an fs.FileMode.
+// fileMode converts i_mode to an fs.FileMode; type bits that name no type
+// give fs.ModeIrregular.
 func fileMode(m uint16) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & sIFMT {
-	case sIFDIR:
-		mode |= fs.ModeDir
-	case sIFLNK:
-		mode |= fs.ModeSymlink
-	case sIFIFO:
-		mode |= fs.ModeNamedPipe
-	case sIFSOCK:
-		mode |= fs.ModeSocket
-	case sIFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		mode |= fs.ModeDevice
-	case sIFREG:
-	default:
+	mode := vfs.FromUnixMode(uint32(m))
+	if mode.Type() == 0 && m&sIFMT != sIFREG {
 		mode |= fs.ModeIrregular
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
 	}
 	return mode
 }

@@ -317,9 +317,9 @@ func (f *FS) replayJournal() error {
 		return nil
 	}
 	// What was read to find the journal predates the replay.
-	f.blocks.reset()
-	f.inodes.reset()
-	f.groups.reset()
+	f.blocks.Reset()
+	f.inodes.Reset()
+	f.groups.Reset()
 	f.replay = map[uint64]uint64{}
 	f.escaped = map[uint64]bool{}
 	for _, c := range commits {

@@ -1,6 +1,7 @@
 package ext4_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -78,7 +79,7 @@ func compareTrees(t *testing.T, kern, ours evidence.Source) coverage {
 			t.Errorf(format, args...)
 		}
 	}
-	err := evidence.Walk(kern, ".", func(ks *evidence.Stat, err error) error {
+	err := evidence.Walk(context.Background(), kern, ".", func(ks *evidence.Stat, err error) error {
 		if err != nil {
 			fail("kernel walk: %v", err)
 			return nil

@@ -80,7 +80,7 @@ const bigDir = 1 << 20
 // lookup finds one name in a directory: through the directory cache, the
 // htree index of a large directory, or by reading the directory.
 func (f *FS) lookup(in *inode, name string) (dirent, bool, error) {
-	if d, ok := f.dirs.get(in.ino); ok {
+	if d, ok := f.dirs.Get(in.ino); ok {
 		e, ok := d.lookup(name, in.has(flagCasefold))
 		return e, ok, d.missErr(ok)
 	}

@@ -110,10 +110,7 @@ type FormatError struct {
 
 func (e *FormatError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Offset >= 0 {
-		fmt.Fprintf(&b, ": offset %d", e.Offset)
-	}
+	where(&b, e.File, e.Offset)
 	if e.Msg != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Msg)
@@ -126,6 +123,14 @@ func (e *FormatError) Error() string {
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// where writes "file: offset N" (the offset when known).
+func where(b *strings.Builder, file string, off int64) {
+	b.WriteString(file)
+	if off >= 0 {
+		fmt.Fprintf(b, ": offset %d", off)
+	}
+}
 
 // Clean turns a user or record path into a source name: leading slashes are
 // dropped, the path is cleaned, and any ".." that would climb above the root
@@ -234,10 +239,7 @@ func WarningOf(err error) Warning {
 func (w Warning) String() string {
 	var b strings.Builder
 	if w.File != "" {
-		b.WriteString(w.File)
-		if w.Offset >= 0 {
-			fmt.Fprintf(&b, ": offset %d", w.Offset)
-		}
+		where(&b, w.File, w.Offset)
 		if w.Msg != "" {
 			b.WriteString(": ")
 		}
@@ -301,3 +303,11 @@ func UnixMode(m fs.FileMode) uint32 {
 
 // ModeString prints UnixMode as four octal digits ("0755", "4755").
 func ModeString(m fs.FileMode) string { return fmt.Sprintf("%04o", UnixMode(m)) }
+
+// NameLister is implemented by sources that can list a directory's names
+// without the metadata of each entry: streaming walks hold one name per
+// entry of the directory they are in, not one Stat.
+type NameLister interface {
+	// ReadDirNames returns the names of a directory's entries, sorted.
+	ReadDirNames(name string) ([]string, error)
+}

@@ -1,6 +1,7 @@
 package xfs_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"io"
 	"os"
@@ -17,7 +18,7 @@ import (
 // returns the files and bytes hashed.
 func walkHash(tb testing.TB, src vfs.Source, workers int) (int, int64) {
 	var files []string
-	err := evidence.Walk(src, ".", func(st *vfs.Stat, err error) error {
+	err := evidence.Walk(context.Background(), src, ".", func(st *vfs.Stat, err error) error {
 		if err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func benchList(b *testing.B, kernel bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		n := 0
-		evidence.Walk(src, ".", func(st *vfs.Stat, err error) error {
+		evidence.Walk(context.Background(), src, ".", func(st *vfs.Stat, err error) error {
 			n++
 			return err
 		})

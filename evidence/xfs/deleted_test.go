@@ -75,7 +75,7 @@ func TestDeleted(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := xfs.OpenFixture(t, name)
 			live := map[uint64]string{}
-			evidence.Walk(f, ".", func(st *vfs.Stat, err error) error {
+			evidence.Walk(context.Background(), f, ".", func(st *vfs.Stat, err error) error {
 				if err == nil {
 					live[st.Ino] = st.Name
 				}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/deadnode/deadnode/evidence/internal/lru"
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
@@ -74,9 +75,9 @@ type FS struct {
 	sparseIno  bool
 	incompat   uint32
 
-	blocks *lru[blockKey, []byte]
-	inodes *lru[uint64, *inode]
-	dirs   *lru[string, uint64] // resolved directory paths
+	blocks *lru.Cache[blockKey, []byte]
+	inodes *lru.Cache[uint64, *inode]
+	dirs   *lru.Cache[string, uint64] // resolved directory paths
 
 	warnMu   sync.Mutex
 	warnings []string
@@ -117,9 +118,9 @@ func Open(r io.ReaderAt, size int64, opt *Options) (_ *FS, err error) {
 	if err := f.readSuperblock(); err != nil {
 		return nil, err
 	}
-	f.blocks = newLRU[blockKey, []byte](o.CacheBytes)
-	f.inodes = newLRU[uint64, *inode](int64(o.InodeCache))
-	f.dirs = newLRU[string, uint64](4096)
+	f.blocks = lru.New[blockKey, []byte](o.CacheBytes)
+	f.inodes = lru.New[uint64, *inode](int64(o.InodeCache))
+	f.dirs = lru.New[string, uint64](4096)
 	return f, nil
 }
 
@@ -307,9 +308,9 @@ func (f *FS) String() string { return f.name }
 
 // Close drops the caches. The ReaderAt belongs to the caller.
 func (f *FS) Close() error {
-	f.blocks.purge()
-	f.inodes.purge()
-	f.dirs.purge()
+	f.blocks.Reset()
+	f.inodes.Reset()
+	f.dirs.Reset()
 	return nil
 }
 
@@ -456,7 +457,7 @@ func (f *FS) meta(off int64, n int, what loc) ([]byte, error) {
 // and the block is read on.
 func (f *FS) metaCRC(off int64, n int, what loc, crcOff int) ([]byte, error) {
 	k := blockKey{off, int32(n)}
-	if b, ok := f.blocks.get(k); ok {
+	if b, ok := f.blocks.Get(k); ok {
 		return b, nil
 	}
 	b := make([]byte, n)
@@ -464,7 +465,7 @@ func (f *FS) metaCRC(off int64, n int, what loc, crcOff int) ([]byte, error) {
 		return nil, err
 	}
 	f.checkCRC(b, crcOff, what, off)
-	f.blocks.put(k, b, int64(n))
+	f.blocks.Put(k, b, int64(n))
 	return b, nil
 }
 

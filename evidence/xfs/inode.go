@@ -103,7 +103,7 @@ func (ip *inode) splitForks(lit []byte) error {
 
 // getInode reads and checks the live inode ino.
 func (f *FS) getInode(ino uint64) (*inode, error) {
-	if ip, ok := f.inodes.get(ino); ok {
+	if ip, ok := f.inodes.Get(ino); ok {
 		return ip, nil
 	}
 	ip, err := f.readInode(ino)
@@ -116,7 +116,7 @@ func (f *FS) getInode(ino uint64) (*inode, error) {
 	if err := f.checkInode(ip); err != nil {
 		return nil, err
 	}
-	f.inodes.put(ino, ip, 1)
+	f.inodes.Put(ino, ip, 1)
 	return ip, nil
 }
 
@@ -208,33 +208,7 @@ func (ip *inode) rdev() (major, minor uint32) {
 }
 
 // fileMode converts di_mode to fs.FileMode.
-func fileMode(m uint16) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & sIFMT {
-	case sIFDIR:
-		mode |= fs.ModeDir
-	case sIFLNK:
-		mode |= fs.ModeSymlink
-	case sIFIFO:
-		mode |= fs.ModeNamedPipe
-	case sIFSOCK:
-		mode |= fs.ModeSocket
-	case sIFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		mode |= fs.ModeDevice
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}
+func fileMode(m uint16) fs.FileMode { return vfs.FromUnixMode(uint32(m)) }
 
 func (ip *inode) stat(name string) *vfs.Stat {
 	st := &vfs.Stat{

@@ -2,6 +2,7 @@ package xfs_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -231,7 +232,7 @@ func TestKernelEqual(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	f := xfs.OpenFixture(t, "v5")
 	var files []string
-	evidence.Walk(f, ".", func(st *vfs.Stat, err error) error {
+	evidence.Walk(context.Background(), f, ".", func(st *vfs.Stat, err error) error {
 		if err == nil && st.Mode.IsRegular() {
 			files = append(files, st.Name)
 		}

@@ -66,12 +66,12 @@ func (f *FS) dirIno(dir string) (uint64, error) {
 	if dir == "" || dir == "." {
 		return f.rootIno, nil
 	}
-	if ino, ok := f.dirs.get(dir); ok {
+	if ino, ok := f.dirs.Get(dir); ok {
 		return ino, nil
 	}
 	start, cur := "", f.rootIno
 	for a := path.Dir(dir); a != "."; a = path.Dir(a) {
-		if ino, ok := f.dirs.get(a); ok {
+		if ino, ok := f.dirs.Get(a); ok {
 			start, cur = a, ino
 			break
 		}
@@ -100,7 +100,7 @@ func (f *FS) dirIno(dir string) (uint64, error) {
 		}
 		cur = ino
 		done = vfs.Join(done, c)
-		f.dirs.put(done, cur, 1)
+		f.dirs.Put(done, cur, 1)
 	}
 	return cur, nil
 }
@@ -155,7 +155,7 @@ func (f *FS) ReadDir(name string) (_ []*vfs.Stat, err error) {
 				}
 				continue
 			}
-			f.dirs.put(child, e.ino, 1)
+			f.dirs.Put(child, e.ino, 1)
 		}
 		out = append(out, cip.stat(child))
 	}

@@ -1,6 +1,7 @@
 package containerd_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 
@@ -12,7 +13,7 @@ import (
 // is found from /etc/containerd/config.toml, and each container's state is
 // what the evidence records.
 func ExampleOpen() {
-	a, err := evidence.OpenArchive("../../testdata/containerd-node/containerd-node.tar.gz", nil)
+	a, err := evidence.OpenArchive(context.Background(), "../../testdata/containerd-node/containerd-node.tar.gz", nil)
 	if err != nil {
 		log.Fatal(err)
 	}

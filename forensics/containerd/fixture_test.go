@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"context"
 	"io/fs"
 	"reflect"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // under node/).
 func nodeSource(t testing.TB) evidence.Source {
 	t.Helper()
-	a, err := evidence.OpenArchive(testfix.NodeArchive(t), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

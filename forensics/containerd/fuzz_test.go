@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +42,7 @@ var fuzzNode struct {
 
 func loadFuzzNode(t testing.TB) {
 	fuzzNode.once.Do(func() {
-		a, err := evidence.OpenArchive(testfix.NodeArchive(t), nil)
+		a, err := evidence.OpenArchive(context.Background(), testfix.NodeArchive(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

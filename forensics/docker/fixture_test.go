@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -230,7 +231,7 @@ func checkDockerFixture(t *testing.T, src evidence.Source) {
 }
 
 func TestFixtureDockerArchive(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.Fixture(t, "runtimes-c1", "docker-root.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -103,7 +104,7 @@ func FuzzResolveLower(f *testing.F) {
 		tw.WriteHeader(&tar.Header{Name: r + "overlay2/l/X", Typeflag: tar.TypeSymlink, Linkname: target})
 		tw.WriteHeader(&tar.Header{Name: r + "overlay2/l/BASE", Typeflag: tar.TypeSymlink, Linkname: "../base/diff"})
 		tw.Close()
-		src, err := evidence.NewArchive(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
+		src, err := evidence.NewArchive(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
 		if err != nil {
 			return
 		}

@@ -38,18 +38,13 @@ func parsePreload(b []byte) []preloadLib {
 }
 
 func (ps *persist) ldPreload() {
-	rp, st := ps.lstatAbs(ldSoPreload)
-	if st == nil {
+	cf := ps.readConf(ldSoPreload)
+	if cf == nil {
 		return
 	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", ldSoPreload, err)
-		return
-	}
-	for _, lib := range parsePreload(b) {
-		e := Entry{Path: rp, Line: lib.Line, Kind: KindLDPreload, Target: lib.Lib, Enabled: true, EvidencePath: fp, Flags: []string{FlagPreloadsLib}}
-		ps.stamp(&e, rp, st)
+	for _, lib := range parsePreload(cf.data) {
+		e := Entry{Path: cf.path, Line: lib.Line, Kind: KindLDPreload, Target: lib.Lib, Enabled: true, EvidencePath: cf.file, Flags: []string{FlagPreloadsLib}}
+		ps.stamp(&e, cf.path, cf.st)
 		ps.runs(&e, "", lib.Lib)
 		ps.add(e)
 	}
@@ -313,27 +308,22 @@ func disablesModule(cmd string) bool {
 // confEntries makes an entry of each logical line of a configuration
 // file that fn accepts.
 func (ps *persist) confEntries(p string, fn func(*Entry, textLine) bool) {
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
+	cf := ps.readConf(p)
+	if cf == nil {
 		return
 	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
-		return
-	}
-	for _, l := range confLines(b) {
+	for _, l := range confLines(cf.data) {
 		if strings.TrimSpace(l.Text) == "" {
 			continue
 		}
-		e := Entry{Path: rp, Line: l.Num, EvidencePath: fp, Flags: []string{}}
+		e := Entry{Path: cf.path, Line: l.Num, EvidencePath: cf.file, Flags: []string{}}
 		if !fn(&e, l) {
 			continue
 		}
 		if l.Long {
 			addFlag(&e, FlagLongLine)
 		}
-		ps.stamp(&e, rp, st)
+		ps.stamp(&e, cf.path, cf.st)
 		ps.add(e)
 	}
 }
@@ -343,25 +333,20 @@ var reUdevRun = regexp.MustCompile(`(RUN(\{(program|builtin)\})?|PROGRAM|IMPORT\
 
 func (ps *persist) udev() {
 	for _, p := range ps.confFiles(udevRuleDirs, ".rules") {
-		rp, st := ps.lstatAbs(p)
-		if st == nil {
+		cf := ps.readConf(p)
+		if cf == nil {
 			continue
 		}
-		b, fp, err := ps.readFileAt(rp)
-		if err != nil {
-			ps.w.add("%s: %v", p, err)
-			continue
-		}
-		for _, l := range confLines(b) {
+		for _, l := range confLines(cf.data) {
 			for i, m := range reUdevRun.FindAllStringSubmatch(l.Text, 16) {
 				if m[3] == "builtin" {
 					continue
 				}
-				e := Entry{Path: rp, Line: l.Num, Kind: KindUdevRule, Target: m[5], Enabled: true, EvidencePath: fp, Flags: []string{}}
+				e := Entry{Path: cf.path, Line: l.Num, Kind: KindUdevRule, Target: m[5], Enabled: true, EvidencePath: cf.file, Flags: []string{}}
 				if i > 0 {
 					e.Note = "another program of the same rule"
 				}
-				ps.stamp(&e, rp, st)
+				ps.stamp(&e, cf.path, cf.st)
 				ps.runs(&e, "/usr/lib/udev", m[5])
 				ps.add(e)
 			}

@@ -63,16 +63,11 @@ var cronKeywords = map[string]bool{
 func parseCrontab(b []byte, system bool) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range lines(b) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(b) {
+		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) {
-			cl.Env = true
-			k, v, _ := strings.Cut(t, "=")
-			cl.EnvValue = strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+			cl.Env, cl.EnvValue = true, cronEnv(t)
 			if len(env) < 64 {
 				env = append(env, cl.EnvValue)
 			}
@@ -131,6 +126,13 @@ func isCronEnv(t string) bool {
 	return k != "" && !strings.ContainsAny(k, " \t")
 }
 
+// cronEnv is a NAME=value line as the environment it sets ("NAME=value",
+// spaces around the name and value and quotes around the value dropped).
+func cronEnv(t string) string {
+	k, v, _ := strings.Cut(t, "=")
+	return strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+}
+
 func unquote(v string) string {
 	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 		return v[1 : len(v)-1]
@@ -176,17 +178,12 @@ func cronField(f string) bool {
 func parseAnacrontab(b []byte) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range lines(b) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(b) {
+		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) && !strings.HasPrefix(t, "@") {
 			if f, _ := cutFields(t, 1); len(f) == 1 && strings.Contains(f[0], "=") {
-				cl.Env = true
-				k, v, _ := strings.Cut(t, "=")
-				cl.EnvValue = strings.TrimSpace(k) + "=" + unquote(strings.TrimSpace(v))
+				cl.Env, cl.EnvValue = true, cronEnv(t)
 				env = append(env, cl.EnvValue)
 				out = append(out, cl)
 				continue
@@ -237,34 +234,29 @@ func (ps *persist) cron() {
 
 // crontabFile lists the jobs of one crontab.
 func (ps *persist) crontabFile(p string, system bool, user string) {
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
-		return
-	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
+	cf := ps.readConf(p)
+	if cf == nil {
 		return
 	}
 	refused := ""
-	name := path.Base(rp)
-	if system && rp != crontab && !runPartsName(name) {
+	name := path.Base(cf.path)
+	if system && cf.path != crontab && !runPartsName(name) {
 		refused = "cron skips files in cron.d whose names are not letters, digits, '_' and '-'"
 	}
-	if fst, _ := lstat(ps.src, fp); fst != nil && system && (fst.UID != 0 || fst.Mode&0o022 != 0) {
+	if fst, _ := lstat(ps.src, cf.file); fst != nil && system && (fst.UID != 0 || fst.Mode&0o022 != 0) {
 		refused = "cron refuses a system crontab not owned by root or writable by group or others"
 	}
-	for _, cl := range parseCrontab(b, system) {
+	for _, cl := range parseCrontab(cf.data, system) {
 		if cl.Env {
 			continue
 		}
-		e := Entry{Path: rp, Line: cl.Line, Kind: KindCron, Target: cl.Text, Enabled: cl.Bad == "" && refused == "", EvidencePath: fp, Flags: []string{}}
+		e := Entry{Path: cf.path, Line: cl.Line, Kind: KindCron, Target: cl.Text, Enabled: cl.Bad == "" && refused == "", EvidencePath: cf.file, Flags: []string{}}
 		j := cl.Job
 		if !system {
 			j.User = user
 		}
 		e.Cron = &j
-		ps.stamp(&e, rp, st)
+		ps.stamp(&e, cf.path, cf.st)
 		if cl.Long {
 			addFlag(&e, FlagLongLine)
 		}
@@ -291,22 +283,17 @@ func (ps *persist) crontabFile(p string, system bool, user string) {
 }
 
 func (ps *persist) anacron() {
-	rp, st := ps.lstatAbs(anacrontab)
-	if st == nil {
+	cf := ps.readConf(anacrontab)
+	if cf == nil {
 		return
 	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", anacrontab, err)
-		return
-	}
-	for _, cl := range parseAnacrontab(b) {
+	for _, cl := range parseAnacrontab(cf.data) {
 		if cl.Env {
 			continue
 		}
 		j := cl.Job
-		e := Entry{Path: rp, Line: cl.Line, Kind: KindAnacron, Target: cl.Text, Enabled: cl.Bad == "", EvidencePath: fp, Cron: &j, Flags: []string{}}
-		ps.stamp(&e, rp, st)
+		e := Entry{Path: cf.path, Line: cl.Line, Kind: KindAnacron, Target: cl.Text, Enabled: cl.Bad == "", EvidencePath: cf.file, Cron: &j, Flags: []string{}}
+		ps.stamp(&e, cf.path, cf.st)
 		if cl.Bad != "" {
 			e.Note = "anacron rejects this line: " + cl.Bad
 		}

@@ -84,24 +84,16 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 		}
 		return fn(p)
 	}
-	for {
-		b, off, err := lr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return &evidence.FormatError{File: file, Offset: off, Msg: "read", Err: err}
-		}
+	err := lr.each(file, func(line string, off int64) error {
 		if lr.long {
 			w.add("%s: offset %d: a line longer than %d bytes, cut", file, off, MaxDBLine)
 		}
-		line := strings.TrimRight(string(b), "\r")
 		if strings.TrimSpace(line) == "" {
 			if err := flush(); err != nil {
 				return err
 			}
 			field = ""
-			continue
+			return nil
 		}
 		if cur == nil {
 			cur = &dpkgPackage{Offset: off}
@@ -109,7 +101,7 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 		if line[0] == ' ' || line[0] == '\t' {
 			if field == "conffiles" {
 				if len(cur.Conffiles) >= maxConffiles {
-					continue
+					return nil
 				}
 				if c, ok := parseConffileLine(line); ok {
 					cur.Conffiles = append(cur.Conffiles, c)
@@ -117,13 +109,13 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 					w.add("%s: offset %d: package %s: unreadable conffile line", file, off, cur.Name)
 				}
 			}
-			continue
+			return nil
 		}
 		name, val, ok := strings.Cut(line, ":")
 		if !ok {
 			w.add("%s: offset %d: not a field line", file, off)
 			field = ""
-			continue
+			return nil
 		}
 		field = strings.ToLower(strings.TrimSpace(name))
 		val = strings.TrimSpace(val)
@@ -139,6 +131,10 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 		case "status":
 			cur.Status = val
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return flush()
 }
@@ -192,61 +188,41 @@ func isHex(s string, n int) bool {
 // (absolute) and its lower-case md5.
 func parseMD5Sums(r io.Reader, file string, w *warnings, fn func(path, md5 string) error) error {
 	lr := newLineReader(r, MaxDBLine)
-	for {
-		b, off, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &evidence.FormatError{File: file, Offset: off, Msg: "read", Err: err}
-		}
-		line := strings.TrimRight(string(b), "\r")
+	return lr.each(file, func(line string, off int64) error {
 		if line == "" {
-			continue
+			return nil
 		}
 		if lr.long || len(line) < 34 || !isHex(line[:32], 32) || (line[32] != ' ' && line[32] != '\t') {
 			w.add("%s: offset %d: not an md5sums line", file, off)
-			continue
+			return nil
 		}
 		p := strings.TrimLeft(line[33:], " \t")
 		p = strings.TrimPrefix(p, "*")
 		if p == "" {
 			w.add("%s: offset %d: an md5sums line without a path", file, off)
-			continue
+			return nil
 		}
-		if err := fn("/"+strings.TrimPrefix(p, "/"), strings.ToLower(line[:32])); err != nil {
-			return err
-		}
-	}
+		return fn("/"+strings.TrimPrefix(p, "/"), strings.ToLower(line[:32]))
+	})
 }
 
 // parseList reads a dpkg .list file, calling fn with each absolute path.
 func parseList(r io.Reader, file string, w *warnings, fn func(path string) error) error {
 	lr := newLineReader(r, MaxDBLine)
-	for {
-		b, off, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &evidence.FormatError{File: file, Offset: off, Msg: "read", Err: err}
-		}
+	return lr.each(file, func(p string, off int64) error {
 		if lr.long {
 			w.add("%s: offset %d: a path longer than %d bytes skipped", file, off, MaxDBLine)
-			continue
+			return nil
 		}
-		p := strings.TrimRight(string(b), "\r")
 		if p == "" || p == "/." || p == "/" {
-			continue
+			return nil
 		}
 		if !strings.HasPrefix(p, "/") {
 			w.add("%s: offset %d: a relative path %q skipped", file, off, short(p))
-			continue
+			return nil
 		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
+		return fn(p)
+	})
 }
 
 // diversion is one entry of dpkg's diversions file.
@@ -287,12 +263,8 @@ func parseDiversions(r io.Reader, file string, w *warnings) map[string]diversion
 // parseDpkgCfg reads path-exclude/path-include options of a dpkg.cfg file.
 func parseDpkgCfg(b []byte) []pathFilter {
 	var out []pathFilter
-	for _, l := range lines(b) {
-		s := strings.TrimSpace(l.Text)
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		s = strings.TrimPrefix(s, "--")
+	for _, l := range contentLines(b) {
+		s := strings.TrimPrefix(l.Text, "--")
 		name, val, ok := strings.Cut(s, "=")
 		if !ok {
 			name, val, ok = strings.Cut(s, " ")

@@ -32,12 +32,9 @@ func (e *Entry) Finding() model.Finding {
 		Severity: e.Severity, Analyzer: AnalyzerPersistence, Kind: e.Kind, Why: e.Why,
 		Path: e.Path, EvidencePath: e.EvidencePath, Details: *e,
 	}
-	owner := "no package"
-	if e.OwnerPackage != nil {
-		owner = "package " + *e.OwnerPackage
-		if e.PackageModified {
-			owner += ", modified"
-		}
+	owner := packageText(e.OwnerPackage)
+	if e.OwnerPackage != nil && e.PackageModified {
+		owner += ", modified"
 	}
 	at := e.Path
 	if e.Line > 0 {
@@ -82,6 +79,14 @@ func (e *Entry) Finding() model.Finding {
 	return f
 }
 
+// packageText names the package owning a file in a finding's summary.
+func packageText(name *string) string {
+	if name == nil {
+		return "no package"
+	}
+	return "package " + *name
+}
+
 // Findings returns one finding per changed package file (files found as
 // shipped are facts of the report, not findings), sorted.
 func (r *PackageReport) Findings() []model.Finding {
@@ -102,10 +107,6 @@ func (c *FileChange) Finding() model.Finding {
 		Severity: c.Severity, Analyzer: AnalyzerPackages, Kind: c.Change, Why: c.Why,
 		Path: c.Path, EvidencePath: c.EvidencePath, Details: *c,
 	}
-	pkg := "no package"
-	if c.Package != nil {
-		pkg = "package " + *c.Package
-	}
 	var extra []string
 	if c.ExecKind != "" {
 		extra = append(extra, c.ExecKind)
@@ -121,7 +122,7 @@ func (c *FileChange) Finding() model.Finding {
 			extra = append(extra, fl)
 		}
 	}
-	f.Summary = fmt.Sprintf("%s %s (%s)", c.Change, c.Path, pkg)
+	f.Summary = fmt.Sprintf("%s %s (%s)", c.Change, c.Path, packageText(c.Package))
 	if len(extra) > 0 {
 		f.Summary += ": " + strings.Join(extra, ", ")
 	}

@@ -56,7 +56,7 @@ func hostForms(t *testing.T) map[string]evidence.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := evidence.OpenArchive(testfix.KubeHostArchive(t), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.KubeHostArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -129,7 +130,7 @@ func FuzzAuthorizedKeys(f *testing.F) {
 
 // rpmSeeds are the header blobs of the committed rpm database.
 func rpmSeeds(f *testing.F) [][]byte {
-	a, err := evidence.OpenArchive(rpmRoot, nil)
+	a, err := evidence.OpenArchive(context.Background(), rpmRoot, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

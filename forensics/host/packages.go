@@ -183,7 +183,7 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 				return pc.unowned(b[i], buf)
 			}, emit)
 		}
-		werr := evidence.Walk(src, st.Name, func(e *evidence.Stat, err error) error {
+		werr := evidence.Walk(ctx, src, st.Name, func(e *evidence.Stat, err error) error {
 			if err != nil {
 				if e != nil {
 					w.add("%s: %v", abs(e.Name), err)

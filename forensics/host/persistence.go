@@ -576,6 +576,29 @@ func (ps *persist) readFileAt(rp string) ([]byte, string, error) {
 	return b, fp, err
 }
 
+// confFile is a configuration file read from the evidence.
+type confFile struct {
+	path string         // the absolute path asked for, its directories' links resolved
+	st   *evidence.Stat // path's lstat
+	data []byte         // the content (bounded by MaxConfigFile)
+	file string         // the path of the file read: path, a final link followed
+}
+
+// readConf reads the configuration file at absolute path p; nil when it is
+// absent, or unreadable (then a warning names p).
+func (ps *persist) readConf(p string) *confFile {
+	rp, st := ps.lstatAbs(p)
+	if st == nil {
+		return nil
+	}
+	b, fp, err := ps.readFileAt(rp)
+	if err != nil {
+		ps.w.add("%s: %v", p, err)
+		return nil
+	}
+	return &confFile{path: rp, st: st, data: b, file: fp}
+}
+
 // listDir lists the entries of an absolute directory path (resolved),
 // sorted by name; nil when absent.
 func (ps *persist) listDir(dir string) (string, []*evidence.Stat) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	_ "modernc.org/sqlite" // pure-Go SQLite, for rpmdb.sqlite
 )
 
@@ -181,32 +182,32 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 		return nil, &evidence.FormatError{File: "rpm header", Offset: 0, Msg: fmt.Sprintf("%d files, over %d", n, maxRPMFiles)}
 	}
 	// per-file arrays: each must have one value per file when present
-	modes, err := bl.optInts(rpmTagFileModes, n)
+	modes, err := perFile(bl, rpmTagFileModes, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := bl.optInts(rpmTagLongFileSizes, n)
+	sizes, err := perFile(bl, rpmTagLongFileSizes, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
 	if sizes == nil {
-		if sizes, err = bl.optInts(rpmTagFileSizes, n); err != nil {
+		if sizes, err = perFile(bl, rpmTagFileSizes, n, bl.ints); err != nil {
 			return nil, err
 		}
 	}
-	flags, err := bl.optInts(rpmTagFileFlags, n)
+	flags, err := perFile(bl, rpmTagFileFlags, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	states, err := bl.optInts(rpmTagFileStates, n)
+	states, err := perFile(bl, rpmTagFileStates, n, bl.ints)
 	if err != nil {
 		return nil, err
 	}
-	digests, err := bl.optStrs(rpmTagFileDigests, n)
+	digests, err := perFile(bl, rpmTagFileDigests, n, bl.strs)
 	if err != nil {
 		return nil, err
 	}
-	links, err := bl.optStrs(rpmTagFileLinkTos, n)
+	links, err := perFile(bl, rpmTagFileLinkTos, n, bl.strs)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 	for i, name := range names {
 		f := RPMFile{Path: name}
 		if modes != nil {
-			f.Mode = unixToMode(uint32(uint16(modes[i])))
+			f.Mode = vfs.FromUnixMode(uint32(uint16(modes[i])))
 		}
 		if sizes != nil {
 			f.Size = sizes[i]
@@ -379,10 +380,10 @@ func (bl *rpmBlob) str(tag uint32) (string, error) {
 	return s[0], nil
 }
 
-// optInts reads a per-file integer array: nil when absent, an error when
-// it does not hold n values.
-func (bl *rpmBlob) optInts(tag uint32, n int) ([]int64, error) {
-	v, err := bl.ints(tag)
+// perFile reads a per-file array with read (bl.ints, bl.strs): nil when
+// the tag is absent, an error when it does not hold n values.
+func perFile[T any](bl *rpmBlob, tag uint32, n int, read func(uint32) ([]T, error)) ([]T, error) {
+	v, err := read(tag)
 	if errors.Is(err, errNoTag) {
 		return nil, nil
 	}
@@ -393,49 +394,6 @@ func (bl *rpmBlob) optInts(tag uint32, n int) ([]int64, error) {
 		return nil, bl.ferr(bl.entries[tag], "%d values for %d files", len(v), n)
 	}
 	return v, nil
-}
-
-func (bl *rpmBlob) optStrs(tag uint32, n int) ([]string, error) {
-	v, err := bl.strs(tag)
-	if errors.Is(err, errNoTag) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(v) != n {
-		return nil, bl.ferr(bl.entries[tag], "%d values for %d files", len(v), n)
-	}
-	return v, nil
-}
-
-// unixToMode converts st_mode bits to an fs.FileMode.
-func unixToMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & 0o170000 {
-	case 0o040000:
-		mode |= fs.ModeDir
-	case 0o120000:
-		mode |= fs.ModeSymlink
-	case 0o020000:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case 0o060000:
-		mode |= fs.ModeDevice
-	case 0o010000:
-		mode |= fs.ModeNamedPipe
-	case 0o140000:
-		mode |= fs.ModeSocket
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
 }
 
 // readRPM reads an rpmdb.sqlite: the database (and its write-ahead log)

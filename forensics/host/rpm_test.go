@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -24,7 +25,7 @@ const rpmRoot = "testdata/rpm/rpm-root.tar.gz"
 
 func rpmForms(t *testing.T) map[string]evidence.Source {
 	t.Helper()
-	a, err := evidence.OpenArchive(rpmRoot, nil)
+	a, err := evidence.OpenArchive(context.Background(), rpmRoot, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestRPMDatabase(t *testing.T) {
 				}
 				m, _ := strconv.ParseUint(mode, 8, 32)
 				fl, _ := strconv.Atoi(flags)
-				if of.Digest != digest || of.Mode != unixToMode(uint32(m)) || of.Conffile != (fl&1 != 0) || of.Ghost != (fl&rpmFileGhost != 0) {
+				if of.Digest != digest || of.Mode != vfs.FromUnixMode(uint32(m)) || of.Conffile != (fl&1 != 0) || of.Ghost != (fl&rpmFileGhost != 0) {
 					t.Errorf("%s: digest %s mode %v conffile %v ghost %v; rpm says %s", path, of.Digest, of.Mode, of.Conffile, of.Ghost, l)
 				}
 				if digest != "" && of.Algo != AlgoSHA256 {

@@ -1,9 +1,12 @@
 package host
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -218,6 +221,34 @@ var standardRuntimeBins = map[string]bool{
 // standardCNIDirs hold CNI plugins on the common installs.
 var standardCNIDirs = []string{"/opt/cni/bin", "/usr/lib/cni", "/usr/libexec/cni", "/usr/local/lib/cni", "/home/kubernetes/bin"}
 
+// readTOML reads a runtime's TOML configuration file (nil when absent or
+// unreadable, warned).
+func (ps *persist) readTOML(p string) (*confFile, map[string]any) {
+	cf := ps.readConf(p)
+	if cf == nil {
+		return nil, nil
+	}
+	var cfg map[string]any
+	if err := toml.Unmarshal(cf.data, &cfg); err != nil {
+		ps.w.add("%s: not readable TOML: %v", p, err)
+		return nil, nil
+	}
+	return cf, cfg
+}
+
+// addRuntime adds the entry of a runtime setting of configuration file cf
+// naming target; ordinary says the setting is as shipped, unless the
+// program it runs is flagged.
+func (ps *persist) addRuntime(cf *confFile, rs RuntimeSetting, target string, ordinary bool) {
+	e := Entry{Path: cf.path, Kind: KindRuntimeConfig, Target: target, Enabled: true, EvidencePath: cf.file, Runtime: &rs, Flags: []string{}}
+	ps.stamp(&e, cf.path, cf.st)
+	if rs.Program != "" {
+		ps.runs(&e, "", rs.Program)
+	}
+	e.ordinary = ordinary && !hasAnyFlag(e.Flags, severeFlags...)
+	ps.add(e)
+}
+
 func (ps *persist) containerd() {
 	ps.containerdFile(containerdConfig, 0, map[string]bool{})
 }
@@ -228,31 +259,12 @@ func (ps *persist) containerdFile(p string, depth int, seen map[string]bool) {
 		return
 	}
 	seen[p] = true
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
-		return
-	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
-		return
-	}
-	var cfg map[string]any
-	if err := toml.Unmarshal(b, &cfg); err != nil {
-		ps.w.add("%s: not readable TOML: %v", p, err)
+	cf, cfg := ps.readTOML(p)
+	if cf == nil {
 		return
 	}
 	add := func(rs RuntimeSetting, ordinary bool) {
-		e := Entry{Path: rp, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: fp, Runtime: &rs, Flags: []string{}}
-		if e.Target == "" {
-			e.Target = rs.RuntimeType
-		}
-		ps.stamp(&e, rp, st)
-		if rs.Program != "" {
-			ps.runs(&e, "", rs.Program)
-		}
-		e.ordinary = ordinary && !hasAnyFlag(e.Flags, severeFlags...)
-		ps.add(e)
+		ps.addRuntime(cf, rs, cmp.Or(rs.Program, rs.RuntimeType), ordinary)
 	}
 	version := toInt(cfg["version"])
 	plugins, _ := cfg["plugins"].(map[string]any)
@@ -260,11 +272,7 @@ func (ps *persist) containerdFile(p string, depth int, seen map[string]bool) {
 		cri, _ := plugins[key].(map[string]any)
 		ctr, _ := cri["containerd"].(map[string]any)
 		rts, _ := ctr["runtimes"].(map[string]any)
-		var names []string
-		for n := range rts {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(rts))
 		for _, n := range names {
 			rt, _ := rts[n].(map[string]any)
 			rs := RuntimeSetting{Runtime: "containerd", Setting: fmt.Sprintf("plugins.%q.containerd.runtimes.%s", key, n), Name: n}
@@ -321,14 +329,10 @@ func (ps *persist) containerdFile(p string, depth int, seen map[string]bool) {
 			dir = d
 		}
 		add(RuntimeSetting{Runtime: "containerd", Setting: `plugins."io.containerd.nri.v1.nri"`, Program: "", RuntimeType: "nri", Detail: "NRI is enabled; plugins in " + dir + " are started with containerd"}, true)
-		ps.nriPlugins(rp, "containerd", dir)
+		ps.nriPlugins(cf.path, "containerd", dir)
 	}
 	if sp, ok := cfg["stream_processors"].(map[string]any); ok {
-		var names []string
-		for n := range sp {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(sp))
 		for _, n := range names {
 			s, _ := sp[n].(map[string]any)
 			prog, _ := s["path"].(string)
@@ -386,37 +390,17 @@ func (ps *persist) crio() {
 		files = append(files, path.Join(rd, n))
 	}
 	for _, p := range files {
-		rp, st := ps.lstatAbs(p)
-		if st == nil {
-			continue
-		}
-		b, fp, err := ps.readFileAt(rp)
-		if err != nil {
-			ps.w.add("%s: %v", p, err)
-			continue
-		}
-		var cfg map[string]any
-		if err := toml.Unmarshal(b, &cfg); err != nil {
-			ps.w.add("%s: not readable TOML: %v", p, err)
+		cf, cfg := ps.readTOML(p)
+		if cf == nil {
 			continue
 		}
 		crio, _ := cfg["crio"].(map[string]any)
 		rt, _ := crio["runtime"].(map[string]any)
 		add := func(rs RuntimeSetting, ordinary bool) {
-			e := Entry{Path: rp, Kind: KindRuntimeConfig, Target: rs.Program, Enabled: true, EvidencePath: fp, Runtime: &rs, Flags: []string{}}
-			ps.stamp(&e, rp, st)
-			if rs.Program != "" {
-				ps.runs(&e, "", rs.Program)
-			}
-			e.ordinary = ordinary && !hasAnyFlag(e.Flags, severeFlags...)
-			ps.add(e)
+			ps.addRuntime(cf, rs, rs.Program, ordinary)
 		}
 		rts, _ := rt["runtimes"].(map[string]any)
-		var rnames []string
-		for n := range rts {
-			rnames = append(rnames, n)
-		}
-		sort.Strings(rnames)
+		rnames := slices.Sorted(maps.Keys(rts))
 		for _, n := range rnames {
 			r, _ := rts[n].(map[string]any)
 			rs := RuntimeSetting{Runtime: "cri-o", Setting: "crio.runtime.runtimes." + n, Name: n}
@@ -441,7 +425,7 @@ func (ps *persist) crio() {
 					dir = d
 				}
 				add(RuntimeSetting{Runtime: "cri-o", Setting: "crio.nri", RuntimeType: "nri", Detail: "NRI is enabled; plugins in " + dir + " are started with CRI-O"}, true)
-				ps.nriPlugins(rp, "cri-o", dir)
+				ps.nriPlugins(cf.path, "cri-o", dir)
 			}
 		}
 	}

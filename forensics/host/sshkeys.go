@@ -366,28 +366,20 @@ func expandSSHDPattern(pat, home, user string) string {
 }
 
 func (ps *persist) keyFile(p, user string) {
-	rp, st := ps.lstatAbs(p)
-	if st == nil {
+	cf := ps.readConf(p)
+	if cf == nil {
 		return
 	}
-	b, fp, err := ps.readFileAt(rp)
-	if err != nil {
-		ps.w.add("%s: %v", p, err)
-		return
-	}
-	for _, l := range lines(b) {
-		t := strings.TrimSpace(l.Text)
-		if t == "" || t[0] == '#' {
-			continue
-		}
+	for _, l := range contentLines(cf.data) {
+		t := l.Text
 		k := parseAuthorizedKey(t)
 		k.User = user
 		target := k.Comment
 		if target == "" {
 			target = k.Fingerprint
 		}
-		e := Entry{Path: rp, Line: l.Num, Kind: KindAuthorizedKey, Target: target, Enabled: k.Bad == "", EvidencePath: fp, Key: &k, Flags: []string{}}
-		ps.stamp(&e, rp, st)
+		e := Entry{Path: cf.path, Line: l.Num, Kind: KindAuthorizedKey, Target: target, Enabled: k.Bad == "", EvidencePath: cf.file, Key: &k, Flags: []string{}}
+		ps.stamp(&e, cf.path, cf.st)
 		if l.Long {
 			addFlag(&e, FlagLongLine)
 		}

@@ -98,6 +98,25 @@ func newLineReader(r io.Reader, maxLine int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, size), max: maxLine}
 }
 
+// each calls fn with each line (without its newline and a final '\r')
+// and its offset until the end of the input or fn's error; l.long tells
+// fn that the line was cut. A read error is a *evidence.FormatError
+// naming file.
+func (l *lineReader) each(file string, fn func(line string, off int64) error) error {
+	for {
+		b, off, err := l.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &evidence.FormatError{File: file, Offset: off, Msg: "read", Err: err}
+		}
+		if err := fn(strings.TrimRight(string(b), "\r"), off); err != nil {
+			return err
+		}
+	}
+}
+
 // next returns the next line without its newline and the line's offset.
 // It returns io.EOF after the last line.
 func (l *lineReader) next() ([]byte, int64, error) {
@@ -148,6 +167,19 @@ type textLine struct {
 	Off  int64  // byte offset of the line
 	Text string // without the newline, cut at MaxLine
 	Long bool   // the line was longer than MaxLine
+}
+
+// contentLines is lines(b) trimmed of surrounding space, without the
+// blank lines and '#' comments.
+func contentLines(b []byte) []textLine {
+	var out []textLine
+	for _, l := range lines(b) {
+		l.Text = strings.TrimSpace(l.Text)
+		if l.Text != "" && l.Text[0] != '#' {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // lines splits b into lines, each cut at MaxLine.

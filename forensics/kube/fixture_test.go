@@ -58,7 +58,7 @@ func hostSources(t *testing.T) []struct {
 	}
 	t.Cleanup(func() { dir.Close() })
 	archiveOnce.Do(func() {
-		archiveOnce.src, archiveOnce.err = evidence.OpenArchive(testfix.KubeHostArchive(t), nil)
+		archiveOnce.src, archiveOnce.err = evidence.OpenArchive(context.Background(), testfix.KubeHostArchive(t), nil)
 	})
 	if archiveOnce.err != nil {
 		t.Fatal(archiveOnce.err)
@@ -539,7 +539,7 @@ func TestHostEvents(t *testing.T) {
 // The node collection alone (one top-level node/ dir) has pod logs but no
 // kubelet.
 func TestNodeCollection(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.NodeArchive(t), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.NodeArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func FuzzKubeletConfig(f *testing.F) {
 	seed(f, "seeds/kubelet-config.yaml", "seeds/kubelet.conf")
 	f.Add([]byte(safeConfig))
 	f.Add([]byte("{\"readOnlyPort\": 10255, \"authorization\": {\"mode\": \"AlwaysAllow\"}}"))
-	empty, err := evidence.NewArchive(bytes.NewReader(make([]byte, 1024)), 1024, "empty.tar", nil)
+	empty, err := evidence.NewArchive(context.Background(), bytes.NewReader(make([]byte, 1024)), 1024, "empty.tar", nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -3,7 +3,8 @@ package kube
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -30,11 +31,7 @@ func LogFindings(ctx context.Context, src evidence.Source, f LogFilter) ([]model
 		return true
 	})
 	var out []model.Finding
-	paths := make([]string, 0, len(stats))
-	for p := range stats {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	paths := slices.Sorted(maps.Keys(stats))
 	for _, p := range paths {
 		st := stats[p]
 		lf := st.file

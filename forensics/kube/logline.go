@@ -308,19 +308,11 @@ func unescapeJSON(b []byte) (string, bool) {
 		if i >= len(b) {
 			return "", false
 		}
+		if e, ok := simpleEscape(b[i]); ok {
+			out = append(out, e)
+			continue
+		}
 		switch b[i] {
-		case '"', '\\', '/':
-			out = append(out, b[i])
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case 'r':
-			out = append(out, '\r')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
 		case 'u':
 			r, ok := hex4(b[i+1:])
 			if !ok {
@@ -349,6 +341,27 @@ func unescapeJSON(b []byte) (string, bool) {
 	return string(out), true
 }
 
+// simpleEscape is the byte a one-character JSON escape stands for (\n for
+// the n of "\n"); false for u and anything else.
+func simpleEscape(c byte) (byte, bool) {
+	switch c {
+	case '"', '\\', '/':
+		return c, true
+	case 'n':
+		return '\n', true
+	case 't':
+		return '\t', true
+	case 'r':
+		return '\r', true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	}
+	return 0, false
+}
+
+// hex4 reads the four hex digits of a \u escape.
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 4 {
 		return 0, false
@@ -469,34 +482,18 @@ func unescapeJSONPrefix(b []byte) string {
 			break
 		}
 		i++
+		if e, ok := simpleEscape(b[i]); ok {
+			out.WriteByte(e)
+			continue
+		}
 		switch b[i] {
-		case 'n':
-			out.WriteByte('\n')
-		case 't':
-			out.WriteByte('\t')
-		case 'r':
-			out.WriteByte('\r')
-		case 'b':
-			out.WriteByte('\b')
-		case 'f':
-			out.WriteByte('\f')
 		case 'u':
 			if i+4 >= len(b) {
 				return out.String()
 			}
-			var r rune
-			for _, h := range b[i+1 : i+5] {
-				r <<= 4
-				switch {
-				case h >= '0' && h <= '9':
-					r |= rune(h - '0')
-				case h >= 'a' && h <= 'f':
-					r |= rune(h-'a') + 10
-				case h >= 'A' && h <= 'F':
-					r |= rune(h-'A') + 10
-				default:
-					r = utf8.RuneError
-				}
+			r, ok := hex4(b[i+1 : i+5])
+			if !ok {
+				r = utf8.RuneError
 			}
 			out.WriteRune(r)
 			i += 4

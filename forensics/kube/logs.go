@@ -155,23 +155,11 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 			}
 		}
 	}
-	if f.DockerRoot != "-" {
-		root := defaultDockerRoot
-		if f.DockerRoot != "" {
-			if n, err := hostPath(f.DockerRoot, "/"); err == nil {
-				root = n
-			}
-		}
+	if root, ok := runtimeRoot(f.DockerRoot, defaultDockerRoot); ok {
 		files = append(files, dockerFiles(ctx, src, root, join, &warns)...)
 	}
-	if f.StorageRoot != "-" {
-		root := defaultStorageRoot
-		if f.StorageRoot != "" {
-			if n, err := hostPath(f.StorageRoot, "/"); err == nil {
-				root = n
-			}
-		}
-		files = append(files, podmanFiles(ctx, src, root, join, &warns)...)
+	if root, ok := runtimeRoot(f.StorageRoot, defaultStorageRoot); ok {
+		files = append(files, podmanFiles(ctx, src, root, join)...)
 	}
 	out := files[:0]
 	for _, lf := range files {
@@ -363,27 +351,54 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 	return out
 }
 
+// runtimeRoot is where a runtime's root is in the evidence: flag as given
+// (a host path), or def when flag is empty; false when flag is "-" (not
+// read).
+func runtimeRoot(flag, def string) (string, bool) {
+	switch flag {
+	case "-":
+		return "", false
+	case "":
+		return def, true
+	}
+	if n, err := hostPath(flag, "/"); err == nil {
+		return n, true
+	}
+	return def, true
+}
+
+// containerDirs yields the container directories of a runtime's
+// directory dir (by id) until ctx is done. An unreadable dir is warned in
+// warns, unless absent or warns is nil.
+func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *[]string) iter.Seq2[string, *evidence.Stat] {
+	return func(yield func(string, *evidence.Stat) bool) {
+		res, err := evidence.Resolve(src, dir, true)
+		if err != nil {
+			return
+		}
+		ids, err := src.ReadDir(res)
+		if err != nil {
+			if warns != nil && !notExist(err) {
+				*warns = append(*warns, fmt.Sprintf("%s: %v", abs(dir), err))
+			}
+			return
+		}
+		for _, d := range ids {
+			if ctx.Err() != nil {
+				return
+			}
+			if d.Mode.IsDir() && !yield(path.Base(d.Name), d) {
+				return
+			}
+		}
+	}
+}
+
 // dockerFiles lists Docker's json-file logs:
 // containers/<id>/<id>-json.log and its rotations .N (older as N grows).
 func dockerFiles(ctx context.Context, src evidence.Source, root string, join containerJoin, warns *[]string) []LogFile {
-	dir := root + "/containers"
-	res, err := evidence.Resolve(src, dir, true)
-	if err != nil {
-		return nil
-	}
-	ids, err := src.ReadDir(res)
-	if err != nil {
-		if !notExist(err) {
-			*warns = append(*warns, fmt.Sprintf("%s: %v", abs(dir), err))
-		}
-		return nil
-	}
 	var out []LogFile
-	for _, d := range ids {
-		if ctx.Err() != nil || !d.Mode.IsDir() {
-			continue
-		}
-		id := path.Base(d.Name)
+	for id, d := range containerDirs(ctx, src, root+"/containers", warns) {
 		ents, err := src.ReadDir(d.Name)
 		if err != nil {
 			continue
@@ -460,22 +475,9 @@ func dockerNames(src evidence.Source, dir string, c *model.Container) (name, pod
 
 // podmanFiles lists Podman's k8s-file logs
 // (overlay-containers/<id>/userdata/ctr.log, CRI format).
-func podmanFiles(ctx context.Context, src evidence.Source, root string, join containerJoin, warns *[]string) []LogFile {
-	dir := root + "/overlay-containers"
-	res, err := evidence.Resolve(src, dir, true)
-	if err != nil {
-		return nil
-	}
-	ids, err := src.ReadDir(res)
-	if err != nil {
-		return nil
-	}
+func podmanFiles(ctx context.Context, src evidence.Source, root string, join containerJoin) []LogFile {
 	var out []LogFile
-	for _, d := range ids {
-		if ctx.Err() != nil || !d.Mode.IsDir() {
-			continue
-		}
-		id := path.Base(d.Name)
+	for id, d := range containerDirs(ctx, src, root+"/overlay-containers", nil) {
 		st, err := src.Lstat(d.Name + "/userdata/ctr.log")
 		if err != nil || !st.Mode.IsRegular() {
 			continue

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"iter"
@@ -251,24 +252,50 @@ func podVolumes(src evidence.Source, root, uid string) ([]Volume, error) {
 		return nil, err
 	}
 	var out []Volume
-	for _, pl := range plugins {
-		if !pl.Mode.IsDir() {
-			continue
-		}
-		plugin := path.Base(pl.Name)
-		kind, ok := pluginKinds[plugin]
-		if !ok {
-			kind = VolOther
-		}
-		vols, err := src.ReadDir(pl.Name)
+	for v, err := range pluginVolumes(src, plugins) {
 		if err != nil {
 			continue
 		}
-		for _, v := range vols {
-			out = append(out, Volume{Name: path.Base(v.Name), Plugin: plugin, Kind: kind, Writable: kind == VolEmptyDir && v.Mode.IsDir(), Dir: statInfo(v.Name, v.Name, v)})
-		}
+		out = append(out, Volume{Name: path.Base(v.st.Name), Plugin: v.plugin, Kind: v.kind, Writable: v.kind == VolEmptyDir && v.st.Mode.IsDir(), Dir: statInfo(v.st.Name, v.st.Name, v.st)})
 	}
 	return out, nil
+}
+
+// pluginVolume is an entry volumes/<plugin>/<name> of a pod's directory.
+type pluginVolume struct {
+	plugin string // the plugin's directory name (kubernetes.io~empty-dir)
+	kind   string // the plugin's Vol… kind
+	st     *evidence.Stat
+}
+
+// pluginVolumes yields the entries of the plugin directories among a
+// pod's volumes directory's entries (plugins). A plugin directory that
+// cannot be listed is yielded with its error, st being its own entry.
+func pluginVolumes(src evidence.Source, plugins []*evidence.Stat) iter.Seq2[pluginVolume, error] {
+	return func(yield func(pluginVolume, error) bool) {
+		for _, pl := range plugins {
+			if !pl.Mode.IsDir() {
+				continue
+			}
+			plugin := path.Base(pl.Name)
+			kind, ok := pluginKinds[plugin]
+			if !ok {
+				kind = VolOther
+			}
+			vols, err := src.ReadDir(pl.Name)
+			if err != nil {
+				if !yield(pluginVolume{plugin, kind, pl}, err) {
+					return
+				}
+				continue
+			}
+			for _, v := range vols {
+				if !yield(pluginVolume{plugin, kind, v}, nil) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // VolumeFile is an entry below a mount's content in the evidence.
@@ -297,7 +324,7 @@ func WalkDir(src evidence.Source, dir string) iter.Seq2[VolumeFile, error] {
 			yield(VolumeFile{EvidencePath: dir}, err)
 			return
 		}
-		_ = evidence.Walk(src, root, func(st *evidence.Stat, err error) error {
+		_ = evidence.Walk(context.Background(), src, root, func(st *evidence.Stat, err error) error {
 			if err != nil {
 				name := root
 				if st != nil {

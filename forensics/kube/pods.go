@@ -228,7 +228,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 				}
 			}
 		case "volume-subpaths":
-			_ = evidence.Walk(src, e.Name, func(s *evidence.Stat, err error) error {
+			_ = evidence.Walk(context.Background(), src, e.Name, func(s *evidence.Stat, err error) error {
 				if err != nil || s == nil {
 					return nil
 				}
@@ -295,36 +295,26 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 		return nil
 	}
 	var out []Volume
-	for _, pl := range plugins {
-		if !pl.Mode.IsDir() {
-			continue
-		}
-		plugin := path.Base(pl.Name)
-		kind, ok := pluginKinds[plugin]
-		if !ok {
-			kind = VolOther
-		}
-		vols, err := src.ReadDir(pl.Name)
+	for pv, err := range pluginVolumes(src, plugins) {
+		v := pv.st
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(pl.Name), err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(v.Name), err))
 			continue
 		}
-		for _, v := range vols {
-			if ctx.Err() != nil {
-				return out
-			}
-			vol := Volume{Name: path.Base(v.Name), Plugin: plugin, Kind: kind, Writable: kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
-			if !v.Mode.IsDir() {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", abs(v.Name), v.Mode))
-				out = append(out, vol)
-				continue
-			}
-			countVolume(src, &vol)
-			if kind == VolProjected || kind == VolSecret {
-				p.Tokens = append(p.Tokens, findTokens(src, &vol, p)...)
-			}
-			out = append(out, vol)
+		if ctx.Err() != nil {
+			return out
 		}
+		vol := Volume{Name: path.Base(v.Name), Plugin: pv.plugin, Kind: pv.kind, Writable: pv.kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
+		if !v.Mode.IsDir() {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", abs(v.Name), v.Mode))
+			out = append(out, vol)
+			continue
+		}
+		countVolume(src, &vol)
+		if pv.kind == VolProjected || pv.kind == VolSecret {
+			p.Tokens = append(p.Tokens, findTokens(src, &vol, p)...)
+		}
+		out = append(out, vol)
 	}
 	return out
 }
@@ -342,7 +332,7 @@ func countVolume(src evidence.Source, v *Volume) {
 		}
 	}
 	seen := 0
-	_ = evidence.Walk(src, dir, func(st *evidence.Stat, err error) error {
+	_ = evidence.Walk(context.Background(), src, dir, func(st *evidence.Stat, err error) error {
 		if err != nil || st == nil {
 			return nil
 		}

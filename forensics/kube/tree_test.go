@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"os"
 	"path"
 	"path/filepath"
@@ -108,7 +109,7 @@ func trees(t testing.TB, nodes map[string]node) []namedSource {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	a, err := evidence.NewArchive(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "tree.tar", nil)
+	a, err := evidence.NewArchive(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "tree.tar", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -66,7 +67,7 @@ func TestDamagedLibpodState(t *testing.T) {
 				t.Fatal(err)
 			}
 			page := tc.damage(t, f)
-			a, err := evidence.OpenArchive(archive, nil)
+			a, err := evidence.OpenArchive(context.Background(), archive, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

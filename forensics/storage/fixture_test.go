@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -195,7 +196,7 @@ func checkStorageFixture(t *testing.T, src evidence.Source) {
 }
 
 func TestFixtureStorageArchive(t *testing.T) {
-	a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "storage-root.tar.gz"), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.Fixture(t, "runtimes-c1", "storage-root.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

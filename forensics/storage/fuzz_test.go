@@ -3,6 +3,7 @@ package storage
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -100,7 +101,7 @@ func FuzzOpenStore(f *testing.F) {
 		file(r+"overlay/L/lower", []byte(lower))
 		tw.WriteHeader(&tar.Header{Name: r + "overlay/l/X", Typeflag: tar.TypeSymlink, Linkname: target})
 		tw.Close()
-		src, err := evidence.NewArchive(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
+		src, err := evidence.NewArchive(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "fuzz.tar", nil)
 		if err != nil {
 			return
 		}
@@ -135,7 +136,7 @@ var fuzzStore struct {
 
 func loadFuzzStore(t testing.TB) {
 	fuzzStore.once.Do(func() {
-		a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "storage-root.tar.zst"), nil)
+		a, err := evidence.OpenArchive(context.Background(), testfix.Fixture(t, "runtimes-c1", "storage-root.tar.zst"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 // file and offset of the record); the CLI escapes it when it prints.
 func TestHostileLayerIDKeptExact(t *testing.T) {
 	const name = "var/lib/containers/storage/overlay-images/images.json"
-	a, err := evidence.OpenArchive(testfix.Fixture(t, "runtimes-c1", "storage-root.tar.zst"), nil)
+	a, err := evidence.OpenArchive(context.Background(), testfix.Fixture(t, "runtimes-c1", "storage-root.tar.zst"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

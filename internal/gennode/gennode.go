@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -503,6 +504,29 @@ func putLabels(b *bolt.Bucket, name string, labels map[string]string) error {
 	return nil
 }
 
+// createBuckets creates the buckets of a bolt database at the given
+// slash-separated paths, in order, each path's parent before it.
+func createBuckets(tx *bolt.Tx, paths ...string) (map[string]*bolt.Bucket, error) {
+	out := make(map[string]*bolt.Bucket, len(paths))
+	for _, p := range paths {
+		var b *bolt.Bucket
+		var err error
+		switch i := strings.LastIndexByte(p, '/'); {
+		case i < 0:
+			b, err = tx.CreateBucket([]byte(p))
+		case out[p[:i]] != nil:
+			b, err = out[p[:i]].CreateBucket([]byte(p[i+1:]))
+		default:
+			err = fmt.Errorf("%s is not created before it", p[:i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", p, err)
+		}
+		out[p] = b
+	}
+	return out, nil
+}
+
 func marshalAny(typeURL string, value []byte) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(&anypb.Any{TypeUrl: typeURL, Value: value})
 }
@@ -515,18 +539,11 @@ func (g *generator) writeOverlayDB() error {
 		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		v1, err := tx.CreateBucket([]byte("v1"))
+		bs, err := createBuckets(tx, "v1", "v1/snapshots", "v1/parents")
 		if err != nil {
 			return err
 		}
-		sb, err := v1.CreateBucket([]byte("snapshots"))
-		if err != nil {
-			return err
-		}
-		pb, err := v1.CreateBucket([]byte("parents"))
-		if err != nil {
-			return err
-		}
+		sb, pb := bs["v1/snapshots"], bs["v1/parents"]
 		// meta.db's per-snapshotter sequence; a committed layer consumes two
 		// numbers (the "extract-..." active snapshot, then the commit).
 		var seq uint64
@@ -611,47 +628,18 @@ func (g *generator) writeMetaDB() error {
 		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		v1, err := tx.CreateBucket([]byte("v1"))
+		// In containerd's order: containers, content/{blob,ingests},
+		// images, leases, snapshots/<snapshotter>.
+		ns := "v1/" + Namespace
+		bs, err := createBuckets(tx, "v1", ns, ns+"/containers", ns+"/content", ns+"/content/blob", ns+"/content/ingests",
+			ns+"/images", ns+"/leases", ns+"/snapshots", ns+"/snapshots/"+Snapshotter)
 		if err != nil {
 			return err
 		}
-		if err := v1.Put([]byte("version"), varint(3)); err != nil {
+		if err := bs["v1"].Put([]byte("version"), varint(3)); err != nil {
 			return err
 		}
-		ns, err := v1.CreateBucket([]byte(Namespace))
-		if err != nil {
-			return err
-		}
-		cb, err := ns.CreateBucket([]byte("containers"))
-		if err != nil {
-			return err
-		}
-		content, err := ns.CreateBucket([]byte("content"))
-		if err != nil {
-			return err
-		}
-		blobs, err := content.CreateBucket([]byte("blob"))
-		if err != nil {
-			return err
-		}
-		if _, err := content.CreateBucket([]byte("ingests")); err != nil {
-			return err
-		}
-		ib, err := ns.CreateBucket([]byte("images"))
-		if err != nil {
-			return err
-		}
-		if _, err := ns.CreateBucket([]byte("leases")); err != nil {
-			return err
-		}
-		snaps, err := ns.CreateBucket([]byte("snapshots"))
-		if err != nil {
-			return err
-		}
-		ob, err := snaps.CreateBucket([]byte(Snapshotter))
-		if err != nil {
-			return err
-		}
+		cb, blobs, ib, ob := bs[ns+"/containers"], bs[ns+"/content/blob"], bs[ns+"/images"], bs[ns+"/snapshots/"+Snapshotter]
 		if err := ob.SetSequence(g.metaSeq); err != nil {
 			return err
 		}

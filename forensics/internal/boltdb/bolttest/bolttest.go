@@ -6,6 +6,7 @@ package bolttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -190,7 +191,7 @@ func (f *File) SetBucketRoot(root uint64, path ...string) error {
 // databases the damaged ones are made from).
 func Fixture(t testing.TB, archive, name string) []byte {
 	t.Helper()
-	a, err := evidence.OpenArchive(archive, nil)
+	a, err := evidence.OpenArchive(context.Background(), archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
