@@ -4,9 +4,12 @@
 // Open takes a path of the examiner's machine and decides by its content,
 // never by its name, what it is: a directory (a mounted image or an
 // extracted copy), or a tar collection — plain (read in place), gzip or
-// zstd (decompressed once). A list of probes makes that decision; disk
-// images (raw, qcow2, VMDK, then their volumes and ext4/XFS filesystems)
-// plug in there. Anything else is an *UnsupportedError saying what was
+// zstd (decompressed once) — or a disk image. A list of probes makes that
+// decision; disk images (raw, split raw, qcow2, VMDK, then their volumes
+// and ext4/XFS filesystems) are the first probe, package diskimage, which
+// picks the node's root filesystem and mounts the rest from its fstab
+// (Evidence.Disk; Kind "disk:raw", "disk:qcow2", …). Anything else is an
+// *UnsupportedError saying what was
 // seen. The result, an *Evidence, carries the kind, the Source, and typed
 // notes: how the evidence was read (a collection's single top-level
 // directory read as the root; which access times a writable mount can let

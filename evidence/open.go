@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/deadnode/deadnode/evidence/diskimage"
 )
 
 // Kind says what a path of evidence is, as Open found it by its content.
@@ -21,6 +23,10 @@ const (
 	KindTar     Kind = "tar"     // an uncompressed tar collection, read in place
 	KindTarGz   Kind = "tar.gz"  // a gzip-compressed tar collection
 	KindTarZstd Kind = "tar.zst" // a zstd-compressed tar collection
+	// KindDisk is a disk image; an opened one's Kind names its container
+	// format after it: "disk:raw", "disk:split-raw", "disk:qcow2",
+	// "disk:vmdk-sparse", "disk:vmdk-stream", "disk:vmdk-descriptor".
+	KindDisk Kind = "disk"
 )
 
 // OpenOptions tune Open. Nil or the zero value is usable: a compressed
@@ -60,6 +66,10 @@ type OpenOptions struct {
 	// Progress, when set, is called while a compressed collection is
 	// decompressed and indexed (the CLI draws a bar on a terminal).
 	Progress func(Progress)
+	// Disk tunes how a disk image is read (the root volume, no assembly,
+	// the image reader's backing-file opener and cache); nil picks the
+	// root and assembles the node from its fstab.
+	Disk *diskimage.Options
 }
 
 // Evidence is a path of the examiner's machine opened as evidence: what
@@ -87,8 +97,13 @@ type Evidence struct {
 
 	archive *Archive
 	dir     *Dir
+	disk    *diskimage.Image
 	base    Source // the source before Root was applied
 }
+
+// Disk returns the opened disk image — its layout, filesystems, mount
+// table — of a disk image's evidence (nil for other kinds).
+func (e *Evidence) Disk() *diskimage.Image { return e.disk }
 
 // Archive returns the indexed archive of a tar collection (nil for
 // other kinds).
@@ -118,7 +133,7 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("%s: %v: %s (deadnode reads a directory, or a tar collection: .tar, .tar.gz, .tar.zst)", e.Path, ErrUnsupportedFormat, e.Saw)
+	return fmt.Sprintf("%s: %v: %s (deadnode reads a directory, a tar collection: .tar, .tar.gz, .tar.zst, or a disk image: raw, split raw, qcow2, VMDK)", e.Path, ErrUnsupportedFormat, e.Saw)
 }
 
 func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupportedFormat }
@@ -141,19 +156,23 @@ type probe struct {
 // volumes and their ext4/XFS filesystems and setting ev.Source, Kind
 // ("disk:qcow2", …) and Notes.
 var probes = []probe{
+	{KindDisk, func(h []byte, _ io.ReaderAt, _ int64) bool { return diskimage.Match(h) }, openDisk},
 	{KindTarGz, compressedTar(CompressionGzip), openTar},
 	{KindTarZstd, compressedTar(CompressionZstd), openTar},
 	{KindTar, func(h []byte, _ io.ReaderAt, _ int64) bool { return isTarBlock(h) }, openTar},
 }
 
 // Open opens a path of the examiner's machine as evidence, deciding by
-// its content, never by its name, what it is: a directory, or a tar
+// its content, never by its name, what it is: a directory, a tar
 // collection (plain, read in place; gzip or zstd, decompressed once —
-// into the cache, reused by the next Open of the same file). Anything
-// else is an *UnsupportedError saying what was seen. A collection (or
-// directory) holding one top-level directory and no root of its own is
-// read from inside it, with a note. Indexing a collection stops with
-// ctx.Err() when ctx is cancelled.
+// into the cache, reused by the next Open of the same file), or a disk
+// image (raw, split raw, qcow2, VMDK; package diskimage reads its
+// partitions, LVM volumes and ext4/XFS filesystems, picks the node's
+// root and mounts the rest from its fstab, as OpenOptions.Disk says).
+// Anything else is an *UnsupportedError saying what was seen. A
+// collection (or directory) holding one top-level directory and no root
+// of its own is read from inside it, with a note. Indexing a collection
+// stops with ctx.Err() when ctx is cancelled.
 func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error) {
 	var o OpenOptions
 	if opt != nil {
@@ -195,6 +214,9 @@ func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error)
 		return nil, &UnsupportedError{Path: path, Saw: "a " + TypeName(st.Mode()) + ", not a file or directory"}
 	}
 	ev.Source = ev.base
+	if ev.disk != nil {
+		return ev, nil // the node's root filesystem, picked and assembled
+	}
 	if top, ok := singleTopDir(ev.base); ok {
 		if s, err := Sub(ev.base, top); err == nil {
 			ev.Notes = append(ev.Notes, Warnf("", -1, "the evidence holds one top-level directory %q and no root of its own; reading it as the node's root", top))
@@ -250,6 +272,27 @@ func openFile(ctx context.Context, ev *Evidence, o *OpenOptions) error {
 	}
 	f.Close()
 	return &UnsupportedError{Path: ev.Path, Saw: describe(head, size)}
+}
+
+// openDisk opens a disk image (package diskimage): its partitions, LVM
+// volumes and filesystems, the node's root picked and the rest mounted
+// from its fstab. The image is read again by its path (a split image's
+// siblings and a VMDK descriptor's extents are found beside it), so f is
+// closed.
+func openDisk(ctx context.Context, f *os.File, ev *Evidence, o *OpenOptions) error {
+	f.Close()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	im, err := diskimage.Open(ev.Path, o.Disk)
+	if err != nil {
+		return err
+	}
+	ev.Kind, ev.disk, ev.base = Kind(im.Kind()), im, im
+	for _, n := range im.Notes {
+		ev.Notes = append(ev.Notes, Warnf("", -1, "%s", n))
+	}
+	return nil
 }
 
 // openTar indexes a tar collection: in place when plain, through the

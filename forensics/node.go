@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics/containerd"
 	"github.com/deadnode/deadnode/forensics/docker"
 	"github.com/deadnode/deadnode/forensics/internal/boltdb"
@@ -62,6 +63,9 @@ type Options struct {
 	// host whose kubelet checkpoints, logs or persistence are the
 	// question) instead of failing with ErrNoRuntime.
 	AllowNoRuntime bool
+	// Disk tunes how OpenPath reads a disk image (the root volume, no
+	// assembly); nil picks the root and assembles it.
+	Disk *diskimage.Options
 }
 
 // Node is the evidence of one node and what its runtimes recorded. A Node
@@ -99,9 +103,14 @@ var ErrNoRuntime = errors.New("no container runtime found in the evidence")
 // *OpenError carrying what was noted while opening (a damaged archive's
 // warning, say), so that a caller can say it before the error.
 func OpenPath(ctx context.Context, root string, opt *Options) (*Node, error) {
-	var eo *evidence.OpenOptions
+	eo := &evidence.OpenOptions{}
 	if opt != nil {
-		eo = opt.Evidence
+		if opt.Evidence != nil {
+			*eo = *opt.Evidence
+		}
+		if opt.Disk != nil {
+			eo.Disk = opt.Disk
+		}
 	}
 	ev, err := evidence.Open(ctx, root, eo)
 	if err != nil {

@@ -34,7 +34,9 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestGolden"
 // goldenCase is one run of the CLI. In args, $NODE, $DOCKER, $STORAGE,
 // $PODMAN, $PODMAN_TAR, $CRIU, $CTR_CKPT, $GT, $HOST (the compromised
 // Kubernetes host, see hostGoldenArchive) and $RPM stand for the fixtures,
-// and $OUT for this case's output directory. files are globs under $OUT
+// $OUT for this case's output directory, and $DISK_EXT4, $DISK_VAR,
+// $DISK_QCOW2 and $DISK_VMDK for the generated disk images, whose paths
+// the output shows as these placeholders. files are globs under $OUT
 // whose contents are kept (text) or hashed (binary).
 type goldenCase struct {
 	name  string
@@ -319,6 +321,23 @@ func goldenCases() []goldenCase {
 	add("host/persistence-args", "--root", "$HOST", "host", "persistence", "x")
 	each("table,json", "host/packages-rpm", "--root", "$RPM", "host", "packages")
 	each("table", "host/persistence-rpm", "--root", "$RPM", "host", "persistence")
+
+	// Disk images (testdata/disk/forge-disk.sh, made by testfix.DiskImages).
+	each("table,json", "disk/ls-gpt-ext4", "disk", "ls", "$DISK_EXT4")
+	each("json", "disk/ls-gpt-ext4-root-flag", "--root", "$DISK_EXT4", "disk", "ls")
+	each("table,json", "disk/ls-gpt-var", "disk", "ls", "$DISK_VAR")
+	each("json", "disk/ls-qcow2", "disk", "ls", "$DISK_QCOW2")
+	each("json", "disk/ls-gpt-xfs-vmdk", "disk", "ls", "$DISK_VMDK")
+	each("json", "disk/ls-no-assemble", "--no-assemble", "disk", "ls", "$DISK_VAR")
+	each("table", "disk/ls-containers", "--root", "$DISK_EXT4", "ls", "containers")
+	each("json", "disk/ls-containers-var", "--root", "$DISK_VAR", "ls", "containers")
+	add("errors/disk-ls-no-image", "disk", "ls")
+	add("errors/disk-ls-two-images", "disk", "ls", "$DISK_EXT4", "$DISK_VAR")
+	add("errors/disk-volume-not-fs", "--root", "$DISK_EXT4", "--volume", "p1", "ls", "containers")
+	add("errors/disk-volume-unknown", "--root", "$DISK_EXT4", "--volume", "vg9/x", "ls", "containers")
+	add("errors/recover-archive", "--root", "$NODE", "recover", "--all")
+	add("errors/recover-no-args", "--root", "$NODE", "recover")
+	add("errors/recover-both", "--root", "$NODE", "recover", "--all", gApp)
 	return cs
 }
 
@@ -360,6 +379,19 @@ func TestGolden(t *testing.T) {
 		"$HOST":       rel(hostGoldenArchive(t)),
 		"$RPM":        rel(filepath.Join(repo, "forensics", "host", "testdata", "rpm", "rpm-root.tar.gz")),
 	}
+	// The disk images are generated (under a directory named by a hash of
+	// their script): their paths are put back as placeholders in the
+	// output.
+	disks := testfix.DiskImages(t)
+	diskVars := map[string]string{
+		"$DISK_EXT4":  rel(filepath.Join(disks, "gpt-ext4.raw")),
+		"$DISK_VAR":   rel(filepath.Join(disks, "gpt-var.raw")),
+		"$DISK_QCOW2": rel(filepath.Join(disks, "gpt-ext4.qcow2")),
+		"$DISK_VMDK":  rel(filepath.Join(disks, "gpt-xfs.vmdk")),
+	}
+	for k, v := range diskVars {
+		vars[k] = v
+	}
 	// The output directory: under the gitignored testdata/tmp, named with a
 	// fixed-length random suffix so that table columns do not move.
 	outAbs := filepath.Join(repo, "testdata", "tmp", "golden-"+hex.EncodeToString(suffix[:]))
@@ -394,6 +426,9 @@ func TestGolden(t *testing.T) {
 			got = strings.ReplaceAll(got, filepath.Join(outAbs, fmt.Sprintf("%03d", i)), "$OUT")
 			got = strings.ReplaceAll(got, ckptDir, "$CKPT")
 			got = strings.ReplaceAll(got, vars["$HOST"], "$HOST")
+			for k, v := range diskVars {
+				got = strings.ReplaceAll(got, v, k)
+			}
 			file := filepath.Join("testdata", "golden", filepath.FromSlash(c.name)+".golden")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {

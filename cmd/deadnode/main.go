@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/render"
 )
@@ -61,6 +62,8 @@ type app struct {
 	wide       bool
 	cacheDir   string
 	noCache    bool
+	volume     string // --volume: the root volume of a disk image
+	noAssemble bool   // --no-assemble: a disk image's root filesystem alone
 	stdout     io.Writer
 	stderr     io.Writer
 
@@ -70,7 +73,9 @@ type app struct {
 
 // globalFlags are known to every command.
 func (a *app) globalFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory) or a .tar, .tar.gz, .tar.zst collection of it")
+	fs.StringVar(&a.root, "root", "", "the evidence: a mounted node filesystem (directory), a .tar, .tar.gz, .tar.zst collection of it, or the node's disk image (raw, split raw .001, qcow2, VMDK)")
+	fs.StringVar(&a.volume, "volume", "", "disk images: the volume holding the node's root (\"p2\", \"vg0/root\", \"UUID=…\"; see 'disk ls'), instead of finding it")
+	fs.BoolVar(&a.noAssemble, "no-assemble", false, "disk images: read the root filesystem alone, without mounting what its /etc/fstab names")
 	a.roots = map[string]*string{}
 	for _, rf := range rootFlags {
 		a.roots[rf.runtime] = fs.String(rf.flag, "", rf.help)
@@ -91,7 +96,7 @@ var rootFlags = []struct{ flag, runtime, help string }{
 
 // valueFlags are global flags that take a value, for finding the command
 // words among the arguments.
-var valueFlags = map[string]bool{"--cache": true, "--root": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
+var valueFlags = map[string]bool{"--cache": true, "--root": true, "--volume": true, "--containerd-root": true, "--docker-root": true, "--storage-root": true, "-n": true, "--namespace": true, "-o": true, "--output": true}
 
 func main() {
 	// A signal ends the process without running deferred removals: the
@@ -237,13 +242,18 @@ func printUsage(w io.Writer) {
 
 // options are the node options the global flags give.
 func (a *app) options() *forensics.Options {
-	o := &forensics.Options{Namespaces: a.namespaces, Roots: map[string]string{}}
+	o := &forensics.Options{Namespaces: a.namespaces, Roots: map[string]string{}, Disk: a.diskOptions()}
 	for rt, v := range a.roots {
 		if v != nil && *v != "" {
 			o.Roots[rt] = *v
 		}
 	}
 	return o
+}
+
+// diskOptions are the disk-image options the global flags give.
+func (a *app) diskOptions() *diskimage.Options {
+	return &diskimage.Options{Volume: a.volume, NoAssemble: a.noAssemble}
 }
 
 // node opens the evidence named by --root, once, and requires a runtime.
@@ -284,10 +294,16 @@ func (a *app) evidence() (*forensics.Node, error) {
 				render.Line(a.stderr, "note: ", note)
 			}
 		}
+		if strings.HasPrefix(err.Error(), a.root+": ") {
+			return nil, err // it names the evidence already
+		}
 		return nil, fmt.Errorf("%s: %w", a.root, err)
 	}
 	for _, note := range n.Notes {
 		render.Line(a.stderr, "note: ", note)
+	}
+	if _, disk := n.Src.(*diskimage.Image); !disk && (a.volume != "" || a.noAssemble) {
+		render.Line(a.stderr, "note: ", "--volume and --no-assemble apply to disk images only; "+a.root+" is not one")
 	}
 	for _, w := range n.Warnings() {
 		a.warn(w.String())

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/overlay"
 	"github.com/deadnode/deadnode/render"
 )
@@ -45,6 +46,9 @@ func runMount(a *app, args []string, userx bool) error {
 	}
 	opener, ok := n.Src.(evidence.DirFDOpener)
 	if st, err := os.Stat(a.root); !ok || err != nil || !st.IsDir() {
+		if _, isDisk := n.Src.(*diskimage.Image); isDisk {
+			return fmt.Errorf("mount needs the evidence as a directory (a mounted disk image or an extracted copy); %s is a disk image read without mounting it: use fs ls/cat/stat or export, or mount its root filesystem read-only first (see disk ls for its offset)", a.root)
+		}
 		return fmt.Errorf("mount needs the evidence as a directory (a mounted disk image or an extracted copy); %s is not one: use fs ls/cat/stat or export on an archive", a.root)
 	}
 	c, err := n.FindContainer(args[0])

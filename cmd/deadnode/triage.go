@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/render"
@@ -55,6 +56,9 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	ev, err := evidenceInfo(a.root, n.Evidence)
 	if err != nil {
 		return err
+	}
+	if im, ok := n.Src.(*diskimage.Image); ok {
+		ev.Kind = im.Kind() // "disk:raw", "disk:qcow2", …
 	}
 	p := a.newProgress("triage", 0)
 	defer p.Done()
