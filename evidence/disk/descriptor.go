@@ -242,7 +242,7 @@ func openDescriptor(f readerAtCloser, size int64, path, dir string, opts *Option
 			}
 			return ef, fi.Size(), nil
 		}
-		ef, err := root.Open(name)
+		ef, err := vfs.OpenInRootNoatime(root, name)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: extent file %q: %w", path, e.file, err)
 		}

@@ -130,7 +130,7 @@ func openDepth(path string, opts *Options, depth int) (Image, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	f, err := os.Open(path)
+	f, err := vfs.OpenNoatime(path)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,7 @@ func BackingDir(dir string, opts *Options) BackingOpener {
 			return nil, err
 		}
 		defer root.Close()
-		f, err := root.Open(filepath.FromSlash(name))
+		f, err := vfs.OpenInRootNoatime(root, filepath.FromSlash(name))
 		if err != nil {
 			return nil, fmt.Errorf("backing file %q: %w", name, err)
 		}

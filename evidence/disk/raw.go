@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
 // rawImage is a plain disk image or block device: the file is the disk.
@@ -140,7 +142,7 @@ func openSplit(path string, names []string) (Image, error) {
 	c := &concat{format: SplitRaw}
 	var pos int64
 	for _, name := range names {
-		f, err := root.Open(name)
+		f, err := vfs.OpenInRootNoatime(root, name)
 		if err != nil {
 			c.Close()
 			return nil, err

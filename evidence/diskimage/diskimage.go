@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 
@@ -130,7 +129,7 @@ var ErrNoRoot = errors.New("no filesystem of the disk image holds a node's root"
 // EWF, VHD/VHDX, VDI), a partition table (GPT, MBR), an LVM physical
 // volume or an ext2/3/4 or XFS filesystem at its start.
 func Probe(path string) bool {
-	f, err := os.Open(path)
+	f, err := vfs.OpenNoatime(path)
 	if err != nil {
 		return false
 	}
