@@ -276,63 +276,40 @@ func unwrapPath(err error) error {
 }
 
 // resolve walks name component by component in the container's
-// namespace.
+// namespace, following links inside it (evidence.FollowLinks: absolute
+// targets restart at the container's root, ".." stops there).
 func (v *MountedView) resolve(op, name string, follow bool) (*MountedEntry, error) {
-	rest := strings.Split(name, "/")
-	var cur []string
-	hops := 0
-	var e *MountedEntry
-	more := func() bool {
-		for _, r := range rest {
-			if r != "" && r != "." {
-				return true
-			}
+	stack, _, err := evidence.FollowLinks(name, (*MountedEntry)(nil), func(stack []*MountedEntry, c string, more bool) (*MountedEntry, string, bool, error) {
+		if len(stack)-1 >= v.maxDepth {
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", overlay.ErrTooDeep, v.maxDepth)}
 		}
-		return false
-	}
-	for len(rest) > 0 {
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
-			}
-			e = nil
-			continue
+		cand := "/" + c
+		if top := stack[len(stack)-1]; top != nil && top.Path != "." {
+			cand = "/" + top.Path + "/" + c
 		}
-		if len(cur) >= v.maxDepth {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (more than %d levels)", overlay.ErrTooDeep, v.maxDepth)}
-		}
-		cand := "/" + strings.Join(append(cur[:len(cur):len(cur)], c), "/")
 		ce, err := v.lstat(cand)
 		if err != nil {
-			return nil, &fs.PathError{Op: op, Path: name, Err: unwrapPath(err)}
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: unwrapPath(err)}
 		}
-		if ce.Stat.Mode&fs.ModeSymlink != 0 && (more() || follow) {
-			hops++
-			if hops > evidence.MaxSymlinkHops {
-				return nil, &fs.PathError{Op: op, Path: name, Err: evidence.ErrTooManyLinks}
-			}
-			if strings.HasPrefix(ce.LinkTarget, "/") {
-				cur = cur[:0]
-			}
-			rest = append(strings.Split(ce.LinkTarget, "/"), rest...)
-			e = nil
-			continue
+		if ce.Stat.Mode&fs.ModeSymlink != 0 && (more || follow) {
+			return nil, ce.LinkTarget, true, nil
 		}
-		if !ce.Stat.Mode.IsDir() && more() {
-			return nil, &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+		if !ce.Stat.Mode.IsDir() && more {
+			return nil, "", false, &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
 		}
-		cur = append(cur, c)
-		e = ce
+		return ce, "", false, nil
+	})
+	if err != nil {
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		return nil, err
 	}
-	if e == nil {
-		return v.lstat("/" + strings.Join(cur, "/"))
+	if e := stack[len(stack)-1]; e != nil {
+		return e, nil
 	}
-	return e, nil
+	return v.lstat("/")
 }
 
 // LstatEntry returns the entry at name (a container path) without

@@ -63,7 +63,7 @@ func runDiskLs(a *app, args []string) error {
 	vols := render.Cols("VOLUME", "KIND", "OFFSET=", "SIZE=", "PART TYPE", "PART NAME", "FS", "LABEL", "UUID", "MOUNTED AT/", "NOTE")
 	for _, v := range l.Volumes {
 		var ptype, pname string
-		if p := partition(l, v); p != nil {
+		if p := volume.PartitionOf(l.Partitions, v); p != nil {
 			ptype, pname = firstOfStr(p.TypeName, p.Type), p.Name
 		}
 		var fsType, label, uuid string
@@ -113,18 +113,6 @@ func runDiskLs(a *app, args []string) error {
 		fmt.Fprintln(a.stdout)
 		if err := render.WriteTable(a.stdout, mt, o); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-func partition(l *diskimage.Listing, v *volume.Volume) *volume.Partition {
-	if v.Kind != "partition" {
-		return nil
-	}
-	for i := range l.Partitions {
-		if l.Partitions[i].Index == v.Partition {
-			return &l.Partitions[i]
 		}
 	}
 	return nil

@@ -49,7 +49,7 @@ func (im *Image) configEntries() []MountEntry {
 // mountUnits reads the .mount units of etc/systemd/system that a .wants
 // or .requires directory there enables.
 func mountUnits(src vfs.Source) ([]MountEntry, []string) {
-	dir, err := resolve(src, mountUnitDir, true)
+	dir, err := vfs.Resolve(src, mountUnitDir, true)
 	if err != nil {
 		return nil, nil
 	}
@@ -171,7 +171,7 @@ func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 	sub := "."
 	if bind {
 		mt.BindSource = e.Source
-		src, err := resolve(im, e.Source, true)
+		src, err := vfs.Resolve(im, e.Source, true)
 		if err != nil {
 			return "bind source: " + err.Error()
 		}
@@ -212,7 +212,7 @@ func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 	if *mounted >= maxMounts {
 		return fmt.Sprintf("more than %d mounts: skipped", maxMounts)
 	}
-	point, err := resolve(im, e.Point, true)
+	point, err := vfs.Resolve(im, e.Point, true)
 	if err != nil {
 		return "mount point: " + err.Error()
 	}

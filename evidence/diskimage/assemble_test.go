@@ -251,7 +251,7 @@ func compareKernel(t *testing.T, img string, im *Image) {
 			continue
 		}
 		point := filepath.Join(mnt, m.MountPoint)
-		if r, err := resolve(im, m.MountPoint, true); err == nil {
+		if r, err := vfs.Resolve(im, m.MountPoint, true); err == nil {
 			point = filepath.Join(mnt, r)
 		}
 		if m.BindSource != "" {

@@ -415,7 +415,7 @@ func holds(src vfs.Source) []string {
 }
 
 func isDir(src vfs.Source, name string) bool {
-	r, err := resolve(src, name, true)
+	r, err := vfs.Resolve(src, name, true)
 	if err != nil {
 		return false
 	}
@@ -644,7 +644,7 @@ func readFstab(src vfs.Source) ([]MountEntry, []string) {
 // readSmall reads a file of src (links followed inside src), refusing one
 // larger than max.
 func readSmall(src vfs.Source, name string, max int64) ([]byte, error) {
-	r, err := resolve(src, name, true)
+	r, err := vfs.Resolve(src, name, true)
 	if err != nil {
 		return nil, err
 	}

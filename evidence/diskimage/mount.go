@@ -12,81 +12,8 @@ import (
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
-// maxHops bounds the symbolic links followed while resolving a name (the
-// kernel's MAXSYMLINKS); maxComponents the components walked.
-const (
-	maxHops       = 40
-	maxComponents = 4096
-	maxMounts     = 256 // mount table entries besides the root
-)
-
-// resolve follows the links of name inside src's own namespace (absolute
-// targets restart at its root; ".." stops at the root), as the node's
-// kernel would under chroot. A name that does not exist resolves
-// lexically.
-func resolve(src vfs.Source, name string, followLast bool) (string, error) {
-	rest := strings.Split(strings.Trim(name, "/"), "/")
-	var cur []string
-	hops, steps := 0, 0
-	for len(rest) > 0 {
-		steps++
-		if steps > maxComponents {
-			return "", &fs.PathError{Op: "resolve", Path: name, Err: vfs.ErrTooManyLinks}
-		}
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
-			}
-			continue
-		}
-		cand := strings.Join(append(cur[:len(cur):len(cur)], c), "/")
-		st, err := src.Lstat(cand)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				out := append(cur, c)
-				for _, r := range rest {
-					switch {
-					case r == ".." && len(out) > 0:
-						out = out[:len(out)-1]
-					case r != "" && r != "." && r != "..":
-						out = append(out, r)
-					}
-				}
-				return joinDot(out), nil
-			}
-			return "", err
-		}
-		if st.Mode&fs.ModeSymlink == 0 || (len(rest) == 0 && !followLast) {
-			cur = append(cur, c)
-			continue
-		}
-		hops++
-		if hops > maxHops {
-			return "", &fs.PathError{Op: "resolve", Path: name, Err: vfs.ErrTooManyLinks}
-		}
-		t, err := src.Readlink(cand)
-		if err != nil {
-			return "", err
-		}
-		if strings.HasPrefix(t, "/") {
-			cur = cur[:0]
-		}
-		rest = append(strings.Split(t, "/"), rest...)
-	}
-	return joinDot(cur), nil
-}
-
-func joinDot(parts []string) string {
-	if len(parts) == 0 {
-		return "."
-	}
-	return strings.Join(parts, "/")
-}
+// maxMounts bounds the mount table entries besides the root.
+const maxMounts = 256
 
 // mount is one filesystem (or a directory of it, for a bind mount) at a
 // point of the node's namespace.

@@ -203,13 +203,9 @@ const (
 	direntTailLen = 12
 	direntTailFT  = 0xDE
 
+	// File type byte (the kernel's FT_*); only the ones read here.
 	ftUnknown = 0
-	ftReg     = 1
 	ftDir     = 2
-	ftChr     = 3
-	ftBlk     = 4
-	ftFifo    = 5
-	ftSock    = 6
 	ftSymlink = 7
 
 	// Extended attributes.

@@ -70,13 +70,17 @@ func (l *Layout) Lookup(source string) (*Volume, error) {
 	return nil, fmt.Errorf("%q: names %d volumes (%s)", source, len(found), strings.Join(ids, ", "))
 }
 
-func (l *Layout) partition(v *Volume) *Partition {
-	if v.Kind != "partition" {
+func (l *Layout) partition(v *Volume) *Partition { return PartitionOf(l.Partitions, v) }
+
+// PartitionOf returns the entry of parts that volume v is, or nil when v is
+// not a partition (an LV, a whole disk) or is not among parts.
+func PartitionOf(parts []Partition, v *Volume) *Partition {
+	if v == nil || v.Kind != "partition" {
 		return nil
 	}
-	for i := range l.Partitions {
-		if l.Partitions[i].Index == v.Partition {
-			return &l.Partitions[i]
+	for i := range parts {
+		if parts[i].Index == v.Partition {
+			return &parts[i]
 		}
 	}
 	return nil

@@ -187,14 +187,9 @@ const (
 	aclDefaultName = "SGI_ACL_DEFAULT"
 )
 
-// Directory entry file types (ftype feature).
+// Directory entry file types (ftype feature, XFS_DIR3_FT_*); only the ones
+// read here: the rest come from the inode's mode.
 const (
 	ftUnknown = 0
-	ftReg     = 1
 	ftDir     = 2
-	ftChr     = 3
-	ftBlk     = 4
-	ftFifo    = 5
-	ftSock    = 6
-	ftSymlink = 7
 )
