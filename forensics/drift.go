@@ -50,37 +50,35 @@ type ELFInfo = classify.ELFInfo
 
 // DriftEntry is one drift entry of a container.
 type DriftEntry struct {
-	Runtime         string     `json:"runtime"`
-	ContainerID     string     `json:"container_id"`
-	Namespace       string     `json:"namespace"`
-	Pod             string     `json:"pod"` // namespace/name, "" when none
-	ContainerName   string     `json:"container_name"`
-	Path            string     `json:"path"`
-	PathBytes       string     `json:"path_bytes,omitempty"` // the path's exact bytes (base64) when it is not valid UTF-8
-	Change          string     `json:"change"`
-	Type            string     `json:"type"`
-	LowerType       string     `json:"lower_type,omitempty"`
-	Size            int64      `json:"size"`
-	Mode            string     `json:"mode"` // octal permission bits with setuid/setgid/sticky, e.g. "0755"
-	UID             uint32     `json:"uid"`
-	GID             uint32     `json:"gid"`
-	Atime           model.Time `json:"atime"`
-	Mtime           model.Time `json:"mtime"`
-	Ctime           model.Time `json:"ctime"`
-	Btime           model.Time `json:"btime"`
-	SHA256          string     `json:"sha256"`
-	LowerSHA256     string     `json:"lower_sha256"`
-	LinkTarget      string     `json:"link_target,omitempty"`
-	LowerLinkTarget string     `json:"lower_link_target,omitempty"`
-	ExecKind        string     `json:"exec_kind"`
-	ELF             *ELFInfo   `json:"elf,omitempty"`
-	Interpreter     string     `json:"interpreter,omitempty"`
-	Flags           []string   `json:"flags"`
-	IdenticalTo     string     `json:"identical_to"`
-	MetadataChanged []string   `json:"metadata_changed,omitempty"` // mode, owner, mtime, xattrs
-	Hides           int        `json:"hides,omitempty"`            // entries a deleted_dir/opaque_dir hides
-	EvidencePath    string     `json:"evidence_path"`
-	Layer           string     `json:"layer"`
+	Runtime       string     `json:"runtime"`
+	ContainerID   string     `json:"container_id"`
+	Namespace     string     `json:"namespace"`
+	Pod           string     `json:"pod"` // namespace/name, "" when none
+	ContainerName string     `json:"container_name"`
+	Path          string     `json:"path"`
+	PathBytes     string     `json:"path_bytes,omitempty"` // the path's exact bytes (base64) when it is not valid UTF-8
+	Change        string     `json:"change"`
+	Type          string     `json:"type"`
+	LowerType     string     `json:"lower_type,omitempty"`
+	Size          int64      `json:"size"`
+	Mode          string     `json:"mode"` // octal permission bits with setuid/setgid/sticky, e.g. "0755"
+	UID           uint32     `json:"uid"`
+	GID           uint32     `json:"gid"`
+	Atime         model.Time `json:"atime"`
+	model.FileTimes
+	SHA256          string   `json:"sha256"`
+	LowerSHA256     string   `json:"lower_sha256"`
+	LinkTarget      string   `json:"link_target,omitempty"`
+	LowerLinkTarget string   `json:"lower_link_target,omitempty"`
+	ExecKind        string   `json:"exec_kind"`
+	ELF             *ELFInfo `json:"elf,omitempty"`
+	Interpreter     string   `json:"interpreter,omitempty"`
+	Flags           []string `json:"flags"`
+	IdenticalTo     string   `json:"identical_to"`
+	MetadataChanged []string `json:"metadata_changed,omitempty"` // mode, owner, mtime, xattrs
+	Hides           int      `json:"hides,omitempty"`            // entries a deleted_dir/opaque_dir hides
+	EvidencePath    string   `json:"evidence_path"`
+	Layer           string   `json:"layer"`
 	// Volume names the pod volume a file lies in ("host:<path>" for a
 	// host path mount), for files the container wrote through a mount
 	// rather than into its writable layer; Layer is then the mount's

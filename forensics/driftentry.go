@@ -328,7 +328,7 @@ func (d *job) volumeEntry(m *kube.Mount, rel string, st *evidence.Stat) {
 	f.Size = st.Size
 	f.Mode = evidence.ModeString(st.Mode)
 	f.UID, f.GID = st.UID, st.GID
-	f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+	f.Atime, f.FileTimes = model.T(st.Atime), model.TimesOf(st)
 	f.EvidencePath = "/" + st.Name
 	f.Layer = m.EvidencePath
 	f.Volume = m.Volume

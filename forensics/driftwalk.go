@@ -292,7 +292,7 @@ func (d *drifter) base(p string, st *evidence.Stat) DriftEntry {
 		f.Size = st.Size
 		f.Mode = evidence.ModeString(st.Mode)
 		f.UID, f.GID = st.UID, st.GID
-		f.Atime, f.Mtime, f.Ctime, f.Btime = model.T(st.Atime), model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+		f.Atime, f.FileTimes = model.T(st.Atime), model.TimesOf(st)
 		f.EvidencePath = evidencePath(d.ds.Upper, p)
 	}
 	return f

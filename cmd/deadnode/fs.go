@@ -380,21 +380,19 @@ func catFile(a *app, v interface {
 
 // fsStat is the output of fs stat.
 type fsStat struct {
-	Container  string             `json:"container"`
-	Path       string             `json:"path"`
-	Type       string             `json:"type"`
-	Mode       string             `json:"mode"`
-	UID        uint32             `json:"uid"`
-	GID        uint32             `json:"gid"`
-	Size       int64              `json:"size"`
-	Nlink      uint64             `json:"nlink"`
-	Ino        uint64             `json:"ino"`
-	DevMajor   uint32             `json:"dev_major,omitempty"`
-	DevMinor   uint32             `json:"dev_minor,omitempty"`
-	Atime      model.Time         `json:"atime"`
-	Mtime      model.Time         `json:"mtime"`
-	Ctime      model.Time         `json:"ctime"`
-	Btime      model.Time         `json:"btime"`
+	Container string     `json:"container"`
+	Path      string     `json:"path"`
+	Type      string     `json:"type"`
+	Mode      string     `json:"mode"`
+	UID       uint32     `json:"uid"`
+	GID       uint32     `json:"gid"`
+	Size      int64      `json:"size"`
+	Nlink     uint64     `json:"nlink"`
+	Ino       uint64     `json:"ino"`
+	DevMajor  uint32     `json:"dev_major,omitempty"`
+	DevMinor  uint32     `json:"dev_minor,omitempty"`
+	Atime     model.Time `json:"atime"`
+	model.FileTimes
 	LinkTarget string             `json:"link_target,omitempty"`
 	Resolves   string             `json:"resolves_to,omitempty"` // where a symlink leads inside the container
 	SHA256     string             `json:"sha256,omitempty"`
@@ -421,7 +419,7 @@ func newFsStat(container, path, typ string, st *evidence.Stat, linkTarget string
 	return fsStat{
 		Container: container, Path: path, Type: typ, Mode: evidence.ModeString(st.Mode), UID: st.UID, GID: st.GID,
 		Size: st.Size, Nlink: st.Nlink, Ino: st.Ino, DevMajor: st.DevMajor, DevMinor: st.DevMinor,
-		Atime: model.T(st.Atime), Mtime: model.T(st.Mtime), Ctime: model.T(st.Ctime), Btime: model.T(st.Btime),
+		Atime: model.T(st.Atime), FileTimes: model.TimesOf(st),
 		LinkTarget: linkTarget,
 	}
 }

@@ -32,21 +32,19 @@ type FileChange struct {
 	Path string `json:"path"`
 	// ListedPath is the path as the package database lists it, when it
 	// differs from Path (merged /usr, a diversion).
-	ListedPath string     `json:"listed_path,omitempty"`
-	Package    *string    `json:"package"`
-	Change     string     `json:"change"`
-	Conffile   bool       `json:"conffile"`
-	Type       string     `json:"type"`                  // "" when missing
-	ListedType string     `json:"listed_type,omitempty"` // for type_changed
-	LinkTarget string     `json:"link_target,omitempty"` // a symlink's target now
-	Size       int64      `json:"size"`                  // 0 when missing
-	Mode       string     `json:"mode"`                  // octal with setuid/setgid/sticky
-	ListedMode string     `json:"listed_mode,omitempty"` // rpm: the header's
-	UID        uint32     `json:"uid"`
-	GID        uint32     `json:"gid"`
-	Mtime      model.Time `json:"mtime"`
-	Ctime      model.Time `json:"ctime"`
-	Btime      model.Time `json:"btime"`
+	ListedPath string  `json:"listed_path,omitempty"`
+	Package    *string `json:"package"`
+	Change     string  `json:"change"`
+	Conffile   bool    `json:"conffile"`
+	Type       string  `json:"type"`                  // "" when missing
+	ListedType string  `json:"listed_type,omitempty"` // for type_changed
+	LinkTarget string  `json:"link_target,omitempty"` // a symlink's target now
+	Size       int64   `json:"size"`                  // 0 when missing
+	Mode       string  `json:"mode"`                  // octal with setuid/setgid/sticky
+	ListedMode string  `json:"listed_mode,omitempty"` // rpm: the header's
+	UID        uint32  `json:"uid"`
+	GID        uint32  `json:"gid"`
+	model.FileTimes
 	// DigestAlgo is the database's digest (md5 for dpkg, usually sha256
 	// for rpm); ExpectedDigest is the recorded one, ActualDigest the
 	// file's now.
@@ -250,7 +248,7 @@ func (pc *pkgCheck) base(p string, st *evidence.Stat) FileChange {
 		c.Size = st.Size
 		c.Mode = evidence.ModeString(st.Mode)
 		c.UID, c.GID = st.UID, st.GID
-		c.Mtime, c.Ctime, c.Btime = model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+		c.FileTimes = model.TimesOf(st)
 	}
 	return c
 }

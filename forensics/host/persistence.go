@@ -66,13 +66,11 @@ type Entry struct {
 	OwnerPackage *string `json:"owner_package"`
 	// PackageModified: a package owns Path but its digest differs from the
 	// database's (or a conffile was edited).
-	PackageModified bool           `json:"package_modified"`
-	Mtime           model.Time     `json:"mtime"`
-	Ctime           model.Time     `json:"ctime"`
-	Btime           model.Time     `json:"btime"`
-	Flags           []string       `json:"flags"`
-	Severity        model.Severity `json:"severity"`
-	Why             string         `json:"why"`
+	PackageModified bool `json:"package_modified"`
+	model.FileTimes
+	Flags    []string       `json:"flags"`
+	Severity model.Severity `json:"severity"`
+	Why      string         `json:"why"`
 	// EvidencePath is the file read (a link's resolved unit file).
 	EvidencePath string `json:"evidence_path"`
 	// Programs are what the entry's commands run, with what the evidence
@@ -227,9 +225,7 @@ func (ps *persist) add(e Entry) {
 // stamp fills an entry's ownership and times from the file at p (an
 // absolute path, directories resolved; a final link is the link).
 func (ps *persist) stamp(e *Entry, p string, st *evidence.Stat) {
-	if st != nil {
-		e.Mtime, e.Ctime, e.Btime = model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
-	}
+	e.FileTimes = model.TimesOf(st)
 	s := ps.state(p, st)
 	if s.owner != nil {
 		e.OwnerPackage = ownerName(s.owner)

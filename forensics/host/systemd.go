@@ -70,12 +70,10 @@ type UnitInfo struct {
 
 // DropIn is a drop-in file applied to a unit.
 type DropIn struct {
-	Path         string     `json:"path"`
-	OwnerPackage *string    `json:"owner_package"`
-	Modified     bool       `json:"package_modified"`
-	Mtime        model.Time `json:"mtime"`
-	Ctime        model.Time `json:"ctime"`
-	Btime        model.Time `json:"btime"`
+	Path         string  `json:"path"`
+	OwnerPackage *string `json:"owner_package"`
+	Modified     bool    `json:"package_modified"`
+	model.FileTimes
 }
 
 // unitScope is one set of search paths: the system's, the global user
@@ -485,7 +483,7 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 			lst = dst
 		}
 		ds := ps.state(dfp, dst)
-		di := DropIn{Path: dp, OwnerPackage: ownerName(ds.owner), Modified: ds.modified, Mtime: model.T(lst.Mtime), Ctime: model.T(lst.Ctime), Btime: model.T(lst.Btime)}
+		di := DropIn{Path: dp, OwnerPackage: ownerName(ds.owner), Modified: ds.modified, FileTimes: model.TimesOf(lst)}
 		lu.info.DropIns = append(lu.info.DropIns, di)
 		if fst.owner != nil && (ds.owner == nil || ds.modified) {
 			for _, d := range dd {
@@ -555,9 +553,7 @@ func (ps *persist) unitEntry(s *unitScope, lu *loadedUnit, at string, link *unit
 	} else {
 		st, _ = lstat(ps.src, at)
 	}
-	if st != nil {
-		e.Mtime, e.Ctime, e.Btime = model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
-	}
+	e.FileTimes = model.TimesOf(st)
 	if lu == nil || lu.missing {
 		info := UnitInfo{Name: name, Scope: s.scope, DropIns: []DropIn{}, EnabledBy: []string{}, Exec: []ExecLine{}}
 		if link != nil {

@@ -18,16 +18,14 @@ type FileInfo struct {
 	Path string `json:"path"` // as the node names it ("/var/lib/kubelet/config.yaml")
 	// EvidencePath is where it was read (differs from Path when links
 	// were followed).
-	EvidencePath string     `json:"evidence_path"`
-	Exists       bool       `json:"exists"`
-	Size         int64      `json:"size"`
-	Mode         string     `json:"mode,omitempty"`
-	UID          uint32     `json:"uid"`
-	GID          uint32     `json:"gid"`
-	Mtime        model.Time `json:"mtime"`
-	Ctime        model.Time `json:"ctime"`
-	Btime        model.Time `json:"btime"`
-	SHA256       string     `json:"sha256,omitempty"`
+	EvidencePath string `json:"evidence_path"`
+	Exists       bool   `json:"exists"`
+	Size         int64  `json:"size"`
+	Mode         string `json:"mode,omitempty"`
+	UID          uint32 `json:"uid"`
+	GID          uint32 `json:"gid"`
+	model.FileTimes
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // abs turns a source name into the node's absolute path.
@@ -61,7 +59,7 @@ func statInfo(name, resolved string, st *evidence.Stat) FileInfo {
 	fi.Size = st.Size
 	fi.Mode = st.Mode.String()
 	fi.UID, fi.GID = st.UID, st.GID
-	fi.Mtime, fi.Ctime, fi.Btime = model.T(st.Mtime), model.T(st.Ctime), model.T(st.Btime)
+	fi.FileTimes = model.TimesOf(st)
 	return fi
 }
 

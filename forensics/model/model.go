@@ -25,6 +25,24 @@ type Time struct{ time.Time }
 // T wraps a time.Time.
 func T(t time.Time) Time { return Time{t} }
 
+// FileTimes are the times the evidence keeps for a file: content
+// modification, inode change and birth (null where the filesystem keeps
+// no birth time). Records embed it, so its fields stand in their JSON as
+// the record's own.
+type FileTimes struct {
+	Mtime Time `json:"mtime"`
+	Ctime Time `json:"ctime"`
+	Btime Time `json:"btime"`
+}
+
+// TimesOf returns st's times (none for a nil st).
+func TimesOf(st *evidence.Stat) FileTimes {
+	if st == nil {
+		return FileTimes{}
+	}
+	return FileTimes{Mtime: T(st.Mtime), Ctime: T(st.Ctime), Btime: T(st.Btime)}
+}
+
 func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
 		return []byte("null"), nil
