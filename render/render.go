@@ -348,6 +348,14 @@ func shorten(s string, n int, k Kind) string {
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
+// Plural counts in words: "1 finding", "0 findings", "3 findings".
+func Plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
+
 // ShortID abbreviates a 64-hex-digit id (optionally "alg:"-prefixed) to 12
 // digits; other text is kept whole.
 func ShortID(id string) string {

@@ -28,10 +28,11 @@ var pageCSS string
 var pageJS string
 
 var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"clean": render.Clean,
-	"sev":   func(s model.Severity) string { return s.String() },
-	"short": render.ShortID,
-	"join":  strings.Join,
+	"clean":  render.Clean,
+	"sev":    func(s model.Severity) string { return s.String() },
+	"short":  render.ShortID,
+	"plural": render.Plural,
+	"join":   strings.Join,
 	"pid": func(p *int) string {
 		if p == nil {
 			return ""

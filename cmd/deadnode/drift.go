@@ -205,7 +205,7 @@ func driftTable(all []forensics.DriftEntry, diffs bool) *render.Table {
 		if f0.Pod != "" {
 			title += " (" + f0.Pod + "/" + f0.ContainerName + ")"
 		}
-		t.Title(fmt.Sprintf("%s: %d findings", title, len(fs)))
+		t.Title(fmt.Sprintf("%s: %s", title, render.Plural(len(fs), "finding")))
 		t.Header()
 		for _, f := range fs {
 			note := f.Note

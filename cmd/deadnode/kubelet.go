@@ -172,10 +172,10 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 			if v.Writable {
 				w = ", writable"
 			}
-			kv("Volume "+v.Name, fmt.Sprintf("%s%s: %s, %d bytes", v.Kind, w, plural(v.Files, "file"), v.Bytes))
+			kv("Volume "+v.Name, fmt.Sprintf("%s%s: %s, %d bytes", v.Kind, w, render.Plural(v.Files, "file"), v.Bytes))
 		}
 		for _, c := range p.Containers {
-			kv("Container "+c.Name, plural(len(c.Starts), "start"))
+			kv("Container "+c.Name, render.Plural(len(c.Starts), "start"))
 		}
 		for _, tk := range p.Tokens {
 			kv("Token", tokenLine(tk))
@@ -279,11 +279,4 @@ func settingOrigin(p kube.Provenance) string {
 		s += fmt.Sprintf("; was %v in %s (modified %s)", p.Before.Value, p.Before.Source, p.Before.Mtime)
 	}
 	return s
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -146,7 +146,7 @@ func triageTable(cs *forensics.Case) *render.Table {
 		sum = "sha256 " + *cs.Evidence.SHA256
 	}
 	t.Title(fmt.Sprintf("evidence %s (%s, %d bytes) %s", cs.Evidence.Path, cs.Evidence.Kind, cs.Evidence.Size, sum))
-	t.Title(fmt.Sprintf("node %s, %s: %d containers, %d pods, %d findings (%s)", firstOfStr(cs.Node.Hostname, "?"), firstOfStr(cs.Node.OS, "?"), len(cs.Containers), cs.Node.Pods, len(cs.Findings), counts(cs.Counts)))
+	t.Title(fmt.Sprintf("node %s, %s: %s, %s, %s (%s)", firstOfStr(cs.Node.Hostname, "(hostname not recorded)"), firstOfStr(cs.Node.OS, "(OS not recorded)"), render.Plural(len(cs.Containers), "container"), render.Plural(cs.Node.Pods, "pod"), render.Plural(len(cs.Findings), "finding"), counts(cs.Counts)))
 	t.Break()
 	t.Title("CONTAINERS BY RISK")
 	ct := 0
@@ -155,7 +155,7 @@ func triageTable(cs *forensics.Case) *render.Table {
 			continue
 		}
 		ct++
-		t.Title(fmt.Sprintf("  %-8s %s %s %s (%s) image %s: %d findings", c.Risk, render.ShortID(c.ID), c.Runtime, c.Name, c.State, c.Image, c.Findings))
+		t.Title(fmt.Sprintf("  %-8s %s %s %s (%s) image %s: %s", c.Risk, render.ShortID(c.ID), c.Runtime, c.Name, c.State, c.Image, render.Plural(c.Findings, "finding")))
 	}
 	if ct == 0 {
 		t.Title("  none with findings above info")

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/deadnode/deadnode/forensics"
@@ -124,5 +125,24 @@ func TestTriageCheckpointedProcess(t *testing.T) {
 	}
 	if f := findingOf(node, gApp, "/tmp/.x/miner"); f == nil || f.Severity < model.SeverityHigh {
 		t.Errorf("containerd miner: %+v", f)
+	}
+}
+
+// The triage table's head counts in words a person reads ("1 finding",
+// not "1 findings") and says what the evidence does not record.
+func TestTriageTableHead(t *testing.T) {
+	root := testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz")
+	out, stderr, code := runCLI(t, "--root", root, "triage")
+	if code != 0 {
+		t.Fatalf("triage: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"node (hostname not recorded), (OS not recorded): 6 containers, 2 pods, 37 findings (4 high, 2 medium, 6 low, 25 info)\n",
+		"  high     4b324cab2548 containerd shop/shop-frontend-7d9c8b6f5-x2k4q/app (running) image forge.local/shop/app:1.0: 11 findings\n",
+		"  low      forge-default-cache containerd default (stopped) image forge.local/library/busybox:1.35: 1 finding\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("triage table lacks %q:\n%s", want, out)
+		}
 	}
 }
