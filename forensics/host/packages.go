@@ -12,6 +12,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -184,12 +185,12 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 		werr := evidence.Walk(ctx, src, st.Name, func(e *evidence.Stat, err error) error {
 			if err != nil {
 				if e != nil {
-					w.add("%s: %v", abs(e.Name), err)
+					w.add("%s: %v", pathutil.Abs(e.Name), err)
 					return nil
 				}
 				return err
 			}
-			if !e.Mode.IsRegular() || db.files[abs(e.Name)] != nil {
+			if !e.Mode.IsRegular() || db.files[pathutil.Abs(e.Name)] != nil {
 				return nil
 			}
 			r.UnownedScanned++
@@ -447,7 +448,7 @@ func (pc *pkgCheck) identical(d digests, self string, buf []byte) string {
 // unowned looks at a regular file no package owns; nil unless it is an
 // executable (ELF, script, shared library, exec bit) or setuid/setgid.
 func (pc *pkgCheck) unowned(st *evidence.Stat, buf []byte) *FileChange {
-	p := abs(st.Name)
+	p := pathutil.Abs(st.Name)
 	f, err := pc.src.Open(st.Name)
 	if err != nil {
 		pc.w.add("%s: %v", p, err)

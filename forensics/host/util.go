@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 )
 
 // Bounds on what is read from the evidence. Every length, count and
@@ -220,14 +221,6 @@ func srcName(p string) string {
 	return n
 }
 
-// abs turns a source name into the absolute path a host would show.
-func abs(name string) string {
-	if name == "." || name == "" {
-		return "/"
-	}
-	return "/" + strings.TrimPrefix(name, "/")
-}
-
 // resolver resolves paths inside the evidence, caching directories, so that
 // resolving every path of a package database costs one lookup per
 // directory.
@@ -302,7 +295,7 @@ func (r *resolver) path(p string) (string, error) {
 	if d == dir[1:] || d == "." && dir == "/" {
 		return p, nil // no link on the way
 	}
-	return abs(joinName(d, base)), nil
+	return pathutil.Abs(joinName(d, base)), nil
 }
 
 // cleanAbs reports whether p is already an absolute, clean path.
@@ -332,7 +325,7 @@ func (r *resolver) follow(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return abs(n), nil
+	return pathutil.Abs(n), nil
 }
 
 func joinName(dir, base string) string {
@@ -364,12 +357,12 @@ func readDir(src evidence.Source, name string, w *warnings) []*evidence.Stat {
 	ents, err := src.ReadDir(name)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, evidence.ErrSymlinkInPath) && !strings.Contains(err.Error(), "not a directory") {
-			w.add("%s: %v", abs(name), err)
+			w.add("%s: %v", pathutil.Abs(name), err)
 		}
 		return nil
 	}
 	if len(ents) > MaxDirEntries {
-		w.add("%s: %d entries, only the first %d read", abs(name), len(ents), MaxDirEntries)
+		w.add("%s: %d entries, only the first %d read", pathutil.Abs(name), len(ents), MaxDirEntries)
 		ents = ents[:MaxDirEntries]
 	}
 	return ents

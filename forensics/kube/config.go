@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -315,7 +316,7 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 	} else if !haveUnit {
 		// No unit to tell how the kubelet was started: kubeadm's layout.
 		if _, _, st, _ := statPath(src, defaultConfigFile); st != nil {
-			cfgPath = abs(defaultConfigFile)
+			cfgPath = pathutil.Abs(defaultConfigFile)
 			warn("no kubelet unit found: assuming the kubelet ran with --config=%s (kubeadm's layout)", cfgPath)
 		}
 	}
@@ -342,14 +343,14 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 			fi := l.info
 			c.ConfigFile = &fi
 			if err != nil {
-				warn("kubelet config %s: %v", abs(name), err)
+				warn("kubelet config %s: %v", pathutil.Abs(name), err)
 			} else {
 				c.APIVersion, c.Kind = getString(l.doc, "apiVersion"), getString(l.doc, "kind")
 				if c.Kind != "KubeletConfiguration" {
-					warn("kubelet config %s: kind %q, not KubeletConfiguration (the kubelet refuses it)", abs(name), c.Kind)
+					warn("kubelet config %s: kind %q, not KubeletConfiguration (the kubelet refuses it)", pathutil.Abs(name), c.Kind)
 				}
 				if !strings.HasPrefix(c.APIVersion, "kubelet.config.k8s.io/") {
-					warn("kubelet config %s: apiVersion %q is not kubelet.config.k8s.io/…", abs(name), c.APIVersion)
+					warn("kubelet config %s: apiVersion %q is not kubelet.config.k8s.io/…", pathutil.Abs(name), c.APIVersion)
 				}
 				layers = append(layers, l)
 			}
@@ -379,7 +380,7 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 				l, err := readConfigLayer(src, n, OriginConfigDropIn)
 				c.DropIns = append(c.DropIns, l.info)
 				if err != nil {
-					warn("kubelet config drop-in %s: %v", abs(n), err)
+					warn("kubelet config drop-in %s: %v", pathutil.Abs(n), err)
 					continue
 				}
 				layers = append(layers, l)
@@ -466,7 +467,7 @@ func readConfigLayer(src evidence.Source, name, origin string) (configLayer, err
 	}
 	doc, err := decodeYAML(b)
 	if err != nil {
-		return l, &evidence.FormatError{File: abs(name), Offset: -1, Msg: "not a YAML/JSON KubeletConfiguration", Err: err}
+		return l, &evidence.FormatError{File: pathutil.Abs(name), Offset: -1, Msg: "not a YAML/JSON KubeletConfiguration", Err: err}
 	}
 	l.doc = doc
 	return l, nil

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -116,7 +117,7 @@ func ReadKubeconfig(src evidence.Source, name, role, source string) Kubeconfig {
 	}
 	doc, err := decodeYAML(b)
 	if err != nil {
-		k.Warnings = append(k.Warnings, (&evidence.FormatError{File: abs(n), Offset: -1, Msg: "not a kubeconfig", Err: err}).Error())
+		k.Warnings = append(k.Warnings, (&evidence.FormatError{File: pathutil.Abs(n), Offset: -1, Msg: "not a kubeconfig", Err: err}).Error())
 		return k
 	}
 	parseKubeconfig(src, &k, doc, path.Dir(n))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -77,7 +78,7 @@ func Kubelet(ctx context.Context, src evidence.Source, opt Options) (*KubeletRep
 		r.StaticPodPath, r.StaticPodPathConfigured = opt.StaticPodPath, opt.StaticPodPath == cfg.StaticPodPath.Value
 	}
 	if r.StaticPodPath == "" {
-		r.StaticPodPath = abs(defaultStaticPodPath)
+		r.StaticPodPath = pathutil.Abs(defaultStaticPodPath)
 	}
 	sp, sw := StaticPods(ctx, src, StaticPodOptions{Path: r.StaticPodPath, Configured: r.StaticPodPathConfigured})
 	r.StaticPods = sp

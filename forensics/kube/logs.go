@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -125,7 +126,7 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 	if res, err := evidence.Resolve(src, podLogs, true); err == nil {
 		pods, err := src.ReadDir(res)
 		if err != nil && !notExist(err) {
-			warns = append(warns, fmt.Sprintf("%s: %v", abs(podLogs), err))
+			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(podLogs), err))
 		}
 		for _, p := range pods {
 			if ctx.Err() != nil {
@@ -136,7 +137,7 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 			}
 			ns, name, uid, ok := splitPodLogDir(path.Base(p.Name))
 			if !ok {
-				warns = append(warns, fmt.Sprintf("%s: not a <namespace>_<pod>_<uid> directory", abs(p.Name)))
+				warns = append(warns, fmt.Sprintf("%s: not a <namespace>_<pod>_<uid> directory", pathutil.Abs(p.Name)))
 				continue
 			}
 			if (f.Pod != "" && f.Pod != ns+"/"+name) || (f.PodUID != "" && f.PodUID != uid) {
@@ -144,7 +145,7 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 			}
 			ctrs, err := src.ReadDir(p.Name)
 			if err != nil {
-				warns = append(warns, fmt.Sprintf("%s: %v", abs(p.Name), err))
+				warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(p.Name), err))
 				continue
 			}
 			for _, c := range ctrs {
@@ -211,7 +212,7 @@ func containerLinks(src evidence.Source) (map[string]linkInfo, []string) {
 	ents, err := src.ReadDir(containersLogDir)
 	if err != nil {
 		if !notExist(err) {
-			warns = append(warns, fmt.Sprintf("%s: %v", abs(containersLogDir), err))
+			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(containersLogDir), err))
 		}
 		return out, warns
 	}
@@ -232,10 +233,10 @@ func containerLinks(src evidence.Source) (map[string]linkInfo, []string) {
 		}
 		res, err := evidence.Resolve(src, e.Name, true)
 		if err != nil {
-			warns = append(warns, fmt.Sprintf("%s: %v", abs(e.Name), err))
+			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(e.Name), err))
 			continue
 		}
-		out[res] = linkInfo{link: abs(e.Name), pod: parts[0], ns: parts[1], container: parts[2], id: id}
+		out[res] = linkInfo{link: pathutil.Abs(e.Name), pod: parts[0], ns: parts[1], container: parts[2], id: id}
 	}
 	return out, warns
 }
@@ -276,7 +277,7 @@ func joinContainers(cs []model.Container) containerJoin {
 func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[string]linkInfo, join containerJoin, warns *[]string) []LogFile {
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		*warns = append(*warns, fmt.Sprintf("%s: %v", abs(dir), err))
+		*warns = append(*warns, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
 		return nil
 	}
 	type group struct {
@@ -293,7 +294,7 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 		}
 		if !e.Mode.IsRegular() {
 			if e.Mode.Type() != 0 {
-				*warns = append(*warns, fmt.Sprintf("%s: not a regular file (%s), not read", abs(e.Name), e.Mode))
+				*warns = append(*warns, fmt.Sprintf("%s: not a regular file (%s), not read", pathutil.Abs(e.Name), e.Mode))
 			}
 			continue
 		}
@@ -306,7 +307,7 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 		case rest == "":
 			g.live = e
 		case strings.HasSuffix(rest, ".tmp"):
-			*warns = append(*warns, fmt.Sprintf("%s: a rotation left unfinished (.tmp), not read", abs(e.Name)))
+			*warns = append(*warns, fmt.Sprintf("%s: a rotation left unfinished (.tmp), not read", pathutil.Abs(e.Name)))
 		case strings.HasPrefix(rest, "."):
 			g.rotated = append(g.rotated, e)
 		}
@@ -379,7 +380,7 @@ func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *
 		ids, err := src.ReadDir(res)
 		if err != nil {
 			if warns != nil && !notExist(err) {
-				*warns = append(*warns, fmt.Sprintf("%s: %v", abs(dir), err))
+				*warns = append(*warns, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
 			}
 			return
 		}

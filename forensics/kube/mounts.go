@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -182,10 +183,10 @@ func classifyMount(src evidence.Source, sm model.SpecMount, uid, root string) Mo
 				m.Kind, m.Origin = MountRuntime, "runtime:"+parts[0]
 			}
 			if st, err := src.Lstat(ev); err == nil && st != nil {
-				m.EvidencePath, m.Exists = abs(ev), true
+				m.EvidencePath, m.Exists = pathutil.Abs(ev), true
 			}
-			if !strings.HasPrefix(s, abs(root)+"/") {
-				m.Note = strings.TrimPrefix(m.Note+"; ", "; ") + fmt.Sprintf("the spec's source is under %s, read at the kubelet root %s", s[:i], abs(root))
+			if !strings.HasPrefix(s, pathutil.Abs(root)+"/") {
+				m.Note = strings.TrimPrefix(m.Note+"; ", "; ") + fmt.Sprintf("the spec's source is under %s, read at the kubelet root %s", s[:i], pathutil.Abs(root))
 			}
 			return m
 		}
@@ -202,7 +203,7 @@ func classifyMount(src evidence.Source, sm model.SpecMount, uid, root string) Mo
 	if n, err := hostPath(s, "/"); err == nil {
 		if res, err := evidence.Resolve(src, n, true); err == nil {
 			if _, err := src.Lstat(res); err == nil {
-				m.EvidencePath, m.Exists = abs(res), true
+				m.EvidencePath, m.Exists = pathutil.Abs(res), true
 			}
 		}
 	}
@@ -225,7 +226,7 @@ func locate(src evidence.Source, s string) (string, bool, string) {
 		if _, err := src.Lstat(res); err != nil {
 			return "", false
 		}
-		return abs(res), true
+		return pathutil.Abs(res), true
 	}
 	if p, ok := try(s); ok {
 		return p, true, ""
@@ -330,7 +331,7 @@ func WalkDir(src evidence.Source, dir string) iter.Seq2[VolumeFile, error] {
 				if st != nil {
 					name = st.Name
 				}
-				if !yield(VolumeFile{EvidencePath: abs(name)}, err) {
+				if !yield(VolumeFile{EvidencePath: pathutil.Abs(name)}, err) {
 					return fs.SkipAll
 				}
 				return nil
@@ -339,7 +340,7 @@ func WalkDir(src evidence.Source, dir string) iter.Seq2[VolumeFile, error] {
 				if st.Mode.IsDir() {
 					return nil
 				}
-				if !yield(VolumeFile{EvidencePath: abs(st.Name), Stat: st}, nil) {
+				if !yield(VolumeFile{EvidencePath: pathutil.Abs(st.Name), Stat: st}, nil) {
 					return fs.SkipAll
 				}
 				return nil
@@ -348,7 +349,7 @@ func WalkDir(src evidence.Source, dir string) iter.Seq2[VolumeFile, error] {
 			if root == "." {
 				rel = st.Name
 			}
-			if !yield(VolumeFile{EvidencePath: abs(st.Name), RelPath: rel, Stat: st}, nil) {
+			if !yield(VolumeFile{EvidencePath: pathutil.Abs(st.Name), RelPath: rel, Stat: st}, nil) {
 				return fs.SkipAll
 			}
 			return nil

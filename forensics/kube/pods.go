@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -119,14 +120,14 @@ func Pods(ctx context.Context, src evidence.Source, opt PodOptions) ([]PodDir, [
 	root := opt.rootDir() + "/pods"
 	res, err := evidence.Resolve(src, root, true)
 	if err != nil {
-		return nil, []string{fmt.Sprintf("%s: %v", abs(root), err)}
+		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(root), err)}
 	}
 	ents, err := src.ReadDir(res)
 	if err != nil {
 		if notExist(err) {
 			return nil, nil
 		}
-		return nil, []string{fmt.Sprintf("%s: %v", abs(root), err)}
+		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(root), err)}
 	}
 	names := podNames(src, opt)
 	var out []PodDir
@@ -137,7 +138,7 @@ func Pods(ctx context.Context, src evidence.Source, opt PodOptions) ([]PodDir, [
 			break
 		}
 		if i >= MaxPods {
-			warns = append(warns, fmt.Sprintf("%s: more than %d pod directories, the rest not read", abs(root), MaxPods))
+			warns = append(warns, fmt.Sprintf("%s: more than %d pod directories, the rest not read", pathutil.Abs(root), MaxPods))
 			break
 		}
 		uid := path.Base(e.Name)
@@ -208,7 +209,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 	warn := func(format string, a ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(format, a...)) }
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		warn("%s: %v", abs(dir), err)
+		warn("%s: %v", pathutil.Abs(dir), err)
 		return p
 	}
 	for _, e := range ents {
@@ -234,7 +235,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 				}
 				rel := strings.TrimPrefix(s.Name, e.Name+"/")
 				if strings.Count(rel, "/") == 2 {
-					p.VolumeSubpaths = append(p.VolumeSubpaths, abs(s.Name))
+					p.VolumeSubpaths = append(p.VolumeSubpaths, pathutil.Abs(s.Name))
 					return fs.SkipDir
 				}
 				if len(p.VolumeSubpaths) >= MaxVolumeScan {
@@ -243,7 +244,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 				return nil
 			})
 		default:
-			p.Other = append(p.Other, abs(e.Name))
+			p.Other = append(p.Other, pathutil.Abs(e.Name))
 		}
 	}
 	return p
@@ -252,7 +253,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirContainer {
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(dir), err))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
 		return nil
 	}
 	var out []PodDirContainer
@@ -263,7 +264,7 @@ func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirConta
 		c := PodDirContainer{Name: path.Base(e.Name)}
 		files, err := src.ReadDir(e.Name)
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(e.Name), err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(e.Name), err))
 		}
 		for i, f := range files {
 			if i >= MaxVolumeScan {
@@ -291,14 +292,14 @@ func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirConta
 func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir) []Volume {
 	plugins, err := src.ReadDir(dir)
 	if err != nil {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(dir), err))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
 		return nil
 	}
 	var out []Volume
 	for pv, err := range pluginVolumes(src, plugins) {
 		v := pv.st
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(v.Name), err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(v.Name), err))
 			continue
 		}
 		if ctx.Err() != nil {
@@ -306,7 +307,7 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 		}
 		vol := Volume{Name: path.Base(v.Name), Plugin: pv.plugin, Kind: pv.kind, Writable: pv.kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
 		if !v.Mode.IsDir() {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", abs(v.Name), v.Mode))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", pathutil.Abs(v.Name), v.Mode))
 			out = append(out, vol)
 			continue
 		}
@@ -365,11 +366,11 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		name := dir + "/" + rel
 		res, err := evidence.Resolve(src, name, true)
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", abs(name), err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(name), err))
 			return
 		}
 		if res != dir && !strings.HasPrefix(res, dir+"/") {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a link out of the volume, to %s (not read)", abs(name), abs(res)))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a link out of the volume, to %s (not read)", pathutil.Abs(name), pathutil.Abs(res)))
 			return
 		}
 		st, err := src.Lstat(res)
@@ -421,7 +422,7 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		}
 		j, err := DecodeJWT(b)
 		if err != nil {
-			t.Warnings = append(t.Warnings, (&evidence.FormatError{File: abs(res), Offset: 0, Msg: "token", Err: err}).Error())
+			t.Warnings = append(t.Warnings, (&evidence.FormatError{File: pathutil.Abs(res), Offset: 0, Msg: "token", Err: err}).Error())
 			if j == nil || errors.Is(err, ErrNotJWT) {
 				if base == "token" {
 					out = append(out, t)

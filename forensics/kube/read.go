@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -28,14 +29,6 @@ type FileInfo struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// abs turns a source name into the node's absolute path.
-func abs(name string) string {
-	if name == "." || name == "" {
-		return "/"
-	}
-	return "/" + strings.TrimPrefix(name, "/")
-}
-
 // hostPath resolves a path as the node names it (absolute, or relative to
 // base, a directory of the node) into a clean source name, or an error for
 // a path that climbs out of the root lexically.
@@ -51,7 +44,7 @@ func hostPath(p, base string) (string, error) {
 
 // statInfo fills a FileInfo from a Stat.
 func statInfo(name, resolved string, st *evidence.Stat) FileInfo {
-	fi := FileInfo{Path: abs(name), EvidencePath: abs(resolved)}
+	fi := FileInfo{Path: pathutil.Abs(name), EvidencePath: pathutil.Abs(resolved)}
 	if st == nil {
 		return fi
 	}
@@ -68,14 +61,14 @@ func statInfo(name, resolved string, st *evidence.Stat) FileInfo {
 func statPath(src evidence.Source, name string) (FileInfo, string, *evidence.Stat, error) {
 	res, err := evidence.Resolve(src, name, true)
 	if err != nil {
-		return FileInfo{Path: abs(name)}, "", nil, err
+		return FileInfo{Path: pathutil.Abs(name)}, "", nil, err
 	}
 	st, err := src.Lstat(res)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return FileInfo{Path: abs(name), EvidencePath: abs(res)}, res, nil, nil
+			return FileInfo{Path: pathutil.Abs(name), EvidencePath: pathutil.Abs(res)}, res, nil, nil
 		}
-		return FileInfo{Path: abs(name), EvidencePath: abs(res)}, res, nil, err
+		return FileInfo{Path: pathutil.Abs(name), EvidencePath: pathutil.Abs(res)}, res, nil, err
 	}
 	return statInfo(name, res, st), res, st, nil
 }
@@ -88,13 +81,13 @@ func readSmall(src evidence.Source, name string, max int64) ([]byte, FileInfo, e
 		return nil, fi, err
 	}
 	if st == nil {
-		return nil, fi, &fs.PathError{Op: "open", Path: abs(name), Err: fs.ErrNotExist}
+		return nil, fi, &fs.PathError{Op: "open", Path: pathutil.Abs(name), Err: fs.ErrNotExist}
 	}
 	if !st.Mode.IsRegular() {
-		return nil, fi, &fs.PathError{Op: "read", Path: abs(name), Err: evidence.ErrNotRegular}
+		return nil, fi, &fs.PathError{Op: "read", Path: pathutil.Abs(name), Err: evidence.ErrNotRegular}
 	}
 	if st.Size > max {
-		return nil, fi, &fs.PathError{Op: "read", Path: abs(name), Err: fmt.Errorf("file is %d bytes, over the %d-byte limit", st.Size, max)}
+		return nil, fi, &fs.PathError{Op: "read", Path: pathutil.Abs(name), Err: fmt.Errorf("file is %d bytes, over the %d-byte limit", st.Size, max)}
 	}
 	b, err := evidence.ReadFile(src, res, max)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -99,7 +100,7 @@ type StaticPodOptions struct {
 func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) ([]StaticPod, []string) {
 	p := opt.Path
 	if p == "" {
-		p = abs(defaultStaticPodPath)
+		p = pathutil.Abs(defaultStaticPodPath)
 	}
 	var out []StaticPod
 	var warns []string
@@ -109,7 +110,7 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	}
 	_, res, st, err := statPath(src, name)
 	if err != nil {
-		return nil, []string{fmt.Sprintf("static pod path %s: %v", abs(name), err)}
+		return nil, []string{fmt.Sprintf("static pod path %s: %v", pathutil.Abs(name), err)}
 	}
 	if st == nil {
 		return nil, nil
@@ -118,7 +119,7 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	if st.Mode.IsDir() {
 		ents, err := src.ReadDir(res)
 		if err != nil {
-			return nil, []string{fmt.Sprintf("static pod path %s: %v", abs(name), err)}
+			return nil, []string{fmt.Sprintf("static pod path %s: %v", pathutil.Abs(name), err)}
 		}
 		for _, e := range ents {
 			files = append(files, name+"/"+path.Base(e.Name))
@@ -132,7 +133,7 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 			break
 		}
 		if i >= MaxManifests {
-			warns = append(warns, fmt.Sprintf("static pod path %s: more than %d files, the rest not read", abs(name), MaxManifests))
+			warns = append(warns, fmt.Sprintf("static pod path %s: more than %d files, the rest not read", pathutil.Abs(name), MaxManifests))
 			break
 		}
 		pods, w := readManifest(src, f, opt.Configured)
@@ -148,17 +149,17 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 	fi, _, st, err := statPath(src, name)
 	base.FileInfo = fi
 	if err != nil {
-		return nil, []string{fmt.Sprintf("%s: %v", abs(name), err)}
+		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(name), err)}
 	}
 	if st == nil {
-		return nil, []string{fmt.Sprintf("%s: dangling link to %s", abs(name), fi.EvidencePath)}
+		return nil, []string{fmt.Sprintf("%s: dangling link to %s", pathutil.Abs(name), fi.EvidencePath)}
 	}
 	if st.Mode.IsDir() {
 		// The kubelet does not recurse; neither do we, but say so.
-		return nil, []string{fmt.Sprintf("%s: a directory in the static pod path (the kubelet does not read it)", abs(name))}
+		return nil, []string{fmt.Sprintf("%s: a directory in the static pod path (the kubelet does not read it)", pathutil.Abs(name))}
 	}
 	if !st.Mode.IsRegular() {
-		return nil, []string{fmt.Sprintf("%s: not a regular file (%s)", abs(name), st.Mode)}
+		return nil, []string{fmt.Sprintf("%s: not a regular file (%s)", pathutil.Abs(name), st.Mode)}
 	}
 	hidden := strings.HasPrefix(path.Base(name), ".")
 	if hidden {
@@ -195,7 +196,7 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 			if err == nil {
 				err = fmt.Errorf("empty document")
 			}
-			p.Warnings = append(p.Warnings, (&evidence.FormatError{File: abs(name), Offset: -1, Msg: fmt.Sprintf("YAML document %d", i), Err: err}).Error())
+			p.Warnings = append(p.Warnings, (&evidence.FormatError{File: pathutil.Abs(name), Offset: -1, Msg: fmt.Sprintf("YAML document %d", i), Err: err}).Error())
 			judgeUnreadable(&p, fmt.Sprintf("document %d is not a readable pod (%v); the kubelet cannot decode it either", i, err), model.SeverityLow)
 			out = append(out, p)
 			continue

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 )
 
 // Unit is the kubelet's systemd service as the evidence holds it: the unit
@@ -68,7 +69,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 		p := d + "/" + name
 		fi, res, st, err := statPath(src, p)
 		if err != nil {
-			warn("%s: %v", abs(p), err)
+			warn("%s: %v", pathutil.Abs(p), err)
 			continue
 		}
 		if res == "dev/null" {
@@ -79,7 +80,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 			continue
 		}
 		if !st.Mode.IsRegular() {
-			warn("%s: not a regular file (%s)", abs(p), st.Mode)
+			warn("%s: not a regular file (%s)", pathutil.Abs(p), st.Mode)
 			continue
 		}
 		f := fi
@@ -98,13 +99,13 @@ func readUnit(src evidence.Source, name string) *Unit {
 		dir := d + "/" + name + ".d"
 		res, err := evidence.Resolve(src, dir, true)
 		if err != nil {
-			warn("%s: %v", abs(dir), err)
+			warn("%s: %v", pathutil.Abs(dir), err)
 			continue
 		}
 		ents, err := src.ReadDir(res)
 		if err != nil {
 			if !notExist(err) {
-				warn("%s: %v", abs(dir), err)
+				warn("%s: %v", pathutil.Abs(dir), err)
 			}
 			continue
 		}
@@ -117,7 +118,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 				continue
 			}
 			if len(seen) >= MaxDropIns {
-				warn("%s: more than %d drop-ins, the rest not read", abs(dir), MaxDropIns)
+				warn("%s: more than %d drop-ins, the rest not read", pathutil.Abs(dir), MaxDropIns)
 				break
 			}
 			seen[b] = dir + "/" + b
@@ -158,7 +159,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 			warn("%v", err)
 			continue
 		}
-		from := abs(f)
+		from := pathutil.Abs(f)
 		for _, kv := range parseUnitFile(string(b), "Service") {
 			switch kv.key {
 			case "Environment":
@@ -215,7 +216,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 			continue
 		}
 		for _, v := range parseEnvFile(string(b)) {
-			v.From = abs(name)
+			v.From = pathutil.Abs(name)
 			setEnv(v)
 		}
 	}

@@ -230,3 +230,12 @@ func Root(src evidence.Source, given string, find func() *Finder, notFound error
 	}
 	return strings.TrimPrefix(r, "/"), notes, warns, nil
 }
+
+// Abs turns a source name into the absolute path the node shows ("." is
+// "/").
+func Abs(name string) string {
+	if name == "." || name == "" {
+		return "/"
+	}
+	return "/" + strings.TrimPrefix(name, "/")
+}
