@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/conf"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -56,7 +57,7 @@ func FuzzUnitFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, _ := parseUnitFile(b)
 		for _, x := range d {
-			if len(x.Value) > maxUnitValue+MaxLine || x.Line < 1 {
+			if len(x.Value) > conf.MaxUnitValue+MaxLine || x.Line < 1 {
 				t.Fatalf("value of %d bytes at line %d", len(x.Value), x.Line)
 			}
 		}

@@ -2,89 +2,16 @@ package host
 
 import (
 	"strings"
+
+	"github.com/deadnode/deadnode/forensics/internal/conf"
 )
 
-// maxUnitValue bounds a value joined from continuation lines (systemd's
-// LONG_LINE_MAX).
-const maxUnitValue = 1 << 20
-
 // unitDirective is one Key=Value of a unit file (or drop-in).
-type unitDirective struct {
-	Section string `json:"section"`
-	Key     string `json:"key"`
-	Value   string `json:"value"`
-	Line    int    `json:"line"`
-}
+type unitDirective = conf.Directive
 
-// parseUnitFile reads a systemd unit file or drop-in (systemd.syntax(7)):
-// [Section] headers, Key=Value assignments, '#'/';' comments, a trailing
-// backslash continuing a value on the next line (comment lines inside a
-// continuation are skipped). It returns the assignments in order and
-// whether any line was cut at MaxLine or a value at maxUnitValue.
-func parseUnitFile(b []byte) (out []unitDirective, long bool) {
-	section := ""
-	var cont *unitDirective
-	var buf strings.Builder
-	finish := func() {
-		if cont != nil {
-			cont.Value = strings.TrimSpace(buf.String())
-			out = append(out, *cont)
-			cont = nil
-			buf.Reset()
-		}
-	}
-	for _, l := range lines(b) {
-		if l.Long {
-			long = true
-		}
-		text := l.Text
-		if cont != nil {
-			t := strings.TrimLeft(text, " \t")
-			if strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
-				continue // a comment inside a continuation
-			}
-			more := strings.HasSuffix(text, "\\")
-			text = strings.TrimSuffix(text, "\\")
-			if buf.Len()+len(text)+1 > maxUnitValue {
-				long = true
-			} else {
-				buf.WriteByte(' ')
-				buf.WriteString(text)
-			}
-			if !more {
-				finish()
-			}
-			continue
-		}
-		t := strings.TrimSpace(text)
-		if t == "" || t[0] == '#' || t[0] == ';' {
-			continue
-		}
-		if t[0] == '[' {
-			if i := strings.IndexByte(t, ']'); i > 0 {
-				section = t[1:i]
-			}
-			continue
-		}
-		k, v, ok := strings.Cut(t, "=")
-		if !ok {
-			continue
-		}
-		d := unitDirective{Section: section, Key: strings.TrimSpace(k), Line: l.Num}
-		if strings.HasSuffix(v, "\\") {
-			cont = &d
-			buf.WriteString(strings.TrimSuffix(v, "\\"))
-			continue
-		}
-		d.Value = strings.TrimSpace(v)
-		out = append(out, d)
-		if len(out) > 1<<16 {
-			return out, true
-		}
-	}
-	finish()
-	return out, long
-}
+// parseUnitFile reads a unit file or drop-in (conf.ParseUnit), its lines
+// cut at MaxLine.
+func parseUnitFile(b []byte) ([]unitDirective, bool) { return conf.ParseUnit(b, MaxLine) }
 
 // execKeys run programs, in the order systemd runs them.
 var execKeys = []string{"ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost"}

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/conf"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 )
 
@@ -162,13 +163,8 @@ func (l *lineReader) trim() []byte {
 	return b
 }
 
-// textLine is one line of a file read whole.
-type textLine struct {
-	Num  int    // 1-based
-	Off  int64  // byte offset of the line
-	Text string // without the newline, cut at MaxLine
-	Long bool   // the line was longer than MaxLine
-}
+// textLine is one line of a text file.
+type textLine = conf.Line
 
 // contentLines is lines(b) trimmed of surrounding space, without the
 // blank lines and '#' comments.
@@ -184,28 +180,7 @@ func contentLines(b []byte) []textLine {
 }
 
 // lines splits b into lines, each cut at MaxLine.
-func lines(b []byte) []textLine {
-	var out []textLine
-	off := int64(0)
-	for n := 1; len(b) > 0; n++ {
-		i := bytes.IndexByte(b, '\n')
-		var l []byte
-		if i < 0 {
-			l, b = b, nil
-		} else {
-			l, b = b[:i], b[i+1:]
-		}
-		tl := textLine{Num: n, Off: off}
-		off += int64(len(l)) + 1
-		if len(l) > MaxLine {
-			tl.Long = true
-			l = l[:MaxLine]
-		}
-		tl.Text = strings.TrimSuffix(string(l), "\r")
-		out = append(out, tl)
-	}
-	return out
-}
+func lines(b []byte) []textLine { return conf.Lines(b, MaxLine) }
 
 // readConfig reads a (resolved) regular file of at most MaxConfigFile bytes.
 func readConfig(src evidence.Source, name string) ([]byte, error) {

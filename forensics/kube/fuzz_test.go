@@ -207,17 +207,17 @@ func FuzzUnit(f *testing.F) {
 		}
 		env := map[string]EnvVar{}
 		var exec string
-		for _, kv := range parseUnitFile(string(b), "Service") {
-			switch kv.key {
+		for _, kv := range serviceDirectives(b) {
+			switch kv.Key {
 			case "Environment":
-				words, _ := splitQuoted(kv.value)
+				words, _ := splitQuoted(kv.Value)
 				for _, w := range words {
 					if k, v, ok := strings.Cut(w, "="); ok {
 						env[k] = EnvVar{Name: k, Value: v}
 					}
 				}
 			case "ExecStart":
-				exec = kv.value
+				exec = kv.Value
 			}
 		}
 		for _, v := range parseEnvFile(string(b)) {

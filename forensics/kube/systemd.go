@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/conf"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 )
 
@@ -160,10 +161,10 @@ func readUnit(src evidence.Source, name string) *Unit {
 			continue
 		}
 		from := pathutil.Abs(f)
-		for _, kv := range parseUnitFile(string(b), "Service") {
-			switch kv.key {
+		for _, kv := range serviceDirectives(b) {
+			switch kv.Key {
 			case "Environment":
-				words, err := splitQuoted(kv.value)
+				words, err := splitQuoted(kv.Value)
 				if err != nil {
 					warn("%s: Environment=: %v", from, err)
 				}
@@ -174,13 +175,13 @@ func readUnit(src evidence.Source, name string) *Unit {
 					}
 					setEnv(EnvVar{Name: k, Value: v, From: from})
 				}
-				if strings.TrimSpace(kv.value) == "" {
+				if strings.TrimSpace(kv.Value) == "" {
 					// An empty assignment resets the list.
 					env = map[string]EnvVar{}
 					envOrder = nil
 				}
 			case "EnvironmentFile":
-				v := strings.TrimSpace(kv.value)
+				v := strings.TrimSpace(kv.Value)
 				if v == "" {
 					envFiles = nil
 					continue
@@ -188,11 +189,11 @@ func readUnit(src evidence.Source, name string) *Unit {
 				opt := strings.HasPrefix(v, "-")
 				envFiles = append(envFiles, envFileRef{path: strings.TrimPrefix(v, "-"), optional: opt, from: from})
 			case "ExecStart":
-				if strings.TrimSpace(kv.value) == "" {
+				if strings.TrimSpace(kv.Value) == "" {
 					execs = nil
 					continue
 				}
-				execs = append(execs, struct{ raw, from string }{kv.value, from})
+				execs = append(execs, struct{ raw, from string }{kv.Value, from})
 			}
 		}
 	}
@@ -275,42 +276,15 @@ func wantedBy(src evidence.Source, name string) []string {
 	return out
 }
 
-type unitKV struct{ key, value string }
-
-// parseUnitFile returns the assignments of one section of a unit file, in
-// order: comments (# ;) dropped, backslash-newline continuations joined.
-func parseUnitFile(s, section string) []unitKV {
-	var out []unitKV
-	cur := ""
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := strings.TrimSpace(lines[i])
-		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
-			i++
-			next := strings.TrimSpace(lines[i])
-			if strings.HasPrefix(next, "#") || strings.HasPrefix(next, ";") {
-				// systemd skips comment lines inside a continuation
-				line = strings.TrimSuffix(line, "\\") + "\\"
-				continue
-			}
-			line = strings.TrimSuffix(line, "\\") + " " + next
+// serviceDirectives returns the [Service] assignments of a unit file or
+// drop-in, in order (conf.ParseUnit reads it as systemd does).
+func serviceDirectives(b []byte) []conf.Directive {
+	all, _ := conf.ParseUnit(b, MaxConfigBytes)
+	out := all[:0]
+	for _, d := range all {
+		if d.Section == "Service" {
+			out = append(out, d)
 		}
-		line = strings.TrimSuffix(line, "\\")
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if line[0] == '[' && strings.HasSuffix(line, "]") {
-			cur = line[1 : len(line)-1]
-			continue
-		}
-		if cur != section {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		out = append(out, unitKV{strings.TrimSpace(k), strings.TrimLeft(v, " \t")})
 	}
 	return out
 }
