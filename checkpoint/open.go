@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -107,6 +109,19 @@ func Open(ctx context.Context, src evidence.Source, dir string, opt *Options) (*
 	return cp, nil
 }
 
+// NotCheckpointError is a path that is none of the forms a checkpoint
+// comes in. It is an evidence.ErrUnsupportedFormat.
+type NotCheckpointError struct {
+	Path string
+	Saw  string // what the path holds instead
+}
+
+func (e *NotCheckpointError) Error() string {
+	return fmt.Sprintf("%s: not a checkpoint: %s (a checkpoint is a directory of CRIU images, or a .tar, .tar.gz or .tar.zst archive of one)", e.Path, e.Saw)
+}
+
+func (e *NotCheckpointError) Is(target error) bool { return target == evidence.ErrUnsupportedFormat }
+
 // OpenPath opens a checkpoint archive (.tar, .tar.gz, .tar.zst, of any
 // engine, or a containerd criu tar) or a directory of CRIU images on the
 // host. The Checkpoint owns the opened source: Close it. OpenPath stops
@@ -115,14 +130,18 @@ func OpenPath(ctx context.Context, hostPath string, opt *Options) (*Checkpoint, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// TODO(evidence.Open): the one opener that decides by content what a
-	// host path is belongs to package evidence; until it lands, a
-	// directory is a CRIU images dir and anything else an archive.
-	st, err := os.Stat(hostPath)
-	if err != nil {
+	// evidence decides what the path is, by content, as for --root.
+	kind, err := evidence.Identify(hostPath)
+	var ue *evidence.UnsupportedError
+	switch {
+	case errors.As(err, &ue):
+		return nil, &NotCheckpointError{Path: hostPath, Saw: ue.Saw}
+	case err != nil:
 		return nil, err
+	case kind == evidence.KindDisk:
+		return nil, &NotCheckpointError{Path: hostPath, Saw: "a disk image"}
 	}
-	if st.IsDir() {
+	if kind == evidence.KindDir {
 		d, err := evidence.OpenDir(hostPath)
 		if err != nil {
 			return nil, err

@@ -234,32 +234,11 @@ func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error)
 
 // openFile probes a file (or block device) and opens it.
 func openFile(ctx context.Context, ev *Evidence, o *OpenOptions) error {
-	f, err := openHostNoatime(ev.Path)
+	f, size, head, err := readHead(ev.Path)
 	if err != nil {
 		return err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	size := st.Size()
-	if m := st.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
-		f.Close()
-		return &UnsupportedError{Path: ev.Path, Saw: "a " + TypeName(m) + ", not a file or directory"}
-	}
-	if !st.Mode().IsRegular() {
-		if size, err = f.Seek(0, io.SeekEnd); err != nil {
-			f.Close()
-			return err
-		}
 	}
 	ev.Size = size
-	head := make([]byte, min(size, probeHead))
-	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
-		f.Close()
-		return &fs.PathError{Op: "read", Path: ev.Path, Err: err}
-	}
 	for _, p := range probes {
 		if p.match(head, f, size) {
 			ev.Kind = p.kind
@@ -272,6 +251,63 @@ func openFile(ctx context.Context, ev *Evidence, o *OpenOptions) error {
 	}
 	f.Close()
 	return &UnsupportedError{Path: ev.Path, Saw: describe(head, size)}
+}
+
+// readHead opens a regular file or block device read-only (no access
+// time where allowed) and reads its first bytes for the probes.
+func readHead(name string) (*os.File, int64, []byte, error) {
+	f, err := openHostNoatime(name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	size := st.Size()
+	if m := st.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
+		f.Close()
+		return nil, 0, nil, &UnsupportedError{Path: name, Saw: "a " + TypeName(m) + ", not a file or directory"}
+	}
+	if !st.Mode().IsRegular() {
+		if size, err = f.Seek(0, io.SeekEnd); err != nil {
+			f.Close()
+			return nil, 0, nil, err
+		}
+	}
+	head := make([]byte, min(size, probeHead))
+	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
+		f.Close()
+		return nil, 0, nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return f, size, head, nil
+}
+
+// Identify says by content what Open would take path for — KindDir, a
+// tar collection (KindTar, KindTarGz, KindTarZstd) or KindDisk — without
+// opening it as evidence; anything else is an *UnsupportedError saying
+// what was seen. A package that reads a path its own way (a checkpoint
+// archive, streamed) decides with it, so that there is one decision.
+func Identify(path string) (Kind, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.IsDir() {
+		return KindDir, nil
+	}
+	f, size, head, err := readHead(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	for _, p := range probes {
+		if p.match(head, f, size) {
+			return p.kind, nil
+		}
+	}
+	return "", &UnsupportedError{Path: path, Saw: describe(head, size)}
 }
 
 // openDisk opens a disk image (package diskimage): its partitions, LVM

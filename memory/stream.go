@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"sort"
 
 	"github.com/deadnode/deadnode/checkpoint"
@@ -51,13 +50,8 @@ func SearchPath(ctx context.Context, hostPath string, pat *Pattern, opt *SearchO
 			o = *mopt
 		}
 		o.ParentOutside = true
-		compressed := false
-		if st, err := os.Stat(hostPath); err == nil && st.Mode().IsRegular() {
-			if f, err := checkpoint.OpenHost(hostPath); err == nil {
-				compressed = evidence.DetectCompression(f) != evidence.CompressionNone
-				f.Close()
-			}
-		}
+		kind, _ := evidence.Identify(hostPath) // OpenPath below says what is wrong
+		compressed := kind == evidence.KindTarGz || kind == evidence.KindTarZstd
 		if compressed && !pat.empty() && pat.re == nil && onePass(ctx, hostPath, pat, opt, &o, yield) {
 			return
 		}

@@ -424,6 +424,14 @@ func TestKubeletCheckpointInDisk(t *testing.T) {
 			t.Errorf("%v differs from the kernel mount's: %s", args, firstDiff(want, got))
 		}
 	}
+	// The disk image given where a checkpoint goes: said to be a disk
+	// image, with the way to its checkpoints (it holds a node's /etc).
+	_, stderr, code := runCLI(t, "checkpoint", "inspect", img)
+	want := "deadnode checkpoint inspect: " + img + ": not a checkpoint: a disk image (a checkpoint is a directory of CRIU images, or a .tar, .tar.gz or .tar.zst archive of one); " +
+		img + " looks like a node's evidence, not a checkpoint: give it as --root and name one of its checkpoints (deadnode --root " + img + " checkpoint ls)\n"
+	if code != 1 || !strings.HasSuffix(stderr, want) {
+		t.Errorf("checkpoint inspect DISK: exit %d\n%s\nwant the line %q", code, stderr, want)
+	}
 }
 
 // statLine is what a write, a chmod or a truncation of a file would
