@@ -415,7 +415,7 @@ func BenchmarkCoreLarge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		info, err := r.WriteCore(ctx, s, f)
+		info, err := r.WriteCore(ctx, s, f, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

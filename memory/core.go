@@ -39,26 +39,58 @@ type CoreInfo struct {
 	PID     uint32 `json:"pid"`
 	Threads int    `json:"threads"`
 	Loads   int    `json:"loads"`
-	// NotCaptured lists the PT_LOAD ranges written with no file bytes
-	// (p_filesz 0): debuggers report them as unavailable, not as zeros.
+	// NotCaptured lists the mapped ranges the checkpoint did not capture.
+	// The core has no PT_LOAD for them, so a debugger says it cannot
+	// access them (a PT_LOAD with no file bytes would read as zeros in
+	// gdb, and uncaptured is not zero).
 	NotCaptured []Range `json:"not_captured,omitempty"`
-	Size        int64   `json:"size"`
+	// Skipped lists the zero ranges past CoreOptions.MaxHoles: PT_LOADs
+	// with no file bytes, which gdb reads as the zeros they are; Note says
+	// so.
+	Skipped []Range `json:"skipped,omitempty"`
+	Note    string  `json:"note,omitempty"`
+	Size    int64   `json:"size"`
 }
+
+// CoreOptions tune WriteCore. Nil means the defaults.
+type CoreOptions struct {
+	// MaxHoles bounds the bytes of zero memory (never touched, or known
+	// zero) the core covers as file holes (default and at most
+	// MaxHolesLimit). Holes cost no disk and no time, but a hostile mm can
+	// declare a 64 TiB mapping that would make the core that large: a
+	// zero range that would pass the bound gets no file bytes and is
+	// listed in CoreInfo.Skipped.
+	MaxHoles int64
+}
+
+func (o *CoreOptions) maxHoles() uint64 {
+	if o == nil || o.MaxHoles <= 0 {
+		return MaxHolesLimit
+	}
+	return uint64(min(o.MaxHoles, MaxHolesLimit))
+}
+
+// What the file holds for one PT_LOAD.
+const (
+	loadBytes       = iota // the bytes (zero ranges as holes)
+	loadNotCaptured        // nothing: the checkpoint did not capture them
+	loadZeroSkipped        // nothing: zero, past CoreOptions.MaxHoles
+)
 
 type load struct {
 	start, end uint64
 	flags      uint32
-	captured   bool
+	kind       int
 	off        int64
 }
 
 // WriteCore writes the space as an ELF core file (x86-64): a PT_LOAD per
-// mapping, split where bytes are not captured (those get p_filesz 0), and
+// mapping, split where bytes are not captured (those have none), and
 // the notes NT_PRSTATUS (and NT_PRFPREG) per thread from the core images'
 // registers, NT_PRPSINFO, NT_AUXV and NT_FILE. Bytes are streamed to w;
 // memory does not grow with the process. It stops with ctx.Err() when ctx
 // is cancelled.
-func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInfo, error) {
+func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *CoreOptions) (*CoreInfo, error) {
 	p := s.Process
 	if p == nil {
 		return nil, errors.New("no process")
@@ -94,6 +126,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInf
 	}
 	// Loads.
 	var loads []load
+	budget, holes := opt.maxHoles(), uint64(0)
 	for _, m := range s.Mappings {
 		var fl uint32
 		if m.Prot&1 != 0 {
@@ -106,29 +139,56 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInf
 			fl |= pfX
 		}
 		for _, rg := range s.Regions(m.Start, m.End) {
-			c := rg.Provenance != NotCaptured
-			if n := len(loads); n > 0 && loads[n-1].end == rg.Start && loads[n-1].captured == c && loads[n-1].start >= m.Start {
+			k := loadBytes
+			switch rg.Provenance {
+			case NotCaptured:
+				k = loadNotCaptured
+			case Zero:
+				if n := rg.End - rg.Start; n <= budget-holes {
+					holes += n
+				} else {
+					k = loadZeroSkipped
+				}
+			}
+			if n := len(loads); n > 0 && loads[n-1].end == rg.Start && loads[n-1].kind == k && loads[n-1].start >= m.Start {
 				loads[n-1].end = rg.End
 				continue
 			}
-			loads = append(loads, load{start: rg.Start, end: rg.End, flags: fl, captured: c})
+			loads = append(loads, load{start: rg.Start, end: rg.End, flags: fl, kind: k})
 		}
 	}
+	info := &CoreInfo{PID: p.PID, Threads: len(threads)}
+	kept := loads[:0]
+	for _, l := range loads {
+		if l.kind == loadNotCaptured {
+			info.NotCaptured = append(info.NotCaptured, Range{Start: l.start, End: l.end, Provenance: NotCaptured})
+			continue
+		}
+		kept = append(kept, l)
+	}
+	loads = kept
 	if len(loads)+1 >= 0xffff {
 		return nil, fmt.Errorf("%d program headers: too many for a core file", len(loads)+1)
 	}
+	info.Loads = len(loads)
 	phnum := len(loads) + 1
 	noteOff := int64(ehdrSize + phdrSize*phnum)
 	dataOff := (noteOff + int64(len(notes)) + pageSize - 1) &^ (pageSize - 1)
 	off := dataOff
-	info := &CoreInfo{PID: p.PID, Threads: len(threads), Loads: len(loads)}
+	var skipped uint64
 	for i := range loads {
-		loads[i].off = off
-		if loads[i].captured {
-			off += int64(loads[i].end - loads[i].start)
-		} else {
-			info.NotCaptured = append(info.NotCaptured, Range{Start: loads[i].start, End: loads[i].end, Provenance: NotCaptured})
+		l := &loads[i]
+		l.off = off
+		switch l.kind {
+		case loadBytes:
+			off += int64(l.end - l.start) // the bytes and holes: at most the captured data plus MaxHolesLimit
+		case loadZeroSkipped:
+			info.Skipped = append(info.Skipped, Range{Start: l.start, End: l.end, Provenance: Zero})
+			skipped += l.end - l.start
 		}
+	}
+	if len(info.Skipped) > 0 {
+		info.Note = fmt.Sprintf("%d bytes of zero memory in %d ranges have no file bytes (gdb reads them as the zeros they are): past the bound of %d bytes of holes (see skipped)", skipped, len(info.Skipped), budget)
 	}
 	info.Size = off
 
@@ -160,7 +220,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInf
 	ph(ptNote, 0, noteOff, 0, uint64(len(notes)), 0, 0)
 	for _, l := range loads {
 		fs := uint64(0)
-		if l.captured {
+		if l.kind == loadBytes {
 			fs = l.end - l.start
 		}
 		ph(ptLoad, l.flags, l.off, l.start, fs, l.end-l.start, pageSize)
@@ -179,7 +239,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer) (*CoreInf
 	})
 	buf := make([]byte, 1<<20)
 	for _, l := range loads {
-		if !l.captured {
+		if l.kind != loadBytes {
 			continue
 		}
 		for _, rg := range s.Regions(l.start, l.end) {

@@ -29,7 +29,7 @@ func writeCriuCore(t *testing.T) (string, *CoreInfo) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := r.WriteCore(ctx, s, f)
+	info, err := r.WriteCore(ctx, s, f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,20 @@ func TestCoreELF(t *testing.T) {
 func TestCoreGDB(t *testing.T) {
 	path, _ := writeCriuCore(t)
 	exe := testfix.Fixture(t, "criu-dump", "forge-target.bin")
-	out, err := exec.Command("gdb", "-nx", "-batch", "-ex", "x/s 0x556851ae22ac", "-ex", "info threads", exe, path).CombinedOutput()
+	// 0x5568455ac000 is the executable's read-only data page, which the
+	// checkpoint did not capture (file-backed, unmodified): the core has
+	// no PT_LOAD there, so gdb reads it from the executable given to it
+	// (a PT_LOAD with no file bytes would hide it behind zeros).
+	out, err := exec.Command("gdb", "-nx", "-batch", "-ex", "x/s 0x556851ae22ac", "-ex", "x/wx 0x5568455ac000", "-ex", "info threads", exe, path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gdb: %v\n%s", err, out)
 	}
 	o := string(out)
 	if !strings.Contains(o, `0x556851ae22ac:	"FORGE-SECRET-7f3a9c:end"`) {
 		t.Fatalf("gdb x/s:\n%s", o)
+	}
+	if !strings.Contains(o, "0x5568455ac000 <_IO_stdin_used>:\t0x00020001") {
+		t.Fatalf("gdb does not read the executable's page the checkpoint left out:\n%s", o)
 	}
 	for _, tid := range []string{"LWP 1360", "LWP 1362", "LWP 1363", "LWP 1364"} {
 		if !strings.Contains(o, tid) {

@@ -61,7 +61,8 @@
 // provenance (zero and not-captured bytes as holes, within a bound past
 // which they are listed as skipped), and Reader.WriteCore writes an ELF
 // core file (x86-64) that gdb and readelf read, with uncaptured ranges as
-// PT_LOADs of file size 0. Everything that can take long takes a context
+// PT_LOADs of file size 0 and zero ranges as holes (within a bound past
+// which they get no file bytes either). Everything that can take long takes a context
 // and stops with ctx.Err() when it is cancelled; results stream as
 // iter.Seq2.
 //

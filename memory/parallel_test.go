@@ -252,7 +252,7 @@ func TestCancelCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.WriteCore(done, s, io.Discard); !errors.Is(err, context.Canceled) {
+	if _, err := r.WriteCore(done, s, io.Discard, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WriteCore: %v", err)
 	}
 	if err := FillArgs(done, r.CP, true, true); !errors.Is(err, context.Canceled) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	core_x86 "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
 	criu_core "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
@@ -21,6 +22,7 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // CRIU magics for writing synthetic images (criu/include/magic.h).
@@ -88,7 +90,10 @@ func task(t *testing.T, dir string, pid uint32, vmas []tvma) {
 	}
 	w("inventory.img", img(tInventory, false, &inventory.InventoryEntry{ImgVersion: proto.Uint32(2)}))
 	w("pstree.img", img(tPstree, true, &pstree.PstreeEntry{Pid: proto.Uint32(pid), Ppid: proto.Uint32(0), Pgid: proto.Uint32(pid), Sid: proto.Uint32(pid)}))
-	w("core-1.img", img(tCore, true, &criu_core.CoreEntry{Mtype: criu_core.CoreEntry_X86_64.Enum(),
+	regs := &core_x86.ThreadInfoX86{}
+	fillRequired(regs.ProtoReflect())
+	regs.Gpregs.Ip = proto.Uint64(0x10010)
+	w("core-1.img", img(tCore, true, &criu_core.CoreEntry{Mtype: criu_core.CoreEntry_X86_64.Enum(), ThreadInfo: regs,
 		Tc: &criu_core.TaskCoreEntry{TaskState: proto.Uint32(1), ExitCode: proto.Uint32(0), Personality: proto.Uint32(0), Flags: proto.Uint32(0), BlkSigset: proto.Uint64(0), Comm: proto.String("synth")}}))
 	m := &mm.MmEntry{MmStartCode: proto.Uint64(0), MmEndCode: proto.Uint64(0), MmStartData: proto.Uint64(0), MmEndData: proto.Uint64(0),
 		MmStartStack: proto.Uint64(0), MmStartBrk: proto.Uint64(0), MmBrk: proto.Uint64(0), MmArgStart: proto.Uint64(0), MmArgEnd: proto.Uint64(0),
@@ -98,6 +103,23 @@ func task(t *testing.T, dir string, pid uint32, vmas []tvma) {
 			Shmid: proto.Uint64(v.shmid), Prot: proto.Uint32(3), Flags: proto.Uint32(v.flags), Status: proto.Uint32(v.status), Fd: proto.Int64(-1)})
 	}
 	w("mm-1.img", img(tMM, true, m))
+}
+
+// fillRequired sets every required field of m, recursively, to its zero
+// value (registers of a synthetic thread: all zero is a valid state).
+func fillRequired(m protoreflect.Message) {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Cardinality() != protoreflect.Required {
+			continue
+		}
+		if fd.Kind() == protoreflect.MessageKind {
+			fillRequired(m.Mutable(fd).Message())
+			continue
+		}
+		m.Set(fd, fd.Default())
+	}
 }
 
 func fill(b byte, pages int) []byte { return bytes.Repeat([]byte{b}, pages*pageSize) }

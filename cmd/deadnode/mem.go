@@ -84,7 +84,7 @@ func init() {
 	register(&command{
 		name:    "mem core",
 		args:    memSourceArgs + " --pid N -f CORE",
-		summary: "write an ELF core file of a checkpointed process (x86-64) for gdb; uncaptured ranges have no file bytes",
+		summary: "write an ELF core file of a checkpointed process (x86-64) for gdb; uncaptured ranges are left out (gdb cannot access them)",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var pid uint
 			var file string
@@ -563,7 +563,7 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	if err != nil {
 		return err
 	}
-	info, err := r.WriteCore(context.Background(), s, f)
+	info, err := r.WriteCore(context.Background(), s, f, nil)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -579,7 +579,13 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	return a.render(out, func(w io.Writer) {
 		fmt.Fprintf(w, "wrote %s: pid %d, %d threads, %d loads, %d bytes\n", file, info.PID, info.Threads, info.Loads, info.Size)
 		for _, nc := range info.NotCaptured {
-			fmt.Fprintf(w, "not captured (no file bytes):\t0x%x-0x%x\n", nc.Start, nc.End)
+			fmt.Fprintf(w, "not captured (not in the core):\t0x%x-0x%x\n", nc.Start, nc.End)
+		}
+		for _, sk := range info.Skipped {
+			fmt.Fprintf(w, "zero, past the bound (no file bytes):\t0x%x-0x%x\n", sk.Start, sk.End)
+		}
+		if info.Note != "" {
+			fmt.Fprintf(w, "note: %s\n", info.Note)
 		}
 	})
 }
