@@ -273,7 +273,11 @@ func (n *Node) foldDockerTasks() {
 		}
 	}
 	if dropped > 0 {
-		n.Notes = append(n.Notes, fmt.Sprintf("%d containerd records in namespace %s are the tasks of Docker containers; each is listed once, as a Docker container", dropped, docker.Namespace))
+		what := fmt.Sprintf("%d containerd records in namespace %s are the tasks of Docker containers", dropped, docker.Namespace)
+		if dropped == 1 {
+			what = "1 containerd record in namespace " + docker.Namespace + " is the task of a Docker container"
+		}
+		n.Notes = append(n.Notes, what+"; each is listed once, as a Docker container")
 	}
 }
 

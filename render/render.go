@@ -348,10 +348,13 @@ func shorten(s string, n int, k Kind) string {
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
-// Plural counts in words: "1 finding", "0 findings", "3 findings".
+// Plural counts in words: "1 finding", "0 findings", "3 entries".
 func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
+	}
+	if k := len(what); k > 1 && what[k-1] == 'y' && !strings.ContainsRune("aeiou", rune(what[k-2])) {
+		return strconv.Itoa(n) + " " + what[:k-1] + "ies"
 	}
 	return strconv.Itoa(n) + " " + what + "s"
 }

@@ -88,4 +88,9 @@ func TestPlural(t *testing.T) {
 			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
 		}
 	}
+	for n, want := range map[int]string{1: "1 entry", 3: "3 entries"} {
+		if got := Plural(n, "entry"); got != want {
+			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
+		}
+	}
 }

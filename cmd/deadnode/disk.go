@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/evidence/volume"
 	"github.com/deadnode/deadnode/render"
@@ -34,10 +35,20 @@ func runDiskLs(a *app, args []string) error {
 	case path == "":
 		return usagef("name the disk image (IMAGE or --root IMAGE)")
 	}
+	// What the file is is decided by content, as for --root: a collection
+	// or an unknown file is not listed as a "raw disk" of one volume.
+	switch kind, err := evidence.Identify(path); {
+	case err != nil:
+		return err
+	case kind == evidence.KindDir:
+		return fmt.Errorf("%s: a directory, not a disk image (give it as --root to read it)", path)
+	case kind != evidence.KindDisk:
+		return fmt.Errorf("%s: a %s collection, not a disk image (give it as --root to read it)", path, kind)
+	}
 	l, err := diskimage.List(path, a.diskOptions())
 	if err != nil {
 		var pe *fs.PathError
-		if errors.As(err, &pe) {
+		if errors.As(err, &pe) || strings.HasPrefix(err.Error(), path+":") {
 			return err // it names the file
 		}
 		return fmt.Errorf("%s: %w", path, err)
@@ -79,7 +90,11 @@ func runDiskLs(a *app, args []string) error {
 		if note == "" {
 			note = v.Note
 		}
-		vols.Row(v.ID, v.Kind, v.Offset, v.Size, ptype, pname, fsType, label, uuid, at, note)
+		var off any = v.Offset
+		if v.Offset < 0 {
+			off = "-" // not one contiguous range (striped, or on several PVs)
+		}
+		vols.Row(v.ID, v.Kind, off, v.Size, ptype, pname, fsType, label, uuid, at, note)
 	}
 	fmt.Fprintln(a.stdout)
 	if err := render.WriteTable(a.stdout, vols, o); err != nil {

@@ -71,7 +71,7 @@ func persistenceTable(r *host.PersistenceReport) *render.Table {
 	for _, e := range es {
 		sev[e.Severity.String()]++
 	}
-	t.Title(fmt.Sprintf("persistence: %d entries (%s); package database: %s", len(es), firstOfStr(counts(sev), "none"), db))
+	t.Title(fmt.Sprintf("persistence: %s (%s); package database: %s", render.Plural(len(es), "entry"), firstOfStr(counts(sev), "none"), db))
 	t.Header()
 	for _, e := range es {
 		at := e.Path

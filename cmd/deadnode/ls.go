@@ -54,7 +54,7 @@ func runLs(a *app, args []string) error {
 		known = known || s == subject
 	}
 	if !known {
-		return usagef("ls: unknown subject %q; one of: %s", args[0], strings.Join(lsSubjects, ", "))
+		return usagef("unknown subject %q; one of: %s", args[0], strings.Join(lsSubjects, ", "))
 	}
 	n, err := a.node()
 	if err != nil {

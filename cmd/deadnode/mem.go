@@ -88,9 +88,11 @@ func init() {
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var pid uint
 			var file string
+			var force bool
 			fs.UintVar(&pid, "pid", 0, "the process (required)")
-			fs.StringVarP(&file, "file", "f", "", "the core file to write (must not exist)")
-			return func(a *app, args []string) error { return runMemCore(a, args, uint32(pid), file) }
+			fs.StringVarP(&file, "file", "f", "", "the core file to write (must not exist, unless --force)")
+			fs.BoolVar(&force, "force", false, "overwrite CORE if it exists")
+			return func(a *app, args []string) error { return runMemCore(a, args, uint32(pid), file, force) }
 		},
 	})
 }
@@ -540,7 +542,7 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	})
 }
 
-func runMemCore(a *app, args []string, pid uint32, file string) error {
+func runMemCore(a *app, args []string, pid uint32, file string, force bool) error {
 	if pid == 0 {
 		return usagef("--pid N is required")
 	}
@@ -559,7 +561,7 @@ func runMemCore(a *app, args []string, pid uint32, file string) error {
 	if err := a.checkOutput(file, args...); err != nil {
 		return err
 	}
-	f, err := a.createOut(file, false, args...)
+	f, err := a.createOut(file, force, args...)
 	if err != nil {
 		return err
 	}

@@ -131,6 +131,12 @@ func deref(s *string) string {
 // as NNNN-ino<inode>-<name>, never over an existing file and never inside
 // the evidence, then manifest.json.
 func (a *app) writeRecovered(dir string, recs []forensics.Recovered) ([]recoveredFile, error) {
+	if err := a.checkOutput(dir); err != nil {
+		return nil, err
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("%s exists and is not empty: name a new directory", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

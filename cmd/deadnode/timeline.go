@@ -24,18 +24,19 @@ func init() {
 		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times (volumes too), every log line, checkpoints, the kubelet's files, static pods, pod directories, service-account tokens, host persistence and package drift",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var format, out string
-			var hash bool
+			var hash, force bool
 			fs.StringVar(&format, "format", "jsonl", "bodyfile (Sleuth Kit 3.x, for mactime), timesketch (JSONL), jsonl, or table (the default with -o table given explicitly)")
 			fs.StringVarP(&out, "file", "f", "-", "write to this file instead of stdout")
 			fs.BoolVar(&hash, "hash", false, "hash drifted files (sha256 in the JSON formats)")
+			fs.BoolVar(&force, "force", false, "overwrite the -f file if it exists")
 			return func(a *app, args []string) error {
-				return runTimeline(a, args, format, out, hash, fs.Changed("format"), fs.Changed("output"))
+				return runTimeline(a, args, format, out, hash, force, fs.Changed("format"), fs.Changed("output"))
 			}
 		},
 	})
 }
 
-func runTimeline(a *app, args []string, format, out string, hash, formatSet, outputSet bool) error {
+func runTimeline(a *app, args []string, format, out string, hash, force, formatSet, outputSet bool) error {
 	if len(args) != 0 {
 		return usagef("timeline takes no arguments")
 	}
@@ -60,7 +61,7 @@ func runTimeline(a *app, args []string, format, out string, hash, formatSet, out
 	}
 	w := a.stdout
 	if out != "-" {
-		f, err := a.createOut(out, false)
+		f, err := a.createOut(out, force)
 		if err != nil {
 			return err
 		}

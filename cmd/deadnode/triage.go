@@ -140,12 +140,16 @@ func evidenceInfo(root string, opened *evidence.Evidence) (forensics.EvidenceInf
 
 func triageTable(cs *forensics.Case) *render.Table {
 	t := render.Cols("SEVERITY", "ANALYZER", "KIND", "CONTAINER#", "POD", "PID=", "SUMMARY")
-	t.Title(fmt.Sprintf("%s %s %s — %s", cs.Tool.Name, cs.Tool.Version, cs.Tool.Commit, cs.GeneratedAt))
+	t.Title(joinNonEmpty(" ", cs.Tool.Name, cs.Tool.Version, cs.Tool.Commit) + " — " + cs.GeneratedAt.String())
 	sum := "(directory: " + cs.Evidence.SHA256Note + ")"
 	if cs.Evidence.SHA256 != nil {
 		sum = "sha256 " + *cs.Evidence.SHA256
 	}
-	t.Title(fmt.Sprintf("evidence %s (%s, %d bytes) %s", cs.Evidence.Path, cs.Evidence.Kind, cs.Evidence.Size, sum))
+	what := fmt.Sprintf("%s, %d bytes", cs.Evidence.Kind, cs.Evidence.Size)
+	if cs.Evidence.Kind == "dir" {
+		what = "a directory"
+	}
+	t.Title(fmt.Sprintf("evidence %s (%s) %s", cs.Evidence.Path, what, sum))
 	t.Title(fmt.Sprintf("node %s, %s: %s, %s, %s (%s)", firstOfStr(cs.Node.Hostname, "(hostname not recorded)"), firstOfStr(cs.Node.OS, "(OS not recorded)"), render.Plural(len(cs.Containers), "container"), render.Plural(cs.Node.Pods, "pod"), render.Plural(len(cs.Findings), "finding"), counts(cs.Counts)))
 	t.Break()
 	t.Title("CONTAINERS BY RISK")
