@@ -211,7 +211,7 @@ func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error)
 			return nil, err
 		}
 	default:
-		return nil, &UnsupportedError{Path: path, Saw: "a " + TypeName(st.Mode()) + ", not a file or directory"}
+		return nil, &UnsupportedError{Path: path, Saw: notFileOrDir(st.Mode())}
 	}
 	ev.Source = ev.base
 	if ev.disk != nil {
@@ -268,7 +268,7 @@ func readHead(name string) (*os.File, int64, []byte, error) {
 	size := st.Size()
 	if m := st.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
 		f.Close()
-		return nil, 0, nil, &UnsupportedError{Path: name, Saw: "a " + TypeName(m) + ", not a file or directory"}
+		return nil, 0, nil, &UnsupportedError{Path: name, Saw: notFileOrDir(m)}
 	}
 	if !st.Mode().IsRegular() {
 		if size, err = f.Seek(0, io.SeekEnd); err != nil {
@@ -408,6 +408,16 @@ func isTarBlock(b []byte) bool {
 }
 
 // describe says what a file that no probe matched looks like.
+// notFileOrDir says what a path that is neither a file nor a directory is.
+func notFileOrDir(m fs.FileMode) string {
+	what := TypeName(m)
+	switch what {
+	case "char", "block":
+		what += " device"
+	}
+	return "a " + what + ", not a file or directory"
+}
+
 func describe(h []byte, size int64) string {
 	has := func(off int, m string) bool { return len(h) >= off+len(m) && string(h[off:off+len(m)]) == m }
 	switch {
@@ -423,6 +433,12 @@ func describe(h []byte, size int64) string {
 		return "xz-compressed data (recompress the collection with gzip or zstd)"
 	case has(0, "PK\x03\x04"):
 		return "a zip archive"
+	case has(0, "\x89PNG\r\n\x1a\n"):
+		return "a PNG image"
+	case has(0, "\xff\xd8\xff"):
+		return "a JPEG image"
+	case has(0, "%PDF-"):
+		return "a PDF document"
 	case has(0, "7z\xbc\xaf\x27\x1c"):
 		return "a 7-zip archive"
 	case has(0, "QFI\xfb"):

@@ -94,6 +94,8 @@ func TestOpenUnsupported(t *testing.T) {
 		"zeros":   {zero512, "starts with a block of zeros"},
 		"mbr":     {mbr, "a disk image with an MBR partition table"},
 		"elf":     {[]byte("\x7fELF\x02\x01\x01"), "an ELF executable"},
+		"png":     {[]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "a PNG image"},
+		"pdf":     {[]byte("%PDF-1.7\n"), "a PDF document"},
 		"text":    {[]byte("hello"), "no format deadnode reads (first bytes 68 65 6c 6c 6f)"},
 	}
 	for name, c := range cases {

@@ -20,7 +20,7 @@ import (
 func init() {
 	register(&command{
 		name:    "timeline",
-		args:    "[--format bodyfile|timesketch|jsonl] [-f OUT]",
+		args:    "[--format bodyfile|timesketch|jsonl|table] [-f OUT [--force]] [--hash]",
 		summary: "every timestamp of the node: runtime records, CRI state, drifted files' MAC times (volumes too), every log line, checkpoints, the kubelet's files, static pods, pod directories, service-account tokens, host persistence and package drift",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var format, out string
