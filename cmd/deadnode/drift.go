@@ -121,6 +121,7 @@ func runDrift(a *app, args []string, o driftFlags) error {
 	}
 
 	var all []forensics.DriftEntry
+	var quiet []string // containers read that showed no drift (for the table)
 	enc := json.NewEncoder(a.stdout)
 	enc.SetEscapeHTML(false)
 	p := a.newProgress("drift", int64(len(sources)))
@@ -136,6 +137,7 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			a.warn(err.Error())
 			continue
 		}
+		before := len(all)
 		for f, err := range forensics.Drift(ctx, ds, opt) {
 			if err != nil {
 				var w evidence.Warning
@@ -160,6 +162,13 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			all = append(all, f)
 		}
 		cl.Close()
+		if len(all) == before {
+			name := ds.Container.ID
+			if c := ds.Container; c.Pod != nil {
+				name += " (" + c.Pod.Namespace + "/" + c.Pod.Name + "/" + c.ContainerName + ")"
+			}
+			quiet = append(quiet, name)
+		}
 	}
 	if a.output == "jsonl" {
 		return nil
@@ -167,7 +176,20 @@ func runDrift(a *app, args []string, o driftFlags) error {
 	if all == nil {
 		all = []forensics.DriftEntry{}
 	}
-	return a.show(all, driftTable(all, o.diff))
+	t := driftTable(all, o.diff)
+	if len(quiet) > 0 {
+		if len(all) > 0 {
+			t.Break()
+		}
+		what := "no drift"
+		if o.execOnly {
+			what = "no executable drift"
+		}
+		for _, q := range quiet {
+			t.Title(fmt.Sprintf("container %s: %s", q, what))
+		}
+	}
+	return a.show(all, t)
 }
 
 // driftTable groups findings by container, executables first, then the

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -362,7 +363,24 @@ func runFsCat(a *app, args []string, vf viewFlag) error {
 	if err != nil {
 		return err
 	}
-	return catFile(a, v, args[1])
+	return a.inImageHint(args[0], args[1], vf, catFile(a, v, args[1]))
+}
+
+// inImageHint adds to a "does not exist" from the container's merged view
+// what the examiner wants to know next: the image has the path, so the
+// container deleted (or hid) it, and --image reads it.
+func (a *app) inImageHint(ref, name string, vf viewFlag, err error) error {
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || vf.image || vf.layer >= 0 {
+		return err
+	}
+	iv, _, ierr := a.containerView(ref, viewFlag{image: true, layer: -1})
+	if ierr != nil {
+		return err
+	}
+	if _, ierr := iv.LstatEntry(name); ierr != nil {
+		return err
+	}
+	return fmt.Errorf("%w (the image has it: the container deleted or hid it; --image reads the image's version)", err)
 }
 
 // catFile writes a file of a view to stdout.
@@ -481,7 +499,7 @@ func runFsStat(a *app, args []string, follow bool, vf viewFlag) error {
 		e, err = v.LstatEntry(args[1])
 	}
 	if err != nil {
-		return err
+		return a.inImageHint(args[0], args[1], vf, err)
 	}
 	st := e.Stat
 	out := newFsStat(c.ID, ctrPath(e.Path), e.Type(), st, e.LinkTarget)

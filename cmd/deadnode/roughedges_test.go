@@ -43,3 +43,38 @@ func TestMemCoreForce(t *testing.T) {
 		t.Fatalf("core after --force: %v %v", st, err)
 	}
 }
+
+// A file the container deleted: fs cat and fs stat say the image has it
+// and how to read it; a path that never existed gets no such hint.
+func TestFsDeletedHint(t *testing.T) {
+	node := testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz")
+	hint := " (the image has it: the container deleted or hid it; --image reads the image's version)\n"
+	for _, cmd := range []string{"cat", "stat"} {
+		_, stderr, code := runCLI(t, "--root", node, "fs", cmd, "4b324", "/etc/motd")
+		if code != 1 || !strings.HasSuffix(stderr, "/etc/motd: file does not exist"+hint) {
+			t.Errorf("fs %s of a deleted file: exit %d %q", cmd, code, stderr)
+		}
+		_, stderr, code = runCLI(t, "--root", node, "fs", cmd, "4b324", "/etc/never")
+		if code != 1 || !strings.HasSuffix(stderr, "/etc/never: file does not exist\n") {
+			t.Errorf("fs %s of a missing file: exit %d %q", cmd, code, stderr)
+		}
+	}
+	out, _, code := runCLI(t, "--root", node, "fs", "cat", "4b324", "/etc/motd", "--image")
+	if code != 0 || out != "Welcome to forge busybox base (lower layer file, deleted at runtime by attacker)\n" {
+		t.Errorf("fs cat --image: exit %d %q", code, out)
+	}
+}
+
+// drift says which containers it read and found unchanged, instead of
+// printing a bare header.
+func TestDriftSaysNoDrift(t *testing.T) {
+	node := testfix.Fixture(t, "containerd-node", "containerd-node.tar.gz")
+	out, _, code := runCLI(t, "--root", node, "drift", "forge-default-idle")
+	if code != 0 || out != "container forge-default-idle: no drift\n" {
+		t.Errorf("drift of an unchanged container: exit %d %q", code, out)
+	}
+	out, _, _ = runCLI(t, "--root", node, "drift", "--all", "--exec-only")
+	if !strings.HasSuffix(out, "container forge-default-cache: no executable drift\ncontainer forge-default-idle: no executable drift\n") {
+		t.Errorf("drift --all --exec-only:\n%s", out)
+	}
+}
