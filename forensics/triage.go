@@ -459,7 +459,7 @@ func (n *Node) imageUsers(v image.Verification) []string {
 		if c.Kind != model.KindContainer {
 			continue
 		}
-		if (v.Namespace == "" || c.Namespace == v.Namespace) && (c.Image == v.Name || c.ImageRef == v.Digest || matchesAny(c.Image, strings.Split(v.Name, ","))) {
+		if (v.Namespace == "" || c.Namespace == v.Namespace) && (c.Image == v.Name || c.ImageRef == v.Digest || "sha256:"+c.ImageRef == v.Digest || matchesAny(c.Image, strings.Split(v.Name, ","))) {
 			out = append(out, c.ID)
 		}
 	}

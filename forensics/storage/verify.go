@@ -31,11 +31,20 @@ func (s *Store) VerifyImages(ctx context.Context, refs []string, opt *image.Veri
 		if !image.MatchesRef(refs, im.Names, im.ID) {
 			continue
 		}
-		v := image.Verification{Runtime: runtimeName, Name: strings.Join(im.Names, ","), Digest: im.ID, Kind: image.KindImage}
+		v := image.Verification{Runtime: runtimeName, Name: strings.Join(im.Names, ","), Digest: configDigest(im.ID), Kind: image.KindImage}
 		// Bottom first, as image configs list them.
 		bottomUp := slices.Clone(im.Layers)
 		slices.Reverse(bottomUp)
 		out = append(out, ondisk.VerifyTarSplit(ctx, s.src, v, bottomUp, layer, "layer not in layers.json", done, opt))
 	}
 	return out
+}
+
+// configDigest is an image id as Docker prints it: containers-storage keeps
+// the config's sha256 bare.
+func configDigest(id string) string {
+	if id == "" || strings.Contains(id, ":") {
+		return id
+	}
+	return "sha256:" + id
 }
