@@ -82,15 +82,15 @@ func runInspect(a *app, args []string) error {
 				kv("Env", e)
 			}
 			kv("Cwd", s.Cwd)
-			kv("User", fmt.Sprintf("uid=%d gid=%d groups=%v %s", s.User.UID, s.User.GID, s.User.AdditionalGids, s.User.Username))
-			kv("Hostname", s.Hostname)
+			kv("User", strings.TrimSpace(fmt.Sprintf("uid=%d gid=%d groups=%v %s", s.User.UID, s.User.GID, s.User.AdditionalGids, s.User.Username)))
+			kv("Hostname", firstOfStr(s.Hostname, "-"))
 			kv("Privileged", s.Privileged)
 			kv("Host PID namespace", s.HostPID)
 			kv("Host network", s.HostNetwork)
 			kv("Host IPC", s.HostIPC)
 			kv("Read-only rootfs", s.ReadonlyRootfs)
 			kv("Seccomp", s.Seccomp)
-			kv("AppArmor", s.AppArmorProfile)
+			kv("AppArmor", firstOfStr(s.AppArmorProfile, "-"))
 			kv("Cgroups path", s.CgroupsPath)
 			kv("Capabilities", strings.Join(s.Capabilities, ","))
 			for _, m := range s.Mounts {
