@@ -85,7 +85,17 @@ func persistenceTable(r *host.PersistenceReport) *render.Table {
 				owner += " (modified)"
 			}
 		}
-		t.Row(e.Severity, e.Kind, e.Enabled, owner, e.Mtime, at, e.Target, strings.Join(e.Flags, ","), e.Why)
+		flags := strings.Join(e.Flags, ",")
+		var missing []string
+		for _, p := range e.Programs {
+			if !p.Exists && p.Path != "" {
+				missing = append(missing, p.Path)
+			}
+		}
+		if len(missing) > 0 {
+			flags += " (" + strings.Join(missing, ", ") + ")" // which program target_missing means
+		}
+		t.Row(e.Severity, e.Kind, e.Enabled, owner, e.Mtime, at, e.Target, flags, e.Why)
 	}
 	return t
 }
