@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
 // MaxDirEntries bounds the entries ReadDir returns for one directory.
@@ -286,7 +288,7 @@ func statxAt(fd int, last, name string) (*Stat, error) {
 	}
 	st := &Stat{
 		Name:  name,
-		Mode:  unixMode(uint32(stx.Mode)),
+		Mode:  vfs.FromUnixMode(uint32(stx.Mode)),
 		UID:   stx.Uid,
 		GID:   stx.Gid,
 		Size:  int64(stx.Size),
@@ -306,35 +308,6 @@ func statxAt(fd int, last, name string) (*Stat, error) {
 }
 
 func tsx(t unix.StatxTimestamp) time.Time { return time.Unix(t.Sec, int64(t.Nsec)).UTC() }
-
-// unixMode converts st_mode to fs.FileMode.
-func unixMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		mode |= fs.ModeSocket
-	case unix.S_IFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		mode |= fs.ModeDevice
-	}
-	if m&unix.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}
 
 // openNoatime opens with O_NOATIME, retrying without it where the kernel
 // refuses (files we do not own, without CAP_FOWNER).

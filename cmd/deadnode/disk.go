@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -47,11 +45,7 @@ func runDiskLs(a *app, args []string) error {
 	}
 	l, err := diskimage.List(path, a.diskOptions())
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) || strings.HasPrefix(err.Error(), path+":") {
-			return err // it names the file
-		}
-		return fmt.Errorf("%s: %w", path, err)
+		return err // every error of the disk layers names the image
 	}
 	for _, n := range l.Notes {
 		render.Line(a.stderr, "note: ", n)

@@ -163,11 +163,12 @@ func runDrift(a *app, args []string, o driftFlags) error {
 		}
 		cl.Close()
 		if len(all) == before {
-			name := ds.Container.ID
-			if c := ds.Container; c.Pod != nil {
-				name += " (" + c.Pod.Namespace + "/" + c.Pod.Name + "/" + c.ContainerName + ")"
+			c := ds.Container
+			pod := ""
+			if c.Pod != nil {
+				pod = c.Pod.Namespace + "/" + c.Pod.Name
 			}
-			quiet = append(quiet, name)
+			quiet = append(quiet, driftTitle(c.ID, pod, c.ContainerName))
 		}
 	}
 	if a.output == "jsonl" {
@@ -186,7 +187,7 @@ func runDrift(a *app, args []string, o driftFlags) error {
 			what = "no executable drift"
 		}
 		for _, q := range quiet {
-			t.Title(fmt.Sprintf("container %s: %s", q, what))
+			t.Title(q + ": " + what)
 		}
 	}
 	return a.show(all, t)
@@ -223,11 +224,7 @@ func driftTable(all []forensics.DriftEntry, diffs bool) *render.Table {
 		if i > 0 {
 			t.Break()
 		}
-		title := "container " + f0.ContainerID
-		if f0.Pod != "" {
-			title += " (" + f0.Pod + "/" + f0.ContainerName + ")"
-		}
-		t.Title(fmt.Sprintf("%s: %s", title, render.Plural(len(fs), "finding")))
+		t.Title(driftTitle(f0.ContainerID, f0.Pod, f0.ContainerName) + ": " + render.Plural(len(fs), "finding"))
 		t.Header()
 		for _, f := range fs {
 			note := f.Note
@@ -283,4 +280,13 @@ func hasFlag(f forensics.DriftEntry, flag string) bool {
 		}
 	}
 	return false
+}
+
+// driftTitle names a container in the drift table: its id, and its pod
+// (namespace/name) and name when it has a pod.
+func driftTitle(id, pod, name string) string {
+	if pod == "" {
+		return "container " + id
+	}
+	return "container " + id + " (" + pod + "/" + name + ")"
 }

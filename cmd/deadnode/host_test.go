@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,41 +23,6 @@ func init() {
 			{"--root", root, "host", "persistence"},
 		}
 	})
-}
-
-// hostTruth is testdata/kube-host/expected-host.json, the shared host
-// fixture's ground truth.
-type hostTruth struct {
-	Persistence []struct {
-		Path      string `json:"path"`
-		Kind      string `json:"kind"`
-		Target    string `json:"target"`
-		Malicious bool   `json:"malicious"`
-	} `json:"persistence"`
-	PackageDrift []struct {
-		Path        string  `json:"path"`
-		Package     *string `json:"package"`
-		Change      string  `json:"change"`
-		ExpectedMD5 string  `json:"expected_md5"`
-		ActualMD5   string  `json:"actual_md5"`
-	} `json:"package_drift"`
-	AttackTime string `json:"attack_time"`
-}
-
-func loadHostTruth(t *testing.T) hostTruth {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testfix.RepoRoot(t), "testdata", "kube-host", "expected-host.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h hostTruth
-	if err := json.Unmarshal(b, &h); err != nil {
-		t.Fatal(err)
-	}
-	if len(h.Persistence) != 17 || len(h.PackageDrift) != 4 || h.AttackTime != "2026-11-26 21:14:05" {
-		t.Fatalf("expected-host.json: %d persistence, %d package rows, attack %q", len(h.Persistence), len(h.PackageDrift), h.AttackTime)
-	}
-	return h
 }
 
 // hostRoots are the compromised host as a directory and as its .tar.zst
@@ -173,7 +137,7 @@ func tableRows(t *testing.T, out, first string) []map[string]string {
 }
 
 func TestHostPersistenceCommand(t *testing.T) {
-	truth := loadHostTruth(t)
+	truth := testfix.LoadHostTruth(t)
 	for form, root := range hostRoots(t) {
 		t.Run(form, func(t *testing.T) {
 			var r host.PersistenceReport
@@ -267,7 +231,7 @@ func TestHostPersistenceCommand(t *testing.T) {
 }
 
 func TestHostPackagesCommand(t *testing.T) {
-	truth := loadHostTruth(t)
+	truth := testfix.LoadHostTruth(t)
 	for form, root := range hostRoots(t) {
 		t.Run(form, func(t *testing.T) {
 			var r host.PackageReport
@@ -396,7 +360,7 @@ func TestHostPackagesNoDatabase(t *testing.T) {
 // medium or above, nothing else of the host above info but the kubelet at
 // low, the findings ranked, the host's events in the case's timeline.
 func TestHostTriage(t *testing.T) {
-	truth := loadHostTruth(t)
+	truth := testfix.LoadHostTruth(t)
 	for form, root := range hostRoots(t) {
 		t.Run(form, func(t *testing.T) {
 			var cs struct {

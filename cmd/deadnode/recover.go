@@ -140,9 +140,6 @@ func (a *app) writeRecovered(dir string, recs []forensics.Recovered) ([]recovere
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := a.checkOutput(dir); err != nil {
-		return nil, err
-	}
 	files := make([]recoveredFile, len(recs))
 	for i := range recs {
 		r := &recs[i]

@@ -146,7 +146,7 @@ func triageTable(cs *forensics.Case) *render.Table {
 		sum = "sha256 " + *cs.Evidence.SHA256
 	}
 	what := fmt.Sprintf("%s, %d bytes", cs.Evidence.Kind, cs.Evidence.Size)
-	if cs.Evidence.Kind == "dir" {
+	if cs.Evidence.Kind == string(evidence.KindDir) {
 		what = "a directory"
 	}
 	t.Title(fmt.Sprintf("evidence %s (%s) %s", cs.Evidence.Path, what, sum))

@@ -28,31 +28,7 @@ func (d *hostDir) Lstat(name string) (*vfs.Stat, error) {
 		return nil, &fs.PathError{Op: "lstat", Path: name, Err: err}
 	}
 	ts := func(t unix.StatxTimestamp) time.Time { return time.Unix(t.Sec, int64(t.Nsec)).UTC() }
-	m := uint32(stx.Mode)
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		mode |= fs.ModeSocket
-	case unix.S_IFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		mode |= fs.ModeDevice
-	}
-	if m&unix.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
+	mode := vfs.FromUnixMode(uint32(stx.Mode))
 	st := &vfs.Stat{Name: name, Mode: mode, UID: stx.Uid, GID: stx.Gid, Size: int64(stx.Size), Nlink: uint64(stx.Nlink), Ino: stx.Ino,
 		Atime: ts(stx.Atime), Mtime: ts(stx.Mtime), Ctime: ts(stx.Ctime)}
 	if stx.Mask&unix.STATX_BTIME != 0 {

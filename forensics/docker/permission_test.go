@@ -1,9 +1,6 @@
 package docker
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -14,26 +11,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	asuser.Dispatch(map[string]func([]string) int{"open": helperOpen})
+	asuser.Dispatch(map[string]func([]string) int{"open": asuser.OpenHelper(
+		func(src evidence.Source) (*Store, error) { return Open(src, nil) }, ErrNotFound,
+		func(s *Store) int { return len(s.Containers) })})
 	os.Exit(m.Run())
-}
-
-// helperOpen opens the store of the evidence directory args[0] and
-// prints what it got, for a test running it as nobody.
-func helperOpen(args []string) int {
-	src, err := evidence.OpenDir(args[0])
-	if err != nil {
-		fmt.Println("evidence:", err)
-		return 1
-	}
-	defer src.Close()
-	s, err := Open(src, nil)
-	if err != nil {
-		fmt.Printf("error: %v\npermission: %v\nnot found: %v\n", err, errors.Is(err, fs.ErrPermission), errors.Is(err, ErrNotFound))
-		return 0
-	}
-	fmt.Printf("%d containers\n", len(s.Containers))
-	return 0
 }
 
 // An examiner without root reading a node extracted by root: the

@@ -7,29 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/internal/testfix"
-	"golang.org/x/sys/unix"
 )
-
-// benchRoot is the host root the package benchmarks read: the directory
-// DEADNODE_BENCH_HOST names (e.g. the full shared host fixture extracted:
-// zstd -dc node-host-a.tar.zst | tar -x -C DIR), else the trimmed test
-// fixture.
-func benchRoot(b *testing.B) string {
-	if d := os.Getenv("DEADNODE_BENCH_HOST"); d != "" {
-		return d
-	}
-	return testfix.KubeHost(b)
-}
 
 // BenchmarkPackages is `deadnode host packages` over a Debian root: every
 // owned file hashed (md5) and compared, and /usr, /etc searched for
 // unowned executables.
 func BenchmarkPackages(b *testing.B) {
-	root := benchRoot(b)
+	root := testfix.HostBenchRoot(b)
 	src, err := evidence.OpenDir(root)
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +33,7 @@ func BenchmarkPackages(b *testing.B) {
 		}
 	}
 	b.SetBytes(size)
-	cpu := cpuTime(b)
+	cpu := testfix.StartCPU(b)
 	for b.Loop() {
 		// the database is read again each time: it is part of the work
 		r, err := StreamPackages(context.Background(), src, PackageOptions{}, func(FileChange) {})
@@ -57,13 +44,13 @@ func BenchmarkPackages(b *testing.B) {
 			b.Fatal("nothing checked")
 		}
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 // BenchmarkMD5SumC is the yardstick: GNU md5sum -c over the same files
 // (those of the md5sums and conffiles that exist), run in the root.
 func BenchmarkMD5SumC(b *testing.B) {
-	root := benchRoot(b)
+	root := testfix.HostBenchRoot(b)
 	src, err := evidence.OpenDir(root)
 	if err != nil {
 		b.Fatal(err)
@@ -86,7 +73,7 @@ func BenchmarkMD5SumC(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)
-	cpu := cpuTime(b)
+	cpu := testfix.StartCPU(b)
 	for b.Loop() {
 		cmd := exec.Command("md5sum", "-c", "--quiet", sums)
 		cmd.Dir = root
@@ -95,45 +82,22 @@ func BenchmarkMD5SumC(b *testing.B) {
 			b.Fatalf("md5sum: %v\n%s", err, out)
 		}
 	}
-	cpu.report(b)
-}
-
-// cpuClock measures the CPU time (user and system, of the process and its
-// waited-for children) a benchmark's loop used: on a shared machine it
-// says more than the wall clock.
-type cpuClock struct{ start time.Duration }
-
-func cpuTime(b *testing.B) cpuClock { return cpuClock{rusageCPU(b)} }
-
-func (c cpuClock) report(b *testing.B) {
-	b.ReportMetric(float64(rusageCPU(b)-c.start)/float64(b.N), "cpu-ns/op")
-}
-
-func rusageCPU(b *testing.B) time.Duration {
-	var total time.Duration
-	for _, who := range []int{unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN} {
-		var ru unix.Rusage
-		if err := unix.Getrusage(who, &ru); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	return total
+	cpu.Report(b)
 }
 
 // BenchmarkOpenPackageDB is the database part of BenchmarkPackages:
 // status, every .list and .md5sums read, every path resolved.
 func BenchmarkOpenPackageDB(b *testing.B) {
-	src, err := evidence.OpenDir(benchRoot(b))
+	src, err := evidence.OpenDir(testfix.HostBenchRoot(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	cpu := cpuTime(b)
+	cpu := testfix.StartCPU(b)
 	for b.Loop() {
 		if _, err := OpenPackageDB(context.Background(), src); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }

@@ -3,8 +3,6 @@ package host
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,41 +10,6 @@ import (
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
-
-// expectedHost is the part of testdata/kube-host/expected-host.json these
-// tests check.
-type expectedHost struct {
-	Persistence []struct {
-		Path      string `json:"path"`
-		Kind      string `json:"kind"`
-		Target    string `json:"target"`
-		Malicious bool   `json:"malicious"`
-	} `json:"persistence"`
-	PackageDrift []struct {
-		Path        string  `json:"path"`
-		Package     *string `json:"package"`
-		Change      string  `json:"change"`
-		ExpectedMD5 string  `json:"expected_md5"`
-		ActualMD5   string  `json:"actual_md5"`
-	} `json:"package_drift"`
-	AttackTime string `json:"attack_time"`
-}
-
-func loadExpected(t *testing.T) expectedHost {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testfix.RepoRoot(t), "testdata", "kube-host", "expected-host.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e expectedHost
-	if err := json.Unmarshal(b, &e); err != nil {
-		t.Fatal(err)
-	}
-	if len(e.Persistence) != 17 || len(e.PackageDrift) != 4 {
-		t.Fatalf("expected-host.json: %d persistence entries, %d package drift rows", len(e.Persistence), len(e.PackageDrift))
-	}
-	return e
-}
 
 // hostForms opens the compromised host as a directory and as its .tar.zst
 // collection.
@@ -92,7 +55,7 @@ var kubeletPaths = map[string]bool{
 }
 
 func TestHostPersistenceFixture(t *testing.T) {
-	exp := loadExpected(t)
+	exp := testfix.LoadHostTruth(t)
 	for form, src := range hostForms(t) {
 		t.Run(form, func(t *testing.T) {
 			r, err := Persistence(context.Background(), src, PersistenceOptions{})
@@ -211,7 +174,7 @@ func TestHostPersistenceFixture(t *testing.T) {
 }
 
 func TestHostPackagesFixture(t *testing.T) {
-	exp := loadExpected(t)
+	exp := testfix.LoadHostTruth(t)
 	for form, src := range hostForms(t) {
 		t.Run(form, func(t *testing.T) {
 			r, err := Packages(context.Background(), src, PackageOptions{})

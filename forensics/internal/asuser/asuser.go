@@ -8,11 +8,16 @@
 package asuser
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deadnode/deadnode/evidence"
 )
 
 // HelperEnv names the helper a re-run test binary is to run.
@@ -92,4 +97,26 @@ func Run(t testing.TB, helper string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), HelperEnv+"="+helper, HelperEnv+"_ARGS="+strings.Join(args, "\x1f"), "HOME=/nonexistent")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// OpenHelper is a helper (for Dispatch) that opens a runtime's store in
+// the evidence directory args[0] with open and prints what came of it:
+// the error, whether it is a permission error and whether it is
+// notFound, or else the store's container count as count tells it.
+func OpenHelper[S any](open func(evidence.Source) (S, error), notFound error, count func(S) int) func(args []string) int {
+	return func(args []string) int {
+		src, err := evidence.OpenDir(args[0])
+		if err != nil {
+			fmt.Println("evidence:", err)
+			return 1
+		}
+		defer src.Close()
+		s, err := open(src)
+		if err != nil {
+			fmt.Printf("error: %v\npermission: %v\nnot found: %v\n", err, errors.Is(err, fs.ErrPermission), errors.Is(err, notFound))
+			return 0
+		}
+		fmt.Printf("%d containers\n", count(s))
+		return 0
+	}
 }

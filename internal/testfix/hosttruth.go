@@ -1,0 +1,47 @@
+package testfix
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// HostTruth is testdata/kube-host/expected-host.json, the shared host
+// fixture's ground truth: the persistence it planted (and found already
+// there) and the package drift it made.
+type HostTruth struct {
+	Persistence []struct {
+		Path      string `json:"path"`
+		Kind      string `json:"kind"`
+		Target    string `json:"target"`
+		Malicious bool   `json:"malicious"`
+	} `json:"persistence"`
+	PackageDrift []struct {
+		Path        string  `json:"path"`
+		Package     *string `json:"package"`
+		Change      string  `json:"change"`
+		ExpectedMD5 string  `json:"expected_md5"`
+		ActualMD5   string  `json:"actual_md5"`
+	} `json:"package_drift"`
+	AttackTime string `json:"attack_time"`
+}
+
+// LoadHostTruth reads the host fixture's ground truth, checking it is the
+// one the tests were written for (17 persistence entries, 4 package
+// drift rows, the attack at 2026-11-26 21:14:05).
+func LoadHostTruth(t testing.TB) HostTruth {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "testdata", "kube-host", "expected-host.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h HostTruth
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Persistence) != 17 || len(h.PackageDrift) != 4 || h.AttackTime != "2026-11-26 21:14:05" {
+		t.Fatalf("expected-host.json: %d persistence, %d package rows, attack %q", len(h.Persistence), len(h.PackageDrift), h.AttackTime)
+	}
+	return h
+}
