@@ -312,6 +312,11 @@ func (v *MountedView) resolve(op, name string, follow bool) (*MountedEntry, erro
 	return v.lstat("/")
 }
 
+// Symlink is the entry's link target, and whether it is a symbolic link.
+func (e *MountedEntry) Symlink() (string, bool) {
+	return e.LinkTarget, e.Stat.Mode&fs.ModeSymlink != 0
+}
+
 // LstatEntry returns the entry at name (a container path) without
 // following a final link.
 func (v *MountedView) LstatEntry(name string) (*MountedEntry, error) {
@@ -520,17 +525,7 @@ func (v *MountedView) Lstat(name string) (fs.FileInfo, error) {
 
 // ReadLink implements fs.ReadLinkFS.
 func (v *MountedView) ReadLink(name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
-	}
-	e, err := v.LstatEntry(name)
-	if err != nil {
-		return "", err
-	}
-	if e.Stat.Mode&fs.ModeSymlink == 0 {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
-	}
-	return e.LinkTarget, nil
+	return overlay.ReadLinkEntry(v.LstatEntry, name)
 }
 
 // Open implements fs.FS (links followed in the container's namespace).

@@ -70,6 +70,11 @@ func (v *View) entry(n *node) (*Entry, error) {
 	return e, nil
 }
 
+// Symlink is the entry's link target, and whether it is a symbolic link.
+func (e *Entry) Symlink() (string, bool) {
+	return e.LinkTarget, e.Stat.Mode&fs.ModeSymlink != 0
+}
+
 // LstatEntry returns the entry at name without following a final symbolic
 // link (intermediate links are followed inside the merged namespace). A
 // leading "/" is accepted.

@@ -72,17 +72,25 @@ func (v *View) info(op, name string, follow bool) (fs.FileInfo, error) {
 
 // ReadLink implements fs.ReadLinkFS.
 func (v *View) ReadLink(name string) (string, error) {
+	return ReadLinkEntry(v.LstatEntry, name)
+}
+
+// ReadLinkEntry is fs.ReadLinkFS's ReadLink for any view that looks entries
+// up without following a final link (lstat): View's LstatEntry, and the
+// views built on it, such as a container's view with its volumes mounted.
+func ReadLinkEntry[E interface{ Symlink() (string, bool) }](lstat func(name string) (E, error), name string) (string, error) {
 	if err := checkName("readlink", name); err != nil {
 		return "", err
 	}
-	e, err := v.LstatEntry(name)
+	e, err := lstat(name)
 	if err != nil {
 		return "", err
 	}
-	if e.Stat.Mode&fs.ModeSymlink == 0 {
+	target, ok := e.Symlink()
+	if !ok {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
-	return e.LinkTarget, nil
+	return target, nil
 }
 
 // ReadDir implements fs.ReadDirFS. Entries that cannot be resolved are
