@@ -764,7 +764,7 @@ func (r *recovery) records() ([]vfs.Deleted, error) {
 		}
 		v := c.ver
 		d := vfs.Deleted{
-			Path: p, Inode: uint64(key.ino), Size: int64(v.size), Mode: fileMode(v.mode), UID: v.uid, GID: v.gid,
+			Path: p, Inode: uint64(key.ino), Size: int64(v.size), Mode: vfs.FromInodeMode(v.mode), UID: v.uid, GID: v.gid,
 			Atime: v.atime, Mtime: v.mtime, Ctime: v.ctime, DeletedAt: c.deleted,
 		}
 		if v.hasCrtime {

@@ -2,7 +2,6 @@ package ext4
 
 import (
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/deadnode/deadnode/evidence/vfs"
@@ -209,16 +208,6 @@ func (f *FS) inodeSeed(in *inode) uint32 {
 	return crc32c(c, b[:])
 }
 
-// fileMode converts i_mode to an fs.FileMode; type bits that name no type
-// give fs.ModeIrregular.
-func fileMode(m uint16) fs.FileMode {
-	mode := vfs.FromUnixMode(uint32(m))
-	if mode.Type() == 0 && m&sIFMT != sIFREG {
-		mode |= fs.ModeIrregular
-	}
-	return mode
-}
-
 // device decodes the device number of a character or block device inode:
 // the old 16-bit encoding in i_block[0] when set, else the new one in
 // i_block[1].
@@ -234,7 +223,7 @@ func (in *inode) device() (major, minor uint32) {
 func (in *inode) stat(name string) *vfs.Stat {
 	st := &vfs.Stat{
 		Name:  name,
-		Mode:  fileMode(in.mode),
+		Mode:  vfs.FromInodeMode(in.mode),
 		UID:   in.uid,
 		GID:   in.gid,
 		Size:  int64(in.size),

@@ -33,3 +33,14 @@ func FromUnixMode(m uint32) fs.FileMode {
 	}
 	return mode
 }
+
+// FromInodeMode is FromUnixMode for a mode read from an inode on disk
+// (ext4's i_mode, XFS's di_mode): type bits that name no file type give
+// fs.ModeIrregular, so that a damaged inode is not taken for a regular file.
+func FromInodeMode(m uint16) fs.FileMode {
+	mode := FromUnixMode(uint32(m))
+	if mode.Type() == 0 && m&0o170000 != 0o100000 {
+		mode |= fs.ModeIrregular
+	}
+	return mode
+}

@@ -30,3 +30,24 @@ func TestFromUnixMode(t *testing.T) {
 		}
 	}
 }
+
+func TestFromInodeMode(t *testing.T) {
+	for _, c := range []struct {
+		m    uint16
+		want fs.FileMode
+	}{
+		{0o100644, 0o644},                                     // regular file
+		{0o040755, fs.ModeDir | 0o755},                        // directory
+		{0o120777, fs.ModeSymlink | 0o777},                    // symbolic link
+		{0o104755, fs.ModeSetuid | 0o755},                     // setuid regular file
+		{0o000644, fs.ModeIrregular | 0o644},                  // no type bits: a damaged inode
+		{0o170644, fs.ModeIrregular | 0o644},                  // type 017: names nothing
+		{0o030600, fs.ModeIrregular | 0o600},                  // type 003: names nothing
+		{0o020620, fs.ModeDevice | fs.ModeCharDevice | 0o620}, // character device
+		{0o061660, fs.ModeDevice | fs.ModeSticky | 0o660},     // block device, sticky
+	} {
+		if got := FromInodeMode(c.m); got != c.want {
+			t.Errorf("FromInodeMode(%#o) = %v, want %v", c.m, got, c.want)
+		}
+	}
+}

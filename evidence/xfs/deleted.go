@@ -326,7 +326,7 @@ func (r *recovery) entry(ip *inode, from, to uint64, method string, fk *fork, no
 		Path:   r.pathOf(ip.ino, from, to),
 		Inode:  ip.ino,
 		Size:   ip.size,
-		Mode:   fileMode(ip.mode),
+		Mode:   vfs.FromInodeMode(ip.mode),
 		UID:    ip.uid,
 		GID:    ip.gid,
 		Atime:  ip.atime,
@@ -468,7 +468,7 @@ func (r *recovery) freedInode(ip *inode) {
 	d.Mode = 0
 	d.DeletedAt = ip.ctime
 	if l, ok := r.log.latest[ip.ino]; ok {
-		d.Mode, d.UID, d.GID = fileMode(l.mode), l.uid, l.gid
+		d.Mode, d.UID, d.GID = vfs.FromInodeMode(l.mode), l.uid, l.gid
 	}
 	r.add(d)
 }
@@ -537,7 +537,7 @@ func (r *recovery) fromDirents() {
 				d.Atime, d.Mtime, d.Ctime, d.Btime = freed.atime, freed.mtime, freed.ctime, freed.crtime
 			}
 			if l, ok := r.log.latest[g.ino]; ok {
-				d.Mode, d.UID, d.GID, d.Size = fileMode(l.mode), l.uid, l.gid, l.size
+				d.Mode, d.UID, d.GID, d.Size = vfs.FromInodeMode(l.mode), l.uid, l.gid, l.size
 				d.Atime, d.Mtime, d.Btime = l.atime, l.mtime, l.crtime
 			}
 			d.Complete = d.Size == 0

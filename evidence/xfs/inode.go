@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/deadnode/deadnode/evidence/vfs"
@@ -207,13 +206,10 @@ func (ip *inode) rdev() (major, minor uint32) {
 	return (d >> 18) & 0x1ff, d & 0x3ffff
 }
 
-// fileMode converts di_mode to fs.FileMode.
-func fileMode(m uint16) fs.FileMode { return vfs.FromUnixMode(uint32(m)) }
-
 func (ip *inode) stat(name string) *vfs.Stat {
 	st := &vfs.Stat{
 		Name:  name,
-		Mode:  fileMode(ip.mode),
+		Mode:  vfs.FromInodeMode(ip.mode),
 		UID:   ip.uid,
 		GID:   ip.gid,
 		Size:  ip.size,
