@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deadnode/deadnode/internal/ptr"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -322,10 +323,7 @@ func (t *kidTable) put(a *Archive, id int32) {
 }
 
 func newBuilder(name string, c Compression, opt *ArchiveOptions) *builder {
-	var o ArchiveOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.MaxMembers <= 0 {
 		o.MaxMembers = DefaultMaxMembers
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/deadnode/deadnode/evidence/diskimage"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Kind says what a path of evidence is, as Open found it by its content.
@@ -174,10 +175,7 @@ var probes = []probe{
 // of its own is read from inside it, with a note. Indexing a collection
 // stops with ctx.Err() when ctx is cancelled.
 func Open(ctx context.Context, path string, opt *OpenOptions) (*Evidence, error) {
-	var o OpenOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err

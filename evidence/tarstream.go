@@ -12,6 +12,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // TarOptions bound a tar stream. Zero fields take the defaults.
@@ -110,10 +112,7 @@ func TarStreamAt(ctx context.Context, r io.ReaderAt, size int64, opt *TarOptions
 }
 
 func tarDefaults(opt *TarOptions) TarOptions {
-	var o TarOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.MaxMembers <= 0 {
 		o.MaxMembers = 1 << 22
 	}

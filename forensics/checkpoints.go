@@ -10,6 +10,7 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/containerd"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Checkpoint kinds.
@@ -166,10 +167,7 @@ func (n *Node) OpenCheckpoint(ctx context.Context, ref string, opt *checkpoint.O
 	if err != nil {
 		return nil, err
 	}
-	var o checkpoint.Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if r.Kind == CheckpointKubelet {
 		return checkpoint.OpenKubelet(ctx, n.Src, r.Name, &o)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/classify"
 	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 	"github.com/deadnode/deadnode/overlay"
 )
 
@@ -159,10 +160,7 @@ const MaxHeader = classify.MaxHeader
 // evidence.Warning (the walk goes on); any other error ends the walk
 // (the layers cannot be read, or ctx was cancelled).
 func Drift(ctx context.Context, ds *DriftSource, opt *DriftOptions) iter.Seq2[DriftEntry, error] {
-	var o DriftOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.MaxIdentical <= 0 {
 		o.MaxIdentical = 32
 	}

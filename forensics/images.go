@@ -10,6 +10,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/containerd"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
+	"github.com/deadnode/deadnode/internal/ptr"
 	"github.com/deadnode/deadnode/overlay"
 )
 
@@ -311,10 +312,7 @@ type storedVerifier interface {
 // images against their tar-split records. Tampering is a result, not an
 // error; an error means no image could be verified.
 func (n *Node) VerifyImages(ctx context.Context, refs []string, opt *VerifyOptions) ([]image.Verification, error) {
-	var o VerifyOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	var stored []image.Verification
 	for _, rt := range n.Runtimes {
 		if v, ok := rt.(storedVerifier); ok {

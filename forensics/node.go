@@ -16,6 +16,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/internal/boltdb"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/forensics/storage"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // LooksLikeNode reports whether src looks like a node's filesystem (a
@@ -140,10 +141,7 @@ func (e *OpenError) Unwrap() error { return e.Err }
 
 // Open reads the runtimes of an already opened evidence source.
 func Open(src evidence.Source, opt *Options) (*Node, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	n := &Node{Src: src}
 	for _, r := range readers {
 		root := o.Roots[r.Name()]

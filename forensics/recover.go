@@ -13,6 +13,7 @@ import (
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // ErrNeedsDiskImage is returned by Recover on evidence that is not a disk
@@ -85,10 +86,7 @@ type fsDeleter interface {
 // are sorted by container (in the order named), then path; those known
 // only by inode come last. It stops with ctx.Err() when cancelled.
 func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) ([]Recovered, error) {
-	var o RecoverOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	rec, ok := n.Src.(vfs.Recoverer)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", n.Src.String(), ErrNeedsDiskImage)

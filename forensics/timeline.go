@@ -13,6 +13,7 @@ import (
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Event is one timestamped fact of the node.
@@ -102,10 +103,7 @@ const maxTimelineWarnings = 10000
 // events are sorted in memory up to MaxInMemory and merged from sorted runs
 // in a private temp file beyond, so memory stays flat in their number.
 func (n *Node) Timeline(ctx context.Context, opt *TimelineOptions) iter.Seq2[Event, error] {
-	var o TimelineOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.MaxInMemory <= 0 {
 		o.MaxInMemory = 200000
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
+	"github.com/deadnode/deadnode/internal/ptr"
 	"github.com/deadnode/deadnode/memory"
 )
 
@@ -181,10 +182,7 @@ func ToolVersion() ToolInfo {
 // worst finding then count, and keeps the timeline around the findings.
 // Independent analyzers run in parallel, on as many goroutines as CPUs.
 func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
-	var o TriageOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Defaults of VerifyOptions.
@@ -48,10 +49,7 @@ type VerifyOptions struct {
 }
 
 func (o *VerifyOptions) withDefaults() VerifyOptions {
-	var v VerifyOptions
-	if o != nil {
-		v = *o
-	}
+	v := ptr.Value(o)
 	if v.MaxBytes <= 0 {
 		v.MaxBytes = DefaultMaxBytes
 	}

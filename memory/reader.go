@@ -11,6 +11,7 @@ import (
 
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // FileOpener opens a file of the container's filesystem by its absolute
@@ -110,10 +111,7 @@ func Open(cp *checkpoint.Checkpoint, opt *Options) (*Reader, error) {
 	if cp.Images() == nil {
 		return nil, errors.New("memory: checkpoint has no images")
 	}
-	r := &Reader{CP: cp, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{}}
-	if opt != nil {
-		r.opt = *opt
-	}
+	r := &Reader{CP: cp, shmem: map[uint64]*shmemObj{}, files: map[string]*fileBacking{}, opt: ptr.Value(opt)}
 	r.top = newLevel(cp.Images())
 	return r, nil
 }
@@ -124,10 +122,7 @@ func Open(cp *checkpoint.Checkpoint, opt *Options) (*Reader, error) {
 // Close the Reader to close both. It stops with ctx.Err() when ctx is
 // cancelled.
 func OpenPath(ctx context.Context, hostPath string, opt *Options) (*Reader, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	o.ParentOutside = true
 	copt := &checkpoint.Options{Pages: !o.NoPageData, TempDir: o.TempDir}
 	if o.NoPageData {

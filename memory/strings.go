@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"iter"
+
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Text is a run of printable text found in memory.
@@ -30,10 +32,7 @@ func printable(c byte) bool { return c >= 0x20 && c < 0x7f || c == '\t' }
 // Min characters, streaming over the readable ranges of the space. A
 // cancelled ctx ends it with ctx.Err().
 func (s *Space) Strings(ctx context.Context, o *StringsOptions) iter.Seq2[Text, error] {
-	var opt StringsOptions
-	if o != nil {
-		opt = *o
-	}
+	opt := ptr.Value(o)
 	if opt.Min <= 0 {
 		opt.Min = 6
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // ManifestEntry records one member written by an export, for chain of
@@ -65,10 +66,7 @@ type linkKey struct {
 }
 
 func newExporter(w io.Writer, opt *ExportOptions, yield func(ManifestEntry, error) bool) *exporter {
-	x := &exporter{tw: tar.NewWriter(w), h: sha256.New(), links: map[linkKey]string{}, linkSum: map[string]string{}, yield: yield}
-	if opt != nil {
-		x.opt = *opt
-	}
+	x := &exporter{tw: tar.NewWriter(w), h: sha256.New(), links: map[linkKey]string{}, linkSum: map[string]string{}, yield: yield, opt: ptr.Value(opt)}
 	return x
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/deadnode/deadnode/internal/ptr"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,10 +54,7 @@ func mount(target string, lowers []mountLayer, opt *MountOptions) error {
 	if len(lowers) == 0 {
 		return errors.New("overlay mount: no layers")
 	}
-	var o MountOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("overlay mount: fsopen: %w", err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/ptr"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,10 +125,7 @@ var ErrTooDeep = evidence.ErrTooDeep
 
 // New builds the merged view of layers (upper first).
 func New(layers []Layer, opt *Options) (*View, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("%w: no layers", ErrLayer)
 	}

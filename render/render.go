@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Format is an output format.
@@ -175,10 +177,7 @@ type Options struct {
 // Write prints v as JSON (indented) or JSON Lines (a slice prints one
 // element per line), or t as a table.
 func Write(w io.Writer, v any, t *Table, opt *Options) error {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	switch o.Format {
 	case FormatJSON:
 		enc := json.NewEncoder(w)
@@ -207,10 +206,7 @@ func Write(w io.Writer, v any, t *Table, opt *Options) error {
 
 // WriteTable prints a table.
 func WriteTable(w io.Writer, t *Table, opt *Options) error {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	return t.write(w, o)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/evidence/volume"
 	"github.com/deadnode/deadnode/evidence/xfs"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Options tune Open. Nil or the zero value picks the root and assembles.
@@ -261,10 +262,7 @@ func isMBR(h []byte) bool {
 // and mounts the others where the root's /etc/fstab and systemd mount
 // units put them (unless Options.NoAssemble).
 func Open(path string, opt *Options) (*Image, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	img, err := disk.Open(path, o.Disk)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package diskimage
 import (
 	"github.com/deadnode/deadnode/evidence/disk"
 	"github.com/deadnode/deadnode/evidence/volume"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Listing is what a disk image holds, for `deadnode disk ls`: the image
@@ -33,10 +34,7 @@ type Listing struct {
 // Listing). Unlike Open, an image with no node's root is listed, with a
 // note; Options.Volume and NoAssemble apply as in Open.
 func List(path string, opt *Options) (*Listing, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	o.listOnly = true
 	img, err := disk.Open(path, o.Disk)
 	if err != nil {

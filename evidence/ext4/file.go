@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+
+	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
 // file is an open regular file (or the content of a symlink, directory or
@@ -26,6 +28,8 @@ type file struct {
 	lastStart uint64
 	lastOK    bool
 }
+
+var _ vfs.File = (*file)(nil)
 
 // openFile prepares the content of an inode for reading.
 func (f *FS) openFile(in *inode, name string) (*file, error) {

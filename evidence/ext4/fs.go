@@ -10,6 +10,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence/internal/lru"
 	"github.com/deadnode/deadnode/evidence/vfs"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Options tune Open. The zero value is usable.
@@ -57,6 +58,11 @@ type FS struct {
 	warned   map[string]bool
 }
 
+var (
+	_ vfs.Source    = (*FS)(nil)
+	_ vfs.Recoverer = (*FS)(nil)
+)
+
 // maxWarnings bounds the warnings an FS keeps; the rest are counted.
 const maxWarnings = 1000
 
@@ -66,10 +72,7 @@ const maxWarnings = 1000
 // is a *vfs.FormatError; checksum mismatches and other damage found later
 // are warnings (Warnings) or errors of the call that met them.
 func Open(r io.ReaderAt, size int64, opt *Options) (*FS, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.Name == "" {
 		o.Name = "ext4"
 	}

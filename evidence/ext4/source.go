@@ -10,12 +10,6 @@ import (
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
-var (
-	_ vfs.Source    = (*FS)(nil)
-	_ vfs.Recoverer = (*FS)(nil)
-	_ vfs.File      = (*file)(nil)
-)
-
 // maxPathDepth bounds the components of a name.
 const maxPathDepth = 2048
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence/internal/lru"
 	"github.com/deadnode/deadnode/evidence/vfs"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 var be = binary.BigEndian
@@ -84,6 +85,11 @@ type FS struct {
 	warnSeen map[string]bool
 }
 
+var (
+	_ vfs.Source    = (*FS)(nil)
+	_ vfs.Recoverer = (*FS)(nil)
+)
+
 // maxWarnings bounds the warnings an FS keeps.
 const maxWarnings = 1000
 
@@ -101,10 +107,7 @@ func Detect(r io.ReaderAt) bool {
 // version 4 is refused.
 func Open(r io.ReaderAt, size int64, opt *Options) (_ *FS, err error) {
 	defer contain("xfs", &err)
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.Name == "" {
 		o.Name = "xfs"
 	}

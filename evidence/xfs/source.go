@@ -13,12 +13,6 @@ import (
 	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
-var (
-	_ vfs.Source    = (*FS)(nil)
-	_ vfs.Recoverer = (*FS)(nil)
-	_ vfs.File      = (*file)(nil)
-)
-
 func pathErr(op, name string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == name {
@@ -230,6 +224,8 @@ type file struct {
 	mu   sync.Mutex
 	off  int64
 }
+
+var _ vfs.File = (*file)(nil)
 
 func (x *file) Size() int64 { return x.size }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Checkpoint is a checkpoint image of the store: a record of meta.db
@@ -76,9 +77,6 @@ func CheckpointContainerID(name string) string {
 // OpenCheckpoint opens a checkpoint image of the store by its index digest
 // (name is the image record's name, "" for an unreferenced index).
 func (s *Store) OpenCheckpoint(ctx context.Context, digest, name string, opt *checkpoint.Options) (*checkpoint.Checkpoint, error) {
-	var o checkpoint.Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	return checkpoint.OpenContainerd(ctx, s.src, s.contentDir(), digest, &checkpoint.ContainerdOptions{Options: o, ImageName: name})
 }

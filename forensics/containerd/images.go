@@ -10,6 +10,7 @@ import (
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
+	"github.com/deadnode/deadnode/internal/ptr"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -66,10 +67,7 @@ type VerifyOptions struct {
 // each entry of the tar against the disk), and a checkpoint's blobs. A
 // layer unpacked once is verified once, whichever images share it.
 func (s *Store) VerifyImages(ctx context.Context, recs []model.Image, opt *VerifyOptions) []image.Verification {
-	var o VerifyOptions
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	st := s.ContentStore()
 	sort.SliceStable(recs, func(i, j int) bool {
 		if recs[i].Namespace != recs[j].Namespace {

@@ -13,6 +13,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Options tune Open.
@@ -184,10 +185,7 @@ func finder(src evidence.Source) *pathutil.Finder {
 // may not be read is a *fs.PathError (errors.Is fs.ErrPermission) naming
 // it, not ErrNotFound.
 func Open(src evidence.Source, opt *Options) (*Store, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
 		return evidence.Warnf("", -1, "more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), roots[0])
 	})

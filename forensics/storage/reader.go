@@ -10,6 +10,7 @@ import (
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // Options tune Open and OpenAll.
@@ -98,10 +99,7 @@ var ErrNotFound = fmt.Errorf("no containers-storage graph root found: %w", model
 // is a *fs.PathError (errors.Is fs.ErrPermission) naming it, when no root
 // is found.
 func OpenAll(src evidence.Source, opt *Options) ([]*Store, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	var roots []Root
 	var denied []evidence.Warning
 	if o.GraphRoot != "" {
@@ -131,10 +129,7 @@ func OpenAll(src evidence.Source, opt *Options) ([]*Store, error) {
 // Open reads the first graph root of the evidence (or opt.GraphRoot; nil
 // options are the defaults).
 func Open(src evidence.Source, opt *Options) (*Store, error) {
-	var o Options
-	if opt != nil {
-		o = *opt
-	}
+	o := ptr.Value(opt)
 	if o.GraphRoot != "" {
 		return openRoot(src, Root{Graph: o.GraphRoot, Run: o.RunRoot})
 	}
