@@ -212,7 +212,7 @@ func (c *argCollector) run(ctx context.Context, f evidence.File) {
 			}
 			if kind == "mm" {
 				if mme, err := decodeMM(ir); err == nil {
-					c.tasks[key] = &Process{ArgStart: mme.GetMmArgStart(), ArgEnd: mme.GetMmArgEnd(), EnvStart: mme.GetMmEnvStart(), EnvEnd: mme.GetMmEnvEnd()}
+					c.tasks[key] = &Process{MM: MM{ArgStart: mme.GetMmArgStart(), ArgEnd: mme.GetMmArgEnd(), EnvStart: mme.GetMmEnvStart(), EnvEnd: mme.GetMmEnvEnd()}}
 				}
 			} else if pm, err := DecodePagemap(ir); err == nil {
 				c.maps[key] = pm

@@ -121,10 +121,33 @@ type Process struct {
 	Cmdline []string `json:"cmdline,omitempty"` // read from the pages when they are available
 	Environ []string `json:"environ,omitempty"`
 	// ExeOrigin is "container_diff", "image", "deleted" or "unknown".
-	ExeOrigin  string   `json:"exe_origin"`
-	State      string   `json:"state"`
-	ExitCode   uint32   `json:"exit_code,omitempty"`
-	Threads    []Thread `json:"threads"`
+	ExeOrigin string   `json:"exe_origin"`
+	State     string   `json:"state"`
+	ExitCode  uint32   `json:"exit_code,omitempty"`
+	Threads   []Thread `json:"threads"`
+	// Creds are the task's credentials (creds-<id>.img), their JSON
+	// fields inline.
+	Creds
+	Cwd     string   `json:"cwd,omitempty"`
+	Root    string   `json:"root,omitempty"`
+	Umask   uint32   `json:"umask"`
+	FDs     []FD     `json:"fds"`
+	Sockets []Socket `json:"sockets"`
+	// MM is the memory layout (mm-<id>.img), its JSON fields inline.
+	MM
+	// PagesID names pages-<id>.img that holds this task's memory.
+	PagesID     uint32 `json:"pages_id,omitempty"`
+	PageCount   uint64 `json:"page_count"` // pages present in the pages image
+	OOMScoreAdj int32  `json:"oom_score_adj"`
+	Loginuid    uint32 `json:"loginuid"`
+	// Errors are the per-image problems of this task (a missing or
+	// damaged image); the rest of the task was still decoded.
+	Errors []evidence.Warning `json:"errors,omitempty"`
+}
+
+// Creds are a task's credentials and security settings, as
+// creds-<id>.img records them.
+type Creds struct {
 	UID        uint32   `json:"uid"`
 	GID        uint32   `json:"gid"`
 	EUID       uint32   `json:"euid"`
@@ -134,12 +157,12 @@ type Process struct {
 	NoNewPrivs bool     `json:"no_new_privs,omitempty"`
 	Seccomp    string   `json:"seccomp,omitempty"` // disabled, strict, filter
 	LSMProfile string   `json:"lsm_profile,omitempty"`
-	Cwd        string   `json:"cwd,omitempty"`
-	Root       string   `json:"root,omitempty"`
-	Umask      uint32   `json:"umask"`
-	FDs        []FD     `json:"fds"`
-	Sockets    []Socket `json:"sockets"`
-	// Memory layout (mm-<pid>.img).
+}
+
+// MM is a task's memory layout, as mm-<id>.img records it: its mappings,
+// auxiliary vector and the bounds of its arguments, environment, heap and
+// stack.
+type MM struct {
 	VMAs       []VMA    `json:"vmas,omitempty"`
 	Auxv       []uint64 `json:"auxv,omitempty"`
 	ArgStart   uint64   `json:"arg_start,omitempty"`
@@ -149,14 +172,6 @@ type Process struct {
 	StartBrk   uint64   `json:"start_brk,omitempty"`
 	Brk        uint64   `json:"brk,omitempty"`
 	StartStack uint64   `json:"start_stack,omitempty"`
-	// PagesID names pages-<id>.img that holds this task's memory.
-	PagesID     uint32 `json:"pages_id,omitempty"`
-	PageCount   uint64 `json:"page_count"` // pages present in the pages image
-	OOMScoreAdj int32  `json:"oom_score_adj"`
-	Loginuid    uint32 `json:"loginuid"`
-	// Errors are the per-image problems of this task (a missing or
-	// damaged image); the rest of the task was still decoded.
-	Errors []evidence.Warning `json:"errors,omitempty"`
 }
 
 // Caps are the capability sets, as 64-bit masks.
