@@ -44,18 +44,14 @@ type UnitInfo struct {
 	// File is the unit file read (a link's resolved target).
 	File             string  `json:"file"`
 	FileOwnerPackage *string `json:"file_owner_package"`
-	// Link is the enablement (or alias) link this entry is, with its
-	// target as written.
-	Link       string `json:"link,omitempty"`
-	LinkTarget string `json:"link_target,omitempty"`
-	// LinkRecorded: deb-systemd-helper recorded the link (Debian's
-	// maintainer scripts made it).
-	LinkRecorded bool       `json:"link_recorded"`
-	DropIns      []DropIn   `json:"dropins"`
-	Exec         []ExecLine `json:"exec"`
-	Environment  []string   `json:"environment,omitempty"`
-	EnvFiles     []string   `json:"environment_files,omitempty"`
-	User         string     `json:"user,omitempty"`
+	// UnitLink is the enablement (or alias) link this entry is, when it
+	// is one; its JSON fields inline.
+	UnitLink
+	DropIns     []DropIn   `json:"dropins"`
+	Exec        []ExecLine `json:"exec"`
+	Environment []string   `json:"environment,omitempty"`
+	EnvFiles    []string   `json:"environment_files,omitempty"`
+	User        string     `json:"user,omitempty"`
 	// Triggers is the unit a timer, socket or path unit starts.
 	Triggers string   `json:"triggers,omitempty"`
 	Schedule []string `json:"schedule,omitempty"` // a timer's On…= settings
@@ -66,6 +62,17 @@ type UnitInfo struct {
 
 	dropinsUnowned int
 	dshState       bool
+}
+
+// UnitLink is a link that enables (or aliases) a unit: a file under
+// <unit>.wants/ or an alias name pointing at the unit file.
+type UnitLink struct {
+	// Link is the link's path, LinkTarget its target as written.
+	Link       string `json:"link,omitempty"`
+	LinkTarget string `json:"link_target,omitempty"`
+	// LinkRecorded: deb-systemd-helper recorded the link (Debian's
+	// maintainer scripts made it).
+	LinkRecorded bool `json:"link_recorded"`
 }
 
 // DropIn is a drop-in file applied to a unit.
