@@ -28,25 +28,9 @@ const (
 	ChangeAddedOrModified = "added_or_modified" // the image is not at hand to tell
 )
 
-// Exec kinds, flags and ELF facts are classify's (shared with the host's
-// package drift and the triage).
-const (
-	ExecELF     = classify.ExecELF
-	ExecScript  = classify.ExecScript
-	ExecBit     = classify.ExecBit
-	ExecLibrary = classify.ExecLibrary
-
-	FlagHidden      = classify.FlagHidden
-	FlagVolatile    = classify.FlagVolatile
-	FlagPersistence = classify.FlagPersistence
-	FlagBenign      = classify.FlagBenign
-	FlagSetuid      = classify.FlagSetuid
-	FlagSetgid      = classify.FlagSetgid
-	FlagCapability  = classify.FlagCapability
-	FlagWorldWrite  = classify.FlagWorldWrite
-)
-
-// ELFInfo describes an ELF file.
+// Exec kinds (DriftEntry.ExecKind), flags (Flags) and ELF facts are
+// classify's, one vocabulary with the host's package drift and the triage:
+// classify.ExecELF, classify.FlagHidden …; ELFInfo describes an ELF file.
 type ELFInfo = classify.ELFInfo
 
 // DriftEntry is one drift entry of a container.

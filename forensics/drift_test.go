@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/classify"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/internal/testfix"
 	"github.com/deadnode/deadnode/overlay"
@@ -74,20 +75,20 @@ const busyboxSHA = "3d9f2889d6782537624a4e1a10e68a2ddd53e0ee8bac02676f27308f42ec
 
 // The drift table of GROUND_TRUTH.md for the attacked container, row by row.
 var attackedRows = map[string]row{
-	"/tmp/.x":                    {ChangeAdded, "dir", "", []string{FlagHidden, FlagVolatile}, ""},
-	"/tmp/.x/miner":              {ChangeAdded, "file", ExecELF, []string{FlagHidden, FlagVolatile}, "/bin/busybox"},
-	"/usr/local/bin/backdoor.sh": {ChangeAdded, "file", ExecScript, nil, ""},
-	"/var/tmp/.kworker":          {ChangeAdded, "file", ExecScript, []string{FlagHidden, FlagVolatile}, ""},
-	"/etc/passwd":                {ChangeModified, "file", "", []string{FlagPersistence}, ""},
+	"/tmp/.x":                    {ChangeAdded, "dir", "", []string{classify.FlagHidden, classify.FlagVolatile}, ""},
+	"/tmp/.x/miner":              {ChangeAdded, "file", classify.ExecELF, []string{classify.FlagHidden, classify.FlagVolatile}, "/bin/busybox"},
+	"/usr/local/bin/backdoor.sh": {ChangeAdded, "file", classify.ExecScript, nil, ""},
+	"/var/tmp/.kworker":          {ChangeAdded, "file", classify.ExecScript, []string{classify.FlagHidden, classify.FlagVolatile}, ""},
+	"/etc/passwd":                {ChangeModified, "file", "", []string{classify.FlagPersistence}, ""},
 	"/etc/motd":                  {ChangeDeleted, "whiteout", "", nil, ""},
 	"/app/config.ini":            {ChangeDeleted, "whiteout", "", nil, ""},
-	"/root/.loot":                {ChangeAdded, "dir", "", []string{FlagHidden}, ""},
-	"/root/.loot/creds.txt":      {ChangeAdded, "file", "", []string{FlagHidden}, ""},
-	"/tmp/heartbeat":             {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
-	"/tmp/server.log":            {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
-	"/etc/hosts":                 {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
-	"/etc/hostname":              {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
-	"/etc/resolv.conf":           {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
+	"/root/.loot":                {ChangeAdded, "dir", "", []string{classify.FlagHidden}, ""},
+	"/root/.loot/creds.txt":      {ChangeAdded, "file", "", []string{classify.FlagHidden}, ""},
+	"/tmp/heartbeat":             {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
+	"/tmp/server.log":            {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
+	"/etc/hosts":                 {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
+	"/etc/hostname":              {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
+	"/etc/resolv.conf":           {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
 }
 
 func fixtureNode(t *testing.T) *Node {
@@ -139,17 +140,17 @@ func TestDriftAttackedContainer(t *testing.T) {
 func TestDriftOtherContainers(t *testing.T) {
 	n := fixtureNode(t)
 	checkRows(t, containerDrift(t, n, "jobs/report-job-28374651-q7wzt/report"), map[string]row{
-		"/tmp/report.txt":         {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
-		"/var/tmp/out":            {ChangeAdded, "dir", "", []string{FlagVolatile}, ""},
-		"/var/tmp/out/report.txt": {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
-		"/etc/hosts":              {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
-		"/etc/hostname":           {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
-		"/etc/resolv.conf":        {ChangeAdded, "file", ExecBit, []string{FlagBenign}, ""},
+		"/tmp/report.txt":         {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
+		"/var/tmp/out":            {ChangeAdded, "dir", "", []string{classify.FlagVolatile}, ""},
+		"/var/tmp/out/report.txt": {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
+		"/etc/hosts":              {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
+		"/etc/hostname":           {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
+		"/etc/resolv.conf":        {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagBenign}, ""},
 	})
 	checkRows(t, containerDrift(t, n, "forge-default-cache"), map[string]row{
 		"/data":           {ChangeAdded, "dir", "", nil, ""},
 		"/data/c.txt":     {ChangeAdded, "file", "", nil, ""},
-		"/tmp/started":    {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
+		"/tmp/started":    {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
 		"/etc/os-release": {ChangeDeleted, "whiteout", "", nil, ""},
 	})
 	if len(containerDrift(t, n, "forge-default-idle")) != 0 {
@@ -173,11 +174,11 @@ func TestDriftContainerdCheckpointImage(t *testing.T) {
 	}
 	got := collect(t, ds, DriftOptions{})
 	for p, w := range map[string]row{
-		"/tmp/.x/miner":         {ChangeAdded, "file", ExecELF, []string{FlagHidden, FlagVolatile}, "/bin/busybox"},
+		"/tmp/.x/miner":         {ChangeAdded, "file", classify.ExecELF, []string{classify.FlagHidden, classify.FlagVolatile}, "/bin/busybox"},
 		"/etc/motd":             {ChangeDeleted, "whiteout", "", nil, ""},
 		"/app/config.ini":       {ChangeDeleted, "whiteout", "", nil, ""},
-		"/root/.loot/creds.txt": {ChangeAdded, "file", "", []string{FlagHidden}, ""},
-		"/etc/passwd":           {ChangeModified, "file", "", []string{FlagPersistence}, ""},
+		"/root/.loot/creds.txt": {ChangeAdded, "file", "", []string{classify.FlagHidden}, ""},
+		"/etc/passwd":           {ChangeModified, "file", "", []string{classify.FlagPersistence}, ""},
 	} {
 		f := got[p]
 		if f.Change != w.change || f.Type != w.typ || f.ExecKind != w.exec || f.IdenticalTo != w.identical || !reflect.DeepEqual(f.Flags, nonNilFlags(w.flags)) {
@@ -209,11 +210,11 @@ func TestDriftPodmanCheckpoints(t *testing.T) {
 			}
 			got := collect(t, ds, DriftOptions{})
 			want := map[string]row{
-				"/usr/local/bin/dropper": {ChangeAddedOrModified, "file", ExecELF, nil, ""},
-				"/etc/passwd":            {ChangeAddedOrModified, "file", "", []string{FlagPersistence}, ""},
-				"/tmp/note":              {ChangeAddedOrModified, "file", "", []string{FlagVolatile}, ""},
-				"/tmp/heartbeat":         {ChangeAddedOrModified, "file", "", []string{FlagVolatile}, ""},
-				"/tmp/server.log":        {ChangeAddedOrModified, "file", "", []string{FlagVolatile}, ""},
+				"/usr/local/bin/dropper": {ChangeAddedOrModified, "file", classify.ExecELF, nil, ""},
+				"/etc/passwd":            {ChangeAddedOrModified, "file", "", []string{classify.FlagPersistence}, ""},
+				"/tmp/note":              {ChangeAddedOrModified, "file", "", []string{classify.FlagVolatile}, ""},
+				"/tmp/heartbeat":         {ChangeAddedOrModified, "file", "", []string{classify.FlagVolatile}, ""},
+				"/tmp/server.log":        {ChangeAddedOrModified, "file", "", []string{classify.FlagVolatile}, ""},
 				"/etc/motd":              {ChangeDeleted, "whiteout", "", nil, ""},
 			}
 			for p, w := range want {
@@ -338,27 +339,27 @@ func TestDriftEveryClass(t *testing.T) {
 		"/var/cache/new":             {ChangeAdded, "file", "", nil, ""},
 		"/srv/lnk":                   {ChangeModified, "symlink", "", nil, ""},
 		"/srv/becomes-link":          {ChangeTypeChanged, "symlink", "", nil, ""},
-		"/usr/bin/ls-copy":           {ChangeAdded, "file", ExecELF, nil, "/usr/bin/ls-orig"},
-		"/usr/lib/libevil.so":        {ChangeAdded, "file", ExecLibrary, nil, ""},
-		"/usr/local/bin/suid":        {ChangeAdded, "file", ExecScript, []string{FlagSetuid}, ""},
-		"/usr/local/bin/sgid":        {ChangeAdded, "file", ExecBit, []string{FlagSetgid}, ""},
-		"/usr/local/bin/cap":         {ChangeAdded, "file", ExecBit, []string{FlagCapability}, ""},
-		"/etc/cron.d":                {ChangeAdded, "dir", "", []string{FlagPersistence}, ""},
-		"/etc/cron.d/job":            {ChangeAdded, "file", "", []string{FlagPersistence}, ""},
+		"/usr/bin/ls-copy":           {ChangeAdded, "file", classify.ExecELF, nil, "/usr/bin/ls-orig"},
+		"/usr/lib/libevil.so":        {ChangeAdded, "file", classify.ExecLibrary, nil, ""},
+		"/usr/local/bin/suid":        {ChangeAdded, "file", classify.ExecScript, []string{classify.FlagSetuid}, ""},
+		"/usr/local/bin/sgid":        {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagSetgid}, ""},
+		"/usr/local/bin/cap":         {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagCapability}, ""},
+		"/etc/cron.d":                {ChangeAdded, "dir", "", []string{classify.FlagPersistence}, ""},
+		"/etc/cron.d/job":            {ChangeAdded, "file", "", []string{classify.FlagPersistence}, ""},
 		"/root":                      {ChangeAdded, "dir", "", nil, ""},
-		"/root/.ssh":                 {ChangeAdded, "dir", "", []string{FlagHidden}, ""},
-		"/root/.ssh/authorized_keys": {ChangeAdded, "file", "", []string{FlagHidden, FlagPersistence}, ""},
+		"/root/.ssh":                 {ChangeAdded, "dir", "", []string{classify.FlagHidden}, ""},
+		"/root/.ssh/authorized_keys": {ChangeAdded, "file", "", []string{classify.FlagHidden, classify.FlagPersistence}, ""},
 		"/dev":                       {ChangeAdded, "dir", "", nil, ""},
-		"/dev/shm":                   {ChangeAdded, "dir", "", []string{FlagVolatile}, ""},
-		"/dev/shm/drop":              {ChangeAdded, "file", ExecBit, []string{FlagVolatile, FlagWorldWrite}, ""},
-		"/dev/termination-log":       {ChangeAdded, "file", "", []string{FlagWorldWrite, FlagBenign}, ""},
+		"/dev/shm":                   {ChangeAdded, "dir", "", []string{classify.FlagVolatile}, ""},
+		"/dev/shm/drop":              {ChangeAdded, "file", classify.ExecBit, []string{classify.FlagVolatile, classify.FlagWorldWrite}, ""},
+		"/dev/termination-log":       {ChangeAdded, "file", "", []string{classify.FlagWorldWrite, classify.FlagBenign}, ""},
 		"/etc/xwh-dir":               {ChangeAdded, "dir", "", nil, ""},
 		"/etc/xwh-dir/placeholder":   {ChangeAdded, "file", "", nil, ""},
 		"/etc/meta":                  {ChangeMetadataOnly, "file", "", nil, ""},
 		"/bin/tool":                  {ChangeDeleted, "whiteout", "", nil, ""},
 		"/usr/lib":                   {ChangeAdded, "dir", "", nil, ""},
-		"/tmp":                       {ChangeAdded, "dir", "", []string{FlagVolatile}, ""},
-		"/tmp/stolen":                {ChangeAdded, "file", "", []string{FlagVolatile}, ""},
+		"/tmp":                       {ChangeAdded, "dir", "", []string{classify.FlagVolatile}, ""},
+		"/tmp/stolen":                {ChangeAdded, "file", "", []string{classify.FlagVolatile}, ""},
 		"/usr/local":                 {ChangeAdded, "dir", "", nil, ""},
 		"/usr/local/bin":             {ChangeAdded, "dir", "", nil, ""},
 	})
@@ -395,7 +396,7 @@ func TestDriftEveryClass(t *testing.T) {
 	}
 	// Without hashing: no sums, no identical_to, classes still right.
 	nh := collect(t, ds, DriftOptions{NoHash: true})
-	if f := nh["/usr/bin/ls-copy"]; f.SHA256 != "" || f.IdenticalTo != "" || f.ExecKind != ExecELF {
+	if f := nh["/usr/bin/ls-copy"]; f.SHA256 != "" || f.IdenticalTo != "" || f.ExecKind != classify.ExecELF {
 		t.Errorf("no-hash: %+v", f)
 	}
 	if nh["/etc/config"].Change != ChangeModified {

@@ -297,20 +297,20 @@ func (d *job) emit(f DriftEntry, st *evidence.Stat, xs map[string][]byte) {
 	f.Flags = append(f.Flags, classify.PathFlags(f.Path)...)
 	if st != nil {
 		if st.Mode&fs.ModeSetuid != 0 {
-			f.Flags = append(f.Flags, FlagSetuid)
+			f.Flags = append(f.Flags, classify.FlagSetuid)
 		}
 		if st.Mode&fs.ModeSetgid != 0 && !st.Mode.IsDir() {
-			f.Flags = append(f.Flags, FlagSetgid)
+			f.Flags = append(f.Flags, classify.FlagSetgid)
 		}
 		if st.Mode&0o002 != 0 && st.Mode&fs.ModeSymlink == 0 && st.Mode&fs.ModeSticky == 0 {
-			f.Flags = append(f.Flags, FlagWorldWrite)
+			f.Flags = append(f.Flags, classify.FlagWorldWrite)
 		}
 		if st.Mode.IsRegular() && st.Size == 0 && classify.RuntimeMountPoint(f.Path) && (f.Change == ChangeAdded || f.Change == ChangeAddedOrModified || f.Change == ChangeModified || f.Change == ChangeMetadataOnly) {
-			f.Flags = append(f.Flags, FlagBenign)
+			f.Flags = append(f.Flags, classify.FlagBenign)
 		}
 	}
 	if _, ok := xs["security.capability"]; ok {
-		f.Flags = append(f.Flags, FlagCapability)
+		f.Flags = append(f.Flags, classify.FlagCapability)
 	}
 	d.out = append(d.out, f)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/forensics/classify"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/spf13/pflag"
 
@@ -199,7 +200,7 @@ func driftTable(all []forensics.DriftEntry, diffs bool) *render.Table {
 	t := render.Cols("CHANGE", "TYPE", "EXEC", "MODE=", "SIZE=", "MTIME=", "PATH/", "FLAGS", "NOTE")
 	rank := func(f forensics.DriftEntry) int {
 		switch {
-		case hasFlag(f, forensics.FlagBenign):
+		case hasFlag(f, classify.FlagBenign):
 			return 3
 		case f.IsExec():
 			return 0
