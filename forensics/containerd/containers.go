@@ -25,7 +25,7 @@ func (s *Store) readContainers(ns string, nb *bolt.Bucket, w where) {
 			ID:        string(k),
 			Namespace: ns,
 			Kind:      model.KindContainer,
-			Labels:    map[string]string{},
+			Meta:      model.Meta{Labels: map[string]string{}},
 			LowerDirs: []string{},
 			Status:    model.Status{State: model.StateUnknown, Sources: []string{}},
 		}

@@ -123,8 +123,7 @@ func (s *Store) addImage(ic ImageConfig) {
 			Namespace: Namespace,
 			Name:      n,
 			Target:    model.Descriptor{Digest: ic.ID, MediaType: mediaTypeImageConfig, Size: ic.Size},
-			CreatedAt: ic.Created,
-			Labels:    ic.Labels,
+			Meta:      model.Meta{CreatedAt: ic.Created, Labels: ic.Labels},
 			Warnings:  ic.Warnings,
 		})
 	}

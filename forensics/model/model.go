@@ -114,30 +114,38 @@ type Status struct {
 	Reason     string   `json:"reason,omitempty"`
 }
 
+// Meta is what a runtime records of any of its objects (containerd keeps
+// it for images and containers alike): when the record was created and
+// last updated, its labels and annotations. Records embed it, so its JSON
+// fields stand inline.
+type Meta struct {
+	CreatedAt   Time              `json:"created_at"`
+	UpdatedAt   Time              `json:"updated_at"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
 // Container is a container or a pod sandbox.
 type Container struct {
-	Runtime        string            `json:"runtime"`
-	ID             string            `json:"id"`
-	Namespace      string            `json:"namespace"`
-	Kind           string            `json:"kind"`
-	ContainerName  string            `json:"container_name"`
-	Attempt        uint32            `json:"attempt"`
-	Image          string            `json:"image"`
-	ImageRef       string            `json:"image_ref"`
-	RuntimeHandler string            `json:"runtime_handler"`
-	CreatedAt      Time              `json:"created_at"`
-	UpdatedAt      Time              `json:"updated_at"`
-	Labels         map[string]string `json:"labels"`
-	Annotations    map[string]string `json:"annotations,omitempty"`
-	Pod            *PodRef           `json:"pod"`
-	SandboxID      string            `json:"sandbox_id"`
-	LogPath        string            `json:"log_path"`
-	Snapshotter    string            `json:"snapshotter"`
-	SnapshotKey    string            `json:"snapshot_key"`
-	UpperDir       string            `json:"upper_dir"`
-	LowerDirs      []string          `json:"lower_dirs"`
-	Status         Status            `json:"status"`
-	Spec           *Spec             `json:"spec,omitempty"`
+	Runtime        string `json:"runtime"`
+	ID             string `json:"id"`
+	Namespace      string `json:"namespace"`
+	Kind           string `json:"kind"`
+	ContainerName  string `json:"container_name"`
+	Attempt        uint32 `json:"attempt"`
+	Image          string `json:"image"`
+	ImageRef       string `json:"image_ref"`
+	RuntimeHandler string `json:"runtime_handler"`
+	Meta
+	Pod         *PodRef  `json:"pod"`
+	SandboxID   string   `json:"sandbox_id"`
+	LogPath     string   `json:"log_path"`
+	Snapshotter string   `json:"snapshotter"`
+	SnapshotKey string   `json:"snapshot_key"`
+	UpperDir    string   `json:"upper_dir"`
+	LowerDirs   []string `json:"lower_dirs"`
+	Status      Status   `json:"status"`
+	Spec        *Spec    `json:"spec,omitempty"`
 	// Execs are the exec sessions run in the container (set by inspect).
 	Execs    []Exec             `json:"execs,omitempty"`
 	Warnings []evidence.Warning `json:"warnings"`
@@ -177,16 +185,13 @@ type Descriptor struct {
 
 // Image is a named image record.
 type Image struct {
-	Runtime     string             `json:"runtime"`
-	Namespace   string             `json:"namespace"`
-	Name        string             `json:"name"`
-	Target      Descriptor         `json:"target"`
-	CreatedAt   Time               `json:"created_at"`
-	UpdatedAt   Time               `json:"updated_at"`
-	Labels      map[string]string  `json:"labels"`
-	Annotations map[string]string  `json:"annotations,omitempty"`
-	Checkpoint  bool               `json:"checkpoint"`
-	Warnings    []evidence.Warning `json:"warnings"`
+	Runtime   string     `json:"runtime"`
+	Namespace string     `json:"namespace"`
+	Name      string     `json:"name"`
+	Target    Descriptor `json:"target"`
+	Meta
+	Checkpoint bool               `json:"checkpoint"`
+	Warnings   []evidence.Warning `json:"warnings"`
 }
 
 // Content is a blob of the content store.

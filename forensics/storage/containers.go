@@ -84,7 +84,7 @@ func (s *Store) container(rec *csContainer, at recordAt) model.Container {
 		ID:          rec.ID,
 		Kind:        model.KindContainer,
 		ImageRef:    rec.ImageID,
-		CreatedAt:   model.T(rec.Created),
+		Meta:        model.Meta{CreatedAt: model.T(rec.Created)},
 		Snapshotter: s.Driver,
 		SnapshotKey: rec.LayerID,
 		LowerDirs:   []string{},

@@ -152,7 +152,7 @@ func (s *Store) buildSnapshots() {
 		}
 		for _, n := range names {
 			s.Images = append(s.Images, model.Image{
-				Runtime: s.runtime, Name: n, CreatedAt: r.Created, Labels: map[string]string{}, Warnings: r.Warnings,
+				Runtime: s.runtime, Name: n, Meta: model.Meta{CreatedAt: r.Created, Labels: map[string]string{}}, Warnings: r.Warnings,
 				Target: model.Descriptor{Digest: r.Digest, MediaType: r.ManifestMediaType, Size: r.ManifestSize},
 			})
 		}
