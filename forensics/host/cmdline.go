@@ -284,58 +284,81 @@ func redirection(t string) bool {
 	return strings.HasPrefix(t, ">") || strings.HasPrefix(t, "<")
 }
 
+// shellRole is what one byte of a command line is to a POSIX shell.
+type shellRole uint8
+
+const (
+	shellPlain   shellRole = iota // unquoted: may be an operator or a blank
+	shellQuoting                  // a quote, or a backslash that escapes the next byte
+	shellLiteral                  // quoted or escaped: never an operator or a blank
+)
+
+// scanShell walks s as a shell quotes it, calling fn with each byte and
+// its role until fn returns false. Inside double quotes a backslash
+// escapes only " \ $ and `; elsewhere it escapes any byte.
+func scanShell(s string, fn func(c byte, r shellRole) bool) {
+	q := byte(0)
+	for i := 0; i < len(s); i++ {
+		c, r := s[i], shellPlain
+		switch {
+		case q != 0 && c == q:
+			q, r = 0, shellQuoting
+		case q == '"' && c == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0,
+			q == 0 && c == '\\' && i+1 < len(s):
+			if !fn(c, shellQuoting) {
+				return
+			}
+			i++
+			c, r = s[i], shellLiteral
+		case q != 0:
+			r = shellLiteral
+		case c == '\'' || c == '"':
+			q, r = c, shellQuoting
+		}
+		if !fn(c, r) {
+			return
+		}
+	}
+}
+
 // splitSimple cuts a command line into simple commands at unquoted ; & |
 // newlines, parentheses, braces and command substitutions.
 func splitSimple(s string) []string {
 	var out []string
 	var cur strings.Builder
-	q := byte(0)
 	flush := func() {
 		if t := strings.TrimSpace(cur.String()); t != "" {
 			out = append(out, t)
 		}
 		cur.Reset()
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case q != 0:
-			if c == q {
-				q = 0
-			} else if c == '\\' && q == '"' && i+1 < len(s) {
-				cur.WriteByte(c)
-				i++
-				c = s[i]
+	i := -1
+	skip := false
+	scanShell(s, func(c byte, r shellRole) bool {
+		i++
+		if skip {
+			skip = false
+			return true
+		}
+		if r == shellPlain {
+			switch {
+			case c == '&' && (i > 0 && (s[i-1] == '>' || s[i-1] == '<') || i+1 < len(s) && s[i+1] == '>'):
+				// a redirection (2>&1, &>file), not a separator
+			case c == ';' || c == '&' || c == '|' || c == '\n' || c == '(' || c == ')' || c == '`':
+				flush()
+				return true
+			case c == '$' && i+1 < len(s) && s[i+1] == '(':
+				flush()
+				skip = true
+				return true
+			case (c == '{' || c == '}') && (i+1 == len(s) || s[i+1] == ' ' || s[i+1] == ';'):
+				flush()
+				return true
 			}
-			cur.WriteByte(c)
-			continue
-		case c == '\\' && i+1 < len(s):
-			cur.WriteByte(c)
-			i++
-			cur.WriteByte(s[i])
-			continue
-		case c == '\'' || c == '"':
-			q = c
-			cur.WriteByte(c)
-			continue
-		case c == '&' && (i > 0 && (s[i-1] == '>' || s[i-1] == '<') || i+1 < len(s) && s[i+1] == '>'):
-			// a redirection (2>&1, &>file), not a separator
-		case c == ';' || c == '&' || c == '|' || c == '\n' || c == '(' || c == ')' || c == '`':
-			flush()
-			continue
-		case c == '$' && i+1 < len(s) && s[i+1] == '(':
-			flush()
-			i++
-			continue
-		case (c == '{' || c == '}') && (i+1 == len(s) || s[i+1] == ' ' || s[i+1] == ';'):
-			flush()
-			continue
 		}
 		cur.WriteByte(c)
-		if len(out) > 256 {
-			break
-		}
-	}
+		return len(out) <= 256
+	})
 	flush()
 	return out
 }
@@ -345,27 +368,11 @@ func shellWords(s string) []string {
 	var out []string
 	var cur strings.Builder
 	in := false
-	q := byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	scanShell(s, func(c byte, r shellRole) bool {
 		switch {
-		case q != 0:
-			if c == q {
-				q = 0
-			} else if c == '\\' && q == '"' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-				i++
-				cur.WriteByte(s[i])
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '\'' || c == '"':
-			q = c
+		case r == shellQuoting:
 			in = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			in = true
-		case c == ' ' || c == '\t' || c == '\r':
+		case r == shellPlain && (c == ' ' || c == '\t' || c == '\r'):
 			if in {
 				out = append(out, cur.String())
 				cur.Reset()
@@ -375,11 +382,9 @@ func shellWords(s string) []string {
 			cur.WriteByte(c)
 			in = true
 		}
-		if len(out) > 1024 {
-			return out
-		}
-	}
-	if in {
+		return len(out) <= 1024
+	})
+	if in && len(out) <= 1024 {
 		out = append(out, cur.String())
 	}
 	return out

