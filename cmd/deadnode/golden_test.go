@@ -264,6 +264,8 @@ func goldenCases() []goldenCase {
 	add("errors/mem-strings-unknown-pid", "mem", "strings", "$CRIU", "--pid", "4242")
 	add("errors/mem-dump-no-dir", "mem", "dump", "$CRIU", "--pid", "1360", "--all")
 	add("errors/mem-core-no-file", "mem", "core", "$CRIU", "--pid", "1360")
+	add("errors/mem-core-no-pid", "mem", "core", "$CRIU", "-f", "$OUT/core")
+	add("errors/mem-dump-pid-too-large", "mem", "dump", "$CRIU", "--pid", "4294968656", "--all", "-d", "$OUT/dump")
 	add("errors/mount-archive", "--root", "$NODE", "mount", gApp, "$OUT/mnt")
 	add("errors/timeline-bad-format", "--root", "$NODE", "timeline", "--format", "csv")
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -60,10 +61,10 @@ func init() {
 			var pid uint
 			var minLen int
 			var u16 bool
-			fs.UintVar(&pid, "pid", 0, "the process (required)")
+			pidVar(fs, &pid)
 			fs.IntVar(&minLen, "min", 6, "shortest string, in characters")
 			fs.BoolVar(&u16, "utf16", false, "UTF-16LE strings instead of ASCII")
-			return func(a *app, args []string) error { return runMemStrings(a, args, uint32(pid), minLen, u16) }
+			return func(a *app, args []string) error { return runMemStrings(a, args, pid, minLen, u16) }
 		},
 	})
 	register(&command{
@@ -72,7 +73,7 @@ func init() {
 		summary: "write memory regions to files named by address, with manifest.json (sha256 and provenance of every range)",
 		setup: func(fs *pflag.FlagSet) func(*app, []string) error {
 			var o memDumpFlags
-			fs.UintVar(&o.pid, "pid", 0, "the process (required)")
+			pidVar(fs, &o.pid)
 			fs.BoolVar(&o.all, "all", false, "every mapping")
 			fs.StringVar(&o.vma, "vma", "", "the mapping holding this address (hex)")
 			fs.StringVar(&o.rng, "range", "", "an address range START-END (hex)")
@@ -89,10 +90,10 @@ func init() {
 			var pid uint
 			var file string
 			var force bool
-			fs.UintVar(&pid, "pid", 0, "the process (required)")
+			pidVar(fs, &pid)
 			fs.StringVarP(&file, "file", "f", "", "the core file to write (must not exist, unless --force)")
 			fs.BoolVar(&force, "force", false, "overwrite CORE if it exists")
-			return func(a *app, args []string) error { return runMemCore(a, args, uint32(pid), file, force) }
+			return func(a *app, args []string) error { return runMemCore(a, args, pid, file, force) }
 		},
 	})
 }
@@ -380,29 +381,41 @@ func runMemSearch(a *app, args []string, o memSearchFlags) error {
 	})
 }
 
-func onePid(r *memory.Reader, pid uint32) (*memory.Space, error) {
-	if pid == 0 {
-		return nil, usagef("--pid N is required")
-	}
-	return r.Space(pid)
+// pidVar defines the --pid flag of the commands that read one process.
+func pidVar(fs *pflag.FlagSet, pid *uint) {
+	fs.UintVar(pid, "pid", 0, "the process (required)")
 }
 
-func runMemStrings(a *app, args []string, pid uint32, minLen int, u16 bool) error {
+// openSpace opens the checkpoint's memory, pages included, and the address
+// space of the process --pid names.
+func openSpace(a *app, args []string, pid uint) (*memory.Reader, *memory.Space, func(), error) {
 	if pid == 0 {
-		return usagef("--pid N is required")
+		return nil, nil, nil, usagef("--pid N is required")
 	}
+	if pid > math.MaxUint32 {
+		return nil, nil, nil, usagef("--pid %d is not a pid", pid)
+	}
+	r, closeFn, err := openMem(a, args, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := r.Space(uint32(pid))
+	if err != nil {
+		closeFn()
+		return nil, nil, nil, err
+	}
+	return r, s, closeFn, nil
+}
+
+func runMemStrings(a *app, args []string, pid uint, minLen int, u16 bool) error {
 	if minLen < 1 {
 		return usagef("--min must be at least 1")
 	}
-	r, closeFn, err := openMem(a, args, true)
+	_, s, closeFn, err := openSpace(a, args, pid)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	s, err := onePid(r, pid)
-	if err != nil {
-		return err
-	}
 	type str struct {
 		Address    string `json:"address"`
 		Encoding   string `json:"encoding"`
@@ -459,9 +472,6 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	if o.dir == "" {
 		return usagef("-d OUTDIR is required")
 	}
-	if o.pid == 0 {
-		return usagef("--pid N is required")
-	}
 	var rs []memory.Range
 	var vmaAddr uint64
 	var err error
@@ -488,15 +498,11 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 		}
 		rs = []memory.Range{{Start: st, End: en}}
 	}
-	r, closeFn, err := openMem(a, args, true)
+	r, s, closeFn, err := openSpace(a, args, o.pid)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	s, err := onePid(r, uint32(o.pid))
-	if err != nil {
-		return err
-	}
 	switch {
 	case o.all:
 		for _, m := range s.Mappings {
@@ -542,22 +548,15 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	})
 }
 
-func runMemCore(a *app, args []string, pid uint32, file string, force bool) error {
-	if pid == 0 {
-		return usagef("--pid N is required")
-	}
+func runMemCore(a *app, args []string, pid uint, file string, force bool) error {
 	if file == "" {
 		return usagef("-f CORE is required")
 	}
-	r, closeFn, err := openMem(a, args, true)
+	r, s, closeFn, err := openSpace(a, args, pid)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	s, err := onePid(r, pid)
-	if err != nil {
-		return err
-	}
 	if err := a.checkOutput(file, args...); err != nil {
 		return err
 	}
