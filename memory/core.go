@@ -44,12 +44,10 @@ type CoreInfo struct {
 	// access them (a PT_LOAD with no file bytes would read as zeros in
 	// gdb, and uncaptured is not zero).
 	NotCaptured []Range `json:"not_captured,omitempty"`
-	// Skipped lists the zero ranges past CoreOptions.MaxHoles: PT_LOADs
-	// with no file bytes, which gdb reads as the zeros they are; Note says
-	// so.
-	Skipped []Range `json:"skipped,omitempty"`
-	Note    string  `json:"note,omitempty"`
-	Size    int64   `json:"size"`
+	// Omitted are the zero ranges past CoreOptions.MaxHoles: PT_LOADs
+	// with no file bytes, which gdb reads as the zeros they are.
+	Omitted
+	Size int64 `json:"size"`
 }
 
 // CoreOptions tune WriteCore. Nil means the defaults.

@@ -33,10 +33,17 @@ type Manifest struct {
 	PID     uint32         `json:"pid"`
 	Comm    string         `json:"comm"`
 	Regions []DumpedRegion `json:"regions"`
-	// Skipped lists the zero, not_captured and unmapped ranges that no
-	// file covers because they would have passed DumpOptions.MaxHoles;
-	// Note says so. A skipped range splits its region: the bytes after
-	// it are in a file of their own.
+	// Omitted are the zero, not_captured and unmapped ranges that no
+	// file covers because they would have passed DumpOptions.MaxHoles.
+	// A skipped range splits its region: the bytes after it are in a file
+	// of their own.
+	Omitted
+}
+
+// Omitted is what a dump or a core left out once its bound on holes
+// (MaxHoles) was reached: the ranges, and a note that says so. Records
+// embed it, so its JSON fields stand inline.
+type Omitted struct {
 	Skipped []Range `json:"skipped,omitempty"`
 	Note    string  `json:"note,omitempty"`
 }
