@@ -51,9 +51,7 @@ var ErrNotFound = fmt.Errorf("no containerd root with a metadata database found:
 // it, not ErrNotFound.
 func Open(src evidence.Source, opt *Options) (*Store, error) {
 	o := ptr.Value(opt)
-	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
-		return evidence.Warnf("", -1, "more than one containerd root in the evidence (%s); reading %s (use --containerd-root)", strings.Join(roots, ", "), roots[0])
-	})
+	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func Detect(src evidence.Source) (roots []string, notes []string, denied error) 
 // finder looks for containerd's root: the root of each config file, then
 // the distributions' default places.
 func finder(src evidence.Source) *pathutil.Finder {
-	f := &pathutil.Finder{Src: src, IsRoot: func(r string) (bool, error) {
+	f := &pathutil.Finder{Src: src, What: "containerd root", Hint: "use --containerd-root", IsRoot: func(r string) (bool, error) {
 		st, err := src.Lstat(path.Join(r, metaDBPath))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {

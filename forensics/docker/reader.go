@@ -154,7 +154,7 @@ func Detect(src evidence.Source) (roots []string, notes []string, denied error) 
 // finder looks for Docker's data root: daemon.json's, the default places,
 // then rootless daemons' in the users' homes.
 func finder(src evidence.Source) *pathutil.Finder {
-	f := &pathutil.Finder{Src: src, IsRoot: func(r string) (bool, error) { return isRoot(src, r) }}
+	f := &pathutil.Finder{Src: src, What: "Docker data root", Hint: "use --docker-root", IsRoot: func(r string) (bool, error) { return isRoot(src, r) }}
 	if b := f.ReadConfig(daemonConfig, maxConfig); b != nil {
 		var cfg struct {
 			DataRoot string `json:"data-root"`
@@ -186,9 +186,7 @@ func finder(src evidence.Source) *pathutil.Finder {
 // it, not ErrNotFound.
 func Open(src evidence.Source, opt *Options) (*Store, error) {
 	o := ptr.Value(opt)
-	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound, func(roots []string) evidence.Warning {
-		return evidence.Warnf("", -1, "more than one Docker data root in the evidence (%s); reading %s", strings.Join(roots, ", "), roots[0])
-	})
+	r, notes, warns, err := pathutil.Root(src, o.Root, func() *pathutil.Finder { return finder(src) }, ErrNotFound)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
@@ -106,7 +105,7 @@ func OpenAll(src evidence.Source, opt *Options) ([]*Store, error) {
 		roots = []Root{{Graph: o.GraphRoot, Run: o.RunRoot}}
 	} else {
 		f, found := finder(src)
-		_, warns, err := f.Pick(ErrNotFound, nil) // OpenAll reads every root found
+		_, warns, err := f.Pick(ErrNotFound, true) // OpenAll reads every root found
 		if err != nil {
 			return nil, err
 		}
@@ -134,9 +133,7 @@ func Open(src evidence.Source, opt *Options) (*Store, error) {
 		return openRoot(src, Root{Graph: o.GraphRoot, Run: o.RunRoot})
 	}
 	f, roots := finder(src)
-	_, warns, err := f.Pick(ErrNotFound, func(rs []string) evidence.Warning {
-		return evidence.Warnf("", -1, "more than one graph root in the evidence (%s); reading %s (OpenAll reads them all)", strings.Join(rs, ", "), rs[0])
-	})
+	_, warns, err := f.Pick(ErrNotFound, false)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func Detect(src evidence.Source) ([]Root, error) {
 // finder looks for graph roots: storage.conf's, the default one, then
 // rootless stores in the users' homes; each with its run root.
 func finder(src evidence.Source) (*pathutil.Finder, []Root) {
-	f := &pathutil.Finder{Src: src, IsRoot: func(r string) (bool, error) { return isGraphRoot(src, r) }}
+	f := &pathutil.Finder{Src: src, What: "graph root", Hint: "use --storage-root; OpenAll reads them all", IsRoot: func(r string) (bool, error) { return isGraphRoot(src, r) }}
 	var out []Root
 	add := func(g, run, note string) {
 		if g == "" {

@@ -92,6 +92,10 @@ func Denied(src evidence.Source, name string, err error) error {
 // that could not be read. The zero value is not usable: set Src and IsRoot.
 type Finder struct {
 	Src evidence.Source
+	// What names the root in messages ("containerd root"), and Hint says
+	// how to choose another when several are found ("use
+	// --containerd-root").
+	What, Hint string
 	// IsRoot says whether r (resolved, no leading "/") holds the
 	// runtime's store; its error, when a permission error, says it could
 	// not be told.
@@ -190,9 +194,9 @@ func (f *Finder) deny(name string, err error) {
 // Pick chooses the first root found. With none, it returns the places
 // that could not be read (a *fs.PathError naming the first, errors.Is
 // fs.ErrPermission) or else notFound. The warnings say what else was
-// found (when several is not nil), and which places could not be read,
-// when a root was.
-func (f *Finder) Pick(notFound error, several func(roots []string) evidence.Warning) (string, []evidence.Warning, error) {
+// found (unless all is set: the caller reads every root), and which
+// places could not be read, when a root was.
+func (f *Finder) Pick(notFound error, all bool) (string, []evidence.Warning, error) {
 	if len(f.Roots) == 0 {
 		if len(f.Denied) > 0 {
 			return "", nil, f.Denied[0]
@@ -200,8 +204,8 @@ func (f *Finder) Pick(notFound error, several func(roots []string) evidence.Warn
 		return "", nil, notFound
 	}
 	var warns []evidence.Warning
-	if len(f.Roots) > 1 && several != nil {
-		warns = append(warns, several(f.Roots))
+	if len(f.Roots) > 1 && !all {
+		warns = append(warns, evidence.Warnf("", -1, "more than one %s in the evidence (%s); reading %s (%s)", f.What, strings.Join(f.Roots, ", "), f.Roots[0], f.Hint))
 	}
 	for _, d := range f.Denied {
 		warns = append(warns, evidence.WarningOf(fmt.Errorf("%w; not looked at", d)))
@@ -213,12 +217,12 @@ func (f *Finder) Pick(notFound error, several func(roots []string) evidence.Warn
 // evidence), or else the first root find finds (see Finder.Pick). It
 // returns the root resolved inside the evidence (no leading "/"), the
 // notes on how it was found and the warnings about it.
-func Root(src evidence.Source, given string, find func() *Finder, notFound error, several func(roots []string) evidence.Warning) (string, []string, []evidence.Warning, error) {
+func Root(src evidence.Source, given string, find func() *Finder, notFound error) (string, []string, []evidence.Warning, error) {
 	var notes []string
 	var warns []evidence.Warning
 	if given == "" {
 		f := find()
-		r, w, err := f.Pick(notFound, several)
+		r, w, err := f.Pick(notFound, false)
 		if err != nil {
 			return "", nil, nil, err
 		}

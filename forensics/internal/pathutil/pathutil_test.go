@@ -60,7 +60,7 @@ func TestDenied(t *testing.T) {
 
 func TestFinder(t *testing.T) {
 	src := denying{tree(t, "etc/rt.conf", "srv/rt/marker", "var/lib/rt/marker", "opt/rt/marker"), "var/lib/rt"}
-	f := &Finder{Src: src, IsRoot: func(r string) (bool, error) {
+	f := &Finder{Src: src, What: "rt root", Hint: "use --rt-root", IsRoot: func(r string) (bool, error) {
 		_, err := src.Lstat(r + "/marker")
 		if errors.Is(err, fs.ErrPermission) {
 			return false, err
@@ -78,16 +78,18 @@ func TestFinder(t *testing.T) {
 	if r := f.Known("opt/rt", ""); r != "opt/rt" {
 		t.Errorf("known: %q", r)
 	}
-	root, warns, err := f.Pick(errors.New("none"), func(roots []string) evidence.Warning {
-		return evidence.Warnf("", -1, "several: %s", strings.Join(roots, " "))
-	})
-	if err != nil || root != "/srv/rt" || len(warns) != 2 || warns[0].String() != "several: /srv/rt /opt/rt" || warns[1].String() != "open /var/lib/rt: permission denied; not looked at" {
+	root, warns, err := f.Pick(errors.New("none"), false)
+	if err != nil || root != "/srv/rt" || len(warns) != 2 || warns[0].String() != "more than one rt root in the evidence (/srv/rt, /opt/rt); reading /srv/rt (use --rt-root)" || warns[1].String() != "open /var/lib/rt: permission denied; not looked at" {
 		t.Errorf("pick: %q %q %v", root, warns, err)
+	}
+	// A caller that reads every root is not warned that there are several.
+	if _, warns, err := f.Pick(errors.New("none"), true); err != nil || len(warns) != 1 || warns[0].String() != "open /var/lib/rt: permission denied; not looked at" {
+		t.Errorf("pick all: %q %v", warns, err)
 	}
 	// Nothing readable found: the permission error, not "none".
 	g := &Finder{Src: src, IsRoot: f.IsRoot}
 	g.Known("var/lib/rt", "")
-	if _, _, err := g.Pick(errors.New("none"), nil); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "/var/lib/rt") {
+	if _, _, err := g.Pick(errors.New("none"), true); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "/var/lib/rt") {
 		t.Errorf("pick none: %v", err)
 	}
 }
