@@ -25,45 +25,13 @@ func init() {
 	})
 }
 
-// hostRoots are the compromised host as a directory and as its .tar.zst
-// collection.
-// hostRoots is in kube_test.go: the host as a directory and as a .tar.zst.
-
-// What planting the ground truth's entries made besides them: the timer's
-// enablement link and the programs the planted entries run (which lie in
-// system directories no package owns).
-var hostPlanted = map[string]bool{
-	"/etc/cron.d/apt-compat-check":                                  true,
-	"/etc/systemd/system/sysstat-collect.timer":                     true,
-	"/etc/systemd/system/sysstat-collect.service":                   true,
-	"/etc/systemd/system/timers.target.wants/sysstat-collect.timer": true,
-	"/etc/ld.so.preload":                                            true,
-	"/root/.ssh/authorized_keys":                                    true,
-	"/usr/share/containers/oci/hooks.d/00-metrics.json":             true,
-	"/usr/bin/curl":                               true,
-	"/usr/bin/dbus-daemon-helper":                 true,
-	"/usr/sbin/pam_timestamp_check2":              true,
-	"/usr/lib/x86_64-linux-gnu/libnss_cache.so.2": true,
-	"/usr/local/lib/.sysstat/collect":             true,
-	"/usr/local/libexec/oci-metrics":              true,
-}
-
-// The node's own kubelet, which no package owns: low, the host package's
-// documented choice ("unowned but ordinary"); the ground truth lists it on
-// neither side.
-var hostKubelet = map[string]bool{
-	"/etc/systemd/system/kubelet.service":                         true,
-	"/etc/systemd/system/multi-user.target.wants/kubelet.service": true,
-	"/usr/bin/kubelet": true,
-}
-
 // hostFalseFinding says why a host finding is not one the ground truth
 // allows above info ("" when it is allowed).
 func hostFalseFinding(path string, sev model.Severity) string {
 	switch {
-	case sev == model.SeverityInfo || hostPlanted[path]:
+	case sev == model.SeverityInfo || testfix.HostPlanted[path]:
 		return ""
-	case hostKubelet[path] && sev == model.SeverityLow:
+	case testfix.HostKubelet[path] && sev == model.SeverityLow:
 		return ""
 	}
 	return "above info, and neither planted nor the kubelet at low"

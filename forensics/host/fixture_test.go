@@ -27,33 +27,6 @@ func hostForms(t *testing.T) map[string]evidence.Source {
 	return map[string]evidence.Source{"dir": d, "tar.zst": a}
 }
 
-// The planted entries of the ground truth, plus what planting them
-// necessarily made: the timer's enablement link and the programs the
-// planted entries run.
-var plantedPaths = map[string]bool{
-	"/etc/cron.d/apt-compat-check":                                  true,
-	"/etc/systemd/system/sysstat-collect.timer":                     true,
-	"/etc/systemd/system/sysstat-collect.service":                   true,
-	"/etc/systemd/system/timers.target.wants/sysstat-collect.timer": true,
-	"/etc/ld.so.preload":                                            true,
-	"/root/.ssh/authorized_keys":                                    true,
-	"/usr/share/containers/oci/hooks.d/00-metrics.json":             true,
-	"/usr/bin/curl":                               true,
-	"/usr/bin/dbus-daemon-helper":                 true,
-	"/usr/sbin/pam_timestamp_check2":              true,
-	"/usr/lib/x86_64-linux-gnu/libnss_cache.so.2": true,
-	"/usr/local/lib/.sysstat/collect":             true, // the planted timer's program
-	"/usr/local/libexec/oci-metrics":              true, // the planted hook's program
-}
-
-// The node's own kubelet: no package owns it, and the ground truth lists it
-// on neither side. It is reported at low ("unowned but ordinary").
-var kubeletPaths = map[string]bool{
-	"/etc/systemd/system/kubelet.service":                         true,
-	"/etc/systemd/system/multi-user.target.wants/kubelet.service": true,
-	"/usr/bin/kubelet": true,
-}
-
 func TestHostPersistenceFixture(t *testing.T) {
 	exp := testfix.LoadHostTruth(t)
 	for form, src := range hostForms(t) {
@@ -160,8 +133,8 @@ func TestHostPersistenceFixture(t *testing.T) {
 			// nothing above info but the planted entries and the kubelet's
 			for _, f := range r.Findings() {
 				switch {
-				case f.Severity == model.SeverityInfo || plantedPaths[f.Path]:
-				case kubeletPaths[f.Path] && f.Severity == model.SeverityLow:
+				case f.Severity == model.SeverityInfo || testfix.HostPlanted[f.Path]:
+				case testfix.HostKubelet[f.Path] && f.Severity == model.SeverityLow:
 				default:
 					t.Errorf("unexpected finding above info: %s %s (%s)", f.Severity, f.Summary, f.Why)
 				}
@@ -243,8 +216,8 @@ func TestHostPackagesFixture(t *testing.T) {
 			}
 			for _, f := range r.Findings() {
 				switch {
-				case f.Severity == model.SeverityInfo || plantedPaths[f.Path]:
-				case kubeletPaths[f.Path] && f.Severity == model.SeverityLow:
+				case f.Severity == model.SeverityInfo || testfix.HostPlanted[f.Path]:
+				case testfix.HostKubelet[f.Path] && f.Severity == model.SeverityLow:
 				default:
 					t.Errorf("unexpected finding above info: %s %s (%s)", f.Severity, f.Summary, f.Why)
 				}

@@ -45,3 +45,32 @@ func LoadHostTruth(t testing.TB) HostTruth {
 	}
 	return h
 }
+
+// HostPlanted are the paths the host fixture's planting made besides the
+// ground truth's entries: the timer's enablement link and the programs the
+// planted entries run (which lie in system directories no package owns).
+// Findings above info on these are true positives, not false ones.
+var HostPlanted = map[string]bool{
+	"/etc/cron.d/apt-compat-check":                                  true,
+	"/etc/systemd/system/sysstat-collect.timer":                     true,
+	"/etc/systemd/system/sysstat-collect.service":                   true,
+	"/etc/systemd/system/timers.target.wants/sysstat-collect.timer": true,
+	"/etc/ld.so.preload":                                            true,
+	"/root/.ssh/authorized_keys":                                    true,
+	"/usr/share/containers/oci/hooks.d/00-metrics.json":             true,
+	"/usr/bin/curl":                               true,
+	"/usr/bin/dbus-daemon-helper":                 true,
+	"/usr/sbin/pam_timestamp_check2":              true,
+	"/usr/lib/x86_64-linux-gnu/libnss_cache.so.2": true,
+	"/usr/local/lib/.sysstat/collect":             true, // the planted timer's program
+	"/usr/local/libexec/oci-metrics":              true, // the planted hook's program
+}
+
+// HostKubelet are the node's own kubelet files: no package owns them and
+// the ground truth lists them on neither side; the host readers report
+// them at low ("unowned but ordinary").
+var HostKubelet = map[string]bool{
+	"/etc/systemd/system/kubelet.service":                         true,
+	"/etc/systemd/system/multi-user.target.wants/kubelet.service": true,
+	"/usr/bin/kubelet": true,
+}
