@@ -5,9 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/deadnode/deadnode/forensics/host"
@@ -38,22 +35,7 @@ func BenchmarkHostPackages(b *testing.B) {
 func BenchmarkHostMD5SumC(b *testing.B) {
 	root := testfix.HostBenchRoot(b)
 	list, size := hostMD5Sums(b, root)
-	sums := filepath.Join(b.TempDir(), "md5sums")
-	if err := os.WriteFile(sums, list, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(size)
-	cpu := testfix.StartCPU(b)
-	for b.Loop() {
-		cmd := exec.Command("md5sum", "-c", "--quiet", sums)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		// exit 1: a file did not match (the fixture's curl)
-		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-			b.Fatalf("md5sum: %v\n%s", err, out)
-		}
-	}
-	cpu.Report(b)
+	testfix.BenchMD5SumC(b, root, list, size)
 }
 
 // hostMD5Sums lists "md5  ./path" for every package file `host packages

@@ -3,9 +3,6 @@ package host
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -68,21 +65,7 @@ func BenchmarkMD5SumC(b *testing.B) {
 		}
 	}
 	src.Close()
-	sums := filepath.Join(b.TempDir(), "sums")
-	if err := os.WriteFile(sums, list.Bytes(), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(size)
-	cpu := testfix.StartCPU(b)
-	for b.Loop() {
-		cmd := exec.Command("md5sum", "-c", "--quiet", sums)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-			b.Fatalf("md5sum: %v\n%s", err, out)
-		}
-	}
-	cpu.Report(b)
+	testfix.BenchMD5SumC(b, root, list.Bytes(), size)
 }
 
 // BenchmarkOpenPackageDB is the database part of BenchmarkPackages:

@@ -2,6 +2,8 @@ package testfix
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,4 +44,26 @@ func cpuUsed(b *testing.B) time.Duration {
 		total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return total
+}
+
+// BenchMD5SumC is the package-drift yardstick: GNU `md5sum -c --quiet`
+// over list ("md5  ./path" lines) run in root, size being the bytes the
+// list covers. A mismatch (exit 1, the fixture's replaced curl) is what
+// the yardstick expects; any other failure ends the benchmark.
+func BenchMD5SumC(b *testing.B, root string, list []byte, size int64) {
+	sums := filepath.Join(b.TempDir(), "md5sums")
+	if err := os.WriteFile(sums, list, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	cpu := StartCPU(b)
+	for b.Loop() {
+		cmd := exec.Command("md5sum", "-c", "--quiet", sums)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
+			b.Fatalf("md5sum: %v\n%s", err, out)
+		}
+	}
+	cpu.Report(b)
 }

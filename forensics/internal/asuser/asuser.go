@@ -120,3 +120,19 @@ func OpenHelper[S any](open func(evidence.Source) (S, error), notFound error, co
 		return 0
 	}
 }
+
+// ExpectDenied runs the OpenHelper registered as "open" as nobody on the
+// evidence directory dir, and checks that the runtime's root (its path in
+// the evidence, root-only as runtimes make it) is reported as a permission
+// error naming it, never as not found.
+func ExpectDenied(t *testing.T, dir, root string) {
+	t.Helper()
+	Open(t, dir)
+	out, err := Run(t, "open", dir)
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if want := "error: open " + root + ": permission denied\npermission: true\nnot found: false\n"; !strings.Contains(out, want) {
+		t.Errorf("as nobody:\n%s\nwant:\n%s", out, want)
+	}
+}
