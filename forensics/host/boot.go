@@ -22,7 +22,7 @@ type preloadLib struct {
 // or newlines; '#' starts a comment to the end of the line.
 func parsePreload(b []byte) []preloadLib {
 	var out []preloadLib
-	for _, l := range lines(b) {
+	for l := range lines(b) {
 		t := l.Text
 		if i := strings.IndexByte(t, '#'); i >= 0 {
 			t = t[:i]
@@ -109,7 +109,7 @@ func (ps *persist) rcFile(p string, enabled bool) {
 	ps.scanScript(&e, b, "")
 	ps.add(e)
 	if rp == etcEnvironment {
-		for _, l := range lines(b) {
+		for l := range lines(b) {
 			k, v, ok := strings.Cut(strings.TrimSpace(l.Text), "=")
 			if !ok || strings.TrimSpace(strings.TrimPrefix(k, "export ")) != "LD_PRELOAD" {
 				continue
@@ -235,7 +235,7 @@ func (ps *persist) confFiles(dirs []string, suffix string) []string {
 func confLines(b []byte) []textLine {
 	var out []textLine
 	var cur *textLine
-	for _, l := range lines(b) {
+	for l := range lines(b) {
 		t := l.Text
 		if cur == nil {
 			s := strings.TrimSpace(t)

@@ -63,7 +63,7 @@ var cronKeywords = map[string]bool{
 func parseCrontab(b []byte, system bool) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range contentLines(b) {
+	for l := range contentLines(b) {
 		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) {
@@ -178,7 +178,7 @@ func cronField(f string) bool {
 func parseAnacrontab(b []byte) []cronLine {
 	var out []cronLine
 	var env []string
-	for _, l := range contentLines(b) {
+	for l := range contentLines(b) {
 		t := l.Text
 		cl := cronLine{Line: l.Num, Text: t, Long: l.Long}
 		if isCronEnv(t) && !strings.HasPrefix(t, "@") {

@@ -263,7 +263,7 @@ func parseDiversions(r io.Reader, file string, w *warnings) map[string]diversion
 // parseDpkgCfg reads path-exclude/path-include options of a dpkg.cfg file.
 func parseDpkgCfg(b []byte) []pathFilter {
 	var out []pathFilter
-	for _, l := range contentLines(b) {
+	for l := range contentLines(b) {
 		s := strings.TrimPrefix(l.Text, "--")
 		name, val, ok := strings.Cut(s, "=")
 		if !ok {

@@ -117,7 +117,7 @@ func FuzzAuthorizedKeys(f *testing.F) {
 	fixtureSeeds(f, "root/.ssh/authorized_keys")
 	f.Add([]byte(`command="a,b \"c\"",no-pty,environment="X=1" ssh-rsa AAAA x` + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, l := range lines(b) {
+		for l := range lines(b) {
 			k := parseAuthorizedKey(l.Text)
 			if k.Bad == "" && (k.Fingerprint == "" || !isKeyType(k.Type)) {
 				t.Fatalf("accepted %+v", k)

@@ -377,7 +377,7 @@ func (ps *persist) scanScript(e *Entry, b []byte, base string) {
 		b = b[:maxScriptScan]
 		addFlag(e, FlagLongLine)
 	}
-	for _, l := range lines(b) {
+	for l := range lines(b) {
 		if l.Long {
 			addFlag(e, FlagLongLine)
 		}

@@ -211,7 +211,7 @@ func (ps *persist) homeList() []home {
 		}
 	}
 	if b, err := readResolved(ps.src, ps.res, etcPasswd); err == nil {
-		for _, l := range lines(b) {
+		for l := range lines(b) {
 			f := strings.Split(l.Text, ":")
 			if len(f) >= 7 && f[5] != "" {
 				addHome(f[5], f[0])
@@ -249,7 +249,7 @@ func (ps *persist) sshdKeyFiles() []string {
 		if err != nil {
 			return
 		}
-		for _, l := range lines(b) {
+		for l := range lines(b) {
 			f := strings.Fields(l.Text)
 			if len(f) < 2 || strings.HasPrefix(f[0], "#") {
 				continue
@@ -370,7 +370,7 @@ func (ps *persist) keyFile(p, user string) {
 	if cf == nil {
 		return
 	}
-	for _, l := range contentLines(cf.data) {
+	for l := range contentLines(cf.data) {
 		t := l.Text
 		k := parseAuthorizedKey(t)
 		k.User = user

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"path"
 	"strings"
 	"sync"
@@ -168,19 +169,19 @@ type textLine = conf.Line
 
 // contentLines is lines(b) trimmed of surrounding space, without the
 // blank lines and '#' comments.
-func contentLines(b []byte) []textLine {
-	var out []textLine
-	for _, l := range lines(b) {
-		l.Text = strings.TrimSpace(l.Text)
-		if l.Text != "" && l.Text[0] != '#' {
-			out = append(out, l)
+func contentLines(b []byte) iter.Seq[textLine] {
+	return func(yield func(textLine) bool) {
+		for l := range lines(b) {
+			l.Text = strings.TrimSpace(l.Text)
+			if l.Text != "" && l.Text[0] != '#' && !yield(l) {
+				return
+			}
 		}
 	}
-	return out
 }
 
-// lines splits b into lines, each cut at MaxLine.
-func lines(b []byte) []textLine { return conf.Lines(b, MaxLine) }
+// lines yields the lines of b, each cut at MaxLine.
+func lines(b []byte) iter.Seq[textLine] { return conf.Lines(b, MaxLine) }
 
 // readConfig reads a (resolved) regular file of at most MaxConfigFile bytes.
 func readConfig(src evidence.Source, name string) ([]byte, error) {

@@ -5,39 +5,40 @@ package conf
 
 import (
 	"bytes"
+	"iter"
 	"strings"
 )
 
 // Line is one line of a text file.
 type Line struct {
 	Num  int    // 1-based
-	Off  int64  // byte offset of the line
 	Text string // without the newline (and a CR before it), cut at the bound
 	Long bool   // the line was longer than the bound
 }
 
-// Lines splits b into lines, each cut at maxLine bytes.
-func Lines(b []byte, maxLine int) []Line {
-	var out []Line
-	off := int64(0)
-	for n := 1; len(b) > 0; n++ {
-		i := bytes.IndexByte(b, '\n')
-		var l []byte
-		if i < 0 {
-			l, b = b, nil
-		} else {
-			l, b = b[:i], b[i+1:]
+// Lines yields the lines of b, each cut at maxLine bytes, one at a time:
+// a reader that stops at its own bound never holds the rest.
+func Lines(b []byte, maxLine int) iter.Seq[Line] {
+	return func(yield func(Line) bool) {
+		for n := 1; len(b) > 0; n++ {
+			i := bytes.IndexByte(b, '\n')
+			var l []byte
+			if i < 0 {
+				l, b = b, nil
+			} else {
+				l, b = b[:i], b[i+1:]
+			}
+			tl := Line{Num: n}
+			if len(l) > maxLine {
+				tl.Long = true
+				l = l[:maxLine]
+			}
+			tl.Text = strings.TrimSuffix(string(l), "\r")
+			if !yield(tl) {
+				return
+			}
 		}
-		tl := Line{Num: n, Off: off}
-		off += int64(len(l)) + 1
-		if len(l) > maxLine {
-			tl.Long = true
-			l = l[:maxLine]
-		}
-		tl.Text = strings.TrimSuffix(string(l), "\r")
-		out = append(out, tl)
 	}
-	return out
 }
 
 // MaxUnitValue bounds a value joined from continuation lines (systemd's
@@ -74,7 +75,7 @@ func ParseUnit(b []byte, maxLine int) (out []Directive, long bool) {
 			buf.Reset()
 		}
 	}
-	for _, l := range Lines(b, maxLine) {
+	for l := range Lines(b, maxLine) {
 		if l.Long {
 			long = true
 		}

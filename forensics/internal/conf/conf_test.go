@@ -2,6 +2,7 @@ package conf
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,10 +54,20 @@ func TestParseUnitBounds(t *testing.T) {
 }
 
 func TestLines(t *testing.T) {
-	got := Lines([]byte("one\r\n\ntoo long\nlast"), 4)
-	want := []Line{{Num: 1, Off: 0, Text: "one"}, {Num: 2, Off: 5, Text: ""}, {Num: 3, Off: 6, Text: "too ", Long: true}, {Num: 4, Off: 15, Text: "last"}}
+	got := slices.Collect(Lines([]byte("one\r\n\ntoo long\nlast"), 4))
+	want := []Line{{Num: 1, Text: "one"}, {Num: 2, Text: ""}, {Num: 3, Text: "too ", Long: true}, {Num: 4, Text: "last"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Lines = %#v", got)
+	}
+	// A reader that stops early stops the split there.
+	n := 0
+	for l := range Lines([]byte(strings.Repeat("x\n", 1000)), 4) {
+		if n++; l.Num == 3 {
+			break
+		}
+	}
+	if n != 3 {
+		t.Errorf("Lines went on after break: %d lines", n)
 	}
 }
 
