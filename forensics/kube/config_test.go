@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deadnode/deadnode/forensics/internal/conf"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -278,5 +280,21 @@ func TestExpandExec(t *testing.T) {
 	}
 	if strings.Join(kv, "|") != `A=q "x"|B=s $x|C=plain|D=continued` {
 		t.Errorf("env file %q", kv)
+	}
+}
+
+// A drop-in padded past the assignments ParseUnit reads hides what comes
+// after from the report, so the unit says so instead of staying silent.
+func TestUnitDropInPastBound(t *testing.T) {
+	pad := "[Service]\n" + strings.Repeat("X=1\n", conf.MaxDirectives) + "ExecStart=\nExecStart=/tmp/.x/kubelet\n"
+	for _, s := range trees(t, map[string]node{
+		"usr/lib/systemd/system/kubelet.service":              file(kubeletUnitFile),
+		"etc/systemd/system/kubelet.service.d/99-hidden.conf": file(pad),
+	}) {
+		u := ReadUnit(s.src)
+		want := "/etc/systemd/system/kubelet.service.d/99-hidden.conf: a line over 1048576 bytes, a value over 1048576 bytes or more than 65536 assignments: the rest was not read as systemd would"
+		if !slices.Contains(u.Warnings, want) {
+			t.Errorf("%s: warnings %q", s.name, u.Warnings)
+		}
 	}
 }

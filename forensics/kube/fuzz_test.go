@@ -207,7 +207,8 @@ func FuzzUnit(f *testing.F) {
 		}
 		env := map[string]EnvVar{}
 		var exec string
-		for _, kv := range serviceDirectives(b) {
+		ds, _ := serviceDirectives(b)
+		for _, kv := range ds {
 			switch kv.Key {
 			case "Environment":
 				words, _ := splitQuoted(kv.Value)

@@ -161,7 +161,11 @@ func readUnit(src evidence.Source, name string) *Unit {
 			continue
 		}
 		from := pathutil.Abs(f)
-		for _, kv := range serviceDirectives(b) {
+		directives, long := serviceDirectives(b)
+		if long {
+			warn("%s: a line over %d bytes, a value over %d bytes or more than %d assignments: the rest was not read as systemd would", from, MaxConfigBytes, conf.MaxUnitValue, conf.MaxDirectives)
+		}
+		for _, kv := range directives {
 			switch kv.Key {
 			case "Environment":
 				words, err := splitQuoted(kv.Value)
@@ -277,16 +281,17 @@ func wantedBy(src evidence.Source, name string) []string {
 }
 
 // serviceDirectives returns the [Service] assignments of a unit file or
-// drop-in, in order (conf.ParseUnit reads it as systemd does).
-func serviceDirectives(b []byte) []conf.Directive {
-	all, _ := conf.ParseUnit(b, MaxConfigBytes)
+// drop-in, in order (conf.ParseUnit reads it as systemd does), and whether
+// ParseUnit stopped at one of its bounds.
+func serviceDirectives(b []byte) ([]conf.Directive, bool) {
+	all, long := conf.ParseUnit(b, MaxConfigBytes)
 	out := all[:0]
 	for _, d := range all {
 		if d.Section == "Service" {
 			out = append(out, d)
 		}
 	}
-	return out
+	return out, long
 }
 
 // parseEnvFile reads an EnvironmentFile: KEY=VALUE lines, # and ;
