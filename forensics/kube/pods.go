@@ -229,17 +229,20 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 				}
 			}
 		case "volume-subpaths":
-			_ = evidence.Walk(context.Background(), src, e.Name, func(s *evidence.Stat, err error) error {
+			visited := 0
+			_ = evidence.Walk(ctx, src, e.Name, func(s *evidence.Stat, err error) error {
 				if err != nil || s == nil {
 					return nil
+				}
+				// Bounded by entries visited, not only by results: a
+				// tree wide at its first two levels yields none.
+				if visited++; visited > MaxVolumeScan {
+					return fs.SkipAll
 				}
 				rel := strings.TrimPrefix(s.Name, e.Name+"/")
 				if strings.Count(rel, "/") == 2 {
 					p.VolumeSubpaths = append(p.VolumeSubpaths, pathutil.Abs(s.Name))
 					return fs.SkipDir
-				}
-				if len(p.VolumeSubpaths) >= MaxVolumeScan {
-					return fs.SkipAll
 				}
 				return nil
 			})
@@ -311,7 +314,7 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 			out = append(out, vol)
 			continue
 		}
-		countVolume(src, &vol)
+		countVolume(ctx, src, &vol)
 		if pv.kind == VolProjected || pv.kind == VolSecret {
 			p.Tokens = append(p.Tokens, findTokens(src, &vol, p)...)
 		}
@@ -321,7 +324,7 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 }
 
 // countVolume lists a volume's top-level names and counts its files.
-func countVolume(src evidence.Source, v *Volume) {
+func countVolume(ctx context.Context, src evidence.Source, v *Volume) {
 	dir := strings.TrimPrefix(v.Dir.EvidencePath, "/")
 	if ents, err := src.ReadDir(dir); err == nil {
 		for _, e := range ents {
@@ -333,7 +336,7 @@ func countVolume(src evidence.Source, v *Volume) {
 		}
 	}
 	seen := 0
-	_ = evidence.Walk(context.Background(), src, dir, func(st *evidence.Stat, err error) error {
+	_ = evidence.Walk(ctx, src, dir, func(st *evidence.Stat, err error) error {
 		if err != nil || st == nil {
 			return nil
 		}
