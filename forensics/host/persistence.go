@@ -85,7 +85,6 @@ type Entry struct {
 	Note    string          `json:"note,omitempty"`
 
 	// judgement inputs not printed
-	linkRecorded bool // a wants link deb-systemd-helper recorded
 	dropinsOwned bool
 	ordinary     bool // a runtime setting with nothing unusual
 	empty        bool // a script with no command
@@ -420,14 +419,14 @@ func (ps *persist) judge(e *Entry) {
 		e.Severity, e.Why = model.SeverityInfo, ordinaryWhy[e.Kind]
 	case owned && !e.PackageModified && (e.Unit == nil || e.Unit.dropinsUnowned == 0):
 		pkg := *e.OwnerPackage
-		if e.Unit != nil && e.Unit.Link != "" && !e.linkRecorded && e.Unit.dshState {
+		if e.Unit != nil && e.Unit.Link != "" && !e.Unit.LinkRecorded && e.Unit.dshState {
 			e.Severity, e.Why = model.SeverityLow, fmt.Sprintf("enables a unit of package %s as shipped, but the link was not made by the package's maintainer scripts (deb-systemd-helper has no record of it)", pkg)
 			return
 		}
 		e.Severity, e.Why = model.SeverityInfo, fmt.Sprintf("as package %s shipped it", pkg)
 		if e.Unit != nil && e.Unit.Link != "" {
 			e.Why = fmt.Sprintf("a link enabling a unit of package %s as shipped", pkg)
-			if e.linkRecorded {
+			if e.Unit.LinkRecorded {
 				e.Why += ", made by its maintainer scripts (recorded by deb-systemd-helper)"
 			}
 		}

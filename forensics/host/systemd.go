@@ -248,13 +248,7 @@ func (ps *persist) unitEntries(s *unitScope, dsh bool) {
 		e := ps.unitEntry(s, lu, l.path, &ul)
 		e.Enabled = lu != nil && !lu.missing && !lu.masked
 		if dsh && s.scope == "system" {
-			e.Unit.dshState = true
-			if rel, ok := strings.CutPrefix(l.path, "/etc/systemd/system/"); ok {
-				if _, st := ps.lstatAbs(dshEnabled + "/" + rel); st != nil {
-					e.Unit.LinkRecorded = true
-					e.linkRecorded = true
-				}
-			}
+			ps.dshRecord(e.Unit, l.path)
 		}
 		ps.add(e)
 	}
@@ -276,12 +270,7 @@ func (ps *persist) unitEntries(s *unitScope, dsh bool) {
 					ps.entries[i].Unit.Link = path.Join(d, n)
 					ps.entries[i].Unit.LinkTarget, _ = ps.src.Readlink(en.Name)
 					if dsh && s.scope == "system" {
-						ps.entries[i].Unit.dshState = true
-						if rel, ok := strings.CutPrefix(path.Join(d, n), "/etc/systemd/system/"); ok {
-							if _, st := ps.lstatAbs(dshEnabled + "/" + rel); st != nil {
-								ps.entries[i].Unit.LinkRecorded, ps.entries[i].linkRecorded = true, true
-							}
-						}
+						ps.dshRecord(ps.entries[i].Unit, path.Join(d, n))
 					}
 				}
 			}
@@ -342,6 +331,18 @@ func dedupe(s []string) []string {
 // loadLinked loads the unit an enablement link points at: the file it
 // resolves to inside the evidence, or (a link to nothing readable) the
 // unit of that name.
+// dshRecord notes that deb-systemd-helper's state is on the node for a
+// system unit's link at p, and whether it recorded that link (Debian's
+// maintainer scripts made it).
+func (ps *persist) dshRecord(u *UnitInfo, p string) {
+	u.dshState = true
+	if rel, ok := strings.CutPrefix(p, "/etc/systemd/system/"); ok {
+		if _, st := ps.lstatAbs(dshEnabled + "/" + rel); st != nil {
+			u.LinkRecorded = true
+		}
+	}
+}
+
 func (ps *persist) loadLinked(s *unitScope, l unitLink) *loadedUnit {
 	key := "link:" + l.path
 	if lu, ok := s.loaded[key]; ok {
