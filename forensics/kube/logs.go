@@ -384,6 +384,12 @@ func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *
 			}
 			return
 		}
+		if len(ids) > MaxPods {
+			if warns != nil {
+				*warns = append(*warns, fmt.Sprintf("%s: more than %d container directories; the rest are not read", pathutil.Abs(dir), MaxPods))
+			}
+			ids = ids[:MaxPods]
+		}
 		for _, d := range ids {
 			if ctx.Err() != nil {
 				return
