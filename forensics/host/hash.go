@@ -55,29 +55,19 @@ func hashOpen(f evidence.File, algo string, withSHA bool, buf []byte) (digests, 
 	if withSHA && algo != AlgoSHA256 {
 		hs = sha256.New()
 	}
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			chunk := buf[:n]
-			if room := classify.MaxHeader - len(d.hdr); room > 0 {
-				d.hdr = append(d.hdr, chunk[:min(room, n)]...)
-			}
-			if hd != nil {
-				hd.Write(chunk)
-			}
-			if hs != nil {
-				hs.Write(chunk)
-			}
+	err := readChunks(f, buf, func(chunk []byte) {
+		if room := classify.MaxHeader - len(d.hdr); room > 0 {
+			d.hdr = append(d.hdr, chunk[:min(room, len(chunk))]...)
 		}
-		if err == io.EOF {
-			break
+		if hd != nil {
+			hd.Write(chunk)
 		}
-		if err != nil {
-			return d, err
+		if hs != nil {
+			hs.Write(chunk)
 		}
-		if n == 0 {
-			return d, io.ErrNoProgress
-		}
+	})
+	if err != nil {
+		return d, err
 	}
 	if hd != nil {
 		d.db = hex.EncodeToString(hd.Sum(nil))
@@ -98,21 +88,31 @@ func digestOnly(f evidence.File, algo string, buf []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for {
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-		if n == 0 {
-			return "", io.ErrNoProgress
-		}
+	if err := readChunks(f, buf, func(chunk []byte) { h.Write(chunk) }); err != nil {
+		return "", err
 	}
 	var sum [sha512.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])), nil
+}
+
+// readChunks reads f to its end through buf, handing each chunk read to
+// use.
+func readChunks(f evidence.File, buf []byte, use func(chunk []byte)) error {
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			use(buf[:n])
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrNoProgress
+		}
+	}
 }
 
 // hashPath opens a resolved absolute path and hashes it.
