@@ -15,6 +15,12 @@ const MaxSymlinkHops = 40
 // and in the bytes of one link target.
 const maxResolve = 1 << 16
 
+// MaxResolveSteps bounds the components one FollowLinks call looks up in
+// all, links' targets included: every step may cost a walk from the
+// root, so 40 hops of 64 KiB targets must not each be followed whole. A
+// real path (PATH_MAX 4096 bytes) has far fewer.
+const MaxResolveSteps = 4096
+
 var errLexical = errors.New("resolve: the rest does not exist")
 
 // Resolve follows the symbolic links of name inside src's own namespace:
@@ -63,16 +69,19 @@ func Resolve(src Source, name string, followLast bool) (string, error) {
 // entries are N, following symbolic links as the kernel does but inside
 // the namespace: "" and "." are skipped, ".." goes up (never above root),
 // an absolute link target restarts at root, at most MaxSymlinkHops links
-// are followed (then ErrTooManyLinks) and what is left to resolve stays
-// bounded (then ENAMETOOLONG). step looks c up below the last entry of
+// are followed (then ErrTooManyLinks), and what is left to resolve and the
+// components looked up in all stay bounded (then ENAMETOOLONG). step looks c up below the last entry of
 // stack (more says whether components follow c) and returns the child, or
 // a link target to follow instead. It returns the entries from root to
 // the result; on an error, the stack so far and what was left, c first.
 func FollowLinks[N any](name string, root N, step func(stack []N, c string, more bool) (child N, target string, follow bool, err error)) ([]N, []string, error) {
 	rest := strings.Split(name, "/")
 	stack := []N{root}
-	hops := 0
+	hops, steps := 0, 0
 	for len(rest) > 0 {
+		if steps++; steps > MaxResolveSteps {
+			return stack, rest, syscall.ENAMETOOLONG
+		}
 		c := rest[0]
 		rest = rest[1:]
 		switch c {
