@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
-	"golang.org/x/sys/unix"
+	"github.com/deadnode/deadnode/evidence/vfs"
 )
 
 // Options tune Open and its variants. Nil means the defaults.
@@ -186,20 +186,15 @@ func OpenPath(ctx context.Context, hostPath string, opt *Options) (*Checkpoint, 
 // CAP_FOWNER), as package evidence does; anything but a regular file is
 // refused.
 func OpenHost(name string) (evidence.File, error) {
-	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME|unix.O_NONBLOCK, 0)
-	if err == unix.EPERM {
-		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	}
+	f, err := vfs.OpenNoatime(name)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), name)
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: name, Err: evidence.ErrNotRegular}
 	}
-	unix.SetNonblock(fd, false)
 	return &hostFile{File: f, size: st.Size()}, nil
 }
 

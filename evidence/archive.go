@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/internal/ptr"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -204,16 +205,15 @@ func OpenArchive(ctx context.Context, file string, opt *ArchiveOptions) (*Archiv
 	return a, nil
 }
 
+// openHostNoatime is vfs.OpenNoatime with the errno of a failed open
+// given as fs.ErrNotExist or fs.ErrPermission, as Dir's are.
 func openHostNoatime(file string) (*os.File, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err == unix.EPERM {
-		fd, err = unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	f, err := vfs.OpenNoatime(file)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Err = mapErrno(pe.Err)
 	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: file, Err: mapErrno(err)}
-	}
-	unix.SetNonblock(fd, false)
-	return os.NewFile(uintptr(fd), file), nil
+	return f, err
 }
 
 // DetectCompression looks at the first bytes of r.
