@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -30,7 +32,7 @@ import (
 // every count, length, id and offset, and checks the tree's shape.
 const (
 	indexMagic   = "deadnode index\x00"
-	indexVersion = 2
+	indexVersion = 3 // 3: attribute names count against the bounds
 )
 
 // identity is what identifies an evidence file for the cache: device,
@@ -132,18 +134,7 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func sortedKeys(m map[string][]byte) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return ks
-}
+func sortedKeys(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }
 
 var errIndex = errors.New("cache index is damaged or foreign")
 
@@ -282,7 +273,7 @@ func decodeIndex(buf []byte, dataSize int64, name string) (*Archive, indexHeader
 			d.fail("root")
 		case i > 0 && (n.parent < 0 || n.name == "" || n.name == "." || n.name == ".." || strings.ContainsAny(n.name, "/\x00")):
 			d.fail("node name")
-		case n.size < 0 || n.flags&fSparse != 0 && n.flags&fInSpill == 0:
+		case n.size < 0 || n.flags&(fSparse|fRetained) != 0 && n.flags&fInSpill == 0:
 			d.fail("node data")
 		case n.flags&(fInSpill|fSparse) == fInSpill && (n.off < 0 || n.off > dataSize || n.size > dataSize-n.off):
 			d.fail("data outside the data file")

@@ -42,12 +42,17 @@ const (
 	// member is left out (with a warning), its directories are listed to
 	// that depth. Walks stop earlier, at DefaultMaxDepth, and say so.
 	MaxArchiveDepth = 4096
-	// DefaultMaxXattrBytes bounds the extended attribute values kept for
-	// all members together. Past a quarter of it only the attributes
-	// forensics reads (overlay's and security.capability) are kept.
+	// DefaultMaxXattrBytes bounds the extended attributes kept for all
+	// members together (values, names and xattrEntryCost each). Past a
+	// quarter of it only the attributes forensics reads (overlay's and
+	// security.capability) are kept.
 	DefaultMaxXattrBytes = 64 << 20
-	// MaxMemberXattrs bounds the attribute values kept for one member.
+	// MaxMemberXattrs bounds the attributes kept for one member, counted
+	// the same way.
 	MaxMemberXattrs = 256 << 10
+	// xattrEntryCost is what one kept attribute costs besides its name
+	// and value (a map entry, a slice header).
+	xattrEntryCost = 32
 	// maxWarnings bounds the warnings an archive keeps; the rest are counted.
 	maxWarnings = 1000
 )
@@ -490,6 +495,12 @@ func (b *builder) member(ctx context.Context, m TarMember, keep func(string) boo
 			return nil
 		}
 	}
+	if clean == "." && h.Typeflag != tar.TypeDir {
+		// The root of the collection is a directory whatever a member
+		// says: a "./" link or file would hide every other member.
+		a.warnf(m.Offset, "member %q is not a directory but names the collection's root: left out", shorten(h.Name))
+		return nil
+	}
 	id, ok := b.place(clean, m.Offset)
 	if !ok {
 		return nil
@@ -761,12 +772,15 @@ func (b *builder) xattrs(h *tar.Header) map[string][]byte {
 		if x.b != nil {
 			size = int64(len(x.b))
 		}
+		// What keeping it costs: the value, the name and the map entry
+		// (a header of empty values must not keep names for free).
+		cost := size + int64(len(x.k)) + xattrEntryCost
 		forensic := forensicXattr(x.k)
 		budget := b.o.MaxXattrBytes / 4
 		if forensic {
 			budget = b.o.MaxXattrBytes
 		}
-		if size > MaxXattrSize || member+size > MaxMemberXattrs || b.xBytes+size > budget {
+		if size > MaxXattrSize || member+cost > MaxMemberXattrs || b.xBytes+cost > budget {
 			b.xDropped++
 			b.xDroppedBytes += size
 			b.xDroppedForensic = b.xDroppedForensic || forensic
@@ -781,8 +795,8 @@ func (b *builder) xattrs(h *tar.Header) map[string][]byte {
 			val = []byte(x.v)
 		}
 		out[strings.Clone(x.k)] = val
-		member += size
-		b.xBytes += size
+		member += cost
+		b.xBytes += cost
 	}
 	if dropped {
 		b.xDroppedMembers++

@@ -455,3 +455,16 @@ func TestIndexRoundTrip(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// An index whose nodes say their data is retained outside the data file
+// (as an uncompressed archive's are, in the archive itself) is refused: a
+// cache entry has nothing else to read them from.
+func TestIndexRetainedOutsideSpill(t *testing.T) {
+	raw := buildTar(t, []member{{tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644}, "root:x:0:0\n"}})
+	a, err := NewArchive(context.Background(), bytes.NewReader(raw), int64(len(raw)), "plain.tar", nil)
+	must(t, err)
+	defer a.Close()
+	if _, _, err := decodeIndex(encodeIndex(a, indexHeader{comp: CompressionGzip}), 1<<20, "plain.tar"); !errors.Is(err, errIndex) {
+		t.Errorf("decoded: %v", err)
+	}
+}

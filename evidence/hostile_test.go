@@ -453,3 +453,50 @@ func TestPetabyteSparseMember(t *testing.T) {
 		t.Errorf("cache holds %d bytes", used)
 	}
 }
+
+// A last "./" member that is a symbolic link (or a file) would replace
+// the collection's root and hide every other member: it is left out, and
+// said.
+func TestRootMemberNotDirectory(t *testing.T) {
+	raw := buildTar(t, []member{
+		{tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+		{tar.Header{Name: "./etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644}, "root:x:0:0\n"},
+		{tar.Header{Name: "./", Typeflag: tar.TypeSymlink, Linkname: "/nowhere"}, ""},
+	})
+	for _, c := range []Compression{CompressionNone, CompressionZstd} {
+		data := compress(t, raw, c)
+		a, err := NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "root.tar", nil)
+		must(t, err)
+		if b, err := ReadFile(a, "etc/passwd", 100); err != nil || string(b) != "root:x:0:0\n" {
+			t.Errorf("%s: %q %v", c, b, err)
+		}
+		ws := a.Warnings()
+		want := `root.tar: offset 1536: member "./" is not a directory but names the collection's root: left out`
+		if len(ws) != 1 || ws[0].String() != want {
+			t.Errorf("%s: %v", c, ws)
+		}
+		a.Close()
+	}
+}
+
+// Attribute names cost what they hold: 20,000 empty-valued attributes of
+// one member are not kept for free (a member keeps MaxMemberXattrs of
+// values and names together).
+func TestXattrNamesCount(t *testing.T) {
+	recs := map[string]string{"SCHILY.xattr.trusted.overlay.opaque": "y"}
+	for i := 0; i < 20000; i++ {
+		recs[fmt.Sprintf("SCHILY.xattr.user.%08d", i)] = ""
+	}
+	raw := buildTar(t, []member{{tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX, PAXRecords: recs}, ""}})
+	a, err := NewArchive(context.Background(), bytes.NewReader(raw), int64(len(raw)), "names.tar", nil)
+	must(t, err)
+	defer a.Close()
+	x, err := a.Xattrs("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each kept name of 13 bytes costs 13+32: the member's 256 KiB hold 5,825.
+	if len(x) != 5825 || string(x["trusted.overlay.opaque"]) != "y" {
+		t.Errorf("%d attributes kept, opaque %q", len(x), x["trusted.overlay.opaque"])
+	}
+}
