@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/deadnode/deadnode/checkpoint"
 )
@@ -187,4 +189,38 @@ func TestDumpHugeMapping(t *testing.T) {
 	if _, err := s.Dump(cctx, t.TempDir(), "huge", all, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dump: %v", err)
 	}
+}
+
+// Searching the 64 TiB never-touched mapping with zero fill included:
+// the parallel search makes its pieces as it goes (8 M of them up front
+// took gigabytes before the first byte was read), so the heap stays flat;
+// the search is stopped by its context.
+func TestSearchHugeZeroMapping(t *testing.T) {
+	r, err := OpenPath(ctx, hugeMM(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := r.Space(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withParallel(8<<20, true, maxPieceHits, func() {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var last error
+		for _, err := range s.Search(cctx, String("HEAP-BYTES"), &SearchOptions{Provenances: []Provenance{Dumped, Zero}}) {
+			last = err
+		}
+		runtime.ReadMemStats(&after)
+		if !errors.Is(last, context.DeadlineExceeded) {
+			t.Errorf("search ended with %v, not its deadline", last)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
+			t.Errorf("the search allocated %d MiB", grew>>20)
+		}
+	})
 }

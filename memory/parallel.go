@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -65,24 +66,35 @@ func (sc *spaceScan) run(spans []Range) bool {
 type piece struct {
 	sp     int
 	lo, hi uint64
-	done   chan struct{}
 	hits   []Hit
 	redo   bool // too many hits, or a read error: search the span in one pass
 }
 
 func (sc *spaceScan) parallel(spans []Range) bool {
-	var pieces []*piece
+	// Pieces are made as workers take them, from their number: memory
+	// stays flat however large the spans (a hostile mm's 64 TiB mapping
+	// is 8 M pieces). first[i] is the number of span i's first piece.
+	first := make([]uint64, len(spans)+1)
 	for i, sp := range spans {
-		for lo := sp.Start; lo < sp.End; {
-			hi := lo + min(pieceSize, sp.End-lo)
-			pieces = append(pieces, &piece{sp: i, lo: lo, hi: hi, done: make(chan struct{})})
-			lo = hi
-		}
+		first[i+1] = first[i] + (sp.End-sp.Start+pieceSize-1)/pieceSize
 	}
-	workers := min(runtime.GOMAXPROCS(0), 4, len(pieces))
+	total := first[len(spans)]
+	pieceAt := func(n uint64) *piece {
+		i := sort.Search(len(spans), func(i int) bool { return first[i+1] > n })
+		lo := spans[i].Start + (n-first[i])*pieceSize
+		return &piece{sp: i, lo: lo, hi: lo + min(pieceSize, spans[i].End-lo)}
+	}
+	workers := int(min(uint64(runtime.GOMAXPROCS(0)), 4, total))
 	stop := make(chan struct{})
+	// At most aheadPieces pieces are taken and not yet yielded (slots), so
+	// piece n is handed over in ring[n%aheadPieces], which piece
+	// n-aheadPieces has left by then: a send never waits.
 	slots := make(chan struct{}, aheadPieces)
-	var next atomic.Int64
+	ring := make([]chan *piece, aheadPieces)
+	for k := range ring {
+		ring[k] = make(chan *piece, 1)
+	}
+	var next atomic.Uint64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -95,13 +107,13 @@ func (sc *spaceScan) parallel(spans []Range) bool {
 				case <-stop:
 					return
 				}
-				i := int(next.Add(1) - 1)
-				if i >= len(pieces) {
+				n := next.Add(1) - 1
+				if n >= total {
 					return
 				}
-				p := pieces[i]
+				p := pieceAt(n)
 				pw.scan(p, spans[p.sp])
-				close(p.done)
+				ring[n%aheadPieces] <- p
 			}
 		}()
 	}
@@ -110,9 +122,10 @@ func (sc *spaceScan) parallel(spans []Range) bool {
 		wg.Wait()
 	}()
 	redone := -1 // a span searched again in one pass: its pieces are done
-	for _, p := range pieces {
+	for n := uint64(0); n < total; n++ {
+		var p *piece
 		select {
-		case <-p.done:
+		case p = <-ring[n%aheadPieces]:
 		case <-sc.ctx.Done():
 			sc.yield(Hit{}, sc.ctx.Err())
 			return false
