@@ -176,6 +176,7 @@ const (
 	maxDumpLogHead = 64 << 10 // bytes of dump.log read for the CRIU version
 	maxIndex       = 4 << 20  // an OCI index blob
 	maxArgBytes    = 256 << 10
+	maxPath        = 4096 // PATH_MAX: no file name the kernel gives is longer
 	maxWarnings    = 1000
 	pageSize       = 4096
 )

@@ -13,6 +13,7 @@ import (
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/deadnode/deadnode/evidence"
+	"google.golang.org/protobuf/proto"
 )
 
 // builder is the state shared while the processes are assembled.
@@ -171,6 +172,19 @@ func (b *builder) loadFiles() {
 				b.files[f.GetId()] = f
 			}
 		}
+	}
+	// A regular file's name is cut at PATH_MAX, once, here: every task's
+	// mappings, fds and exe share it, and a 16 MiB name repeated over
+	// 900 K mappings would otherwise reach every report and core.
+	cut := 0
+	for _, f := range b.files {
+		if r := f.GetReg(); r != nil && len(r.GetName()) > maxPath {
+			r.Name = proto.String(r.GetName()[:maxPath])
+			cut++
+		}
+	}
+	if cut > 0 {
+		b.cp.addWarning(evidence.Warnf(b.im.label(imgFiles), -1, "%d file names longer than PATH_MAX (%d bytes), which the kernel never gives: cut there", cut, maxPath))
 	}
 	b.remaps = map[uint32]remap.RemapType{}
 	for _, r := range optional(b, imgRemapFpath, decodeRemaps) {

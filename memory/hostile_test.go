@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	"github.com/deadnode/deadnode/checkpoint"
+	"google.golang.org/protobuf/proto"
 )
 
 // A parent link that points back at the dump itself ends after
@@ -223,4 +228,43 @@ func TestSearchHugeZeroMapping(t *testing.T) {
 			t.Errorf("the search allocated %d MiB", grew>>20)
 		}
 	})
+}
+
+// A files.img name longer than PATH_MAX, shared by a thousand file
+// mappings: the checkpoint cuts it once, with a warning, so the core's
+// NT_FILE note stays small (a 1 MiB name per mapping made it a gigabyte).
+func TestLongFileNameShared(t *testing.T) {
+	dir := t.TempDir()
+	var vmas []tvma
+	for i := uint64(0); i < 1000; i++ {
+		vmas = append(vmas, tvma{start: 0x100000 + 2*i*pageSize, end: 0x100000 + (2*i+1)*pageSize, shmid: 9, flags: 0x02, status: 1 | checkpoint.VMAFilePrivate})
+	}
+	task(t, dir, 1, vmas)
+	name := "/" + strings.Repeat("n", 1<<20)
+	os.WriteFile(filepath.Join(dir, "files.img"), img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_REG.Enum(), Id: proto.Uint32(9),
+		Reg: &regfile.RegFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(0), Pos: proto.Uint64(0), Fown: &fown.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)}, Name: proto.String(name)}}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1), 0o644)
+	r, err := OpenPath(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := "files.img: 1 file names longer than PATH_MAX (4096 bytes), which the kernel never gives: cut there"
+	if ws := r.CP.Warnings; len(ws) != 1 || !strings.HasSuffix(ws[0].String(), want) {
+		t.Fatalf("warnings %v", ws)
+	}
+	s, err := r.Space(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Mappings) != 1000 || s.Mappings[0].Path != name[:4096] {
+		t.Fatalf("%d mappings, path of %d bytes", len(s.Mappings), len(s.Mappings[0].Path))
+	}
+	var core bytes.Buffer
+	if _, err := r.WriteCore(ctx, s, &core, nil); err != nil {
+		t.Fatal(err)
+	}
+	if core.Len() > 8<<20 {
+		t.Errorf("core of %d bytes", core.Len())
+	}
 }
