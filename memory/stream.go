@@ -11,6 +11,7 @@ import (
 
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // streamPages stands for a pages image that a compressed archive did not
@@ -45,10 +46,7 @@ const searchSkip = checkpoint.PartFDs | checkpoint.PartMounts | checkpoint.PartC
 // search with ctx.Err().
 func SearchPath(ctx context.Context, hostPath string, pat *Pattern, opt *SearchOptions, mopt *Options) iter.Seq2[Hit, error] {
 	return func(yield func(Hit, error) bool) {
-		var o Options
-		if mopt != nil {
-			o = *mopt
-		}
+		o := ptr.Value(mopt)
 		o.ParentOutside = true
 		kind, _ := evidence.Identify(hostPath) // OpenPath below says what is wrong
 		compressed := kind == evidence.KindTarGz || kind == evidence.KindTarZstd
