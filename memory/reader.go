@@ -285,6 +285,15 @@ func (r *Reader) parent(depth int) (*level, error) {
 			r.parErr = err
 			return nil, err
 		}
+		// A parent link back to a directory of the chain (parent -> .)
+		// would decode the same images again at every level.
+		for _, lv := range append([]*level{r.top}, r.parents...) {
+			if lv.dir.String() == dir.String() {
+				dir.Close()
+				r.parErr = fmt.Errorf("the parent images of %s loop back to %s, already read", child.dir, dir)
+				return nil, r.parErr
+			}
+		}
 		r.parents = append(r.parents, newLevel(dir))
 	}
 	return r.parents[depth-1], nil
