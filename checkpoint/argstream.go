@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
 )
@@ -151,12 +150,20 @@ func captureSpans(tr io.Reader, all []span) *sparse {
 // read afterwards by streamArgs. Nothing it finds is trusted beyond
 // bytes: the pstree decoded by Open decides which tasks exist.
 type argCollector struct {
-	done    chan struct{}
-	cancel  context.CancelFunc
-	pages   map[string]*sparse // pages member name -> copied ranges
-	tasks   map[string]*Process
-	maps    map[string]*Pagemap
+	done   chan struct{}
+	cancel context.CancelFunc
+	pages  map[string]*sparse // pages member name -> copied ranges
+	tasks  map[string]*Process
+	maps   map[string]*Pagemap // the last pagemap read of a task
+	// byPages lists, by directory and pages id, the tasks (keys of maps)
+	// whose pagemap names that pages image: one lookup per pages member.
+	byPages map[pagesKey][]string
 	memUsed int64
+}
+
+type pagesKey struct {
+	dir string
+	id  uint32
 }
 
 var perTaskMember = regexp.MustCompile(`^(.*?)(mm|pagemap|pages)-([0-9]+)\.img$`)
@@ -169,7 +176,7 @@ func startArgCollector(ctx context.Context, hostPath string) *argCollector {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	c := &argCollector{done: make(chan struct{}), cancel: cancel, pages: map[string]*sparse{}, tasks: map[string]*Process{}, maps: map[string]*Pagemap{}}
+	c := &argCollector{done: make(chan struct{}), cancel: cancel, pages: map[string]*sparse{}, tasks: map[string]*Process{}, maps: map[string]*Pagemap{}, byPages: map[pagesKey][]string{}}
 	go func() {
 		defer close(c.done)
 		defer f.Close()
@@ -215,18 +222,21 @@ func (c *argCollector) run(ctx context.Context, f evidence.File) {
 					c.tasks[key] = &Process{MM: MM{ArgStart: mme.GetMmArgStart(), ArgEnd: mme.GetMmArgEnd(), EnvStart: mme.GetMmEnvStart(), EnvEnd: mme.GetMmEnvEnd()}}
 				}
 			} else if pm, err := DecodePagemap(ir); err == nil {
+				if old := c.maps[key]; old == nil || old.PagesID != pm.PagesID {
+					k := pagesKey{dir, pm.PagesID}
+					c.byPages[k] = append(c.byPages[k], key)
+				}
 				c.maps[key] = pm
 			}
 		case "pages":
+			id, err := strconv.ParseUint(m[3], 10, 32)
+			if err != nil {
+				continue
+			}
 			var all []span
-			for key, pm := range c.maps {
-				if !strings.HasPrefix(key, dir) || strconv.FormatUint(uint64(pm.PagesID), 10) != m[3] {
-					continue
-				}
-				if _, err := strconv.ParseUint(key[len(dir):], 10, 32); err != nil {
-					continue // a key of a deeper directory
-				}
-				if t, ok := c.tasks[key]; ok {
+			for _, key := range c.byPages[pagesKey{dir, uint32(id)}] {
+				pm, t := c.maps[key], c.tasks[key]
+				if t != nil && pm.PagesID == uint32(id) {
 					all = append(all, argSpans(t, pm)...)
 				}
 			}
