@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/deadnode/deadnode/evidence/diskimage"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/internal/ptr"
 )
 
@@ -160,7 +161,7 @@ var probes = []probe{
 	{KindDisk, func(h []byte, _ io.ReaderAt, _ int64) bool { return diskimage.Match(h) }, openDisk},
 	{KindTarGz, compressedTar(CompressionGzip), openTar},
 	{KindTarZstd, compressedTar(CompressionZstd), openTar},
-	{KindTar, func(h []byte, _ io.ReaderAt, _ int64) bool { return isTarBlock(h) }, openTar},
+	{KindTar, func(h []byte, _ io.ReaderAt, _ int64) bool { return vfs.IsTarHeader(h) }, openTar},
 }
 
 // Open opens a path of the examiner's machine as evidence, deciding by
@@ -362,7 +363,7 @@ func compressedTar(c Compression) func([]byte, io.ReaderAt, int64) bool {
 			return false
 		}
 		first, ok := firstBlock(r, size, c)
-		return ok && isTarBlock(first)
+		return ok && vfs.IsTarHeader(first)
 	}
 }
 
@@ -378,31 +379,6 @@ func firstBlock(r io.ReaderAt, size int64, c Compression) ([]byte, bool) {
 		return nil, false
 	}
 	return blk[:], true
-}
-
-// isTarBlock says whether b starts with a tar header block: a valid
-// header checksum (ustar, GNU and v7 headers alike) and not all zeros.
-func isTarBlock(b []byte) bool {
-	if len(b) < 512 {
-		return false
-	}
-	b = b[:512]
-	if bytes.Equal(b, zeroBlock[:512]) {
-		return false
-	}
-	want, ok := tarNumeric(b[148:156])
-	if !ok {
-		return false
-	}
-	var unsigned, signed int64
-	for i, c := range b {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		unsigned += int64(c)
-		signed += int64(int8(c))
-	}
-	return want == unsigned || want == signed
 }
 
 // describe says what a file that no probe matched looks like.

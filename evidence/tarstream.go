@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/internal/ptr"
 )
 
@@ -339,7 +340,7 @@ func sparseMapAt(r io.ReaderAt, h *tar.Header, start, data int64) ([]SparseFragm
 		}
 		switch blk[156] {
 		case tar.TypeXHeader, tar.TypeXGlobalHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
-			sz, ok := tarNumeric(blk[124:136])
+			sz, ok := vfs.TarNumeric(blk[124:136])
 			if !ok || sz < 0 || sz > 1<<21 {
 				return nil, off, 0, errSparse
 			}
@@ -354,7 +355,7 @@ func sparseMapAt(r io.ReaderAt, h *tar.Header, start, data int64) ([]SparseFragm
 	}
 	// The physical size: the PAX size record, or the header's own field;
 	// a PAX 1.0 map at the start of the data section counts in it.
-	phys, ok := tarNumeric(blk[124:136])
+	phys, ok := vfs.TarNumeric(blk[124:136])
 	if v := h.PAXRecords["size"]; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		phys, ok = n, err == nil
@@ -390,8 +391,8 @@ func sparseFrags(r io.ReaderAt, h *tar.Header, blk []byte, hdr, data int64) ([]S
 				if e[0] == 0 {
 					return nil
 				}
-				o, ok1 := tarNumeric(e[:12])
-				l, ok2 := tarNumeric(e[12:])
+				o, ok1 := vfs.TarNumeric(e[:12])
+				l, ok2 := vfs.TarNumeric(e[12:])
 				if !ok1 || !ok2 {
 					return errSparse
 				}
@@ -471,31 +472,4 @@ func sparseFrags(r io.ReaderAt, h *tar.Header, blk []byte, hdr, data int64) ([]S
 		phys += l
 	}
 	return frags, nil
-}
-
-// tarNumeric parses a tar number field: octal (space or NUL padded) or
-// GNU base-256 (high bit set).
-func tarNumeric(b []byte) (int64, bool) {
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		if b[0]&0x40 != 0 {
-			return 0, false // negative
-		}
-		var v int64
-		for i, c := range b {
-			if i == 0 {
-				c &= 0x7f
-			}
-			if v > (1<<55)-1 {
-				return 0, false
-			}
-			v = v<<8 | int64(c)
-		}
-		return v, true
-	}
-	s := strings.Trim(string(b), " \x00")
-	if s == "" {
-		return 0, true
-	}
-	v, err := strconv.ParseInt(s, 8, 64)
-	return v, err == nil
 }

@@ -168,7 +168,7 @@ var (
 // them, or the whole of a smaller file), is the start of a disk image
 // (see Probe). A tar header is never one.
 func Match(head []byte) bool {
-	if isTarHeader(head) {
+	if vfs.IsTarHeader(head) {
 		return false
 	}
 	for _, m := range vmMagics {
@@ -196,37 +196,6 @@ func Match(head []byte) bool {
 		return true
 	}
 	return isMBR(head)
-}
-
-// isTarHeader reports a tar header block at the start: the ustar magic,
-// or a header checksum that adds up (v7 and GNU headers too).
-func isTarHeader(h []byte) bool {
-	if len(h) < 512 {
-		return false
-	}
-	if bytes.Equal(h[257:262], []byte("ustar")) {
-		return true
-	}
-	f := bytes.Trim(h[148:156], " \x00")
-	if len(f) == 0 {
-		return false
-	}
-	var want int64
-	for _, c := range f {
-		if c < '0' || c > '7' {
-			return false
-		}
-		want = want*8 + int64(c-'0')
-	}
-	var unsigned, signed int64
-	for i, c := range h[:512] {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		unsigned += int64(c)
-		signed += int64(int8(c))
-	}
-	return want == unsigned || want == signed
 }
 
 // isMBR reports a DOS partition table: the boot signature and at least

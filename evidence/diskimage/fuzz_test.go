@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -139,7 +140,7 @@ func FuzzMatch(f *testing.F) {
 	tar[0x438], tar[0x439] = 0x53, 0xef
 	f.Add(tar)
 	f.Fuzz(func(t *testing.T, head []byte) {
-		if Match(head) && isTarHeader(head) {
+		if Match(head) && vfs.IsTarHeader(head) {
 			t.Fatal("a tar header matched")
 		}
 	})
