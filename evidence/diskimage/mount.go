@@ -315,12 +315,6 @@ func (im *Image) MountPoint(name string) (string, error) {
 	return m.point, nil
 }
 
-// nameLister is a source that lists a directory's names without a Stat
-// per entry (vfs.NameLister).
-type nameLister interface {
-	ReadDirNames(name string) ([]string, error)
-}
-
 // ReadDirNames returns the sorted names of a directory's entries, through
 // the filesystem's own name listing when it has one. A mount point is
 // named in its parent as the kernel's readdir names it.
@@ -329,7 +323,7 @@ func (im *Image) ReadDirNames(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if nl, ok := m.fs.src.(nameLister); ok {
+	if nl, ok := m.fs.src.(vfs.NameLister); ok {
 		names, err := nl.ReadDirNames(rel)
 		return names, nodeErr(err, rel, c)
 	}
