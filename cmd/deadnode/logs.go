@@ -117,6 +117,9 @@ func logsOf(n *forensics.Node, ref string, f *kube.LogFilter) error {
 	switch {
 	case err == nil:
 		if c.Kind == model.KindSandbox {
+			if c.Pod == nil || c.Pod.Name == "" {
+				return fmt.Errorf("%s is a pod sandbox: it writes no log", ref)
+			}
 			return fmt.Errorf("%s is a pod sandbox: it writes no log (try --pod %s/%s)", ref, c.Pod.Namespace, c.Pod.Name)
 		}
 		if c.Pod != nil && c.Pod.UID != "" {
