@@ -136,6 +136,13 @@ func (a *app) createOut(name string, force bool, sources ...string) (*os.File, e
 			return nil, fmt.Errorf("refusing to write %s: it is the evidence %s", name, p)
 		}
 	}
+	// A file with other names may be one of them inside the evidence (a
+	// hard link into a directory of evidence): truncating it would
+	// change the evidence, whatever this name's directory is.
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1 {
+		f.Close()
+		return nil, fmt.Errorf("refusing to overwrite %s: the file has %d hard links, and another name of it may be evidence", name, st.Nlink)
+	}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
 		if err := f.Truncate(0); err != nil {
 			f.Close()

@@ -112,3 +112,32 @@ func TestMountRefusesLinkedLayers(t *testing.T) {
 		t.Errorf("snapshot dir a link: exit %d: %s", code, stderr)
 	}
 }
+
+// A hard link, outside the evidence, to a file inside a directory of
+// evidence: --force refuses to truncate it (the evidence's own file would
+// change), for every command that writes.
+func TestForceRefusesHardLinkIntoEvidence(t *testing.T) {
+	dir := testfix.Extract(t, testfix.NodeArchive(t))
+	inside := filepath.Join(dir, "node/etc/containerd/config.toml")
+	before, err := os.ReadFile(inside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.Link(inside, out); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--root", dir, "timeline", "-f", out, "--force"},
+		{"--root", dir, "export", ctrApp, "-f", out, "--force"},
+		{"--root", dir, "triage", "-f", out, "--force"},
+	} {
+		_, stderr, code := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, "refusing to overwrite "+out+": the file has 2 hard links") {
+			t.Errorf("%v: exit %d, %s", args, code, stderr)
+		}
+	}
+	if after, err := os.ReadFile(inside); err != nil || string(after) != string(before) {
+		t.Fatalf("the evidence's /etc/containerd/config.toml changed: %q %v", after, err)
+	}
+}
