@@ -241,7 +241,7 @@ func printCheckpoint(w io.Writer, cp *checkpoint.Checkpoint, o ckptFlags) {
 			if m.External {
 				ext = " [external]"
 			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s%s\n", cleanCell(m.Mountpoint), m.FSType, cleanCell(m.Source), cleanCell(m.Root), ext)
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s%s\n", cleanCell(m.Mountpoint), cleanCell(m.FSType), cleanCell(m.Source), cleanCell(m.Root), ext)
 		}
 	}
 }

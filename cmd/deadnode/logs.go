@@ -105,7 +105,7 @@ func runLogs(a *app, args []string, o logsFlags) error {
 	case "json":
 		return writeJSONSeq(bw, lines)
 	}
-	return writeLogTable(bw, lines)
+	return writeLogTable(bw, lines, a.renderOptions())
 }
 
 // logsOf selects a container's logs: found by the node's lookup, every
@@ -208,7 +208,7 @@ func logTime(ctx context.Context, n *forensics.Node, f kube.LogFilter, s, flag s
 
 // writeLogTable prints TIME, STREAM, POD, CONTAINER and TEXT (cleaned: log
 // text is the container's, hostile) in aligned blocks of 1000 lines.
-func writeLogTable(w io.Writer, lines iter.Seq2[kube.LogLine, error]) error {
+func writeLogTable(w io.Writer, lines iter.Seq2[kube.LogLine, error], opt *render.Options) error {
 	cols := []string{"TIME=", "STREAM", "POD", "CONTAINER", "TEXT"}
 	t := render.Cols(cols...)
 	for l, err := range lines {
@@ -225,12 +225,12 @@ func writeLogTable(w io.Writer, lines iter.Seq2[kube.LogLine, error]) error {
 		}
 		t.Row(l.Time, l.Stream, l.Pod, name, text)
 		if t.Len() >= 1000 {
-			if err := render.WriteTable(w, t, nil); err != nil {
+			if err := render.WriteTable(w, t, opt); err != nil {
 				return err
 			}
 			t = render.Cols(cols...)
 			t.Title("")
 		}
 	}
-	return render.WriteTable(w, t, nil)
+	return render.WriteTable(w, t, opt)
 }

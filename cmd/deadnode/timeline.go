@@ -77,7 +77,12 @@ func runTimeline(a *app, args []string, format, out string, hash, force, formatS
 	case "timesketch":
 		return writeTimesketch(bw, events)
 	case "table":
-		return writeTimelineTable(bw, events)
+		// Fitted to the terminal (or --wide) only when it goes there.
+		var opt *render.Options
+		if out == "-" {
+			opt = a.renderOptions()
+		}
+		return writeTimelineTable(bw, events, opt)
 	}
 	if a.output == "json" {
 		// One array, streamed.
@@ -103,7 +108,7 @@ func (a *app) events(seq iter.Seq2[forensics.Event, error]) iter.Seq2[forensics.
 }
 
 // writeTimelineTable prints TIME, SOURCE, WHAT, CONTAINER and MESSAGE.
-func writeTimelineTable(w io.Writer, events iter.Seq2[forensics.Event, error]) error {
+func writeTimelineTable(w io.Writer, events iter.Seq2[forensics.Event, error], opt *render.Options) error {
 	// A table is aligned on its widest cells, which needs them all; print
 	// in blocks of 1000 rows so memory stays bounded.
 	t := render.Cols("TIME=", "SOURCE", "WHAT", "CONTAINER#", "MESSAGE")
@@ -113,14 +118,14 @@ func writeTimelineTable(w io.Writer, events iter.Seq2[forensics.Event, error]) e
 		}
 		t.Row(e.Time, e.Source, e.What, e.ContainerID, e.Message)
 		if t.Len() >= 1000 {
-			if err := render.WriteTable(w, t, nil); err != nil {
+			if err := render.WriteTable(w, t, opt); err != nil {
 				return err
 			}
 			t = render.Cols("TIME=", "SOURCE", "WHAT", "CONTAINER#", "MESSAGE")
 			t.Title("")
 		}
 	}
-	return render.WriteTable(w, t, nil)
+	return render.WriteTable(w, t, opt)
 }
 
 // bodyfileName keeps '|', newlines and every control character of the
