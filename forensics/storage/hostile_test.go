@@ -481,3 +481,38 @@ func TestStorageRootless(t *testing.T) {
 		t.Errorf("store %s %+v %q", s.GraphRoot, s.Containers, s.Notes)
 	}
 }
+
+// A list file past maxListJSON (a sparse 600 MiB containers.json here) is
+// read up to the bound, with a warning, never whole: one record of it is
+// held in memory while it is decoded.
+func TestListFileOverBound(t *testing.T) {
+	dir := t.TempDir()
+	tree(t, dir, store(t))
+	p := filepath.Join(dir, g+"overlay-containers/containers.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(`[{"id":"big","metadata":"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 600<<20); err != nil {
+		t.Fatal(err)
+	}
+	src, err := evidence.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	s, err := Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/" + g + "overlay-containers/containers.json: 629145600 bytes, more than the 536870912 read: the records past that are not read"
+	found := false
+	for _, w := range s.Warnings {
+		found = found || w.String() == want
+	}
+	if !found || len(s.Containers) != 0 {
+		t.Errorf("%d containers, warnings %v", len(s.Containers), s.Warnings)
+	}
+}

@@ -27,7 +27,14 @@ func (s *Store) readList(file string, fn func(i int, raw json.RawMessage, at rec
 		return
 	}
 	defer f.Close()
-	if _, err := decodeList(io.NewSectionReader(f, 0, f.Size()), maxRecords, func(i int, off int64, raw json.RawMessage) {
+	size := f.Size()
+	if size > maxListJSON {
+		// One record is held whole while it is decoded: the file's bound
+		// is also a record's.
+		s.Warnings = append(s.Warnings, evidence.Warnf("/"+file, -1, "%d bytes, more than the %d read: the records past that are not read", size, maxListJSON))
+		size = maxListJSON
+	}
+	if _, err := decodeList(io.NewSectionReader(f, 0, size), maxRecords, func(i int, off int64, raw json.RawMessage) {
 		fn(i, raw, recordAt{"/" + file, off})
 	}); err != nil {
 		s.Warnings = append(s.Warnings, ondisk.Warning("/"+file, "JSON list", err))
