@@ -13,7 +13,6 @@ const (
 	containersDir = "containers"
 	configV2File  = "config.v2.json"
 	hostConfig    = "hostconfig.json"
-	jsonLogSuffix = "-json.log"
 
 	imageDir         = "image"
 	repositoriesFile = "repositories.json"

@@ -43,11 +43,9 @@ const (
 	elementSize      = 16
 	bucketHeaderSize = 16
 
-	flagBranch   = 0x01
-	flagLeaf     = 0x02
-	flagMeta     = 0x04
-	flagFreelist = 0x10
-	bucketFlag   = 0x01
+	flagBranch = 0x01
+	flagLeaf   = 0x02
+	bucketFlag = 0x01
 
 	metaMagic   = 0xED0CDAED
 	metaVersion = 2
