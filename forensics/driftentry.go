@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
@@ -438,3 +439,7 @@ func (d *job) tooDeep(st *evidence.Stat) {
 	f.Note = fmt.Sprintf("the tree below goes deeper than %d levels; it was not examined", evidence.DefaultMaxDepth)
 	d.out = append(d.out, f)
 }
+
+// EventTime is when the file last changed (its mtime; zero when deleted):
+// where a ranked case (Triage) places the finding in time.
+func (e DriftEntry) EventTime() time.Time { return e.Mtime.Time }

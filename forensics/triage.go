@@ -15,7 +15,6 @@ import (
 	"github.com/deadnode/deadnode/checkpoint"
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/classify"
-	"github.com/deadnode/deadnode/forensics/kube"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/image"
 	"github.com/deadnode/deadnode/internal/ptr"
@@ -624,14 +623,7 @@ func window(tl []Event, fs []model.Finding) []Event {
 
 // findingTime is when a finding's subject last changed, where it says.
 func findingTime(f model.Finding) time.Time {
-	switch d := f.Details.(type) {
-	case DriftEntry:
-		return d.Mtime.Time
-	case *kube.StaticPod:
-		return d.Mtime.Time
-	case kube.StaticPod:
-		return d.Mtime.Time
-	case interface{ EventTime() time.Time }:
+	if d, ok := f.Details.(interface{ EventTime() time.Time }); ok {
 		return d.EventTime()
 	}
 	return time.Time{}

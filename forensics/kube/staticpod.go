@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
@@ -351,3 +352,7 @@ func StaticPodFor(namespace, name string, annotations map[string]string, pods []
 	}
 	return best
 }
+
+// EventTime is when the manifest last changed (its mtime): where a ranked
+// case (forensics.Triage) places the finding in time.
+func (p *StaticPod) EventTime() time.Time { return p.Mtime.Time }
