@@ -106,6 +106,11 @@ func runExport(a *app, args []string, o exportFlags) error {
 	if err != nil {
 		return err
 	}
+	if o.manifest != "" && !o.force {
+		if _, err := os.Lstat(o.manifest); err == nil {
+			return fmt.Errorf("%s exists (use --force to overwrite)", o.manifest)
+		}
+	}
 	if out == nil {
 		f, err := a.createOut(o.file, o.force)
 		if err != nil {
@@ -113,6 +118,21 @@ func runExport(a *app, args []string, o exportFlags) error {
 		}
 		defer f.Close()
 		out = f
+	}
+	// The manifest is opened before the work too: an existing one is
+	// refused before a tar is written, and it may not be the tar itself.
+	var mf *os.File
+	if o.manifest != "" {
+		if o.file != "-" {
+			ts, terr := os.Stat(o.file)
+			if ms, merr := os.Stat(o.manifest); terr == nil && merr == nil && ts.Mode().IsRegular() && os.SameFile(ts, ms) {
+				return usagef("--manifest %s is the tar itself", o.manifest)
+			}
+		}
+		if mf, err = a.createOut(o.manifest, o.force); err != nil {
+			return err
+		}
+		defer mf.Close()
 	}
 	cw := &countHash{w: out, h: sha256.New()}
 	p := a.newProgress("export "+kind, 0)
@@ -171,11 +191,7 @@ func runExport(a *app, args []string, o exportFlags) error {
 			}
 		}
 	}
-	if o.manifest != "" {
-		mf, err := a.createOut(o.manifest, o.force)
-		if err != nil {
-			return err
-		}
+	if mf != nil {
 		enc := json.NewEncoder(mf)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)

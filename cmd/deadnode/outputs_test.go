@@ -141,3 +141,29 @@ func TestForceRefusesHardLinkIntoEvidence(t *testing.T) {
 		t.Fatalf("the evidence's /etc/containerd/config.toml changed: %q %v", after, err)
 	}
 }
+
+// Outputs are opened before the work: an existing manifest or report is
+// refused before a tar is written or a triage is run, and the manifest
+// may not be the tar itself, --force or not.
+func TestOutputsCheckedFirst(t *testing.T) {
+	root := testfix.NodeArchive(t)
+	dir := t.TempDir()
+	tarPath, man, rep := filepath.Join(dir, "x.tar"), filepath.Join(dir, "man.json"), filepath.Join(dir, "r.html")
+	os.WriteFile(man, []byte("old"), 0o644)
+	os.WriteFile(rep, []byte("old"), 0o644)
+	if _, stderr, code := runCLI(t, "--root", root, "export", ctrApp, "-f", tarPath, "--manifest", man); code != 1 || !strings.Contains(stderr, man+" exists (use --force to overwrite)") {
+		t.Errorf("export: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(tarPath); !os.IsNotExist(err) {
+		t.Errorf("the tar was made before the manifest was refused: %v", err)
+	}
+	if _, stderr, code := runCLI(t, "--root", root, "export", ctrApp, "-f", tarPath, "--manifest", tarPath, "--force"); code != 2 || !strings.Contains(stderr, "--manifest "+tarPath+" is the tar itself") {
+		t.Errorf("export onto itself: exit %d, %s", code, stderr)
+	}
+	if out, stderr, code := runCLI(t, "--root", root, "triage", "-f", rep); code != 1 || out != "" || !strings.Contains(stderr, rep+" exists (use --force to overwrite)") {
+		t.Errorf("triage: exit %d, %q %s", code, out, stderr)
+	}
+	if b, _ := os.ReadFile(rep); string(b) != "old" {
+		t.Errorf("report changed: %q", b)
+	}
+}

@@ -60,6 +60,15 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	if im, ok := n.Src.(*diskimage.Image); ok {
 		ev.Kind = im.Kind() // "disk:raw", "disk:qcow2", …
 	}
+	// The report is opened before the work: an existing one is refused at
+	// once, not after the whole triage.
+	var rf *os.File
+	if o.report != "" {
+		if rf, err = a.createOut(o.report, o.force, o.checkpoints...); err != nil {
+			return err
+		}
+		defer rf.Close()
+	}
 	p := a.newProgress("triage", 0)
 	defer p.Done()
 	cs, err := forensics.Triage(context.Background(), n, &forensics.TriageOptions{
@@ -70,21 +79,19 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	})
 	p.Done()
 	if err != nil {
+		if rf != nil {
+			os.Remove(o.report) // nothing was written to it
+		}
 		return err
 	}
 	for _, w := range cs.Warnings {
 		a.warn(w.String())
 	}
-	if o.report != "" {
-		f, err := a.createOut(o.report, o.force, o.checkpoints...)
-		if err != nil {
+	if rf != nil {
+		if err := writeReport(rf, cs); err != nil {
 			return err
 		}
-		if err := writeReport(f, cs); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := rf.Close(); err != nil {
 			return err
 		}
 	}
