@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -35,6 +36,7 @@ type Pass struct {
 	bw       *bufio.Writer
 	tw       *tar.Writer
 	pages    map[string]*evidence.Stat // pages images and members not kept
+	kept     int64                     // bytes of members copied to tmp
 	started  bool
 	err      error
 }
@@ -46,6 +48,10 @@ type PassPages struct {
 	Size   int64
 	Data   io.Reader
 }
+
+// maxPassTemp bounds the bytes a Pass copies to its temp file (a
+// variable for the tests).
+var maxPassTemp int64 = evidence.DefaultMaxSpill
 
 var pagesImageName = regexp.MustCompile(`^pages-[0-9]+\.img$`)
 
@@ -131,6 +137,11 @@ func (p *Pass) keep(m evidence.TarMember, regular bool) error {
 	}
 	if regular {
 		h.Typeflag = tar.TypeReg
+		// The temp file is bounded as an archive's spill is: each member
+		// kept is bounded, their number too, but not their sum.
+		if p.kept += h.Size; p.kept > maxPassTemp {
+			return fmt.Errorf("%s: the members kept pass %d bytes of temporary space (at %s)", p.hostPath, maxPassTemp, m.Name)
+		}
 	} else {
 		h.Size = 0
 	}

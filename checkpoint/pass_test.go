@@ -3,11 +3,13 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/deadnode/deadnode/internal/testfix"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/deadnode/deadnode/internal/testfix"
 )
 
 // A Pass over an archive gives its pages images in archive order, with
@@ -81,4 +83,19 @@ func TestPass(t *testing.T) {
 	if cp, err := pass.Checkpoint(); err == nil || cp != nil {
 		t.Fatalf("checkpoint of a cut archive: %v", err)
 	}
+	// What a pass keeps is bounded in all, as an archive's spill is.
+	defer func(m int64) { maxPassTemp = m }(maxPassTemp)
+	maxPassTemp = 64 << 10
+	p := testfix.Fixture(t, "podman-checkpoint", "ckpt-default-zstd.tar.zst")
+	if pass, err = StartPass(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	last = nil
+	for _, err := range pass.Pages() {
+		last = err
+	}
+	if last == nil || !strings.Contains(last.Error(), "the members kept pass 65536 bytes of temporary space") {
+		t.Fatalf("a pass past its bound: %v", last)
+	}
+	pass.Close()
 }
