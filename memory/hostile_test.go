@@ -132,19 +132,27 @@ func hugeMM(t *testing.T) string {
 	return dir
 }
 
-// Dump never writes never-touched or uncaptured memory as bytes: small
-// zero and not-captured ranges are holes of their file, huge ones are left
-// out and listed, with a note, and the dump takes no time and no disk.
-func TestDumpHugeMapping(t *testing.T) {
-	r, err := OpenPath(ctx, hugeMM(t), nil)
+// openTask1 opens the images in dir and the space of its task 1, closed
+// with the test.
+func openTask1(t *testing.T, dir string) (*Reader, *Space) {
+	t.Helper()
+	r, err := OpenPath(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	s, err := r.Space(1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, s
+}
+
+// Dump never writes never-touched or uncaptured memory as bytes: small
+// zero and not-captured ranges are holes of their file, huge ones are left
+// out and listed, with a note, and the dump takes no time and no disk.
+func TestDumpHugeMapping(t *testing.T) {
+	_, s := openTask1(t, hugeMM(t))
 	var all []Range
 	for _, m := range s.Mappings {
 		all = append(all, Range{Start: m.Start, End: m.End})
@@ -201,15 +209,7 @@ func TestDumpHugeMapping(t *testing.T) {
 // took gigabytes before the first byte was read), so the heap stays flat;
 // the search is stopped by its context.
 func TestSearchHugeZeroMapping(t *testing.T) {
-	r, err := OpenPath(ctx, hugeMM(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := r.Space(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := openTask1(t, hugeMM(t))
 	withParallel(8<<20, true, maxPieceHits, func() {
 		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
@@ -244,18 +244,10 @@ func TestLongFileNameShared(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "files.img"), img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_REG.Enum(), Id: proto.Uint32(9),
 		Reg: &regfile.RegFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(0), Pos: proto.Uint64(0), Fown: &fown.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)}, Name: proto.String(name)}}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1), 0o644)
-	r, err := OpenPath(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, s := openTask1(t, dir)
 	want := "files.img: 1 file names longer than PATH_MAX (4096 bytes), which the kernel never gives: cut there"
 	if ws := r.CP.Warnings; len(ws) != 1 || !strings.HasSuffix(ws[0].String(), want) {
 		t.Fatalf("warnings %v", ws)
-	}
-	s, err := r.Space(1)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(s.Mappings) != 1000 || s.Mappings[0].Path != name[:4096] {
 		t.Fatalf("%d mappings, path of %d bytes", len(s.Mappings), len(s.Mappings[0].Path))

@@ -80,6 +80,12 @@ func openStore(t *testing.T, files map[string]string) *Store {
 	t.Helper()
 	dir := t.TempDir()
 	tree(t, dir, files)
+	return openStoreDir(t, dir)
+}
+
+// openStoreDir reads the store of an evidence directory already made.
+func openStoreDir(t *testing.T, dir string) *Store {
+	t.Helper()
 	src, err := evidence.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -498,15 +504,7 @@ func TestListFileOverBound(t *testing.T) {
 	if err := os.Truncate(p, 600<<20); err != nil {
 		t.Fatal(err)
 	}
-	src, err := evidence.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	s, err := Open(src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreDir(t, dir)
 	want := "/" + g + "overlay-containers/containers.json: 629145600 bytes, more than the 536870912 read: the records past that are not read"
 	found := false
 	for _, w := range s.Warnings {
