@@ -45,7 +45,10 @@ type CoreInfo struct {
 	// gdb, and uncaptured is not zero).
 	NotCaptured []Range `json:"not_captured,omitempty"`
 	// Omitted are the zero ranges past CoreOptions.MaxHoles: PT_LOADs
-	// with no file bytes, which gdb reads as the zeros they are.
+	// with no file bytes, which gdb reads as the zeros they are; and the
+	// ranges of content past CoreOptions.MaxData (reason past_max_data),
+	// which have no PT_LOAD, so that gdb says it cannot access them
+	// rather than show zeros.
 	Omitted
 	Size int64 `json:"size"`
 }
@@ -59,6 +62,11 @@ type CoreOptions struct {
 	// zero range that would pass the bound gets no file bytes and is
 	// listed in CoreInfo.Skipped.
 	MaxHoles int64
+	// MaxData bounds the bytes of content the core holds (default
+	// DefaultMaxData): a hostile mm can map one shared-memory object or
+	// one file at many addresses, each read again. A range that would pass
+	// the bound has no PT_LOAD and is listed in CoreInfo.Skipped.
+	MaxData int64
 }
 
 func (o *CoreOptions) maxHoles() uint64 {
@@ -73,12 +81,14 @@ const (
 	loadBytes       = iota // the bytes (zero ranges as holes)
 	loadNotCaptured        // nothing: the checkpoint did not capture them
 	loadZeroSkipped        // nothing: zero, past CoreOptions.MaxHoles
+	loadDataSkipped        // no PT_LOAD: content past CoreOptions.MaxData
 )
 
 type load struct {
 	start, end uint64
 	flags      uint32
 	kind       int
+	prov       Provenance // of a loadDataSkipped range
 	off        int64
 }
 
@@ -125,6 +135,12 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 	// Loads.
 	var loads []load
 	budget, holes := opt.maxHoles(), uint64(0)
+	var dataBound int64
+	if opt != nil {
+		dataBound = opt.MaxData
+	}
+	dataBound = maxData(dataBound)
+	dataLeft := uint64(dataBound)
 	for _, m := range s.Mappings {
 		var fl uint32
 		if m.Prot&1 != 0 {
@@ -147,20 +163,37 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 				} else {
 					k = loadZeroSkipped
 				}
+			default:
+				if n := rg.End - rg.Start; n <= dataLeft {
+					dataLeft -= n
+				} else {
+					k = loadDataSkipped
+				}
 			}
-			if n := len(loads); n > 0 && loads[n-1].end == rg.Start && loads[n-1].kind == k && loads[n-1].start >= m.Start {
+			if n := len(loads); n > 0 && loads[n-1].end == rg.Start && loads[n-1].kind == k && k != loadDataSkipped && loads[n-1].start >= m.Start {
 				loads[n-1].end = rg.End
 				continue
 			}
-			loads = append(loads, load{start: rg.Start, end: rg.End, flags: fl, kind: k})
+			loads = append(loads, load{start: rg.Start, end: rg.End, flags: fl, kind: k, prov: rg.Provenance})
 		}
 	}
 	info := &CoreInfo{PID: p.PID, Threads: len(threads)}
 	kept := loads[:0]
+	var zeros, data skipTally
 	for _, l := range loads {
-		if l.kind == loadNotCaptured {
+		switch l.kind {
+		case loadNotCaptured:
 			info.NotCaptured = append(info.NotCaptured, Range{Start: l.start, End: l.end, Provenance: NotCaptured})
 			continue
+		case loadDataSkipped:
+			r := Range{Start: l.start, End: l.end, Provenance: l.prov, Reason: ReasonMaxData}
+			info.Skipped = append(info.Skipped, r)
+			data.add(r)
+			continue
+		case loadZeroSkipped: // a PT_LOAD with no file bytes
+			r := Range{Start: l.start, End: l.end, Provenance: Zero}
+			info.Skipped = append(info.Skipped, r)
+			zeros.add(r)
 		}
 		kept = append(kept, l)
 	}
@@ -173,21 +206,21 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 	noteOff := int64(ehdrSize + phdrSize*phnum)
 	dataOff := (noteOff + int64(len(notes)) + pageSize - 1) &^ (pageSize - 1)
 	off := dataOff
-	var skipped uint64
 	for i := range loads {
 		l := &loads[i]
 		l.off = off
-		switch l.kind {
-		case loadBytes:
-			off += int64(l.end - l.start) // the bytes and holes: at most the captured data plus MaxHolesLimit
-		case loadZeroSkipped:
-			info.Skipped = append(info.Skipped, Range{Start: l.start, End: l.end, Provenance: Zero})
-			skipped += l.end - l.start
+		if l.kind == loadBytes {
+			off += int64(l.end - l.start) // the bytes and holes: at most MaxData plus MaxHolesLimit
 		}
 	}
-	if len(info.Skipped) > 0 {
-		info.Note = fmt.Sprintf("%d bytes of zero memory in %d ranges have no file bytes (gdb reads them as the zeros they are): past the bound of %d bytes of holes (see skipped)", skipped, len(info.Skipped), budget)
+	var said []string
+	if zeros.n > 0 {
+		said = append(said, fmt.Sprintf("%d bytes of zero memory in %s have no file bytes (gdb reads them as the zeros they are): past the bound of %d bytes of holes (see skipped)", zeros.bytes, zeros.ranges(), budget))
 	}
+	if data.n > 0 {
+		said = append(said, data.note("have no PT_LOAD (gdb cannot access them)", dataBound))
+	}
+	info.Note = strings.Join(said, "; ")
 	info.Size = off
 
 	bw := bufio.NewWriterSize(w, 1<<20)

@@ -69,7 +69,7 @@ func TestCoreHugeMapping(t *testing.T) {
 	if want := []Range{{Start: vvar, End: vvar + 94*tib, Provenance: NotCaptured}}; !reflect.DeepEqual(info.NotCaptured, want) {
 		t.Errorf("not captured %+v, want %+v", info.NotCaptured, want)
 	}
-	if !strings.HasPrefix(info.Note, "70368744177664 bytes of zero memory in 1 ranges have no file bytes") {
+	if !strings.HasPrefix(info.Note, "70368744177664 bytes of zero memory in 1 range have no file bytes") {
 		t.Errorf("note %q", info.Note)
 	}
 	st, err := os.Stat(p)

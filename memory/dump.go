@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // DumpedRegion is one file written by Dump.
@@ -34,15 +35,16 @@ type Manifest struct {
 	Comm    string         `json:"comm"`
 	Regions []DumpedRegion `json:"regions"`
 	// Omitted are the zero, not_captured and unmapped ranges that no
-	// file covers because they would have passed DumpOptions.MaxHoles.
-	// A skipped range splits its region: the bytes after it are in a file
-	// of their own.
+	// file covers because they would have passed DumpOptions.MaxHoles,
+	// and the ranges of content that would have passed
+	// DumpOptions.MaxData (reason past_max_data). A skipped range splits
+	// its region: the bytes after it are in a file of their own.
 	Omitted
 }
 
-// Omitted is what a dump or a core left out once its bound on holes
-// (MaxHoles) was reached: the ranges, and a note that says so. Records
-// embed it, so its JSON fields stand inline.
+// Omitted is what a dump or a core left out once one of its bounds
+// (MaxHoles, MaxData) was reached: the ranges, and a note that says so.
+// Records embed it, so its JSON fields stand inline.
 type Omitted struct {
 	Skipped []Range `json:"skipped,omitempty"`
 	Note    string  `json:"note,omitempty"`
@@ -59,6 +61,22 @@ const (
 	MaxHolesLimit   = 64 << 30
 )
 
+// DefaultMaxData is how many bytes of content (dumped, parent and file
+// pages) one Dump or one core file holds by default (64 GiB).
+const DefaultMaxData = 64 << 30
+
+// ReasonMaxData marks a skipped range of content: writing it would have
+// passed the bound on content bytes (MaxData).
+const ReasonMaxData = "past_max_data"
+
+// maxData is the bound on content bytes: opt when set, else the default.
+func maxData(opt int64) int64 {
+	if opt <= 0 {
+		return DefaultMaxData
+	}
+	return opt
+}
+
 // DumpOptions tune Dump. Nil means the defaults.
 type DumpOptions struct {
 	// MaxHoles bounds the bytes of zero, not_captured and unmapped ranges
@@ -69,6 +87,13 @@ type DumpOptions struct {
 	// range that would pass the bound is left out and listed in
 	// Manifest.Skipped.
 	MaxHoles int64
+	// MaxData bounds the bytes of content the files hold (default
+	// DefaultMaxData). The pages images bound what was captured, but a
+	// hostile mm can map one shared-memory object or one file at many
+	// addresses, and each mapping reads it again. A range that would pass
+	// the bound is left out and listed in Manifest.Skipped with the reason
+	// past_max_data.
+	MaxData int64
 }
 
 func (o *DumpOptions) maxHoles() int64 {
@@ -93,7 +118,12 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 	}
 	man := &Manifest{Source: source, PID: s.PID, Comm: s.Comm, Regions: []DumpedRegion{}}
 	bound := opt.maxHoles()
-	p := &dumpPlan{s: s, left: bound, man: man}
+	var dataBound int64
+	if opt != nil {
+		dataBound = opt.MaxData
+	}
+	dataBound = maxData(dataBound)
+	p := &dumpPlan{s: s, left: bound, dataLeft: dataBound, man: man}
 	buf := make([]byte, 1<<20)
 	for _, rg := range regions {
 		if rg.End <= rg.Start {
@@ -111,13 +141,22 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 			man.Regions = append(man.Regions, d)
 		}
 	}
-	if n := len(man.Skipped); n > 0 {
-		var total uint64
-		for _, r := range man.Skipped {
-			total += r.End - r.Start
+	var holes, data skipTally
+	for _, r := range man.Skipped {
+		if r.Reason == ReasonMaxData {
+			data.add(r)
+		} else {
+			holes.add(r)
 		}
-		man.Note = fmt.Sprintf("%d bytes of zero, not captured or unmapped memory in %d ranges were not written: past the bound of %d bytes of holes (see skipped)", total, n, bound)
 	}
+	var notes []string
+	if holes.n > 0 {
+		notes = append(notes, fmt.Sprintf("%d bytes of zero, not captured or unmapped memory in %s were not written: past the bound of %d bytes of holes (see skipped)", holes.bytes, holes.ranges(), bound))
+	}
+	if data.n > 0 {
+		notes = append(notes, data.note("were not written", dataBound))
+	}
+	man.Note = strings.Join(notes, "; ")
 	b, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
 		return man, err
@@ -130,13 +169,35 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 	return man, errors.Join(err, mf.Close())
 }
 
+// skipTally counts skipped ranges and their bytes.
+type skipTally struct {
+	n     int
+	bytes uint64
+}
+
+func (t *skipTally) add(r Range) { t.n, t.bytes = t.n+1, t.bytes+(r.End-r.Start) }
+
+// note says what the bound on content left out.
+func (t *skipTally) note(what string, bound int64) string {
+	return fmt.Sprintf("%d bytes of content in %s %s: past the bound of %d bytes of content (see skipped)", t.bytes, t.ranges(), what, bound)
+}
+
+// ranges says how many ranges ("1 range", "3 ranges").
+func (t *skipTally) ranges() string {
+	if t.n == 1 {
+		return "1 range"
+	}
+	return fmt.Sprintf("%d ranges", t.n)
+}
+
 // dumpPlan lays requested regions out in files: a file runs from data to
 // data across the holes the bound allows; a hole past it is skipped and
-// ends the file.
+// ends the file, as is content past the bound on content.
 type dumpPlan struct {
-	s    *Space
-	left int64 // what is left of the bound on holes
-	man  *Manifest
+	s        *Space
+	left     int64 // what is left of the bound on holes
+	dataLeft int64 // what is left of the bound on content
+	man      *Manifest
 }
 
 // planned is one file to write: its pieces in address order (holes
@@ -155,14 +216,22 @@ func (p *dumpPlan) region(parts []Range) []planned {
 		}
 	}
 	add := func(r Range) {
-		if r.Provenance == Zero || r.Provenance == NotCaptured {
-			n := r.End - r.Start
+		n := r.End - r.Start
+		switch {
+		case r.Provenance == Zero || r.Provenance == NotCaptured:
 			if n > uint64(p.left) {
 				p.man.Skipped = append(p.man.Skipped, r)
 				end()
 				return
 			}
 			p.left -= int64(n)
+		case n > uint64(p.dataLeft):
+			r.Reason = ReasonMaxData
+			p.man.Skipped = append(p.man.Skipped, r)
+			end()
+			return
+		default:
+			p.dataLeft -= int64(n)
 		}
 		cur = append(cur, r)
 	}

@@ -260,3 +260,73 @@ func TestLongFileNameShared(t *testing.T) {
 		t.Errorf("core of %d bytes", core.Len())
 	}
 }
+
+// reusedShmemMM is a hostile mm that maps one 64 KiB shared-memory object
+// at 512 addresses: 32 MiB of content from 64 KiB of pages, since every
+// mapping reads the object again.
+func reusedShmemMM(t *testing.T) string {
+	dir := t.TempDir()
+	var vmas []tvma
+	for i := range uint64(512) {
+		start := 0x10000000 + i<<20
+		vmas = append(vmas, tvma{start: start, end: start + 16*pageSize, shmid: 77, flags: 0x21, status: stShared})
+	}
+	task(t, dir, 1, vmas)
+	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1), 0o644)
+	os.WriteFile(filepath.Join(dir, "pagemap-shmem-77.img"), pagemapImg(2, pme{0, 16, checkpoint.PagePresent, false}), 0o644)
+	os.WriteFile(filepath.Join(dir, "pages-2.img"), fill('s', 16), 0o644)
+	return dir
+}
+
+// Content re-read by every mapping of one object is bounded by MaxData:
+// past it, the rest is listed as skipped with its reason and a note, in
+// a dump (no file) and in a core (no PT_LOAD, so gdb says it cannot
+// access the range rather than show zeros).
+func TestMaxDataReusedShmem(t *testing.T) {
+	dir := reusedShmemMM(t)
+	_, s := openTask1(t, dir)
+	var all []Range
+	for _, m := range s.Mappings {
+		all = append(all, Range{Start: m.Start, End: m.End})
+	}
+	if len(all) != 512 {
+		t.Fatalf("%d mappings", len(all))
+	}
+	out := t.TempDir()
+	man, err := s.Dump(ctx, out, "reused", all, &DumpOptions{MaxData: 4*16*pageSize + 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(man.Regions) != 4 || man.Regions[3].File != "0x10300000-0x10310000.bin" || man.Regions[3].Size != 16*pageSize {
+		t.Fatalf("regions %+v", man.Regions)
+	}
+	if want := (Range{Start: 0x10400000, End: 0x10410000, Provenance: Dumped, Source: man.Skipped[0].Source, Reason: ReasonMaxData}); len(man.Skipped) != 508 || man.Skipped[0] != want ||
+		man.Skipped[507].Start != 0x2ff00000 || !strings.HasSuffix(man.Skipped[0].Source, "pages-2.img") {
+		t.Fatalf("%d skipped, first %+v, last %+v", len(man.Skipped), man.Skipped[0], man.Skipped[len(man.Skipped)-1])
+	}
+	if want := "33292288 bytes of content in 508 ranges were not written: past the bound of 262244 bytes of content (see skipped)"; man.Note != want {
+		t.Fatalf("note %q, want %q", man.Note, want)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil || len(ents) != 5 {
+		t.Fatalf("%d files written (%v), want 4 and the manifest", len(ents), err)
+	}
+	// The default bound lets all 32 MiB through.
+	if man, err := s.Dump(ctx, t.TempDir(), "reused", all, nil); err != nil || len(man.Regions) != 512 || len(man.Skipped) != 0 || man.Note != "" {
+		t.Fatalf("default: %d regions, %d skipped, %v", len(man.Regions), len(man.Skipped), err)
+	}
+
+	p, info := writeCoreFile(t, dir, &CoreOptions{MaxData: 2 * 16 * pageSize})
+	if info.Loads != 2 || len(info.Skipped) != 510 || info.Skipped[0].Reason != ReasonMaxData || info.Skipped[0].Start != 0x10200000 ||
+		!strings.HasPrefix(info.Note, "33423360 bytes of content in 510 ranges have no PT_LOAD") {
+		t.Fatalf("core: %d loads, %d skipped (%+v), note %q", info.Loads, len(info.Skipped), info.Skipped[0], info.Note)
+	}
+	loads, f := loadsOf(t, p)
+	defer f.Close()
+	if want := [][3]uint64{{0x10000000, 16 * pageSize, 16 * pageSize}, {0x10100000, 16 * pageSize, 16 * pageSize}}; !reflect.DeepEqual(loads, want) {
+		t.Fatalf("loads %x, want %x", loads, want)
+	}
+	if st, err := os.Stat(p); err != nil || st.Size() != info.Size || info.Size > 2*16*pageSize+64<<10 {
+		t.Fatalf("core of %d bytes (info %d), %v", st.Size(), info.Size, err)
+	}
+}

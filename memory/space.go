@@ -48,7 +48,7 @@ type Range struct {
 	// "/usr/lib/libc.so.6") and Offset where in it Start is.
 	Source string `json:"source,omitempty"`
 	Offset int64  `json:"offset,omitempty"`
-	Reason string `json:"reason,omitempty"` // for not_captured
+	Reason string `json:"reason,omitempty"` // for not_captured, and past_max_data for content a dump or core left out
 }
 
 // PageCounts classify a mapping's pages as the pagemap lists them.

@@ -220,6 +220,12 @@ func goldenCases() []goldenCase {
 	for _, f := range []string{"table", "json"} {
 		addFiles("podman/mem-core."+f, []string{"core"}, "mem", "core", "$PODMAN", "--pid", "18", "-f", "$OUT/core", "-o", f)
 	}
+	// A bound on content (a hostile checkpoint maps one object many times):
+	// past 64 KiB, the rest is listed as skipped (past_max_data).
+	addFiles("podman/mem-dump-all-max-data.json", []string{"dump/*"}, "mem", "dump", "$PODMAN", "--pid", "18", "--all", "--max-data", "64K", "-d", "$OUT/dump", "-o", "json")
+	for _, f := range []string{"table", "json"} {
+		addFiles("podman/mem-core-max-data."+f, []string{"core"}, "mem", "core", "$PODMAN", "--pid", "18", "--max-data", "64K", "-f", "$OUT/core", "-o", f)
+	}
 
 	// A raw CRIU images directory (criu dump), and ctr's --image-path one.
 	each("table,json", "criu/checkpoint-inspect-all", "checkpoint", "inspect", "$CRIU", "--all")
@@ -265,6 +271,8 @@ func goldenCases() []goldenCase {
 	add("errors/mem-dump-no-dir", "mem", "dump", "$CRIU", "--pid", "1360", "--all")
 	add("errors/mem-core-no-file", "mem", "core", "$CRIU", "--pid", "1360")
 	add("errors/mem-core-no-pid", "mem", "core", "$CRIU", "-f", "$OUT/core")
+	add("errors/mem-dump-max-data-zero", "mem", "dump", "$CRIU", "--pid", "1360", "--all", "-d", "$OUT/dump", "--max-data", "0")
+	add("errors/mem-core-max-data-bad", "mem", "core", "$CRIU", "--pid", "1360", "-f", "$OUT/core", "--max-data", "2X")
 	add("errors/mem-dump-pid-too-large", "mem", "dump", "$CRIU", "--pid", "4294968656", "--all", "-d", "$OUT/dump")
 	add("errors/mount-archive", "--root", "$NODE", "mount", gApp, "$OUT/mnt")
 	add("errors/timeline-bad-format", "--root", "$NODE", "timeline", "--format", "csv")

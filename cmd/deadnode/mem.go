@@ -79,6 +79,7 @@ func init() {
 			fs.StringVar(&o.rng, "range", "", "an address range START-END (hex)")
 			fs.StringVarP(&o.dir, "dir", "d", "", "output directory (created; existing files are not overwritten)")
 			fs.BoolVar(&o.uncaptured, "include-uncaptured", false, fmt.Sprintf("cover zero and not-captured ranges of any size as holes of the files (up to %d GiB; by default past %d GiB in all they are listed as skipped, not written)", memory.MaxHolesLimit>>30, memory.DefaultMaxHoles>>30))
+			maxDataVar(fs, &o.maxData, "the files hold; the rest is listed as skipped, not written")
 			return func(a *app, args []string) error { return runMemDump(a, args, o) }
 		},
 	})
@@ -90,10 +91,12 @@ func init() {
 			var pid uint
 			var file string
 			var force bool
+			var maxData string
 			pidVar(fs, &pid)
 			fs.StringVarP(&file, "file", "f", "", "the core file to write (must not exist, unless --force)")
 			fs.BoolVar(&force, "force", false, "overwrite CORE if it exists")
-			return func(a *app, args []string) error { return runMemCore(a, args, pid, file, force) }
+			maxDataVar(fs, &maxData, "the core holds; the rest has no PT_LOAD and is listed as skipped")
+			return func(a *app, args []string) error { return runMemCore(a, args, pid, file, force, maxData) }
 		},
 	})
 }
@@ -450,9 +453,30 @@ func runMemStrings(a *app, args []string, pid uint, minLen int, u16 bool) error 
 }
 
 type memDumpFlags struct {
-	pid             uint
-	all, uncaptured bool
-	vma, rng, dir   string
+	pid                    uint
+	all, uncaptured        bool
+	vma, rng, dir, maxData string
+}
+
+// maxDataVar defines --max-data, the bound on the content (dumped, parent
+// and file bytes) a dump or core writes: a hostile checkpoint can map one
+// object at many addresses.
+func maxDataVar(fs *pflag.FlagSet, v *string, what string) {
+	fs.StringVar(v, "max-data", fmt.Sprintf("%dG", memory.DefaultMaxData>>30), "SIZE (bytes, or with K, M, G or T) of content (dumped, parent and file bytes) "+what)
+}
+
+// maxDataBytes reads --max-data: a whole number of bytes, or of KiB, MiB,
+// GiB or TiB with the suffix K, M, G or T; from 1 byte to 1 EiB.
+func maxDataBytes(v string) (int64, error) {
+	num, shift := v, 0
+	if i := strings.IndexAny(v, "KMGTkmgt"); i >= 0 && i == len(v)-1 {
+		num, shift = v[:i], 10*(1+strings.IndexByte("KMGT", v[i]&^0x20))
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 || n > (1<<60)>>shift {
+		return 0, usagef("--max-data takes a size from 1 byte to 1 EiB (64G, 512M, 1048576), not %q", v)
+	}
+	return int64(n) << shift, nil
 }
 
 func runMemDump(a *app, args []string, o memDumpFlags) error {
@@ -472,9 +496,12 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	if o.dir == "" {
 		return usagef("-d OUTDIR is required")
 	}
+	maxData, err := maxDataBytes(o.maxData)
+	if err != nil {
+		return err
+	}
 	var rs []memory.Range
 	var vmaAddr uint64
-	var err error
 	switch {
 	case o.vma != "":
 		if vmaAddr, err = parseAddr(o.vma); err != nil {
@@ -518,7 +545,7 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	if err := a.checkOutput(o.dir, args...); err != nil {
 		return err
 	}
-	dopt := &memory.DumpOptions{}
+	dopt := &memory.DumpOptions{MaxData: maxData}
 	if o.uncaptured {
 		dopt.MaxHoles = memory.MaxHolesLimit
 	}
@@ -548,9 +575,14 @@ func runMemDump(a *app, args []string, o memDumpFlags) error {
 	})
 }
 
-func runMemCore(a *app, args []string, pid uint, file string, force bool) error {
+func runMemCore(a *app, args []string, pid uint, file string, force bool, maxData string) error {
 	if file == "" {
 		return usagef("-f CORE is required")
+	}
+	copt := &memory.CoreOptions{}
+	var err error
+	if copt.MaxData, err = maxDataBytes(maxData); err != nil {
+		return err
 	}
 	r, s, closeFn, err := openSpace(a, args, pid)
 	if err != nil {
@@ -564,7 +596,7 @@ func runMemCore(a *app, args []string, pid uint, file string, force bool) error 
 	if err != nil {
 		return err
 	}
-	info, err := r.WriteCore(context.Background(), s, f, nil)
+	info, err := r.WriteCore(context.Background(), s, f, copt)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -583,6 +615,10 @@ func runMemCore(a *app, args []string, pid uint, file string, force bool) error 
 			fmt.Fprintf(w, "not captured (not in the core):\t0x%x-0x%x\n", nc.Start, nc.End)
 		}
 		for _, sk := range info.Skipped {
+			if sk.Reason == memory.ReasonMaxData {
+				fmt.Fprintf(w, "%s, past --max-data (not in the core):\t0x%x-0x%x\n", sk.Provenance, sk.Start, sk.End)
+				continue
+			}
 			fmt.Fprintf(w, "zero, past the bound (no file bytes):\t0x%x-0x%x\n", sk.Start, sk.End)
 		}
 		if info.Note != "" {
