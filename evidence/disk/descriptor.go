@@ -58,6 +58,12 @@ func parseDescriptor(text []byte, what string, base int64) (*descriptor, error) 
 		return nil, &vfs.FormatError{File: what, Offset: base, Msg: fmt.Sprintf("%d bytes, over the %d-byte bound", len(text), vmdkMaxDescBytes)}
 	}
 	d := &descriptor{}
+	// fields are the header keys kept; the disk database (ddb.*) and
+	// others are read past.
+	fields := map[string]*string{
+		"version": &d.version, "CID": &d.cid, "parentCID": &d.parentCID,
+		"parentFileNameHint": &d.parentHint, "createType": &d.createType,
+	}
 	var total int64
 	pos := int64(0)
 	for len(text) > 0 {
@@ -94,17 +100,8 @@ func parseDescriptor(text []byte, what string, base int64) (*descriptor, error) 
 			}
 			k = strings.TrimSpace(k)
 			v = strings.Trim(strings.TrimSpace(v), `"`)
-			switch k {
-			case "version":
-				d.version = v
-			case "CID":
-				d.cid = v
-			case "parentCID":
-				d.parentCID = v
-			case "parentFileNameHint":
-				d.parentHint = v
-			case "createType":
-				d.createType = v
+			if field := fields[k]; field != nil {
+				*field = v
 			}
 		}
 	}

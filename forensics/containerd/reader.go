@@ -11,14 +11,6 @@ import (
 	"github.com/deadnode/deadnode/internal/ptr"
 )
 
-// Options tune Open.
-type Options struct {
-	// Root is containerd's root inside the evidence; empty detects it.
-	Root string
-	// Namespaces keeps only these containerd namespaces (all when empty).
-	Namespaces []string
-}
-
 // Store is everything read from one containerd root of the evidence. It is
 // read once by Open; reading it afterwards is safe from several goroutines
 // (the methods that read the evidence again, ContentStore, VerifyImages,
@@ -44,6 +36,14 @@ type Store struct {
 
 // ErrNotFound is returned when no containerd root is found in the evidence.
 var ErrNotFound = fmt.Errorf("no containerd root with a metadata database found: %w", model.ErrRuntimeNotFound)
+
+// Options tune Open.
+type Options struct {
+	// Root is containerd's root inside the evidence; empty detects it.
+	Root string
+	// Namespaces keeps only these containerd namespaces (all when empty).
+	Namespaces []string
+}
 
 // Open reads the containerd root of the evidence (detected unless
 // opt.Root is set; nil options are the defaults). A root that exists but
