@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // ELF constants of a Linux core file (elf.h, linux/elfcore.h).
@@ -69,11 +70,9 @@ type CoreOptions struct {
 	MaxData int64
 }
 
-func (o *CoreOptions) maxHoles() uint64 {
-	if o == nil || o.MaxHoles <= 0 {
-		return MaxHolesLimit
-	}
-	return uint64(min(o.MaxHoles, MaxHolesLimit))
+func (o *CoreOptions) limits() (holes, data int64) {
+	v := ptr.Value(o)
+	return limits(v.MaxHoles, MaxHolesLimit, v.MaxData)
 }
 
 // What the file holds for one PT_LOAD.
@@ -134,13 +133,8 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 	}
 	// Loads.
 	var loads []load
-	budget, holes := opt.maxHoles(), uint64(0)
-	var dataBound int64
-	if opt != nil {
-		dataBound = opt.MaxData
-	}
-	dataBound = maxData(dataBound)
-	dataLeft := uint64(dataBound)
+	holeBound, dataBound := opt.limits()
+	budget, holes, dataLeft := uint64(holeBound), uint64(0), uint64(dataBound)
 	for _, m := range s.Mappings {
 		var fl uint32
 		if m.Prot&1 != 0 {

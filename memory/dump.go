@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // DumpedRegion is one file written by Dump.
@@ -69,12 +71,18 @@ const DefaultMaxData = 64 << 30
 // passed the bound on content bytes (MaxData).
 const ReasonMaxData = "past_max_data"
 
-// maxData is the bound on content bytes: opt when set, else the default.
-func maxData(opt int64) int64 {
-	if opt <= 0 {
-		return DefaultMaxData
+// limits are the bounds of a dump or core on holes (at most
+// MaxHolesLimit) and on content: the options' values where set, else the
+// defaults.
+func limits(maxHoles, defHoles, maxData int64) (holes, data int64) {
+	holes, data = defHoles, DefaultMaxData
+	if maxHoles > 0 {
+		holes = min(maxHoles, MaxHolesLimit)
 	}
-	return opt
+	if maxData > 0 {
+		data = maxData
+	}
+	return holes, data
 }
 
 // DumpOptions tune Dump. Nil means the defaults.
@@ -96,11 +104,9 @@ type DumpOptions struct {
 	MaxData int64
 }
 
-func (o *DumpOptions) maxHoles() int64 {
-	if o == nil || o.MaxHoles <= 0 {
-		return DefaultMaxHoles
-	}
-	return min(o.MaxHoles, MaxHolesLimit)
+func (o *DumpOptions) limits() (holes, data int64) {
+	v := ptr.Value(o)
+	return limits(v.MaxHoles, DefaultMaxHoles, v.MaxData)
 }
 
 // ReasonUnmapped marks a skipped range between two mappings.
@@ -117,12 +123,7 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 		return nil, err
 	}
 	man := &Manifest{Source: source, PID: s.PID, Comm: s.Comm, Regions: []DumpedRegion{}}
-	bound := opt.maxHoles()
-	var dataBound int64
-	if opt != nil {
-		dataBound = opt.MaxData
-	}
-	dataBound = maxData(dataBound)
+	bound, dataBound := opt.limits()
 	p := &dumpPlan{s: s, left: bound, dataLeft: dataBound, man: man}
 	buf := make([]byte, 1<<20)
 	for _, rg := range regions {
