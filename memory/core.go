@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/checkpoint"
-	"github.com/deadnode/deadnode/internal/ptr"
 )
 
 // ELF constants of a Linux core file (elf.h, linux/elfcore.h).
@@ -54,26 +53,11 @@ type CoreInfo struct {
 	Size int64 `json:"size"`
 }
 
-// CoreOptions tune WriteCore. Nil means the defaults.
-type CoreOptions struct {
-	// MaxHoles bounds the bytes of zero memory (never touched, or known
-	// zero) the core covers as file holes (default and at most
-	// MaxHolesLimit). Holes cost no disk and no time, but a hostile mm can
-	// declare a 64 TiB mapping that would make the core that large: a
-	// zero range that would pass the bound gets no file bytes and is
-	// listed in CoreInfo.Skipped.
-	MaxHoles int64
-	// MaxData bounds the bytes of content the core holds (default
-	// DefaultMaxData): a hostile mm can map one shared-memory object or
-	// one file at many addresses, each read again. A range that would pass
-	// the bound has no PT_LOAD and is listed in CoreInfo.Skipped.
-	MaxData int64
-}
-
-func (o *CoreOptions) limits() (holes, data int64) {
-	v := ptr.Value(o)
-	return limits(v.MaxHoles, MaxHolesLimit, v.MaxData)
-}
+// CoreOptions tune WriteCore: the bounds of DumpOptions, but for MaxHoles
+// whose default is MaxHolesLimit (holes of a core cost no time, as they
+// are not hashed). A zero range past the bound gets no file bytes, content
+// past MaxData no PT_LOAD; both are listed in CoreInfo.Skipped.
+type CoreOptions = DumpOptions
 
 // What the file holds for one PT_LOAD.
 const (
@@ -133,7 +117,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 	}
 	// Loads.
 	var loads []load
-	holeBound, dataBound := opt.limits()
+	holeBound, dataBound := opt.limits(MaxHolesLimit)
 	budget, holes, dataLeft := uint64(holeBound), uint64(0), uint64(dataBound)
 	for _, m := range s.Mappings {
 		var fl uint32

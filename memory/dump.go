@@ -71,21 +71,8 @@ const DefaultMaxData = 64 << 30
 // passed the bound on content bytes (MaxData).
 const ReasonMaxData = "past_max_data"
 
-// limits are the bounds of a dump or core on holes (at most
-// MaxHolesLimit) and on content: the options' values where set, else the
-// defaults.
-func limits(maxHoles, defHoles, maxData int64) (holes, data int64) {
-	holes, data = defHoles, DefaultMaxData
-	if maxHoles > 0 {
-		holes = min(maxHoles, MaxHolesLimit)
-	}
-	if maxData > 0 {
-		data = maxData
-	}
-	return holes, data
-}
-
-// DumpOptions tune Dump. Nil means the defaults.
+// DumpOptions tune Dump (and WriteCore, as CoreOptions): how much a
+// hostile mm may make them write. Nil means the defaults.
 type DumpOptions struct {
 	// MaxHoles bounds the bytes of zero, not_captured and unmapped ranges
 	// the region files cover (default DefaultMaxHoles, at most
@@ -104,9 +91,18 @@ type DumpOptions struct {
 	MaxData int64
 }
 
-func (o *DumpOptions) limits() (holes, data int64) {
+// limits are the bounds on holes (at most MaxHolesLimit, defHoles when
+// unset) and on content (DefaultMaxData when unset).
+func (o *DumpOptions) limits(defHoles int64) (holes, data int64) {
 	v := ptr.Value(o)
-	return limits(v.MaxHoles, DefaultMaxHoles, v.MaxData)
+	holes, data = defHoles, DefaultMaxData
+	if v.MaxHoles > 0 {
+		holes = min(v.MaxHoles, MaxHolesLimit)
+	}
+	if v.MaxData > 0 {
+		data = v.MaxData
+	}
+	return holes, data
 }
 
 // ReasonUnmapped marks a skipped range between two mappings.
@@ -123,7 +119,7 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 		return nil, err
 	}
 	man := &Manifest{Source: source, PID: s.PID, Comm: s.Comm, Regions: []DumpedRegion{}}
-	bound, dataBound := opt.limits()
+	bound, dataBound := opt.limits(DefaultMaxHoles)
 	p := &dumpPlan{s: s, left: bound, dataLeft: dataBound, man: man}
 	buf := make([]byte, 1<<20)
 	for _, rg := range regions {
