@@ -157,7 +157,8 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 	}
 	info := &CoreInfo{PID: p.PID, Threads: len(threads)}
 	kept := loads[:0]
-	var zeros, data skipTally
+	zeros := skipTally{what: "zero memory", fate: "have no file bytes (gdb reads them as the zeros they are)", of: "holes", bound: holeBound}
+	data := skipTally{what: "content", fate: "have no PT_LOAD (gdb cannot access them)", of: "content", bound: dataBound}
 	for _, l := range loads {
 		switch l.kind {
 		case loadNotCaptured:
@@ -191,14 +192,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 			off += int64(l.end - l.start) // the bytes and holes: at most MaxData plus MaxHolesLimit
 		}
 	}
-	var said []string
-	if zeros.n > 0 {
-		said = append(said, fmt.Sprintf("%d bytes of zero memory in %s have no file bytes (gdb reads them as the zeros they are): past the bound of %d bytes of holes (see skipped)", zeros.bytes, zeros.ranges(), budget))
-	}
-	if data.n > 0 {
-		said = append(said, data.note("have no PT_LOAD (gdb cannot access them)", dataBound))
-	}
-	info.Note = strings.Join(said, "; ")
+	info.Note = skipNote(&zeros, &data)
 	info.Size = off
 
 	bw := bufio.NewWriterSize(w, 1<<20)

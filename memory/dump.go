@@ -138,7 +138,8 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 			man.Regions = append(man.Regions, d)
 		}
 	}
-	var holes, data skipTally
+	holes := skipTally{what: "zero, not captured or unmapped memory", fate: "were not written", of: "holes", bound: bound}
+	data := skipTally{what: "content", fate: "were not written", of: "content", bound: dataBound}
 	for _, r := range man.Skipped {
 		if r.Reason == ReasonMaxData {
 			data.add(r)
@@ -146,14 +147,7 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 			holes.add(r)
 		}
 	}
-	var notes []string
-	if holes.n > 0 {
-		notes = append(notes, fmt.Sprintf("%d bytes of zero, not captured or unmapped memory in %s were not written: past the bound of %d bytes of holes (see skipped)", holes.bytes, holes.ranges(), bound))
-	}
-	if data.n > 0 {
-		notes = append(notes, data.note("were not written", dataBound))
-	}
-	man.Note = strings.Join(notes, "; ")
+	man.Note = skipNote(&holes, &data)
 	b, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
 		return man, err
@@ -166,17 +160,27 @@ func (s *Space) Dump(ctx context.Context, dir, source string, regions []Range, o
 	return man, errors.Join(err, mf.Close())
 }
 
-// skipTally counts skipped ranges and their bytes.
+// skipTally counts the ranges one bound left out, and their bytes.
 type skipTally struct {
+	what  string // what they are ("content", "zero memory")
+	fate  string // what became of them ("were not written")
+	of    string // what the bound counts ("holes", "content")
+	bound int64
 	n     int
 	bytes uint64
 }
 
 func (t *skipTally) add(r Range) { t.n, t.bytes = t.n+1, t.bytes+(r.End-r.Start) }
 
-// note says what the bound on content left out.
-func (t *skipTally) note(what string, bound int64) string {
-	return fmt.Sprintf("%d bytes of content in %s %s: past the bound of %d bytes of content (see skipped)", t.bytes, t.ranges(), what, bound)
+// skipNote says what each bound left out; "" when nothing was.
+func skipNote(tallies ...*skipTally) string {
+	var said []string
+	for _, t := range tallies {
+		if t.n > 0 {
+			said = append(said, fmt.Sprintf("%d bytes of %s in %s %s: past the bound of %d bytes of %s (see skipped)", t.bytes, t.what, t.ranges(), t.fate, t.bound, t.of))
+		}
+	}
+	return strings.Join(said, "; ")
 }
 
 // ranges says how many ranges ("1 range", "3 ranges").
