@@ -49,7 +49,7 @@ func runHostPersistence(a *app, args []string) error {
 		return err
 	}
 	for _, w := range r.Warnings {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	if a.output == "jsonl" {
 		return a.show(r.Entries, nil) // one entry a line
@@ -129,7 +129,7 @@ func runHostPackages(a *app, args []string, all bool) error {
 			return err
 		}
 		for _, w := range r.Warnings {
-			a.warn(w)
+			a.warn(w.String())
 		}
 		return werr
 	}
@@ -144,7 +144,7 @@ func runHostPackages(a *app, args []string, all bool) error {
 	}
 	r.Changes = nonNil(changes)
 	for _, w := range r.Warnings {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	return a.show(r, packagesTable(r))
 }

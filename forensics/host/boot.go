@@ -90,7 +90,7 @@ func (ps *persist) rcFile(p string, enabled bool) {
 	b, fp, err := ps.readFileAt(rp)
 	if err != nil {
 		if !isNotExist(err) {
-			ps.w.add("%s: %v", p, err)
+			ps.w.at(p, -1, "%v", err)
 		}
 		return
 	}
@@ -135,7 +135,7 @@ func (ps *persist) rcLocal() {
 		}
 		b, fp, err := ps.readFileAt(rp)
 		if err != nil {
-			ps.w.add("%s: %v", p, err)
+			ps.w.at(p, -1, "%v", err)
 			continue
 		}
 		fst, _ := lstat(ps.src, fp)
@@ -178,7 +178,7 @@ func (ps *persist) initScripts() {
 			e := Entry{Path: p, Kind: KindInitScript, Target: p, Enabled: started[n], Flags: []string{}}
 			fp, err := ps.res.follow(p)
 			if err != nil {
-				ps.w.add("%s: %v", p, err)
+				ps.w.at(p, -1, "%v", err)
 				continue
 			}
 			e.EvidencePath = fp

@@ -310,7 +310,7 @@ func (ps *persist) runPartsScript(p string, st *evidence.Stat, when string) {
 	e.Cron = &CronJob{Schedule: when, User: "root", Command: p}
 	fp, err := ps.res.follow(p)
 	if err != nil {
-		ps.w.add("%s: %v", p, err)
+		ps.w.at(p, -1, "%v", err)
 		fp = p
 	}
 	fst, _ := lstat(ps.src, fp)
@@ -331,7 +331,7 @@ func (ps *persist) runPartsScript(p string, st *evidence.Stat, when string) {
 		if b, err := readConfig(ps.src, srcName(fp)); err == nil {
 			ps.scanScript(&e, b, "")
 		} else {
-			ps.w.add("%s: %v", p, err)
+			ps.w.at(p, -1, "%v", err)
 		}
 	}
 	ps.runs(&e, "", p)

@@ -75,7 +75,7 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 		p := cur
 		cur = nil
 		if p.Name == "" {
-			w.add("%s: offset %d: a stanza without a Package field", file, p.Offset)
+			w.at(file, p.Offset, "a stanza without a Package field")
 			return nil
 		}
 		n++
@@ -86,7 +86,7 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 	}
 	err := lr.each(file, func(line string, off int64) error {
 		if lr.long {
-			w.add("%s: offset %d: a line longer than %d bytes, cut", file, off, MaxDBLine)
+			w.at(file, off, "a line longer than %d bytes, cut", MaxDBLine)
 		}
 		if strings.TrimSpace(line) == "" {
 			if err := flush(); err != nil {
@@ -106,14 +106,14 @@ func parseDpkgStatus(r io.Reader, file string, w *warnings, fn func(*dpkgPackage
 				if c, ok := parseConffileLine(line); ok {
 					cur.Conffiles = append(cur.Conffiles, c)
 				} else {
-					w.add("%s: offset %d: package %s: unreadable conffile line", file, off, cur.Name)
+					w.at(file, off, "package %s: unreadable conffile line", cur.Name)
 				}
 			}
 			return nil
 		}
 		name, val, ok := strings.Cut(line, ":")
 		if !ok {
-			w.add("%s: offset %d: not a field line", file, off)
+			w.at(file, off, "not a field line")
 			field = ""
 			return nil
 		}
@@ -193,13 +193,13 @@ func parseMD5Sums(r io.Reader, file string, w *warnings, fn func(path, md5 strin
 			return nil
 		}
 		if lr.long || len(line) < 34 || !isHex(line[:32], 32) || (line[32] != ' ' && line[32] != '\t') {
-			w.add("%s: offset %d: not an md5sums line", file, off)
+			w.at(file, off, "not an md5sums line")
 			return nil
 		}
 		p := strings.TrimLeft(line[33:], " \t")
 		p = strings.TrimPrefix(p, "*")
 		if p == "" {
-			w.add("%s: offset %d: an md5sums line without a path", file, off)
+			w.at(file, off, "an md5sums line without a path")
 			return nil
 		}
 		return fn("/"+strings.TrimPrefix(p, "/"), strings.ToLower(line[:32]))
@@ -211,14 +211,14 @@ func parseList(r io.Reader, file string, w *warnings, fn func(path string) error
 	lr := newLineReader(r, MaxDBLine)
 	return lr.each(file, func(p string, off int64) error {
 		if lr.long {
-			w.add("%s: offset %d: a path longer than %d bytes skipped", file, off, MaxDBLine)
+			w.at(file, off, "a path longer than %d bytes skipped", MaxDBLine)
 			return nil
 		}
 		if p == "" || p == "/." || p == "/" {
 			return nil
 		}
 		if !strings.HasPrefix(p, "/") {
-			w.add("%s: offset %d: a relative path %q skipped", file, off, short(p))
+			w.at(file, off, "a relative path %q skipped", short(p))
 			return nil
 		}
 		return fn(p)
@@ -240,7 +240,7 @@ func parseDiversions(r io.Reader, file string, w *warnings) map[string]diversion
 		b, off, err := lr.next()
 		if err != nil {
 			if err != io.EOF {
-				w.add("%s: offset %d: %v", file, off, err)
+				w.at(file, off, "%v", err)
 			}
 			break
 		}
@@ -249,13 +249,13 @@ func parseDiversions(r io.Reader, file string, w *warnings) map[string]diversion
 			if strings.HasPrefix(trip[0], "/") && strings.HasPrefix(trip[1], "/") {
 				out[trip[0]] = diversion{To: trip[1], Package: trip[2]}
 			} else {
-				w.add("%s: offset %d: a diversion of non-absolute paths skipped", file, off)
+				w.at(file, off, "a diversion of non-absolute paths skipped")
 			}
 			trip = trip[:0]
 		}
 	}
 	if len(trip) != 0 {
-		w.add("%s: ends in an incomplete diversion", file)
+		w.at(file, -1, "ends in an incomplete diversion")
 	}
 	return out
 }
@@ -314,7 +314,7 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 		if b, err := readResolved(src, res, c); err == nil {
 			db.filters = append(db.filters, parseDpkgCfg(b)...)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			w.add("%s: %v", c, err)
+			w.at(c, -1, "%v", err)
 		}
 	}
 	divs := map[string]diversion{}
@@ -322,14 +322,14 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 		divs = parseDiversions(io.NewSectionReader(f, 0, f.Size()), dpkgDiversions, w)
 		f.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		w.add("%s: %v", dpkgDiversions, err)
+		w.at(dpkgDiversions, -1, "%v", err)
 	}
 	// the info directory's names, read once
 	infoFiles := map[string]bool{}
 	if d, err := res.dir(dpkgInfo); err == nil {
 		ents, err := src.ReadDir(d)
 		if err != nil {
-			w.add("%s: %v", dpkgInfo, err)
+			w.at(dpkgInfo, -1, "%v", err)
 		}
 		for _, e := range ents {
 			if n := baseName(e.Name); strings.HasSuffix(n, ".list") && e.Mode.IsRegular() {
@@ -355,7 +355,7 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 		n, ok := db.addDpkgPackage(src, p, divs, infoFiles, w)
 		if !ok && !full {
 			full = true
-			w.add("%s: more than %d owned paths; the rest is not read", dpkgStatus, MaxOwnedPaths)
+			w.at(dpkgStatus, -1, "more than %d owned paths; the rest is not read", MaxOwnedPaths)
 		}
 		pk.Files = n
 		db.Packages = append(db.Packages, pk)
@@ -398,7 +398,7 @@ func (db *PackageDB) addDpkgPackage(src evidence.Source, p *dpkgPackage, divs ma
 			f.Close()
 			w.err(err)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			w.add("%s.md5sums: %v", info, err)
+			w.at(info+".md5sums", -1, "%v", err)
 		}
 	}
 	place := func(listed string) (string, string) {
@@ -439,10 +439,10 @@ func (db *PackageDB) addDpkgPackage(src evidence.Source, p *dpkgPackage, divs ma
 			f.Close()
 			w.err(err)
 		} else {
-			w.add("%s.list: %v", info, err)
+			w.at(info+".list", -1, "%v", err)
 		}
 	} else if p.state() != "config-files" {
-		w.add("%s: package %s (%s) has no .list file in %s", dpkgStatus, p.Name, p.Status, dpkgInfo)
+		w.at(dpkgStatus, -1, "package %s (%s) has no .list file in %s", p.Name, p.Status, dpkgInfo)
 	}
 	// conffiles the list does not name (config-files state, obsolete)
 	for _, c := range p.Conffiles {

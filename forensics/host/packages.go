@@ -97,10 +97,10 @@ type PackageReport struct {
 	Excluded int `json:"excluded"`
 	// UnownedScanned counts the regular files of the system directories
 	// no package owns (executable or not).
-	UnownedScanned int            `json:"unowned_scanned"`
-	Counts         map[string]int `json:"counts"` // changes by class
-	Changes        []FileChange   `json:"changes"`
-	Warnings       []string       `json:"warnings"`
+	UnownedScanned int                `json:"unowned_scanned"`
+	Counts         map[string]int     `json:"counts"` // changes by class
+	Changes        []FileChange       `json:"changes"`
+	Warnings       []evidence.Warning `json:"warnings"`
 }
 
 // Packages checks every file the host's packages own against the package
@@ -130,7 +130,7 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 	}
 	var w warnings
 	for _, s := range db.Warnings {
-		w.add("%s", s)
+		w.put(s)
 	}
 	r := &PackageReport{Format: db.Format, Database: db.Path, Packages: len(db.Packages), OwnedPaths: db.Owned(), Counts: map[string]int{}}
 	pc := &pkgCheck{src: src, db: db, opt: opt, w: &w, shaCache: map[string]string{}}
@@ -167,7 +167,7 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 	for _, d := range dirs {
 		st, err := lstat(src, path.Clean("/"+d))
 		if err != nil {
-			w.add("%s: %v", d, err)
+			w.at(d, -1, "%v", err)
 			continue
 		}
 		if st == nil || !st.Mode.IsDir() || seen[st.Name] {
@@ -185,7 +185,7 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 		werr := evidence.Walk(ctx, src, st.Name, func(e *evidence.Stat, err error) error {
 			if err != nil {
 				if e != nil {
-					w.add("%s: %v", pathutil.Abs(e.Name), err)
+					w.at(pathutil.Abs(e.Name), -1, "%v", err)
 					return nil
 				}
 				return err
@@ -207,7 +207,7 @@ func StreamPackages(ctx context.Context, src evidence.Source, opt PackageOptions
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			w.add("%s: %v", d, werr)
+			w.at(d, -1, "%v", werr)
 		}
 	}
 	r.Warnings = model.NonNil(w.done())
@@ -269,7 +269,7 @@ func (pc *pkgCheck) owned(f *OwnedFile, buf []byte) (c *FileChange, checked, exc
 	}
 	st, err := lstat(pc.src, f.Path)
 	if err != nil {
-		pc.w.add("%s: %v", f.Path, err)
+		pc.w.at(f.Path, -1, "%v", err)
 		return nil, 0, 0
 	}
 	ch := pc.base(f.Path, st)
@@ -322,7 +322,7 @@ func (pc *pkgCheck) owned(f *OwnedFile, buf []byte) (c *FileChange, checked, exc
 		checked = 1
 		d, err := hashPath(pc.src, f.Path, f.Algo, pc.opt.All, buf)
 		if err != nil {
-			pc.w.add("%s: %v", f.Path, err)
+			pc.w.at(f.Path, -1, "%v", err)
 			ch.Note = "unreadable: " + err.Error()
 			ch.Change = ChangeModified
 			ch.Severity, ch.Why = model.SeverityLow, "the file could not be read to compare it with the package's digest"
@@ -451,7 +451,7 @@ func (pc *pkgCheck) unowned(st *evidence.Stat, buf []byte) *FileChange {
 	p := pathutil.Abs(st.Name)
 	f, err := pc.src.Open(st.Name)
 	if err != nil {
-		pc.w.add("%s: %v", p, err)
+		pc.w.at(p, -1, "%v", err)
 		return nil
 	}
 	defer f.Close()

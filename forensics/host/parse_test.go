@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,12 +166,27 @@ func TestParseDpkgStatus(t *testing.T) {
 	if len(c) != 3 || c[0].Path != "/etc/a.conf" || c[0].MD5 != "0123456789abcdef0123456789abcdef" || !c[1].Obsolete || c[2].Path != "/etc/with space.conf" || c[2].MD5 != "" {
 		t.Errorf("conffiles %+v", c)
 	}
-	ws := strings.Join(w.done(), "\n")
+	ws := w.done()
 	for _, s := range []string{"unreadable conffile line", "a stanza without a Package field", "a line longer than"} {
-		if !strings.Contains(ws, s) {
+		if !strings.Contains(warningText(ws), s) {
 			t.Errorf("warnings %q lack %q", ws, s)
 		}
 	}
+	// Each warning keeps the file and the offset of its record: the
+	// stanza without a Package field starts right after the first.
+	stanza := int64(strings.Index(in, "Status: install ok installed\nVersion: 2"))
+	if want := evidence.Warnf("status", stanza, "a stanza without a Package field"); !slices.Contains(ws, want) {
+		t.Errorf("warnings %#v lack %#v", ws, want)
+	}
+}
+
+// warningText is the warnings as they print, one a line.
+func warningText(ws []evidence.Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.String() + "\n")
+	}
+	return b.String()
 }
 
 func TestParseMD5Sums(t *testing.T) {

@@ -117,9 +117,9 @@ type PersistenceOptions struct {
 
 // PersistenceReport is the host's persistence entries.
 type PersistenceReport struct {
-	PackageDB string   `json:"package_db"` // "dpkg", "rpm", "" when none
-	Entries   []Entry  `json:"entries"`
-	Warnings  []string `json:"warnings"`
+	PackageDB string             `json:"package_db"` // "dpkg", "rpm", "" when none
+	Entries   []Entry            `json:"entries"`
+	Warnings  []evidence.Warning `json:"warnings"`
 }
 
 // Persistence lists what the host would run on its own: cron and anacron
@@ -550,12 +550,12 @@ func (ps *persist) ordinaryUnit(e *Entry) bool {
 func (ps *persist) lstatAbs(p string) (string, *evidence.Stat) {
 	rp, err := ps.res.path(p)
 	if err != nil {
-		ps.w.add("%s: %v", p, err)
+		ps.w.at(p, -1, "%v", err)
 		return "", nil
 	}
 	st, err := lstat(ps.src, rp)
 	if err != nil {
-		ps.w.add("%s: %v", p, err)
+		ps.w.at(p, -1, "%v", err)
 	}
 	return rp, st
 }
@@ -588,7 +588,7 @@ func (ps *persist) readConf(p string) *confFile {
 	}
 	b, fp, err := ps.readFileAt(rp)
 	if err != nil {
-		ps.w.add("%s: %v", p, err)
+		ps.w.at(p, -1, "%v", err)
 		return nil
 	}
 	return &confFile{path: rp, st: st, data: b, file: fp}
@@ -599,7 +599,7 @@ func (ps *persist) readConf(p string) *confFile {
 func (ps *persist) listDir(dir string) (string, []*evidence.Stat) {
 	rd, err := ps.res.follow(dir)
 	if err != nil {
-		ps.w.add("%s: %v", dir, err)
+		ps.w.at(dir, -1, "%v", err)
 		return "", nil
 	}
 	st, _ := lstat(ps.src, rd)

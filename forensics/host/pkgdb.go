@@ -74,10 +74,10 @@ type OwnedFile struct {
 // evidence. It is read once (OpenPackageDB) and shared by Packages and
 // Persistence.
 type PackageDB struct {
-	Format   string    `json:"format"`
-	Path     string    `json:"path"` // the database read ("/var/lib/dpkg/status")
-	Packages []Package `json:"packages"`
-	Warnings []string  `json:"warnings"`
+	Format   string             `json:"format"`
+	Path     string             `json:"path"` // the database read ("/var/lib/dpkg/status")
+	Packages []Package          `json:"packages"`
+	Warnings []evidence.Warning `json:"warnings"`
 
 	files    map[string]*OwnedFile
 	byDigest map[string][]string // digest -> owned paths (a few per digest)
@@ -150,7 +150,7 @@ func (db *PackageDB) add(f OwnedFile, w *warnings) bool {
 	}
 	rp, err := db.res.path(f.Path)
 	if err != nil {
-		w.add("%s: %s: %v", db.Path, f.Path, err)
+		w.at(db.Path, -1, "%s: %v", f.Path, err)
 		return true
 	}
 	if rp != f.Path {

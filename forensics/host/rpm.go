@@ -409,7 +409,7 @@ func readRPM(ctx context.Context, src evidence.Source, res *resolver, dbPath str
 		return nil, err
 	}
 	if err := copyOut(src, res, dbPath+"-wal", filepath.Join(tmp, rpmSQLite+"-wal"), maxRPMDB); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		w.add("%s-wal: %v", dbPath, err)
+		w.at(dbPath+"-wal", -1, "%v", err)
 	}
 	db := newDB(FormatRPM, dbPath, res)
 	defer func() {
@@ -430,17 +430,17 @@ func readRPM(ctx context.Context, src evidence.Source, res *resolver, dbPath str
 	full := false
 	for rows.Next() {
 		if len(db.Packages) >= MaxPackages {
-			w.add("%s: more than %d packages; the rest is not read", dbPath, MaxPackages)
+			w.at(dbPath, -1, "more than %d packages; the rest is not read", MaxPackages)
 			break
 		}
 		var hnum int64
 		var blob []byte
 		if err := rows.Scan(&hnum, &blob); err != nil {
-			w.add("%s: %v", dbPath, err)
+			w.at(dbPath, -1, "%v", err)
 			continue
 		}
 		if len(blob) > MaxRPMHeader+8+maxRPMIndex*16 {
-			w.add("%s: package %d: a %d-byte header, over the limit", dbPath, hnum, len(blob))
+			w.at(dbPath, -1, "package %d: a %d-byte header, over the limit", hnum, len(blob))
 			continue
 		}
 		h, err := ParseRPMHeader(blob)
@@ -468,7 +468,7 @@ func readRPM(ctx context.Context, src evidence.Source, res *resolver, dbPath str
 			}
 			if !db.add(of, w) {
 				full = true
-				w.add("%s: more than %d owned paths; the rest is not read", dbPath, MaxOwnedPaths)
+				w.at(dbPath, -1, "more than %d owned paths; the rest is not read", MaxOwnedPaths)
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -476,7 +476,7 @@ func readRPM(ctx context.Context, src evidence.Source, res *resolver, dbPath str
 		}
 	}
 	if err := rows.Err(); err != nil {
-		w.add("%s: %v", dbPath, err)
+		w.at(dbPath, -1, "%v", err)
 	}
 	db.finish()
 	return db, nil

@@ -242,7 +242,7 @@ func TestRPMBerkeleyRefused(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 	r, err := Persistence(context.Background(), src, PersistenceOptions{})
-	if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "Berkeley DB") || len(r.Entries) != 1 || r.Entries[0].OwnerPackage != nil {
+	if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].String(), "Berkeley DB") || len(r.Entries) != 1 || r.Entries[0].OwnerPackage != nil {
 		t.Errorf("persistence: %v %q %+v", err, r.Warnings, r.Entries)
 	}
 	// a Packages file of another format is named as unknown

@@ -153,7 +153,7 @@ func (ps *persist) ociHooks() {
 			p := path.Join(rd, n)
 			b, fp, err := ps.readFileAt(p)
 			if err != nil {
-				ps.w.add("%s: %v", p, err)
+				ps.w.at(p, -1, "%v", err)
 				continue
 			}
 			e := Entry{Path: p, Kind: KindOCIHook, EvidencePath: fp, Flags: []string{}}
@@ -230,7 +230,7 @@ func (ps *persist) readTOML(p string) (*confFile, map[string]any) {
 	}
 	var cfg map[string]any
 	if err := toml.Unmarshal(cf.data, &cfg); err != nil {
-		ps.w.add("%s: not readable TOML: %v", p, err)
+		ps.w.at(p, -1, "not readable TOML: %v", err)
 		return nil, nil
 	}
 	return cf, cfg

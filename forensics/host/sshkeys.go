@@ -218,7 +218,7 @@ func (ps *persist) homeList() []home {
 			}
 		}
 	} else if !isNotExist(err) {
-		ps.w.add("%s: %v", etcPasswd, err)
+		ps.w.at(etcPasswd, -1, "%v", err)
 	}
 	addHome("/root", "")
 	if rd, ents := ps.listDir("/home"); rd != "" {

@@ -360,7 +360,7 @@ func (ps *persist) loadLinked(s *unitScope, l unitLink) *loadedUnit {
 	} else {
 		fp, err := ps.res.follow(l.path)
 		if err != nil {
-			ps.w.add("%s: %v", l.path, err)
+			ps.w.at(l.path, -1, "%v", err)
 		}
 		if fp != "" {
 			if st, _ := lstat(ps.src, fp); st != nil && st.Mode.IsRegular() {
@@ -403,7 +403,7 @@ func (ps *persist) loadUnit(s *unitScope, name string) *loadedUnit {
 	}
 	fp, err := ps.res.follow(f)
 	if err != nil {
-		ps.w.add("%s: %v", f, err)
+		ps.w.at(f, -1, "%v", err)
 		return nil
 	}
 	if fp == "/dev/null" {
@@ -430,7 +430,7 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 	lu := &loadedUnit{name: name, file: fp, st: st}
 	b, err := readConfig(ps.src, srcName(fp))
 	if err != nil {
-		ps.w.add("%s: %v", fp, err)
+		ps.w.at(fp, -1, "%v", err)
 		lu.missing = true
 		return lu
 	}
@@ -470,7 +470,7 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 		dp := chosen[bn]
 		dfp, err := ps.res.follow(dp)
 		if err != nil {
-			ps.w.add("%s: %v", dp, err)
+			ps.w.at(dp, -1, "%v", err)
 			continue
 		}
 		dst, _ := lstat(ps.src, dfp)
@@ -479,7 +479,7 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 		}
 		db, err := readConfig(ps.src, srcName(dfp))
 		if err != nil {
-			ps.w.add("%s: %v", dp, err)
+			ps.w.at(dp, -1, "%v", err)
 			continue
 		}
 		dd, long := parseUnitFile(db)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -52,32 +51,42 @@ const (
 // warnings collects per-item problems, bounded and safe for concurrent use.
 type warnings struct {
 	mu   sync.Mutex
-	list []string
+	list []evidence.Warning
 	lost int
 }
 
-func (w *warnings) add(format string, args ...any) {
+// at adds a problem with file at offset off (-1 when unknown).
+func (w *warnings) at(file string, off int64, format string, args ...any) {
+	w.put(evidence.Warnf(file, off, format, args...))
+}
+
+// add adds a problem about no one file.
+func (w *warnings) add(format string, args ...any) { w.at("", -1, format, args...) }
+
+// err adds an error, keeping the file and offset of an
+// *evidence.FormatError.
+func (w *warnings) err(err error) {
+	if err != nil {
+		w.put(evidence.WarningOf(err))
+	}
+}
+
+func (w *warnings) put(x evidence.Warning) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.list) >= MaxWarnings {
 		w.lost++
 		return
 	}
-	w.list = append(w.list, fmt.Sprintf(format, args...))
+	w.list = append(w.list, x)
 }
 
-func (w *warnings) err(err error) {
-	if err != nil {
-		w.add("%v", err)
-	}
-}
-
-func (w *warnings) done() []string {
+func (w *warnings) done() []evidence.Warning {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := append([]string{}, w.list...)
+	out := append([]evidence.Warning{}, w.list...)
 	if w.lost > 0 {
-		out = append(out, fmt.Sprintf("%d more warnings not kept", w.lost))
+		out = append(out, evidence.Warnf("", -1, "%d more warnings not kept", w.lost))
 	}
 	return out
 }
@@ -333,12 +342,12 @@ func readDir(src evidence.Source, name string, w *warnings) []*evidence.Stat {
 	ents, err := src.ReadDir(name)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, evidence.ErrSymlinkInPath) && !strings.Contains(err.Error(), "not a directory") {
-			w.add("%s: %v", pathutil.Abs(name), err)
+			w.at(pathutil.Abs(name), -1, "%v", err)
 		}
 		return nil
 	}
 	if len(ents) > MaxDirEntries {
-		w.add("%s: %d entries, only the first %d read", pathutil.Abs(name), len(ents), MaxDirEntries)
+		w.at(pathutil.Abs(name), -1, "%d entries, only the first %d read", len(ents), MaxDirEntries)
 		ents = ents[:MaxDirEntries]
 	}
 	return ents
