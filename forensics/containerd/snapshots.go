@@ -12,6 +12,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// MaxChain bounds a snapshot parent chain (a loop is reported).
+const MaxChain = 4096
+
+// storageSnapshot is one record of a snapshotter's metadata.db.
+type storageSnapshot struct {
+	id           uint64
+	kind         int
+	parent       string
+	inodes, size int64
+}
+
 // readSnapshotKeys reads a namespace's snapshots/<snapshotter>/<key>
 // buckets of meta.db.
 func (s *Store) readSnapshotKeys(ns string, nb *bolt.Bucket, w where) {
@@ -24,14 +35,6 @@ func (s *Store) readSnapshotKeys(ns string, nb *bolt.Bucket, w where) {
 			s.Snapshots = append(s.Snapshots, sp)
 		})
 	})
-}
-
-// storageSnapshot is one record of a snapshotter's metadata.db.
-type storageSnapshot struct {
-	id           uint64
-	kind         int
-	parent       string
-	inodes, size int64
 }
 
 // readSnapshotters joins every snapshot with its snapshotter's database.
@@ -132,9 +135,6 @@ func (s *Store) snapshotDir(snapshotter string, id uint64) string {
 	}
 	return d
 }
-
-// MaxChain bounds a snapshot parent chain (a loop is reported).
-const MaxChain = 4096
 
 // layers returns the upper directory and the lower directories (top to
 // bottom) of a snapshot of a snapshotter, following the parent chain of the
