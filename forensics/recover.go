@@ -73,10 +73,11 @@ func (r *Recovered) Open() (io.Reader, error) {
 }
 
 // fsDeleter is implemented by evidence assembled from several
-// filesystems (a disk image): what was deleted on the whole filesystem
-// holding a name, its files known only by inode included.
+// filesystems (a disk image): what was deleted on the whole filesystems
+// holding the names (each read once), their files known only by inode
+// included, and the joined errors of those that could not be read.
 type fsDeleter interface {
-	DeletedFS(ctx context.Context, name string) ([]vfs.Deleted, error)
+	DeletedFS(ctx context.Context, names ...string) ([]vfs.Deleted, error)
 }
 
 // Recover lists the files deleted from the upper dirs of the containers
@@ -84,18 +85,20 @@ type fsDeleter interface {
 // filesystem still holds, with the sha256 of the bytes that survive. The
 // evidence must be a disk image (ErrNeedsDiskImage otherwise). Records
 // are sorted by container (in the order named), then path; those known
-// only by inode come last. It stops with ctx.Err() when cancelled.
-func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) ([]Recovered, error) {
+// only by inode come last. A directory or filesystem whose deleted files
+// cannot be read is a warning, and the rest is still recovered. It stops
+// with ctx.Err() when cancelled.
+func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) ([]Recovered, []evidence.Warning, error) {
 	o := ptr.Value(opt)
 	rec, ok := n.Src.(vfs.Recoverer)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", n.Src.String(), ErrNeedsDiskImage)
+		return nil, nil, fmt.Errorf("%s: %w", n.Src.String(), ErrNeedsDiskImage)
 	}
 	if len(refs) == 0 && !o.All {
-		return nil, errors.New("recover: name containers, or ask for all")
+		return nil, nil, errors.New("recover: name containers, or ask for all")
 	}
 	if len(refs) > 0 && o.All {
-		return nil, errors.New("recover: name containers or ask for all, not both")
+		return nil, nil, errors.New("recover: name containers or ask for all, not both")
 	}
 	var ctrs []model.Container
 	if o.All {
@@ -104,7 +107,7 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 	for _, r := range refs {
 		c, err := n.FindContainer(r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ctrs = append(ctrs, *c)
 	}
@@ -150,20 +153,36 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 		}
 		out = append(out, r)
 	}
+	var warns []evidence.Warning
+	// take adds the records of one listing (those keep accepts); a
+	// listing that failed is a warning about where, the records it gave
+	// are kept.
+	take := func(where string, ds []vfs.Deleted, err error, keep func(vfs.Deleted) bool) error {
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			warns = append(warns, evidence.Warnf(where, -1, "deleted files not all listed: %v", err))
+		}
+		for _, d := range ds {
+			if keep(d) {
+				add(d)
+			}
+		}
+		return nil
+	}
+	all := func(vfs.Deleted) bool { return true }
 	for _, u := range uppers {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		st, err := n.Src.Lstat(u.dir)
 		if err != nil || !st.Mode.IsDir() {
 			continue // an upper dir the evidence does not hold
 		}
 		ds, err := rec.Deleted(ctx, u.dir)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", u.dir, err)
-		}
-		for _, d := range ds {
-			add(d)
+		if err := take("/"+u.dir, ds, err, all); err != nil {
+			return nil, nil, err
 		}
 	}
 	if o.All {
@@ -171,40 +190,33 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 		for _, rt := range n.Runtimes {
 			if r := rt.Info().Root; r != "" {
 				if d, err := evidence.Resolve(n.Src, r, true); err == nil {
-					roots = append(roots, d)
+					if st, err := n.Src.Lstat(d); err == nil && st.Mode.IsDir() {
+						roots = append(roots, d) // a root the evidence holds as a directory
+					}
 				}
 			}
 		}
-		wholeDone := false
 		for _, root := range roots {
-			if st, err := n.Src.Lstat(root); err != nil || !st.Mode.IsDir() {
-				continue // a root the evidence does not hold as a directory
-			}
 			ds, err := rec.Deleted(ctx, root)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", root, err)
+			if err := take("/"+root, ds, err, all); err != nil {
+				return nil, nil, err
 			}
-			for _, d := range ds {
-				add(d)
-			}
-			// The files known only by inode, on the filesystem holding
-			// the root (a plain Recoverer is one filesystem: once).
-			switch fd, ok := n.Src.(fsDeleter); {
-			case ok:
-				ds, err = fd.DeletedFS(ctx, root)
-			case !wholeDone:
+		}
+		// The files known only by inode, on the filesystems holding the
+		// roots, each read once (a plain Recoverer is one filesystem).
+		// Named ones outside the runtimes' roots are not asked for.
+		if len(roots) > 0 {
+			var ds []vfs.Deleted
+			var err error
+			where := "/"
+			if fd, ok := n.Src.(fsDeleter); ok {
+				ds, err = fd.DeletedFS(ctx, roots...)
+				where = "" // its errors name their filesystems
+			} else {
 				ds, err = rec.Deleted(ctx, ".")
-				wholeDone = true
-			default:
-				ds = nil
 			}
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", root, err)
-			}
-			for _, d := range ds {
-				if d.Path == "" { // named ones outside the runtimes' roots are not asked for
-					add(d)
-				}
+			if err := take(where, ds, err, func(d vfs.Deleted) bool { return d.Path == "" }); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
@@ -236,10 +248,10 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 	})
 	for i := range out {
 		if err := hashRecovered(ctx, &out[i]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, warns, nil
 }
 
 func recovered(d vfs.Deleted) Recovered {

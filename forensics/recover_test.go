@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/evidence/vfs"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -22,9 +24,9 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	recs, err := n.Recover(context.Background(), []string{recoverApp}, nil)
-	if err != nil {
-		t.Fatal(err)
+	recs, warns, err := n.Recover(context.Background(), []string{recoverApp}, nil)
+	if err != nil || len(warns) != 0 {
+		t.Fatal(err, warns)
 	}
 	if len(recs) != 1 {
 		t.Fatalf("%d records: %+v", len(recs), recs)
@@ -46,20 +48,20 @@ func TestRecover(t *testing.T) {
 	if _, err := n.Src.Lstat(testfix.NodeUpperDir + "/tmp/.dropper.sh"); err == nil {
 		t.Error("the deleted file is visible in the live view")
 	}
-	all, err := n.Recover(context.Background(), nil, &RecoverOptions{All: true})
-	if err != nil || len(all) != 1 || *all[0].EvidencePath != *r.EvidencePath {
-		t.Errorf("--all: %+v %v", all, err)
+	all, warns, err := n.Recover(context.Background(), nil, &RecoverOptions{All: true})
+	if err != nil || len(all) != 1 || *all[0].EvidencePath != *r.EvidencePath || len(warns) != 0 {
+		t.Errorf("--all: %+v %v %v", all, warns, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := n.Recover(ctx, nil, &RecoverOptions{All: true}); !errors.Is(err, context.Canceled) {
+	if _, _, err := n.Recover(ctx, nil, &RecoverOptions{All: true}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
-	if _, err := n.Recover(context.Background(), nil, nil); err == nil {
+	if _, _, err := n.Recover(context.Background(), nil, nil); err == nil {
 		t.Error("no containers and not all: no error")
 	}
 	var nf *NotFoundError
-	if _, err := n.Recover(context.Background(), []string{"nosuch"}, nil); !errors.As(err, &nf) {
+	if _, _, err := n.Recover(context.Background(), []string{"nosuch"}, nil); !errors.As(err, &nf) {
 		t.Errorf("unknown container: %v", err)
 	}
 	a, err := OpenPath(context.Background(), testfix.NodeArchive(t), nil)
@@ -67,7 +69,49 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.Recover(context.Background(), []string{recoverApp}, nil); !errors.Is(err, ErrNeedsDiskImage) {
+	if _, _, err := a.Recover(context.Background(), []string{recoverApp}, nil); !errors.Is(err, ErrNeedsDiskImage) {
 		t.Errorf("archive: %v", err)
+	}
+}
+
+// failingUpper is a disk image whose filesystem cannot list what was
+// deleted below one directory (a damaged directory, say).
+type failingUpper struct {
+	evidence.Source
+	bad string
+}
+
+func (f failingUpper) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
+	if dir == f.bad {
+		return nil, &evidence.FormatError{File: "xfs inode 133", Offset: 4096, Msg: "damaged directory"}
+	}
+	return f.Source.(vfs.Recoverer).Deleted(ctx, dir)
+}
+
+func (f failingUpper) DeletedFS(ctx context.Context, names ...string) ([]vfs.Deleted, error) {
+	return f.Source.(fsDeleter).DeletedFS(ctx, names...)
+}
+
+// A directory whose deleted files cannot be listed is a warning naming
+// it, and what the rest of the node holds is still recovered: with --all,
+// the attacked container's dropper comes back through the runtime root.
+func TestRecoverGoesOnPastAFailure(t *testing.T) {
+	img, err := OpenPath(context.Background(), filepath.Join(testfix.DiskImages(t), "gpt-xfs.raw"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	n, err := Open(failingUpper{img.Src, testfix.NodeUpperDir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, warns, err := n.Recover(context.Background(), []string{recoverApp}, nil)
+	want := evidence.Warnf("/"+testfix.NodeUpperDir, -1, "deleted files not all listed: xfs inode 133: offset 4096: damaged directory")
+	if err != nil || len(recs) != 0 || len(warns) != 1 || warns[0] != want {
+		t.Fatalf("named: %d records, warnings %#v, %v", len(recs), warns, err)
+	}
+	all, warns, err := n.Recover(context.Background(), nil, &RecoverOptions{All: true})
+	if err != nil || len(all) != 1 || *all[0].Path != "/tmp/.dropper.sh" || len(warns) != 1 || warns[0] != want {
+		t.Fatalf("--all: %+v, warnings %#v, %v", all, warns, err)
 	}
 }

@@ -66,12 +66,15 @@ func runRecover(a *app, args []string, o recoverFlags) error {
 	if err != nil {
 		return err
 	}
-	recs, err := n.Recover(context.Background(), args, &forensics.RecoverOptions{All: o.all})
+	recs, warns, err := n.Recover(context.Background(), args, &forensics.RecoverOptions{All: o.all})
 	if errors.Is(err, forensics.ErrNeedsDiskImage) {
 		return fmt.Errorf("%s: %w", a.root, forensics.ErrNeedsDiskImage)
 	}
 	if err != nil {
 		return err
+	}
+	for _, w := range warns {
+		a.warn(w.String())
 	}
 	if o.dir != "" {
 		files, err := a.writeRecovered(o.dir, recs)

@@ -293,6 +293,12 @@ func TestDeletedDropper(t *testing.T) {
 			if named != 1 {
 				t.Errorf("DeletedFS: %d records of the dropper", named)
 			}
+			// Two names on one filesystem read it once; a bad name is an
+			// error that does not lose the rest.
+			again, err := im.DeletedFS(context.Background(), upper, upper+"/tmp", "../outside")
+			if len(again) != len(ds) || err == nil || !strings.Contains(err.Error(), "outside") {
+				t.Errorf("DeletedFS of three names: %d records (want %d), %v", len(again), len(ds), err)
+			}
 			if _, err := im.Lstat(upper + "/tmp/.dropper.sh"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the deleted dropper is visible: %v", err)
 			}

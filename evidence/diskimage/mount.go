@@ -228,16 +228,36 @@ func (im *Image) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error)
 	return out, nil
 }
 
-// DeletedFS lists what was deleted on the whole filesystem holding name
-// (its files known only by inode included), with the node's names as
-// Deleted gives them.
-func (im *Image) DeletedFS(ctx context.Context, name string) ([]vfs.Deleted, error) {
-	m, _, c, err := im.at("deleted", name)
-	if err != nil {
-		return nil, err
+// DeletedFS lists what was deleted on the whole filesystems holding the
+// names (their files known only by inode included), with the node's names
+// as Deleted gives them. A filesystem holding several of the names is
+// read once. A filesystem that cannot be read is an error of the joined
+// error returned; what the others hold is listed all the same.
+func (im *Image) DeletedFS(ctx context.Context, names ...string) ([]vfs.Deleted, error) {
+	var out []vfs.Deleted
+	var errs []error
+	done := map[*mount]bool{}
+	for _, name := range names {
+		m, _, c, err := im.at("deleted", name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if done[m] {
+			continue
+		}
+		done[m] = true
+		ds, err := im.deletedOn(ctx, m, ".")
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			errs = append(errs, nodeErr(err, ".", c))
+			continue
+		}
+		out = append(out, ds...)
 	}
-	ds, err := im.deletedOn(ctx, m, ".")
-	return ds, nodeErr(err, ".", c)
+	return out, errors.Join(errs...)
 }
 
 // deletedOn lists what was deleted below rel on the filesystem of m and
