@@ -54,9 +54,13 @@ type EvidenceInfo struct {
 	Kind string `json:"kind"` // dir, tar, tar.gz, tar.zst, disk image kinds
 	Size int64  `json:"size"`
 	// SHA256 of the evidence file, hashed as it was read; null for a
-	// directory, with the reason in SHA256Note.
+	// directory, with the reason in SHA256Note (which also says what was
+	// hashed for an image made of several files).
 	SHA256     *string `json:"sha256"`
 	SHA256Note string  `json:"sha256_note,omitempty"`
+	// Files are the host files a disk image is made of, each hashed, when
+	// there are several (split raw pieces, VMDK extents, backing images).
+	Files []EvidenceFile `json:"files,omitempty"`
 }
 
 // NodeInfo says what the node was.
@@ -122,7 +126,8 @@ type TriageOptions struct {
 	// CheckpointPaths are checkpoint archives or CRIU images directories on
 	// the host to include besides those found in the evidence.
 	CheckpointPaths []string
-	// Evidence is the evidence's identity, as the caller opened it.
+	// Evidence is the evidence's identity; when its Path is empty, Triage
+	// works it out (Node.Identify), reading the evidence files whole.
 	Evidence EvidenceInfo
 	// CommandLine is recorded in the case.
 	CommandLine []string
@@ -190,6 +195,14 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 		if o.Progress != nil {
 			o.Progress(s)
 		}
+	}
+	if o.Evidence.Path == "" && n.Evidence != nil {
+		step("hashing the evidence")
+		id, err := n.Identify(ctx)
+		if err != nil {
+			return nil, err
+		}
+		o.Evidence = id
 	}
 	cs := &Case{Tool: ToolVersion(), Evidence: o.Evidence, GeneratedAt: model.T(now.UTC()), CommandLine: model.NonNil(o.CommandLine),
 		Findings: []model.Finding{}, Containers: []ContainerCase{}, Timeline: []Event{}, Warnings: []evidence.Warning{}, Checkpoints: []CheckpointSummary{}}

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/deadnode/deadnode/evidence"
-	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/forensics"
 	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/render"
@@ -53,13 +49,6 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	if err != nil {
 		return err
 	}
-	ev, err := evidenceInfo(a.root, n.Evidence)
-	if err != nil {
-		return err
-	}
-	if im, ok := n.Src.(*diskimage.Image); ok {
-		ev.Kind = im.Kind() // "disk:raw", "disk:qcow2", …
-	}
 	// The report is opened before the work: an existing one is refused at
 	// once, not after the whole triage.
 	var rf *os.File
@@ -71,6 +60,15 @@ func runTriage(a *app, args []string, o triageFlags) error {
 	}
 	p := a.newProgress("triage", 0)
 	defer p.Done()
+	p.Start("triage: hashing the evidence", 0)
+	ev, err := n.Identify(context.Background())
+	if err != nil {
+		if rf != nil {
+			os.Remove(o.report) // nothing was written to it
+		}
+		return err
+	}
+	ev.Path = a.root // as the examiner named it
 	cs, err := forensics.Triage(context.Background(), n, &forensics.TriageOptions{
 		NoMemory: o.noMemory, CheckpointPaths: o.checkpoints, Evidence: ev,
 		CommandLine: append([]string{"deadnode"}, os.Args[1:]...),
@@ -104,46 +102,6 @@ var triageAnalyzers = forensics.DefaultAnalyzers
 
 // writeReport writes the HTML report.
 var writeReport = report.HTML
-
-// evidenceInfo is the identity of the evidence at a host path: its kind,
-// size and sha256 — taken from the pass that decompressed a compressed
-// collection (or the cache entry it made) when there was one, else
-// hashed now.
-func evidenceInfo(root string, opened *evidence.Evidence) (forensics.EvidenceInfo, error) {
-	st, err := os.Stat(root)
-	if err != nil {
-		return forensics.EvidenceInfo{}, err
-	}
-	ev := forensics.EvidenceInfo{Path: root, Size: st.Size()}
-	if opened != nil {
-		ev.Kind = string(opened.Kind)
-	}
-	if st.IsDir() {
-		ev.Kind, ev.Size = "dir", 0
-		ev.SHA256Note = "a directory has no single hash: hash the image it was mounted or extracted from"
-		return ev, nil
-	}
-	if opened != nil && opened.Cache != nil && opened.Cache.SHA256 != "" {
-		sum := opened.Cache.SHA256
-		ev.SHA256 = &sum
-		return ev, nil
-	}
-	f, err := os.Open(root)
-	if err != nil {
-		return ev, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ev, err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	ev.SHA256 = &sum
-	if ev.Kind == "" {
-		ev.Kind = "file"
-	}
-	return ev, nil
-}
 
 func triageTable(cs *forensics.Case) *render.Table {
 	t := render.Cols("SEVERITY", "ANALYZER", "KIND", "CONTAINER#", "POD", "PID=", "SUMMARY")
