@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deadnode/deadnode/evidence/disk"
-	"github.com/deadnode/deadnode/evidence/diskimage"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -46,9 +44,7 @@ func fileSHA256(t *testing.T, p string) (string, int64) {
 
 func identify(t *testing.T, path string) EvidenceInfo {
 	t.Helper()
-	// backing images are looked for beside the image
-	opt := &Options{Disk: &diskimage.Options{Disk: &disk.Options{Backing: disk.BackingDir(filepath.Dir(path), nil)}}}
-	n, err := OpenPath(context.Background(), path, opt)
+	n, err := OpenPath(context.Background(), path, nil) // backing images are looked for beside the image
 	if err != nil {
 		t.Fatal(err)
 	}

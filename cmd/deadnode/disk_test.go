@@ -444,3 +444,32 @@ func statLine(t *testing.T, p string) string {
 	}
 	return fmt.Sprintf("size %d mode %o uid %d mtime %d.%09d ctime %d.%09d", st.Size, st.Mode, st.Uid, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
+
+// An overlay or child image opens with its backing image found beside it,
+// as QEMU finds it: the qcow2 overlay lists the containers its base does,
+// and the VMDK child names its parent.
+func TestDiskBackingBeside(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	base := runOK(t, "--root", filepath.Join(dir, "gpt-ext4.qcow2"), "ls", "containers", "-o", "json")
+	over := runOK(t, "--root", filepath.Join(dir, "gpt-ext4.overlay.qcow2"), "ls", "containers", "-o", "json")
+	if over != base || !strings.Contains(over, `"id": "`+gApp) {
+		t.Errorf("the overlay lists other containers than its base:\n%s", firstDiff(base, over))
+	}
+	var ls struct {
+		Image struct {
+			Format      string `json:"format"`
+			BackingFile string `json:"backing_file"`
+			Backing     *struct {
+				Format string   `json:"format"`
+				Files  []string `json:"files"`
+			} `json:"backing"`
+		} `json:"image"`
+	}
+	if err := json.Unmarshal([]byte(runOK(t, "--root", filepath.Join(dir, "gpt-ext4.child.vmdk"), "disk", "ls", "-o", "json")), &ls); err != nil {
+		t.Fatal(err)
+	}
+	if b := ls.Image.Backing; ls.Image.Format != "vmdk-sparse" || ls.Image.BackingFile != "gpt-ext4.sparse.vmdk" || b == nil || b.Format != "vmdk-sparse" ||
+		len(b.Files) != 1 || b.Files[0] != filepath.Join(dir, "gpt-ext4.sparse.vmdk") {
+		t.Errorf("child: %+v", ls.Image)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -27,7 +28,8 @@ type Options struct {
 	// NoAssemble reads the root filesystem alone: nothing its fstab or
 	// mount units name is mounted.
 	NoAssemble bool
-	// Disk tunes the image reader (a backing-file opener, its cache).
+	// Disk tunes the image reader: its cache, and the opener of backing
+	// images (by default, the directory of the image).
 	Disk *disk.Options
 	// CacheBytes bounds each filesystem's metadata block cache (0: the
 	// readers' default, 32 MiB).
@@ -229,10 +231,13 @@ func isMBR(h []byte) bool {
 // package disk), reads its partition table, LVM volumes and filesystems,
 // picks the root filesystem (Options.Volume, or the one holding a node)
 // and mounts the others where the root's /etc/fstab and systemd mount
-// units put them (unless Options.NoAssemble).
+// units put them (unless Options.NoAssemble). A qcow2 overlay's backing
+// image or a VMDK child's parent is looked for beside the image, as QEMU
+// does (disk.BackingDir: inside that directory only), unless
+// Options.Disk.Backing says otherwise.
 func Open(path string, opt *Options) (*Image, error) {
 	o := ptr.Value(opt)
-	img, err := disk.Open(path, o.Disk)
+	img, err := openDisk(path, o.Disk)
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +247,16 @@ func Open(path string, opt *Options) (*Image, error) {
 		return nil, err
 	}
 	return im, nil
+}
+
+// openDisk opens the image at path, looking for backing images beside it
+// unless opt names an opener.
+func openDisk(path string, opt *disk.Options) (disk.Image, error) {
+	do := ptr.Value(opt)
+	if do.Backing == nil {
+		do.Backing = disk.BackingDir(filepath.Dir(path), &do)
+	}
+	return disk.Open(path, &do)
 }
 
 func openImage(img disk.Image, path string, o *Options) (*Image, error) {

@@ -36,7 +36,7 @@ type Listing struct {
 func List(path string, opt *Options) (*Listing, error) {
 	o := ptr.Value(opt)
 	o.listOnly = true
-	img, err := disk.Open(path, o.Disk)
+	img, err := openDisk(path, o.Disk)
 	if err != nil {
 		return nil, err
 	}
