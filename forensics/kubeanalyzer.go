@@ -38,7 +38,7 @@ func (kubeletAnalyzer) Analyze(ctx context.Context, n *Node) (AnalyzerResult, er
 	}
 	if r != nil && !errors.Is(err, kube.ErrNoKubelet) {
 		res.Findings = append(res.Findings, r.Findings...)
-		res.Warnings = append(res.Warnings, warnings(r.Warnings)...)
+		res.Warnings = append(res.Warnings, r.Warnings...)
 		res.Kubelet = SummarizeKubelet(r)
 	}
 	// Logs are there with or without a kubelet (Docker's, Podman's).
@@ -48,9 +48,9 @@ func (kubeletAnalyzer) Analyze(ctx context.Context, n *Node) (AnalyzerResult, er
 	}
 	res.Findings = append(res.Findings, lf...)
 	if len(lw) > maxKubeletWarnings {
-		lw = append(lw[:maxKubeletWarnings], "… more log warnings left out")
+		lw = append(lw[:maxKubeletWarnings], evidence.Warnf("", -1, "… more log warnings left out"))
 	}
-	res.Warnings = append(res.Warnings, warnings(lw)...)
+	res.Warnings = append(res.Warnings, lw...)
 	return res, nil
 }
 

@@ -57,15 +57,7 @@ func (n *Node) kubeletRoot() string {
 // kube.ContainerMounts.
 func (n *Node) ContainerMounts(c *model.Container, runtime bool) ([]kube.Mount, []evidence.Warning) {
 	ms, ws := kube.ContainerMounts(n.Src, c, kube.MountOptions{RootDir: n.kubeletRoot(), IncludeRuntime: runtime})
-	return model.NonNil(ms), warnings(ws)
-}
-
-func warnings(ws []string) []evidence.Warning {
-	out := make([]evidence.Warning, 0, len(ws))
-	for _, w := range ws {
-		out = append(out, evidence.Warnf("", -1, "%s", w))
-	}
-	return out
+	return model.NonNil(ms), ws
 }
 
 // TokenClaims is what deadnode shows of a service-account token: where it

@@ -86,7 +86,11 @@ func (e *emitter) add(t time.Time, ev Event) {
 
 func (e *emitter) warn(err error) {
 	if len(e.warns) < maxTimelineWarnings {
-		e.warns = append(e.warns, evidence.WarningOf(err))
+		w, ok := err.(evidence.Warning) // a source's own warning keeps its file and offset
+		if !ok {
+			w = evidence.WarningOf(err)
+		}
+		e.warns = append(e.warns, w)
 	}
 }
 

@@ -36,7 +36,7 @@ func runKubelet(a *app, args []string) error {
 		return fmt.Errorf("%s: %w", a.root, err)
 	}
 	for _, w := range r.Warnings {
-		a.warn(w)
+		a.warn(w.String())
 	}
 	return a.show(r, kubeletTable(r))
 }
@@ -154,7 +154,7 @@ func kubeletTable(r *kube.KubeletReport) *render.Table {
 			kv("Power", pw)
 		}
 		for _, w := range p.Warnings {
-			kv("Warning", w)
+			kv("Warning", w.String())
 		}
 	}
 	list("POD DIRECTORIES", "Pods", len(r.Pods))

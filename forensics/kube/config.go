@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"fmt"
 	"path"
 	"sort"
 	"strconv"
@@ -234,7 +233,7 @@ type Flag struct {
 
 // ParseFlags reads the kubelet's flags from an expanded command line
 // (argv[0] is the binary and is skipped).
-func ParseFlags(args []Arg) ([]Flag, []string) {
+func ParseFlags(args []Arg) ([]Flag, []evidence.Warning) {
 	known := map[string]bool{}
 	for _, s := range settingSpecs {
 		if s.flag != "" {
@@ -242,12 +241,12 @@ func ParseFlags(args []Arg) ([]Flag, []string) {
 		}
 	}
 	var out []Flag
-	var warns []string
+	var warns []evidence.Warning
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		w := a.Value
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
-			warns = append(warns, fmt.Sprintf("kubelet command line: %q is not a flag (the kubelet takes no arguments)", w))
+			warns = append(warns, evidence.Warnf("", -1, "kubelet command line: %q is not a flag (the kubelet takes no arguments)", w))
 			continue
 		}
 		name := strings.TrimLeft(w, "-")
@@ -302,10 +301,12 @@ type configLayer struct {
 
 // resolveConfig computes the effective configuration from the flags and
 // the config files they name.
-func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletConfig, []string) {
+func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletConfig, []evidence.Warning) {
 	c := &KubeletConfig{}
-	var warns []string
-	warn := func(format string, a ...any) { warns = append(warns, fmt.Sprintf(format, a...)) }
+	var warns []evidence.Warning
+	// warn is for the messages that name no file first: each says which
+	// setting or file it is about in its own words.
+	warn := func(format string, a ...any) { warns = append(warns, evidence.Warnf("", -1, format, a...)) }
 	lastFlag := map[string]Flag{}
 	for _, f := range flags {
 		lastFlag[f.Name] = f
@@ -411,8 +412,8 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 }
 
 // applyLayer sets the settings a config file or drop-in holds.
-func applyLayer(c *KubeletConfig, l configLayer) []string {
-	var warns []string
+func applyLayer(c *KubeletConfig, l configLayer) []evidence.Warning {
+	var warns []evidence.Warning
 	for _, s := range settingSpecs {
 		if s.yaml == nil {
 			continue
@@ -423,7 +424,7 @@ func applyLayer(c *KubeletConfig, l configLayer) []string {
 		}
 		cv, ok := convertField(s.kind, v)
 		if !ok || !s.field(c).apply(cv, Provenance{Origin: l.origin, Source: l.info.Path, Key: strings.Join(s.yaml, ".")}) {
-			warns = append(warns, fmt.Sprintf("%s: %s is a %s, not what the kubelet expects (the kubelet refuses the file)", l.info.Path, strings.Join(s.yaml, "."), jsonKind(v)))
+			warns = append(warns, evidence.Warnf(l.info.Path, -1, "%s is a %s, not what the kubelet expects (the kubelet refuses the file)", strings.Join(s.yaml, "."), jsonKind(v)))
 		}
 	}
 	return warns
@@ -523,14 +524,14 @@ func priorCopies(src evidence.Source, name string) []FileInfo {
 // applyBefore sets Before on the settings whose value in the newest prior
 // copy of the config file differs from the current file's (defaults
 // applied to both), when the current value comes from the file.
-func applyBefore(src evidence.Source, c *KubeletConfig, cur configLayer, warns *[]string) {
+func applyBefore(src evidence.Source, c *KubeletConfig, cur configLayer, warns *[]evidence.Warning) {
 	if len(c.PriorCopies) == 0 {
 		return
 	}
 	p := c.PriorCopies[0]
 	prev, err := readConfigLayer(src, strings.TrimPrefix(p.EvidencePath, "/"), OriginConfigFile)
 	if err != nil {
-		*warns = append(*warns, fmt.Sprintf("prior copy %s: %v", p.Path, err))
+		*warns = append(*warns, evidence.Warnf("", -1, "prior copy %s: %v", p.Path, err))
 		return
 	}
 	fileValue := func(doc map[string]any, s settingSpec) any {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/conf"
 	"github.com/deadnode/deadnode/forensics/model"
 )
@@ -293,8 +294,13 @@ func TestUnitDropInPastBound(t *testing.T) {
 	}) {
 		u := ReadUnit(s.src)
 		want := "/etc/systemd/system/kubelet.service.d/99-hidden.conf: a line over 1048576 bytes, a value over 1048576 bytes or more than 65536 assignments: the rest was not read as systemd would"
-		if !slices.Contains(u.Warnings, want) {
+		if !slices.Contains(evidence.WarningLines(u.Warnings), want) {
 			t.Errorf("%s: warnings %q", s.name, u.Warnings)
+		}
+		if i := slices.IndexFunc(u.Warnings, func(w evidence.Warning) bool { return w.String() == want }); i >= 0 {
+			if w := u.Warnings[i]; w.File != "/etc/systemd/system/kubelet.service.d/99-hidden.conf" || w.Offset != -1 || !strings.HasPrefix(w.Msg, "a line over") {
+				t.Errorf("%s: warning %#v", s.name, w)
+			}
 		}
 	}
 }

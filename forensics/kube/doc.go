@@ -21,7 +21,9 @@
 // MaxManifests, MaxTokenBytes, MaxLineBytes …; YAML alias bombs and deep
 // nesting are stopped by the YAML library). Memory does not grow with a
 // log's size. A malformed file is a warning naming it (and the byte offset
-// where one is known) and the rest goes on.
+// where one is known) and the rest goes on: warnings are evidence.Warning
+// values, with the file of the node and the offset in their File and
+// Offset, printed as the one line "file: offset N: message".
 //
 // Judgements are model.Findings with Analyzer "kubelet" (weakened
 // authentication and exposure), "static_pod" (host access, unknown

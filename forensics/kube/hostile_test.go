@@ -51,14 +51,16 @@ func TestHostileManifests(t *testing.T) {
 			for _, p := range pods {
 				by[filepath.Base(p.Path)] = append(by[filepath.Base(p.Path)], p)
 			}
-			if p := by["bomb.yaml"]; len(p) != 1 || p[0].Severity != model.SeverityLow || !strings.Contains(p[0].Warnings[0], "excessive aliasing") {
+			if p := by["bomb.yaml"]; len(p) != 1 || p[0].Severity != model.SeverityLow || !strings.Contains(p[0].Warnings[0].String(), "excessive aliasing") {
 				t.Errorf("bomb: %+v", p)
+			} else if w := p[0].Warnings[0]; w.File != "/etc/kubernetes/manifests/bomb.yaml" || w.Offset != -1 || !strings.HasPrefix(w.Msg, "YAML document 0: ") {
+				t.Errorf("bomb warning %#v", w)
 			}
-			if p := by["wide.yaml"]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "100 YAML aliases in 200313 bytes could expand") {
+			if p := by["wide.yaml"]; len(p) != 1 || !strings.Contains(p[0].Warnings[0].String(), "100 YAML aliases in 200313 bytes could expand") {
 				t.Errorf("wide: %+v", p)
 			}
 			for _, f := range []string{"deep.yaml", "deep2.yaml"} {
-				if p := by[f]; len(p) != 1 || !strings.Contains(p[0].Warnings[0], "exceeded max depth") {
+				if p := by[f]; len(p) != 1 || !strings.Contains(p[0].Warnings[0].String(), "exceeded max depth") {
 					t.Errorf("%s: %+v", f, p)
 				}
 			}
@@ -66,7 +68,7 @@ func TestHostileManifests(t *testing.T) {
 				t.Errorf("huge: %+v", p)
 			}
 			m := by["many.yaml"]
-			if len(m) != MaxDocuments+1 || !strings.Contains(m[MaxDocuments].Warnings[0], "more than 64 YAML documents") {
+			if len(m) != MaxDocuments+1 || !strings.Contains(m[MaxDocuments].Warnings[0].String(), "more than 64 YAML documents") {
 				t.Errorf("many: %d", len(m))
 			}
 			for _, f := range []string{"null.yaml", "list.yaml"} {
@@ -100,7 +102,7 @@ func TestHostileConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := strings.Join(r.Warnings, "\n")
+			w := strings.Join(evidence.WarningLines(r.Warnings), "\n")
 			for _, want := range []string{
 				"loop.conf: too many levels of symbolic links",
 				"/etc/default/kubelet: file is 1048579 bytes, over the 1048576-byte limit",
@@ -113,14 +115,28 @@ func TestHostileConfigs(t *testing.T) {
 					t.Errorf("no warning %q in\n%s", want, w)
 				}
 			}
-			if len(r.Pods) != 1 || !strings.Contains(strings.Join(r.Pods[0].Warnings, ""), "/t/token: resolve") {
+			// A setting's own words name no file first: File stays empty;
+			// a config file's key is about the file.
+			for _, w := range r.Warnings {
+				switch {
+				case strings.HasPrefix(w.String(), "flag --read-only-port="):
+					if w.File != "" || w.Offset != -1 {
+						t.Errorf("flag warning %#v", w)
+					}
+				case strings.Contains(w.String(), "readOnlyPort is a string"):
+					if w.File != "/var/lib/kubelet/config.yaml" || w.Offset != -1 || !strings.HasPrefix(w.Msg, "readOnlyPort is a string") {
+						t.Errorf("config warning %#v", w)
+					}
+				}
+			}
+			if len(r.Pods) != 1 || !strings.Contains(strings.Join(evidence.WarningLines(r.Pods[0].Warnings), ""), "/t/token: resolve") {
 				t.Errorf("pod warnings %+v", r.Pods)
 			}
 			// Bad values leave the kubelet's defaults.
 			if r.Config.ReadOnlyPort.Value != 0 || r.Config.AnonymousAuth.Value {
 				t.Errorf("config %+v", r.Config)
 			}
-			if len(r.Kubeconfigs) != 1 || !strings.Contains(strings.Join(r.Kubeconfigs[0].Warnings, ""), "excessive aliasing") {
+			if len(r.Kubeconfigs) != 1 || !strings.Contains(strings.Join(evidence.WarningLines(r.Kubeconfigs[0].Warnings), ""), "excessive aliasing") {
 				t.Errorf("kubeconfig %+v", r.Kubeconfigs)
 			}
 		})
@@ -175,7 +191,7 @@ func TestHostileSizes(t *testing.T) {
 	}
 	defer src.Close()
 	pods, _ := Pods(context.Background(), src, PodOptions{})
-	if len(pods) != 1 || len(pods[0].Tokens) != 1 || !strings.Contains(pods[0].Tokens[0].Warnings[0], "104857600 bytes, over the 65536-byte limit") {
+	if len(pods) != 1 || len(pods[0].Tokens) != 1 || !strings.Contains(pods[0].Tokens[0].Warnings[0].String(), "104857600 bytes, over the 65536-byte limit") {
 		t.Errorf("100 MB token: %+v", pods)
 	}
 	runtime.GC()

@@ -22,13 +22,13 @@ import (
 // said to be present.
 type Kubeconfig struct {
 	FileInfo
-	Role           string        `json:"role"`   // kubeconfig, bootstrap_kubeconfig
-	Source         string        `json:"source"` // the setting that names it ("--kubeconfig")
-	CurrentContext string        `json:"current_context"`
-	Clusters       []KubeCluster `json:"clusters"`
-	Users          []KubeUser    `json:"users"`
-	Contexts       []KubeContext `json:"contexts"`
-	Warnings       []string      `json:"warnings"`
+	Role           string             `json:"role"`   // kubeconfig, bootstrap_kubeconfig
+	Source         string             `json:"source"` // the setting that names it ("--kubeconfig")
+	CurrentContext string             `json:"current_context"`
+	Clusters       []KubeCluster      `json:"clusters"`
+	Users          []KubeUser         `json:"users"`
+	Contexts       []KubeContext      `json:"contexts"`
+	Warnings       []evidence.Warning `json:"warnings"`
 }
 
 // KubeCluster is a cluster entry.
@@ -104,20 +104,24 @@ func ReadKubeconfig(src evidence.Source, name, role, source string) Kubeconfig {
 	n, err := hostPath(name, "/")
 	if err != nil {
 		k.FileInfo = FileInfo{Path: name}
-		k.Warnings = append(k.Warnings, fmt.Sprintf("%s: %v", name, err))
+		w := evidence.Warnf(name, -1, "%v", err)
+		if name == "" {
+			w = evidence.Warnf("", -1, ": %v", err) // as "<name>: <err>" printed it
+		}
+		k.Warnings = append(k.Warnings, w)
 		return k
 	}
 	b, fi, err := readSmall(src, n, MaxConfigBytes)
 	k.FileInfo = fi
 	if err != nil {
 		if !notExist(err) {
-			k.Warnings = append(k.Warnings, err.Error())
+			k.Warnings = append(k.Warnings, evidence.WarningOf(err))
 		}
 		return k
 	}
 	doc, err := decodeYAML(b)
 	if err != nil {
-		k.Warnings = append(k.Warnings, (&evidence.FormatError{File: pathutil.Abs(n), Offset: -1, Msg: "not a kubeconfig", Err: err}).Error())
+		k.Warnings = append(k.Warnings, evidence.WarningOf(&evidence.FormatError{File: pathutil.Abs(n), Offset: -1, Msg: "not a kubeconfig", Err: err}))
 		return k
 	}
 	parseKubeconfig(src, &k, doc, path.Dir(n))

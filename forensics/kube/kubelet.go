@@ -35,12 +35,12 @@ type KubeletReport struct {
 	Kubeconfigs []Kubeconfig   `json:"kubeconfigs"`
 	// StaticPodPath is the directory read for static pods, and whether
 	// the kubelet's configuration names it.
-	StaticPodPath           string          `json:"static_pod_path"`
-	StaticPodPathConfigured bool            `json:"static_pod_path_configured"`
-	StaticPods              []StaticPod     `json:"static_pods"`
-	Pods                    []PodDir        `json:"pods"`
-	Findings                []model.Finding `json:"findings"`
-	Warnings                []string        `json:"warnings"`
+	StaticPodPath           string             `json:"static_pod_path"`
+	StaticPodPathConfigured bool               `json:"static_pod_path_configured"`
+	StaticPods              []StaticPod        `json:"static_pods"`
+	Pods                    []PodDir           `json:"pods"`
+	Findings                []model.Finding    `json:"findings"`
+	Warnings                []evidence.Warning `json:"warnings"`
 }
 
 // Kubelet reads the kubelet of the node: its systemd unit and flags, its
@@ -52,7 +52,7 @@ func Kubelet(ctx context.Context, src evidence.Source, opt Options) (*KubeletRep
 	u := ReadUnit(src)
 	r.Unit = u
 	haveUnit := u.Fragment != nil || len(u.DropIns) > 0
-	var fw []string
+	var fw []evidence.Warning
 	r.Flags, fw = ParseFlags(u.Args)
 	r.Warnings = append(r.Warnings, u.Warnings...)
 	r.Warnings = append(r.Warnings, fw...)
@@ -91,7 +91,7 @@ func Kubelet(ctx context.Context, src evidence.Source, opt Options) (*KubeletRep
 	if haveUnit || cfg.ConfigFile != nil {
 		r.Findings = append(r.Findings, ConfigFindings(cfg, u)...)
 	} else {
-		r.Warnings = append(r.Warnings, "no kubelet unit and no kubelet config file: the kubelet's settings are unknown, and not judged")
+		r.Warnings = append(r.Warnings, evidence.Warnf("", -1, "no kubelet unit and no kubelet config file: the kubelet's settings are unknown, and not judged"))
 	}
 	for _, k := range r.Kubeconfigs {
 		r.Findings = append(r.Findings, KubeconfigFindings(k)...)
@@ -303,7 +303,7 @@ func PodFindings(p *PodDir) []model.Finding {
 		if t.TokenSHA256 == "" {
 			f := base
 			f.Severity, f.Kind = model.SeverityLow, "unreadable_token"
-			f.Why = fmt.Sprintf("%s in volume %s of pod %s is not a readable service-account token: %s", t.RelPath, t.Volume, p.UID, strings.Join(t.Warnings, "; "))
+			f.Why = fmt.Sprintf("%s in volume %s of pod %s is not a readable service-account token: %s", t.RelPath, t.Volume, p.UID, strings.Join(evidence.WarningLines(t.Warnings), "; "))
 			f.Summary = "unreadable token " + t.Path
 			out = append(out, f)
 			continue

@@ -21,12 +21,12 @@ import (
 //   - lines over the line bound: low — runtimes split lines at 16 KiB.
 //
 // Warnings are the per-line problems Logs reports.
-func LogFindings(ctx context.Context, src evidence.Source, f LogFilter) ([]model.Finding, []string) {
+func LogFindings(ctx context.Context, src evidence.Source, f LogFilter) ([]model.Finding, []evidence.Warning) {
 	stats := map[string]*fileStats{}
-	var warns []string
+	var warns []evidence.Warning
 	logs(ctx, src, f, stats, func(_ LogLine, err error) bool {
 		if err != nil {
-			warns = append(warns, err.Error())
+			warns = append(warns, warningOf(err))
 		}
 		return true
 	})

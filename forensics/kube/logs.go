@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -110,9 +111,9 @@ type LogFile struct {
 
 // LogFiles finds the container log files the filter selects, grouped per
 // log (oldest rotated file first, the live file last).
-func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile, []string) {
+func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile, []evidence.Warning) {
 	var files []LogFile
-	var warns []string
+	var warns []evidence.Warning
 	links, w := containerLinks(src)
 	warns = append(warns, w...)
 	join := joinContainers(f.Containers)
@@ -126,18 +127,18 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 	if res, err := evidence.Resolve(src, podLogs, true); err == nil {
 		pods, err := src.ReadDir(res)
 		if err != nil && !notExist(err) {
-			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(podLogs), err))
+			warns = append(warns, evidence.Warnf(pathutil.Abs(podLogs), -1, "%v", err))
 		}
 		for _, p := range pods {
 			if ctx.Err() != nil {
-				return files, append(warns, ctx.Err().Error())
+				return files, append(warns, evidence.WarningOf(ctx.Err()))
 			}
 			if !p.Mode.IsDir() {
 				continue
 			}
 			ns, name, uid, ok := splitPodLogDir(path.Base(p.Name))
 			if !ok {
-				warns = append(warns, fmt.Sprintf("%s: not a <namespace>_<pod>_<uid> directory", pathutil.Abs(p.Name)))
+				warns = append(warns, evidence.Warnf(pathutil.Abs(p.Name), -1, "not a <namespace>_<pod>_<uid> directory"))
 				continue
 			}
 			if (f.Pod != "" && f.Pod != ns+"/"+name) || (f.PodUID != "" && f.PodUID != uid) {
@@ -145,7 +146,7 @@ func LogFiles(ctx context.Context, src evidence.Source, f LogFilter) ([]LogFile,
 			}
 			ctrs, err := src.ReadDir(p.Name)
 			if err != nil {
-				warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(p.Name), err))
+				warns = append(warns, evidence.Warnf(pathutil.Abs(p.Name), -1, "%v", err))
 				continue
 			}
 			for _, c := range ctrs {
@@ -206,13 +207,13 @@ type linkInfo struct {
 
 // containerLinks maps the resolved targets of /var/log/containers links
 // to what their names say: <pod>_<namespace>_<container>-<id>.log.
-func containerLinks(src evidence.Source) (map[string]linkInfo, []string) {
+func containerLinks(src evidence.Source) (map[string]linkInfo, []evidence.Warning) {
 	out := map[string]linkInfo{}
-	var warns []string
+	var warns []evidence.Warning
 	ents, err := src.ReadDir(containersLogDir)
 	if err != nil {
 		if !notExist(err) {
-			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(containersLogDir), err))
+			warns = append(warns, evidence.Warnf(pathutil.Abs(containersLogDir), -1, "%v", err))
 		}
 		return out, warns
 	}
@@ -233,7 +234,7 @@ func containerLinks(src evidence.Source) (map[string]linkInfo, []string) {
 		}
 		res, err := evidence.Resolve(src, e.Name, true)
 		if err != nil {
-			warns = append(warns, fmt.Sprintf("%s: %v", pathutil.Abs(e.Name), err))
+			warns = append(warns, evidence.Warnf(pathutil.Abs(e.Name), -1, "%v", err))
 			continue
 		}
 		out[res] = linkInfo{link: pathutil.Abs(e.Name), pod: parts[0], ns: parts[1], container: parts[2], id: id}
@@ -274,10 +275,10 @@ func joinContainers(cs []model.Container) containerJoin {
 
 // criFiles lists one container directory of the pod logs dir:
 // <attempt>.log and its rotations <attempt>.log.<YYYYMMDD-hhmmss>[.gz].
-func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[string]linkInfo, join containerJoin, warns *[]string) []LogFile {
+func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[string]linkInfo, join containerJoin, warns *[]evidence.Warning) []LogFile {
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		*warns = append(*warns, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
+		*warns = append(*warns, evidence.Warnf(pathutil.Abs(dir), -1, "%v", err))
 		return nil
 	}
 	type group struct {
@@ -294,7 +295,7 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 		}
 		if !e.Mode.IsRegular() {
 			if e.Mode.Type() != 0 {
-				*warns = append(*warns, fmt.Sprintf("%s: not a regular file (%s), not read", pathutil.Abs(e.Name), e.Mode))
+				*warns = append(*warns, evidence.Warnf(pathutil.Abs(e.Name), -1, "not a regular file (%s), not read", e.Mode))
 			}
 			continue
 		}
@@ -307,7 +308,7 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 		case rest == "":
 			g.live = e
 		case strings.HasSuffix(rest, ".tmp"):
-			*warns = append(*warns, fmt.Sprintf("%s: a rotation left unfinished (.tmp), not read", pathutil.Abs(e.Name)))
+			*warns = append(*warns, evidence.Warnf(pathutil.Abs(e.Name), -1, "a rotation left unfinished (.tmp), not read"))
 		case strings.HasPrefix(rest, "."):
 			g.rotated = append(g.rotated, e)
 		}
@@ -343,7 +344,7 @@ func criFiles(src evidence.Source, dir, ns, pod, uid, ctr string, links map[stri
 				// that names another id is said so once.
 				lf.Runtime, lf.ContainerID = jn.runtime, jn.id
 				if hasLink && li.id != jn.id && i == len(all)-1 {
-					*warns = append(*warns, fmt.Sprintf("%s names container %s, but the runtime's record for %s/%s container %s attempt %d is %s", li.link, li.id, ns, pod, ctr, a, jn.id))
+					*warns = append(*warns, evidence.Warnf("", -1, "%s names container %s, but the runtime's record for %s/%s container %s attempt %d is %s", li.link, li.id, ns, pod, ctr, a, jn.id))
 				}
 			}
 			out = append(out, lf)
@@ -371,7 +372,7 @@ func runtimeRoot(flag, def string) (string, bool) {
 // containerDirs yields the container directories of a runtime's
 // directory dir (by id) until ctx is done. An unreadable dir is warned in
 // warns, unless absent or warns is nil.
-func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *[]string) iter.Seq2[string, *evidence.Stat] {
+func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *[]evidence.Warning) iter.Seq2[string, *evidence.Stat] {
 	return func(yield func(string, *evidence.Stat) bool) {
 		res, err := evidence.Resolve(src, dir, true)
 		if err != nil {
@@ -380,13 +381,13 @@ func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *
 		ids, err := src.ReadDir(res)
 		if err != nil {
 			if warns != nil && !notExist(err) {
-				*warns = append(*warns, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
+				*warns = append(*warns, evidence.Warnf(pathutil.Abs(dir), -1, "%v", err))
 			}
 			return
 		}
 		if len(ids) > MaxPods {
 			if warns != nil {
-				*warns = append(*warns, fmt.Sprintf("%s: more than %d container directories; the rest are not read", pathutil.Abs(dir), MaxPods))
+				*warns = append(*warns, evidence.Warnf(pathutil.Abs(dir), -1, "more than %d container directories; the rest are not read", MaxPods))
 			}
 			ids = ids[:MaxPods]
 		}
@@ -403,7 +404,7 @@ func containerDirs(ctx context.Context, src evidence.Source, dir string, warns *
 
 // dockerFiles lists Docker's json-file logs:
 // containers/<id>/<id>-json.log and its rotations .N (older as N grows).
-func dockerFiles(ctx context.Context, src evidence.Source, root string, join containerJoin, warns *[]string) []LogFile {
+func dockerFiles(ctx context.Context, src evidence.Source, root string, join containerJoin, warns *[]evidence.Warning) []LogFile {
 	var out []LogFile
 	for id, d := range containerDirs(ctx, src, root+"/containers", warns) {
 		ents, err := src.ReadDir(d.Name)
@@ -506,8 +507,9 @@ func podmanFiles(ctx context.Context, src evidence.Source, root string, join con
 // time (a k-way merge: memory grows with the number of logs read at once,
 // never with their size). Each log's files (rotated, then live) are read
 // in order; lines keep their file order. A non-nil error is a warning
-// about one line or file (a *vfs.FormatError naming the file and offset)
-// and the stream goes on; it stops when ctx is done.
+// about one line or file (a *vfs.FormatError naming the file and offset,
+// or an evidence.Warning about a log directory or file found, as LogFiles
+// gives them) and the stream goes on; it stops when ctx is done.
 func Logs(ctx context.Context, src evidence.Source, f LogFilter) iter.Seq2[LogLine, error] {
 	return func(yield func(LogLine, error) bool) {
 		logs(ctx, src, f, nil, yield)
@@ -529,7 +531,7 @@ type fileStats struct {
 func logs(ctx context.Context, src evidence.Source, f LogFilter, stats map[string]*fileStats, yield func(LogLine, error) bool) {
 	files, warns := LogFiles(ctx, src, f)
 	for _, w := range warns {
-		if !yield(LogLine{}, fmt.Errorf("%s", w)) {
+		if !yield(LogLine{}, w) {
 			return
 		}
 	}
@@ -582,6 +584,17 @@ func logs(ctx context.Context, src evidence.Source, f LogFilter, stats map[strin
 	if err := ctx.Err(); err != nil {
 		yield(LogLine{}, err)
 	}
+}
+
+// warningOf is the Warning a problem Logs yields stands for: the Warning
+// itself (LogFiles' warnings are yielded as they are), or the file and
+// offset of a *FormatError (see evidence.WarningOf).
+func warningOf(err error) evidence.Warning {
+	var w evidence.Warning
+	if errors.As(err, &w) && w.Error() == err.Error() {
+		return w
+	}
+	return evidence.WarningOf(err)
 }
 
 func (f LogFilter) keeps(l LogLine) bool {

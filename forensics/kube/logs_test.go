@@ -106,7 +106,21 @@ func TestCRILogs(t *testing.T) {
 			}
 			fs, warns := LogFindings(context.Background(), s.src, LogFilter{})
 			if got := kinds(fs); got != "low:malformed_log_lines" || fs[0].Path != "/"+dir+"0.log" || len(warns) != 3 {
-				t.Errorf("findings %s %+v", got, warns)
+				t.Fatalf("findings %s %+v", got, warns)
+			}
+			// The warnings keep their files (and the bad line its offset),
+			// and print as the errors Logs yields.
+			for i, want := range []struct {
+				file string
+				off  int64
+			}{{"/var/log/containers/loop_web_app-" + logID[:63] + "1.log", -1}, {"/" + dir + "0.log.20261126-100002.tmp", -1}, {"/" + dir + "0.log", 0}} {
+				if w := warns[i]; w.File != want.file || w.Offset != want.off || w.String() != errs[i].Error() {
+					t.Errorf("warning %d: %#v, want file %s offset %d", i, w, want.file, want.off)
+				}
+			}
+			var lw evidence.Warning
+			if !errors.As(errs[1], &lw) || lw.Msg != "a rotation left unfinished (.tmp), not read" {
+				t.Errorf("LogFiles warning yielded as %#v", errs[1])
 			}
 		})
 	}

@@ -83,9 +83,9 @@ var runtimeDirs = []string{
 // and the pod's writable volumes (emptyDir) that the spec does not list,
 // attributed with a null container path (containers created outside the
 // kubelet, e.g. with crictl, lack the mount a kubelet would add).
-func ContainerMounts(src evidence.Source, c *model.Container, opt MountOptions) ([]Mount, []string) {
+func ContainerMounts(src evidence.Source, c *model.Container, opt MountOptions) ([]Mount, []evidence.Warning) {
 	var out []Mount
-	var warns []string
+	var warns []evidence.Warning
 	root := PodOptions{RootDir: opt.RootDir}.rootDir()
 	uid := ""
 	if c.Pod != nil {
@@ -114,7 +114,7 @@ func ContainerMounts(src evidence.Source, c *model.Container, opt MountOptions) 
 	vols, err := podVolumes(src, root, uid)
 	if err != nil {
 		if !notExist(err) {
-			warns = append(warns, err.Error())
+			warns = append(warns, evidence.WarningOf(err))
 		}
 		return out, warns
 	}
@@ -131,9 +131,9 @@ func ContainerMounts(src evidence.Source, c *model.Container, opt MountOptions) 
 
 // PodMounts is ContainerMounts for each container of a pod (sandboxes
 // skipped), by container id.
-func PodMounts(src evidence.Source, containers []model.Container, opt MountOptions) (map[string][]Mount, []string) {
+func PodMounts(src evidence.Source, containers []model.Container, opt MountOptions) (map[string][]Mount, []evidence.Warning) {
 	out := map[string][]Mount{}
-	var warns []string
+	var warns []evidence.Warning
 	for i := range containers {
 		c := &containers[i]
 		if c.Kind == model.KindSandbox {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -33,10 +32,10 @@ type PodDir struct {
 	EtcHosts   *FileInfo         `json:"etc_hosts"`
 	Plugins    []string          `json:"plugins"`
 	// VolumeSubpaths are the subPath bind sources (volume-subpaths/<volume>/<container>/<n>).
-	VolumeSubpaths []string `json:"volume_subpaths"`
-	Tokens         []Token  `json:"tokens"`
-	Other          []string `json:"other"` // entries the kubelet does not make
-	Warnings       []string `json:"warnings"`
+	VolumeSubpaths []string           `json:"volume_subpaths"`
+	Tokens         []Token            `json:"tokens"`
+	Other          []string           `json:"other"` // entries the kubelet does not make
+	Warnings       []evidence.Warning `json:"warnings"`
 }
 
 // Volume is one volume of a pod as the kubelet laid it out.
@@ -83,11 +82,11 @@ type Token struct {
 	RelPath string `json:"relative_path"`
 	// TokenSHA256 is the sha256 of the token itself (whitespace trimmed):
 	// the pivot; the token is never printed.
-	TokenSHA256    string    `json:"token_sha256"`
-	Header         JWTHeader `json:"header"`
-	Claims         JWTClaims `json:"claims"`
-	SignatureBytes int       `json:"signature_bytes"`
-	Warnings       []string  `json:"warnings"`
+	TokenSHA256    string             `json:"token_sha256"`
+	Header         JWTHeader          `json:"header"`
+	Claims         JWTClaims          `json:"claims"`
+	SignatureBytes int                `json:"signature_bytes"`
+	Warnings       []evidence.Warning `json:"warnings"`
 }
 
 // PodOptions tune Pods.
@@ -116,29 +115,29 @@ func (o PodOptions) rootDir() string {
 }
 
 // Pods reads every pod directory under the kubelet's root.
-func Pods(ctx context.Context, src evidence.Source, opt PodOptions) ([]PodDir, []string) {
+func Pods(ctx context.Context, src evidence.Source, opt PodOptions) ([]PodDir, []evidence.Warning) {
 	root := opt.rootDir() + "/pods"
 	res, err := evidence.Resolve(src, root, true)
 	if err != nil {
-		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(root), err)}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(root), -1, "%v", err)}
 	}
 	ents, err := src.ReadDir(res)
 	if err != nil {
 		if notExist(err) {
 			return nil, nil
 		}
-		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(root), err)}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(root), -1, "%v", err)}
 	}
 	names := podNames(src, opt)
 	var out []PodDir
-	var warns []string
+	var warns []evidence.Warning
 	for i, e := range ents {
 		if ctx.Err() != nil {
-			warns = append(warns, ctx.Err().Error())
+			warns = append(warns, evidence.WarningOf(ctx.Err()))
 			break
 		}
 		if i >= MaxPods {
-			warns = append(warns, fmt.Sprintf("%s: more than %d pod directories, the rest not read", pathutil.Abs(root), MaxPods))
+			warns = append(warns, evidence.Warnf(pathutil.Abs(root), -1, "more than %d pod directories, the rest not read", MaxPods))
 			break
 		}
 		uid := path.Base(e.Name)
@@ -204,12 +203,16 @@ func splitPodLogDir(b string) (ns, name, uid string, ok bool) {
 	return parts[0], parts[1], parts[2], true
 }
 
+// warn adds a warning about file (a path of the node) to the pod directory.
+func (p *PodDir) warn(file, format string, a ...any) {
+	p.Warnings = append(p.Warnings, evidence.Warnf(file, -1, format, a...))
+}
+
 func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *evidence.Stat) PodDir {
 	p := PodDir{UID: uid, Dir: statInfo(dir, dir, st)}
-	warn := func(format string, a ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(format, a...)) }
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		warn("%s: %v", pathutil.Abs(dir), err)
+		p.warn(pathutil.Abs(dir), "%v", err)
 		return p
 	}
 	for _, e := range ents {
@@ -256,7 +259,7 @@ func readPodDir(ctx context.Context, src evidence.Source, dir, uid string, st *e
 func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirContainer {
 	ents, err := src.ReadDir(dir)
 	if err != nil {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
+		p.warn(pathutil.Abs(dir), "%v", err)
 		return nil
 	}
 	var out []PodDirContainer
@@ -267,7 +270,7 @@ func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirConta
 		c := PodDirContainer{Name: path.Base(e.Name)}
 		files, err := src.ReadDir(e.Name)
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(e.Name), err))
+			p.warn(pathutil.Abs(e.Name), "%v", err)
 		}
 		for i, f := range files {
 			if i >= MaxVolumeScan {
@@ -295,14 +298,14 @@ func readPodContainers(src evidence.Source, dir string, p *PodDir) []PodDirConta
 func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir) []Volume {
 	plugins, err := src.ReadDir(dir)
 	if err != nil {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(dir), err))
+		p.warn(pathutil.Abs(dir), "%v", err)
 		return nil
 	}
 	var out []Volume
 	for pv, err := range pluginVolumes(src, plugins) {
 		v := pv.st
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(v.Name), err))
+			p.warn(pathutil.Abs(v.Name), "%v", err)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -310,7 +313,7 @@ func readVolumes(ctx context.Context, src evidence.Source, dir string, p *PodDir
 		}
 		vol := Volume{Name: path.Base(v.Name), Plugin: pv.plugin, Kind: pv.kind, Writable: pv.kind == VolEmptyDir, Dir: statInfo(v.Name, v.Name, v)}
 		if !v.Mode.IsDir() {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a volume that is not a directory (%s)", pathutil.Abs(v.Name), v.Mode))
+			p.warn(pathutil.Abs(v.Name), "a volume that is not a directory (%s)", v.Mode)
 			out = append(out, vol)
 			continue
 		}
@@ -369,11 +372,11 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		name := dir + "/" + rel
 		res, err := evidence.Resolve(src, name, true)
 		if err != nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %v", pathutil.Abs(name), err))
+			p.warn(pathutil.Abs(name), "%v", err)
 			return
 		}
 		if res != dir && !strings.HasPrefix(res, dir+"/") {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: a link out of the volume, to %s (not read)", pathutil.Abs(name), pathutil.Abs(res)))
+			p.warn(pathutil.Abs(name), "a link out of the volume, to %s (not read)", pathutil.Abs(res))
 			return
 		}
 		st, err := src.Lstat(res)
@@ -407,7 +410,7 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		t := Token{FileInfo: statInfo(name, res, st), PodUID: p.UID, Volume: v.Name, Plugin: v.Plugin, RelPath: rel}
 		if st.Size > MaxTokenBytes {
 			if base == "token" {
-				t.Warnings = append(t.Warnings, fmt.Sprintf("token file is %d bytes, over the %d-byte limit: not read", st.Size, MaxTokenBytes))
+				t.Warnings = append(t.Warnings, evidence.Warnf("", -1, "token file is %d bytes, over the %d-byte limit: not read", st.Size, MaxTokenBytes))
 				out = append(out, t)
 			}
 			return
@@ -415,7 +418,7 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		b, err := evidence.ReadFile(src, res, MaxTokenBytes)
 		if err != nil {
 			if base == "token" {
-				t.Warnings = append(t.Warnings, err.Error())
+				t.Warnings = append(t.Warnings, evidence.WarningOf(err))
 				out = append(out, t)
 			}
 			return
@@ -425,7 +428,7 @@ func findTokens(src evidence.Source, v *Volume, p *PodDir) []Token {
 		}
 		j, err := DecodeJWT(b)
 		if err != nil {
-			t.Warnings = append(t.Warnings, (&evidence.FormatError{File: pathutil.Abs(res), Offset: 0, Msg: "token", Err: err}).Error())
+			t.Warnings = append(t.Warnings, evidence.WarningOf(&evidence.FormatError{File: pathutil.Abs(res), Offset: 0, Msg: "token", Err: err}))
 			if j == nil || errors.Is(err, ErrNotJWT) {
 				if base == "token" {
 					out = append(out, t)

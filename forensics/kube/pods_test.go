@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -108,8 +110,13 @@ func TestPodDirs(t *testing.T) {
 			if l := p.Tokens[2]; !l.Claims.Legacy || l.Claims.Namespace != "ops" || l.Claims.ServiceAccount != "deployer" || l.Claims.SecretName != "deployer-token-x1" || !l.Claims.Expires.IsZero() {
 				t.Errorf("legacy token %+v", l)
 			}
-			if !strings.Contains(strings.Join(p.Warnings, "\n"), "creds/escape: a link out of the volume, to /etc/shadow") {
+			if !strings.Contains(strings.Join(evidence.WarningLines(p.Warnings), "\n"), "creds/escape: a link out of the volume, to /etc/shadow") {
 				t.Errorf("pod warnings %q", p.Warnings)
+			}
+			// The warning keeps the file it is about, typed.
+			escape := evidence.Warning{File: "/" + a + "/volumes/kubernetes.io~secret/creds/escape", Offset: -1, Msg: "a link out of the volume, to /etc/shadow (not read)"}
+			if !slices.Contains(p.Warnings, escape) {
+				t.Errorf("pod warnings %#v, want %#v", p.Warnings, escape)
 			}
 			if len(p.Containers) != 1 || len(p.Containers[0].Starts) != 2 || p.Containers[0].Starts[1].Message != "OOMKilled: out of memory" {
 				t.Errorf("containers %+v", p.Containers)
@@ -122,7 +129,17 @@ func TestPodDirs(t *testing.T) {
 			}
 			q := pods[1]
 			if q.NameFrom != "" || len(q.Tokens) != 1 || q.Tokens[0].TokenSHA256 != "" || len(q.Tokens[0].Warnings) != 1 {
-				t.Errorf("pod B %+v", q)
+				t.Fatalf("pod B %+v", q)
+			}
+			// A token that is not a JWT: the warning is about the token
+			// file, at its first byte.
+			tw := q.Tokens[0].Warnings[0]
+			if tw.File != "/var/lib/kubelet/pods/"+podB+"/volumes/kubernetes.io~projected/t/token" || tw.Offset != 0 || !strings.HasPrefix(tw.Msg, "token: ") ||
+				tw.String() != tw.File+": offset 0: "+tw.Msg {
+				t.Errorf("token warning %#v", tw)
+			}
+			if f := PodFindings(&q); len(f) != 1 || !strings.HasSuffix(f[0].Why, "is not a readable service-account token: "+tw.String()) {
+				t.Errorf("pod B finding %+v", f)
 			}
 			if got := kinds(PodFindings(&q)); got != "low:unreadable_token" {
 				t.Errorf("pod B findings %s", got)

@@ -49,10 +49,10 @@ type StaticPod struct {
 	// and image registry), or "".
 	KnownComponent string `json:"known_component"`
 	// Powers say what the pod can do to the node, one reason each.
-	Powers   []string       `json:"powers"`
-	Severity model.Severity `json:"severity"`
-	Why      string         `json:"why"`
-	Warnings []string       `json:"warnings"`
+	Powers   []string           `json:"powers"`
+	Severity model.Severity     `json:"severity"`
+	Why      string             `json:"why"`
+	Warnings []evidence.Warning `json:"warnings"`
 }
 
 // ContainerSpec is a container of a manifest.
@@ -98,20 +98,20 @@ type StaticPodOptions struct {
 
 // StaticPods reads every manifest of the static pod path: each file (not
 // subdirectories, as the kubelet), every YAML document of it, bounded.
-func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) ([]StaticPod, []string) {
+func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) ([]StaticPod, []evidence.Warning) {
 	p := opt.Path
 	if p == "" {
 		p = pathutil.Abs(defaultStaticPodPath)
 	}
 	var out []StaticPod
-	var warns []string
+	var warns []evidence.Warning
 	name, err := hostPath(p, "/")
 	if err != nil {
-		return nil, []string{fmt.Sprintf("static pod path %q: %v", p, err)}
+		return nil, []evidence.Warning{evidence.Warnf("", -1, "static pod path %q: %v", p, err)}
 	}
 	_, res, st, err := statPath(src, name)
 	if err != nil {
-		return nil, []string{fmt.Sprintf("static pod path %s: %v", pathutil.Abs(name), err)}
+		return nil, []evidence.Warning{evidence.Warnf("", -1, "static pod path %s: %v", pathutil.Abs(name), err)}
 	}
 	if st == nil {
 		return nil, nil
@@ -120,7 +120,7 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	if st.Mode.IsDir() {
 		ents, err := src.ReadDir(res)
 		if err != nil {
-			return nil, []string{fmt.Sprintf("static pod path %s: %v", pathutil.Abs(name), err)}
+			return nil, []evidence.Warning{evidence.Warnf("", -1, "static pod path %s: %v", pathutil.Abs(name), err)}
 		}
 		for _, e := range ents {
 			files = append(files, name+"/"+path.Base(e.Name))
@@ -130,11 +130,11 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	}
 	for i, f := range files {
 		if ctx.Err() != nil {
-			warns = append(warns, ctx.Err().Error())
+			warns = append(warns, evidence.WarningOf(ctx.Err()))
 			break
 		}
 		if i >= MaxManifests {
-			warns = append(warns, fmt.Sprintf("static pod path %s: more than %d files, the rest not read", pathutil.Abs(name), MaxManifests))
+			warns = append(warns, evidence.Warnf("", -1, "static pod path %s: more than %d files, the rest not read", pathutil.Abs(name), MaxManifests))
 			break
 		}
 		pods, w := readManifest(src, f, opt.Configured)
@@ -145,22 +145,22 @@ func StaticPods(ctx context.Context, src evidence.Source, opt StaticPodOptions) 
 	return out, warns
 }
 
-func readManifest(src evidence.Source, name string, configured bool) ([]StaticPod, []string) {
+func readManifest(src evidence.Source, name string, configured bool) ([]StaticPod, []evidence.Warning) {
 	base := StaticPod{Configured: configured}
 	fi, _, st, err := statPath(src, name)
 	base.FileInfo = fi
 	if err != nil {
-		return nil, []string{fmt.Sprintf("%s: %v", pathutil.Abs(name), err)}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(name), -1, "%v", err)}
 	}
 	if st == nil {
-		return nil, []string{fmt.Sprintf("%s: dangling link to %s", pathutil.Abs(name), fi.EvidencePath)}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(name), -1, "dangling link to %s", fi.EvidencePath)}
 	}
 	if st.Mode.IsDir() {
 		// The kubelet does not recurse; neither do we, but say so.
-		return nil, []string{fmt.Sprintf("%s: a directory in the static pod path (the kubelet does not read it)", pathutil.Abs(name))}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(name), -1, "a directory in the static pod path (the kubelet does not read it)")}
 	}
 	if !st.Mode.IsRegular() {
-		return nil, []string{fmt.Sprintf("%s: not a regular file (%s)", pathutil.Abs(name), st.Mode)}
+		return nil, []evidence.Warning{evidence.Warnf(pathutil.Abs(name), -1, "not a regular file (%s)", st.Mode)}
 	}
 	hidden := strings.HasPrefix(path.Base(name), ".")
 	if hidden {
@@ -169,7 +169,7 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 	b, rfi, err := readSmall(src, name, MaxConfigBytes)
 	if err != nil {
 		p := base
-		p.Warnings = append(p.Warnings, err.Error())
+		p.Warnings = append(p.Warnings, evidence.WarningOf(err))
 		judgeUnreadable(&p, fmt.Sprintf("deadnode did not read it: %v; the kubelet may still run it", err), model.SeverityMedium)
 		return []StaticPod{p}, nil
 	}
@@ -180,7 +180,7 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 	for i, d := range docs {
 		if i >= MaxDocuments {
 			out = append(out, base)
-			out[len(out)-1].Warnings = []string{fmt.Sprintf("more than %d YAML documents, the rest not read", MaxDocuments)}
+			out[len(out)-1].Warnings = []evidence.Warning{evidence.Warnf("", -1, "more than %d YAML documents, the rest not read", MaxDocuments)}
 			break
 		}
 		if isBlankYAML(d) {
@@ -197,7 +197,7 @@ func readManifest(src evidence.Source, name string, configured bool) ([]StaticPo
 			if err == nil {
 				err = fmt.Errorf("empty document")
 			}
-			p.Warnings = append(p.Warnings, (&evidence.FormatError{File: pathutil.Abs(name), Offset: -1, Msg: fmt.Sprintf("YAML document %d", i), Err: err}).Error())
+			p.Warnings = append(p.Warnings, evidence.WarningOf(&evidence.FormatError{File: pathutil.Abs(name), Offset: -1, Msg: fmt.Sprintf("YAML document %d", i), Err: err}))
 			judgeUnreadable(&p, fmt.Sprintf("document %d is not a readable pod (%v); the kubelet cannot decode it either", i, err), model.SeverityLow)
 			out = append(out, p)
 			continue

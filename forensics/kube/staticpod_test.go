@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -169,7 +170,7 @@ func TestStaticPods(t *testing.T) {
 			if f := byName["etcd"].Finding(); f.Kind != "static_pod_unexpected_access" {
 				t.Errorf("etcd finding %+v", f)
 			}
-			if !strings.Contains(byName[""].Warnings[0], "broken.yaml") {
+			if !strings.Contains(byName[""].Warnings[0].String(), "broken.yaml") {
 				t.Errorf("broken: %+v", byName[""])
 			}
 			if sp := StaticPodFor("kube-system", "kube-apiserver-worker-1", map[string]string{"kubernetes.io/config.source": "file"}, pods); sp == nil || sp.Name != "kube-apiserver" {
@@ -181,7 +182,7 @@ func TestStaticPods(t *testing.T) {
 			if sp := StaticPodFor("kube-system", "hidden-worker-1", nil, pods); sp != nil {
 				t.Errorf("an ignored manifest matched %+v", sp)
 			}
-			w := strings.Join(warns, "\n")
+			w := strings.Join(evidence.WarningLines(warns), "\n")
 			if !strings.Contains(w, "loop.yaml: ") || !strings.Contains(w, "sub: a directory") {
 				t.Errorf("warnings %q", warns)
 			}

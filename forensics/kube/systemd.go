@@ -24,13 +24,13 @@ type Unit struct {
 	DropIns  []FileInfo `json:"drop_ins"`
 	// ExecStart is the command line after expansion; ExecStartRaw is the
 	// line as written, and ExecStartFrom the file that wrote it.
-	ExecStart        []string  `json:"exec_start"`
-	ExecStartRaw     string    `json:"exec_start_raw"`
-	ExecStartFrom    string    `json:"exec_start_from"`
-	Environment      []EnvVar  `json:"environment"`
-	EnvironmentFiles []EnvFile `json:"environment_files"`
-	Args             []Arg     `json:"-"`
-	Warnings         []string  `json:"warnings"`
+	ExecStart        []string           `json:"exec_start"`
+	ExecStartRaw     string             `json:"exec_start_raw"`
+	ExecStartFrom    string             `json:"exec_start_from"`
+	Environment      []EnvVar           `json:"environment"`
+	EnvironmentFiles []EnvFile          `json:"environment_files"`
+	Args             []Arg              `json:"-"`
+	Warnings         []evidence.Warning `json:"warnings"`
 }
 
 // EnvVar is one variable of the service's environment.
@@ -64,13 +64,13 @@ func ReadUnit(src evidence.Source) *Unit {
 
 func readUnit(src evidence.Source, name string) *Unit {
 	u := &Unit{Name: name}
-	warn := func(format string, a ...any) { u.Warnings = append(u.Warnings, fmt.Sprintf(format, a...)) }
+	warn := func(w evidence.Warning) { u.Warnings = append(u.Warnings, w) }
 	var files []string // fragment then drop-ins, in the order systemd applies them
 	for _, d := range unitDirs {
 		p := d + "/" + name
 		fi, res, st, err := statPath(src, p)
 		if err != nil {
-			warn("%s: %v", pathutil.Abs(p), err)
+			warn(evidence.Warnf(pathutil.Abs(p), -1, "%v", err))
 			continue
 		}
 		if res == "dev/null" {
@@ -81,7 +81,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 			continue
 		}
 		if !st.Mode.IsRegular() {
-			warn("%s: not a regular file (%s)", pathutil.Abs(p), st.Mode)
+			warn(evidence.Warnf(pathutil.Abs(p), -1, "not a regular file (%s)", st.Mode))
 			continue
 		}
 		f := fi
@@ -100,13 +100,13 @@ func readUnit(src evidence.Source, name string) *Unit {
 		dir := d + "/" + name + ".d"
 		res, err := evidence.Resolve(src, dir, true)
 		if err != nil {
-			warn("%s: %v", pathutil.Abs(dir), err)
+			warn(evidence.Warnf(pathutil.Abs(dir), -1, "%v", err))
 			continue
 		}
 		ents, err := src.ReadDir(res)
 		if err != nil {
 			if !notExist(err) {
-				warn("%s: %v", pathutil.Abs(dir), err)
+				warn(evidence.Warnf(pathutil.Abs(dir), -1, "%v", err))
 			}
 			continue
 		}
@@ -119,7 +119,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 				continue
 			}
 			if len(seen) >= MaxDropIns {
-				warn("%s: more than %d drop-ins, the rest not read", pathutil.Abs(dir), MaxDropIns)
+				warn(evidence.Warnf(pathutil.Abs(dir), -1, "more than %d drop-ins, the rest not read", MaxDropIns))
 				break
 			}
 			seen[b] = dir + "/" + b
@@ -157,20 +157,20 @@ func readUnit(src evidence.Source, name string) *Unit {
 			u.DropIns = append(u.DropIns, fi)
 		}
 		if err != nil {
-			warn("%v", err)
+			warn(evidence.WarningOf(err))
 			continue
 		}
 		from := pathutil.Abs(f)
 		directives, long := serviceDirectives(b)
 		if long {
-			warn("%s: a line over %d bytes, a value over %d bytes or more than %d assignments: the rest was not read as systemd would", from, MaxConfigBytes, conf.MaxUnitValue, conf.MaxDirectives)
+			warn(evidence.Warnf(from, -1, "a line over %d bytes, a value over %d bytes or more than %d assignments: the rest was not read as systemd would", MaxConfigBytes, conf.MaxUnitValue, conf.MaxDirectives))
 		}
 		for _, kv := range directives {
 			switch kv.Key {
 			case "Environment":
 				words, err := splitQuoted(kv.Value)
 				if err != nil {
-					warn("%s: Environment=: %v", from, err)
+					warn(evidence.Warnf(from, -1, "Environment=: %v", err))
 				}
 				for _, w := range words {
 					k, v, ok := strings.Cut(w, "=")
@@ -207,7 +207,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 	for _, ef := range envFiles {
 		name, err := hostPath(ef.path, "/")
 		if err != nil {
-			warn("EnvironmentFile=%s: %v", ef.path, err)
+			warn(evidence.Warnf("", -1, "EnvironmentFile=%s: %v", ef.path, err))
 			continue
 		}
 		referenced[name] = true
@@ -216,7 +216,7 @@ func readUnit(src evidence.Source, name string) *Unit {
 		u.EnvironmentFiles = append(u.EnvironmentFiles, rec)
 		if err != nil {
 			if !(notExist(err) && ef.optional) {
-				warn("EnvironmentFile=%s: %v", ef.path, err)
+				warn(evidence.Warnf("", -1, "EnvironmentFile=%s: %v", ef.path, err))
 			}
 			continue
 		}
@@ -241,14 +241,14 @@ func readUnit(src evidence.Source, name string) *Unit {
 		}
 	}
 	if len(execs) > 1 {
-		warn("%d ExecStart= lines remain after resets; systemd refuses a simple service with more than one (the last is used here)", len(execs))
+		warn(evidence.Warnf("", -1, "%d ExecStart= lines remain after resets; systemd refuses a simple service with more than one (the last is used here)", len(execs)))
 	}
 	if len(execs) > 0 {
 		x := execs[len(execs)-1]
 		u.ExecStartRaw, u.ExecStartFrom = x.raw, x.from
 		args, err := expandExec(x.raw, x.from, env)
 		if err != nil {
-			warn("%s: ExecStart=: %v", x.from, err)
+			warn(evidence.Warnf(x.from, -1, "ExecStart=: %v", err))
 		}
 		u.Args = args
 		for _, a := range args {
