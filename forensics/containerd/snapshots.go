@@ -5,9 +5,9 @@ import (
 	"io/fs"
 	"path"
 	"strconv"
-	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,7 +45,7 @@ func (s *Store) readSnapshotters() {
 	}
 	s.storage = map[string]map[string]*storageSnapshot{}
 	for sn := range byName {
-		if !safeName(sn) {
+		if !pathutil.PlainName(sn) {
 			s.Warnings = append(s.Warnings, evidence.Warnf("", -1, "snapshotter name %q is not a plain name; its snapshots are not resolved", sn))
 			continue
 		}
@@ -109,10 +109,6 @@ func (s *Store) readStorage(name string) (map[string]*storageSnapshot, error) {
 		return nil
 	})
 	return out, err
-}
-
-func safeName(n string) bool {
-	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\x00")
 }
 
 func kindName(k int) string {

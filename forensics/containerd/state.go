@@ -48,10 +48,10 @@ func (s *Store) readStatus() {
 	tasks := s.capturedTasks()
 	for i := range s.Containers {
 		c := &s.Containers[i]
-		if c.Kind == model.KindContainer && safeName(c.ID) {
+		if c.Kind == model.KindContainer && pathutil.PlainName(c.ID) {
 			s.readCRIStatus(c)
 		}
-		if s.StateDir == "" || !safeName(c.ID) || !safeName(c.Namespace) {
+		if s.StateDir == "" || !pathutil.PlainName(c.ID) || !pathutil.PlainName(c.Namespace) {
 			continue
 		}
 		ex := s.extra[c.Namespace+"/"+c.ID]

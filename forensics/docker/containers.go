@@ -10,6 +10,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -24,7 +25,7 @@ func (s *Store) readContainers() {
 			s.Warnings = append(s.Warnings, evidence.Warnf("", -1, "/%s/%s is a symbolic link, not a container directory; not followed", dir, id))
 			continue
 		}
-		if !e.Mode.IsDir() || !plainName(id) {
+		if !e.Mode.IsDir() || !pathutil.PlainName(id) {
 			continue
 		}
 		c := s.readContainer(path.Join(dir, id), id)

@@ -150,7 +150,6 @@ func strictObject(b []byte, v any) error { return ondisk.Object(b, v, "empty fil
 func parseLower(b []byte) ([]string, error) { return ondisk.ParseLower(b, linkDir, maxLowers) }
 
 // plainName says whether s can be used as one path component.
-func plainName(s string) bool { return ondisk.PlainName(s) }
 
 // validDigest says whether d is "sha256:<64 lowercase hex>".
 func validDigest(d string) bool {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 )
 
 // readSmall reads a small one-line file (an id, a digest, a number).
@@ -71,7 +72,7 @@ func (s *Store) readLayers() {
 		}
 		if v, err := s.readSmall(path.Join(ld, cacheIDFile)); err != nil {
 			warn("cache-id: %v", err)
-		} else if !plainName(v) {
+		} else if !pathutil.PlainName(v) {
 			warn("cache-id %q is not a plain name", v)
 		} else {
 			l.CacheID = v
@@ -96,7 +97,7 @@ func (s *Store) layerDir(id string, warn *[]evidence.Warning) (dir, link string)
 		*warn = append(*warn, w)
 		return "", ""
 	}
-	if v, err := s.readSmall(path.Join(s.driverDir, id, linkFile)); err == nil && plainName(v) {
+	if v, err := s.readSmall(path.Join(s.driverDir, id, linkFile)); err == nil && pathutil.PlainName(v) {
 		link = v
 	}
 	return "/" + d, link
@@ -128,13 +129,13 @@ func (s *Store) readRWLayer(id string) RWLayer {
 		warn("/"+path.Join(md, mountIDFile), "%v; no layer directories", err)
 		return rw
 	}
-	if !plainName(v) {
+	if !pathutil.PlainName(v) {
 		warn("/"+path.Join(md, mountIDFile), "%q is not a plain name; no layer directories", v)
 		return rw
 	}
 	rw.MountID = v
 	if v, err := s.readSmall(path.Join(md, initIDFile)); err == nil {
-		if plainName(v) {
+		if pathutil.PlainName(v) {
 			rw.InitID = v
 		} else {
 			warn("/"+path.Join(md, initIDFile), "%q is not a plain name", v)

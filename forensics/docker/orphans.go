@@ -4,6 +4,7 @@ import (
 	"path"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -22,7 +23,7 @@ func (s *Store) findOrphans() {
 				break
 			}
 			id := path.Base(e.Name)
-			if e.Mode.IsDir() && plainName(id) && !known[id] {
+			if e.Mode.IsDir() && pathutil.PlainName(id) && !known[id] {
 				s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Mtime: model.T(e.Mtime), Path: "/" + path.Join(md, id), Why: "read-write layer record of a container whose containers/" + id + " directory is gone"})
 				if s.Driver == driverOverlay2 {
 					rw := s.readRWLayer(id)

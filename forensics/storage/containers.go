@@ -9,6 +9,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -28,7 +29,7 @@ func (s *Store) readContainers() {
 				s.Warnings = append(s.Warnings, at.warnf("record %d: %v", i, err))
 				return
 			}
-			if !plainName(rec.ID) {
+			if !pathutil.PlainName(rec.ID) {
 				s.Warnings = append(s.Warnings, at.warnf("record %d: container id %q is not a plain name", i, rec.ID))
 				return
 			}
@@ -44,7 +45,7 @@ func (s *Store) readContainers() {
 	}
 	if s.libpod != nil {
 		for _, id := range s.libpod.order {
-			if seen[id] || !plainName(id) {
+			if seen[id] || !pathutil.PlainName(id) {
 				continue
 			}
 			c := s.container(&csContainer{ID: id}, recordAt{})

@@ -240,4 +240,3 @@ func decodeList(r io.Reader, max int, fn func(i int, off int64, raw json.RawMess
 func parseLower(b []byte) ([]string, error) { return ondisk.ParseLower(b, linkDir, maxLowers) }
 
 // plainName says whether s can be used as one path component.
-func plainName(s string) bool { return ondisk.PlainName(s) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/internal/ondisk"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
 
@@ -36,7 +37,7 @@ func (s *Store) readImages() {
 			s.Warnings = append(s.Warnings, at.warnf("record %d: %v", i, err))
 			return
 		}
-		if !plainName(im.ID) {
+		if !pathutil.PlainName(im.ID) {
 			s.Warnings = append(s.Warnings, at.warnf("record %d: image id %q is not a plain name", i, im.ID))
 			return
 		}

@@ -65,7 +65,7 @@ func (s *Store) readLayers() {
 				s.Warnings = append(s.Warnings, at.warnf("record %d: %v", i, err))
 				return
 			}
-			if !plainName(l.ID) {
+			if !pathutil.PlainName(l.ID) {
 				s.Warnings = append(s.Warnings, at.warnf("record %d: layer id %q is not a plain name", i, l.ID))
 				return
 			}
@@ -82,7 +82,7 @@ func (s *Store) readLayers() {
 				} else {
 					lr.Dir = "/" + d
 				}
-				if b, err := evidence.ReadFile(s.src, path.Join(s.driverDir, l.ID, linkFile), maxSmallFile); err == nil && plainName(strings.TrimSpace(string(b))) {
+				if b, err := evidence.ReadFile(s.src, path.Join(s.driverDir, l.ID, linkFile), maxSmallFile); err == nil && pathutil.PlainName(strings.TrimSpace(string(b))) {
 					lr.Link = strings.TrimSpace(string(b))
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/image"
 )
 
@@ -103,18 +104,12 @@ func ParseLower(b []byte, linkDir string, max int) ([]string, error) {
 	off := 0
 	for _, p := range parts {
 		short, ok := strings.CutPrefix(p, linkDir+"/")
-		if !ok || !PlainName(short) {
+		if !ok || !pathutil.PlainName(short) {
 			return nil, &OffsetError{int64(off), fmt.Errorf("lower entry %q is not an %s/<short> link name", p, linkDir)}
 		}
 		off += len(p) + 1
 	}
 	return parts, nil
-}
-
-// PlainName says whether s can be used as one path component: not empty,
-// not . or .., at most 255 bytes, no slash and no NUL.
-func PlainName(s string) bool {
-	return s != "" && s != "." && s != ".." && len(s) <= 255 && !strings.ContainsAny(s, "/\x00")
 }
 
 // ResolveShort resolves a <linkDir>/<short> entry of a lower file to the diff
@@ -139,7 +134,7 @@ func ResolveShort(src evidence.Source, driverDir, entry, linkDir, diffDir string
 	// taken lexically: the Lstat refuses a <id> or diff that is itself a
 	// link.
 	if rest, ok := strings.CutPrefix(target, "../"); ok {
-		if id, ok := strings.CutSuffix(rest, "/"+diffDir); ok && PlainName(id) && id != linkDir {
+		if id, ok := strings.CutSuffix(rest, "/"+diffDir); ok && pathutil.PlainName(id) && id != linkDir {
 			r := path.Join(driverDir, id, diffDir)
 			if st, err := src.Lstat(r); err != nil {
 				return "", "", fmt.Errorf("link %s -> %s: %w", entry, target, err)
@@ -158,7 +153,7 @@ func ResolveShort(src evidence.Source, driverDir, entry, linkDir, diffDir string
 		return "", "", fmt.Errorf("link %s -> %s leaves %s (resolves to /%s); refused", entry, target, "/"+driverDir, r)
 	}
 	parts := strings.Split(rel, "/")
-	if len(parts) != 2 || parts[1] != diffDir || !PlainName(parts[0]) || parts[0] == linkDir {
+	if len(parts) != 2 || parts[1] != diffDir || !pathutil.PlainName(parts[0]) || parts[0] == linkDir {
 		return "", "", fmt.Errorf("link %s -> %s does not name a layer's diff directory (resolves to /%s); refused", entry, target, r)
 	}
 	if st, err := src.Lstat(r); err != nil {

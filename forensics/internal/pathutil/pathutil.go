@@ -60,11 +60,17 @@ func Homes(src evidence.Source) []Home {
 			break
 		}
 		n := path.Base(e.Name)
-		if e.Mode.IsDir() && n != "." && n != ".." && len(n) <= 255 && !strings.ContainsAny(n, "/\x00") {
+		if e.Mode.IsDir() && PlainName(n) {
 			out = append(out, Home{Dir: path.Join("home", n), UID: e.UID})
 		}
 	}
 	return out
+}
+
+// PlainName says whether s can be used as one path component: not empty,
+// not . or .., at most 255 bytes, no slash and no NUL.
+func PlainName(s string) bool {
+	return s != "" && s != "." && s != ".." && len(s) <= 255 && !strings.ContainsAny(s, "/\x00")
 }
 
 // Denied turns a permission error met reading name (a path inside the
