@@ -332,3 +332,20 @@ func TestDockerRootless(t *testing.T) {
 		t.Errorf("root %s notes %q containers %+v", s.Root, s.Notes, s.Containers)
 	}
 }
+
+// A directory of orphans that cannot be listed is a warning naming it, not
+// silence: layerdb/mounts a regular file.
+func TestDockerOrphansUnlisted(t *testing.T) {
+	files := dockerRoot("a")
+	r := "var/lib/docker/"
+	for k := range files {
+		if strings.HasPrefix(k, r+"image/overlay2/layerdb/mounts/") {
+			delete(files, k)
+		}
+	}
+	files[r+"image/overlay2/layerdb/mounts"] = "not a directory"
+	s, _ := openTree(t, files)
+	if !hasWarning(s.Warnings, "/var/lib/docker/image/overlay2/layerdb/mounts: ") {
+		t.Errorf("warnings %q", s.Warnings)
+	}
+}

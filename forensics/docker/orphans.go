@@ -4,6 +4,7 @@ import (
 	"path"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 )
@@ -17,19 +18,16 @@ func (s *Store) findOrphans() {
 		known[c.ID] = true
 	}
 	md := path.Join(s.imageStore(), layerDBMounts)
-	if ents, err := s.src.ReadDir(md); err == nil {
-		for i, e := range ents {
-			if i >= maxEntries {
-				break
-			}
-			id := path.Base(e.Name)
-			if e.Mode.IsDir() && pathutil.PlainName(id) && !known[id] {
-				s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Mtime: model.T(e.Mtime), Path: "/" + path.Join(md, id), Why: "read-write layer record of a container whose containers/" + id + " directory is gone"})
-				if s.Driver == driverOverlay2 {
-					rw := s.readRWLayer(id)
-					rw.Warnings = append(rw.Warnings, evidence.Warnf("", -1, "the container's record is gone: containers/%s is not in the data root", id))
-					s.RWLayers = append(s.RWLayers, rw)
-				}
+	ents, warns := ondisk.List(s.src, md, maxEntries, "read-write layer records")
+	s.Warnings = append(s.Warnings, warns...)
+	for _, e := range ents {
+		id := path.Base(e.Name)
+		if e.Mode.IsDir() && pathutil.PlainName(id) && !known[id] {
+			s.Orphans = append(s.Orphans, Orphan{Runtime: model.RuntimeDocker, Mtime: model.T(e.Mtime), Path: "/" + path.Join(md, id), Why: "read-write layer record of a container whose containers/" + id + " directory is gone"})
+			if s.Driver == driverOverlay2 {
+				rw := s.readRWLayer(id)
+				rw.Warnings = append(rw.Warnings, evidence.Warnf("", -1, "the container's record is gone: containers/%s is not in the data root", id))
+				s.RWLayers = append(s.RWLayers, rw)
 			}
 		}
 	}
@@ -43,15 +41,9 @@ func (s *Store) findOrphans() {
 	for _, rw := range s.RWLayers {
 		owned[rw.MountID], owned[rw.InitID] = true, true
 	}
-	ents, err := s.src.ReadDir(s.driverDir)
-	if err != nil {
-		s.Warnings = append(s.Warnings, evidence.Warnf("/"+s.driverDir, -1, "%v", err))
-		return
-	}
-	for i, e := range ents {
-		if i >= maxEntries {
-			break
-		}
+	ents, warns = ondisk.List(s.src, s.driverDir, maxEntries, "layer directories")
+	s.Warnings = append(s.Warnings, warns...)
+	for _, e := range ents {
 		n := path.Base(e.Name)
 		if !owned[n] {
 			what := "directory"

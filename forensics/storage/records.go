@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/records"
 	"github.com/deadnode/deadnode/forensics/model"
 )
@@ -16,14 +17,9 @@ import (
 // containers no longer in containers.json.
 func (s *Store) findOrphans() {
 	scan := func(dir string, owned map[string]bool, why string) {
-		ents, err := s.src.ReadDir(dir)
-		if err != nil {
-			return
-		}
-		for i, e := range ents {
-			if i >= maxRecords {
-				break
-			}
+		ents, warns := ondisk.List(s.src, dir, maxRecords, "directories")
+		s.Warnings = append(s.Warnings, warns...)
+		for _, e := range ents {
 			if n := path.Base(e.Name); e.Mode.IsDir() && !owned[n] {
 				s.Orphans = append(s.Orphans, Orphan{Runtime: s.runtime, Mtime: model.T(e.Mtime), Path: "/" + path.Join(dir, n), Why: why})
 			}
