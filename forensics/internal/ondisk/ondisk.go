@@ -75,10 +75,15 @@ func JSONErr(err error, base int64) error {
 }
 
 // Warning is a warning about file: what failed to decode and why, at the
-// byte offset err names when it is an *OffsetError (-1 otherwise).
+// byte offset of an *OffsetError in err's chain (-1 when none).
 func Warning(file, what string, err error) evidence.Warning {
-	if oe, ok := err.(*OffsetError); ok {
-		return evidence.Warning{File: file, Offset: oe.Offset, Msg: what + ": " + oe.Err.Error()}
+	var oe *OffsetError
+	if errors.As(err, &oe) {
+		msg := oe.Err.Error()
+		if err != error(oe) { // wrapped: keep the wrapper's words; the Offset says where
+			msg = strings.Replace(err.Error(), oe.Error(), msg, 1)
+		}
+		return evidence.Warning{File: file, Offset: oe.Offset, Msg: what + ": " + msg}
 	}
 	var fe *evidence.FormatError
 	if errors.As(err, &fe) {

@@ -2,6 +2,7 @@ package ondisk
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -38,6 +39,11 @@ func TestObjectOffsets(t *testing.T) {
 	}
 	// An error without a place keeps offset -1; a FormatError keeps its own.
 	if w := Warning("/x", "what", errors.New("boom")); w.Offset != -1 || w.String() != "/x: what: boom" {
+		t.Errorf("%#v", w)
+	}
+	// A wrapped *OffsetError keeps its offset and the wrapper's words.
+	wrapped := fmt.Errorf("record 2: %w", &OffsetError{Offset: 17, Err: errors.New("bad value")})
+	if w := Warning("/x", "what", wrapped); w != (evidence.Warning{File: "/x", Offset: 17, Msg: "what: record 2: bad value"}) {
 		t.Errorf("%#v", w)
 	}
 	fe := &evidence.FormatError{File: "/y", Offset: 3, Msg: "bad"}
