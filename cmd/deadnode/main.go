@@ -160,7 +160,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "deadnode %s: %v\n", cmd.name, err)
 		return 2
 	}
-	if err := runFn(a, fs.Args()); err != nil {
+	err := runFn(a, fs.Args())
+	a.filesystemWarnings()
+	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "deadnode %s: %s\n", cmd.name, render.Clean(err.Error()))
@@ -310,6 +312,18 @@ func (a *app) evidence() (*forensics.Node, error) {
 	}
 	a.nodeCache = n
 	return n, nil
+}
+
+// filesystemWarnings prints what a disk image's filesystem readers met
+// while the command read them (an entry left out of its directory, a
+// damaged block), which no record carries.
+func (a *app) filesystemWarnings() {
+	if a.nodeCache == nil || a.nodeCache.Evidence == nil || a.nodeCache.Evidence.Disk() == nil {
+		return
+	}
+	for _, w := range a.nodeCache.Evidence.Disk().Warnings() {
+		a.warn(w)
+	}
 }
 
 // warn prints a warning to stderr once.

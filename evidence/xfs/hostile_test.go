@@ -198,7 +198,7 @@ func TestHostileAttrChainLoop(t *testing.T) {
 }
 
 // A directory that lists itself, or a directory whose ".." names another
-// parent, is left out of the listing (with an error), so a walk ends.
+// parent, is left out of the listing (with a warning), so a walk ends.
 func TestHostileDirectoryCycle(t *testing.T) {
 	f0, ip := baseInode(t, "short")
 	// short holds one entry, "a"; point it at short itself and make
@@ -209,8 +209,9 @@ func TestHostileDirectoryCycle(t *testing.T) {
 	be.PutUint32(sf[p:], uint32(ip.ino))
 	f := patchedWith(t, ip.pos+dinodeV3Core, sf)
 	ents, err := f.ReadDir("short")
-	if len(ents) != 0 || err == nil {
-		t.Errorf("self-listing directory: %v, %v", ents, err)
+	if len(ents) != 0 || err != nil || !strings.Contains(strings.Join(f.Warnings(), "\n"), "lstat short/a: ") ||
+		!strings.Contains(strings.Join(f.Warnings(), "\n"), "left out of its directory") {
+		t.Errorf("self-listing directory: %v, %v, warnings %q", ents, err, f.Warnings())
 	}
 	_ = f0
 	// a walk of the whole tree ends
@@ -278,5 +279,24 @@ func TestContain(t *testing.T) {
 	wantFormatError(t, err, "xfs test", -1)
 	if !strings.Contains(err.Error(), "internal error") {
 		t.Error(err)
+	}
+}
+
+// One damaged inode does not hide its siblings: the directory lists the
+// ten others, and the warning names the entry left out.
+func TestHostileDamagedEntryHidesNoSibling(t *testing.T) {
+	_, ip := baseInode(t, "tiny")
+	f := patchedWith(t, ip.pos, []byte("XX")) // the dinode's magic
+	ents, err := f.ReadDir(".")
+	if err != nil || len(ents) != 10 || ents[9].Name != "whiteout" {
+		t.Fatalf("%d entries, %v", len(ents), err)
+	}
+	for _, e := range ents {
+		if e.Name == "tiny" {
+			t.Error("the damaged entry is listed")
+		}
+	}
+	if w := strings.Join(f.Warnings(), "\n"); !strings.Contains(w, "lstat tiny: ") || !strings.Contains(w, "left out of its directory") {
+		t.Errorf("warnings %q", w)
 	}
 }

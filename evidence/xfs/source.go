@@ -110,8 +110,11 @@ func (f *FS) Lstat(name string) (_ *vfs.Stat, err error) {
 }
 
 // ReadDir implements vfs.Source: the entries of a directory sorted by
-// name. When some entries cannot be read, the others are returned with
-// the first error.
+// name. An entry that cannot be read (a damaged inode, a directory that
+// names another parent or lists itself) is left out and reported through
+// Warnings, as ext4's reader does; only a directory that cannot be read
+// at all is an error. A directory shows only under the parent it names,
+// so a corrupt image cannot make the tree a graph with cycles.
 func (f *FS) ReadDir(name string) (_ []*vfs.Stat, err error) {
 	defer contain(f.name, &err)
 	clean, ip, err := f.resolve("readdir", name)
@@ -127,33 +130,26 @@ func (f *FS) ReadDir(name string) (_ []*vfs.Stat, err error) {
 		return nil, pathErr("readdir", clean, err)
 	}
 	out := make([]*vfs.Stat, 0, len(ents))
-	var first error
 	for _, e := range ents {
 		child := vfs.Join(clean, e.name)
 		cip, err := f.getInode(e.ino)
 		if err != nil {
-			if first == nil {
-				first = pathErr("lstat", child, err)
-			}
+			f.warnf("%v: left out of its directory", pathErr("lstat", child, err))
 			continue
 		}
 		if cip.typ() == sIFDIR {
-			// A directory shows only under the parent it names: a
-			// corrupt image cannot make the tree a graph with cycles.
 			if parent, err := f.dirParent(cip); err != nil || parent != ip.ino || e.ino == ip.ino {
-				if first == nil {
-					if err == nil {
-						err = ferr(cip.what("directory"), cip.pos, "linked from directory %d but names %d as its parent", ip.ino, parent)
-					}
-					first = pathErr("lstat", child, err)
+				if err == nil {
+					err = ferr(cip.what("directory"), cip.pos, "linked from directory %d but names %d as its parent", ip.ino, parent)
 				}
+				f.warnf("%v: left out of its directory", pathErr("lstat", child, err))
 				continue
 			}
 			f.dirs.Put(child, e.ino, 1)
 		}
 		out = append(out, cip.stat(child))
 	}
-	return out, first
+	return out, nil
 }
 
 // Readlink implements vfs.Source.
