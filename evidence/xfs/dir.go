@@ -248,9 +248,13 @@ func daHash(name []byte) uint32 {
 
 // dirLookup finds name in directory ip. A missing name is fs.ErrNotExist.
 // Block, leaf and node directories are searched through their hash index;
-// where the index cannot be read the data blocks are scanned instead.
+// where the index cannot be read the data blocks are scanned instead,
+// once per directory (see scannedDir).
 func (f *FS) dirLookup(ip *inode, name string) (uint64, error) {
-	if ip.format != fmtLocal && !f.borg {
+	if ip.format == fmtLocal {
+		return f.scanLookup(ip, name) // in the inode: small
+	}
+	if !f.borg {
 		ino, err := f.hashLookup(ip, []byte(name))
 		var fe *vfs.FormatError
 		if err == nil || !errors.As(err, &fe) {
@@ -258,6 +262,18 @@ func (f *FS) dirLookup(ip *inode, name string) (uint64, error) {
 		}
 		f.warnf("%v; scanning the directory's data blocks instead", err)
 	}
+	if ents, ok := f.scannedDir(ip); ok {
+		i := sort.Search(len(ents), func(i int) bool { return ents[i].name >= name })
+		if i < len(ents) && ents[i].name == name {
+			return ents[i].ino, nil
+		}
+		return 0, fs.ErrNotExist
+	}
+	return f.scanLookup(ip, name)
+}
+
+// scanLookup finds name by reading the directory's entries in order.
+func (f *FS) scanLookup(ip *inode, name string) (uint64, error) {
 	var found uint64
 	err := f.dirEach(ip, func(n []byte, ino uint64, _ uint8) error {
 		if string(n) == name {
@@ -273,6 +289,39 @@ func (f *FS) dirLookup(ip *inode, name string) (uint64, error) {
 		return 0, err
 	}
 	return 0, fs.ErrNotExist
+}
+
+// scannedDir returns the entries of a directory searched without its hash
+// index, sorted by name (stable: of two entries with one name, the first
+// in the directory comes first, as a scan finds it), reading them once
+// for the last such directory: looking up each of its names by a scan of
+// its own would make a walk of it quadratic. ok is false when the
+// directory cannot be read whole (a damaged block, too many entries): the
+// caller scans, which may still find a name before the damage.
+func (f *FS) scannedDir(ip *inode) (ents []dirent, ok bool) {
+	f.scanMu.Lock()
+	defer f.scanMu.Unlock()
+	if f.scanned.ents != nil && f.scanned.ino == ip.ino {
+		return f.scanned.ents, true
+	}
+	var out []dirent
+	err := f.dirEach(ip, func(name []byte, ino uint64, ft uint8) error {
+		if len(out) >= maxDirEntries {
+			return fmt.Errorf("more than %d entries", maxDirEntries)
+		}
+		out = append(out, dirent{name: string(name), ino: ino, ftype: ft})
+		return nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
+	if out == nil {
+		out = []dirent{}
+	}
+	f.scanned.ino, f.scanned.ents = ip.ino, out
+	f.scanned.n++
+	return out, true
 }
 
 func (f *FS) hashLookup(ip *inode, name []byte) (uint64, error) {

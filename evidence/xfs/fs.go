@@ -83,6 +83,13 @@ type FS struct {
 	warnMu   sync.Mutex
 	warnings []string
 	warnSeen map[string]bool
+
+	scanMu  sync.Mutex
+	scanned struct { // the last directory looked up without its hash index
+		ino  uint64
+		ents []dirent // sorted by name; nil when none
+		n    int      // directories read so (for tests)
+	}
 }
 
 var (

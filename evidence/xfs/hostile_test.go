@@ -300,3 +300,38 @@ func TestHostileDamagedEntryHidesNoSibling(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 }
+
+// A leaf directory whose hash index is damaged is read once for all the
+// lookups of its names, not scanned again for each (a walk of a large one
+// was quadratic); every name still resolves to its inode.
+func TestHostileDamagedHashIndexScannedOnce(t *testing.T) {
+	clean, ip := baseInode(t, "node")
+	want, err := clean.ReadDir("node")
+	if err != nil || len(want) < 100 {
+		t.Fatalf("%d entries in node, %v", len(want), err)
+	}
+	fk, err := clean.dataFork(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pos, err := fk.readBlocks(clean.leafFSB, clean.dirFSBs, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := patchedWith(t, pos+8, []byte{0xde, 0xad}) // the leaf's magic
+	for _, w := range want {
+		got, err := f.Lstat(w.Name)
+		if err != nil || got.Ino != w.Ino {
+			t.Fatalf("%s: %+v, %v (want inode %d)", w.Name, got, err, w.Ino)
+		}
+	}
+	if _, err := f.Lstat("node/no-such-name"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing name: %v", err)
+	}
+	if f.scanned.n != 1 {
+		t.Errorf("the directory was read %d times for %d lookups", f.scanned.n, len(want)+1)
+	}
+	if w := strings.Join(f.Warnings(), "\n"); !strings.Contains(w, "scanning the directory's data blocks instead") {
+		t.Errorf("warnings %q", w)
+	}
+}
