@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -206,5 +207,27 @@ func TestRootLinksStayInEvidence(t *testing.T) {
 	os.Symlink(filepath.Join(real, gennode.MetaDBPath), filepath.Join(ev, "var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db"))
 	if _, err := openStore(t, ev); !errors.Is(err, ErrNotFound) {
 		t.Errorf("meta.db symlink to the host: %v", err)
+	}
+}
+
+// A snapshot's parent chain that loops, or names a parent the
+// snapshotter's database lacks, cuts the lower layers there with a
+// warning naming the snapshot.
+func TestLayersChainCut(t *testing.T) {
+	s := &Store{Root: "/r", storage: map[string]map[string]*storageSnapshot{"overlayfs": {
+		"top":  {id: 9, kind: kindActive, parent: "mid"},
+		"mid":  {id: 5, kind: kindCommitted, parent: "base"},
+		"base": {id: 2, kind: kindCommitted, parent: "mid"}, // back to mid
+		"lost": {id: 7, kind: kindActive, parent: "gone"},
+	}}}
+	up, lowers, warn := s.layers("overlayfs", "top")
+	want := []string{"/r/io.containerd.snapshotter.v1.overlayfs/snapshots/5/fs", "/r/io.containerd.snapshotter.v1.overlayfs/snapshots/2/fs"}
+	if up != "/r/io.containerd.snapshotter.v1.overlayfs/snapshots/9/fs" || !reflect.DeepEqual(lowers, want) ||
+		len(warn) != 1 || warn[0].String() != `snapshot parent chain loops at "mid"; lower layers cut there` {
+		t.Errorf("loop: %s %q %v", up, lowers, warn)
+	}
+	_, lowers, warn = s.layers("overlayfs", "lost")
+	if len(lowers) != 0 || len(warn) != 1 || warn[0].String() != `parent snapshot "gone" is missing from the snapshotter's database; lower layers incomplete` {
+		t.Errorf("missing: %q %v", lowers, warn)
 	}
 }

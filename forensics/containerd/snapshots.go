@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/deadnode/deadnode/evidence"
+	"github.com/deadnode/deadnode/forensics/internal/ondisk"
 	"github.com/deadnode/deadnode/forensics/internal/pathutil"
 	"github.com/deadnode/deadnode/forensics/model"
 	bolt "go.etcd.io/bbolt"
@@ -144,25 +145,26 @@ func (s *Store) layers(snapshotter, name string) (upper string, lowers []string,
 	if r == nil {
 		return "", nil, []evidence.Warning{evidence.Warnf("", -1, "snapshot %q is not in the %s snapshotter's database", name, snapshotter)}
 	}
-	seen := map[string]bool{name: true}
 	if r.kind != kindView {
 		upper = s.snapshotDir(snapshotter, r.id)
 	} else {
 		lowers = append(lowers, s.snapshotDir(snapshotter, r.id))
 	}
-	for p := r.parent; p != ""; {
-		if seen[p] || len(seen) > MaxChain {
-			warn = append(warn, evidence.Warnf("", -1, "snapshot parent chain loops at %q; lower layers cut there", p))
-			break
-		}
-		seen[p] = true
-		pr := recs[p]
+	chain, loop, missing := ondisk.Chain(name, MaxChain+1, func(id string) (string, bool) {
+		pr := recs[id]
 		if pr == nil {
-			warn = append(warn, evidence.Warnf("", -1, "parent snapshot %q is missing from the snapshotter's database; lower layers incomplete", p))
-			break
+			return "", false
 		}
-		lowers = append(lowers, s.snapshotDir(snapshotter, pr.id))
-		p = pr.parent
+		return pr.parent, true
+	})
+	for _, p := range chain[1:] {
+		lowers = append(lowers, s.snapshotDir(snapshotter, recs[p].id))
+	}
+	if loop != "" {
+		warn = append(warn, evidence.Warnf("", -1, "snapshot parent chain loops at %q; lower layers cut there", loop))
+	}
+	if missing != "" {
+		warn = append(warn, evidence.Warnf("", -1, "parent snapshot %q is missing from the snapshotter's database; lower layers incomplete", missing))
 	}
 	if snapshotter == "native" {
 		// A native snapshot is a full copy: its parents are not layers.
