@@ -304,18 +304,10 @@ func (f *FS) scannedDir(ip *inode) (ents []dirent, ok bool) {
 	if f.scanned.ents != nil && f.scanned.ino == ip.ino {
 		return f.scanned.ents, true
 	}
-	var out []dirent
-	err := f.dirEach(ip, func(name []byte, ino uint64, ft uint8) error {
-		if len(out) >= maxDirEntries {
-			return fmt.Errorf("more than %d entries", maxDirEntries)
-		}
-		out = append(out, dirent{name: string(name), ino: ino, ftype: ft})
-		return nil
-	})
+	out, err := f.dirNames(ip)
 	if err != nil {
 		return nil, false
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
 	if out == nil {
 		out = []dirent{}
 	}
@@ -499,7 +491,9 @@ func (f *FS) dirNames(ip *inode) ([]dirent, error) {
 		out = append(out, dirent{name: string(name), ino: ino, ftype: ft})
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	// stable: of two entries with one name, the first in the directory
+	// comes first, as a scan finds it
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, err
 }
 
