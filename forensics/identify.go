@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/evidence/disk"
@@ -117,8 +116,8 @@ func hashFiles(ctx context.Context, names []string, all hash.Hash) ([]EvidenceFi
 	return out, nil
 }
 
-// copyCtx copies r to w, checking ctx between reads.
-func copyCtx(ctx context.Context, w io.Writer, r *os.File, buf []byte) (int64, error) {
+// copyCtx copies r to w through buf, checking ctx between reads.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, buf []byte) (int64, error) {
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {

@@ -278,20 +278,12 @@ func hashRecovered(ctx context.Context, r *Recovered) error {
 		return nil
 	}
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	if _, err := copyCtx(ctx, h, rd, make([]byte, 1<<20)); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		k, err := rd.Read(buf)
-		h.Write(buf[:k])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			r.Notes = append(r.Notes, "recovered bytes unreadable: "+err.Error())
-			return nil
-		}
+		r.Notes = append(r.Notes, "recovered bytes unreadable: "+err.Error())
+		return nil
 	}
 	s := hex.EncodeToString(h.Sum(nil))
 	r.SHA256 = &s
