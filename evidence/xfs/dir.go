@@ -115,9 +115,12 @@ func (f *FS) dataBlocksEach(ip *inode, fk *fork, fn dirBlockFunc) error {
 	}
 	limit := min(f.leafFSB, (uint64(ip.size)+uint64(f.blockSize)-1)>>f.blockLog)
 	n := 0
+	// past the data space: its own sentinel, so that fn's errStop (a name
+	// found) reaches the caller
+	errPast := errors.New("past the data space")
 	err := fk.each(func(e extent) error {
 		if e.off >= limit {
-			return errStop
+			return errPast
 		}
 		for lb := (e.off + f.dirFSBs - 1) &^ (f.dirFSBs - 1); lb < e.end() && lb < limit; lb += f.dirFSBs {
 			if n++; n > maxDirBlocks {
@@ -133,7 +136,7 @@ func (f *FS) dataBlocksEach(ip *inode, fk *fork, fn dirBlockFunc) error {
 		}
 		return nil
 	})
-	if err == errStop {
+	if err == errPast {
 		return nil
 	}
 	return err

@@ -335,3 +335,63 @@ func TestHostileDamagedHashIndexScannedOnce(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 }
+
+// BenchmarkWalkDamagedHashIndex lists the leaf directory "node" of the
+// fuzz base with its hash index damaged and looks up each of its names, as
+// a walk does: every lookup goes without the index.
+func BenchmarkWalkDamagedHashIndex(b *testing.B) {
+	base := loadFuzzBase(b)
+	clean, err := openPatched(base, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, ip, err := clean.resolve("bench", "node")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fk, err := clean.dataFork(ip)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, pos, err := fk.readBlocks(clean.leafFSB, clean.dirFSBs, 12)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for b.Loop() {
+		f, err := openPatched(base, pos+8, []byte{0xde, 0xad})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// as evidence.Walk does: list, then lstat each name
+		ents, err := f.ReadDir("node")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range ents {
+			if _, err := f.Lstat(e.Name); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n = len(ents)
+	}
+	b.ReportMetric(float64(n), "entries")
+}
+
+// Looking a name up by scanning a leaf directory's data blocks finds it:
+// the blocks' iterator used the scan's own stop signal to end at the
+// leaf space, and took the scan's "found" for its end, so that every
+// lookup without the hash index answered "no such file".
+func TestScanLookupFinds(t *testing.T) {
+	f, ip := baseInode(t, "node")
+	want, err := f.hashLookup(ip, []byte("n1"))
+	if err != nil || want == 0 {
+		t.Fatalf("hash lookup: %d %v", want, err)
+	}
+	if got, err := f.scanLookup(ip, "n1"); err != nil || got != want {
+		t.Errorf("scan lookup: %d %v, want %d", got, err, want)
+	}
+	if _, err := f.scanLookup(ip, "no-such-name"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing name: %v", err)
+	}
+}
