@@ -162,7 +162,13 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			warns = append(warns, evidence.Warnf(where, -1, "deleted files not all listed: %v", err))
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap() // one warning a filesystem
+			}
+			for _, e := range errs {
+				warns = append(warns, evidence.Warnf(where, -1, "deleted files not all listed: %v", e))
+			}
 		}
 		for _, d := range ds {
 			if keep(d) {
@@ -211,7 +217,7 @@ func (n *Node) Recover(ctx context.Context, refs []string, opt *RecoverOptions) 
 			where := "/"
 			if fd, ok := n.Src.(fsDeleter); ok {
 				ds, err = fd.DeletedFS(ctx, roots...)
-				where = "" // its errors name their filesystems
+				where = "" // its errors name their volumes
 			} else {
 				ds, err = rec.Deleted(ctx, ".")
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -113,5 +114,39 @@ func TestRecoverGoesOnPastAFailure(t *testing.T) {
 	all, warns, err := n.Recover(context.Background(), nil, &RecoverOptions{All: true})
 	if err != nil || len(all) != 1 || *all[0].Path != "/tmp/.dropper.sh" || len(warns) != 1 || warns[0] != want {
 		t.Fatalf("--all: %+v, warnings %#v, %v", all, warns, err)
+	}
+}
+
+// failingFS is a disk image none of whose filesystems can be listed
+// whole: each fails on its own.
+type failingFS struct{ evidence.Source }
+
+func (f failingFS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
+	return f.Source.(vfs.Recoverer).Deleted(ctx, dir)
+}
+
+func (f failingFS) DeletedFS(ctx context.Context, names ...string) ([]vfs.Deleted, error) {
+	return nil, errors.Join(errors.New("volume p1 (xfs, mounted at /): damaged"), errors.New("volume p2 (ext4, mounted at /var): damaged too"))
+}
+
+// Each filesystem that --all cannot list whole is a warning of its own,
+// and what was found by name is still recovered.
+func TestRecoverWarnsPerFilesystem(t *testing.T) {
+	img, err := OpenPath(context.Background(), filepath.Join(testfix.DiskImages(t), "gpt-xfs.raw"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	n, err := Open(failingFS{img.Src}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, warns, err := n.Recover(context.Background(), nil, &RecoverOptions{All: true})
+	want := []evidence.Warning{
+		evidence.Warnf("", -1, "deleted files not all listed: volume p1 (xfs, mounted at /): damaged"),
+		evidence.Warnf("", -1, "deleted files not all listed: volume p2 (ext4, mounted at /var): damaged too"),
+	}
+	if err != nil || len(all) != 1 || !reflect.DeepEqual(warns, want) {
+		t.Fatalf("%d records, warnings %#v, %v", len(all), warns, err)
 	}
 }

@@ -1,6 +1,7 @@
 package diskimage
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -293,5 +294,44 @@ func compareKernel(t *testing.T, img string, im *Image) {
 	})
 	if n < 40 {
 		t.Errorf("only %d entries walked", n)
+	}
+}
+
+// countingRecoverer counts the listings of what was deleted, and fails
+// them when told to.
+type countingRecoverer struct {
+	vfs.Source
+	n    *int
+	fail error
+}
+
+func (c countingRecoverer) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
+	*c.n++
+	if c.fail != nil {
+		return nil, c.fail
+	}
+	return c.Source.(vfs.Recoverer).Deleted(ctx, dir)
+}
+
+// DeletedFS reads a filesystem once however many of the names lie on it,
+// through one mount or a bind mount of it (/data and /var/lib/docker are
+// both p2); a filesystem that cannot be read is an error naming its
+// volume, and the others are still listed.
+func TestDeletedFSOncePerFilesystem(t *testing.T) {
+	im, err := Open(assemblyDisk(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	p2, p3 := im.Filesystem("p2"), im.Filesystem("p3")
+	var n2, n3 int
+	p2.src = countingRecoverer{Source: p2.src, n: &n2}
+	p3.src = countingRecoverer{Source: p3.src, n: &n3, fail: &vfs.FormatError{File: "ext4 inode 11", Offset: 512, Msg: "damaged"}}
+	_, err = im.DeletedFS(context.Background(), "data", "var/lib/docker", "data/docker", "var/lib/containerd")
+	if n2 != 1 || n3 != 1 {
+		t.Errorf("p2 read %d times, p3 %d", n2, n3)
+	}
+	if want := "volume p3 (ext4, mounted at /var/lib/containerd): ext4 inode 11: offset 512: damaged"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

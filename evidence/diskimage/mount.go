@@ -230,29 +230,31 @@ func (im *Image) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error)
 
 // DeletedFS lists what was deleted on the whole filesystems holding the
 // names (their files known only by inode included), with the node's names
-// as Deleted gives them. A filesystem holding several of the names is
-// read once. A filesystem that cannot be read is an error of the joined
-// error returned; what the others hold is listed all the same.
+// as Deleted gives them (through the mount of the first name on each). A
+// filesystem holding several of the names, through one mount or several
+// (a bind mount), is read once. A filesystem that cannot be read is an
+// error naming its volume, one of the joined error returned; what the
+// others hold is listed all the same.
 func (im *Image) DeletedFS(ctx context.Context, names ...string) ([]vfs.Deleted, error) {
 	var out []vfs.Deleted
 	var errs []error
-	done := map[*mount]bool{}
+	done := map[*Filesystem]bool{}
 	for _, name := range names {
 		m, _, c, err := im.at("deleted", name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if done[m] {
+		if done[m.fs] {
 			continue
 		}
-		done[m] = true
+		done[m.fs] = true
 		ds, err := im.deletedOn(ctx, m, ".")
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
-			errs = append(errs, nodeErr(err, ".", c))
+			errs = append(errs, fmt.Errorf("volume %s (%s, mounted at %s): %w", m.fs.Volume, m.fs.Type, slash(m.point), nodeErr(err, ".", c)))
 			continue
 		}
 		out = append(out, ds...)
