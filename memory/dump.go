@@ -210,11 +210,23 @@ type planned struct {
 func (p *dumpPlan) region(parts []Range) []planned {
 	var out []planned
 	var cur []Range
+	// end closes the current file. A gap between mappings at either end
+	// of it is dropped (its part of the bound given back): once a skipped
+	// range ends a file, what follows may begin with a gap, or be one.
 	end := func() {
+		unmapped := func(r Range) bool { return r.Reason == ReasonUnmapped }
+		for len(cur) > 0 && unmapped(cur[0]) {
+			p.left += int64(cur[0].End - cur[0].Start)
+			cur = cur[1:]
+		}
+		for len(cur) > 0 && unmapped(cur[len(cur)-1]) {
+			p.left += int64(cur[len(cur)-1].End - cur[len(cur)-1].Start)
+			cur = cur[:len(cur)-1]
+		}
 		if len(cur) > 0 {
 			out = append(out, planned{cur})
-			cur = nil
 		}
+		cur = nil
 	}
 	add := func(r Range) {
 		n := r.End - r.Start

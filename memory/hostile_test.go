@@ -311,6 +311,17 @@ func TestMaxDataReusedShmem(t *testing.T) {
 	if err != nil || len(ents) != 5 {
 		t.Fatalf("%d files written (%v), want 4 and the manifest", len(ents), err)
 	}
+	// One range across four mappings and the gaps between them: once the
+	// bound skips the second mapping, no file is made of a gap alone, and
+	// the first file does not end in one.
+	out = t.TempDir()
+	man, err = s.Dump(ctx, out, "reused", []Range{{Start: 0x10000000, End: 0x10000000 + 4<<20}}, &DumpOptions{MaxData: 16 * pageSize})
+	if err != nil || len(man.Regions) != 1 || man.Regions[0].File != "0x10000000-0x10010000.bin" || len(man.Skipped) != 3 {
+		t.Fatalf("across mappings: %+v %v", man, err)
+	}
+	if ents, err := os.ReadDir(out); err != nil || len(ents) != 2 {
+		t.Fatalf("%d files written (%v), want 1 and the manifest", len(ents), err)
+	}
 	// The default bound lets all 32 MiB through.
 	if man, err := s.Dump(ctx, t.TempDir(), "reused", all, nil); err != nil || len(man.Regions) != 512 || len(man.Skipped) != 0 || man.Note != "" {
 		t.Fatalf("default: %d regions, %d skipped, %v", len(man.Regions), len(man.Skipped), err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,5 +168,21 @@ func TestMemMapsRanges(t *testing.T) {
 	if len(h.Ranges) != 2 || h.Ranges[0] != (memRange{"0x556851ae2000", "0x556851ae6000", "dumped", testfix.Fixture(t, "criu-dump", "images") + ":pages-1.img", 12288, ""}) ||
 		h.Ranges[1] != (memRange{Start: "0x556851ae6000", End: "0x556851b03000", Provenance: "zero"}) {
 		t.Fatalf("heap ranges %+v", h.Ranges)
+	}
+}
+
+// --max-data takes bytes, or K, M, G, T (either case), from 1 byte to
+// 1 EiB; anything else is a usage error.
+func TestMaxDataBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "1048576": 1 << 20, "64G": 64 << 30, "64g": 64 << 30, "1k": 1 << 10, "512M": 512 << 20, "1T": 1 << 40, "1048576T": 1 << 60} {
+		if got, err := maxDataBytes(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "0G", "-1", "+5", "G", "1P", "2X", "1.5G", "0x10", "1048577T", "1152921504606846977", "99999999999G", "1G ", " 1G"} {
+		var ue usageError
+		if got, err := maxDataBytes(in); !errors.As(err, &ue) {
+			t.Errorf("%q: %d %v, want a usage error", in, got, err)
+		}
 	}
 }
