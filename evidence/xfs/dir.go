@@ -299,16 +299,26 @@ func (f *FS) scanLookup(ip *inode, name string) (uint64, error) {
 // in the directory comes first, as a scan finds it), reading them once
 // for the last such directory: looking up each of its names by a scan of
 // its own would make a walk of it quadratic. ok is false when the
-// directory cannot be read whole (a damaged block, too many entries): the
-// caller scans, which may still find a name before the damage.
+// directory cannot be read whole (a damaged block) or is too large to
+// keep (maxScannedEntries, maxScannedNames): the caller scans, which may
+// still find a name before the damage. A directory found so is
+// remembered, so that it is not read whole again for every lookup.
 func (f *FS) scannedDir(ip *inode) (ents []dirent, ok bool) {
 	f.scanMu.Lock()
 	defer f.scanMu.Unlock()
-	if f.scanned.ents != nil && f.scanned.ino == ip.ino {
+	switch {
+	case f.scanned.ents != nil && f.scanned.ino == ip.ino:
 		return f.scanned.ents, true
+	case f.scanned.refused && f.scanned.refusedIno == ip.ino:
+		return nil, false
 	}
 	out, err := f.dirNames(ip)
-	if err != nil {
+	names := 0
+	for _, e := range out {
+		names += len(e.name)
+	}
+	if err != nil || len(out) > maxScannedEntries || names > maxScannedNames {
+		f.scanned.refused, f.scanned.refusedIno = true, ip.ino
 		return nil, false
 	}
 	if out == nil {
@@ -318,6 +328,12 @@ func (f *FS) scannedDir(ip *inode) (ents []dirent, ok bool) {
 	f.scanned.n++
 	return out, true
 }
+
+// Bounds on the directory scannedDir keeps: past them, each lookup scans.
+const (
+	maxScannedEntries = 1 << 20
+	maxScannedNames   = 64 << 20 // bytes of names
+)
 
 func (f *FS) hashLookup(ip *inode, name []byte) (uint64, error) {
 	fk, err := f.dataFork(ip)

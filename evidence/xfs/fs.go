@@ -89,6 +89,9 @@ type FS struct {
 		ino  uint64
 		ents []dirent // sorted by name; nil when none
 		n    int      // directories read so (for tests)
+		// refusedIno could not be read whole, or was too large to keep
+		refused    bool
+		refusedIno uint64
 	}
 }
 

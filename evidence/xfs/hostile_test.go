@@ -395,3 +395,48 @@ func TestScanLookupFinds(t *testing.T) {
 		t.Errorf("missing name: %v", err)
 	}
 }
+
+// A directory whose index and one data block are damaged cannot be kept
+// whole: it is remembered as such (not read whole again for each lookup),
+// and a name in a block before the damage is still found by a scan.
+func TestHostileDamagedIndexAndBlock(t *testing.T) {
+	clean, ip := baseInode(t, "node")
+	fk, err := clean.dataFork(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, leaf, err := fk.readBlocks(clean.leafFSB, clean.dirFSBs, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, last, _, err := clean.dirDataBlock(ip, fk, uint64(ip.size)/uint64(clean.blockSize)-clean.dirFSBs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := clean.hashLookup(ip, []byte("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the leaf's magic and the last data block's
+	base := append([]byte(nil), loadFuzzBase(t)...)
+	copy(base[last:], "XXXX")
+	f, err := openPatched(base, leaf+8, []byte{0xde, 0xad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dip, err := f.resolve("test", "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, ok := f.scannedDir(dip); ok {
+			t.Fatal("a directory with a damaged block was kept whole")
+		}
+	}
+	if !f.scanned.refused || f.scanned.refusedIno != dip.ino || f.scanned.n != 0 {
+		t.Errorf("scanned %+v", f.scanned)
+	}
+	if got, err := f.dirLookup(dip, "n1"); err != nil || got != first {
+		t.Errorf("n1: %d %v, want %d", got, err, first)
+	}
+}
