@@ -210,11 +210,11 @@ func openDescriptor(f readerAtCloser, size int64, path, dir string, opts *Option
 		if depth >= maxBackingHops {
 			return nil, fmt.Errorf("%s: parent chain deeper than %d images", path, maxBackingHops)
 		}
-		p, err := opts.Backing(d.parentHint)
+		p, note, err := openBacking(opts, path, d.parentHint, "vmdk")
 		if err != nil {
 			return nil, fmt.Errorf("%s: vmdk parent %q: %w", path, d.parentHint, err)
 		}
-		m.parentImg = p
+		m.parentImg, m.info.Notes = p, append(m.info.Notes, note)
 		pi := p.Info()
 		m.info.Backing = &pi
 	}

@@ -401,6 +401,46 @@ func closeWithParent(own io.Closer, parent Image) error {
 }
 
 // parentInfo is a parent image's Info for Info.Backing (nil without one).
+// qemuFormat is the name QEMU gives an image's format (backing_fmt).
+func qemuFormat(f Format) string {
+	switch f {
+	case Raw, SplitRaw:
+		return "raw"
+	case QCOW2:
+		return "qcow2"
+	case VMDKSparse, VMDKStream, VMDKDescriptor:
+		return "vmdk"
+	}
+	return string(f)
+}
+
+// openBacking opens the backing image (or parent) a child image names and
+// checks that it is what the child says it is: the format its header
+// records (qcow2's backing_fmt; a VMDK child's parent is a VMDK). Where
+// the child records none, the backing image is read as its content says,
+// as QEMU probes it, and the note says so. The note names the host file
+// read, so that an examiner sees which file completed the image.
+func openBacking(opts *Options, path, name, want string) (Image, string, error) {
+	b, err := opts.Backing(name)
+	if err != nil {
+		return nil, "", err
+	}
+	got := qemuFormat(b.Format())
+	if want != "" && got != want {
+		b.Close()
+		return nil, "", fmt.Errorf("it is a %s image, but %s records its backing format as %s", got, path, want)
+	}
+	host := name
+	if fs := b.Info().Files; len(fs) > 0 {
+		host = fs[0]
+	}
+	note := fmt.Sprintf("backing file %q read from %s (%s)", name, host, got)
+	if want == "" {
+		note += "; the image records no backing format: probed by its content, as QEMU does"
+	}
+	return b, note, nil
+}
+
 func parentInfo(parent Image) *Info {
 	if parent == nil {
 		return nil

@@ -169,6 +169,9 @@ func TestBackingFiles(t *testing.T) {
 			if in.BackingFile != c.backing || in.Backing == nil || in.Backing.Files[0] != filepath.Join(dir, c.backing) {
 				t.Fatalf("info %+v", in)
 			}
+			if want := `backing file "` + c.backing + `" read from ` + filepath.Join(dir, c.backing); len(in.Notes) != 1 || !strings.HasPrefix(in.Notes[0], want) || strings.Contains(in.Notes[0], "probed") {
+				t.Errorf("notes %q, want %q", in.Notes, want)
+			}
 			if got := digest(t, img); got != sum[c.name] || got == sum["gpt-ext4.raw"] {
 				t.Fatalf("sha256 %s, qemu-img reads %s (backing alone %s)", got, sum[c.name], sum["gpt-ext4.raw"])
 			}
@@ -327,5 +330,67 @@ func TestReadPastEnd(t *testing.T) {
 			t.Errorf("%s: negative offset read", name)
 		}
 		img.Close()
+	}
+}
+
+// A backing image must be what its child records: a qcow2 overlay whose
+// backing_fmt is qcow2 does not take a raw file by that name, nor a VMDK
+// child a parent that is not a VMDK; an overlay that records no backing
+// format reads its backing file as its content says, and says so. The
+// notes name the host file read.
+func TestBackingFormatChecked(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	tmp := t.TempDir()
+	link := func(from, to string) {
+		t.Helper()
+		if err := os.Link(filepath.Join(dir, from), filepath.Join(tmp, to)); err != nil {
+			b, err := os.ReadFile(filepath.Join(dir, from))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tmp, to), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	open := func(name string) (disk.Image, error) {
+		return disk.Open(filepath.Join(tmp, name), &disk.Options{Backing: disk.BackingDir(tmp, nil)})
+	}
+	link("gpt-ext4.overlay.qcow2", "gpt-ext4.overlay.qcow2")
+	link("gpt-ext4.raw", "gpt-ext4.qcow2") // a raw image under the backing qcow2's name
+	if _, err := open("gpt-ext4.overlay.qcow2"); err == nil || !strings.Contains(err.Error(), "it is a raw image, but "+filepath.Join(tmp, "gpt-ext4.overlay.qcow2")+" records its backing format as qcow2") {
+		t.Errorf("raw under a qcow2 backing name: %v", err)
+	}
+	link("gpt-ext4.child.vmdk", "gpt-ext4.child.vmdk")
+	link("gpt-ext4.raw", "gpt-ext4.sparse.vmdk")
+	if _, err := open("gpt-ext4.child.vmdk"); err == nil || !strings.Contains(err.Error(), "it is a raw image, but") || !strings.Contains(err.Error(), "records its backing format as vmdk") {
+		t.Errorf("raw as a VMDK parent: %v", err)
+	}
+	// the overlay with its backing-format extension renamed to an unknown
+	// type, its backing the real qcow2
+	ov, err := os.ReadFile(filepath.Join(dir, "gpt-ext4.overlay.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(ov[:4096], []byte{0xe2, 0x79, 0x2a, 0xca})
+	if i < 0 {
+		t.Fatal("the overlay has no backing format extension")
+	}
+	copy(ov[i:], []byte{0x12, 0x34, 0x56, 0x78})
+	sub := filepath.Join(tmp, "nofmt")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "ov.qcow2"), ov, 0o644)
+	if err := os.Link(filepath.Join(dir, "gpt-ext4.qcow2"), filepath.Join(sub, "gpt-ext4.qcow2")); err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "gpt-ext4.qcow2"))
+		os.WriteFile(filepath.Join(sub, "gpt-ext4.qcow2"), b, 0o644)
+	}
+	img, err := disk.Open(filepath.Join(sub, "ov.qcow2"), &disk.Options{Backing: disk.BackingDir(sub, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	want := `backing file "gpt-ext4.qcow2" read from ` + filepath.Join(sub, "gpt-ext4.qcow2") + ` (qcow2); the image records no backing format: probed by its content, as QEMU does`
+	if n := img.Info().Notes; len(n) != 1 || n[0] != want {
+		t.Errorf("notes %q, want %q", n, want)
 	}
 }

@@ -70,6 +70,7 @@ type qcow2Image struct {
 	l1Offset    int64
 	compression int
 	backingName string
+	backingFmt  string // the backing format extension ("raw", "qcow2" …), "" when absent
 	backing     Image
 	cache       *cache
 	notes       []string
@@ -217,11 +218,11 @@ func openQCOW2(f readerAtCloser, fileSize int64, path string, opts *Options, dep
 		if depth >= maxBackingHops {
 			return nil, fmt.Errorf("%s: backing chain deeper than %d images", path, maxBackingHops)
 		}
-		b, err := opts.Backing(q.backingName)
+		b, note, err := openBacking(opts, path, q.backingName, q.backingFmt)
 		if err != nil {
 			return nil, fmt.Errorf("%s: backing file %q: %w", path, q.backingName, err)
 		}
-		q.backing = b
+		q.backing, q.notes = b, append(q.notes, note)
 	}
 	return q, nil
 }
@@ -248,6 +249,11 @@ func (q *qcow2Image) readExtensions(first []byte, off int64) error {
 			return &vfs.FormatError{File: q.path + " qcow2 header extension", Offset: off, Msg: fmt.Sprintf("type %#x length %d runs past the first cluster", typ, length)}
 		}
 		switch typ {
+		case qcowExtBackingFmt:
+			if length > qcowMaxBackingName {
+				return &vfs.FormatError{File: q.path + " qcow2 header extension", Offset: off, Msg: fmt.Sprintf("backing format of %d bytes", length)}
+			}
+			q.backingFmt = string(first[dataOff : dataOff+length])
 		case qcowExtCrypto:
 			return &UnsupportedError{Path: q.path, What: "qcow2 encryption (full disk encryption header)", Hint: "decrypt it with qemu-img convert --object secret,... -O raw"}
 		case qcowExtDataFile:

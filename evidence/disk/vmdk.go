@@ -322,11 +322,11 @@ func openVMDKSparse(f readerAtCloser, fileSize int64, path string, opts *Options
 		if depth >= maxBackingHops {
 			return nil, fmt.Errorf("%s: parent chain deeper than %d images", path, maxBackingHops)
 		}
-		p, err := opts.Backing(e.desc.parentHint)
+		p, note, err := openBacking(opts, path, e.desc.parentHint, "vmdk")
 		if err != nil {
 			return nil, fmt.Errorf("%s: vmdk parent %q: %w", path, e.desc.parentHint, err)
 		}
-		img.parentImg = p
+		img.parentImg, img.notes = p, append(img.notes, note)
 		e.parent, e.parentSize = p, p.Size()
 	}
 	return img, nil

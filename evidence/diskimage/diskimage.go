@@ -265,6 +265,9 @@ func openImage(img disk.Image, path string, o *Options) (*Image, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	im := &Image{Path: path, Disk: img.Info(), Layout: layout, img: img}
+	for in := &im.Disk; in != nil; in = in.Backing { // the image's own (a dirty bit, its backing file)
+		im.Notes = append(im.Notes, in.Notes...)
+	}
 	for _, w := range layout.Warnings {
 		im.Notes = append(im.Notes, fmt.Sprintf("%s: %s", w.Item, w.Message))
 	}
