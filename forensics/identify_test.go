@@ -97,8 +97,19 @@ func TestIdentify(t *testing.T) {
 
 	arch := testfix.NodeArchive(t)
 	id = identify(t, arch)
-	if sum, size := fileSHA256(t, arch); id.Kind != "tar.gz" || *id.SHA256 != sum || id.Size != size {
+	sum, size := fileSHA256(t, arch)
+	if id.Kind != "tar.gz" || *id.SHA256 != sum || id.Size != size {
 		t.Fatalf("archive: %+v", id)
+	}
+	// Triage, asked without the evidence's identity, works it out.
+	na, err := OpenPath(context.Background(), arch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer na.Close()
+	cs, err := Triage(context.Background(), na, &TriageOptions{NoMemory: true, Analyzers: []Analyzer{}})
+	if abs, _ := filepath.Abs(arch); err != nil || cs.Evidence.Path != abs || cs.Evidence.Kind != "tar.gz" || cs.Evidence.SHA256 == nil || *cs.Evidence.SHA256 != sum || cs.Evidence.Size != size {
+		t.Fatalf("triage evidence %+v, %v", cs.Evidence, err)
 	}
 
 	n, err := OpenPath(context.Background(), filepath.Join(dir, "gpt-ext4.raw"), nil)

@@ -409,6 +409,14 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 		return nil, err
 	}
 	addWarnings(tws...)
+	// What the disk image's filesystem readers met while triage read them
+	// (an entry left out of its directory, a damaged block): no record
+	// carries it.
+	if n.Evidence != nil && n.Evidence.Disk() != nil {
+		for _, w := range n.Evidence.Disk().Warnings() {
+			addWarnings(evidence.Warnf("", -1, "%s", w))
+		}
+	}
 	tl = append(tl, extraEvents...)
 	sort.SliceStable(tl, func(i, j int) bool { return tl[i].Time.Before(tl[j].Time.Time) })
 	cs.Timeline = window(tl, cs.Findings)
