@@ -66,8 +66,8 @@ func (cp *Checkpoint) streamArgs(ctx context.Context, r evidence.File, label str
 		if p.PageCount == 0 || p.Cmdline != nil || done[p.PID] {
 			continue
 		}
-		pm, err := cp.imgs.Pagemap(p.PID)
-		if err != nil {
+		pm, _ := cp.imgs.Pagemap(p.PID) // its error is the task's already; its runs before it serve
+		if pm == nil {
 			continue
 		}
 		if len(argSpans(p, pm)) == 0 {
@@ -269,8 +269,8 @@ func (c *argCollector) apply(cp *Checkpoint) map[uint32]bool {
 		if p.PageCount == 0 || p.Cmdline != nil {
 			continue
 		}
-		pm, err := cp.imgs.Pagemap(p.PID)
-		if err != nil {
+		pm, _ := cp.imgs.Pagemap(p.PID) // its error is the task's already; its runs before it serve
+		if pm == nil {
 			continue
 		}
 		sp := c.pages[cp.imgs.path(fmt.Sprintf(imgPagesFmt, pm.PagesID))]

@@ -16,8 +16,8 @@ func (b *builder) cmdlines() {
 		if p.PageCount == 0 {
 			continue
 		}
-		pm, err := b.im.Pagemap(p.PID)
-		if err != nil {
+		pm, _ := b.im.Pagemap(p.PID) // its error is the task's already; its runs before it serve
+		if pm == nil {
 			continue
 		}
 		pages, err := b.im.Pages(pm.PagesID)

@@ -97,6 +97,9 @@ func DecodePagemap(ir *ImageReader) (*Pagemap, error) {
 			}
 		}
 		va := e.GetVaddr()
+		if va%pageSize != 0 {
+			return pm, ir.errf(at, fmt.Sprintf("run at 0x%x does not start on a page", va), nil)
+		}
 		if n >= 1<<52 || (va+n*pageSize < va && va+n*pageSize != 0) {
 			return pm, ir.errf(at, fmt.Sprintf("run of %d pages at 0x%x leaves the address space", n, va), nil)
 		}

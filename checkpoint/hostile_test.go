@@ -14,6 +14,7 @@ import (
 
 	criu_core "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/magic"
@@ -158,6 +159,8 @@ func TestAbsurdNrPages(t *testing.T) {
 	}{
 		{"nr_pages 2^60", &pagemap.PagemapEntry{Vaddr: proto.Uint64(0x1000), CompatNrPages: u32(0), NrPages: proto.Uint64(1 << 60), Flags: u32(PagePresent)}, "leaves the address space"},
 		{"wraps", &pagemap.PagemapEntry{Vaddr: proto.Uint64(0xffff_ffff_ffff_0000), CompatNrPages: u32(0x100), Flags: u32(PagePresent)}, "leaves the address space"},
+		// CRIU never writes a run off a page; one shifted every byte after it
+		{"unaligned", &pagemap.PagemapEntry{Vaddr: proto.Uint64(0x11800), CompatNrPages: u32(2), Flags: u32(PagePresent)}, "run at 0x11800 does not start on a page"},
 	} {
 		b := image(magicPagemap, true, &pagemap.PagemapHead{PagesId: u32(1)}, tc.e)
 		ir, err := NewImageReader(bytes.NewReader(b), int64(len(b)), "pagemap-1.img")
@@ -395,5 +398,36 @@ func TestArgsAtTopOfAddressSpace(t *testing.T) {
 	}
 	if sp := spans(pm, 1<<64-3*pageSize, 1<<64-1); sp != nil {
 		t.Fatalf("a start outside the runs gives no span: %v", sp)
+	}
+}
+
+// A pagemap damaged after its first run keeps that run: the task's page
+// count and its command line come from it, with the damage as the task's
+// error (the memory package read those pages; this one dropped them).
+func TestPartialPagemap(t *testing.T) {
+	const argAt = 0x10000
+	m := &mm.MmEntry{MmStartCode: proto.Uint64(0), MmEndCode: proto.Uint64(0), MmStartData: proto.Uint64(0), MmEndData: proto.Uint64(0),
+		MmStartStack: proto.Uint64(0), MmStartBrk: proto.Uint64(0), MmBrk: proto.Uint64(0), MmArgStart: proto.Uint64(argAt), MmArgEnd: proto.Uint64(argAt + 9),
+		MmEnvStart: proto.Uint64(0), MmEnvEnd: proto.Uint64(0), ExeFileId: proto.Uint32(0)}
+	pm := image(magicPagemap, true, &pagemap.PagemapHead{PagesId: u32(1)},
+		&pagemap.PagemapEntry{Vaddr: proto.Uint64(argAt), CompatNrPages: u32(4), Flags: u32(PagePresent)})
+	pm = append(pm, 0xff, 0xff, 0, 0) // a record length past the end
+	pages := make([]byte, 4*pageSize)
+	copy(pages, "sh\x00-c\x00id\x00")
+	dir := writeDir(t, map[string][]byte{
+		imgInventory:    inventoryImg(),
+		imgPstree:       image(magicPstree, true, &pstree.PstreeEntry{Pid: u32(1), Ppid: u32(0), Pgid: u32(1), Sid: u32(1)}),
+		"core-1.img":    coreImg("sh"),
+		"mm-1.img":      image(magicMM, true, m),
+		"pagemap-1.img": pm,
+		"pages-1.img":   pages,
+	})
+	cp, err := OpenPath(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cp.Process(1)
+	if p.PagesID != 1 || p.PageCount != 4 || strings.Join(p.Cmdline, " ") != "sh -c id" || !strings.Contains(warnText(p.Errors), "pagemap-1.img: offset 26: record of 65535 bytes") {
+		t.Fatalf("pages %d of %d, cmdline %q, errors %v", p.PageCount, p.PagesID, p.Cmdline, p.Errors)
 	}
 }

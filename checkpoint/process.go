@@ -168,12 +168,13 @@ func (b *builder) readMM(p *Process) {
 		p.VMAs = append(p.VMAs, vm)
 	}
 	pm, err := b.im.Pagemap(p.PID)
-	if err != nil {
-		if !isNotExist(err) {
-			p.addError(err)
-		}
+	if err != nil && !isNotExist(err) {
+		p.addError(err)
+	}
+	if pm == nil {
 		return
 	}
+	// a damaged pagemap's runs before the damage still count
 	p.PagesID = pm.PagesID
 	p.PageCount = pm.PresentPages()
 }
