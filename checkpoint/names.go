@@ -177,6 +177,7 @@ const (
 	maxIndex       = 4 << 20  // an OCI index blob
 	maxArgBytes    = 256 << 10
 	maxPath        = 4096 // PATH_MAX: no file name the kernel gives is longer
+	maxMemfdName   = 249  // MFD_NAME_MAX_LEN: NAME_MAX less "memfd:"
 	maxWarnings    = 1000
 	pageSize       = 4096
 )

@@ -57,7 +57,13 @@ func (b *builder) process(e *pstree.PstreeEntry) Process {
 	} else {
 		p.State = "unknown"
 	}
+	seen := make(map[uint32]bool, len(tids))
 	for _, tid := range tids {
+		if seen[tid] {
+			p.errorf(b.im.label(imgPstree), "thread %d listed again in task %d; the repeat left out", tid, p.PID)
+			continue
+		}
+		seen[tid] = true
 		tcore := core
 		if tid != p.PID {
 			tcore = b.readCore(&p, tid)

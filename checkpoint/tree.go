@@ -184,7 +184,7 @@ func (b *builder) loadFiles() {
 		}
 	}
 	if cut > 0 {
-		b.cp.addWarning(evidence.Warnf(b.im.label(imgFiles), -1, "%d file names longer than PATH_MAX (%d bytes), which the kernel never gives: cut there", cut, maxPath))
+		b.cp.addWarning(evidence.Warnf(b.im.label(imgFiles), -1, "file names longer than PATH_MAX (%d bytes), which the kernel never gives, cut there: %d", maxPath, cut))
 	}
 	b.remaps = map[uint32]remap.RemapType{}
 	for _, r := range optional(b, imgRemapFpath, decodeRemaps) {
@@ -195,8 +195,16 @@ func (b *builder) loadFiles() {
 		b.ttys[t.GetId()] = t
 	}
 	b.memfds = map[uint32]*memfd.MemfdInodeEntry{}
+	cut = 0
 	for _, m := range optional(b, imgMemfdInode, decodeMemfdInodes) {
+		if len(m.GetName()) > maxMemfdName { // shared by every mapping of it, as regular names are
+			m.Name = proto.String(m.GetName()[:maxMemfdName])
+			cut++
+		}
 		b.memfds[uint32(m.GetInodeId())] = m
+	}
+	if cut > 0 {
+		b.cp.addWarning(evidence.Warnf(b.im.label(imgMemfdInode), -1, "memfd names longer than the kernel's %d bytes cut there: %d", maxMemfdName, cut))
 	}
 	b.fdinfos = map[uint32][]*fdinfo.FdinfoEntry{}
 }

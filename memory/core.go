@@ -107,7 +107,7 @@ func (r *Reader) WriteCore(ctx context.Context, s *Space, w io.Writer, opt *Core
 		if fp := fpregs(t.X86FP); fp != nil {
 			notes = appendNote(notes, ntPrfpreg, fp)
 		}
-		if t.TID == threads[0].TID {
+		if t == threads[0] { // the process-wide notes once, after the leader's status, as the kernel writes them
 			notes = appendNote(notes, ntPrpsinfo, prpsinfo(p))
 			if a := auxv(p.Auxv); len(a) > 0 {
 				notes = appendNote(notes, ntAuxv, a)

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +21,8 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	"github.com/deadnode/deadnode/checkpoint"
 	"google.golang.org/protobuf/proto"
@@ -245,7 +251,7 @@ func TestLongFileNameShared(t *testing.T) {
 		Reg: &regfile.RegFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(0), Pos: proto.Uint64(0), Fown: &fown.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)}, Name: proto.String(name)}}), 0o644)
 	os.WriteFile(filepath.Join(dir, "pagemap-1.img"), pagemapImg(1), 0o644)
 	r, s := openTask1(t, dir)
-	want := "files.img: 1 file names longer than PATH_MAX (4096 bytes), which the kernel never gives: cut there"
+	want := "files.img: file names longer than PATH_MAX (4096 bytes), which the kernel never gives, cut there: 1"
 	if ws := r.CP.Warnings; len(ws) != 1 || !strings.HasSuffix(ws[0].String(), want) {
 		t.Fatalf("warnings %v", ws)
 	}
@@ -339,5 +345,61 @@ func TestMaxDataReusedShmem(t *testing.T) {
 	}
 	if st, err := os.Stat(p); err != nil || st.Size() != info.Size || info.Size > 2*16*pageSize+64<<10 {
 		t.Fatalf("core of %d bytes (info %d), %v", st.Size(), info.Size, err)
+	}
+}
+
+// A task whose pstree lists its leader three times has one thread, an
+// error saying so, and a core with one of each process-wide note: each
+// repeat added the NT_FILE note again (a 130 KB pstree could ask for
+// hundreds of gigabytes).
+func TestRepeatedThreadOnce(t *testing.T) {
+	dir := hugeMM(t)
+	os.WriteFile(filepath.Join(dir, "pstree.img"), img(tPstree, true, &pstree.PstreeEntry{Pid: proto.Uint32(1), Ppid: proto.Uint32(0),
+		Pgid: proto.Uint32(1), Sid: proto.Uint32(1), Threads: []uint32{1, 1, 1}}), 0o644)
+	r, _ := openTask1(t, dir)
+	if p := r.CP.Process(1); len(p.Threads) != 1 || !strings.Contains(fmt.Sprint(p.Errors), "thread 1 listed again in task 1") {
+		t.Fatalf("threads %+v errors %v", p.Threads, p.Errors)
+	}
+	p, info := writeCoreFile(t, dir, nil)
+	if info.Threads != 1 {
+		t.Errorf("%d threads in the core", info.Threads)
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	notes := map[uint32]int{}
+	b, err := io.ReadAll(f.Progs[0].Open())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(b) >= 12 {
+		nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+		notes[typ]++
+		b = b[min(len(b), 12+int((nsz+3)&^3)+int((dsz+3)&^3)):]
+	}
+	if notes[ntPrstatus] != 1 || notes[ntPrpsinfo] != 1 || notes[ntFile] != 1 {
+		t.Errorf("notes by type %v", notes)
+	}
+}
+
+// A memfd's name past the kernel's 249 bytes is cut there, once, with a
+// warning: it is every mapping's path and reaches each core's NT_FILE.
+func TestMemfdNameCut(t *testing.T) {
+	dir := t.TempDir()
+	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | checkpoint.VMAAreaMemfd | checkpoint.VMAFileShared}})
+	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
+	w("files.img", img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_MEMFD.Enum(), Id: proto.Uint32(9),
+		Memfd: &memfd.MemfdFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(2), Pos: proto.Uint64(0), InodeId: proto.Uint32(4)}}))
+	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String(strings.Repeat("n", 1<<20)), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
+		Size: proto.Uint64(2 * pageSize), Shmid: proto.Uint32(1234), Seals: proto.Uint32(0), InodeId: proto.Uint64(4)}))
+	w("pagemap-1.img", pagemapImg(1))
+	r, s := openTask1(t, dir)
+	if m := s.Mapping(0x70000); m == nil || m.Path != "memfd:"+strings.Repeat("n", 249) {
+		t.Fatalf("mapping %+v", m)
+	}
+	if !strings.Contains(fmt.Sprint(r.CP.Warnings), "memfd names longer than the kernel's 249 bytes cut there: 1") {
+		t.Errorf("warnings %v", r.CP.Warnings)
 	}
 }
