@@ -25,6 +25,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	"github.com/deadnode/deadnode/checkpoint"
+	"github.com/deadnode/deadnode/evidence"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -403,3 +404,26 @@ func TestMemfdNameCut(t *testing.T) {
 		t.Errorf("warnings %v", r.CP.Warnings)
 	}
 }
+
+// A file mapping whose page offset runs past what a file can hold (pgoff
+// near 2^63, or wrapping) is past the file's end: its pages fault, as
+// the kernel's would, instead of being read at a negative offset (which
+// failed the whole dump).
+func TestFileFillOffsetOverflow(t *testing.T) {
+	for _, pgoff := range []uint64{0x7FFFFFFFFFFFF000, 0xFFFFFFFFFFFFF000} {
+		r := &Reader{files: map[string]*fileBacking{"/lib/x.so": {f: stubFile{}, size: 100}}}
+		b := &builder{r: r, s: &Space{}}
+		v := &Mapping{Start: 0x100000, End: 0x103000, Pgoff: pgoff, Path: "/lib/x.so"}
+		b.fileFill(v, 0x101000, 0x103000)
+		var got []Range
+		for _, sg := range b.s.segs {
+			got = append(got, Range{Start: sg.start, End: sg.end, Provenance: sg.prov, Reason: sg.reason})
+		}
+		want := []Range{{Start: 0x101000, End: 0x103000, Provenance: NotCaptured, Reason: ReasonBeyondEOF}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("pgoff %#x: %+v, want %+v", pgoff, got, want)
+		}
+	}
+}
+
+type stubFile struct{ evidence.File }

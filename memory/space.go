@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"sort"
 
 	"github.com/deadnode/deadnode/checkpoint"
@@ -396,9 +397,16 @@ func (b *builder) fileFill(v *Mapping, a, e uint64) {
 		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonNoFile})
 		return
 	}
+	// An offset past what a file can hold (pgoff near 2^64, or wrapping)
+	// is past its end: those pages fault.
+	uoff := v.Pgoff + (a - v.Start)
+	if uoff < v.Pgoff || uoff > math.MaxInt64 {
+		b.add(seg{start: a, end: e, prov: NotCaptured, reason: ReasonBeyondEOF})
+		return
+	}
 	// The address where the file ends; the rest of its page reads as
 	// zeros, later pages fault.
-	off := int64(v.Pgoff) + int64(a-v.Start)
+	off := int64(uoff)
 	eof := a + uint64(max(0, fb.size-off))
 	if fb.size-off < 0 || eof < a {
 		eof = a
