@@ -379,3 +379,65 @@ func TestNotDirErrors(t *testing.T) {
 		t.Errorf("unclean name: %v %v", st, err)
 	}
 }
+
+// A revoke record of a transaction that never committed revokes nothing:
+// the committed copy before it is replayed, as jbd2's recovery (and
+// e2fsck) does. The revoke cancelled it, and the reader showed the block's
+// content before the transaction.
+func TestUncommittedRevokeIgnored(t *testing.T) {
+	for _, committed := range []bool{false, true} {
+		f, img := seedFS(t, "ext3")
+		j, err := f.openJournal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.mapBlock(mustInode(t, f, "dir/small"), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk := func(n uint32) []byte {
+			p, err := j.physOf(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img[int64(p)*f.bs : int64(p+1)*f.bs]
+		}
+		hdr := func(b []byte, typ, seq uint32) {
+			clear(b)
+			be.PutUint32(b, jbdMagic)
+			be.PutUint32(b[4:], typ)
+			be.PutUint32(b[8:], seq)
+		}
+		seq, pos := j.seq, j.first
+		d := blk(pos) // transaction seq: the block's new copy, committed
+		hdr(d, jbdDescriptor, seq)
+		be.PutUint32(d[12:], uint32(r.phys))
+		be.PutUint16(d[12+6:], jbdFlagSameUUID|jbdFlagLastTag)
+		data := blk(pos + 1)
+		clear(data)
+		copy(data, "REPLAYED CONTENT")
+		hdr(blk(pos+2), jbdCommit, seq)
+		rv := blk(pos + 3) // transaction seq+1: a revoke of it
+		hdr(rv, jbdRevoke, seq+1)
+		be.PutUint32(rv[12:], 16+4)
+		be.PutUint32(rv[16:], uint32(r.phys))
+		if committed {
+			hdr(blk(pos+4), jbdCommit, seq+1)
+		} else {
+			clear(blk(pos + 4))
+		}
+		be.PutUint32(img[j.jsbOff+0x1C:], pos) // s_start
+		le.PutUint32(img[superblockOffset+sbFeatureIncompat:], f.sb.incompat|incompatRecover)
+		fl, err := reopen(t, img).Open("dir/small")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(fl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if replayed := strings.HasPrefix(string(b), "REPLAYED CONTENT"); replayed == committed {
+			t.Errorf("revoke committed %v: dir/small begins %q", committed, b[:16])
+		}
+	}
+}

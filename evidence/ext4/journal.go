@@ -249,7 +249,8 @@ func (f *FS) replayJournal() error {
 	var (
 		txn      []pending
 		commits  []pending
-		revoked  = map[uint64]uint32{} // block -> newest revoking transaction
+		revoked  = map[uint64]uint32{} // block -> newest committed revoking transaction
+		txnRev   = map[uint64]uint32{} // the revokes of the transaction being read
 		seq      = j.seq
 		pos      = j.start
 		steps    uint32
@@ -286,6 +287,14 @@ func (f *FS) replayJournal() error {
 		case jbdCommit:
 			commits = append(commits, txn...)
 			txn = txn[:0]
+			// A transaction's revokes count once it commits, as jbd2's
+			// recovery takes them only from committed transactions.
+			for blk, s := range txnRev {
+				if old, ok := revoked[blk]; !ok || int32(s-old) > 0 {
+					revoked[blk] = s
+				}
+			}
+			clear(txnRev)
 			seq++
 			nTxn++
 		case jbdRevoke:
@@ -304,9 +313,7 @@ func (f *FS) replayJournal() error {
 				} else {
 					blk = uint64(be.Uint32(b[p:]))
 				}
-				if old, ok := revoked[blk]; !ok || int32(seq-old) > 0 {
-					revoked[blk] = seq
-				}
+				txnRev[blk] = seq
 			}
 		default:
 			steps = j.last // an unknown block type ends the log
