@@ -409,7 +409,7 @@ func (r *recovery) dirNames(in *inode, rd blockReader, live bool, seq uint32) {
 		}
 		return
 	}
-	r.f.dirBlocks(in, rd, func(lblk, phys uint64, b []byte) error {
+	r.f.dirBlocks(in, rd, nil, func(lblk, phys uint64, b []byte) error {
 		if dxCountOffset(in, lblk, b) == 0 {
 			switch {
 			case live:

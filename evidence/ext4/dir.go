@@ -139,8 +139,10 @@ func (f *FS) checkDirBlock(in *inode, seed uint32, lblk, phys uint64, b []byte) 
 }
 
 // dirBlocks calls fn for each block of a directory, in logical order,
-// with its physical block number (holes are skipped).
-func (f *FS) dirBlocks(in *inode, rd blockReader, fn func(lblk, phys uint64, b []byte) error) error {
+// with its physical block number (holes are skipped). A block that cannot
+// be mapped or read is given to damaged, when not nil, and the walk goes
+// on with the next; otherwise its error ends the walk.
+func (f *FS) dirBlocks(in *inode, rd blockReader, damaged func(error), fn func(lblk, phys uint64, b []byte) error) error {
 	if rd == nil {
 		rd = f.readBlock
 	}
@@ -151,14 +153,23 @@ func (f *FS) dirBlocks(in *inode, rd blockReader, fn func(lblk, phys uint64, b [
 	for lblk := uint64(0); lblk < nblk; {
 		r, err := f.mapBlock(in, lblk, rd)
 		if err != nil {
-			return err
+			if damaged == nil {
+				return err
+			}
+			damaged(err)
+			lblk++
+			continue
 		}
 		n := min(r.n, nblk-lblk)
 		if r.phys != 0 && !r.uninit {
 			for i := uint64(0); i < n; i++ {
 				b, err := rd(r.phys+i, "directory", in.ino)
 				if err != nil {
-					return err
+					if damaged == nil {
+						return err
+					}
+					damaged(err)
+					continue
 				}
 				if err := fn(lblk+i, r.phys+i, b); err != nil {
 					return err
@@ -229,7 +240,16 @@ func (f *FS) dir(in *inode) (*dirIndex, error) {
 		if f.sb.metadataCsum() {
 			seed = f.inodeSeed(in)
 		}
-		err := f.dirBlocks(in, nil, func(lblk, phys uint64, b []byte) error {
+		var firstBad error
+		read := 0
+		damaged := func(err error) {
+			if firstBad == nil {
+				firstBad = err
+			}
+			d.addDamage(err)
+		}
+		err := f.dirBlocks(in, nil, damaged, func(lblk, phys uint64, b []byte) error {
+			read++
 			if f.sb.metadataCsum() {
 				f.checkDirBlock(in, seed, lblk, phys, b)
 			}
@@ -238,8 +258,11 @@ func (f *FS) dir(in *inode) (*dirIndex, error) {
 			}
 			return stop
 		})
+		if err == nil && read == 0 {
+			err = firstBad // not one block could be read: the directory cannot be
+		}
 		if err != nil {
-			if len(d.ents) == 0 && len(d.damage) == 0 {
+			if len(d.ents) == 0 && (read == 0 || len(d.damage) == 0) {
 				return nil, err
 			}
 			d.addDamage(err)
@@ -248,7 +271,7 @@ func (f *FS) dir(in *inode) (*dirIndex, error) {
 	if stop != nil {
 		d.addDamage(formatErr("directory", in.ino, in.off, stop.Error()))
 	}
-	sort.Slice(d.ents, func(i, j int) bool { return d.ents[i].name < d.ents[j].name })
+	sort.SliceStable(d.ents, func(i, j int) bool { return d.ents[i].name < d.ents[j].name }) // stable: the first of a name twice is kept
 	// A damaged directory may name an entry twice; keep the first.
 	if len(d.ents) > 1 {
 		out := d.ents[:1]
@@ -278,7 +301,8 @@ func (d *dirIndex) addDamage(err error) {
 // parent inode and entries in i_block, more entries in system.data.
 func (f *FS) inlineDirData(in *inode) ([]byte, error) {
 	data := append([]byte(nil), in.block[:]...)
-	ents, err := f.xattrEntries(in)
+	var total int
+	ents, err := f.ibodyXattrs(in, &total)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,8 @@ func (f *FS) inlineContent(in *inode) ([]byte, error) {
 	if n <= iBlockSize {
 		return out, nil
 	}
-	ents, err := f.xattrEntries(in)
+	var total int
+	ents, err := f.ibodyXattrs(in, &total)
 	if err != nil {
 		return nil, err
 	}

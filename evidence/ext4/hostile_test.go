@@ -441,3 +441,60 @@ func TestUncommittedRevokeIgnored(t *testing.T) {
 		}
 	}
 }
+
+// A directory block that cannot be mapped is skipped with its damage, not
+// the end of the listing: htree's second block points past the
+// filesystem, and the entries of its other blocks are all listed.
+func TestDirBlockDamageSkipped(t *testing.T) {
+	f, img := seedFS(t, "ext3")
+	in := mustInode(t, f, "htree")
+	per := map[uint64]int{}
+	total := 0
+	f.dirBlocks(in, nil, nil, func(lblk, phys uint64, b []byte) error {
+		f.walkDirBlock(b, func(_ int, ino uint32, _ int, name []byte, _ uint8) {
+			if ino != 0 && string(name) != "." && string(name) != ".." {
+				per[lblk]++
+				total++
+			}
+		})
+		return nil
+	})
+	if per[1] == 0 || total == per[1] {
+		t.Fatalf("entries per block %v", per)
+	}
+	le.PutUint32(img[in.off+inBlock+4:], uint32(f.sb.blocksCount+5)) // i_block[1]
+	f = reopen(t, img)
+	ents, err := f.ReadDir("htree")
+	if err != nil || len(ents) != total-per[1] {
+		t.Errorf("%d entries, %v; want %d", len(ents), err, total-per[1])
+	}
+	if w := f.Warnings(); len(w) != 1 || !strings.Contains(w[0], "past the end of the filesystem") {
+		t.Errorf("warnings %q", w)
+	}
+}
+
+// An inline directory reads its entries from the inode alone: damage in
+// its external xattr block (any block that is not one) hides nothing.
+func TestInlineDirIgnoresXattrBlock(t *testing.T) {
+	f, img := seedFS(t, "inline")
+	in := mustInode(t, f, "del")
+	if !in.has(flagInlineData) {
+		t.Fatal("del is not an inline directory in the seed")
+	}
+	before, err := f.ReadDir("del")
+	if err != nil || len(before) != 2 {
+		t.Fatalf("del: %d entries, %v", len(before), err)
+	}
+	le.PutUint32(img[in.off+inFileACLLo:], uint32(f.sb.blocksCount-1))
+	f = reopen(t, img)
+	after, err := f.ReadDir("del")
+	if err != nil || len(after) != 2 || after[0].Name != before[0].Name || after[1].Name != before[1].Name {
+		t.Fatalf("after: %+v, %v", after, err)
+	}
+	if _, err := f.Lstat("del/a"); err != nil {
+		t.Errorf("lstat del/a: %v", err)
+	}
+	if _, err := f.Xattrs("del"); err == nil {
+		t.Error("the damaged xattr block is still an error of Xattrs")
+	}
+}

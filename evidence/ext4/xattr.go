@@ -119,13 +119,9 @@ func (f *FS) eaInodeValue(vino uint32, size int, owner uint32) ([]byte, error) {
 // xattrEntries returns every attribute of an inode, in-inode ones first.
 func (f *FS) xattrEntries(in *inode) ([]xattrEntry, error) {
 	var total int
-	var out []xattrEntry
-	if in.ibody != nil {
-		ents, err := f.parseXattrRegion(in.ibody, 4, 4, "inode xattrs", in.ino, in.off+goodOldInode+int64(in.extraIsize), &total)
-		out = append(out, ents...)
-		if err != nil {
-			return out, err
-		}
+	out, err := f.ibodyXattrs(in, &total)
+	if err != nil {
+		return out, err
 	}
 	if in.fileACL != 0 {
 		ents, err := f.xattrBlock(in, in.fileACL, f.readBlock, &total)
@@ -135,6 +131,16 @@ func (f *FS) xattrEntries(in *inode) ([]xattrEntry, error) {
 		}
 	}
 	return out, nil
+}
+
+// ibodyXattrs reads the attributes kept in the inode itself (total counts
+// their bytes against the bound). Inline data (system.data) lives only
+// there, as the kernel reads it: damage in the external block is not its.
+func (f *FS) ibodyXattrs(in *inode, total *int) ([]xattrEntry, error) {
+	if in.ibody == nil {
+		return nil, nil
+	}
+	return f.parseXattrRegion(in.ibody, 4, 4, "inode xattrs", in.ino, in.off+goodOldInode+int64(in.extraIsize), total)
 }
 
 // xattrBlock reads the external attribute block of an inode.
