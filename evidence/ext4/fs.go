@@ -100,7 +100,9 @@ func Open(r io.ReaderAt, size int64, opt *Options) (*FS, error) {
 	blocks := o.CacheBytes / f.bs
 	f.blocks = lru.New[uint64, []byte](max(blocks, 64))
 	f.inodes = lru.New[uint32, *inode](16384)
-	f.dirs = lru.New[uint32, *dirIndex](1 << 19)
+	// Room for the largest directory read (MaxDirEntries): one that did
+	// not fit was read again, whole, for each of its names looked up.
+	f.dirs = lru.New[uint32, *dirIndex](MaxDirEntries + 1)
 	f.groups = lru.New[uint32, groupDesc](8192)
 	if sb.metadataCsum() && !sb.csumOK {
 		f.warnf("ext4 superblock: offset %d: checksum mismatch", superblockOffset+sbChecksum)

@@ -498,3 +498,16 @@ func TestInlineDirIgnoresXattrBlock(t *testing.T) {
 		t.Error("the damaged xattr block is still an error of Xattrs")
 	}
 }
+
+// The directory cache holds a directory of MaxDirEntries entries: one
+// that did not fit (2^19 and more, a linear ext2/3 directory or a damaged
+// index) was read again, whole, for each lookup of its names: a walk of
+// 545,600 entries took 187 ms a name.
+func TestDirCacheHoldsTheLargestDirectory(t *testing.T) {
+	f, _ := seedFS(t, "ext4")
+	big := &dirIndex{}
+	f.dirs.Put(99, big, MaxDirEntries+1)
+	if d, ok := f.dirs.Get(99); !ok || d != big {
+		t.Error("a directory of MaxDirEntries entries is not kept")
+	}
+}
