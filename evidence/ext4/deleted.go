@@ -123,7 +123,21 @@ type recovery struct {
 	itables  []itableRange
 	icopies  map[uint32][]inodeCopy
 	copies   *lru.Cache[uint32, []byte] // journal copies read, by log block
+	paths    map[incarnation]foundPath  // pathOf's answers, once sure
+	busy     map[incarnation]bool       // pathOf's keys being worked out
+	steps    int                        // pathOf calls, against maxPathSteps
 }
+
+// foundPath is a path pathOf found (or, with p "", that it found none).
+type foundPath struct {
+	p   string
+	ref *nameRef
+}
+
+// maxPathSteps bounds the work of naming deleted files through deleted
+// directories in one recovery (the names of a crafted image can make
+// many paths between them).
+const maxPathSteps = 1 << 20
 
 // inodeCopy is one journal copy of an inode.
 type inodeCopy struct {
@@ -709,9 +723,38 @@ func (r *recovery) expandDeletedDirs() error {
 // pathOf returns the path of a deleted file through the names found for
 // it: a live parent below dir, or a deleted parent with a path of its own.
 func (r *recovery) pathOf(key incarnation, depth int) (string, *nameRef) {
-	if depth > maxDirRounds {
-		return "", nil
+	p, ref, _ := r.pathOfMemo(key, depth)
+	return p, ref
+}
+
+// pathOfMemo works out pathOf once per key: an answer is kept when it is
+// sure, that is, not cut short by a key already being worked out (a cycle
+// of deleted directories naming each other), the depth, or the bound on
+// steps. Without it, two deleted directories naming each other twice
+// made the search exponential.
+func (r *recovery) pathOfMemo(key incarnation, depth int) (string, *nameRef, bool) {
+	if fp, ok := r.paths[key]; ok {
+		return fp.p, fp.ref, true
 	}
+	if depth > maxDirRounds || r.busy[key] || r.ctx.Err() != nil {
+		return "", nil, false
+	}
+	if r.steps++; r.steps > maxPathSteps {
+		if r.steps == maxPathSteps+1 {
+			r.notes = append(r.notes, fmt.Sprintf("more than %d steps naming deleted files through deleted directories; the rest are known by inode only", maxPathSteps))
+		}
+		return "", nil, false
+	}
+	if r.paths == nil {
+		r.paths, r.busy = map[incarnation]foundPath{}, map[incarnation]bool{}
+	}
+	r.busy[key] = true
+	defer delete(r.busy, key)
+	found := func(p string, ref *nameRef) (string, *nameRef, bool) {
+		r.paths[key] = foundPath{p, ref}
+		return p, ref, true
+	}
+	sure := true
 	refs := r.names[key]
 	// Names in today's slack first, then from the newest journal copy.
 	sort.SliceStable(refs, func(i, j int) bool {
@@ -723,16 +766,21 @@ func (r *recovery) pathOf(key incarnation, depth int) (string, *nameRef) {
 	for i := range refs {
 		n := &refs[i]
 		if p, ok := r.livePathOf(n.parent); ok {
-			return vfs.Join(p, n.name), n
+			return found(vfs.Join(p, n.name), n)
 		}
 		if n.parent == key {
 			continue
 		}
-		if p, _ := r.pathOf(n.parent, depth+1); p != "" {
-			return vfs.Join(p, n.name), n
+		p, _, ok := r.pathOfMemo(n.parent, depth+1)
+		if p != "" {
+			return found(vfs.Join(p, n.name), n)
 		}
+		sure = sure && ok
 	}
-	return "", nil
+	if sure {
+		r.paths[key] = foundPath{}
+	}
+	return "", nil, sure
 }
 
 // records turns the candidates into vfs.Deleted values.
