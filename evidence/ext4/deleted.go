@@ -57,7 +57,7 @@ func (f *FS) Deleted(ctx context.Context, dir string) ([]vfs.Deleted, error) {
 	if f.sb.journalInum != 0 && f.sb.hasCompat(compatHasJournal) {
 		js, err := f.scanJournal()
 		if err != nil {
-			r.notes = append(r.notes, fmt.Sprintf("journal not read: %v", err))
+			f.warnf("deleted files: journal not read: %v", err)
 		} else {
 			r.js = js
 		}
@@ -119,7 +119,6 @@ type recovery struct {
 	nNames   int
 	cands    map[incarnation]*candidate
 	live     map[uint32]bool // isLive memo
-	notes    []string
 	itables  []itableRange
 	icopies  map[uint32][]inodeCopy
 	copies   *lru.Cache[uint32, []byte] // journal copies read, by log block
@@ -741,7 +740,7 @@ func (r *recovery) pathOfMemo(key incarnation, depth int) (string, *nameRef, boo
 	}
 	if r.steps++; r.steps > maxPathSteps {
 		if r.steps == maxPathSteps+1 {
-			r.notes = append(r.notes, fmt.Sprintf("more than %d steps naming deleted files through deleted directories; the rest are known by inode only", maxPathSteps))
+			r.f.warnf("deleted files: more than %d steps naming them through deleted directories; the rest are known by inode only", maxPathSteps)
 		}
 		return "", nil, false
 	}
@@ -852,7 +851,7 @@ func (r *recovery) records() ([]vfs.Deleted, error) {
 		fresh = append(fresh, fv)
 		out = append(out, d)
 	}
-	overlaps(out, fresh, spans)
+	r.f.overlaps(r.ctx, out, fresh, spans)
 	sort.SliceStable(out, func(i, j int) bool {
 		if (out[i].Path == "") != (out[j].Path == "") {
 			return out[i].Path != ""
@@ -962,8 +961,12 @@ const maxSpans = 1 << 16
 // later file is later by every clock: birth (or change) time, then
 // modification time, then deletion time, then the age of the inode
 // version recovered (the one on disk is newer than any journal copy).
-func overlaps(out []vfs.Deleted, fresh []uint64, spans []blockSpan) {
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+// Each record's runs are merged first, and a block mapped by several
+// records is charged to each against the latest of them only, so that a
+// crafted map (one block mapped 65,536 times, by many files) costs its
+// size, not its square; the work is bounded all the same (maxOverlapWork)
+// and the check stops, with a warning, at the bound or when ctx is done.
+func (f *FS) overlaps(ctx context.Context, out []vfs.Deleted, fresh []uint64, spans []blockSpan) {
 	born := func(i int) time.Time {
 		if !out[i].Btime.IsZero() {
 			return out[i].Btime
@@ -981,29 +984,68 @@ func overlaps(out []vfs.Deleted, fresh []uint64, spans []blockSpan) {
 		}
 		return fresh[a] > fresh[b]
 	}
+	// one record's runs, merged
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].rec != spans[j].rec {
+			return spans[i].rec < spans[j].rec
+		}
+		return spans[i].start < spans[j].start
+	})
+	merged := spans[:0]
+	for _, s := range spans {
+		if n := len(merged); n > 0 && merged[n-1].rec == s.rec && s.start <= merged[n-1].end {
+			merged[n-1].end = max(merged[n-1].end, s.end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	sort.Slice(merged, func(i, j int) bool { return merged[i].start < merged[j].start })
 	type pair struct{ loser, winner int }
 	lost := map[pair]uint64{}
+	// Sweep the elementary intervals between the runs' ends: in each, the
+	// latest record covering it wins, each other loses its length.
 	var active []blockSpan
-	for _, s := range spans {
+	work := 0
+	next := 0
+	for at := uint64(0); next < len(merged) || len(active) > 0; {
+		if len(active) == 0 {
+			at = merged[next].start
+		}
+		for next < len(merged) && merged[next].start == at {
+			active = append(active, merged[next])
+			next++
+		}
+		end := ^uint64(0)
+		for _, a := range active {
+			end = min(end, a.end)
+		}
+		if next < len(merged) {
+			end = min(end, merged[next].start)
+		}
+		if work += len(active); work > maxOverlapWork || ctx.Err() != nil {
+			f.warnf("deleted files: the check of blocks two recovered files both map stopped after %d steps; records may be marked complete whose blocks another deleted file overwrote", work)
+			break
+		}
+		if len(active) > 1 {
+			w := active[0].rec
+			for _, a := range active[1:] {
+				if later(a.rec, w) {
+					w = a.rec
+				}
+			}
+			for _, a := range active {
+				if a.rec != w {
+					lost[pair{a.rec, w}] += end - at
+				}
+			}
+		}
 		keep := active[:0]
 		for _, a := range active {
-			if a.end > s.start {
+			if a.end > end {
 				keep = append(keep, a)
 			}
 		}
-		active = keep
-		for _, a := range active {
-			if a.rec == s.rec {
-				continue
-			}
-			n := min(a.end, s.end) - s.start
-			p := pair{a.rec, s.rec}
-			if later(a.rec, s.rec) {
-				p = pair{s.rec, a.rec}
-			}
-			lost[p] += n
-		}
-		active = append(active, s)
+		active, at = keep, end
 	}
 	for p, n := range lost {
 		d := &out[p.loser]
@@ -1016,6 +1058,9 @@ func overlaps(out []vfs.Deleted, fresh []uint64, spans []blockSpan) {
 		d.Notes = append(d.Notes, fmt.Sprintf("%d blocks are also mapped by deleted inode %d (%s), made later: their content is that file's", n, w.Inode, name))
 	}
 }
+
+// maxOverlapWork bounds the steps of one recovery's overlap check.
+const maxOverlapWork = 1 << 24
 
 // opener returns the Open function of a record: the content through the
 // recovered version's block map.
