@@ -21,7 +21,6 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	"github.com/deadnode/deadnode/checkpoint"
@@ -388,14 +387,7 @@ func TestRepeatedThreadOnce(t *testing.T) {
 // A memfd's name past the kernel's 249 bytes is cut there, once, with a
 // warning: it is every mapping's path and reaches each core's NT_FILE.
 func TestMemfdNameCut(t *testing.T) {
-	dir := t.TempDir()
-	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | checkpoint.VMAAreaMemfd | checkpoint.VMAFileShared}})
-	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
-	w("files.img", img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_MEMFD.Enum(), Id: proto.Uint32(9),
-		Memfd: &memfd.MemfdFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(2), Pos: proto.Uint64(0), InodeId: proto.Uint32(4)}}))
-	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String(strings.Repeat("n", 1<<20)), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
-		Size: proto.Uint64(2 * pageSize), Shmid: proto.Uint32(1234), Seals: proto.Uint32(0), InodeId: proto.Uint64(4)}))
-	w("pagemap-1.img", pagemapImg(1))
+	dir := memfdTask(t, strings.Repeat("n", 1<<20))
 	r, s := openTask1(t, dir)
 	if m := s.Mapping(0x70000); m == nil || m.Path != "memfd:"+strings.Repeat("n", 249) {
 		t.Fatalf("mapping %+v", m)

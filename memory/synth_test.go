@@ -398,15 +398,23 @@ func TestUTF16AndStrings(t *testing.T) {
 // A memfd mapping reads the pages of its inode's shmem object: the VMA's
 // shmid is a file id (files.img), whose memfd inode (memfd.img) names the
 // pagemap-shmem image.
-func TestMemfd(t *testing.T) {
+// memfdTask writes task 1 with one memfd mapping (0x70000-0x72000, file
+// id 9, memfd inode 4 named name, shmem object 1234).
+func memfdTask(t *testing.T, name string) string {
 	dir := t.TempDir()
 	task(t, dir, 1, []tvma{{start: 0x70000, end: 0x72000, shmid: 9, flags: 0x01, status: 1 | checkpoint.VMAAreaMemfd | checkpoint.VMAFileShared}})
 	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
 	w("files.img", img(0x56303138, true, &fdinfo.FileEntry{Type: fdinfo.FdTypes_MEMFD.Enum(), Id: proto.Uint32(9),
 		Memfd: &memfd.MemfdFileEntry{Id: proto.Uint32(9), Flags: proto.Uint32(2), Pos: proto.Uint64(0), InodeId: proto.Uint32(4)}}))
-	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String("payload"), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
+	w("memfd.img", img(0x48453499, true, &memfd.MemfdInodeEntry{Name: proto.String(name), Uid: proto.Uint32(0), Gid: proto.Uint32(0),
 		Size: proto.Uint64(2 * pageSize), Shmid: proto.Uint32(1234), Seals: proto.Uint32(0), InodeId: proto.Uint64(4)}))
 	w("pagemap-1.img", pagemapImg(1))
+	return dir
+}
+
+func TestMemfd(t *testing.T) {
+	dir := memfdTask(t, "payload")
+	w := func(name string, b []byte) { os.WriteFile(filepath.Join(dir, name), b, 0o644) }
 	w("pagemap-shmem-1234.img", pagemapImg(3, pme{pageSize, 1, checkpoint.PagePresent, false}))
 	w("pages-3.img", append([]byte("MEMFD-PAYLOAD"), make([]byte, pageSize-13)...))
 	r, err := OpenPath(ctx, dir, nil)
