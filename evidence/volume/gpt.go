@@ -46,7 +46,7 @@ func (s *scanner) readGPTHeader(lba, ss int64) (*gptHeader, error) {
 	bad := func(format string, args ...any) error {
 		return &vfs.FormatError{File: "gpt header", Offset: at, Msg: fmt.Sprintf(format, args...)}
 	}
-	if lba <= 0 || at+ss > s.size {
+	if lba <= 0 || lba >= s.size/ss || at+ss > s.size { // lba*ss must not wrap
 		return nil, bad("LBA %d lies outside the disk", lba)
 	}
 	b := make([]byte, ss)
@@ -230,7 +230,7 @@ func (s *scanner) useGPT(g *gptHeader, ents []byte, ss int64) {
 		p.TypeName = gptTypeNames[p.Type]
 		item := fmt.Sprintf("p%d", p.Index)
 		at := g.entryLBA*ss + i*g.entrySize
-		if p.FirstLBA < 0 || p.LastLBA < p.FirstLBA || p.FirstLBA >= sectors {
+		if p.FirstLBA < 0 || p.LastLBA < p.FirstLBA || p.FirstLBA >= sectors || p.LastLBA >= 1<<62/ss {
 			s.warn(item, fmt.Sprintf("LBAs %d-%d make no partition on a disk of %d sectors", p.FirstLBA, p.LastLBA, sectors),
 				&vfs.FormatError{File: "gpt partition entry", Offset: at, Msg: "bad LBA range"})
 			continue

@@ -446,3 +446,75 @@ func TestConfigParserErrors(t *testing.T) {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// A GPT entry whose last LBA is past any disk made a partition of a
+// negative size (the multiplication wrapped), and probing it panicked:
+// the entry is refused with a warning, the others still listed.
+func TestGPTLastLBAOverflow(t *testing.T) {
+	b := bytes.Clone(testfix.DiskSeed(t, "tiny-gpt.raw"))
+	last := int64(len(b)) - 512
+	entries := int64(2 * 512)
+	binary.LittleEndian.PutUint64(b[entries+128+40:], 1<<56) // p2's last LBA
+	for _, h := range []int64{512, last} {
+		hb := b[h:]
+		ea := int64(binary.LittleEndian.Uint64(hb[72:])) * 512
+		copy(b[ea:ea+128*128], b[entries:entries+128*128])
+		binary.LittleEndian.PutUint32(hb[88:], crc32IEEE(b[ea:ea+128*128]))
+		clear(hb[16:20])
+		binary.LittleEndian.PutUint32(hb[16:], crc32IEEE(hb[:92]))
+	}
+	l := scanBytes(t, b)
+	for _, v := range l.Volumes {
+		if v.Size < 0 || v.ID == "p2" {
+			t.Errorf("volume %s at %d of %d bytes", v.ID, v.Offset, v.Size)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(l.Warnings), "make no partition") {
+		t.Errorf("warnings %+v", l.Warnings)
+	}
+}
+
+// LVM metadata whose numbers multiply past 2^63: a stripe start near
+// 2^63 mapped an LV onto its PV's label, and 2^31-sector extents times
+// 2^40 extents gave an LV of a negative size, whose probe panicked. Such
+// segments and PVs are refused.
+func TestLVMOverflow(t *testing.T) {
+	f, err := os.Open(filepath.Join(testfix.DiskImages(t), "lvm-striped.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	clean, err := Scan(f, fi.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvOff := map[string]int64{}
+	for _, v := range clean.Volumes {
+		pvOff[v.ID] = v.Offset
+	}
+	for name, edit := range map[string]func(string) string{
+		"stripe start near 2^63": func(s string) string {
+			return strings.Replace(s, "\"pv1\", 16", "\"pv1\", 9223372036854775807", 1)
+		},
+		"extents times extent size": func(s string) string {
+			s = strings.Replace(s, "extent_size = 2048", "extent_size = 2147483648", 1)
+			s = strings.ReplaceAll(s, "pe_count = 63", "pe_count = 1099511627776")
+			s = strings.Replace(s, "segment_count = 2", "segment_count = 1", 1)
+			s = strings.Replace(s, "segment2 {", "zzz2 {", 1)
+			return strings.Replace(s, "extent_count = 8\n\ntype = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv0\", 16", "extent_count = 8388609\n\ntype = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv0\", 16", 1)
+		},
+	} {
+		d := &patched{r: f, patches: map[int64][]byte{}}
+		rewriteMetadata(t, d, pvOff["p1"], edit)
+		l, err := Scan(d, fi.Size(), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, v := range l.Volumes {
+			if v.Kind == "lv" && v.Readable && (v.Size < 0 || v.ID == "vgdata/spanned") {
+				t.Errorf("%s: lv %s readable, %d bytes", name, v.ID, v.Size)
+			}
+		}
+	}
+}

@@ -37,6 +37,7 @@ const (
 	lvmMaxStripes   = 128
 	lvmMaxSegments  = 100000
 	lvmMaxExtentB   = 1 << 40 // bytes in one extent
+	lvmMaxBytes     = 1 << 56 // bytes of one LV or PV's extents (64 PiB): extents times their size stay far from overflow
 	lvmSector       = 512
 	lvmRawLocnSize  = 24
 	lvmDiskLocnSize = 16
@@ -468,7 +469,9 @@ func (s *scanner) addVG(vg *vgMeta, label string, labels []*pvLabel) {
 		rec := PhysicalVolume{Name: pm.name, UUID: pm.id, Device: pm.device, PEStart: pm.peStart * lvmSector, PECount: pm.peCount, DevSize: pm.devSize * lvmSector}
 		if pm.label != nil {
 			rec.Volume = pm.label.vol.ID
-			if end := pm.peStart*lvmSector + pm.peCount*es; end > pm.label.vol.Size {
+			if pm.peCount > lvmMaxBytes/es {
+				s.warn("vg "+label, fmt.Sprintf("pv %s: %d extents of %d bytes, more than %d bytes: its LVs are not read", pm.name, pm.peCount, es, int64(lvmMaxBytes)), nil)
+			} else if end := pm.peStart*lvmSector + pm.peCount*es; end > pm.label.vol.Size {
 				s.warn("vg "+label, fmt.Sprintf("pv %s: %d extents from byte %d end past its volume %s (%d bytes)", pm.name, pm.peCount, pm.peStart*lvmSector, pm.label.vol.ID, pm.label.vol.Size), nil)
 			}
 		} else {
@@ -585,7 +588,7 @@ func buildLV(vg *vgMeta, lm *lvMeta, pvs map[string]*pvMeta, label string) (Logi
 			seg.Stripes = append(seg.Stripes, Stripe{PV: st.pv, StartExtent: st.start, Offset: -1})
 		}
 		rec.Segments = append(rec.Segments, seg)
-		if sg.start < 0 || sg.count <= 0 || sg.start > 1<<40 || sg.count > 1<<40 {
+		if sg.start < 0 || sg.count <= 0 || sg.start > 1<<40 || sg.count > 1<<40 || sg.start > lvmMaxBytes/es || sg.count > lvmMaxBytes/es-sg.start {
 			note(bad(sg.off, "%s: extents %d+%d out of range", sg.name, sg.start, sg.count))
 			continue
 		}
@@ -628,7 +631,7 @@ func buildLV(vg *vgMeta, lm *lvMeta, pvs map[string]*pvMeta, label string) (Logi
 					note(bad(sg.off, "%s: stripe %d names pv %q, which the volume group does not list", sg.name, k, st.pv))
 					continue
 				}
-				if st.start < 0 || st.start+per > pm.peCount {
+				if st.start < 0 || st.start > pm.peCount || per > pm.peCount-st.start || pm.peCount > lvmMaxBytes/es {
 					note(bad(sg.off, "%s: stripe %d, extents %d-%d of pv %s, past its %d extents", sg.name, k, st.start, st.start+per-1, st.pv, pm.peCount))
 					continue
 				}

@@ -25,6 +25,9 @@ type Filesystem struct {
 // Probe identifies the filesystem (or PV, or LUKS container) at the start of
 // r, a volume of size bytes; nil when no known signature is there.
 func Probe(r io.ReaderAt, size int64) (*Filesystem, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("a volume of %d bytes", size)
+	}
 	n := min(size, probeBytes)
 	b := make([]byte, n)
 	if err := readAt(r, b, 0); err != nil {
