@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -273,66 +274,73 @@ func splitSiblings(path string) []string {
 	return parts
 }
 
-// BackingDir returns an opener for backing files named relative to dir:
-// names resolve inside dir only (through an os.Root: no absolute name, no
-// climbing out, no symlink out), and a chain deeper than 16 images or one
-// that comes back to an image already in it is refused. The opener counts
-// the images of one chain: make one per Open.
+// BackingDir returns an opener for backing files inside dir: a name
+// resolves, as QEMU resolves it, against the directory of the image that
+// names it (dir itself for the image opened), and inside dir only
+// (through an os.Root: no absolute name, no climbing out, no symlink
+// out). A chain deeper than 16 images, or one that comes back to an image
+// already in it, is refused. The opener counts the images of one chain:
+// make one per Open.
 func BackingDir(dir string, opts *Options) BackingOpener {
 	var mu sync.Mutex
 	hops := 0
 	var seen []os.FileInfo
-	var self BackingOpener
-	self = func(name string) (Image, error) {
-		mu.Lock()
-		hops++
-		h := hops
-		mu.Unlock()
-		if h > maxBackingHops {
-			return nil, fmt.Errorf("backing chain deeper than %d images at %q (a loop?)", maxBackingHops, name)
-		}
-		if filepath.IsAbs(name) {
-			return nil, fmt.Errorf("backing file %q: absolute names are not followed; put the file beside the image and give BackingDir that directory", name)
-		}
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			return nil, err
-		}
-		defer root.Close()
-		f, err := vfs.OpenInRootNoatime(root, filepath.FromSlash(name))
-		if err != nil {
-			return nil, fmt.Errorf("backing file %q: %w", name, err)
-		}
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			f.Close()
-			if err == nil {
-				err = errors.New("not a regular file")
+	// from opens names found in an image at base (a directory relative to
+	// dir, slash-separated).
+	var from func(base string) BackingOpener
+	from = func(base string) BackingOpener {
+		return func(name string) (Image, error) {
+			mu.Lock()
+			hops++
+			h := hops
+			mu.Unlock()
+			if h > maxBackingHops {
+				return nil, fmt.Errorf("backing chain deeper than %d images at %q (a loop?)", maxBackingHops, name)
 			}
-			return nil, fmt.Errorf("backing file %q: %w", name, err)
-		}
-		mu.Lock()
-		for _, s := range seen {
-			if os.SameFile(s, fi) {
-				mu.Unlock()
+			if filepath.IsAbs(name) {
+				return nil, fmt.Errorf("backing file %q: absolute names are not followed; put the file beside the image and give BackingDir that directory", name)
+			}
+			rel := path.Join(base, filepath.ToSlash(name))
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				return nil, err
+			}
+			defer root.Close()
+			f, err := vfs.OpenInRootNoatime(root, filepath.FromSlash(rel))
+			if err != nil {
+				return nil, fmt.Errorf("backing file %q: %w", name, err)
+			}
+			fi, err := f.Stat()
+			if err != nil || !fi.Mode().IsRegular() {
 				f.Close()
-				return nil, fmt.Errorf("backing file %q: the chain comes back to an image already in it (a loop)", name)
+				if err == nil {
+					err = errors.New("not a regular file")
+				}
+				return nil, fmt.Errorf("backing file %q: %w", name, err)
 			}
+			mu.Lock()
+			for _, s := range seen {
+				if os.SameFile(s, fi) {
+					mu.Unlock()
+					f.Close()
+					return nil, fmt.Errorf("backing file %q: the chain comes back to an image already in it (a loop)", name)
+				}
+			}
+			seen = append(seen, fi)
+			mu.Unlock()
+			o := Options{Backing: from(path.Dir(rel))}
+			if opts != nil {
+				o.CacheBytes = opts.CacheBytes
+			}
+			img, err := openReader(f, fi.Size(), filepath.Join(dir, filepath.FromSlash(rel)), filepath.Join(dir, filepath.FromSlash(path.Dir(rel))), &o, h)
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			return img, nil
 		}
-		seen = append(seen, fi)
-		mu.Unlock()
-		o := Options{Backing: self}
-		if opts != nil {
-			o.CacheBytes = opts.CacheBytes
-		}
-		img, err := openReader(f, fi.Size(), filepath.Join(dir, name), dir, &o, h)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return img, nil
 	}
-	return self
+	return from(".")
 }
 
 // readFull reads len(p) bytes at off, turning a short read into a

@@ -394,3 +394,39 @@ func TestBackingFormatChecked(t *testing.T) {
 		t.Errorf("notes %q, want %q", n, want)
 	}
 }
+
+// A backing name resolves against the directory of the image that names
+// it, as QEMU resolves it: top.qcow names sub/mid-x.qcow, which names
+// gpt-ext4.qcow2, found in sub/ (not the decoy of that name beside top).
+func TestBackingNamesResolveFromTheirImage(t *testing.T) {
+	dir := testfix.DiskImages(t)
+	sum := sums(t, dir)
+	tmp := t.TempDir()
+	os.Mkdir(filepath.Join(tmp, "sub"), 0o755)
+	overlay, err := os.ReadFile(filepath.Join(dir, "gpt-ext4.overlay.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := bytes.Replace(overlay, []byte("gpt-ext4.qcow2"), []byte("sub/mid-x.qcow"), 1)
+	os.WriteFile(filepath.Join(tmp, "top.qcow"), top, 0o644)
+	os.WriteFile(filepath.Join(tmp, "sub", "mid-x.qcow"), overlay, 0o644)
+	base, err := os.ReadFile(filepath.Join(dir, "gpt-ext4.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tmp, "sub", "gpt-ext4.qcow2"), base, 0o644)
+	os.WriteFile(filepath.Join(tmp, "gpt-ext4.qcow2"), make([]byte, 1<<20), 0o644) // a decoy beside top
+	img, err := disk.Open(filepath.Join(tmp, "top.qcow"), &disk.Options{Backing: disk.BackingDir(tmp, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	in := img.Info()
+	if in.Backing == nil || in.Backing.Files[0] != filepath.Join(tmp, "sub", "mid-x.qcow") || in.Backing.Backing == nil ||
+		in.Backing.Backing.Files[0] != filepath.Join(tmp, "sub", "gpt-ext4.qcow2") {
+		t.Fatalf("chain %+v", in)
+	}
+	if got := digest(t, img); got != sum["gpt-ext4.overlay.qcow2"] {
+		t.Errorf("sha256 %s, qemu-img reads %s", got, sum["gpt-ext4.overlay.qcow2"])
+	}
+}
