@@ -258,7 +258,7 @@ func openDescriptor(f readerAtCloser, size int64, path, dir string, opts *Option
 		return ef, fi.Size(), nil
 	}
 	c := newCache(opts.CacheBytes)
-	var pos int64
+	var pos, gdBytes int64
 	for i, e := range d.extents {
 		bytesLen := e.sectors * 512
 		pt := part{start: pos, size: bytesLen}
@@ -293,6 +293,11 @@ func openDescriptor(f readerAtCloser, size int64, path, dir string, opts *Option
 			se, err := parseSparseExtent(ef, fsz, filepath.Join(dir, e.file), c, uint32(i+1))
 			if err != nil {
 				return fail(err)
+			}
+			// the grain directories are kept: their sum is bounded as one is
+			// (each extent may name the same file, and be 64 MiB of directory)
+			if gdBytes += int64(len(se.gd)) * 4; gdBytes > vmdkMaxGDBytes {
+				return fail(&vfs.FormatError{File: path + " vmdk descriptor", Offset: e.at, Msg: fmt.Sprintf("the grain directories of the sparse extents add up past %d bytes", vmdkMaxGDBytes)})
 			}
 			if se.size < bytesLen {
 				m.info.Notes = append(m.info.Notes, fmt.Sprintf("sparse extent %q has capacity %d bytes, the descriptor says %d: the rest reads as unallocated", e.file, se.size, bytesLen))

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -225,4 +228,42 @@ func TestVMDKHostile(t *testing.T) {
 		_, err := openBytes(t, mod(func(b []byte) { b[75] = '\n' }))
 		wantFormatError(t, err, "vmdk sparse header", 73)
 	})
+}
+
+// The grain directories a descriptor's sparse extents keep are bounded in
+// all, as one is: each extent may name the same file, so a kilobyte of
+// descriptor asked for 4,096 directories of 64 MiB (256 GiB of heap).
+func TestDescriptorGrainDirectoriesBounded(t *testing.T) {
+	dir := t.TempDir()
+	const capSectors = 1 << 23 // grain of 1 sector, 1 entry a table: a 32 MiB directory
+	h := make([]byte, 512)
+	copy(h, "KDMV")
+	le := binary.LittleEndian
+	le.PutUint32(h[4:], 1)           // version
+	le.PutUint64(h[12:], capSectors) // capacity
+	le.PutUint64(h[20:], 1)          // grain size
+	le.PutUint32(h[44:], 1)          // grain table entries
+	le.PutUint64(h[56:], 1)          // grain directory at sector 1
+	f, err := os.Create(filepath.Join(dir, "s.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(h)
+	f.Truncate(512 + capSectors*4) // sparse: no disk
+	f.Close()
+	for n, refused := range map[int]bool{2: false, 3: true} {
+		var b strings.Builder
+		b.WriteString("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicSparse\"\n")
+		for range n {
+			fmt.Fprintf(&b, "RW %d SPARSE \"s.vmdk\"\n", capSectors)
+		}
+		os.WriteFile(filepath.Join(dir, "d.vmdk"), []byte(b.String()), 0o644)
+		img, err := Open(filepath.Join(dir, "d.vmdk"), nil)
+		if got := err != nil && strings.Contains(err.Error(), "the grain directories of the sparse extents add up past 67108864 bytes"); got != refused {
+			t.Errorf("%d extents of a 32 MiB directory: %v", n, err)
+		}
+		if img != nil {
+			img.Close()
+		}
+	}
 }
