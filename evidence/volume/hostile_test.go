@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -516,5 +517,21 @@ func TestLVMOverflow(t *testing.T) {
 				t.Errorf("%s: lv %s readable, %d bytes", name, v.ID, v.Size)
 			}
 		}
+	}
+}
+
+// A partition inside a larger one is an overlap even when another lies
+// between them in order of start: p3 (30-40) inside p1 (0-100) was missed
+// because only neighbours were compared.
+func TestNestedOverlaps(t *testing.T) {
+	s := &scanner{l: &Layout{Partitions: []Partition{{Index: 1, Start: 0, Size: 100}, {Index: 2, Start: 10, Size: 10}, {Index: 3, Start: 30, Size: 10}}}}
+	s.checkOverlaps()
+	var got []string
+	for _, w := range s.l.Warnings {
+		got = append(got, w.Item+": "+w.Message)
+	}
+	want := []string{"p2: overlaps p1 (bytes 0-100 and 10-20)", "p3: overlaps p1 (bytes 0-100 and 30-40)"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
 	}
 }

@@ -529,10 +529,13 @@ func (s *scanner) addVG(vg *vgMeta, label string, labels []*pvLabel) {
 		s.l.Volumes = append(s.l.Volumes, v)
 	}
 	for pv, as := range allocs {
-		sort.Slice(as, func(i, j int) bool { return as[i].start < as[j].start })
-		for i := 1; i < len(as); i++ {
-			if as[i].start < as[i-1].end {
-				s.warn("vg "+label, fmt.Sprintf("pv %s: extents %d-%d of lv %s overlap extents %d-%d of lv %s", pv, as[i].start, as[i].end-1, as[i].lv, as[i-1].start, as[i-1].end-1, as[i-1].lv), nil)
+		sort.SliceStable(as, func(i, j int) bool { return as[i].start < as[j].start })
+		for i, far := 1, 0; i < len(as); i++ { // against the allocation reaching furthest so far
+			if as[i].start < as[far].end {
+				s.warn("vg "+label, fmt.Sprintf("pv %s: extents %d-%d of lv %s overlap extents %d-%d of lv %s", pv, as[i].start, as[i].end-1, as[i].lv, as[far].start, as[far].end-1, as[far].lv), nil)
+			}
+			if as[i].end > as[far].end {
+				far = i
 			}
 		}
 	}

@@ -184,11 +184,16 @@ func (s *scanner) checkOverlaps() {
 			ps = append(ps, &s.l.Partitions[i])
 		}
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Start < ps[j].Start })
-	for i := 1; i < len(ps); i++ {
-		a, b := ps[i-1], ps[i]
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Start < ps[j].Start })
+	// against the partition reaching furthest so far: one inside a large
+	// one is an overlap too, whatever lies between them
+	for i, far := 1, 0; i < len(ps); i++ {
+		a, b := ps[far], ps[i]
 		if b.Start < a.Start+a.Size {
 			s.warn("p"+strconv.Itoa(b.Index), fmt.Sprintf("overlaps p%d (bytes %d-%d and %d-%d)", a.Index, a.Start, a.Start+a.Size, b.Start, b.Start+b.Size), nil)
+		}
+		if b.Start+b.Size > a.Start+a.Size {
+			far = i
 		}
 	}
 }
