@@ -500,3 +500,38 @@ func TestXattrNamesCount(t *testing.T) {
 		t.Errorf("%d attributes kept, opaque %q", len(x), x["trusted.overlay.opaque"])
 	}
 }
+
+// A sparse member that follows a member with data, in a plain tar read in
+// place: its headers were looked for at the previous member's data (which
+// archive/tar had not read yet), so its map could not be read and its
+// content was lost, in every sparse format GNU tar writes.
+func TestSparseAfterDataMember(t *testing.T) {
+	dir := t.TempDir()
+	a := bytes.Repeat([]byte("previous member "), 125) // 2000 bytes
+	must(t, os.WriteFile(filepath.Join(dir, "a"), a, 0o644))
+	f, err := os.Create(filepath.Join(dir, "big"))
+	must(t, err)
+	must(t, f.Truncate(1<<20))
+	_, err = f.WriteAt([]byte("HELLO"), 500000)
+	must(t, err)
+	must(t, f.Close())
+	for _, args := range [][]string{{"--sparse"}, {"--format=posix", "--sparse", "--sparse-version=0.0"}, {"--format=posix", "--sparse", "--sparse-version=0.1"}, {"--format=posix", "--sparse", "--sparse-version=1.0"}} {
+		raw, err := exec.Command("tar", append(append([]string{"-C", dir}, args...), "-cf", "-", "a", "big")...).Output()
+		must(t, err)
+		for _, c := range []Compression{CompressionNone, CompressionGzip} {
+			data := compress(t, raw, c)
+			ar, err := NewArchive(context.Background(), bytes.NewReader(data), int64(len(data)), "x.tar", nil)
+			if err != nil {
+				t.Fatalf("%v %s: %v", args, c, err)
+			}
+			b, err := ReadFile(ar, "big", 2<<20)
+			if err != nil || len(b) != 1<<20 || string(b[500000:500005]) != "HELLO" || len(ar.Warnings()) != 0 {
+				t.Errorf("%v %s: %d bytes, %v, warnings %v", args, c, len(b), err, ar.Warnings())
+			}
+			if b, err := ReadFile(ar, "a", 4096); err != nil || !bytes.Equal(b, a) {
+				t.Errorf("%v %s: a: %v", args, c, err)
+			}
+			ar.Close()
+		}
+	}
+}

@@ -131,7 +131,13 @@ func walkTar(ctx context.Context, tr *tar.Reader, pos func() int64, o TarOptions
 			yield(TarMember{}, err)
 			return
 		}
+		// Where this member's headers start: after the previous member's
+		// data, which archive/tar has not read yet when reading in place
+		// (pos is still at that data); pos when that end is unknown.
 		start := pos()
+		if tp == nil && next >= 0 {
+			start = next
+		}
 		if tp != nil {
 			if frags != nil {
 				// archive/tar skips the fragments read directly: serve it
