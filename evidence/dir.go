@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -36,6 +37,36 @@ type Dir struct {
 	cache map[string]*cachedDir
 	byFD  map[int]*cachedDir
 	lru   *list.List
+
+	warnMu   sync.Mutex
+	warnings []string // what reading met and went past (an entry left out)
+	warnSeen map[string]bool
+}
+
+// maxDirWarnings bounds the warnings a Dir keeps.
+const maxDirWarnings = 1000
+
+func (d *Dir) warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if d.warnSeen[msg] || len(d.warnings) >= maxDirWarnings {
+		return
+	}
+	if d.warnSeen == nil {
+		d.warnSeen = map[string]bool{}
+	}
+	d.warnSeen[msg] = true
+	d.warnings = append(d.warnings, msg)
+}
+
+// Warnings are what reading the directory met and went past so far: an
+// entry that could not be stat'ed and was left out of its directory's
+// listing, a listing cut short.
+func (d *Dir) Warnings() []string {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	return append([]string(nil), d.warnings...)
 }
 
 // OpenDir opens a host directory as evidence.
@@ -347,6 +378,9 @@ func (d *Dir) readDirNames(name string) (*os.File, string, []string, error) {
 			f.Close()
 			return nil, "", nil, &fs.PathError{Op: "readdir", Path: clean, Err: fmt.Errorf("more than %d entries", MaxDirEntries)}
 		}
+		if err != nil && err != io.EOF {
+			d.warnf("readdir %s: %v: the listing is cut there", clean, err)
+		}
 		if err != nil || len(batch) == 0 {
 			break
 		}
@@ -355,7 +389,10 @@ func (d *Dir) readDirNames(name string) (*os.File, string, []string, error) {
 	return f, clean, names, nil
 }
 
-// ReadDir implements Source.
+// ReadDir implements Source. An entry that cannot be stat'ed (an overlay
+// metacopy without its data answers EIO) is left out, with a warning
+// (Warnings), and the others are listed: one bad entry must not hide its
+// siblings.
 func (d *Dir) ReadDir(name string) ([]*Stat, error) {
 	f, clean, names, err := d.readDirNames(name)
 	if err != nil {
@@ -366,7 +403,10 @@ func (d *Dir) ReadDir(name string) ([]*Stat, error) {
 	for _, n := range names {
 		st, err := statxAt(int(f.Fd()), n, join(clean, n))
 		if err != nil {
-			return out, err
+			if !errors.Is(err, fs.ErrNotExist) {
+				d.warnf("%v: left out of its directory", err)
+			}
+			continue
 		}
 		out = append(out, st)
 	}

@@ -107,6 +107,20 @@ type Evidence struct {
 // table — of a disk image's evidence (nil for other kinds).
 func (e *Evidence) Disk() *diskimage.Image { return e.disk }
 
+// ReaderWarnings are what the readers of the evidence met and went past
+// while reading it so far, after it was opened (an entry left out of its
+// directory, a damaged block): a disk image's filesystems', a
+// directory's. No record carries them; a caller says them when done.
+func (e *Evidence) ReaderWarnings() []string {
+	switch {
+	case e.disk != nil:
+		return e.disk.Warnings()
+	case e.dir != nil:
+		return e.dir.Warnings()
+	}
+	return nil
+}
+
 // Archive returns the indexed archive of a tar collection (nil for
 // other kinds).
 func (e *Evidence) Archive() *Archive { return e.archive }

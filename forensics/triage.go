@@ -409,11 +409,10 @@ func Triage(ctx context.Context, n *Node, opt *TriageOptions) (*Case, error) {
 		return nil, err
 	}
 	addWarnings(tws...)
-	// What the disk image's filesystem readers met while triage read them
-	// (an entry left out of its directory, a damaged block): no record
-	// carries it.
-	if n.Evidence != nil && n.Evidence.Disk() != nil {
-		for _, w := range n.Evidence.Disk().Warnings() {
+	// What the evidence's readers met while triage read them (an entry
+	// left out of its directory, a damaged block): no record carries it.
+	if n.Evidence != nil {
+		for _, w := range n.Evidence.ReaderWarnings() {
 			addWarnings(evidence.Warnf("", -1, "%s", w))
 		}
 	}

@@ -437,7 +437,10 @@ func (v *View) probeAbs(l *layer, abs string) (probe, string, bool, error) {
 				newAbs = pr.redirect.Path + "/" + post
 				stop = false
 			} else {
-				pre := strings.Join(comps[:i], "/")
+				// the path up to c as an earlier redirect rewrote it: the
+				// tail from c on is never rewritten, so count from the end,
+				// as the kernel does
+				pre := strings.TrimSuffix(newAbs[:len(newAbs)-len(strings.Join(comps[i:], "/"))], "/")
 				newAbs = join(pre, pr.redirect.Path) + "/" + post
 			}
 		}

@@ -314,14 +314,14 @@ func (a *app) evidence() (*forensics.Node, error) {
 	return n, nil
 }
 
-// filesystemWarnings prints what a disk image's filesystem readers met
-// while the command read them (an entry left out of its directory, a
-// damaged block), which no record carries.
+// filesystemWarnings prints what the evidence's readers (a disk image's
+// filesystems, a directory) met while the command read them (an entry
+// left out of its directory, a damaged block), which no record carries.
 func (a *app) filesystemWarnings() {
-	if a.nodeCache == nil || a.nodeCache.Evidence == nil || a.nodeCache.Evidence.Disk() == nil {
+	if a.nodeCache == nil || a.nodeCache.Evidence == nil {
 		return
 	}
-	for _, w := range a.nodeCache.Evidence.Disk().Warnings() {
+	for _, w := range a.nodeCache.Evidence.ReaderWarnings() {
 		a.warn(w)
 	}
 }
