@@ -53,6 +53,7 @@ type exporter struct {
 	h       hash.Hash
 	links   map[linkKey]string // first member name of each multiply linked layer inode
 	linkSum map[string]string  // sha256 of those first members
+	stored  bool               // the last write stored its member in the tar
 	prog    Progress
 	yield   func(ManifestEntry, error) bool
 }
@@ -134,6 +135,7 @@ func (x *exporter) addXattrs(h *tar.Header, xs map[string][]byte) {
 // returns an error only when the export must end (errWrite, errStopped).
 func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func() (evidence.File, error)) error {
 	m := ManifestEntry{Path: strings.TrimSuffix(h.Name, "/"), Type: typ, Mode: fmt.Sprintf("%04o", h.Mode), Link: h.Linkname}
+	x.stored = false
 	var f evidence.File
 	if open != nil {
 		var err error
@@ -149,6 +151,7 @@ func (x *exporter) write(h *tar.Header, st *evidence.Stat, typ string, open func
 		}
 		return errWrite{err}
 	}
+	x.stored = true
 	var short error
 	if f != nil {
 		if x.buf == nil {
@@ -232,8 +235,17 @@ func (x *exporter) writeEntry(v *View, e *Entry, name string) error {
 				h.Typeflag, h.Linkname = tar.TypeLink, first
 				return x.write(h, st, "hardlink", nil)
 			}
-			x.links[k] = name
+			// The later names link to this one once it is in the tar: a
+			// first name that could not be stored (its data unreadable)
+			// leaves the next to store the data itself.
 			x.linkSum[name] = ""
+			err := x.write(h, st, typ, func() (evidence.File, error) { return v.OpenEntry(e) })
+			if x.stored {
+				x.links[k] = name
+			} else {
+				delete(x.linkSum, name)
+			}
+			return err
 		}
 		open = func() (evidence.File, error) { return v.OpenEntry(e) }
 	case "symlink":

@@ -155,6 +155,7 @@ type dir struct {
 	e    *Entry
 	ents []*Entry
 	read bool
+	err  error // entries that could not be resolved: said with the first batch
 }
 
 func (d *dir) Stat() (fs.FileInfo, error) { return info{d.e}, nil }
@@ -179,6 +180,9 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 		if len(errs) > 0 && len(d.ents) == 0 {
 			return nil, errors.Join(errs...)
 		}
+		// Entries that could not be resolved are said with the others, as
+		// View.ReadDir says them: dropping the error hid them.
+		d.err = errors.Join(errs...)
 	}
 	if n > 0 && len(d.ents) == 0 {
 		return nil, io.EOF
@@ -191,7 +195,9 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 		out = append(out, dirEntry{e})
 	}
 	d.ents = d.ents[n:]
-	return out, nil
+	err := d.err
+	d.err = nil
+	return out, err
 }
 
 type special struct{ e *Entry }

@@ -1,6 +1,12 @@
 package overlay
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +89,84 @@ func TestNestedRedirects(t *testing.T) {
 		if _, err := v.LstatEntry(want); err != nil {
 			t.Errorf("%s: %v", want, err)
 		}
+	}
+}
+
+// Two names of one metacopy inode whose data is in no layer: neither can
+// be stored, and neither is: the second was written as a hard link to the
+// first, which the tar did not hold (extracting it failed).
+func TestExportNoLinkToAMissingMember(t *testing.T) {
+	up := tb{t, filepath.Join(t.TempDir(), "up")}
+	up.file("m1", "", 0o644)
+	if err := os.Truncate(up.p("m1"), 10); err != nil {
+		t.Fatal(err)
+	}
+	up.xattr("m1", "trusted.overlay.metacopy", "")
+	if err := os.Link(up.p("m1"), up.p("m2")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(dirLayers(t, up.root), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	failed := 0
+	for _, err := range ExportMerged(context.Background(), &buf, v, nil) {
+		if err != nil {
+			failed++
+		}
+	}
+	names := map[string]bool{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeLink && !names[h.Linkname] {
+			t.Errorf("%s links to %s, which the tar does not hold before it", h.Name, h.Linkname)
+		}
+		names[h.Name] = true
+	}
+	if failed != 2 || names["m1"] || names["m2"] {
+		t.Errorf("%d errors, members %v", failed, names)
+	}
+}
+
+// A directory opened through io/fs says the entries it could not resolve
+// (a redirect out of the layers), as View.ReadDir does: its ReadDir
+// dropped the error whenever another entry resolved.
+func TestFSDirReadDirSaysErrors(t *testing.T) {
+	base := t.TempDir()
+	up, low := tb{t, filepath.Join(base, "up")}, tb{t, filepath.Join(base, "low")}
+	low.file("a.txt", "a", 0o644)
+	up.dir("escape", 0o755)
+	up.xattr("escape", "trusted.overlay.redirect", "/../etc")
+	v, err := New(dirLayers(t, up.root, low.root), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, werr := v.ReadDir(".")
+	if len(want) != 1 || !errors.Is(werr, ErrRedirectEscape) {
+		t.Fatalf("View.ReadDir: %v, %v", want, werr)
+	}
+	for _, n := range []int{-1, 1} {
+		f, err := v.Open(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents, err := f.(fs.ReadDirFile).ReadDir(n)
+		if len(ents) != 1 || ents[0].Name() != "a.txt" || !errors.Is(err, ErrRedirectEscape) {
+			t.Errorf("ReadDir(%d): %v, %v", n, ents, err)
+		}
+		if n > 0 {
+			if ents, err := f.(fs.ReadDirFile).ReadDir(n); len(ents) != 0 || err != io.EOF {
+				t.Errorf("ReadDir(%d) again: %v, %v", n, ents, err)
+			}
+		}
+		f.Close()
 	}
 }
