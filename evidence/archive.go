@@ -1059,10 +1059,12 @@ func (a *Archive) stat(id int32, name string) *Stat {
 	n := a.nd(id)
 	mode := n.mode
 	if n.flags&fHardlink != 0 {
-		if d, err := a.dataNode(id); err == nil {
+		if d, err := a.dataNode(id); err == nil && !a.nd(d).mode.IsDir() {
 			n, mode = a.nd(d), a.nd(d).mode
 		} else {
-			mode = 0o644 // a link to nothing: a file without data
+			// a link to nothing, or to a directory (which tar cannot make
+			// and ReadDir would refuse): a file without data
+			mode = 0o644
 		}
 	}
 	return &Stat{Name: name, Mode: mode, UID: n.uid, GID: n.gid, Size: n.size, Nlink: uint64(n.nlink), Ino: uint64(n.ino),
@@ -1123,6 +1125,9 @@ func (a *Archive) Readlink(name string) (string, error) {
 	id, clean, err := a.lookup("readlink", name)
 	if err != nil {
 		return "", err
+	}
+	if d, err := a.dataNode(id); err == nil { // a hard link to a symlink is that symlink, as tar extracts it
+		id = d
 	}
 	if a.nd(id).mode&fs.ModeSymlink == 0 {
 		return "", &fs.PathError{Op: "readlink", Path: clean, Err: fs.ErrInvalid}

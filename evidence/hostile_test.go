@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -533,5 +534,45 @@ func TestSparseAfterDataMember(t *testing.T) {
 			}
 			ar.Close()
 		}
+	}
+}
+
+// A hard link to a symlink is that symlink (GNU tar extracts it so): its
+// Lstat said symlink and its Readlink refused it. A hard link to a
+// directory, which tar cannot make, is a file without data, not a
+// directory that ReadDir then refused.
+func TestHardLinksToSymlinksAndDirectories(t *testing.T) {
+	raw := buildTar(t, []member{
+		{tar.Header{Name: "a", Typeflag: tar.TypeReg}, "data\n"},
+		{tar.Header{Name: "s", Typeflag: tar.TypeSymlink, Linkname: "a"}, ""},
+		{tar.Header{Name: "hs", Typeflag: tar.TypeLink, Linkname: "s"}, ""},
+		{tar.Header{Name: "d/", Typeflag: tar.TypeDir}, ""},
+		{tar.Header{Name: "d/f", Typeflag: tar.TypeReg}, "f"},
+		{tar.Header{Name: "hd", Typeflag: tar.TypeLink, Linkname: "d"}, ""},
+	})
+	a, err := NewArchive(context.Background(), bytes.NewReader(raw), int64(len(raw)), "links.tar", nil)
+	must(t, err)
+	defer a.Close()
+	if st, err := a.Lstat("hs"); err != nil || st.Mode&fs.ModeSymlink == 0 {
+		t.Errorf("lstat hs: %+v %v", st, err)
+	}
+	if l, err := a.Readlink("hs"); err != nil || l != "a" {
+		t.Errorf("readlink hs: %q %v", l, err)
+	}
+	if r, err := Resolve(a, "hs", true); err != nil || r != "a" {
+		t.Errorf("resolve hs: %q %v", r, err)
+	}
+	if st, err := a.Lstat("hd"); err != nil || st.Mode.IsDir() || !st.Mode.IsRegular() {
+		t.Errorf("lstat hd: %+v %v", st, err)
+	}
+	walkErrs := 0
+	Walk(context.Background(), a, ".", func(st *Stat, err error) error {
+		if err != nil {
+			walkErrs++
+		}
+		return nil
+	})
+	if walkErrs != 0 {
+		t.Errorf("%d walk errors", walkErrs)
 	}
 }
