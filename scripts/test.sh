@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # sleuthkit (mactime reads our bodyfiles), chromium (the HTML report as a
 # person sees it), and the disk tools that build and check the disk-image
 # fixtures (gdisk, fdisk, e2fsprogs, xfsprogs, dosfstools, lvm2, qemu-utils,
-# zstd, python3-vmdkstream, jq).
-pkgs=(tar gdb binutils sleuthkit chromium gdisk fdisk e2fsprogs xfsprogs dosfstools lvm2 qemu-utils zstd python3-vmdkstream jq util-linux attr acl)
+# zstd, python3-vmdkstream, jq), and systemd (systemd-escape, against which
+# mount unit names are checked).
+pkgs=(tar gdb binutils sleuthkit chromium gdisk fdisk e2fsprogs xfsprogs dosfstools lvm2 qemu-utils zstd python3-vmdkstream jq util-linux attr acl systemd)
 need=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

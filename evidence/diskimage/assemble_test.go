@@ -335,3 +335,24 @@ func TestDeletedFSOncePerFilesystem(t *testing.T) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 }
+
+// A mount unit's name must be its Where= escaped, as systemd-escape --path
+// writes it, or systemd refuses the unit and mounts nothing.
+func TestMountUnitNameMatchesWhere(t *testing.T) {
+	for _, p := range []string{"/var/lib/x", "/", "/srv/my.dir/a-b", "/a b/.hid", "/data/docker", "/.dot/ü"} {
+		out, err := exec.Command("systemd-escape", "--path", p).Output()
+		if err != nil {
+			t.Fatalf("systemd-escape: %v", err)
+		}
+		if want := strings.TrimSpace(string(out)); unitNameFromPath(p) != want {
+			t.Errorf("%q: %q, systemd-escape says %q", p, unitNameFromPath(p), want)
+		}
+	}
+	unit := []byte("[Mount]\nWhat=/dev/sdb1\nWhere=/var/lib/x\n")
+	if _, err := ParseMountUnit(unit, "/etc/systemd/system/var-lib-x.mount"); err != nil {
+		t.Errorf("matching unit: %v", err)
+	}
+	if _, err := ParseMountUnit(unit, "/etc/systemd/system/foo.mount"); err == nil || !strings.Contains(err.Error(), "does not match the unit's name (systemd refuses it: it would be var-lib-x.mount)") {
+		t.Errorf("foo.mount: %v", err)
+	}
+}

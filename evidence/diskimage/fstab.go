@@ -192,5 +192,36 @@ func ParseMountUnit(data []byte, file string) (MountEntry, error) {
 		return MountEntry{}, fmt.Errorf("%s: Where=%q is not an absolute path", file, e.Point)
 	}
 	e.Point = p
+	// systemd refuses a unit whose name is not its Where= escaped
+	// ("Where= setting doesn't match unit name"): it mounts nothing.
+	if base := path.Base(file); strings.HasSuffix(base, ".mount") {
+		if want := unitNameFromPath(p) + ".mount"; base != want {
+			return MountEntry{}, fmt.Errorf("%s: Where=%s does not match the unit's name (systemd refuses it: it would be %s)", file, p, want)
+		}
+	}
 	return e, nil
+}
+
+// unitNameFromPath escapes a path as systemd-escape --path does: slashes
+// at the ends dropped, the others made "-", every byte outside
+// [A-Za-z0-9:_.] (and a leading ".") written \xNN; "/" is "-".
+func unitNameFromPath(p string) string {
+	p = strings.Trim(path.Clean("/"+p), "/")
+	if p == "" {
+		return "-"
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c == '.' && i == 0,
+			!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.'):
+			fmt.Fprintf(&b, "\\x%02x", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
