@@ -230,7 +230,7 @@ func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 	if old := im.table.mounts[point]; old != nil {
 		note = fmt.Sprintf("mounted over %s (from %s), which it hides", slash(point), old.fs.Volume)
 		for i := range im.Mounts {
-			if im.Mounts[i].Mounted && strings.TrimPrefix(im.Mounts[i].MountPoint, "/") == point {
+			if im.Mounts[i].Mounted && im.Mounts[i].point == point { // resolved: a point reached through a link hides alike
 				im.Mounts[i].Mounted = false
 				im.Mounts[i].Note = "hidden by a later mount on the same point (" + e.Origin + ")"
 			}
@@ -247,7 +247,7 @@ func (im *Image) mountOne(e MountEntry, mt *Mount, mounted *int) string {
 	}
 	im.table.add(&mount{point: point, fs: fsys, sub: sub})
 	*mounted++
-	mt.Mounted = true
+	mt.Mounted, mt.point = true, point
 	if fsys.MountPoint == "" {
 		fsys.MountPoint = slash(point)
 	}

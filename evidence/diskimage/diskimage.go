@@ -121,6 +121,7 @@ type Mount struct {
 	BindSource string `json:"bind_source,omitempty"` // a bind mount's source directory in the node
 	Mounted    bool   `json:"mounted"`
 	Note       string `json:"note,omitempty"` // why it is not mounted, or what is odd
+	point      string // where it is mounted, resolved in the node (when Mounted)
 }
 
 // ErrNoRoot is returned when no filesystem of the image holds a node and

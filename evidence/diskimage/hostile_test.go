@@ -340,3 +340,20 @@ func TestUnreadableVolumesListed(t *testing.T) {
 		t.Errorf("no root: %v", err)
 	}
 }
+
+// A mount that hides an earlier one through a link to its point hides it
+// for the record too: /data is a link to srv, so /srv from u3 hides /data
+// from u2, which was still listed as mounted.
+func TestHiddenThroughALinkedPoint(t *testing.T) {
+	im := memImage(t, map[string]string{"etc/fstab": "UUID=u1 / ext4 defaults\nUUID=u2 /data ext4 defaults\nUUID=u3 /srv ext4 defaults\n",
+		"var/lib/containerd/": "", "data": "->srv", "srv/": ""},
+		map[string]string{"two": "x"}, map[string]string{"three": "x"})
+	for _, m := range im.Mounts {
+		if m.MountPoint == "/data" && m.Mounted {
+			t.Errorf("/data still mounted, hidden by /srv:\n%s", mountLines(im))
+		}
+	}
+	if _, err := im.Lstat("srv/three"); err != nil {
+		t.Errorf("srv/three: %v", err)
+	}
+}
