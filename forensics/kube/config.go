@@ -254,6 +254,9 @@ func ParseFlags(args []Arg) ([]Flag, []evidence.Warning) {
 		if k, v, ok := strings.Cut(name, "="); ok {
 			name, val, hasVal = k, v, true
 		}
+		// the kubelet's flag set normalises "_" to "-" (WordSepNormalizeFunc):
+		// --anonymous_auth is --anonymous-auth
+		name = strings.ReplaceAll(name, "_", "-")
 		raw := w
 		if !hasVal {
 			if boolFlags[name] {
@@ -274,7 +277,9 @@ func convertFlag(kind int, v string) (any, error) {
 	case kBool:
 		return strconv.ParseBool(v)
 	case kInt:
-		return strconv.ParseInt(v, 10, 64)
+		// as pflag reads its int flags: 0x, 0o, 0b prefixes, a leading 0
+		// octal, and _ separators (--read-only-port=10_255 is 10255)
+		return strconv.ParseInt(v, 0, 64)
 	}
 	return v, nil
 }

@@ -232,3 +232,26 @@ func TestHostileSizes(t *testing.T) {
 		t.Errorf("findings %s", got)
 	}
 }
+
+// Flags as the kubelet reads them: "_" in a name is "-" (its flag set
+// normalises words), and an int flag takes 0x, 0o, octal and _ as pflag
+// does. --anonymous_auth=true was passed over (anonymous auth reported
+// off, no finding) and --read-only-port=10_255 called refused.
+func TestFlagsAsTheKubeletReadsThem(t *testing.T) {
+	for _, s := range trees(t, map[string]node{
+		"etc/systemd/system/kubelet.service": file("[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --anonymous_auth=true --read-only-port=10_255 --port 0x2800\n"),
+		"var/lib/kubelet/config.yaml":        file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: false\n"),
+	}) {
+		r, err := Kubelet(context.Background(), s.src, Options{NoPods: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := r.Config
+		if c.AnonymousAuth.Value != true || c.AnonymousAuth.Source != "--anonymous_auth" && c.AnonymousAuth.Source != "--anonymous-auth" {
+			t.Errorf("%s: anonymous auth %v from %+v", s.name, c.AnonymousAuth.Value, c.AnonymousAuth.Provenance)
+		}
+		if c.ReadOnlyPort.Value != int64(10255) || c.Port.Value != int64(10240) {
+			t.Errorf("%s: read-only port %v (%s), port %v (%s)", s.name, c.ReadOnlyPort.Value, c.ReadOnlyPort.Origin, c.Port.Value, c.Port.Origin)
+		}
+	}
+}
