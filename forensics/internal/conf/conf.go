@@ -85,8 +85,10 @@ func ParseUnit(b []byte, maxLine int) (out []Directive, long bool) {
 			if strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
 				continue // a comment inside a continuation
 			}
-			more := strings.HasSuffix(text, "\\")
-			text = strings.TrimSuffix(text, "\\")
+			more := continued(text)
+			if more {
+				text = text[:len(text)-1]
+			}
 			if buf.Len()+len(text)+1 > MaxUnitValue {
 				long = true
 			} else {
@@ -113,9 +115,9 @@ func ParseUnit(b []byte, maxLine int) (out []Directive, long bool) {
 			continue
 		}
 		d := Directive{Section: section, Key: strings.TrimSpace(k), Line: l.Num}
-		if strings.HasSuffix(v, "\\") {
+		if continued(v) {
 			cont = &d
-			buf.WriteString(strings.TrimSuffix(v, "\\"))
+			buf.WriteString(v[:len(v)-1])
 			continue
 		}
 		d.Value = strings.TrimSpace(v)
@@ -126,4 +128,12 @@ func ParseUnit(b []byte, maxLine int) (out []Directive, long bool) {
 	}
 	finish()
 	return out, long
+}
+
+// continued says whether a line goes on on the next: it ends in a
+// backslash that is not itself escaped (an odd number of them), as
+// systemd's config_parse reads it. "a\\" ends in an escaped backslash.
+func continued(s string) bool {
+	n := len(s) - len(strings.TrimRight(s, "\\"))
+	return n%2 == 1
 }

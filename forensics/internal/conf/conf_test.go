@@ -89,3 +89,18 @@ func FuzzParseUnit(f *testing.F) {
 		}
 	})
 }
+
+// A line ending in an escaped backslash does not go on, as systemd reads
+// it: the ExecStart after it is a directive of its own, which the join
+// hid.
+func TestEscapedBackslashEndsTheLine(t *testing.T) {
+	ds, _ := ParseUnit([]byte("[Service]\nExecStart=/bin/echo a\\\\\nExecStart=/tmp/evil\nExecStartPre=/bin/x \\\n  --flag\n"), 1<<16)
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Key+"="+d.Value)
+	}
+	want := []string{`ExecStart=/bin/echo a\\`, "ExecStart=/tmp/evil", "ExecStartPre=/bin/x    --flag"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
