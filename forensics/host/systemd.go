@@ -13,7 +13,8 @@ import (
 
 // systemd's unit search paths (systemd.unit(5)), highest priority first.
 var (
-	systemUnitDirs = []string{"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
+	systemUnitDirs = []string{"/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient", "/etc/systemd/system", "/etc/systemd/system.attached",
+		"/run/systemd/system", "/run/systemd/system.attached", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
 	userUnitDirs   = []string{"/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user", "/lib/systemd/user"}
 	homeUnitDirs   = []string{".config/systemd/user", ".local/share/systemd/user"}
 	// dshEnabled is where deb-systemd-helper records the links Debian's
@@ -307,6 +308,25 @@ func expandSpecifiers(cmd, home string) string {
 
 // templateOf returns the template of an instance name ("getty@.service"
 // for "getty@tty1.service"), "" for other names.
+// dropInDirs are the drop-in directory names of a unit, most specific
+// first: its own, its name's dash prefixes (foo-bar-.service.d,
+// foo-.service.d, since systemd 246), its template's, its type's
+// (service.d).
+func dropInDirs(name string) []string {
+	out := []string{name + ".d"}
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := len(stem) - 1; i > 0; i-- {
+		if stem[i] == '-' && i < len(stem)-1 {
+			out = append(out, stem[:i+1]+ext+".d")
+		}
+	}
+	if t := templateOf(name); t != "" {
+		out = append(out, t+".d")
+	}
+	return append(out, strings.TrimPrefix(ext, ".")+".d")
+}
+
 func templateOf(name string) string {
 	i := strings.IndexByte(name, '@')
 	ext := path.Ext(name)
@@ -443,11 +463,7 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 	lu.info = UnitInfo{Name: name, Scope: s.scope, File: fp, FileOwnerPackage: ownerName(fst.owner), DropIns: []DropIn{}, EnabledBy: []string{}}
 	// drop-ins: <name>.d/*.conf (and the template's, and the type's) in
 	// every dir; a name in a higher-priority dir masks the same name below
-	dnames := []string{name + ".d"}
-	if t := templateOf(name); t != "" {
-		dnames = append(dnames, t+".d")
-	}
-	dnames = append(dnames, strings.TrimPrefix(path.Ext(name), ".")+".d")
+	dnames := dropInDirs(name)
 	chosen := map[string]string{}
 	var order []string
 	for _, d := range s.dirs {
@@ -506,6 +522,9 @@ func (ps *persist) loadFile(s *unitScope, name, fp string, st *evidence.Stat) *l
 	}
 	m := mergeUnit(srcs)
 	lu.merged = m
+	for _, k := range m.cut {
+		ps.w.at(lu.info.File, -1, "more values of %s than are kept (%d, %d for Exec lines): the later ones are not judged", k, maxListValues, maxExecLines)
+	}
 	lu.info.Exec = model.NonNil(m.exec)
 	for _, v := range m.all("Service", "Environment") {
 		for _, w := range shellWords(v) {

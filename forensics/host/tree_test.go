@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -298,5 +300,56 @@ func TestPersistenceNoDB(t *testing.T) {
 	}
 	if _, err := Packages(context.Background(), src, PackageOptions{}); err != ErrNoPackageDB {
 		t.Errorf("packages: %v", err)
+	}
+}
+
+// unitExecs lists the commands of the unit entries whose path holds name.
+func unitExecs(r *PersistenceReport, name string) []string {
+	var out []string
+	for _, e := range r.Entries {
+		if e.Unit != nil && strings.Contains(e.Path, name) {
+			for _, x := range e.Unit.Exec {
+				out = append(out, x.Directive+"="+x.Command)
+			}
+		}
+	}
+	return out
+}
+
+// Units merged as systemd merges them: an empty ExecStart= in another
+// section resets nothing (it wiped the service's /tmp/evil); an Exec line
+// past the kept count is said, not dropped in silence; a name's dash
+// prefixes have drop-ins of their own (foo-.service.d), and
+// /etc/systemd/system.control is searched first.
+func TestUnitsMergedAsSystemdDoes(t *testing.T) {
+	var many strings.Builder
+	many.WriteString("[Service]\nExecStart=/usr/bin/true\n")
+	for i := range 64 {
+		fmt.Fprintf(&many, "ExecStartPre=/usr/bin/true %d\n", i)
+	}
+	src := newTree(t).
+		file("etc/systemd/system/demo.service", "[Service]\nExecStart=/tmp/evil\n[Install]\nWantedBy=multi-user.target\n", 0o644).
+		file("etc/systemd/system/demo.service.d/x.conf", "[X-Notes]\nExecStart=\n", 0o644).
+		file("etc/systemd/system/many.service", many.String(), 0o644).
+		file("etc/systemd/system/many.service.d/zz.conf", "[Service]\nExecStartPre=/tmp/late\n", 0o644).
+		file("etc/systemd/system/foo-bar.service", "[Service]\nExecStart=/usr/bin/true\n", 0o644).
+		file("etc/systemd/system/foo-.service.d/x.conf", "[Service]\nExecStart=\nExecStart=/tmp/prefixed\n", 0o644).
+		file("etc/systemd/system.control/ctl.service", "[Service]\nExecStart=/tmp/control\n", 0o644).
+		open()
+	r, err := Persistence(context.Background(), src, PersistenceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unitExecs(r, "demo.service"); !slices.Contains(got, "ExecStart=/tmp/evil") {
+		t.Errorf("demo: %q", got)
+	}
+	if got := unitExecs(r, "foo-bar.service"); !slices.Contains(got, "ExecStart=/tmp/prefixed") || slices.Contains(got, "ExecStart=/usr/bin/true") {
+		t.Errorf("foo-bar: %q", got)
+	}
+	if got := unitExecs(r, "system.control/ctl.service"); !slices.Contains(got, "ExecStart=/tmp/control") {
+		t.Errorf("ctl: %q", got)
+	}
+	if w := fmt.Sprint(r.Warnings); !strings.Contains(w, "/etc/systemd/system/many.service: more values of Service/ExecStartPre than are kept") {
+		t.Errorf("warnings %s", w)
 	}
 }

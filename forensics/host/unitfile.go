@@ -1,6 +1,7 @@
 package host
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/deadnode/deadnode/forensics/internal/conf"
@@ -40,7 +41,19 @@ type mergedUnit struct {
 	single map[string]string   // section/key -> last value
 	// changedBy: drop-in paths that set a key of each section/key
 	exec []ExecLine
+	// cut says which keys had more values than are kept (the first are)
+	cut []string
 }
+
+// The sections whose Exec*= lines systemd runs (a service's, a socket's,
+// a mount's, a swap's); an Exec key elsewhere is not a command.
+var execSections = map[string]bool{"Service": true, "Socket": true, "Mount": true, "Swap": true}
+
+// Bounds on the values a merged unit keeps of one key.
+const (
+	maxListValues = 256
+	maxExecLines  = 64
+)
 
 // ExecLine is one program a unit runs.
 type ExecLine struct {
@@ -55,34 +68,53 @@ func mergeUnit(files []unitSource) *mergedUnit {
 	type ex struct {
 		cmd, from string
 	}
-	execs := map[string][]ex{}
+	execs := map[string][]ex{} // by section/key: an empty ExecStart= of one section resets only its own
+	cut := map[string]bool{}
 	for _, f := range files {
 		for _, d := range f.directives {
 			key := d.Section + "/" + d.Key
 			if isListKey(d.Key) {
+				exec := isExecKey(d.Key) && execSections[d.Section]
 				if d.Value == "" {
 					delete(m.list, key)
-					if isExecKey(d.Key) {
-						delete(execs, d.Key)
+					if exec {
+						delete(execs, key)
 					}
 					continue
 				}
-				if len(m.list[key]) < 256 {
+				if len(m.list[key]) < maxListValues {
 					m.list[key] = append(m.list[key], d.Value)
+				} else {
+					cut[key] = true
 				}
-				if isExecKey(d.Key) && len(execs[d.Key]) < 64 {
-					execs[d.Key] = append(execs[d.Key], ex{stripExecPrefix(d.Value), f.path})
+				if exec {
+					if len(execs[key]) < maxExecLines {
+						execs[key] = append(execs[key], ex{stripExecPrefix(d.Value), f.path})
+					} else {
+						cut[key] = true
+					}
 				}
 				continue
 			}
 			m.single[key] = d.Value
 		}
 	}
-	for _, k := range execKeys {
-		for _, e := range execs[k] {
-			m.exec = append(m.exec, ExecLine{Directive: k, Command: e.cmd, From: e.from})
+	var sections []string
+	for sec := range execSections {
+		sections = append(sections, sec)
+	}
+	sort.Strings(sections)
+	for _, sec := range sections {
+		for _, k := range execKeys {
+			for _, e := range execs[sec+"/"+k] {
+				m.exec = append(m.exec, ExecLine{Directive: k, Command: e.cmd, From: e.from})
+			}
 		}
 	}
+	for k := range cut {
+		m.cut = append(m.cut, k)
+	}
+	sort.Strings(m.cut)
 	return m
 }
 
