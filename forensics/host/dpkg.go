@@ -362,7 +362,13 @@ func readDpkg(ctx context.Context, src evidence.Source, res *resolver, w *warnin
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// what was read serves: a damaged or oversized status file is a
+		// warning, as rpm's reader has it, not the loss of every package
+		w.err(err)
+		w.at(dpkgStatus, -1, "reading stopped there: %d packages read; the rest are not checked", len(db.Packages))
 	}
 	db.finish()
 	return db, nil

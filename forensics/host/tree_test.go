@@ -353,3 +353,30 @@ func TestUnitsMergedAsSystemdDoes(t *testing.T) {
 		t.Errorf("warnings %s", w)
 	}
 }
+
+// A status file past the package bound keeps the packages read before the
+// bound, with a warning: the whole database was lost (no drift checked).
+func TestDpkgStatusPastTheBound(t *testing.T) {
+	tr := debianTree(t)
+	b, err := os.ReadFile(tr.dir + "/var/lib/dpkg/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := OpenPackageDB(context.Background(), tr.open())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.file("var/lib/dpkg/status", string(b)+"\n"+strings.Repeat("Package: pad\nStatus: deinstall ok config-files\n\n", MaxPackages), 0o644)
+	db, err := OpenPackageDB(context.Background(), tr.open())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db.Packages) != MaxPackages || len(clean.Packages) == 0 || !strings.Contains(fmt.Sprint(db.Warnings), fmt.Sprintf("more than %d packages", MaxPackages)) {
+		t.Fatalf("%d packages, warnings %v", len(db.Packages), db.Warnings)
+	}
+	for i, p := range clean.Packages {
+		if db.Packages[i].Name != p.Name || db.Packages[i].Files != p.Files {
+			t.Errorf("package %d: %+v, want %+v", i, db.Packages[i], p)
+		}
+	}
+}
