@@ -255,3 +255,20 @@ func TestFlagsAsTheKubeletReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// The kubelet unit's drop-ins as systemd finds them: service.d/*.conf
+// applies to every service, and /etc/systemd/system.control comes before
+// /etc/systemd/system. An attacker's ExecStart= there was not read.
+func TestKubeletDropInsWhereSystemdLooks(t *testing.T) {
+	for _, s := range trees(t, map[string]node{
+		"etc/systemd/system/kubelet.service":                     file("[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n"),
+		"etc/systemd/system/service.d/10-x.conf":                 file("[Service]\nExecStart=\nExecStart=/usr/bin/kubelet --anonymous-auth=true\n"),
+		"etc/systemd/system.control/kubelet.service.d/50-y.conf": file("[Service]\nEnvironment=X=1\n"),
+	}) {
+		u := ReadUnit(s.src)
+		if strings.Join(u.ExecStart, " ") != "/usr/bin/kubelet --anonymous-auth=true" || len(u.DropIns) != 2 ||
+			len(u.Environment) != 1 || u.Environment[0].Name != "X" || u.Environment[0].From != "/etc/systemd/system.control/kubelet.service.d/50-y.conf" {
+			t.Errorf("%s: exec %q, %d drop-ins, environment %+v", s.name, u.ExecStart, len(u.DropIns), u.Environment)
+		}
+	}
+}

@@ -38,8 +38,13 @@ const (
 
 // unitDirs are systemd's system unit directories, highest priority first.
 var unitDirs = []string{
+	"etc/systemd/system.control",
+	"run/systemd/system.control",
+	"run/systemd/transient",
 	"etc/systemd/system",
+	"etc/systemd/system.attached",
 	"run/systemd/system",
+	"run/systemd/system.attached",
 	"usr/local/lib/systemd/system",
 	"usr/lib/systemd/system",
 	"lib/systemd/system",

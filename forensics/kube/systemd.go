@@ -92,12 +92,16 @@ func readUnit(src evidence.Source, name string) *Unit {
 	if u.Masked {
 		return u
 	}
-	// Drop-ins: <unit>.d/*.conf in every unit directory; a name in a
-	// higher-priority directory hides the same name below it; applied in
-	// the lexical order of their names.
+	// Drop-ins: <unit>.d/*.conf and the type's service.d/*.conf in every
+	// unit directory; a name in a higher-priority directory (or the more
+	// specific drop-in directory) hides the same name after it; applied
+	// in the lexical order of their names.
 	seen := map[string]string{}
+	var dropDirs []string
 	for _, d := range unitDirs {
-		dir := d + "/" + name + ".d"
+		dropDirs = append(dropDirs, d+"/"+name+".d", d+"/"+strings.TrimPrefix(path.Ext(name), ".")+".d")
+	}
+	for _, dir := range dropDirs {
 		res, err := evidence.Resolve(src, dir, true)
 		if err != nil {
 			warn(evidence.Warnf(pathutil.Abs(dir), -1, "%v", err))
