@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"context"
+	"io/fs"
 	"path"
 	"sort"
 	"strconv"
@@ -366,18 +368,33 @@ func resolveConfig(src evidence.Source, flags []Flag, haveUnit bool) (*KubeletCo
 	if f, ok := lastFlag["config-dir"]; ok && f.Value != "" {
 		dir, err := hostPath(f.Value, "/")
 		if err == nil {
+			// The kubelet walks the directory (filepath.WalkDir: lexical,
+			// subdirectories too, links to directories not followed) and
+			// merges every *.conf in that order.
 			res, rerr := evidence.Resolve(src, dir, true)
-			ents, err2 := src.ReadDir(res)
-			if rerr != nil || err2 != nil {
-				warn("--config-dir=%s: %v", f.Value, firstErr(rerr, err2))
+			if rerr != nil {
+				warn("--config-dir=%s: %v", f.Value, rerr)
 			}
 			var names []string
-			for _, e := range ents {
-				if strings.HasSuffix(e.Name, ".conf") {
-					names = append(names, e.Name)
+			visited := 0
+			werr := evidence.Walk(context.Background(), src, res, func(st *evidence.Stat, err error) error { // bounded by visited
+				if err != nil {
+					if st == nil || !notExist(err) {
+						warn("--config-dir=%s: %v", f.Value, err)
+					}
+					return nil
 				}
+				if visited++; visited > MaxDropIns*16 {
+					return fs.SkipAll
+				}
+				if !st.Mode.IsDir() && strings.HasSuffix(st.Name, ".conf") {
+					names = append(names, st.Name)
+				}
+				return nil
+			})
+			if werr != nil && rerr == nil {
+				warn("--config-dir=%s: %v", f.Value, werr)
 			}
-			sort.Strings(names)
 			for i, n := range names {
 				if i >= MaxDropIns {
 					warn("--config-dir=%s: more than %d drop-ins, the rest not read", f.Value, MaxDropIns)

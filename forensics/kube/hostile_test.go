@@ -272,3 +272,25 @@ func TestKubeletDropInsWhereSystemdLooks(t *testing.T) {
 		}
 	}
 }
+
+// --config-dir is walked as the kubelet walks it (filepath.WalkDir): a
+// drop-in in a subdirectory applies too, after those before it in lexical
+// order. It turned anonymous auth on and the read-only port open unseen.
+func TestConfigDirWalked(t *testing.T) {
+	for _, s := range trees(t, map[string]node{
+		"etc/systemd/system/kubelet.service":         file("[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --config-dir=/etc/kubernetes/kubelet.conf.d\n"),
+		"var/lib/kubelet/config.yaml":                file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: false\n"),
+		"etc/kubernetes/kubelet.conf.d/10-a.conf":    file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nport: 10250\n"),
+		"etc/kubernetes/kubelet.conf.d/zz/99-b.conf": file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nreadOnlyPort: 10255\nauthentication: {anonymous: {enabled: true}}\n"),
+	}) {
+		r, err := Kubelet(context.Background(), s.src, Options{NoPods: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := r.Config
+		if len(c.DropIns) != 2 || c.AnonymousAuth.Value != true || c.ReadOnlyPort.Value != int64(10255) ||
+			c.ReadOnlyPort.Source != "/etc/kubernetes/kubelet.conf.d/zz/99-b.conf" {
+			t.Errorf("%s: %d drop-ins, anonymous %v, read-only port %v from %s", s.name, len(c.DropIns), c.AnonymousAuth.Value, c.ReadOnlyPort.Value, c.ReadOnlyPort.Source)
+		}
+	}
+}
