@@ -15,8 +15,8 @@ import (
 var (
 	systemUnitDirs = []string{"/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient", "/etc/systemd/system", "/etc/systemd/system.attached",
 		"/run/systemd/system", "/run/systemd/system.attached", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
-	userUnitDirs   = []string{"/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user", "/lib/systemd/user"}
-	homeUnitDirs   = []string{".config/systemd/user", ".local/share/systemd/user"}
+	userUnitDirs = []string{"/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user", "/lib/systemd/user"}
+	homeUnitDirs = []string{".config/systemd/user", ".local/share/systemd/user"}
 	// dshEnabled is where deb-systemd-helper records the links Debian's
 	// maintainer scripts made (the same relative paths as under
 	// /etc/systemd/system).
