@@ -193,6 +193,7 @@ type persist struct {
 
 	homesDone bool
 	homeCache []home
+	uidOf     map[string]string // user name -> uid, from /etc/passwd (sshd's %U)
 
 	fileState map[string]fileState // path -> ownership/modification, computed once
 	buf       []byte

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -211,10 +212,14 @@ func (ps *persist) homeList() []home {
 		}
 	}
 	if b, err := readResolved(ps.src, ps.res, etcPasswd); err == nil {
+		ps.uidOf = map[string]string{}
 		for l := range lines(b) {
 			f := strings.Split(l.Text, ":")
 			if len(f) >= 7 && f[5] != "" {
 				addHome(f[5], f[0])
+				if len(ps.uidOf) < MaxHomes {
+					ps.uidOf[f[0]] = f[2]
+				}
 			}
 		}
 	} else if !isNotExist(err) {
@@ -237,10 +242,10 @@ func (ps *persist) homeList() []home {
 // sshdKeyFiles reads AuthorizedKeysFile from sshd_config and the files
 // it includes: the patterns of key files ("%h/.ssh/authorized_keys").
 func (ps *persist) sshdKeyFiles() []string {
-	var pats []string
-	var read func(p string, depth int)
+	var pats, matchPats []string
+	var read func(p string, depth int, matched bool)
 	seen := map[string]bool{}
-	read = func(p string, depth int) {
+	read = func(p string, depth int, matched bool) {
 		if depth > maxSSHDDepth || seen[p] || len(seen) > 64 {
 			return
 		}
@@ -249,22 +254,35 @@ func (ps *persist) sshdKeyFiles() []string {
 		if err != nil {
 			return
 		}
+		// A Match block's settings apply to some connections only. An
+		// included file starts in its includer's state, and the includer's
+		// is as it was after it.
+		inMatch := matched
 		for l := range lines(b) {
-			f := strings.Fields(l.Text)
+			f := sshdWords(l.Text)
 			if len(f) < 2 || strings.HasPrefix(f[0], "#") {
 				continue
 			}
 			switch strings.ToLower(f[0]) {
+			case "match":
+				inMatch = !(len(f) == 2 && strings.EqualFold(f[1], "all"))
 			case "authorizedkeysfile":
-				if pats == nil {
-					for _, x := range f[1:] {
-						if x != "none" && len(pats) < 8 {
-							pats = append(pats, x)
+				var these []string
+				for _, x := range f[1:] {
+					if x != "none" && len(these) < 8 {
+						these = append(these, x)
+					}
+				}
+				switch {
+				case inMatch:
+					// for the users it matches: their keys files count too
+					for _, x := range these {
+						if !slices.Contains(matchPats, x) && len(matchPats) < 8 {
+							matchPats = append(matchPats, x)
 						}
 					}
-					if pats == nil {
-						pats = []string{}
-					}
+				case pats == nil:
+					pats = append([]string{}, these...) // the first value wins, as sshd takes it
 				}
 			case "include":
 				for _, inc := range f[1:] {
@@ -282,20 +300,39 @@ func (ps *persist) sshdKeyFiles() []string {
 						}
 						sort.Strings(names)
 						for _, n := range names {
-							read(path.Join(dir, n), depth+1)
+							read(path.Join(dir, n), depth+1, inMatch)
 						}
 					} else {
-						read(inc, depth+1)
+						read(inc, depth+1, inMatch)
 					}
 				}
 			}
 		}
 	}
-	read(sshdConfig, 0)
+	read(sshdConfig, 0, false)
 	if pats == nil {
 		pats = []string{".ssh/authorized_keys", ".ssh/authorized_keys2"}
 	}
+	for _, x := range matchPats {
+		if !slices.Contains(pats, x) {
+			pats = append(pats, x)
+		}
+	}
 	return pats
+}
+
+// sshdWords splits an sshd_config line as sshd does: the keyword ends at
+// white space or "=" ("AuthorizedKeysFile=/etc/ssh/keys/%u"), the
+// arguments are separated by white space.
+func sshdWords(line string) []string {
+	line = strings.TrimSpace(line)
+	i := strings.IndexAny(line, " \t=")
+	if i < 0 {
+		return strings.Fields(line)
+	}
+	rest := strings.TrimLeft(line[i:], " \t")
+	rest = strings.TrimPrefix(rest, "=")
+	return append([]string{line[:i]}, strings.Fields(rest)...)
 }
 
 // homes lists every key of every home's authorized_keys files.
@@ -309,7 +346,7 @@ func (ps *persist) homes() {
 		}
 		for _, u := range users {
 			for _, pat := range pats {
-				p := expandSSHDPattern(pat, h.dir, u)
+				p := expandSSHDPattern(pat, h.dir, u, ps.uidOf[u])
 				if p == "" || done[p] {
 					continue
 				}
@@ -336,8 +373,8 @@ func (ps *persist) homes() {
 
 // expandSSHDPattern expands %h, %u, %% of an AuthorizedKeysFile pattern;
 // a relative pattern is relative to the home.
-func expandSSHDPattern(pat, home, user string) string {
-	if strings.Contains(pat, "%u") && user == "" {
+func expandSSHDPattern(pat, home, user, uid string) string {
+	if strings.Contains(pat, "%u") && user == "" || strings.Contains(pat, "%U") && uid == "" {
 		return ""
 	}
 	var b strings.Builder
@@ -348,6 +385,8 @@ func expandSSHDPattern(pat, home, user string) string {
 				b.WriteString(home)
 			case 'u':
 				b.WriteString(user)
+			case 'U':
+				b.WriteString(uid)
 			case '%':
 				b.WriteByte('%')
 			default:

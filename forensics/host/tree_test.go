@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -377,6 +379,47 @@ func TestDpkgStatusPastTheBound(t *testing.T) {
 	for i, p := range clean.Packages {
 		if db.Packages[i].Name != p.Name || db.Packages[i].Files != p.Files {
 			t.Errorf("package %d: %+v, want %+v", i, db.Packages[i], p)
+		}
+	}
+}
+
+// AuthorizedKeysFile as sshd reads it: "keyword=value", %U (the uid), and
+// a Match block's value, which is not the global one (it took the "first
+// value wins" slot from the global line after the Include) but names a
+// keys file of the users it matches. Each config found no key before.
+func TestSSHDAuthorizedKeysFile(t *testing.T) {
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk8PaNd9c1bQ3l0ZbVvOq2sX4u7yTn3hD0LwEaZ1mQv evil@x\n"
+	for name, c := range map[string]struct {
+		cfg  map[string]string
+		want []string
+	}{
+		"equals": {map[string]string{"etc/ssh/sshd_config": "AuthorizedKeysFile=/etc/ssh/keys/%u\n"}, []string{"/etc/ssh/keys/root"}},
+		"uid":    {map[string]string{"etc/ssh/sshd_config": "AuthorizedKeysFile /etc/ssh/keys/%U\n"}, []string{"/etc/ssh/keys/0"}},
+		"match": {map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nAuthorizedKeysFile /etc/ssh/keys/%u\n",
+			"etc/ssh/sshd_config.d/10-deploy.conf": "Match User root\n    AuthorizedKeysFile /opt/deploy/keys\n"}, []string{"/etc/ssh/keys/root", "/opt/deploy/keys"}},
+	} {
+		tr := newTree(t).
+			file("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644).
+			file("root/.keep", "", 0o644).
+			file("etc/ssh/keys/root", key, 0o644).
+			file("etc/ssh/keys/0", key, 0o644).
+			file("opt/deploy/keys", key, 0o644)
+		for p, v := range c.cfg {
+			tr.file(p, v, 0o644)
+		}
+		r, err := Persistence(context.Background(), tr.open(), PersistenceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range r.Entries {
+			if e.Kind == KindAuthorizedKey {
+				got = append(got, e.Path)
+			}
+		}
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: keys in %q, want %q", name, got, c.want)
 		}
 	}
 }
