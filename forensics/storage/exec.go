@@ -72,6 +72,7 @@ const (
 	execCtrKey   = `","containerId":"`
 	maxExecScan  = 1 << 20 // bytes read per step of the scan
 	maxExecCarve = 10000   // records carved from one file
+	maxExecTorn  = 1 << 16 // candidates that do not decode, before the scan of a file stops
 )
 
 func execStateName(s int) string {
@@ -88,9 +89,13 @@ func execStateName(s int) string {
 
 // decodeExecRecord decodes one exec session record from the start of b
 // (trailing bytes, a page's other contents, are ignored).
-func decodeExecRecord(b []byte) (*execRecord, error) {
+func decodeExecRecord(b []byte) (*execRecord, error) { return decodeExecRecordFrom(bytes.NewReader(b)) }
+
+// decodeExecRecordFrom decodes one record from rd, reading only what the
+// decoder needs: a candidate torn after a few bytes costs a few bytes.
+func decodeExecRecordFrom(rd io.Reader) (*execRecord, error) {
 	var r execRecord
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&r); err != nil {
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
 		return nil, jsonErr(err, 0)
 	}
 	if !isHexID(r.ID) || !isHexID(r.ContainerID) {
@@ -144,9 +149,11 @@ func carveExecSessions(src evidence.Source, name string, live map[string]bool) (
 				continue
 			}
 			off := base + int64(at)
-			rec, err := decodeExecRecord(readAtMost(f, off, min(size-off, maxJSON)))
+			rec, err := decodeExecRecordFrom(io.NewSectionReader(f, off, min(size-off, maxJSON)))
 			if err != nil {
-				torn++
+				if torn++; torn >= maxExecTorn {
+					return out, torn, nil
+				}
 				continue
 			}
 			out = append(out, ExecSession{
@@ -162,9 +169,3 @@ func carveExecSessions(src evidence.Source, name string, live map[string]bool) (
 	return out, torn, nil
 }
 
-// readAtMost reads up to n bytes at off (what could be read).
-func readAtMost(r io.ReaderAt, off, n int64) []byte {
-	b := make([]byte, n)
-	k, _ := r.ReadAt(b, off)
-	return b[:k]
-}

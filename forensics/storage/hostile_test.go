@@ -1,11 +1,13 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -512,5 +514,32 @@ func TestListFileOverBound(t *testing.T) {
 	}
 	if !found || len(s.Containers) != 0 {
 		t.Errorf("%d containers, warnings %v", len(s.Containers), s.Warnings)
+	}
+}
+
+// Carving exec sessions from a file of torn candidates reads a few bytes
+// of each, not up to 16 MiB: 2 MiB of markers allocated gigabytes (each
+// candidate read up to the end) and took seconds, 16 MiB minutes.
+func TestExecCarveTornCandidatesCheap(t *testing.T) {
+	dir := t.TempDir()
+	one := []byte(`{"id":"` + strings.Repeat("a", 64) + `","containerId":"`)
+	n := 2 << 20 / len(one)
+	if err := os.WriteFile(filepath.Join(dir, "db"), bytes.Repeat(one, n), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := evidence.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	xs, torn, err := carveExecSessions(src, "db", nil)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(xs) != 0 || torn != n {
+		t.Errorf("%d sessions, %d torn (want %d), %v", len(xs), torn, n, err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
+		t.Errorf("carving allocated %d MiB", grew>>20)
 	}
 }
