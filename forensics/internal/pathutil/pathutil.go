@@ -23,8 +23,17 @@ import (
 // left (resolved inside the evidence). It returns the resolved path (""
 // when none) and a note saying where it was found when that is not where
 // the host put it.
+// A path longer than PATH_MAX, or of more than MaxRebaseDepth components,
+// is not one a host gave: it is not looked for (each try resolves the
+// rest of the path, so a crafted one cost time cubic in its length).
 func Rebase(src evidence.Source, abs string, ok func(resolved string) bool) (string, string) {
+	if len(abs) > maxPath {
+		return "", ""
+	}
 	comps := strings.Split(strings.Trim(abs, "/"), "/")
+	if len(comps) > MaxRebaseDepth {
+		return "", ""
+	}
 	for i := range comps {
 		r, err := evidence.Resolve(src, strings.Join(comps[i:], "/"), true)
 		if err != nil || !ok(r) {
@@ -37,6 +46,12 @@ func Rebase(src evidence.Source, abs string, ok func(resolved string) bool) (str
 	}
 	return "", ""
 }
+
+// MaxRebaseDepth bounds the components of a path Rebase looks for.
+const MaxRebaseDepth = 64
+
+// maxPath is PATH_MAX: no path a host gives is longer.
+const maxPath = 4096
 
 // MaxHomes bounds the /home/* directories listed by Homes.
 const MaxHomes = 4096
