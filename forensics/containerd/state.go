@@ -105,7 +105,10 @@ func (s *Store) readCRIStatus(c *model.Container) {
 	var cs criStatus
 	if err := json.Unmarshal(b, &cs); err != nil {
 		c.Warnings = append(c.Warnings, ondisk.Warning(p, "CRI status JSON", ondisk.JSONErr(err, 0)))
-		return
+		if !ondisk.TypeError(err) {
+			return
+		}
+		// a value of the wrong type: the rest of the status stands
 	}
 	st := &c.Status
 	st.Sources = append(st.Sources, p)

@@ -51,7 +51,11 @@ func (s *Store) readContainer(dir, id string) model.Container {
 	if err == nil {
 		if cfg, err = decodeConfigV2(b); err != nil {
 			w := ondisk.Warning("/"+cfgFile, "container config JSON", err)
-			w.Msg += "; the container is known only by its directory"
+			if cfg == nil {
+				w.Msg += "; the container is known only by its directory"
+			} else {
+				w.Msg += "; that value is left out, the rest read"
+			}
 			c.Warnings = append(c.Warnings, w)
 		}
 	} else {

@@ -1,6 +1,9 @@
 package docker
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -102,17 +105,26 @@ type imageConfig struct {
 	} `json:"history"`
 }
 
+// decodeConfigV2 decodes config.v2.json; a value of the wrong type (a
+// pid past int64) returns the rest of the record with the error.
 func decodeConfigV2(b []byte) (*configV2, error) {
 	var c configV2
 	if err := strictObject(b, &c); err != nil {
+		if ondisk.TypeError(err) {
+			return &c, err
+		}
 		return nil, err
 	}
 	return &c, nil
 }
 
+// decodeHostConfig decodes hostconfig.json, as decodeConfigV2 does.
 func decodeHostConfig(b []byte) (*hostConfigJSON, error) {
 	var h hostConfigJSON
 	if err := strictObject(b, &h); err != nil {
+		if ondisk.TypeError(err) {
+			return &h, err
+		}
 		return nil, err
 	}
 	return &h, nil
@@ -131,14 +143,31 @@ func decodeImageConfig(b []byte) (*imageConfig, error) {
 
 // decodeRepositories decodes repositories.json: repository -> reference ->
 // image id.
+// A reference whose image id is not a string is left out (an error of
+// the joined error returned), the others kept: one bad value lost every
+// image's names.
 func decodeRepositories(b []byte) (map[string]map[string]string, error) {
 	var r struct {
-		Repositories map[string]map[string]string `json:"Repositories"`
+		Repositories map[string]map[string]json.RawMessage `json:"Repositories"`
 	}
 	if err := strictObject(b, &r); err != nil {
 		return nil, err
 	}
-	return r.Repositories, nil
+	out := make(map[string]map[string]string, len(r.Repositories))
+	var errs []error
+	for repo, refs := range r.Repositories {
+		m := make(map[string]string, len(refs))
+		for ref, raw := range refs {
+			var id string
+			if err := json.Unmarshal(raw, &id); err != nil {
+				errs = append(errs, fmt.Errorf("%s: not an image id (%s)", ref, bytes.TrimSpace(raw[:min(len(raw), 64)])))
+				continue
+			}
+			m[ref] = id
+		}
+		out[repo] = m
+	}
+	return out, errors.Join(errs...)
 }
 
 // strictObject decodes one JSON object and refuses trailing data (a torn

@@ -349,3 +349,30 @@ func TestDockerOrphansUnlisted(t *testing.T) {
 		t.Errorf("warnings %q", s.Warnings)
 	}
 }
+
+// One value of the wrong type costs that value, not the record: a pid past
+// int64 lost the container's name, image, state and labels, and one
+// reference whose id is a number lost every image's names.
+func TestDockerWrongTypedValues(t *testing.T) {
+	f := dockerRoot("a")
+	r := "var/lib/docker/"
+	f[r+"containers/a/config.v2.json"] = `{"ID":"a","Name":"/evil","Created":"2026-01-02T03:04:05Z","Driver":"overlay2","State":{"Running":true,"Pid":99999999999999999999,"StartedAt":"2026-01-02T03:04:05Z","FinishedAt":"0001-01-01T00:00:00Z"},"Config":{"Image":"evil:1","Labels":{"x":"y"}},"Image":"sha256:` + strings.Repeat("a", 64) + `"}`
+	img := "sha256:" + strings.Repeat("3", 64)
+	f[r+"image/overlay2/repositories.json"] = `{"Repositories":{"alpine":{"alpine:latest":"` + img + `"},"evil":{"evil:1":1}}}`
+	s, _ := openTree(t, f)
+	a := find(s, "a")
+	if a.ContainerName != "evil" || a.Image != "evil:1" || a.Status.State != model.StateRunning || a.Labels["x"] != "y" ||
+		!hasWarning(a.Warnings, "that value is left out, the rest read") {
+		t.Errorf("a: name %q image %q state %q labels %v warnings %v", a.ContainerName, a.Image, a.Status.State, a.Labels, a.Warnings)
+	}
+	if !hasWarning(s.Warnings, "evil:1: not an image id (1)") {
+		t.Errorf("store warnings %v", s.Warnings)
+	}
+	names := map[string]bool{}
+	for _, im := range s.Images {
+		names[im.Name] = true
+	}
+	if !names["alpine:latest"] {
+		t.Errorf("images %v", names)
+	}
+}

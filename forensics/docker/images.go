@@ -24,7 +24,11 @@ func (s *Store) readImages() {
 	repoFile := path.Join(store, repositoriesFile)
 	if b, err := evidence.ReadFile(s.src, repoFile, maxJSON); err == nil {
 		repos, err := decodeRepositories(b)
-		if err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() { // one a bad reference, the others kept
+				s.Warnings = append(s.Warnings, evidence.Warnf("/"+repoFile, -1, "%v", e))
+			}
+		} else if err != nil {
 			s.Warnings = append(s.Warnings, ondisk.Warning("/"+repoFile, "repositories JSON", err))
 		}
 		for _, refs := range repos {

@@ -60,6 +60,14 @@ func Object(b []byte, v any, empty string) error {
 	return nil
 }
 
+// TypeError says whether err is a JSON value of the wrong type (a number
+// out of range, a string for a number): encoding/json has decoded the rest
+// of the object all the same, so the record's other facts stand.
+func TypeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &te)
+}
+
 // JSONErr places a JSON syntax or type error at its byte offset (from
 // base) as an *OffsetError; other errors are returned as they are.
 func JSONErr(err error, base int64) error {
