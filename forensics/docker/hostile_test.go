@@ -376,3 +376,24 @@ func TestDockerWrongTypedValues(t *testing.T) {
 		t.Errorf("images %v", names)
 	}
 }
+
+// A container whose mount-id is another container's, or an image layer's
+// directory, is said so: both showed the one writable layer as their own
+// in silence.
+func TestDockerSharedWritableLayer(t *testing.T) {
+	f := dockerRoot("a", "b")
+	r := "var/lib/docker/"
+	f[r+"image/overlay2/layerdb/mounts/b/mount-id"] = "m-a"
+	f[r+"image/overlay2/layerdb/mounts/b/init-id"] = "m-a-init"
+	s, _ := openTree(t, f)
+	a, b := find(s, "a"), find(s, "b")
+	if a.UpperDir != b.UpperDir || !hasWarning(a.Warnings, "is also that of container b") || !hasWarning(b.Warnings, "is also that of container a") {
+		t.Errorf("a %q %v; b %q %v", a.UpperDir, a.Warnings, b.UpperDir, b.Warnings)
+	}
+	f = dockerRoot("a")
+	f[r+"image/overlay2/layerdb/mounts/a/mount-id"] = hCache
+	s, _ = openTree(t, f)
+	if a := find(s, "a"); !hasWarning(a.Warnings, "is the directory of image layer") {
+		t.Errorf("a %q %v", a.UpperDir, a.Warnings)
+	}
+}

@@ -134,6 +134,11 @@ func (s *Store) readRWLayer(id string) RWLayer {
 		return rw
 	}
 	rw.MountID = v
+	if chain, ok := s.byCache[v]; ok {
+		// the container would write into an image layer every container
+		// of that image reads
+		warn("/"+path.Join(md, mountIDFile), "%q is the directory of image layer %s, not a container's own", v, chain)
+	}
 	if v, err := s.readSmall(path.Join(md, initIDFile)); err == nil {
 		if pathutil.PlainName(v) {
 			rw.InitID = v

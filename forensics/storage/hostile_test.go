@@ -543,3 +543,34 @@ func TestExecCarveTornCandidatesCheap(t *testing.T) {
 		t.Errorf("carving allocated %d MiB", grew>>20)
 	}
 }
+
+// An image id listed twice in images.json is kept once, with a warning, as
+// layers.json and containers.json have it: both records were kept, the
+// second naming another image; and a container pointed at another's layer
+// is said to share it.
+func TestStorageDuplicateImageAndSharedLayer(t *testing.T) {
+	f := store(t, "a", "b")
+	ra, rb := ctrRecord("a", ""), ctrRecord("b", "")
+	rb["layer"] = "L-a"
+	f[g+"overlay-containers/containers.json"] = mustJSON(t, []map[string]any{ra, rb})
+	id := strings.Repeat("9", 64)
+	f[g+"overlay-images/images.json"] = mustJSON(t, []map[string]any{{"id": id, "names": []string{"img:1"}, "layer": "base"}, {"id": id, "names": []string{"evil:2"}, "layer": "base"}})
+	s := openStore(t, f)
+	n := 0
+	for _, r := range s.ImageRecords {
+		if r.ID == id {
+			n++
+			if len(r.Names) != 1 || r.Names[0] != "img:1" {
+				t.Errorf("kept %v", r.Names)
+			}
+		}
+	}
+	if n != 1 || !strings.Contains(fmt.Sprint(s.Warnings), "image "+id+" listed twice; the first is kept") {
+		t.Errorf("%d records of %s, warnings %v", n, id, s.Warnings)
+	}
+	for _, c := range s.Containers {
+		if !strings.Contains(fmt.Sprint(c.Warnings), "is also that of container") {
+			t.Errorf("%s: upper %s, warnings %v", c.ID, c.UpperDir, c.Warnings)
+		}
+	}
+}

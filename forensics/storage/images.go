@@ -31,6 +31,7 @@ func bigDataName(key string) string {
 func (s *Store) readImages() {
 	file := s.listFile(s.graph, imagesSuffix+"/"+imagesJSON)
 	dir := s.listFile(s.graph, imagesSuffix)
+	seen := map[string]bool{}
 	s.readList(file, func(i int, raw json.RawMessage, at recordAt) {
 		im, err := decodeImage(raw)
 		if err != nil {
@@ -41,6 +42,11 @@ func (s *Store) readImages() {
 			s.Warnings = append(s.Warnings, at.warnf("record %d: image id %q is not a plain name", i, im.ID))
 			return
 		}
+		if seen[im.ID] { // as layers.json and containers.json have it
+			s.Warnings = append(s.Warnings, at.warnf("image %s listed twice; the first is kept", im.ID))
+			return
+		}
+		seen[im.ID] = true
 		rec := ImageRecord{ID: im.ID, Digest: im.Digest, Names: im.Names, TopLayer: im.TopLayer, Created: model.T(im.Created), ManifestSize: im.BigDataSizes[manifestKey], Warnings: []evidence.Warning{}}
 		if im.TopLayer != "" {
 			var w []evidence.Warning

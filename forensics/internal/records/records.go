@@ -6,6 +6,8 @@
 package records
 
 import (
+	"strings"
+
 	"github.com/deadnode/deadnode/evidence"
 	"github.com/deadnode/deadnode/forensics/model"
 )
@@ -13,6 +15,7 @@ import (
 // Normalise makes the records' empty lists and maps print as [] and {}
 // rather than null.
 func Normalise(r *model.Records) {
+	sharedUppers(r)
 	for i := range r.Containers {
 		c := &r.Containers[i]
 		c.Warnings = model.NonNil(c.Warnings)
@@ -102,4 +105,33 @@ func (r Reader) Open(src evidence.Source, opt *model.ReaderOptions) ([]model.Run
 		opt = &model.ReaderOptions{}
 	}
 	return r.Read(src, opt)
+}
+
+// sharedUppers warns on each container whose writable layer (its upper
+// directory) is another container's too: a runtime gives every container
+// a layer of its own, so a shared one was made by hand (a record edited to
+// point at another container's layer, or a forged one), and what either
+// shows of the other's changes is not its own.
+func sharedUppers(r *model.Records) {
+	by := map[string][]int{}
+	for i, c := range r.Containers {
+		if c.UpperDir != "" {
+			by[c.UpperDir] = append(by[c.UpperDir], i)
+		}
+	}
+	for dir, idx := range by {
+		if len(idx) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			var others []string
+			for _, j := range idx {
+				if j != i && len(others) < 8 {
+					others = append(others, r.Containers[j].ID)
+				}
+			}
+			c := &r.Containers[i]
+			c.Warnings = append(c.Warnings, evidence.Warnf("", -1, "its writable layer %s is also that of container %s: runtimes give each container its own", dir, strings.Join(others, ", ")))
+		}
+	}
 }
