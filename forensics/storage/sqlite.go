@@ -101,8 +101,10 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 			out.containers[id] = c
 			return nil
 		})
-		if err != nil {
+		if !rowsRead(err) {
 			return &evidence.FormatError{File: file, Offset: -1, Msg: "not a Podman state database (ContainerConfig)", Err: err}
+		} else if err != nil {
+			out.warnings = append(out.warnings, warnf("ContainerConfig: %v", err))
 		}
 		err = rows(db, sqlContainerState, func(sc func(...any) error) error {
 			var id, js string
@@ -200,6 +202,10 @@ func readLibpodSQLite(src evidence.Source, name string) (*libpodDB, error) {
 
 // rows runs a query and calls fn with a scanner for each row, at most
 // maxRecords rows.
+// A row that cannot be scanned (a NULL where a value belongs, a value of
+// another type) is skipped: its error is one of the joined error returned
+// with the rest read, so that one bad row does not hide those after it.
+// A query that cannot run at all is its error alone.
 func rows(db *sql.DB, q string, fn func(scan func(...any) error) error) error {
 	r, err := db.Query(q)
 	if err != nil {
@@ -207,14 +213,24 @@ func rows(db *sql.DB, q string, fn func(scan func(...any) error) error) error {
 	}
 	defer r.Close()
 	n := 0
+	var bad []error
 	for r.Next() {
 		if n >= maxRecords {
-			return fmt.Errorf("more than %d rows; the rest is not read", maxRecords)
+			return errors.Join(append(bad, fmt.Errorf("more than %d rows; the rest is not read", maxRecords))...)
 		}
 		n++
 		if err := fn(r.Scan); err != nil {
-			return err
+			if len(bad) < 16 {
+				bad = append(bad, fmt.Errorf("row %d: %w", n, err))
+			}
 		}
 	}
-	return r.Err()
+	return errors.Join(append(bad, r.Err())...)
+}
+
+// rowsRead says whether rows read the table (some rows may have been
+// skipped: its error joined them), as against a query that could not run.
+func rowsRead(err error) bool {
+	_, joined := err.(interface{ Unwrap() []error })
+	return err == nil || joined
 }

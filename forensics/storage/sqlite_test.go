@@ -2,9 +2,11 @@ package storage
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/deadnode/deadnode/evidence"
@@ -176,5 +178,42 @@ func TestStorageSQLiteTorn(t *testing.T) {
 			}
 			t.Logf("state db %q warnings %q", s.StateDB, s.Warnings)
 		})
+	}
+}
+
+// A row that cannot be scanned (a NULL name, in a table whose schema a
+// tamperer loosened) is skipped with a warning, and the rows after it are
+// read: the whole libpod state was lost, web's pid 901 with it.
+func TestSQLiteBadRowSkipped(t *testing.T) {
+	f := store(t, "web", "job")
+	f[g+"overlay-containers/containers.json"] = mustJSON(t, []map[string]any{ctrRecord("job", ""), ctrRecord("web", "")})
+	dir := t.TempDir()
+	tree(t, dir, f)
+	libpod := filepath.Join(dir, g, "libpod")
+	if err := os.MkdirAll(libpod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(libpod, "db.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := strings.Replace(podmanSQLiteSchema, "Name TEXT UNIQUE NOT NULL, PodID TEXT, JSON TEXT NOT NULL", "Name TEXT, PodID TEXT, JSON TEXT", 1)
+	for _, q := range []string{schema,
+		`INSERT INTO ContainerConfig VALUES ('job', NULL, NULL, '{"id":"job","name":"job"}')`,
+		`INSERT INTO ContainerState VALUES ('job', 3, 0, '{"state":3,"pid":902}')`,
+		`INSERT INTO ContainerConfig VALUES ('web', 'web', NULL, '{"id":"web","name":"web"}')`,
+		`INSERT INTO ContainerState VALUES ('web', 3, 0, '{"state":3,"pid":901}')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s := openStoreDir(t, dir)
+	if web := find(s, "web"); web.Status.Pid != 901 {
+		t.Errorf("web: state %s pid %d; warnings %v", web.Status.State, web.Status.Pid, s.Warnings)
+	}
+	if !strings.Contains(fmt.Sprint(s.Warnings), "ContainerConfig: row 1: ") {
+		t.Errorf("warnings %v", s.Warnings)
 	}
 }
