@@ -168,4 +168,3 @@ func carveExecSessions(src evidence.Source, name string, live map[string]bool) (
 	}
 	return out, torn, nil
 }
-
