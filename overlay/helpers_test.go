@@ -299,3 +299,19 @@ func sha256Hex(s string) string {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// layerDirs makes an empty directory for each name, in a temporary
+// directory: the layers of a test, top first.
+func layerDirs(t testing.TB, names ...string) []string {
+	t.Helper()
+	base := t.TempDir()
+	var dirs []string
+	for _, n := range names {
+		d := filepath.Join(base, n)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs
+}

@@ -20,15 +20,7 @@ import (
 // of its directory's listing with a warning, and its siblings are listed:
 // the listing stopped at it, and every caller dropped the partial list.
 func TestDirReadDirSkipsUnstatable(t *testing.T) {
-	base := t.TempDir()
-	var dirs []string
-	for _, n := range []string{"top", "bottom"} {
-		d := filepath.Join(base, n)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
+	dirs := layerDirs(t, "top", "bottom")
 	top, bottom := tb{t, dirs[0]}, tb{t, dirs[1]}
 	bottom.file("d/b-kept", "kept\n", 0o644)
 	top.file("d/c-kept", "kept\n", 0o644)
@@ -55,15 +47,7 @@ func TestDirReadDirSkipsUnstatable(t *testing.T) {
 // path as rewritten so far, as the kernel's lookup does: q names /a/b/c,
 // a names /x and a/b names y, so q is x/y/c (deep.txt), not a/y/c.
 func TestNestedRedirects(t *testing.T) {
-	base := t.TempDir()
-	var dirs []string
-	for _, n := range []string{"l0", "l1", "l2"} {
-		d := filepath.Join(base, n)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
+	dirs := layerDirs(t, "l0", "l1", "l2")
 	l0, l1, l2 := tb{t, dirs[0]}, tb{t, dirs[1]}, tb{t, dirs[2]}
 	l2.file("x/y/c/deep.txt", "right\n", 0o644)
 	l2.file("a/y/c/wrong.txt", "wrong\n", 0o644)

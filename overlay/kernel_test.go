@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,15 +20,7 @@ func buildLayers(t testing.TB) []string { return buildLayersNS(t, "trusted.overl
 // redirects it leaves out renamed dirs and metacopy files (a userxattr
 // mount refuses to follow them).
 func buildLayersNS(t testing.TB, prefix string, redirects bool) []string {
-	base := t.TempDir()
-	var dirs []string
-	for _, n := range []string{"l0", "l1", "l2"} {
-		d := filepath.Join(base, n)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
+	dirs := layerDirs(t, "l0", "l1", "l2")
 	l0, l1, l2 := tb{t, dirs[0]}, tb{t, dirs[1]}, tb{t, dirs[2]}
 
 	// Base layer.
