@@ -15,7 +15,7 @@
       var r = rows[j];
       var show = on[r.getAttribute("data-sev")] !== false;
       if (show && q) {
-        show = (r.getAttribute("data-text") || "").indexOf(q) >= 0;
+        show = (r.getAttribute("data-text") || "").toLowerCase().indexOf(q) >= 0;
       }
       if (show) {
         r.classList.remove("hidden");

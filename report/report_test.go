@@ -198,3 +198,27 @@ func pageRequests(t *testing.T, netlog string) []string {
 	}
 	return urls
 }
+
+// Every field that can carry evidence text is shown cleaned, a finding's
+// Why and a container's id and state among them: a U+202E in a drift
+// entry's volume name reached the page raw and reversed the rest of the
+// sentence as Chromium drew it.
+func TestHTMLCleansEveryEvidenceField(t *testing.T) {
+	cs := hostileCase(t)
+	cs.Findings[0].Why = "volume cache\u202e: nothing suspicious here, esc\x1b[2J"
+	cs.Findings[0].ContainerID = "id\u202ex"
+	if len(cs.Containers) > 0 {
+		cs.Containers[0].State = "run\u202ening\x07"
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, cs); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if strings.ContainsAny(page, "\u202e\x1b\x07") {
+		t.Error("a bidi override or control character of the evidence reached the page")
+	}
+	if !strings.Contains(page, `volume cache\u202e: nothing suspicious here`) {
+		t.Error("the cleaned Why is not shown")
+	}
+}

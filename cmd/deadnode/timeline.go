@@ -253,7 +253,7 @@ func writeTimesketch(w io.Writer, events iter.Seq2[forensics.Event, error]) erro
 			"source":         e.Source,
 			"what":           e.What,
 		}
-		for k, v := range map[string]string{"runtime": e.Runtime, "namespace": e.Namespace, "container_id": e.ContainerID, "pod": e.Pod, "path": e.Path, "evidence_path": e.EvidencePath, "change": e.Change} {
+		for k, v := range map[string]string{"runtime": e.Runtime, "namespace": e.Namespace, "container_id": e.ContainerID, "pod": e.Pod, "path": e.Path, "path_bytes": string(e.PathBytes), "evidence_path": e.EvidencePath, "change": e.Change} {
 			if v != "" {
 				rec[k] = v
 			}

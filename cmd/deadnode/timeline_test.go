@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deadnode/deadnode/forensics"
+	"github.com/deadnode/deadnode/forensics/model"
 	"github.com/deadnode/deadnode/internal/testfix"
 )
 
@@ -135,5 +138,22 @@ func TestTimelineJSONL(t *testing.T) {
 	}
 	if strings.Join(logs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("log events:\n%s", strings.Join(logs, "\n"))
+	}
+}
+
+// The Timesketch lines carry a path's exact bytes, as the JSONL output
+// does, when the path is not valid UTF-8: path alone had only U+FFFD.
+func TestTimesketchKeepsPathBytes(t *testing.T) {
+	e := forensics.Event{Source: "file", What: "mtime", Path: "/tmp/a\xff", PathBytes: model.PathBytes("/tmp/a\xff")}
+	var b bytes.Buffer
+	if err := writeTimesketch(&b, func(yield func(forensics.Event, error) bool) { yield(e, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(b.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["path_bytes"] != "L3RtcC9h/w==" {
+		t.Errorf("record %v", rec)
 	}
 }
