@@ -35,12 +35,14 @@ func (d *job) entry(st *evidence.Stat) error {
 			return nil
 		}
 	}
-	var xs map[string][]byte
+	// xattrs of every kind of upper layer: a tar's (rootfs-diff.tar, a
+	// checkpoint's RW layer) are its PAX records, where an added
+	// security.capability is as telling as on a directory's file
+	xs, err := d.up.Xattrs(p)
+	if err != nil {
+		d.warn("%s: xattrs: %v", p, err)
+	}
 	if d.ds.Upper.Kind == overlay.LayerDir {
-		var err error
-		if xs, err = d.up.Xattrs(p); err != nil {
-			d.warn("%s: xattrs: %v", p, err)
-		}
 		if st.IsWhiteout() {
 			d.whiteout(p, st, "")
 			return nil

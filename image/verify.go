@@ -623,8 +623,23 @@ func isOpaque(x map[string][]byte) bool {
 
 // ignoredXattr names xattrs that the host or overlayfs sets on its own,
 // never from the layer.
+// ignoredXattr says which xattrs on disk are not the layer's to compare
+// here: SELinux labels, and overlay's attributes, which unpacking writes
+// from the layer's own markers (opaque directories, whiteouts; checked
+// apart) or overlayfs keeps for itself (origin, impure, nlink, upper) —
+// but for redirect and metacopy: no unpacked layer has them, and the
+// kernel follows a redirect added to a lower directory, so one on disk is
+// a difference.
 func ignoredXattr(k string) bool {
-	return k == "security.selinux" || strings.HasPrefix(k, "trusted.overlay.") || strings.HasPrefix(k, "user.overlay.")
+	if k == "security.selinux" {
+		return true
+	}
+	for _, ns := range []string{"trusted.overlay.", "user.overlay."} {
+		if rest, ok := strings.CutPrefix(k, ns); ok {
+			return rest != "redirect" && rest != "metacopy"
+		}
+	}
+	return false
 }
 
 // compareXattrs compares the tar's SCHILY.xattr.* records, which the

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -396,5 +397,19 @@ func TestVerifyLayersWithoutSnapshot(t *testing.T) {
 	}
 	if r := res[1]; r.Status != StatusVerified {
 		t.Errorf("%+v", r)
+	}
+}
+
+// An overlay redirect or metacopy attribute on disk is a difference: no
+// unpacked layer has one, and the kernel follows a redirect added to a
+// lower directory (all of trusted.overlay.* was passed over).
+func TestVerifyReportsOverlayRedirect(t *testing.T) {
+	blob, l, src, root := synthSetup(t, "gzip")
+	if err := unix.Setxattr(filepath.Join(root, "fs", "bin"), "trusted.overlay.redirect", []byte("/tmp/evil"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := VerifyLayer(context.Background(), bytes.NewReader(blob), l, src, "fs", nil)
+	if err != nil || r.Status != StatusTampered || !strings.Contains(fmt.Sprint(r.Differences), "trusted.overlay.redirect") {
+		t.Errorf("%s %+v %v", r.Status, r.Differences, err)
 	}
 }
