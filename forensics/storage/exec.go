@@ -87,12 +87,10 @@ func execStateName(s int) string {
 	return "unknown"
 }
 
-// decodeExecRecord decodes one exec session record from the start of b
-// (trailing bytes, a page's other contents, are ignored).
-func decodeExecRecord(b []byte) (*execRecord, error) { return decodeExecRecordFrom(bytes.NewReader(b)) }
-
-// decodeExecRecordFrom decodes one record from rd, reading only what the
-// decoder needs: a candidate torn after a few bytes costs a few bytes.
+// decodeExecRecordFrom decodes one exec session record from the start of
+// rd (trailing bytes, a page's other contents, are ignored), reading only
+// what the decoder needs: a candidate torn after a few bytes costs a few
+// bytes.
 func decodeExecRecordFrom(rd io.Reader) (*execRecord, error) {
 	var r execRecord
 	if err := json.NewDecoder(rd).Decode(&r); err != nil {

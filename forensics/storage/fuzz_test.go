@@ -48,7 +48,7 @@ func FuzzLibpodRecords(f *testing.F) {
 		decodeLibpodState(state)
 		decodeCRIOState(state)
 		decodeMetadata(string(cfg))
-		if r, err := decodeExecRecord(cfg); err == nil && (!isHexID(r.ID) || !isHexID(r.ContainerID)) {
+		if r, err := decodeExecRecordFrom(bytes.NewReader(cfg)); err == nil && (!isHexID(r.ID) || !isHexID(r.ContainerID)) {
 			t.Fatalf("exec record with ids %q %q", r.ID, r.ContainerID)
 		}
 	})
